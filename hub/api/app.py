@@ -1,0 +1,64 @@
+"""The FastAPI application: routes, plugin routers, and one error shape for every failure.
+
+Every error body is ``{"error": code, "message": text}`` (plus ``errors`` naming each field for
+validation failures), so a client needs one parser; bad input is a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub import __version__
+from hub.api import routes, ws
+from hub.api.auth import require_token
+from hub.core.commands import CommandError
+
+log = logging.getLogger("hub.api")
+
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 422: "invalid_request"}
+
+
+def create_app(hub) -> FastAPI:
+    app = FastAPI(
+        title="Ruff Hub API",
+        version=__version__,
+        description="Devices, entities, states, commands and history of a Ruff Hub. "
+        "Authenticate with `Authorization: Bearer <token>` (`hub token create NAME`).",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.hub = hub
+    app.include_router(routes.public)
+    app.include_router(routes.router)
+    app.include_router(ws.router)
+    for plugin, router in hub.routers:
+        app.include_router(router, prefix=f"/api/plugins/{plugin}", dependencies=[Depends(require_token)])
+
+    @app.exception_handler(CommandError)
+    async def command_error(request: Request, exc: CommandError) -> JSONResponse:
+        return JSONResponse(exc.as_dict(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return JSONResponse({"error": "invalid_request", "message": detail, "errors": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _CODES.get(exc.status_code, "error")
+        return JSONResponse(
+            {"error": code, "message": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    return app
+
+
+__all__ = ["create_app"]

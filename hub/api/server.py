@@ -1,0 +1,65 @@
+"""Serving the hub: start it, serve the API with uvicorn, stop it cleanly on SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import uvicorn
+
+from hub.api.app import create_app
+from hub.runtime import Hub
+
+log = logging.getLogger("hub")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the signal that stopped it once it is done, which for SIGTERM kills the
+    process before the hub's own shutdown (last recorder commit, plugins' tear-down) runs; the hub
+    handles the signals itself instead."""
+
+    def capture_signals(self):  # uvicorn >= 0.29
+        return contextlib.nullcontext()
+
+    def install_signal_handlers(self) -> None:  # older uvicorn
+        pass
+
+
+async def serve(hub: Hub, host: str | None = None, port: int | None = None) -> None:
+    await hub.start()
+    host = host or hub.core.host
+    port = port if port is not None else hub.core.port
+    token_file = hub.ensure_owner_token()
+    app = create_app(hub)
+    server = _Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    )
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown_host}:{port}"
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    try:
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if serving.done():
+            serving.result()  # re-raise why it could not start (port in use ...)
+            raise SystemExit(f"could not serve on {host}:{port}")
+        hub.write_run_file(url)
+        running = [n for n, i in hub.plugins.info.items() if i.status == "running"]
+        problems = [f"{n} ({i.status})" for n, i in hub.plugins.info.items() if i.status in ("import_failed", "failed", "config_error", "restarting")]
+        log.info("API on %s  (interactive docs: %s/docs)", url, url)
+        log.info("plugins running: %s%s", ", ".join(running) or "none", f"; problems: {', '.join(problems)} (see `hub plugins`)" if problems else "")
+        log.info("%d devices, %d entities; `hub states` lists them", len(hub.devices), len(hub.entities))
+        if token_file is not None:
+            log.info("API token: in %s (send it as 'Authorization: Bearer <token>'); more with `hub token create NAME`", token_file)
+        else:
+            log.info("API tokens: `hub token create NAME` prints a new one; send it as 'Authorization: Bearer <token>'")
+        await serving
+    finally:
+        hub.remove_run_file()
+        await hub.stop()
+        log.info("stopped")

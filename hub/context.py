@@ -1,0 +1,130 @@
+"""What a plugin sees of the hub: its ``hub`` argument.
+
+Each plugin gets its own context, scoped to itself: it can add its own devices and write its own
+entities' states, read every state, listen on the bus and send commands through the command registry
+like any other caller. It cannot write another plugin's entities, which is what keeps a buggy driver's
+damage to its own devices.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hub.core.events import CustomEvent
+from hub.core.registry import EntityEntry
+from hub.core.state import State
+from hub.devices.capabilities import get_capability
+from hub.devices.model import Device, EntitySpec
+
+if TYPE_CHECKING:
+    from hub.core.bus import EventBus
+    from hub.runtime import Hub
+
+
+class EntityHandle:
+    """A plugin's grip on one of its entities."""
+
+    __slots__ = ("entry", "_hub", "_capability")
+
+    def __init__(self, hub: "Hub", entry: EntityEntry) -> None:
+        self.entry = entry
+        self._hub = hub
+        self._capability = get_capability(entry.capability)
+
+    @property
+    def entity_id(self) -> str:
+        return self.entry.entity_id
+
+    @property
+    def key(self) -> str:
+        return self.entry.key
+
+    @property
+    def state(self) -> State | None:
+        """The current state; after a restart, the last state recorded before it (unavailable until
+        the plugin sets it). A virtual device can resume from it, as a real lock would still be locked."""
+        return self._hub.states.get(self.entry.entity_id)
+
+    def set(self, value: Any, **attributes: Any) -> State:
+        """Write the state. Attributes given are merged into the current ones; the unit and device
+        class from the entity's spec are always present, so consumers need not look them up."""
+        self._capability.check_value(value)
+        current = self._hub.states.get(self.entry.entity_id)
+        merged = dict(current.attributes) if current is not None else {}
+        if self.entry.unit is not None:
+            merged["unit"] = self.entry.unit
+        if self.entry.device_class is not None:
+            merged["device_class"] = self.entry.device_class
+        merged["friendly_name"] = self.entry.name
+        merged.update(attributes)
+        return self._hub.states.set(self.entry.entity_id, value, merged, available=True)
+
+    def set_unavailable(self) -> None:
+        self._hub.states.set_available(self.entry.entity_id, False)
+
+    def __repr__(self) -> str:
+        return f"<EntityHandle {self.entry.entity_id}>"
+
+
+class PluginContext:
+    def __init__(self, hub: "Hub", name: str, config: Any) -> None:
+        self._hub = hub
+        self.name = name
+        self.config = config
+        self.log = logging.getLogger(f"hub.plugins.{name}")
+        self._handles: dict[str, EntityHandle] = {}
+
+    # --- reading the hub -------------------------------------------------------------------------
+    @property
+    def bus(self) -> "EventBus":
+        return self._hub.bus
+
+    @property
+    def now(self) -> Callable[[], float]:
+        """The hub's clock (unix seconds). Use it instead of ``time.time`` so tests can drive time."""
+        return self._hub.now
+
+    @property
+    def data_dir(self) -> Path:
+        """A directory of the plugin's own under the hub's data directory, created on first use."""
+        path = self._hub.data_dir / "plugins" / self.name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def get_state(self, entity_id: str) -> State | None:
+        return self._hub.states.get(entity_id)
+
+    # --- the plugin's own devices ----------------------------------------------------------------
+    def add_device(self, device: Device, entities: list[EntitySpec]) -> dict[str, EntityHandle]:
+        """Register a device and its entities; returns a handle per entity key. Adding the same device
+        again (after a restart of the plugin) returns the same entity ids."""
+        handles = self._hub.register_device(self.name, device, entities)
+        for handle in handles.values():
+            self._handles[handle.entity_id] = handle
+        return handles
+
+    def entity(self, entity_id: str) -> EntityHandle:
+        try:
+            return self._handles[entity_id]
+        except KeyError:
+            raise KeyError(f"{entity_id} is not an entity of plugin {self.name!r}") from None
+
+    @property
+    def entities(self) -> list[EntityHandle]:
+        return list(self._handles.values())
+
+    def handle_for(self, entry: EntityEntry) -> EntityHandle:
+        handle = self._handles.get(entry.entity_id)
+        if handle is None:
+            handle = self._handles[entry.entity_id] = EntityHandle(self._hub, entry)
+        return handle
+
+    # --- acting like any other caller ------------------------------------------------------------
+    async def call(self, entity_id: str, command: str, args: dict | None = None) -> Any:
+        return await self._hub.commands.call(entity_id, command, args, source=f"plugin:{self.name}")
+
+    def fire(self, event_name: str, payload: dict | None = None, entity_id: str | None = None) -> None:
+        self._hub.bus.publish(CustomEvent(self._hub.now(), event_name, payload, entity_id))

@@ -1,0 +1,108 @@
+"""The in-process event bus.
+
+Dispatch is synchronous and in order: a state write reaches every subscriber before ``publish``
+returns, which keeps the hot path free of task scheduling (the state-write benchmark runs through
+here). A subscriber that needs to do I/O is an ``async def``; the bus starts it as a task. One
+subscriber's exception is logged and never reaches the publisher or the other subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from hub.core.events import Event
+
+log = logging.getLogger("hub.bus")
+
+Callback = Callable[[Any], Any]
+MATCH_ALL = "*"
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._by_type: dict[str, list[Callback]] = {}
+        self._by_entity: dict[tuple[str, str], list[Callback]] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    @staticmethod
+    def _name(event_type: type[Event] | str) -> str:
+        return event_type if isinstance(event_type, str) else event_type.event_type
+
+    def subscribe(
+        self, event_type: type[Event] | str, callback: Callback, *, entity_id: str | None = None
+    ) -> Callable[[], None]:
+        """Subscribe to one event type (a class or its name; ``"*"`` for all), optionally only for
+        one entity. Returns a function that unsubscribes."""
+        name = self._name(event_type)
+        handler = self._wrap(callback)
+        if entity_id is None:
+            bucket = self._by_type.setdefault(name, [])
+        else:
+            bucket = self._by_entity.setdefault((name, entity_id), [])
+        # Copy on write: publish iterates the list it found, so (un)subscribing inside a callback
+        # never skips or repeats a delivery.
+        bucket = [*bucket, handler]
+        if entity_id is None:
+            self._by_type[name] = bucket
+        else:
+            self._by_entity[(name, entity_id)] = bucket
+
+        def unsubscribe() -> None:
+            table: dict = self._by_type if entity_id is None else self._by_entity
+            key = name if entity_id is None else (name, entity_id)
+            current = table.get(key, [])
+            remaining = [h for h in current if h is not handler]
+            if remaining:
+                table[key] = remaining
+            else:
+                table.pop(key, None)
+
+        return unsubscribe
+
+    def _wrap(self, callback: Callback) -> Callback:
+        if inspect.iscoroutinefunction(callback):
+
+            def start(event: Event) -> None:
+                task = asyncio.get_running_loop().create_task(callback(event))
+                self._tasks.add(task)
+                task.add_done_callback(self._task_done)
+
+            start.__wrapped__ = callback  # type: ignore[attr-defined]
+            return start
+        return callback
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("event subscriber failed", exc_info=task.exception())
+
+    def publish(self, event: Event) -> None:
+        name = event.event_type
+        handlers = self._by_type.get(name)
+        if handlers:
+            self._deliver(handlers, event)
+        entity_id = event.entity_id
+        if entity_id is not None and self._by_entity:
+            handlers = self._by_entity.get((name, entity_id))
+            if handlers:
+                self._deliver(handlers, event)
+        handlers = self._by_type.get(MATCH_ALL)
+        if handlers:
+            self._deliver(handlers, event)
+
+    @staticmethod
+    def _deliver(handlers: list[Callback], event: Event) -> None:
+        for handler in handlers:
+            try:
+                handler(event)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", handler, event.event_type)
+
+    async def drain(self) -> None:
+        """Wait for the async subscribers started so far: tests and shutdown use it."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

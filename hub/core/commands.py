@@ -1,0 +1,142 @@
+"""The command registry: the one gate every command passes on its way to a driver.
+
+Whoever sends a command (the API, a rule, MQTT, a renter through the market), it is validated here
+against the capability's pydantic model, so a driver only ever sees well-formed arguments and every
+caller gets the same error for the same mistake. Errors carry an HTTP-like status and a machine code
+so the API and the CLI can report them without guessing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from hub.core.bus import EventBus
+from hub.core.events import CommandCalled
+from hub.core.registry import EntityEntry, EntityRegistry
+from hub.core.state import StateMachine
+from hub.devices.capabilities import Args, CommandSpec, get_capability
+
+Handler = Callable[[EntityEntry, str, Args], Awaitable[Any]]
+
+
+class CommandError(Exception):
+    status = 400
+    code = "command_error"
+
+    def __init__(self, message: str, *, errors: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class UnknownEntity(CommandError):
+    status, code = 404, "unknown_entity"
+
+
+class UnknownCommand(CommandError):
+    status, code = 404, "unknown_command"
+
+
+class InvalidArguments(CommandError):
+    status, code = 422, "invalid_arguments"
+
+
+class EntityUnavailable(CommandError):
+    status, code = 409, "entity_unavailable"
+
+
+class CommandFailed(CommandError):
+    status, code = 502, "command_failed"
+
+
+class CommandTimeout(CommandError):
+    status, code = 504, "command_timeout"
+
+
+def validation_errors(exc: ValidationError) -> list[dict]:
+    """Field and message only: the input is left out, since a rejected value may be a secret."""
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or None, "message": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+class CommandRegistry:
+    def __init__(
+        self,
+        entities: EntityRegistry,
+        states: StateMachine,
+        bus: EventBus,
+        now: Callable[[], float],
+        timeout: float = 10.0,
+    ) -> None:
+        self._entities = entities
+        self._states = states
+        self._bus = bus
+        self._now = now
+        self.timeout = timeout
+        self._handlers: dict[str, Handler] = {}
+
+    def set_handler(self, platform: str, handler: Handler) -> None:
+        self._handlers[platform] = handler
+
+    def remove_handler(self, platform: str) -> None:
+        self._handlers.pop(platform, None)
+
+    def validate(self, entity_id: str, command: str, args: dict | None) -> tuple[EntityEntry, CommandSpec, Args]:
+        """Everything that can be checked without the device: the rule engine calls this when it
+        loads a rule, so a bad rule is refused at load time rather than at 3 a.m."""
+        entry = self._entities.get(entity_id)
+        if entry is None:
+            raise UnknownEntity(f"unknown entity {entity_id!r}")
+        capability = get_capability(entry.capability)
+        spec = capability.command(command)
+        if spec is None:
+            valid = ", ".join(sorted(capability.commands)) or "none"
+            raise UnknownCommand(
+                f"{entity_id} ({entry.capability}) has no command {command!r}; valid: {valid}"
+            )
+        if args is not None and not isinstance(args, dict):
+            raise InvalidArguments("arguments must be an object of name: value", errors=[{"field": None, "message": "not an object"}])
+        try:
+            model = spec.args.model_validate(args or {})
+        except ValidationError as exc:
+            errors = validation_errors(exc)
+            detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+            raise InvalidArguments(f"invalid arguments for {entry.capability}.{command}: {detail}", errors=errors) from None
+        return entry, spec, model
+
+    async def call(self, entity_id: str, command: str, args: dict | None = None, *, source: str = "api") -> Any:
+        try:
+            entry, spec, model = self.validate(entity_id, command, args)
+            state = self._states.get(entity_id)
+            if state is not None and not state.available:
+                raise EntityUnavailable(f"{entity_id} is unavailable: its driver has lost the device")
+            handler = self._handlers.get(entry.platform)
+            if handler is None:
+                raise EntityUnavailable(f"{entity_id} is unavailable: plugin {entry.platform!r} is not running")
+            try:
+                result = await asyncio.wait_for(handler(entry, command, model), self.timeout)
+            except TimeoutError:
+                raise CommandTimeout(
+                    f"{entry.platform} did not answer {entity_id} {command} within {self.timeout:g} s"
+                ) from None
+            except CommandError:
+                raise
+            except Exception as exc:
+                raise CommandFailed(f"{entry.platform} failed on {entity_id} {command}: {exc}") from exc
+        except CommandError as exc:
+            self._bus.publish(CommandCalled(self._now(), entity_id, command, args or {}, source, False, exc.message))
+            raise
+        self._bus.publish(CommandCalled(self._now(), entity_id, command, model.model_dump(exclude_none=True), source, True))
+        return result

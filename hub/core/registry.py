@@ -1,0 +1,168 @@
+"""Device and entity registries.
+
+The registry is what makes an entity's identity outlive the driver's process: a driver names an
+entity by (device id, key); the registry hands out the ``entity_id`` once and remembers it, so history,
+rules and tokens of the market keep pointing at the same thing after a restart or a rename.
+Persistence goes through a callback so the registry stays free of storage and easy to test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hub.devices.model import Device, EntitySpec, slugify
+
+Persist = Callable[[dict], None]
+
+
+def _noop(_: dict) -> None:
+    pass
+
+
+@dataclass
+class DeviceEntry:
+    id: str  # "<platform>:<device id>", unique across plugins
+    platform: str
+    name: str
+    manufacturer: str | None = None
+    model: str | None = None
+    sw_version: str | None = None
+    connection: str | None = None
+    created_at: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EntityEntry:
+    entity_id: str
+    unique_id: str  # "<device id>:<key>", unique within the platform
+    platform: str
+    device_id: str
+    capability: str
+    name: str
+    key: str
+    device_class: str | None = None
+    unit: str | None = None
+    options: dict = field(default_factory=dict)
+    created_at: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class DeviceRegistry:
+    def __init__(self, persist: Persist = _noop) -> None:
+        self._devices: dict[str, DeviceEntry] = {}
+        self._persist = persist
+
+    def load(self, rows: list[dict]) -> None:
+        for row in rows:
+            fields = {k: row.get(k) for k in DeviceEntry.__dataclass_fields__ if k in row}
+            entry = DeviceEntry(**fields)
+            self._devices[entry.id] = entry
+
+    def persist_to(self, persist: Persist) -> None:
+        self._persist = persist
+
+    def register(self, platform: str, device: Device, now: float) -> DeviceEntry:
+        device_id = f"{platform}:{device.id}"
+        old = self._devices.get(device_id)
+        entry = DeviceEntry(
+            id=device_id,
+            platform=platform,
+            name=device.name,
+            manufacturer=device.manufacturer,
+            model=device.model,
+            sw_version=device.sw_version,
+            connection=device.connection,
+            created_at=old.created_at if old else now,
+        )
+        if entry != old:
+            self._devices[device_id] = entry
+            self._persist(entry.as_dict())
+        return entry
+
+    def get(self, device_id: str) -> DeviceEntry | None:
+        return self._devices.get(device_id)
+
+    def __iter__(self) -> Iterator[DeviceEntry]:
+        return iter(list(self._devices.values()))
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+
+class EntityRegistry:
+    def __init__(self, persist: Persist = _noop) -> None:
+        self._entities: dict[str, EntityEntry] = {}
+        self._by_unique: dict[tuple[str, str], str] = {}
+        self._persist = persist
+
+    def load(self, rows: list[dict]) -> None:
+        for row in rows:
+            fields = {k: row[k] for k in EntityEntry.__dataclass_fields__ if k in row}
+            entry = EntityEntry(**fields)
+            self._entities[entry.entity_id] = entry
+            self._by_unique[(entry.platform, entry.unique_id)] = entry.entity_id
+
+    def persist_to(self, persist: Persist) -> None:
+        self._persist = persist
+
+    def register(self, platform: str, device: DeviceEntry, device_local_id: str, spec: EntitySpec, now: float) -> EntityEntry:
+        unique_id = f"{device_local_id}:{spec.key}"
+        name = spec.name or f"{device.name} {spec.key}"
+        existing_id = self._by_unique.get((platform, unique_id))
+        old = self._entities.get(existing_id) if existing_id else None
+        entity_id = existing_id or self._new_entity_id(spec.capability, spec.object_id or name)
+        entry = EntityEntry(
+            entity_id=entity_id,
+            unique_id=unique_id,
+            platform=platform,
+            device_id=device.id,
+            capability=spec.capability,
+            name=name,
+            key=spec.key,
+            device_class=spec.device_class,
+            unit=spec.unit,
+            options=dict(spec.options),
+            created_at=old.created_at if old else now,
+        )
+        if entry != old:
+            self._entities[entity_id] = entry
+            self._by_unique[(platform, unique_id)] = entity_id
+            self._persist(entry.as_dict())
+        return entry
+
+    def _new_entity_id(self, capability: str, name: str) -> str:
+        base = f"{capability}.{slugify(name)}"
+        candidate, n = base, 2
+        while candidate in self._entities:
+            candidate = f"{base}_{n}"
+            n += 1
+        return candidate
+
+    def get(self, entity_id: str) -> EntityEntry | None:
+        return self._entities.get(entity_id)
+
+    def get_unique(self, platform: str, unique_id: str) -> EntityEntry | None:
+        entity_id = self._by_unique.get((platform, unique_id))
+        return self._entities.get(entity_id) if entity_id else None
+
+    def for_platform(self, platform: str) -> list[EntityEntry]:
+        return [e for e in self._entities.values() if e.platform == platform]
+
+    def for_device(self, device_id: str) -> list[EntityEntry]:
+        return [e for e in self._entities.values() if e.device_id == device_id]
+
+    def __iter__(self) -> Iterator[EntityEntry]:
+        return iter(list(self._entities.values()))
+
+    def __len__(self) -> int:
+        return len(self._entities)
+
+    def __contains__(self, entity_id: str) -> bool:
+        return entity_id in self._entities

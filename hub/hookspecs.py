@@ -1,0 +1,127 @@
+"""The plugin contract: every hook the hub calls, in one place.
+
+A plugin is a module (or any object) with functions named after these hooks and marked with
+``@hookimpl`` (``from hub import hookimpl``). It is found through the ``ruffhub.plugins`` entry point
+group, exactly like a pytest or datasette plugin::
+
+    [project.entry-points."ruffhub.plugins"]
+    coffee = "hub_coffee"
+
+The entry point's name (``coffee``) is the plugin's name and the name of its section in
+``configuration.yaml``. A plugin implements only the hooks it needs, and each implementation may take
+only the arguments it uses (pluggy passes them by name).
+
+How the hub calls hooks, so that one plugin can never break another:
+
+* Every hook is called plugin by plugin. An exception in one plugin's implementation is logged and
+  recorded against that plugin (``hub plugins`` shows it); the other plugins' implementations still run.
+* Any implementation may be ``async def``; the hub awaits what comes back (datasette's
+  ``await_me_maybe`` pattern; pluggy itself has no async hooks). Awaited set-up and commands are bounded
+  by ``hub.setup_timeout`` and ``hub.command_timeout``, so a plugin that never returns is reported, not
+  waited for. Synchronous implementations run on the event loop: they must not block.
+* The ``hub`` argument is the plugin's own :class:`hub.context.PluginContext`: its validated
+  configuration, its logger, and methods that act on its own devices only.
+
+Order of a start: ``hub_config_schema`` (all installed plugins) -> configuration validated ->
+``hub_setup`` -> ``hub_discover`` -> ``hub_run`` started as a supervised task; ``hub_api_routes``,
+``hub_rule_triggers`` and ``hub_rule_actions`` are collected once set-up is done. On stop:
+``hub_shutdown``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pydantic import BaseModel
+
+    from hub.context import EntityHandle, PluginContext
+    from hub.devices.capabilities import Args
+
+hookspec = pluggy.HookspecMarker("ruffhub")
+
+
+@hookspec
+def hub_config_schema() -> "type[BaseModel] | None":
+    """Return the pydantic model of this plugin's section of ``configuration.yaml``.
+
+    The section is named after the plugin. A plugin that returns a model is set up only when its
+    section is present (``demo:`` with nothing after it counts as present); one that implements no
+    schema is always set up. Validation errors name the file, the line and the key, and keep only this
+    plugin from starting. Unknown keys should be errors: give the model ``extra="forbid"``.
+    """
+
+
+@hookspec
+def hub_setup(hub: "PluginContext") -> Any:
+    """Prepare the plugin: open connections, load profiles, check the hardware is there.
+
+    ``hub.config`` is the validated section. Raise to report that the plugin cannot run (the message is
+    shown by ``hub plugins``); the rest of the hub starts regardless. Keep it short: a device that is
+    merely offline is not a set-up failure, it is an ``unavailable`` entity that ``hub_run`` retries.
+    """
+
+
+@hookspec
+def hub_discover(hub: "PluginContext") -> Any:
+    """Find devices and add them with ``hub.add_device(Device(...), [EntitySpec(...), ...])``.
+
+    Called after set-up. ``add_device`` returns handles by entity key; a handle's ``set(value,
+    **attributes)`` writes the entity's state. The hub assigns each entity a stable ``entity_id`` from
+    its device id and key, remembered across restarts, so the same device found again keeps its
+    history. Entities start ``unavailable`` until the plugin sets a value.
+    """
+
+
+@hookspec
+async def hub_run(hub: "PluginContext") -> None:
+    """The plugin's long-running work: polling, reading a port, simulating a house.
+
+    Started as a task once discovery is done. If it raises, its entities are marked ``unavailable``
+    and it is started again after a back-off (1 s, doubling, capped at ``hub.restart_backoff_max``,
+    reset after a minute of good running). Returning normally ends it for good. It is cancelled at
+    shutdown; clean up in ``finally`` or in ``hub_shutdown``.
+    """
+
+
+@hookspec
+def hub_handle_command(hub: "PluginContext", entity: "EntityHandle", command: str, args: "Args") -> Any:
+    """Carry out a capability command on one of this plugin's entities.
+
+    Only the plugin that added the entity is called. ``args`` is the capability's pydantic model for
+    ``command``, already validated (``switch.turn_on`` has none, ``light.turn_on`` has ``brightness``
+    ...), so the plugin never parses user input. Set the new state through ``entity.set`` once the
+    device confirms it. Raise to report failure: the caller (API, rule, renter) sees the message. A
+    returned value is passed back to the caller as the command's result.
+    """
+
+
+@hookspec
+def hub_api_routes(hub: "PluginContext") -> Any:
+    """Return a FastAPI ``APIRouter`` (or a list of them) served under ``/api/plugins/<name>/``.
+
+    Routes are behind the same bearer-token authentication as the rest of the API.
+    """
+
+
+@hookspec
+def hub_rule_triggers(hub: "PluginContext", register: "Callable[..., None]") -> None:
+    """Contribute trigger types to the rule engine: ``register(type_name, schema, attach)``.
+
+    ``schema`` is the pydantic model of the trigger's YAML; ``attach`` arms it for one rule and
+    returns a function that disarms it. The rule engine defines the exact calling convention.
+    """
+
+
+@hookspec
+def hub_rule_actions(hub: "PluginContext", register: "Callable[..., None]") -> None:
+    """Contribute action types to the rule engine: ``register(type_name, schema, run)``."""
+
+
+@hookspec
+def hub_shutdown(hub: "PluginContext") -> Any:
+    """Release what set-up took: close ports and connections. Called once, on stop."""

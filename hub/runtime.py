@@ -1,0 +1,294 @@
+"""The running hub: wires the core, the store, the plugins and the API together.
+
+Start-up order matters for the guarantees users see: registries and last states are restored before
+any plugin runs (so a driver can resume from them and rules see no spurious change), every plugin is
+set up in isolation (one failing never stops the others), and the API comes up last, once there is
+something to serve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hub import __version__
+from hub.config import CORE_SECTION, ConfigIssue, CoreConfig, LoadedConfig, load_config
+from hub.context import EntityHandle, PluginContext
+from hub.core.bus import EventBus
+from hub.core.commands import CommandRegistry, EntityUnavailable
+from hub.core.events import EntityRegistered, HubStarted, HubStopping, PluginStatusChanged
+from hub.core.registry import DeviceRegistry, EntityRegistry
+from hub.core.state import State, StateMachine
+from hub.core.supervisor import supervise
+from hub.devices.model import Device, EntitySpec
+from hub.plugins import PluginHost, describe_exception
+from hub.store import Store
+from hub.store.recorder import Recorder
+
+log = logging.getLogger("hub")
+
+OWNER_TOKEN_FILE = "owner-token"
+RUN_FILE = "run.json"
+CONFIG_FILE = "configuration.yaml"
+
+
+class ConfigRefused(Exception):
+    """The core configuration is invalid: the hub cannot start on it."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        super().__init__("\n".join(str(i) for i in issues))
+        self.issues = issues
+
+
+class Hub:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        config_path: Path | None = None,
+        plugins_dir: Path | None = None,
+        now: Callable[[], float] = time.time,
+        entrypoints: bool | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.config_path = config_path if config_path is not None else self.data_dir / CONFIG_FILE
+        self.plugins_dir = plugins_dir
+        self.now = now
+        self._entrypoints = entrypoints
+        self.bus = EventBus()
+        self.states = StateMachine(self.bus, now)
+        self.store: Store | None = None
+        self.devices = DeviceRegistry()
+        self.entities = EntityRegistry()
+        self.commands = CommandRegistry(self.entities, self.states, self.bus, now)
+        self.plugins = PluginHost()
+        self.contexts: dict[str, PluginContext] = {}
+        self.config: LoadedConfig | None = None
+        self.core = CoreConfig()
+        self.routers: list[tuple[str, Any]] = []
+        self.rule_triggers: dict[str, tuple[str, Any, Any]] = {}
+        self.rule_actions: dict[str, tuple[str, Any, Any]] = {}
+        self.started_at: float | None = None
+        self.recorder: Recorder | None = None
+        self._tasks: dict[str, asyncio.Task] = {}
+
+    # --- start and stop ----------------------------------------------------------------------------
+    def load_configuration(self) -> LoadedConfig:
+        """Load plugins and validate the configuration against their schemas (no side effects on
+        devices): what ``hub config check`` runs too."""
+        self.plugins.load(self.plugins_dir, entrypoints=self._entrypoints)
+        schemas: dict[str, Any] = {}
+        for name in self.plugins.loaded():
+            try:
+                schemas[name] = self.plugins.call_one_sync(name, "hub_config_schema")
+            except Exception as exc:
+                self.plugins.fail(name, "failed", exc)
+        path = self.config_path if self.config_path.exists() else None
+        self.config = load_config(path, schemas)
+        self.core = self.config.core
+        return self.config
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.load_configuration()
+        core_issues = [i for i in config.issues if (i.key or "").split(".")[0] in ("", CORE_SECTION)]
+        if core_issues:
+            raise ConfigRefused(core_issues)
+        self.commands.timeout = self.core.command_timeout
+        self.store = Store(self.data_dir)
+        self._restore()
+        self.recorder = Recorder(
+            self.store, self.bus, commit_interval=self.core.commit_interval, history_days=self.core.history_days, now=self.now
+        )
+        self.recorder.start()
+        self._sort_plugins_by_config(config)
+        for name in self.plugins.loaded():
+            if self.plugins.info[name].status == "loaded" and self.plugins.info[name].configured:
+                await self._start_plugin(name)
+        self.started_at = self.now()
+        self.bus.publish(HubStarted(self.started_at))
+
+    def _restore(self) -> None:
+        assert self.store is not None
+        self.devices.load(self.store.load_devices())
+        self.entities.load(self.store.load_entities())
+        self.devices.persist_to(self.store.save_device)
+        self.entities.persist_to(self.store.save_entity)
+        for row in self.store.load_last_states():
+            if row.entity_id in self.entities:
+                # The driver has not confirmed it yet: keep the value, but say so.
+                self.states.restore(
+                    State(row.entity_id, row.value, row.attributes, False, row.last_changed, row.last_updated)
+                )
+        log.info("restored %d devices, %d entities, %d states", len(self.devices), len(self.entities), len(self.states))
+
+    def _sort_plugins_by_config(self, config: LoadedConfig) -> None:
+        issues_by_plugin: dict[str, list[ConfigIssue]] = {}
+        for issue in config.issues:
+            issues_by_plugin.setdefault((issue.key or "").split(".")[0].split("[")[0], []).append(issue)
+        for name in self.plugins.loaded():
+            info = self.plugins.info[name]
+            if info.status != "loaded":
+                continue
+            if name in issues_by_plugin:
+                info.configured = True
+                self.plugins.fail(name, "config_error", "; ".join(str(i) for i in issues_by_plugin[name]))
+            elif name in config.plugin_configs:
+                info.configured = True
+            elif self.plugins.impl(name, "hub_config_schema") is None:
+                info.configured = True  # a plugin with no settings runs whenever it is installed
+                config.plugin_configs[name] = {}
+            else:
+                info.status = "not_configured"
+        for issue in config.issues:
+            section = (issue.key or "").split(".")[0]
+            if section not in self.plugins.info:
+                log.error("configuration: %s", issue)
+
+    async def _start_plugin(self, name: str) -> None:
+        info = self.plugins.info[name]
+        ctx = self.contexts[name] = PluginContext(self, name, self.config.plugin_configs.get(name) if self.config else None)
+        self._set_status(name, "setting_up")
+        try:
+            await self.plugins.call_one(name, "hub_setup", timeout=self.core.setup_timeout, hub=ctx)
+            await self.plugins.call_one(name, "hub_discover", timeout=self.core.setup_timeout, hub=ctx)
+        except TimeoutError:
+            self._fail(name, "failed", f"set-up did not finish within {self.core.setup_timeout:g} s")
+            return
+        except Exception as exc:
+            self._fail(name, "failed", exc)
+            return
+        for hook, table in (("hub_rule_triggers", self.rule_triggers), ("hub_rule_actions", self.rule_actions)):
+            try:
+                self.plugins.call_one_sync(name, hook, hub=ctx, register=self._registrar(name, table))
+            except Exception as exc:
+                log.error("plugin %s: %s failed: %s", name, hook, describe_exception(exc), exc_info=exc)
+        try:
+            routes = self.plugins.call_one_sync(name, "hub_api_routes", hub=ctx)
+        except Exception as exc:
+            log.error("plugin %s: hub_api_routes failed: %s", name, describe_exception(exc), exc_info=exc)
+            routes = None
+        for router in routes if isinstance(routes, list) else [routes] if routes is not None else []:
+            self.routers.append((name, router))
+        if self.plugins.impl(name, "hub_handle_command") is not None:
+            self.commands.set_handler(name, self._command_handler(name, ctx))
+        if self.plugins.impl(name, "hub_run") is not None:
+            self._tasks[name] = asyncio.get_running_loop().create_task(self._run_plugin(name, ctx), name=f"plugin:{name}")
+        else:
+            self._set_status(name, "running")
+        info.error = None
+
+    def _registrar(self, plugin: str, table: dict) -> Callable[..., None]:
+        def register(type_name: str, schema: Any, factory: Any) -> None:
+            if type_name in table:
+                raise ValueError(f"{type_name!r} is already registered by plugin {table[type_name][0]!r}")
+            table[type_name] = (plugin, schema, factory)
+
+        return register
+
+    def _command_handler(self, name: str, ctx: PluginContext):
+        async def handle(entry, command, args):
+            return await self.plugins.call_one(
+                name, "hub_handle_command", hub=ctx, entity=ctx.handle_for(entry), command=command, args=args
+            )
+
+        return handle
+
+    async def _run_plugin(self, name: str, ctx: PluginContext) -> None:
+        info = self.plugins.info[name]
+
+        def on_start(attempt: int) -> None:
+            if attempt:
+                info.restarts += 1
+                log.warning("plugin %s: restarting (restart %d)", name, info.restarts)
+            self._set_status(name, "running")
+
+        def on_crash(exc: BaseException, delay: float) -> None:
+            self.mark_unavailable(name)
+            self._fail(name, "restarting", exc)
+            log.warning("plugin %s crashed; its entities are unavailable; restart in %g s", name, delay)
+
+        await supervise(
+            lambda: self.plugins.call_one(name, "hub_run", hub=ctx),
+            on_crash=on_crash,
+            on_start=on_start,
+            backoff_max=self.core.restart_backoff_max,
+        )
+        if info.status == "running":
+            self._set_status(name, "stopped")
+
+    def _set_status(self, name: str, status: str) -> None:
+        self.plugins.info[name].status = status
+        self.bus.publish(PluginStatusChanged(self.now(), name, status, self.plugins.info[name].error))
+
+    def _fail(self, name: str, status: str, exc: BaseException | str) -> None:
+        self.plugins.fail(name, status, exc)
+        self.bus.publish(PluginStatusChanged(self.now(), name, status, self.plugins.info[name].error))
+
+    def mark_unavailable(self, platform: str) -> None:
+        for entry in self.entities.for_platform(platform):
+            self.states.set_available(entry.entity_id, False)
+
+    async def stop(self) -> None:
+        self.bus.publish(HubStopping(self.now()))
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        for name, ctx in self.contexts.items():
+            try:
+                await self.plugins.call_one(name, "hub_shutdown", timeout=self.core.setup_timeout, hub=ctx)
+            except Exception as exc:
+                log.error("plugin %s: shutdown failed: %s", name, describe_exception(exc), exc_info=exc)
+        if self.recorder is not None:
+            await self.recorder.stop()
+        await self.bus.drain()
+        if self.store is not None:
+            self.store.close()
+
+    # --- used by plugin contexts -------------------------------------------------------------------
+    def register_device(self, platform: str, device: Device, specs: list[EntitySpec]) -> dict[str, EntityHandle]:
+        keys = [s.key for s in specs]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"device {device.id!r}: entity keys must be unique, got {keys}")
+        now = self.now()
+        entry = self.devices.register(platform, device, now)
+        ctx = self.contexts[platform]
+        handles: dict[str, EntityHandle] = {}
+        for spec in specs:
+            is_new = self.entities.get_unique(platform, f"{device.id}:{spec.key}") is None
+            entity = self.entities.register(platform, entry, device.id, spec, now)
+            handles[spec.key] = ctx.handle_for(entity)
+            if entity.entity_id not in self.states:
+                self.states.set(entity.entity_id, None, {"friendly_name": entity.name}, available=False)
+            if is_new:
+                self.bus.publish(EntityRegistered(now, entity.entity_id, entry.id, platform))
+        return handles
+
+    # --- owner token and run file --------------------------------------------------------------------
+    def ensure_owner_token(self) -> Path | None:
+        """On a fresh data directory, make one token so the API can be used at once. It goes to a
+        file only its owner can read, never to the log."""
+        assert self.store is not None
+        path = self.data_dir / OWNER_TOKEN_FILE
+        if self.store.list_tokens():
+            return path if path.exists() else None
+        token = self.store.create_token("owner")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+        return path
+
+    def write_run_file(self, url: str) -> None:
+        (self.data_dir / RUN_FILE).write_text(json.dumps({"url": url, "pid": os.getpid(), "version": __version__}))
+
+    def remove_run_file(self) -> None:
+        (self.data_dir / RUN_FILE).unlink(missing_ok=True)
+
+
+__all__ = ["ConfigRefused", "EntityUnavailable", "Hub"]

@@ -1,0 +1,118 @@
+"""Schema and migrations, versioned by ``PRAGMA user_version``.
+
+Migrations are append-only lists of statements: a database at version N runs migrations N+1..
+in order. All pending ones run in a single ``BEGIN IMMEDIATE`` transaction, and the version is
+re-read after taking the write lock, so the hub and the CLI opening an old file at the same
+moment cannot both migrate it, and a crash mid-migration leaves the old version intact.
+
+The DDL avoids ``STRICT`` tables and ``RETURNING`` on purpose: edge devices often ship an older
+system SQLite (Debian bullseye has 3.34) and both need 3.35+/3.37+.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[tuple[str, ...]] = [
+    # 1: initial schema
+    (
+        # Registries: the hub owns the dict shape; the store only needs the keys it looks up by.
+        """CREATE TABLE devices (
+            id TEXT PRIMARY KEY,
+            platform TEXT,
+            data TEXT NOT NULL
+        )""",
+        """CREATE TABLE entities (
+            entity_id TEXT PRIMARY KEY,
+            platform TEXT NOT NULL,
+            unique_id TEXT NOT NULL,
+            data TEXT NOT NULL,
+            UNIQUE (platform, unique_id)
+        )""",
+        # Append-only state history; value/attributes are JSON text.
+        """CREATE TABLE history (
+            id INTEGER PRIMARY KEY,
+            entity_id TEXT NOT NULL,
+            value TEXT NOT NULL,
+            attributes TEXT NOT NULL,
+            available INTEGER NOT NULL,
+            last_changed REAL NOT NULL,
+            last_updated REAL NOT NULL
+        )""",
+        "CREATE INDEX history_entity_time ON history (entity_id, last_updated)",
+        "CREATE INDEX history_time ON history (last_updated)",
+        # Latest state per entity, kept apart from history so purging history never loses it
+        # and startup does not have to scan history to restore states.
+        """CREATE TABLE last_states (
+            entity_id TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            attributes TEXT NOT NULL,
+            available INTEGER NOT NULL,
+            last_changed REAL NOT NULL,
+            last_updated REAL NOT NULL
+        )""",
+        """CREATE TABLE tokens (
+            name TEXT PRIMARY KEY,
+            token_hash BLOB NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            last_used REAL
+        )""",
+        """CREATE TABLE command_log (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            entity_id TEXT NOT NULL,
+            command TEXT NOT NULL,
+            args TEXT NOT NULL,
+            source TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            error TEXT,
+            result TEXT
+        )""",
+        "CREATE INDEX command_log_entity_ts ON command_log (entity_id, ts)",
+        "CREATE INDEX command_log_ts ON command_log (ts)",
+        # AUTOINCREMENT so an id is never reused even after published rows are deleted: the
+        # chain side may use the id to de-duplicate.
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            published_at REAL
+        )""",
+        "CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL",
+    ),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaError(RuntimeError):
+    """The database was written by a newer hub; refusing to guess at its layout."""
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring ``conn``'s database to :data:`SCHEMA_VERSION`; return the version found.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``) so the explicit BEGIN here is
+    the only transaction.
+    """
+    found = user_version(conn)
+    if found == SCHEMA_VERSION:
+        return found
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        found = user_version(conn)  # someone else may have migrated while we waited
+        if found > SCHEMA_VERSION:
+            raise SchemaError(
+                f"database schema version {found} is newer than this hub supports ({SCHEMA_VERSION})"
+            )
+        for statements in MIGRATIONS[found:]:
+            for statement in statements:
+                conn.execute(statement)
+        # PRAGMA does not take parameters; SCHEMA_VERSION is an int constant.
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+    return found

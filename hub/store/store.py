@@ -1,0 +1,397 @@
+"""The hub's single SQLite file: registries, state history, tokens, command log, outbox.
+
+Why these choices:
+
+* **One connection, one lock.** The hub calls in from worker threads (``asyncio.to_thread``);
+  SQLite serialises writers anyway, and one connection guarded by an ``RLock`` avoids
+  "database is locked" fights between our own threads. ``check_same_thread=False`` is safe only
+  because of that lock.
+* **WAL + busy_timeout.** The CLI (``hub token create``) opens the same file while the hub runs.
+  WAL lets readers proceed during a write; the 5 s busy timeout makes the two processes queue for
+  the write lock instead of failing.
+* **synchronous=NORMAL.** In WAL mode a commit is durable against a process crash or
+  ``kill -9`` with NORMAL (the WAL is written before the commit returns; only the fsync is
+  deferred to checkpoints). That is the requirement. A power cut may lose the last commits but not
+  corrupt the file; pass ``synchronous="FULL"`` if losing them is unacceptable, at the cost of an
+  fsync per transaction (slow on SD cards).
+* **BEGIN IMMEDIATE per write method.** Each write method is exactly one transaction, so a crash
+  never leaves half a batch. IMMEDIATE takes the write lock up front, so the busy timeout applies;
+  a DEFERRED transaction that upgrades from read to write can fail at once with SQLITE_BUSY.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hub.store import tokens as _tokens
+from hub.store.codec import dumps as _dumps
+from hub.store.models import StateRow
+from hub.store.schema import migrate
+from hub.store.tokens import TokenError
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "hub.db"
+BUSY_TIMEOUT = 5.0
+SYNCHRONOUS_MODES = frozenset({"NORMAL", "FULL", "EXTRA"})
+
+_STATE_COLUMNS = "entity_id, value, attributes, available, last_changed, last_updated"
+
+
+def _state_row(row: tuple) -> StateRow:
+    entity_id, value, attributes, available, last_changed, last_updated = row
+    return StateRow(
+        entity_id=entity_id,
+        value=json.loads(value),
+        attributes=json.loads(attributes),
+        available=bool(available),
+        last_changed=last_changed,
+        last_updated=last_updated,
+    )
+
+
+def _require_str(obj: dict, key: str, what: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} needs a non-empty string {key!r}, got {value!r}")
+    return value
+
+
+class Store:
+    """Thread-safe access to ``<data_dir>/hub.db``. Create one per process; call :meth:`close`."""
+
+    def __init__(self, data_dir: Path, *, synchronous: str = "NORMAL") -> None:
+        sync = synchronous.upper()
+        if sync not in SYNCHRONOUS_MODES:
+            raise ValueError(
+                f"synchronous must be one of {', '.join(sorted(SYNCHRONOUS_MODES))}, got {synchronous!r}"
+            )
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path: Path = data_dir / DB_NAME
+        # Tests replace this to exercise the last_used throttle without sleeping.
+        self._now = time.time
+        self._lock = threading.RLock()
+        # isolation_level=None: no implicit BEGINs; _write() issues BEGIN IMMEDIATE itself.
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                # e.g. a filesystem without shared-memory support; the durability and
+                # hub-plus-CLI concurrency described above would not hold, so say so loudly.
+                raise sqlite3.OperationalError(f"could not enable WAL on {self.path} (got {mode!r})")
+            conn.execute(f"PRAGMA synchronous = {sync}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        self._closed = False
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed on normal exit, rolled back on any exception."""
+        with self._lock, self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            yield self._conn
+
+    def _read(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # -- registries -------------------------------------------------------------------------------
+
+    def save_device(self, device: dict) -> None:
+        device_id = _require_str(device, "id", "device")
+        platform = device.get("platform")
+        data = _dumps(device)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO devices (id, platform, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET platform = excluded.platform, data = excluded.data",
+                (device_id, platform, data),
+            )
+
+    def load_devices(self) -> list[dict]:
+        return [json.loads(data) for (data,) in self._read("SELECT data FROM devices ORDER BY id")]
+
+    def save_entity(self, entity: dict) -> None:
+        """Upsert by ``entity_id``.
+
+        ``(platform, unique_id)`` is unique too: saving a second entity_id for the same pair raises
+        :class:`sqlite3.IntegrityError` rather than silently dropping the other row, since that
+        means two entities claim one device feature. To rename, remove the old id first.
+        """
+        entity_id = _require_str(entity, "entity_id", "entity")
+        platform = _require_str(entity, "platform", "entity")
+        unique_id = _require_str(entity, "unique_id", "entity")
+        data = _dumps(entity)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO entities (entity_id, platform, unique_id, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (entity_id) DO UPDATE SET platform = excluded.platform, "
+                "unique_id = excluded.unique_id, data = excluded.data",
+                (entity_id, platform, unique_id, data),
+            )
+
+    def load_entities(self) -> list[dict]:
+        return [
+            json.loads(data) for (data,) in self._read("SELECT data FROM entities ORDER BY entity_id")
+        ]
+
+    def remove_entity(self, entity_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM entities WHERE entity_id = ?", (entity_id,))
+
+    # -- states -----------------------------------------------------------------------------------
+
+    def write_states(self, rows: list[StateRow]) -> None:
+        """Append ``rows`` to history and advance ``last_states``, all in one transaction.
+
+        JSON encoding happens before the lock is taken, so a non-serialisable value fails the
+        whole batch without writing anything and without holding up other threads. A state only
+        replaces the stored latest one if it is not older, so a late batch cannot roll an entity
+        back; within a batch, the last row wins on equal timestamps.
+        """
+        if not rows:
+            return
+        history = [
+            (
+                r.entity_id,
+                _dumps(r.value),
+                _dumps(r.attributes if r.attributes is not None else {}),
+                1 if r.available else 0,
+                float(r.last_changed),
+                float(r.last_updated),
+            )
+            for r in rows
+        ]
+        latest: dict[str, tuple] = {}
+        for params in history:
+            prev = latest.get(params[0])
+            if prev is None or params[5] >= prev[5]:
+                latest[params[0]] = params
+        with self._write() as conn:
+            conn.executemany(
+                f"INSERT INTO history ({_STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", history
+            )
+            conn.executemany(
+                f"INSERT INTO last_states ({_STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (entity_id) DO UPDATE SET value = excluded.value, "
+                "attributes = excluded.attributes, available = excluded.available, "
+                "last_changed = excluded.last_changed, last_updated = excluded.last_updated "
+                "WHERE excluded.last_updated >= last_states.last_updated",
+                list(latest.values()),
+            )
+
+    def load_last_states(self) -> list[StateRow]:
+        rows = self._read(f"SELECT {_STATE_COLUMNS} FROM last_states ORDER BY entity_id")
+        return [_state_row(r) for r in rows]
+
+    def history(
+        self,
+        entity_id: str,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 10000,
+    ) -> list[StateRow]:
+        """States of one entity with ``start <= last_updated <= end``, oldest first.
+
+        ``limit`` keeps the *oldest* matching rows, so a caller can page forward by passing the
+        last row's ``last_updated`` as the next ``start`` (rows at that exact time repeat).
+        """
+        if limit <= 0:
+            return []
+        sql = f"SELECT {_STATE_COLUMNS} FROM history WHERE entity_id = ?"
+        params: list[Any] = [entity_id]
+        if start is not None:
+            sql += " AND last_updated >= ?"
+            params.append(start)
+        if end is not None:
+            sql += " AND last_updated <= ?"
+            params.append(end)
+        sql += " ORDER BY last_updated, id LIMIT ?"
+        params.append(limit)
+        return [_state_row(r) for r in self._read(sql, params)]
+
+    def purge_history(self, older_than: float) -> int:
+        """Delete history before ``older_than``; ``last_states`` is a separate table and stays."""
+        with self._write() as conn:
+            return conn.execute("DELETE FROM history WHERE last_updated < ?", (older_than,)).rowcount
+
+    # -- tokens -----------------------------------------------------------------------------------
+
+    def create_token(self, name: str) -> str:
+        """Create a token and return it; this is the only time the plaintext exists."""
+        _tokens.validate_name(name)
+        token = _tokens.new_token()
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO tokens (name, token_hash, created_at) VALUES (?, ?, ?)",
+                    (name, _tokens.hash_token(token), self._now()),
+                )
+        except sqlite3.IntegrityError:
+            raise TokenError(f"a token named {name!r} already exists") from None
+        return token
+
+    def list_tokens(self) -> list[dict]:
+        rows = self._read("SELECT name, created_at, last_used FROM tokens ORDER BY created_at, name")
+        return [{"name": n, "created_at": c, "last_used": u} for n, c, u in rows]
+
+    def revoke_token(self, name: str) -> bool:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM tokens WHERE name = ?", (name,)).rowcount > 0
+
+    def check_token(self, token: str) -> str | None:
+        """Return the name of the token, or None.
+
+        The table is read on every call (it holds a handful of rows) so a token created or
+        revoked by the CLI takes effect at once. Every stored hash is compared with
+        :func:`hmac.compare_digest`, without stopping at a match, so timing reveals nothing about
+        which or how many hashes matched. ``last_used`` is best effort: written at most once per
+        :data:`~hub.store.tokens.TOUCH_INTERVAL`, and a busy database does not fail the request.
+        """
+        if not isinstance(token, str) or not token or len(token) > _tokens.MAX_TOKEN_LENGTH:
+            return None
+        digest = _tokens.hash_token(token)
+        rows = self._read("SELECT name, token_hash, last_used FROM tokens")
+        match = None
+        for name, stored, last_used in rows:
+            if hmac.compare_digest(stored, digest):
+                match = (name, last_used)
+        if match is None:
+            return None
+        name, last_used = match
+        now = self._now()
+        if last_used is None or now - last_used >= _tokens.TOUCH_INTERVAL:
+            try:
+                with self._write() as conn:
+                    # The WHERE re-check keeps other threads/processes from touching it twice.
+                    conn.execute(
+                        "UPDATE tokens SET last_used = ? WHERE name = ? "
+                        "AND (last_used IS NULL OR last_used <= ?)",
+                        (now, name, now - _tokens.TOUCH_INTERVAL),
+                    )
+            except sqlite3.OperationalError as exc:
+                log.warning("could not record last use of token %r: %s", name, exc)
+        return name
+
+    # -- command log ------------------------------------------------------------------------------
+
+    def log_command(
+        self,
+        *,
+        ts: float,
+        entity_id: str,
+        command: str,
+        args: dict,
+        source: str,
+        ok: bool,
+        error: str | None = None,
+        result: Any = None,
+    ) -> int:
+        params = (
+            float(ts),
+            entity_id,
+            command,
+            _dumps(args if args is not None else {}),
+            source,
+            1 if ok else 0,
+            error,
+            _dumps(result),
+        )
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO command_log (ts, entity_id, command, args, source, ok, error, result) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+            return cur.lastrowid
+
+    def command_log(self, entity_id: str | None = None, limit: int = 100) -> list[dict]:
+        """Most recent first (by ``ts``, then by insertion order)."""
+        if limit <= 0:
+            return []
+        sql = "SELECT id, ts, entity_id, command, args, source, ok, error, result FROM command_log"
+        params: list[Any] = []
+        if entity_id is not None:
+            sql += " WHERE entity_id = ?"
+            params.append(entity_id)
+        sql += " ORDER BY ts DESC, id DESC LIMIT ?"
+        params.append(limit)
+        return [
+            {
+                "id": id_,
+                "ts": ts,
+                "entity_id": eid,
+                "command": command,
+                "args": json.loads(args),
+                "source": source,
+                "ok": bool(ok),
+                "error": error,
+                "result": json.loads(result) if result is not None else None,
+            }
+            for id_, ts, eid, command, args, source, ok, error, result in self._read(sql, params)
+        ]
+
+    # -- outbox -----------------------------------------------------------------------------------
+
+    def outbox_add(self, kind: str, payload: dict) -> int:
+        data = _dumps(payload)
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO outbox (kind, payload, created_at) VALUES (?, ?, ?)",
+                (kind, data, self._now()),
+            )
+            return cur.lastrowid
+
+    def outbox_pending(self, limit: int = 100) -> list[dict]:
+        if limit <= 0:
+            return []
+        rows = self._read(
+            "SELECT id, kind, payload, created_at FROM outbox WHERE published_at IS NULL "
+            "ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [
+            {"id": id_, "kind": kind, "payload": json.loads(payload), "created_at": created_at}
+            for id_, kind, payload, created_at in rows
+        ]
+
+    def outbox_mark_published(self, ids: list[int], ts: float) -> None:
+        """Idempotent: a retried publish does not move the original publication time."""
+        if not ids:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE outbox SET published_at = ? WHERE id = ? AND published_at IS NULL",
+                [(ts, i) for i in ids],
+            )
