@@ -352,6 +352,9 @@ class _Document:
                 if not any(path[:end] in self.broken for end in range(1, len(path) + 1)):
                     self.issue(path, self._redact(error["msg"]))
             return None
+        except Exception as exc:  # noqa: BLE001 - a plugin's validator is plugin code: contain it
+            self.issue((name,), self._redact(f"the plugin's configuration schema failed: {type(exc).__name__}: {exc}"))
+            return None
 
     def _locate(self, path: YamlPath, loc: tuple, value: Any) -> YamlPath:
         """The YAML path of a pydantic error location.

@@ -178,11 +178,10 @@ class Hub:
             self.routers.append((name, router))
         if self.plugins.impl(name, "hub_handle_command") is not None:
             self.commands.set_handler(name, self._command_handler(name, ctx))
+        info.error = None
+        self._set_status(name, "running")
         if self.plugins.impl(name, "hub_run") is not None:
             self._tasks[name] = asyncio.get_running_loop().create_task(self._run_plugin(name, ctx), name=f"plugin:{name}")
-        else:
-            self._set_status(name, "running")
-        info.error = None
 
     def _registrar(self, plugin: str, table: dict) -> Callable[..., None]:
         def register(type_name: str, schema: Any, factory: Any) -> None:
@@ -207,7 +206,7 @@ class Hub:
             if attempt:
                 info.restarts += 1
                 log.warning("plugin %s: restarting (restart %d)", name, info.restarts)
-            self._set_status(name, "running")
+                self._set_status(name, "running")
 
         def on_crash(exc: BaseException, delay: float) -> None:
             self.mark_unavailable(name)

@@ -157,7 +157,7 @@ async def test_bad_plugin_config_stops_only_that_plugin(tmp_path, write_config):
     try:
         info = hub.plugins.info["configured"]
         assert info.status == "config_error"
-        assert "configured.port" in info.error and ":5:" in info.error  # file:line:col of the key
+        assert "configured.port" in info.error and "configuration.yaml:3:" in info.error  # file:line of the key
         assert hub.plugins.info["good"].status == "running"
     finally:
         await hub.stop()
