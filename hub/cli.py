@@ -399,5 +399,21 @@ def token_revoke(ctx: Ctx, name: str) -> None:
     click.echo(f"token {name!r} revoked")
 
 
+def _plugin_commands() -> None:
+    """Let installed plugins add their subcommands (``hub modbus scan``). A plugin that fails here
+    is skipped: a broken driver must not take the whole command line with it."""
+    from hub.plugins import PluginHost
+
+    host = PluginHost()
+    host.load()
+    for name in host.loaded():
+        try:
+            host.call_one_sync(name, "hub_register_commands", cli=main)
+        except Exception as exc:  # noqa: BLE001
+            click.secho(f"plugin {name}: could not add its commands: {exc}", fg="yellow", err=True)
+
+
+_plugin_commands()
+
 if __name__ == "__main__":
     main()

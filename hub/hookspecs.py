@@ -37,6 +37,7 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import click
     from pydantic import BaseModel
 
     from hub.context import EntityHandle, PluginContext
@@ -120,6 +121,14 @@ def hub_rule_triggers(hub: "PluginContext", register: "Callable[..., None]") -> 
 @hookspec
 def hub_rule_actions(hub: "PluginContext", register: "Callable[..., None]") -> None:
     """Contribute action types to the rule engine: ``register(type_name, schema, run)``."""
+
+
+@hookspec
+def hub_register_commands(cli: "click.Group") -> None:
+    """Add subcommands to the ``hub`` command line (datasette's ``register_commands``): a Modbus
+    driver adds ``hub modbus scan``. ``cli`` is the top-level click group; add a group named after
+    the plugin. Called when the ``hub`` command starts, before any hub runs, so it gets no ``hub``.
+    """
 
 
 @hookspec

@@ -10,6 +10,7 @@ choose exactly which plugins run (simonw/llm and datasette do the same).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import importlib.util
 import inspect
 import logging
@@ -28,6 +29,9 @@ from hub import hookspecs
 log = logging.getLogger("hub.plugins")
 
 ENTRY_POINT_GROUP = "ruffhub.plugins"
+#: Parts of the hub itself that are plugins, registered exactly like installed ones (name, module).
+#: They load even with RUFFHUB_NO_ENTRYPOINTS, since they are the hub.
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = ()
 HOOK_NAMES = tuple(
     name for name, obj in vars(hookspecs).items() if name.startswith("hub_") and callable(obj)
 )
@@ -74,6 +78,8 @@ class PluginHost:
     def load(self, plugins_dir: Path | None = None, *, entrypoints: bool | None = None) -> None:
         if entrypoints is None:
             entrypoints = os.environ.get("RUFFHUB_NO_ENTRYPOINTS", "") in ("", "0")
+        for name, module in BUILTIN_PLUGINS:
+            self._load_one(name, f"built-in {module}", lambda m=module: importlib.import_module(m))
         if entrypoints:
             for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
                 dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else ep.value

@@ -31,7 +31,7 @@ def hub_command(*args: str) -> list[str]:
 def run_cli(data: Path, *args: str, timeout: float = 30, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         hub_command("--data", str(data), *args),
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
 

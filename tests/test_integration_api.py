@@ -158,7 +158,7 @@ def test_cli_against_the_running_hub(hub):
     assert out.returncode == 0 and "now on" in out.stdout, out.stderr
     out = run_cli(hub.data, "call", "light.living_room", "turn_on", "brightness=999")
     assert out.returncode == 1 and "brightness" in out.stderr
-    out = run_cli(hub.data, "devices")
+    out = run_cli(hub.data, "devices", env={"COLUMNS": "200"})
     assert out.returncode == 0 and "demo:thermostat" in out.stdout
     out = run_cli(hub.data, "plugins", "--json")
     assert {"name": "demo", "status": "running"}.items() <= next(p for p in json.loads(out.stdout) if p["name"] == "demo").items()

@@ -1,0 +1,64 @@
+"""Start ``hub run`` as a user would, for the start-up and memory benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def hub_executable() -> list[str]:
+    script = Path(sys.executable).parent / "hub"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hub.cli"]
+
+
+def start(data: Path, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*hub_executable(), "run", "--data", str(data), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
+    )
+
+
+def wait_healthy(proc: subprocess.Popen, port: int, timeout: float = 30.0, poll: float = 0.005) -> float:
+    """Seconds until the first successful ``GET /api/health``."""
+    started = time.perf_counter()
+    url = f"http://127.0.0.1:{port}/api/health"
+    while time.perf_counter() - started < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"hub exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            time.sleep(poll)
+    raise RuntimeError("hub did not become healthy")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def rss_kib(pid: int) -> dict[str, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0])
+    return fields

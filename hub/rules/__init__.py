@@ -1,0 +1,1 @@
+"""Local automations: rules, their triggers, conditions and actions."""
