@@ -75,6 +75,8 @@ class PluginContext:
         self.name = name
         self.config = config
         self.log = logging.getLogger(f"hub.plugins.{name}")
+        #: The plugin's own objects (a connection, a simulation), kept between its hooks for this run.
+        self.data: dict[str, Any] = {}
         self._handles: dict[str, EntityHandle] = {}
 
     # --- reading the hub -------------------------------------------------------------------------

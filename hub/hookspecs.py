@@ -96,8 +96,10 @@ def hub_handle_command(hub: "PluginContext", entity: "EntityHandle", command: st
     Only the plugin that added the entity is called. ``args`` is the capability's pydantic model for
     ``command``, already validated (``switch.turn_on`` has none, ``light.turn_on`` has ``brightness``
     ...), so the plugin never parses user input. Set the new state through ``entity.set`` once the
-    device confirms it. Raise to report failure: the caller (API, rule, renter) sees the message. A
-    returned value is passed back to the caller as the command's result.
+    device confirms it. Raise ``hub.core.commands.CommandRefused`` when the request is well-formed but
+    this device will not do it (out of its range, a wrong code): the caller gets a 422 with your
+    message. Any other exception is a device failure (502). A returned value is passed back to the
+    caller as the command's result.
     """
 
 

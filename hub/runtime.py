@@ -119,7 +119,7 @@ class Hub:
         self.devices.load(self.store.load_devices())
         self.entities.load(self.store.load_entities())
         self.devices.persist_to(self.store.save_device)
-        self.entities.persist_to(self.store.save_entity)
+        self.entities.persist_to(self.store.save_entities)
         for row in self.store.load_last_states():
             if row.entity_id in self.entities:
                 # The driver has not confirmed it yet: keep the value, but say so.
@@ -259,9 +259,7 @@ class Hub:
         entry = self.devices.register(platform, device, now)
         ctx = self.contexts[platform]
         handles: dict[str, EntityHandle] = {}
-        for spec in specs:
-            is_new = self.entities.get_unique(platform, f"{device.id}:{spec.key}") is None
-            entity = self.entities.register(platform, entry, device.id, spec, now)
+        for spec, (entity, is_new) in zip(specs, self.entities.register_all(platform, entry, device.id, specs, now)):
             handles[spec.key] = ctx.handle_for(entity)
             if entity.entity_id not in self.states:
                 self.states.set(entity.entity_id, None, {"friendly_name": entity.name}, available=False)

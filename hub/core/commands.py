@@ -51,6 +51,13 @@ class InvalidArguments(CommandError):
     status, code = 422, "invalid_arguments"
 
 
+class CommandRefused(CommandError):
+    """Raised by a plugin when the command is well-formed but this device will not do it (a target
+    temperature outside its range, a wrong lock code): the caller's mistake, so a 4xx, not a 502."""
+
+    status, code = 422, "command_refused"
+
+
 class EntityUnavailable(CommandError):
     status, code = 409, "entity_unavailable"
 

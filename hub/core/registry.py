@@ -15,9 +15,10 @@ from typing import Any
 from hub.devices.model import Device, EntitySpec, slugify
 
 Persist = Callable[[dict], None]
+PersistMany = Callable[[list[dict]], None]
 
 
-def _noop(_: dict) -> None:
+def _noop(_: object) -> None:
     pass
 
 
@@ -97,7 +98,7 @@ class DeviceRegistry:
 
 
 class EntityRegistry:
-    def __init__(self, persist: Persist = _noop) -> None:
+    def __init__(self, persist: PersistMany = _noop) -> None:
         self._entities: dict[str, EntityEntry] = {}
         self._by_unique: dict[tuple[str, str], str] = {}
         self._persist = persist
@@ -109,10 +110,31 @@ class EntityRegistry:
             self._entities[entry.entity_id] = entry
             self._by_unique[(entry.platform, entry.unique_id)] = entry.entity_id
 
-    def persist_to(self, persist: Persist) -> None:
+    def persist_to(self, persist: PersistMany) -> None:
         self._persist = persist
 
+    def register_all(
+        self, platform: str, device: DeviceEntry, device_local_id: str, specs: list[EntitySpec], now: float
+    ) -> list[tuple[EntityEntry, bool]]:
+        """Register a device's entities; returns each entry and whether it is new. Changed entries
+        are persisted together, in one call."""
+        results, changed = [], []
+        for spec in specs:
+            is_new = self.get_unique(platform, f"{device_local_id}:{spec.key}") is None
+            entry, was_changed = self._register(platform, device, device_local_id, spec, now)
+            results.append((entry, is_new))
+            if was_changed:
+                changed.append(entry.as_dict())
+        if changed:
+            self._persist(changed)
+        return results
+
     def register(self, platform: str, device: DeviceEntry, device_local_id: str, spec: EntitySpec, now: float) -> EntityEntry:
+        return self.register_all(platform, device, device_local_id, [spec], now)[0][0]
+
+    def _register(
+        self, platform: str, device: DeviceEntry, device_local_id: str, spec: EntitySpec, now: float
+    ) -> tuple[EntityEntry, bool]:
         unique_id = f"{device_local_id}:{spec.key}"
         name = spec.name or f"{device.name} {spec.key}"
         existing_id = self._by_unique.get((platform, unique_id))
@@ -131,11 +153,11 @@ class EntityRegistry:
             options=dict(spec.options),
             created_at=old.created_at if old else now,
         )
-        if entry != old:
-            self._entities[entity_id] = entry
-            self._by_unique[(platform, unique_id)] = entity_id
-            self._persist(entry.as_dict())
-        return entry
+        if entry == old:
+            return entry, False
+        self._entities[entity_id] = entry
+        self._by_unique[(platform, unique_id)] = entity_id
+        return entry, True
 
     def _new_entity_id(self, capability: str, name: str) -> str:
         base = f"{capability}.{slugify(name)}"

@@ -9,7 +9,7 @@ instead of a silently ignored argument.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,9 +68,12 @@ def _commands(*specs: tuple[str, type[Args], str]) -> dict[str, CommandSpec]:
 # --- argument models -------------------------------------------------------------------------------
 
 
+Channel = Annotated[int, Field(ge=0, le=255)]
+
+
 class LightOnArgs(Args):
     brightness: int | None = Field(default=None, ge=0, le=255, description="0-255")
-    rgb_color: tuple[int, int, int] | None = Field(default=None, description="[r, g, b], each 0-255")
+    rgb_color: tuple[Channel, Channel, Channel] | None = Field(default=None, description="[r, g, b], each 0-255")
     color_temp_kelvin: int | None = Field(default=None, ge=1000, le=12000)
     transition: float | None = Field(default=None, ge=0, le=300, description="seconds")
 

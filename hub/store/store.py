@@ -149,16 +149,28 @@ class Store:
         :class:`sqlite3.IntegrityError` rather than silently dropping the other row, since that
         means two entities claim one device feature. To rename, remove the old id first.
         """
-        entity_id = _require_str(entity, "entity_id", "entity")
-        platform = _require_str(entity, "platform", "entity")
-        unique_id = _require_str(entity, "unique_id", "entity")
-        data = _dumps(entity)
+        self.save_entities([entity])
+
+    def save_entities(self, entities: list[dict]) -> None:
+        """Several upserts in one transaction: a driver adding a device with many entities (a
+        Modbus map, a Zigbee coordinator's network) would otherwise commit once per entity."""
+        rows = [
+            (
+                _require_str(entity, "entity_id", "entity"),
+                _require_str(entity, "platform", "entity"),
+                _require_str(entity, "unique_id", "entity"),
+                _dumps(entity),
+            )
+            for entity in entities
+        ]
+        if not rows:
+            return
         with self._write() as conn:
-            conn.execute(
+            conn.executemany(
                 "INSERT INTO entities (entity_id, platform, unique_id, data) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (entity_id) DO UPDATE SET platform = excluded.platform, "
                 "unique_id = excluded.unique_id, data = excluded.data",
-                (entity_id, platform, unique_id, data),
+                rows,
             )
 
     def load_entities(self) -> list[dict]:

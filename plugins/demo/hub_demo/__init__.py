@@ -8,7 +8,6 @@ simulation, free of any I/O, in :mod:`hub_demo.physics`.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from typing import Any
 
 from hub import hookimpl
@@ -20,11 +19,6 @@ from hub_demo.home import Home
 
 __version__ = "0.1.0"
 
-# The hub gives each start of the plugin its own context; the home simulated for it lives as long
-# as that context does (several hubs in one test process each get their own house).
-_homes: weakref.WeakKeyDictionary[PluginContext, Home] = weakref.WeakKeyDictionary()
-
-
 @hookimpl
 def hub_config_schema() -> type[DemoConfig]:
     return DemoConfig
@@ -32,12 +26,13 @@ def hub_config_schema() -> type[DemoConfig]:
 
 @hookimpl
 def hub_discover(hub: PluginContext) -> None:
-    _homes[hub] = Home(hub, hub.config)
+    # Kept on the context, not in a module global: several hubs in one process get their own house.
+    hub.data["home"] = Home(hub, hub.config)
 
 
 @hookimpl
 async def hub_run(hub: PluginContext) -> None:
-    home = _homes[hub]
+    home: Home = hub.data["home"]
     last = hub.now()
     while True:
         await asyncio.sleep(hub.config.update_interval)
@@ -50,4 +45,4 @@ async def hub_run(hub: PluginContext) -> None:
 
 @hookimpl
 async def hub_handle_command(hub: PluginContext, entity: EntityHandle, command: str, args: Args) -> Any:
-    return await _homes[hub].command(entity, command, args)
+    return await hub.data["home"].command(entity, command, args)

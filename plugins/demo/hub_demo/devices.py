@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from hub.context import EntityHandle, PluginContext
+from hub.core.commands import CommandRefused
 from hub.devices.capabilities import Args
 from hub.devices.model import Device, EntitySpec
 
@@ -147,14 +148,14 @@ class Thermostat(SimulatedDevice):
     async def command(self, key: str, command: str, args: Any) -> None:
         if command == "set_temperature":
             if not self.MIN_TEMP <= args.temperature <= self.MAX_TEMP:
-                raise ValueError(
+                raise CommandRefused(
                     f"target {args.temperature:g} °C is out of range: "
                     f"this thermostat accepts {self.MIN_TEMP:g} to {self.MAX_TEMP:g} °C"
                 )
             self.target = args.temperature
         elif command == "set_hvac_mode":
             if args.hvac_mode not in self.MODES:
-                raise ValueError(f"mode {args.hvac_mode!r} is not supported; supported: {', '.join(self.MODES)}")
+                raise CommandRefused(f"mode {args.hvac_mode!r} is not supported; supported: {', '.join(self.MODES)}")
             self.mode = args.hvac_mode
         elif command == "turn_on":
             self.mode = self.resume_mode
@@ -221,7 +222,7 @@ class FrontDoor(SimulatedDevice):
         if expected is not None and not (
             code is not None and hmac.compare_digest(code.encode(), expected.get_secret_value().encode())
         ):
-            raise ValueError("wrong or missing code")
+            raise CommandRefused("wrong or missing code")
 
     async def _move(self, moving: str, final: str) -> None:
         self.relatch_at = None
@@ -263,9 +264,7 @@ class LivingRoomLight(SimulatedDevice):
 
     def _turn_on(self, args: Any) -> None:
         if args.color_temp_kelvin is not None:
-            raise ValueError("this light has no colour temperature setting; use rgb_color")
-        if args.rgb_color is not None and not all(0 <= c <= 255 for c in args.rgb_color):
-            raise ValueError("rgb_color values must be 0-255")
+            raise CommandRefused("this light has no colour temperature setting; use rgb_color")
         if args.rgb_color is not None:
             self.rgb = list(args.rgb_color)
         if args.brightness == 0:  # as in Home Assistant: dimming to 0 is switching off
