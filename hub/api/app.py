@@ -6,6 +6,7 @@ validation failures), so a client needs one parser; bad input is a 4xx, never a 
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 from fastapi import Depends, FastAPI, Request
@@ -20,6 +21,14 @@ from hub.core.commands import CommandError
 
 log = logging.getLogger("hub.api")
 
+# Newer FastAPI traces and logs requests through OpenTelemetry, exporting them when an environment
+# variable says so. A hub keeps its requests (tokens, device commands) to itself: off, always.
+_NO_TELEMETRY = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False, "auto_configure": False}}
+    if "telemetry" in inspect.signature(FastAPI).parameters
+    else {}
+)
+
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 422: "invalid_request"}
 
 
@@ -31,6 +40,7 @@ def create_app(hub) -> FastAPI:
         "Authenticate with `Authorization: Bearer <token>` (`hub token create NAME`).",
         docs_url="/docs",
         redoc_url=None,
+        **_NO_TELEMETRY,
     )
     app.state.hub = hub
     app.include_router(routes.public)
