@@ -69,8 +69,9 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     from rich.table import Table
 
     t = Table(title=title, show_lines=False, header_style="bold")
-    for col in columns:
-        t.add_column(col, overflow="fold")
+    for i, col in enumerate(columns):
+        # Ids are what people copy into the next command: never break them across lines.
+        t.add_column(col, overflow="fold", no_wrap=i == 0)
     for row in rows:
         t.add_row(*["" if v is None else str(v) for v in row])
     Console().print(t)
@@ -235,8 +236,9 @@ def devices(ctx: Ctx, as_json: bool) -> None:
 def _fmt_value(state: dict) -> str:
     if not state["available"]:
         return "unavailable" + (f" (last {state['value']})" if state["value"] is not None else "")
-    unit = state["attributes"].get("unit")
-    return f"{state['value']} {unit}" if unit and state["value"] is not None else str(state["value"])
+    value, unit = state["value"], state["attributes"].get("unit")
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return f"{value} {unit}" if unit and numeric else str(value)
 
 
 @main.command()
@@ -256,7 +258,8 @@ def states(ctx: Ctx, pattern: str | None, as_json: bool) -> None:
     skip = {"unit", "friendly_name", "device_class"}
     table("States", ["entity", "state", "attributes", "last changed"],
           [[s["entity_id"], _fmt_value(s),
-            ", ".join(f"{k}={v}" for k, v in s["attributes"].items() if k not in skip),
+            ", ".join(f"{k}={v}" for k, v in s["attributes"].items()
+                      if k not in skip and v is not None and not isinstance(v, (list, dict))),
             (s["last_changed"] or "")[:19].replace("T", " ")] for s in rows])
 
 

@@ -25,7 +25,9 @@ import ast
 import datetime as dt
 import operator
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from hub.core.state import State
@@ -121,12 +123,34 @@ def _check_size(size: int) -> None:
         raise ValueError(f"result would be too long ({size} items; the limit is {MAX_SEQUENCE})")
 
 
+def _size(value: Any, budget: int) -> int:
+    """Items in ``value``, nested containers included, counted until ``budget`` is passed.
+
+    Repeating ``[[1] * 99] * 99`` a few levels deep makes a list whose ``str()`` is gigabytes, so
+    repetition must weigh what it repeats, not just how many references it makes.
+    """
+    kind = type(value)
+    if kind is str:
+        return len(value)
+    if kind is dict:
+        value = [*value.keys(), *value.values()]
+    elif kind is not list and kind is not tuple:
+        return 1
+    total = len(value)
+    for item in value:
+        if total > budget:
+            break
+        if type(item) in (str, list, tuple, dict):
+            total += _size(item, budget - total)
+    return total
+
+
 def _mul(a: Any, b: Any) -> Any:
     """``*`` that refuses to build huge strings or lists."""
-    if type(a) in _SEQUENCES and type(b) in (int, bool):
-        _check_size(len(a) * b)
-    elif type(b) in _SEQUENCES and type(a) in (int, bool):
-        _check_size(len(b) * a)
+    if type(b) in (int, bool) and b > 0 and issubclass(type(a), _SEQUENCES):
+        _check_size(_size(a, MAX_SEQUENCE) * b)
+    elif type(a) in (int, bool) and a > 0 and issubclass(type(b), _SEQUENCES):
+        _check_size(_size(b, MAX_SEQUENCE) * a)
     return a * b
 
 
@@ -141,7 +165,7 @@ def _pow(a: Any, b: Any) -> Any:
 
 def _mod(a: Any, b: Any) -> Any:
     """``%`` for numbers only: ``'%*d' % (10**9, 1)`` would build a gigabyte of spaces."""
-    if type(a) is str:
+    if issubclass(type(a), str):
         raise TypeError("string formatting with % is not supported")
     return a % b
 
@@ -155,7 +179,9 @@ _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Mod: _mod,
     ast.Pow: _pow,
 }
-_BINARY_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"}
+_BINARY_SYMBOLS = {
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"
+}
 _COMPARE: dict[type, Callable[[Any, Any], Any]] = {
     ast.Lt: operator.lt,
     ast.LtE: operator.le,
@@ -168,7 +194,10 @@ _COMPARE: dict[type, Callable[[Any, Any], Any]] = {
     ast.Is: operator.is_,
     ast.IsNot: operator.is_not,
 }
-_COMPARE_SYMBOLS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=", ast.In: "in", ast.NotIn: "in", ast.Is: "is", ast.IsNot: "is"}
+_COMPARE_SYMBOLS = {
+    ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+    ast.In: "in", ast.NotIn: "not", ast.Is: "is", ast.IsNot: "is",
+}
 
 
 def _string_method_guard(s: str, name: str, args: tuple) -> None:
@@ -203,7 +232,7 @@ def _sum(values: Iterable[Any], start: Any = 0) -> Any:
 
 
 #: Pure, cheap helpers every expression can call; the engine adds its own on top.
-DEFAULT_FUNCTIONS: Mapping[str, Callable[..., Any]] = {
+DEFAULT_FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType({
     "float": float,
     "int": _int,
     "str": str,
@@ -214,7 +243,7 @@ DEFAULT_FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "max": max,
     "len": len,
     "sum": _sum,
-}
+})
 
 
 # --- compiling -----------------------------------------------------------------------------------
@@ -358,6 +387,7 @@ class _Compiler:
 
     def c_Compare(self, node: ast.Compare) -> Fn:
         runtime = self.runtime
+        first = self.compile(node.left)
         steps = []
         left = node.left
         for op_node, right in zip(node.ops, node.comparators):
@@ -368,7 +398,6 @@ class _Compiler:
             position = self.between(left, right, _COMPARE_SYMBOLS[type(op_node)])
             steps.append((_COMPARE[type(op_node)], self.compile(right), position))
             left = right
-        first = self.compile(node.left)
 
         if len(steps) == 1:
             ((op, second, position),) = steps
@@ -447,8 +476,10 @@ class _Compiler:
         return subscript
 
     def c_Slice(self, node: ast.Slice) -> Fn:
-        parts = [self.compile(part) if part is not None else (lambda env: None) for part in (node.lower, node.upper, node.step)]
-        lower, upper, step = parts
+        lower, upper, step = (
+            self.compile(part) if part is not None else (lambda env: None)
+            for part in (node.lower, node.upper, node.step)
+        )
         return lambda env: slice(lower(env), upper(env), step(env))
 
     def attribute_name(self, node: ast.Attribute) -> tuple[str, int]:
@@ -461,7 +492,7 @@ class _Compiler:
     def c_Attribute(self, node: ast.Attribute) -> Fn:
         name, position = self.attribute_name(node)
         value = self.compile(node.value)
-        error = self.error
+        error, runtime = self.error, self.runtime
 
         def attribute(env: Env) -> Any:
             obj = value(env)
@@ -472,7 +503,10 @@ class _Compiler:
                 except KeyError:
                     raise error(f"key {name!r} not found", position) from None
             if name in _ATTRIBUTES.get(kind, ()):
-                return getattr(obj, name)
+                try:
+                    return getattr(obj, name)
+                except Exception as exc:
+                    raise runtime(exc, position) from None
             if obj is None:
                 raise error(f"cannot read {name!r} of None", position)
             raise error(f"{kind.__name__} has no readable attribute {name!r}", position)
@@ -606,7 +640,9 @@ def _parse(compiler: _Compiler) -> ast.expr:
     """``ast.parse`` with its errors turned into positioned ExpressionErrors."""
     text = compiler.text
     try:
-        return ast.parse(text, mode="eval").body
+        with warnings.catch_warnings():  # "invalid escape sequence" and friends: not the user's log
+            warnings.simplefilter("ignore")
+            return ast.parse(text, mode="eval").body
     except SyntaxError as exc:
         lineno, offset = exc.lineno, exc.offset
         if "null bytes" in str(exc.msg):
@@ -625,15 +661,17 @@ def _parse(compiler: _Compiler) -> ast.expr:
 
 
 def _check_size_of_tree(body: ast.expr, compiler: _Compiler) -> None:
+    """Bound the work (and the closure nesting) before compiling, without recursing ourselves."""
     nodes = 0
     stack = [(body, 1)]
     while stack:
         node, depth = stack.pop()
         nodes += 1
         if nodes > MAX_NODES:
-            raise compiler.error(f"expression is too complex (more than {MAX_NODES} parts)", compiler.pos(node))
+            raise compiler.error(f"expression is too complex (over {MAX_NODES} parts)", compiler.pos(node))
         if depth > MAX_DEPTH:
-            raise compiler.error(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", compiler.pos(node))
+            message = f"expression is nested too deeply (over {MAX_DEPTH} levels)"
+            raise compiler.error(message, compiler.pos(node))
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
@@ -703,7 +741,14 @@ class Template:
 
     __slots__ = ("text", "is_static", "names", "entity_ids", "_render")
 
-    def __init__(self, text: str, render: Callable[[Env], Any], is_static: bool, names: frozenset[str], entity_ids: frozenset[str]) -> None:
+    def __init__(
+        self,
+        text: str,
+        render: Callable[[Env], Any],
+        is_static: bool,
+        names: frozenset[str],
+        entity_ids: frozenset[str],
+    ) -> None:
         self.text = text
         self.is_static = is_static
         self.names = names

@@ -61,8 +61,9 @@ class Recorder:
                 cutoff = self._now() - self.history_days * 86400
                 try:
                     removed = await asyncio.to_thread(self._store.purge_history, cutoff)
+                    removed += await asyncio.to_thread(self._store.purge_command_log, cutoff)
                     if removed:
-                        log.info("purged %d history rows older than %g days", removed, self.history_days)
+                        log.info("purged %d history and command-log rows older than %g days", removed, self.history_days)
                 except Exception:
                     log.exception("history purge failed")
             await asyncio.sleep(self.commit_interval)

@@ -258,6 +258,11 @@ class Store:
         with self._write() as conn:
             return conn.execute("DELETE FROM history WHERE last_updated < ?", (older_than,)).rowcount
 
+    def purge_command_log(self, older_than: float) -> int:
+        """The command log is kept as long as the history: without a purge it grows forever."""
+        with self._write() as conn:
+            return conn.execute("DELETE FROM command_log WHERE ts < ?", (older_than,)).rowcount
+
     # -- tokens -----------------------------------------------------------------------------------
 
     def create_token(self, name: str) -> str:

@@ -1,0 +1,69 @@
+"""The recorder: what reaches the store, when, and what is purged."""
+
+import asyncio
+
+from hub.core.bus import EventBus
+from hub.core.commands import CommandRegistry
+from hub.core.registry import EntityRegistry
+from hub.core.state import StateMachine
+from hub.store import StateRow, Store
+from hub.store.recorder import Recorder
+
+
+class Clock:
+    t = 1_000_000.0
+
+    def __call__(self):
+        return self.t
+
+
+async def test_batches_commit_together_and_stop_flushes(tmp_path):
+    store, bus, clock = Store(tmp_path), EventBus(), Clock()
+    states = StateMachine(bus, clock)
+    recorder = Recorder(store, bus, commit_interval=3600, history_days=10, now=clock)
+    recorder.start()
+    for i in range(5):
+        clock.t += 1
+        states.set("sensor.t", float(i))
+    await asyncio.sleep(0.05)
+    assert store.history("sensor.t") == []  # not committed before the interval
+    await recorder.stop()
+    assert [r.value for r in store.history("sensor.t")] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert store.load_last_states()[0].value == 4.0
+    store.close()
+
+
+async def test_history_older_than_retention_is_purged_at_start(tmp_path):
+    store, bus, clock = Store(tmp_path), EventBus(), Clock()
+    day = 86400
+    store.write_states([
+        StateRow("sensor.t", 1.0, {}, True, clock.t - 3 * day, clock.t - 3 * day),
+        StateRow("sensor.t", 2.0, {}, True, clock.t - 1 * day, clock.t - 1 * day),
+    ])
+    recorder = Recorder(store, bus, commit_interval=0.01, history_days=2, now=clock)
+    recorder.start()
+    for _ in range(100):
+        if len(store.history("sensor.t")) == 1:
+            break
+        await asyncio.sleep(0.01)
+    await recorder.stop()
+    assert [r.value for r in store.history("sensor.t")] == [2.0]
+    store.close()
+
+
+async def test_commands_are_logged_with_outcome(tmp_path):
+    from hub.core.commands import UnknownEntity
+
+    store, bus, clock = Store(tmp_path), EventBus(), Clock()
+    entities = EntityRegistry()
+    commands = CommandRegistry(entities, StateMachine(bus, clock), bus, clock)
+    recorder = Recorder(store, bus, commit_interval=3600, history_days=10, now=clock)
+    try:
+        await commands.call("switch.ghost", "turn_on", source="api:owner")
+    except UnknownEntity:
+        pass
+    await recorder.stop()
+    [row] = store.command_log()
+    assert (row["entity_id"], row["command"], row["source"], row["ok"]) == ("switch.ghost", "turn_on", "api:owner", False)
+    assert "unknown entity" in row["error"]
+    store.close()
