@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 CORE_SECTION = "hub"
 SECRETS_FILE = "secrets.yaml"
 
-# Used when there is no configuration file, so a fresh install shows something working.
-EMBEDDED_DEFAULT: dict = {"demo": {}}
+# Used when there is no configuration file, so a fresh install shows something working. The demo
+# home needs a place on Earth for its "after sunset" rule; it pretends to be in Paris.
+EMBEDDED_DEFAULT: dict = {"hub": {"latitude": 48.8566, "longitude": 2.3522}, "demo": {}}
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -166,8 +167,9 @@ class _Document:
     the composed node tree is walked here instead.
     """
 
-    def __init__(self, file: str | None, secrets: _Secrets | None) -> None:
+    def __init__(self, file: str | None, secrets: _Secrets | None, *, top_mapping: bool = True) -> None:
         self.file = file
+        self.top_mapping = top_mapping
         self.issues: list[ConfigIssue] = []
         self.positions: dict[YamlPath, tuple[int, int]] = {}
         # Values already reported (bad secret, bad tag): validation errors on them would be noise.
@@ -202,7 +204,7 @@ class _Document:
         if root is None:  # empty file, or only comments
             return {}
         data = self._build(root, ())
-        if not isinstance(data, dict):
+        if self.top_mapping and not isinstance(data, dict):
             line, column = _position(root)
             self.issues.append(
                 ConfigIssue(
@@ -342,19 +344,25 @@ class _Document:
             self.secret_texts.add(str(value))
         return value
 
-    def validate(self, name: str, value: Any, schema: type[BaseModel]) -> BaseModel | None:
-        """The validated model, or None after reporting every error in the section."""
+    def validate(self, at: str | YamlPath, value: Any, schema: type[BaseModel]) -> BaseModel | None:
+        """The validated model, or None after reporting every error in the section (``at`` is a
+        section name or the YAML path of ``value``)."""
+        base: YamlPath = at if isinstance(at, tuple) else (at,)
         try:
             return schema.model_validate(value)
         except ValidationError as err:
-            for error in err.errors(include_url=False):
-                path = self._locate((name,), error["loc"], value)
-                if not any(path[:end] in self.broken for end in range(1, len(path) + 1)):
-                    self.issue(path, self._redact(error["msg"]))
+            self.report(base, err, value)
             return None
         except Exception as exc:  # noqa: BLE001 - a plugin's validator is plugin code: contain it
-            self.issue((name,), self._redact(f"the plugin's configuration schema failed: {type(exc).__name__}: {exc}"))
+            self.issue(base, self._redact(f"the plugin's configuration schema failed: {type(exc).__name__}: {exc}"))
             return None
+
+    def report(self, base: YamlPath, err: ValidationError, value: Any) -> None:
+        """Every error of a pydantic validation of the data at ``base``, each at its own line."""
+        for error in err.errors(include_url=False):
+            path = self._locate(base, error["loc"], value)
+            if not any(path[:end] in self.broken for end in range(1, len(path) + 1)):
+                self.issue(path, self._redact(error["msg"]))
 
     def _locate(self, path: YamlPath, loc: tuple, value: Any) -> YamlPath:
         """The YAML path of a pydantic error location.
@@ -379,6 +387,17 @@ class _Document:
         for text in sorted(self.secret_texts, key=len, reverse=True):
             message = message.replace(text, "***")
         return message
+
+
+#: The YAML reader with positions, for other files that need errors by line (``automations.yaml``).
+YamlDocument = _Document
+
+
+def read_yaml(path: Path, *, top_mapping: bool = False) -> tuple[Any, YamlDocument]:
+    """Read a YAML file with line numbers for every key and item, ``!secret`` resolved from the
+    ``secrets.yaml`` beside it. Problems are in the document's ``issues``; data is None if unusable."""
+    document = _Document(str(path), secrets=_Secrets(Path(path).parent / SECRETS_FILE), top_mapping=top_mapping)
+    return document.load(Path(path)), document
 
 
 def _unknown_section(name: Any, plugin_schemas: dict[str, type[BaseModel] | None]) -> str:

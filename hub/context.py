@@ -21,6 +21,7 @@ from hub.devices.model import Device, EntitySpec
 
 if TYPE_CHECKING:
     from hub.core.bus import EventBus
+    from hub.core.scheduler import Scheduler
     from hub.runtime import Hub
 
 
@@ -88,6 +89,11 @@ class PluginContext:
     def now(self) -> Callable[[], float]:
         """The hub's clock (unix seconds). Use it instead of ``time.time`` so tests can drive time."""
         return self._hub.now
+
+    @property
+    def scheduler(self) -> "Scheduler":
+        """Timers at wall-clock times (``call_at``, ``sleep_until``) that tests can drive."""
+        return self._hub.scheduler
 
     @property
     def data_dir(self) -> Path:

@@ -24,6 +24,7 @@ from hub.core.bus import EventBus
 from hub.core.commands import CommandRegistry, EntityUnavailable
 from hub.core.events import EntityRegistered, HubStarted, HubStopping, PluginStatusChanged
 from hub.core.registry import DeviceRegistry, EntityRegistry
+from hub.core.scheduler import Scheduler
 from hub.core.state import State, StateMachine
 from hub.core.supervisor import supervise
 from hub.devices.model import Device, EntitySpec
@@ -54,12 +55,16 @@ class Hub:
         config_path: Path | None = None,
         plugins_dir: Path | None = None,
         now: Callable[[], float] = time.time,
+        scheduler: Scheduler | None = None,
         entrypoints: bool | None = None,
     ) -> None:
+        if scheduler is not None:
+            now = scheduler.now
         self.data_dir = Path(data_dir).resolve()
         self.config_path = config_path if config_path is not None else self.data_dir / CONFIG_FILE
         self.plugins_dir = plugins_dir
         self.now = now
+        self.scheduler = scheduler or Scheduler(now)
         self._entrypoints = entrypoints
         self.bus = EventBus()
         self.states = StateMachine(self.bus, now)
@@ -76,6 +81,7 @@ class Hub:
         self.rule_actions: dict[str, tuple[str, Any, Any]] = {}
         self.started_at: float | None = None
         self.recorder: Recorder | None = None
+        self.rules = None  # the RuleEngine, once started
         self._tasks: dict[str, asyncio.Task] = {}
 
     # --- start and stop ----------------------------------------------------------------------------
@@ -111,8 +117,36 @@ class Hub:
         for name in self.plugins.loaded():
             if self.plugins.info[name].status == "loaded" and self.plugins.info[name].configured:
                 await self._start_plugin(name)
+        await self._start_rules()
         self.started_at = self.now()
         self.bus.publish(HubStarted(self.started_at))
+
+    async def _start_rules(self) -> None:
+        """Rules start once every plugin has added its devices, so their entity ids can be checked."""
+        from hub.rules.engine import RuleEngine
+
+        self.rules = RuleEngine(self)
+        loaded, issues = self.load_rules()
+        await self.rules.start(loaded, issues)
+        self._log_rules(issues)
+
+    def load_rules(self):
+        from hub.rules.loader import load_rules
+
+        assert self.rules is not None
+        return load_rules(self.rules.rules_ctx, self.config_path.parent, embedded=not self.config_path.exists())
+
+    async def reload_rules(self) -> dict:
+        loaded, issues = self.load_rules()
+        summary = self.rules.apply(loaded, issues)
+        self._log_rules(issues)
+        return summary
+
+    def _log_rules(self, issues) -> None:
+        for issue in issues:
+            log.error("rules: %s", issue)
+        good = sum(1 for r in self.rules.rules.values() if r.rule is not None)
+        log.info("rules: %d loaded, %d refused", good, len(self.rules.rules) - good)
 
     def _restore(self) -> None:
         assert self.store is not None
@@ -236,6 +270,8 @@ class Hub:
 
     async def stop(self) -> None:
         self.bus.publish(HubStopping(self.now()))
+        if self.rules is not None:
+            await self.rules.stop()
         for task in self._tasks.values():
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)

@@ -83,6 +83,24 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
 ]
 
+# 2: the rule engine's state that must survive a restart: which rules the user disabled, and the
+# `for:` timers and paused runs that are still waiting.
+MIGRATIONS.append(
+    (
+        """CREATE TABLE rule_settings (
+            rule_id TEXT PRIMARY KEY,
+            enabled INTEGER NOT NULL
+        )""",
+        """CREATE TABLE rule_pending (
+            key TEXT PRIMARY KEY,
+            rule_id TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            data TEXT NOT NULL
+        )""",
+    )
+)
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

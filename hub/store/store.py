@@ -263,6 +263,41 @@ class Store:
         with self._write() as conn:
             return conn.execute("DELETE FROM command_log WHERE ts < ?", (older_than,)).rowcount
 
+    # -- rule engine ------------------------------------------------------------------------------
+
+    def rule_settings(self) -> dict[str, bool]:
+        """Rules the user enabled or disabled (through the API or CLI), by id."""
+        return {rule_id: bool(enabled) for rule_id, enabled in self._read("SELECT rule_id, enabled FROM rule_settings")}
+
+    def set_rule_enabled(self, rule_id: str, enabled: bool) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO rule_settings (rule_id, enabled) VALUES (?, ?) "
+                "ON CONFLICT (rule_id) DO UPDATE SET enabled = excluded.enabled",
+                (rule_id, int(enabled)),
+            )
+
+    def save_rule_pending(self, upserts: list[tuple[str, str, str, dict]], deletes: list[str]) -> None:
+        """Pending ``for:`` timers and paused runs, changed since the last save, in one transaction:
+        (key, rule id, rule digest, data) to write, keys to delete."""
+        rows = [(key, rule_id, digest, _dumps(data)) for key, rule_id, digest, data in upserts]
+        with self._write() as conn:
+            if deletes:
+                conn.executemany("DELETE FROM rule_pending WHERE key = ?", [(k,) for k in deletes])
+            if rows:
+                conn.executemany(
+                    "INSERT INTO rule_pending (key, rule_id, digest, data) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET rule_id = excluded.rule_id, digest = excluded.digest, "
+                    "data = excluded.data",
+                    rows,
+                )
+
+    def load_rule_pending(self) -> list[dict]:
+        return [
+            {"key": key, "rule_id": rule_id, "digest": digest, "data": json.loads(data)}
+            for key, rule_id, digest, data in self._read("SELECT key, rule_id, digest, data FROM rule_pending ORDER BY key")
+        ]
+
     # -- tokens -----------------------------------------------------------------------------------
 
     def create_token(self, name: str) -> str:

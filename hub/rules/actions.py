@@ -1,0 +1,290 @@
+"""Actions compiled to steps, and how a sequence of them runs.
+
+A step knows its position in the rule (``pos``: the indexes and branch markers that lead to it), so
+a run paused in a ``delay`` can be saved and, after a restart, resumed at exactly that step: the
+sequence skips to the saved index, ``choose`` goes straight to the saved branch, ``repeat`` to the
+saved iteration. Home Assistant forgets such runs; users asked for them to survive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hub.core.commands import CommandError
+from hub.core.events import CustomEvent
+from hub.rules.conditions import Condition
+from hub.rules.expressions import ExpressionError
+from hub.rules.model import parse_duration
+
+if TYPE_CHECKING:
+    from hub.rules.run import Run
+
+Pos = tuple  # e.g. (2, "choose", 0, 1): action 2, first option, its second step
+Resume = list | None
+
+
+class StopRun(Exception):
+    def __init__(self, reason: str, error: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+
+class ActionFailed(Exception):
+    pass
+
+
+def path_text(pos: Pos) -> str:
+    return "action/" + "/".join(str(p) for p in pos)
+
+
+class Step:
+    kind = "step"
+
+    def __init__(self, pos: Pos) -> None:
+        self.pos = pos
+        self.path = path_text(pos)
+
+    async def execute(self, run: "Run", resume: Resume) -> None:
+        started = time.perf_counter()
+        entry: dict[str, Any] = {"path": self.path, "action": self.kind, "started": run.now()}
+        run.trace.steps.append(entry)
+        try:
+            result = await self.run(run, resume)
+            if result is not None:
+                entry["result"] = result
+        except (StopRun, asyncio.CancelledError):
+            raise
+        except (ActionFailed, ExpressionError, CommandError, ValueError) as exc:
+            entry["error"] = str(exc)
+            raise ActionFailed(f"{self.path} ({self.kind}): {exc}") from exc
+        finally:
+            entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        raise NotImplementedError
+
+
+async def run_sequence(steps: list[Step], run: "Run", resume: Resume) -> None:
+    start = resume[0] if resume else 0
+    for i in range(start, len(steps)):
+        await steps[i].execute(run, resume[1:] if resume and i == start else None)
+
+
+class Call(Step):
+    kind = "call"
+
+    def __init__(self, pos: Pos, entity_ids: list[str], command: str, args: Callable[[dict], Any], continue_on_error: bool) -> None:
+        super().__init__(pos)
+        self.entity_ids = entity_ids
+        self.command = command
+        self.args = args
+        self.continue_on_error = continue_on_error
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        args = self.args(run.env)
+        results, errors = {}, []
+        for entity_id in self.entity_ids:
+            try:
+                results[entity_id] = await run.call(entity_id, self.command, args)
+            except CommandError as exc:
+                if not self.continue_on_error:
+                    raise
+                errors.append(f"{entity_id}: {exc.message}")
+        return {"entities": self.entity_ids, "args": args, **({"errors": errors} if errors else {})}
+
+
+class Delay(Step):
+    kind = "delay"
+
+    def __init__(self, pos: Pos, seconds: float | None, template: Callable[[dict], Any] | None) -> None:
+        super().__init__(pos)
+        self.seconds = seconds
+        self.template = template
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        if resume is not None and run.resume_due is not None:
+            due = run.resume_due  # resumed after a restart: wait only what was left
+            run.resume_due = None
+        else:
+            seconds = self.seconds if self.template is None else parse_duration(self.template(run.env))
+            due = run.now() + seconds
+        run.pause(self.pos, due)
+        try:
+            await run.scheduler.sleep_until(due)
+        finally:
+            run.unpause()
+        return {"until": due}
+
+
+class WaitFor(Step):
+    kind = "wait_for"
+
+    def __init__(self, pos: Pos, triggers: list, timeout: float | None, continue_on_timeout: bool) -> None:
+        super().__init__(pos)
+        self.triggers = triggers
+        self.timeout = timeout
+        self.continue_on_timeout = continue_on_timeout
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        fired = asyncio.get_running_loop().create_future()
+
+        def fire(variables: dict) -> None:
+            if not fired.done():
+                fired.set_result(variables)
+
+        detach = run.engine.attach_temporary(self.triggers, fire)
+        timer = None
+        if self.timeout is not None:
+            timer = run.scheduler.call_later(self.timeout, lambda: fired.done() or fired.set_result(None))
+        try:
+            variables = await fired
+        finally:
+            detach()
+            if timer is not None:
+                timer.cancel()
+        run.env["wait"] = {"trigger": variables, "timed_out": variables is None}
+        if variables is None and not self.continue_on_timeout:
+            raise StopRun("wait_for timed out")
+        return {"timed_out": variables is None}
+
+
+class Choose(Step):
+    kind = "choose"
+
+    def __init__(self, pos: Pos, options: list[tuple[list[Condition], list[Step]]], default: list[Step]) -> None:
+        super().__init__(pos)
+        self.options = options
+        self.default = default
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        if resume:  # ["choose", branch, ...]
+            branch, rest = resume[1], resume[2:]
+        else:
+            branch, rest = -1, None
+            for i, (conditions, _) in enumerate(self.options):
+                if all(c.check(run.env, run.trace.conditions) for c in conditions):
+                    branch = i
+                    break
+        steps = self.default if branch == -1 else self.options[branch][1]
+        await run_sequence(steps, run, rest)
+        return {"choice": "default" if branch == -1 else branch}
+
+
+class Repeat(Step):
+    kind = "repeat"
+
+    def __init__(self, pos: Pos, count: Callable[[dict], Any] | None, while_: list[Condition] | None,
+                 until: list[Condition] | None, steps: list[Step]) -> None:
+        super().__init__(pos)
+        self.count = count
+        self.while_ = while_
+        self.until = until
+        self.steps = steps
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        index, rest = (resume[1], resume[2:]) if resume else (1, None)
+        total = None
+        if self.count is not None:
+            total = int(self.count(run.env))
+        outer = run.env.get("repeat")
+        try:
+            while True:
+                if total is not None and index > total:
+                    break
+                run.env["repeat"] = {"index": index, "first": index == 1, "last": total is not None and index == total}
+                if self.while_ is not None and rest is None and not all(c.check(run.env, run.trace.conditions) for c in self.while_):
+                    break
+                run.iteration[self.pos] = index
+                await run_sequence(self.steps, run, rest)
+                rest = None
+                if self.until is not None and all(c.check(run.env, run.trace.conditions) for c in self.until):
+                    break
+                index += 1
+                await asyncio.sleep(0)  # a tight loop must not starve the hub
+        finally:
+            run.iteration.pop(self.pos, None)
+            if outer is None:
+                run.env.pop("repeat", None)
+            else:
+                run.env["repeat"] = outer
+        return {"iterations": index if total is None else min(index, total)}
+
+
+class Stop(Step):
+    kind = "stop"
+
+    def __init__(self, pos: Pos, reason: str, error: bool) -> None:
+        super().__init__(pos)
+        self.reason = reason
+        self.error = error
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        raise StopRun(self.reason, self.error)
+
+
+class FireEvent(Step):
+    kind = "event"
+
+    def __init__(self, pos: Pos, name: str, data: Callable[[dict], Any]) -> None:
+        super().__init__(pos)
+        self.name = name
+        self.data = data
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        data = self.data(run.env)
+        run.engine.hub.bus.publish(CustomEvent(run.now(), self.name, data))
+        return {"event": self.name, "data": data}
+
+
+class Log(Step):
+    kind = "log"
+
+    def __init__(self, pos: Pos, message: Callable[[dict], Any], level: str) -> None:
+        super().__init__(pos)
+        self.message = message
+        self.level = getattr(logging, level.upper())
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        text = str(self.message(run.env))
+        logging.getLogger(f"hub.rules.{run.rule.id}").log(self.level, "%s", text)
+        return {"message": text}
+
+
+class CheckCondition(Step):
+    """A condition in the middle of a sequence: false stops the run quietly, as in Home Assistant."""
+
+    kind = "condition"
+
+    def __init__(self, pos: Pos, condition: Condition) -> None:
+        super().__init__(pos)
+        self.condition = condition
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        if not self.condition.check(run.env, run.trace.conditions):
+            raise StopRun("condition is false")
+        return {"result": True}
+
+
+class PluginAction(Step):
+    def __init__(self, pos: Pos, kind: str, plugin: str, config: Any, runner: Callable[..., Any]) -> None:
+        super().__init__(pos)
+        self.kind = kind
+        self.plugin = plugin
+        self.config = config
+        self.runner = runner
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        try:
+            result = self.runner(self.config, run.env)
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                result = await result
+        except (StopRun, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - plugin code: contain it in this run
+            raise ActionFailed(f"plugin {self.plugin}: {type(exc).__name__}: {exc}") from exc
+        return result

@@ -1,0 +1,349 @@
+"""The shape of a rule in YAML, as pydantic models (Home Assistant's automation shape).
+
+Triggers and conditions are told apart by their ``trigger:`` (or Home Assistant's older
+``platform:``) and ``condition:`` keys; actions by which of their known keys they carry
+(``call:``, ``delay:``, ``choose:`` ...). Nested sequences (inside ``choose``, ``repeat``,
+``wait_for``) are kept as raw lists here and parsed by :mod:`hub.rules.parse`, which knows the
+YAML path of each item and so can name its line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_HMS = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``300``, ``"00:05:00"``, ``"05:00"`` or ``{minutes: 5}``, as Home Assistant
+    accepts them."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds, 'HH:MM:SS', or {hours:, minutes:, seconds:}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _HMS.match(value.strip())
+        if not match:
+            raise ValueError(f"duration {value!r} is not 'HH:MM:SS' or 'MM:SS'")
+        hours, minutes, secs = match.groups()
+        if hours is None:  # "05:00" is minutes and seconds
+            hours, minutes, secs = "0", minutes, secs
+        seconds = int(hours) * 3600 + int(minutes) * 60 + float(secs)
+    elif isinstance(value, dict):
+        units = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1, "milliseconds": 0.001}
+        unknown = set(value) - set(units)
+        if unknown:
+            raise ValueError(f"unknown duration unit(s) {', '.join(sorted(map(str, unknown)))}; use {', '.join(units)}")
+        try:
+            seconds = sum(float(v) * units[k] for k, v in value.items())
+        except (TypeError, ValueError):
+            raise ValueError("duration units must be numbers") from None
+    else:
+        raise ValueError("a duration is a number of seconds, 'HH:MM:SS', or {hours:, minutes:, seconds:}")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+EntityIds = str | list[str]
+
+
+def entity_list(value: EntityIds) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _duration_or_none(value: Any) -> float | None:
+    return None if value is None else parse_duration(value)
+
+
+# --- triggers --------------------------------------------------------------------------------------
+
+
+class TriggerBase(Strict):
+    trigger: str = Field(validation_alias=AliasChoices("trigger", "platform"))
+    id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "platform" in data and "trigger" not in data:
+            data = dict(data)
+            data["trigger"] = data.pop("platform")
+        return data
+
+
+class StateTrigger(TriggerBase):
+    trigger: Literal["state"]
+    entity_id: EntityIds
+    from_: Any = Field(default=None, alias="from")
+    to: Any = None
+    not_from: Any = None
+    not_to: Any = None
+    attribute: str | None = None
+    for_: float | None = Field(default=None, alias="for")
+
+    _dur = field_validator("for_", mode="before")(classmethod(lambda cls, v: _duration_or_none(v)))
+
+
+class NumericStateTrigger(TriggerBase):
+    trigger: Literal["numeric_state"]
+    entity_id: EntityIds
+    attribute: str | None = None
+    above: float | None = None
+    below: float | None = None
+    for_: float | None = Field(default=None, alias="for")
+
+    _dur = field_validator("for_", mode="before")(classmethod(lambda cls, v: _duration_or_none(v)))
+
+    @model_validator(mode="after")
+    def _bound(self) -> "NumericStateTrigger":
+        if self.above is None and self.below is None:
+            raise ValueError("numeric_state needs 'above', 'below' or both")
+        return self
+
+
+class TimeTrigger(TriggerBase):
+    trigger: Literal["time"]
+    at: str | list[str]
+
+
+class TimePatternTrigger(TriggerBase):
+    trigger: Literal["time_pattern"]
+    hours: int | str | None = None
+    minutes: int | str | None = None
+    seconds: int | str | None = None
+
+
+class EventTrigger(TriggerBase):
+    trigger: Literal["event"]
+    event_type: str | list[str]
+    event_data: dict[str, Any] = Field(default_factory=dict)
+
+
+class AvailabilityTrigger(TriggerBase):
+    trigger: Literal["device_available", "device_unavailable"]
+    entity_id: EntityIds | None = None
+    device_id: str | None = None
+    for_: float | None = Field(default=None, alias="for")
+
+    _dur = field_validator("for_", mode="before")(classmethod(lambda cls, v: _duration_or_none(v)))
+
+    @model_validator(mode="after")
+    def _target(self) -> "AvailabilityTrigger":
+        if (self.entity_id is None) == (self.device_id is None):
+            raise ValueError("give exactly one of 'entity_id' and 'device_id'")
+        return self
+
+
+class HubStartTrigger(TriggerBase):
+    trigger: Literal["hub_start"]
+
+
+BUILTIN_TRIGGERS: dict[str, type[TriggerBase]] = {
+    "state": StateTrigger,
+    "numeric_state": NumericStateTrigger,
+    "time": TimeTrigger,
+    "time_pattern": TimePatternTrigger,
+    "event": EventTrigger,
+    "device_available": AvailabilityTrigger,
+    "device_unavailable": AvailabilityTrigger,
+    "hub_start": HubStartTrigger,
+}
+
+# --- conditions ------------------------------------------------------------------------------------
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class StateCondition(Strict):
+    condition: Literal["state"]
+    entity_id: EntityIds
+    state: Any
+    attribute: str | None = None
+    for_: float | None = Field(default=None, alias="for")
+
+    _dur = field_validator("for_", mode="before")(classmethod(lambda cls, v: _duration_or_none(v)))
+
+
+class NumericStateCondition(Strict):
+    condition: Literal["numeric_state"]
+    entity_id: EntityIds
+    attribute: str | None = None
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> "NumericStateCondition":
+        if self.above is None and self.below is None:
+            raise ValueError("numeric_state needs 'above', 'below' or both")
+        return self
+
+
+class TimeCondition(Strict):
+    condition: Literal["time"]
+    after: str | None = None
+    before: str | None = None
+    weekday: Weekday | list[Weekday] | None = None
+
+
+class SunCondition(Strict):
+    condition: Literal["sun"]
+    after: Literal["sunrise", "sunset"] | None = None
+    before: Literal["sunrise", "sunset"] | None = None
+    after_offset: float = 0.0
+    before_offset: float = 0.0
+
+    _dur = field_validator("after_offset", "before_offset", mode="before")(
+        classmethod(lambda cls, v: -parse_duration(v[1:]) if isinstance(v, str) and v.startswith("-") else parse_duration(v))
+    )
+
+    @model_validator(mode="after")
+    def _bound(self) -> "SunCondition":
+        if self.after is None and self.before is None:
+            raise ValueError("sun needs 'after', 'before' or both")
+        return self
+
+
+class LogicCondition(Strict):
+    condition: Literal["and", "or", "not"]
+    conditions: list[Any]
+
+
+class ExpressionCondition(Strict):
+    condition: Literal["expression", "template"]
+    expression: str = Field(validation_alias=AliasChoices("expression", "value_template"))
+
+
+BUILTIN_CONDITIONS: dict[str, type[Strict]] = {
+    "state": StateCondition,
+    "numeric_state": NumericStateCondition,
+    "time": TimeCondition,
+    "sun": SunCondition,
+    "and": LogicCondition,
+    "or": LogicCondition,
+    "not": LogicCondition,
+    "expression": ExpressionCondition,
+    "template": ExpressionCondition,
+}
+
+# --- actions ---------------------------------------------------------------------------------------
+
+
+class CallAction(Strict):
+    call: str = Field(description="capability.command, e.g. light.turn_on")
+    entity_id: EntityIds
+    args: dict[str, Any] = Field(default_factory=dict, validation_alias=AliasChoices("args", "data"))
+    continue_on_error: bool = False
+
+    @field_validator("call")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        if value.count(".") != 1:
+            raise ValueError("write it as capability.command, e.g. 'light.turn_on'")
+        return value
+
+
+class DelayAction(Strict):
+    delay: Any
+
+    @field_validator("delay")
+    @classmethod
+    def _check(cls, value: Any) -> Any:
+        return value if is_template(value) else parse_duration(value)
+
+
+class WaitFor(Strict):
+    trigger: list[Any]
+    timeout: float | None = None
+    continue_on_timeout: bool = True
+
+    _dur = field_validator("timeout", mode="before")(classmethod(lambda cls, v: _duration_or_none(v)))
+
+
+class WaitForAction(Strict):
+    wait_for: WaitFor
+
+
+class ChooseOption(Strict):
+    conditions: list[Any] = Field(validation_alias=AliasChoices("conditions", "condition"))
+    sequence: list[Any]
+
+
+class ChooseAction(Strict):
+    choose: list[ChooseOption]
+    default: list[Any] = Field(default_factory=list)
+
+
+class Repeat(Strict):
+    count: int | str | None = None
+    while_: list[Any] | None = Field(default=None, alias="while")
+    until: list[Any] | None = None
+    sequence: list[Any]
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Repeat":
+        kinds = [k for k in ("count", "while_", "until") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("repeat needs exactly one of 'count', 'while' and 'until'")
+        return self
+
+
+class RepeatAction(Strict):
+    repeat: Repeat
+
+
+class StopAction(Strict):
+    stop: str
+    error: bool = False
+
+
+class EventAction(Strict):
+    event: str
+    event_data: dict[str, Any] = Field(default_factory=dict)
+
+
+class LogAction(Strict):
+    log: str
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+#: An action is recognised by the first of these keys it has.
+BUILTIN_ACTIONS: dict[str, type[Strict]] = {
+    "call": CallAction,
+    "delay": DelayAction,
+    "wait_for": WaitForAction,
+    "choose": ChooseAction,
+    "repeat": RepeatAction,
+    "stop": StopAction,
+    "event": EventAction,
+    "log": LogAction,
+}
+
+# --- the rule --------------------------------------------------------------------------------------
+
+Mode = Literal["single", "restart", "queued", "parallel"]
+
+
+class RuleHead(Strict):
+    """A rule's own fields; its triggers, conditions and actions are parsed item by item."""
+
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
+    alias: str | None = None
+    description: str | None = None
+    mode: Mode = "single"
+    max: int = Field(default=10, ge=1, le=1000)
+    trigger: Any = Field(validation_alias=AliasChoices("trigger", "triggers"))
+    condition: Any = Field(default=None, validation_alias=AliasChoices("condition", "conditions"))
+    action: Any = Field(validation_alias=AliasChoices("action", "actions"))
+    enabled: bool = True

@@ -1,0 +1,377 @@
+"""From a rule's YAML (or JSON from the API) to a compiled rule, or to the reasons it is refused.
+
+Everything that can be checked before the rule runs is checked here, against the live hub: entity
+ids exist, a ``call`` fits the entity's capability and its arguments validate against the command's
+model, expressions compile and name only known entities. A refused rule is not loaded; each reason
+names the file, line and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from hub.config import ConfigIssue
+from hub.core.commands import CommandError
+from hub.devices.capabilities import CAPABILITIES
+from hub.rules import actions as A
+from hub.rules.conditions import SIMPLE, Condition, ExpressionCheck, Logic, parse_clock
+from hub.rules.context import RuleContext
+from hub.rules.expressions import ExpressionError, compile_value
+from hub.rules.model import (
+    BUILTIN_ACTIONS,
+    BUILTIN_CONDITIONS,
+    BUILTIN_TRIGGERS,
+    AvailabilityTrigger,
+    CallAction,
+    ChooseAction,
+    DelayAction,
+    EventAction,
+    EventTrigger,
+    LogAction,
+    RepeatAction,
+    RuleHead,
+    StopAction,
+    TimeCondition,
+    TimePatternTrigger,
+    TimeTrigger,
+    WaitForAction,
+    entity_list,
+    is_template,
+)
+from hub.rules.triggers import _pattern
+
+Path = tuple
+
+
+class Reporter(Protocol):
+    def issue(self, path: Path, message: str) -> None: ...
+    def report(self, base: Path, err: ValidationError, value: Any) -> None: ...
+
+
+class PlainReporter:
+    """For rules that come from the API: keys but no lines."""
+
+    def __init__(self, origin: str | None = None) -> None:
+        self.origin = origin
+        self.issues: list[ConfigIssue] = []
+
+    def issue(self, path: Path, message: str) -> None:
+        from hub.config import _dotted
+
+        self.issues.append(ConfigIssue(self.origin, None, None, _dotted(path) or None, message))
+
+    def report(self, base: Path, err: ValidationError, value: Any) -> None:
+        for error in err.errors(include_url=False):
+            self.issue(base + tuple(p for p in error["loc"]), error["msg"])
+
+
+@dataclass
+class Rule:
+    id: str
+    alias: str | None
+    description: str | None
+    mode: str
+    max: int
+    enabled: bool
+    triggers: list[tuple[str, Any]]  # (type, validated config)
+    conditions: list[Condition]
+    actions: list[A.Step]
+    raw: dict
+    source: str | None = None  # "automations.yaml:12"
+    file: str | None = None
+    digest: str = ""
+    this: dict = field(default_factory=dict)
+
+
+class Invalid(Exception):
+    """The item was reported; the rule will not load."""
+
+
+class RuleParser:
+    def __init__(self, ctx: RuleContext, reporter: Reporter, base: Path) -> None:
+        self.ctx = ctx
+        self.reporter = reporter
+        self.base = base
+        self.failed = False
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def fail(self, path: Path, message: str) -> None:
+        self.failed = True
+        self.reporter.issue(self.base + path, message)
+
+    def model(self, path: Path, schema: type[BaseModel], value: Any) -> Any:
+        try:
+            return schema.model_validate(value)
+        except ValidationError as err:
+            self.failed = True
+            self.reporter.report(self.base + path, err, value)
+            raise Invalid from None
+
+    def items(self, path: Path, value: Any, what: str) -> list[tuple[Path, Any]]:
+        if value is None:
+            return []
+        if isinstance(value, (dict, str)):
+            value = [value]
+        if not isinstance(value, list):
+            self.fail(path, f"{what} must be a list")
+            return []
+        return [(path + (i,), item) for i, item in enumerate(value)]
+
+    def entities(self, path: Path, ids: list[str]) -> None:
+        for entity_id in ids:
+            if entity_id not in self.ctx.hub.entities:
+                self.fail(path, f"unknown entity {entity_id!r}")
+
+    def value(self, path: Path, raw: Any):
+        try:
+            render = compile_value(raw, self.ctx.functions)
+        except ExpressionError as exc:
+            self.fail(path, str(exc))
+            raise Invalid from None
+        self._expression_entities(path, raw)
+        return render
+
+    def _expression_entities(self, path: Path, raw: Any) -> None:
+        from hub.rules.expressions import compile_template
+
+        if isinstance(raw, str) and is_template(raw):
+            self.entities(path, sorted(compile_template(raw, self.ctx.functions).entity_ids))
+        elif isinstance(raw, dict):
+            for k, v in raw.items():
+                self._expression_entities(path + (k,), v)
+        elif isinstance(raw, list):
+            for i, v in enumerate(raw):
+                self._expression_entities(path + (i,), v)
+
+    # --- the rule --------------------------------------------------------------------------------
+    def rule(self, raw: Any, *, source: str | None = None, file: str | None = None) -> Rule | None:
+        if not isinstance(raw, dict):
+            self.fail((), "a rule is a mapping with id, trigger and action")
+            return None
+        try:
+            head = self.model((), RuleHead, raw)
+        except Invalid:
+            return None
+        trigger_key = "triggers" if "triggers" in raw else "trigger"
+        condition_key = "conditions" if "conditions" in raw else "condition"
+        action_key = "actions" if "actions" in raw else "action"
+        triggers = [t for t in (self.trigger(p, v) for p, v in self.items((trigger_key,), head.trigger, "trigger")) if t]
+        if not triggers and not self.failed:
+            self.fail((trigger_key,), "a rule needs at least one trigger")
+        conditions = self.conditions((condition_key,), head.condition)
+        steps = self.sequence((action_key,), (), head.action)
+        if not steps and not self.failed:
+            self.fail((action_key,), "a rule needs at least one action")
+        if self.failed:
+            return None
+        digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return Rule(
+            id=head.id, alias=head.alias, description=head.description, mode=head.mode, max=head.max,
+            enabled=head.enabled, triggers=triggers, conditions=conditions, actions=steps, raw=raw,
+            source=source, file=file, digest=digest, this={"id": head.id, "alias": head.alias},
+        )
+
+    # --- triggers --------------------------------------------------------------------------------
+    def trigger(self, path: Path, raw: Any) -> tuple[str, Any] | None:
+        if not isinstance(raw, dict):
+            self.fail(path, "a trigger is a mapping like {trigger: state, entity_id: ...}")
+            return None
+        kind = raw.get("trigger", raw.get("platform"))
+        plugin = self.ctx.hub.rule_triggers.get(kind) if isinstance(kind, str) else None
+        if kind not in BUILTIN_TRIGGERS and plugin is None:
+            known = sorted([*BUILTIN_TRIGGERS, *self.ctx.hub.rule_triggers])
+            self.fail(path, f"unknown trigger type {kind!r}; known: {', '.join(known)}")
+            return None
+        try:
+            if plugin is not None:
+                data = {k: v for k, v in raw.items() if k not in ("trigger", "platform", "id")}
+                config = self.model(path, plugin[1], data) if plugin[1] is not None else data
+                return kind, (raw.get("id"), config)
+            cfg = self.model(path, BUILTIN_TRIGGERS[kind], raw)
+        except Invalid:
+            return None
+        if hasattr(cfg, "entity_id") and cfg.entity_id is not None:
+            self.entities(path + ("entity_id",), entity_list(cfg.entity_id))
+        if isinstance(cfg, AvailabilityTrigger) and cfg.device_id and self.ctx.hub.devices.get(cfg.device_id) is None:
+            self.fail(path + ("device_id",), f"unknown device {cfg.device_id!r}")
+        if isinstance(cfg, TimeTrigger):
+            for i, at in enumerate(cfg.at if isinstance(cfg.at, list) else [cfg.at]):
+                if "." in at:
+                    self.entities(path + ("at",), [at])
+                else:
+                    try:
+                        parse_clock(at)
+                    except ValueError as exc:
+                        self.fail(path + ("at",), str(exc))
+        if isinstance(cfg, TimePatternTrigger):
+            for unit, limit in (("hours", 24), ("minutes", 60), ("seconds", 60)):
+                try:
+                    _pattern(getattr(cfg, unit), limit, True)
+                except ValueError as exc:
+                    self.fail(path + (unit,), str(exc))
+        if isinstance(cfg, EventTrigger) and not cfg.event_type:
+            self.fail(path + ("event_type",), "event_type must not be empty")
+        return kind, cfg
+
+    # --- conditions ------------------------------------------------------------------------------
+    def conditions(self, path: Path, raw: Any) -> list[Condition]:
+        result = []
+        for item_path, item in self.items(path, raw, "condition"):
+            cond = self.condition(item_path, item)
+            if cond is not None:
+                result.append(cond)
+        return result
+
+    def condition(self, path: Path, raw: Any) -> Condition | None:
+        text_path = "condition/" + "/".join(str(p) for p in path[1:]) if len(path) > 1 else "condition"
+        if isinstance(raw, str):  # shorthand: an expression, with or without {{ }}
+            text = raw.strip()
+            if text.startswith("{{") and text.endswith("}}"):
+                text = text[2:-2]
+            return self._expression(path, text_path, text)
+        if not isinstance(raw, dict) or "condition" not in raw:
+            self.fail(path, "a condition is a mapping like {condition: state, ...} or an expression string")
+            return None
+        kind = raw["condition"]
+        if kind not in BUILTIN_CONDITIONS:
+            self.fail(path + ("condition",), f"unknown condition {kind!r}; known: {', '.join(sorted(BUILTIN_CONDITIONS))}")
+            return None
+        try:
+            cfg = self.model(path, BUILTIN_CONDITIONS[kind], raw)
+        except Invalid:
+            return None
+        if kind in ("and", "or", "not"):
+            return Logic(text_path, kind, self.conditions(path + ("conditions",), cfg.conditions))
+        if kind in ("expression", "template"):
+            return self._expression(path + ("expression",), text_path, cfg.expression)
+        if hasattr(cfg, "entity_id"):
+            self.entities(path + ("entity_id",), entity_list(cfg.entity_id))
+        if isinstance(cfg, TimeCondition):
+            for key in ("after", "before"):
+                if getattr(cfg, key):
+                    try:
+                        parse_clock(getattr(cfg, key))
+                    except ValueError as exc:
+                        self.fail(path + (key,), str(exc))
+                        return None
+        try:
+            return SIMPLE[type(cfg)](text_path, cfg, self.ctx)
+        except ValueError as exc:
+            self.fail(path, str(exc))
+            return None
+
+    def _expression(self, path: Path, text_path: str, text: str) -> Condition | None:
+        try:
+            check = ExpressionCheck(text_path, text, self.ctx)
+        except ExpressionError as exc:
+            self.fail(path, str(exc))
+            return None
+        self.entities(path, sorted(check.expression.entity_ids))
+        return check
+
+    # --- actions ---------------------------------------------------------------------------------
+    def sequence(self, path: Path, pos: tuple, raw: Any) -> list[A.Step]:
+        steps = []
+        for i, (item_path, item) in enumerate(self.items(path, raw, "action")):
+            try:
+                step = self.action(item_path, pos + (i,), item)
+            except Invalid:
+                continue
+            if step is not None:
+                steps.append(step)
+        return steps
+
+    def action(self, path: Path, pos: tuple, raw: Any) -> A.Step | None:
+        if not isinstance(raw, dict):
+            self.fail(path, "an action is a mapping like {call: light.turn_on, entity_id: ...}")
+            return None
+        if "condition" in raw:
+            cond = self.condition(path, raw)
+            return A.CheckCondition(pos, cond) if cond is not None else None
+        kind = next((k for k in BUILTIN_ACTIONS if k in raw), None)
+        plugin_kind = next((k for k in self.ctx.hub.rule_actions if k in raw), None) if kind is None else None
+        if kind is None and plugin_kind is None:
+            known = sorted([*BUILTIN_ACTIONS, "condition", *self.ctx.hub.rule_actions])
+            self.fail(path, f"unknown action: expected one of the keys {', '.join(known)}")
+            return None
+        if plugin_kind is not None:
+            plugin, schema, runner = self.ctx.hub.rule_actions[plugin_kind]
+            config = self.model(path, schema, raw) if schema is not None else raw
+            return A.PluginAction(pos, plugin_kind, plugin, config, runner)
+        cfg = self.model(path, BUILTIN_ACTIONS[kind], raw)
+        return getattr(self, f"_{kind}")(path, pos, cfg, raw)
+
+    def _call(self, path: Path, pos: tuple, cfg: CallAction, raw: dict) -> A.Step | None:
+        capability, command = cfg.call.split(".")
+        if capability not in CAPABILITIES:
+            self.fail(path + ("call",), f"unknown capability {capability!r}; known: {', '.join(sorted(CAPABILITIES))}")
+            return None
+        if command not in CAPABILITIES[capability].commands:
+            valid = ", ".join(sorted(CAPABILITIES[capability].commands)) or "none"
+            self.fail(path + ("call",), f"{capability} has no command {command!r}; valid: {valid}")
+            return None
+        ids = entity_list(cfg.entity_id)
+        for entity_id in ids:
+            entry = self.ctx.hub.entities.get(entity_id)
+            if entry is None:
+                self.fail(path + ("entity_id",), f"unknown entity {entity_id!r}")
+            elif entry.capability != capability:
+                self.fail(path + ("entity_id",), f"{entity_id} is a {entry.capability}, not a {capability}")
+        args_key = "data" if "data" in raw else "args"  # name the key the user wrote
+        if not self.failed and ids and not any(is_template(v) for v in cfg.args.values()):
+            try:
+                self.ctx.hub.commands.validate(ids[0], command, cfg.args)
+            except CommandError as exc:
+                for err in exc.errors or [{"field": None, "message": exc.message}]:
+                    self.fail(path + (args_key,) + ((err["field"],) if err["field"] else ()), err["message"])
+        elif ids:
+            model_fields = CAPABILITIES[capability].commands[command].args.model_fields
+            for key in cfg.args:
+                if key not in model_fields:
+                    self.fail(path + (args_key, key), f"{cfg.call} has no argument {key!r}")
+        render = self.value(path + (args_key,), cfg.args)
+        return A.Call(pos, ids, command, render, cfg.continue_on_error)
+
+    def _delay(self, path: Path, pos: tuple, cfg: DelayAction, raw: dict) -> A.Step:
+        if is_template(cfg.delay):
+            return A.Delay(pos, None, self.value(path + ("delay",), cfg.delay))
+        return A.Delay(pos, cfg.delay, None)
+
+    def _wait_for(self, path: Path, pos: tuple, cfg: WaitForAction, raw: dict) -> A.Step:
+        triggers = [t for t in (self.trigger(p, v) for p, v in self.items(path + ("wait_for", "trigger"), cfg.wait_for.trigger, "trigger")) if t]
+        return A.WaitFor(pos, triggers, cfg.wait_for.timeout, cfg.wait_for.continue_on_timeout)
+
+    def _choose(self, path: Path, pos: tuple, cfg: ChooseAction, raw: dict) -> A.Step:
+        options = []
+        for i, option in enumerate(cfg.choose):
+            option_path = path + ("choose", i)
+            key = "conditions" if "conditions" in raw["choose"][i] else "condition"
+            conds = self.conditions(option_path + (key,), option.conditions)
+            steps = self.sequence(option_path + ("sequence",), pos + ("choose", i), option.sequence)
+            options.append((conds, steps))
+        default = self.sequence(path + ("default",), pos + ("choose", -1), cfg.default)
+        return A.Choose(pos, options, default)
+
+    def _repeat(self, path: Path, pos: tuple, cfg: RepeatAction, raw: dict) -> A.Step:
+        r = cfg.repeat
+        count = None
+        if r.count is not None:
+            count = self.value(path + ("repeat", "count"), r.count)
+        while_ = self.conditions(path + ("repeat", "while"), r.while_) if r.while_ is not None else None
+        until = self.conditions(path + ("repeat", "until"), r.until) if r.until is not None else None
+        steps = self.sequence(path + ("repeat", "sequence"), pos + ("repeat",), r.sequence)
+        return A.Repeat(pos, count, while_, until, steps)
+
+    def _stop(self, path: Path, pos: tuple, cfg: StopAction, raw: dict) -> A.Step:
+        return A.Stop(pos, cfg.stop, cfg.error)
+
+    def _event(self, path: Path, pos: tuple, cfg: EventAction, raw: dict) -> A.Step:
+        return A.FireEvent(pos, cfg.event, self.value(path + ("event_data",), cfg.event_data))
+
+    def _log(self, path: Path, pos: tuple, cfg: LogAction, raw: dict) -> A.Step:
+        return A.Log(pos, self.value(path + ("log",), cfg.log), cfg.level)

@@ -1,0 +1,454 @@
+"""Trigger watchers: each arms one trigger of one rule and calls ``fire(variables)``.
+
+State-based watchers do not subscribe to the bus themselves: the engine keeps an index from entity
+id to watchers and makes one lookup per state change, so a change costs only the watchers of that
+entity however many rules exist. Watchers with ``for:`` keep a timer per entity; the engine saves
+those timers so that, after a restart, one that was 8 minutes into 10 fires 2 minutes later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, time as dtime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from hub.core.events import CustomEvent, StateChanged
+from hub.core.state import State
+from hub.rules.conditions import in_range, numeric, parse_clock
+from hub.rules.model import (
+    AvailabilityTrigger,
+    EventTrigger,
+    NumericStateTrigger,
+    StateTrigger,
+    TimePatternTrigger,
+    TimeTrigger,
+    entity_list,
+)
+
+if TYPE_CHECKING:
+    from hub.rules.engine import RuleEngine
+
+Fire = Callable[[dict], None]
+
+
+class Watch:
+    """One armed trigger. ``key`` identifies it across restarts (rule id and trigger index)."""
+
+    kind = "trigger"
+
+    def __init__(self, engine: "RuleEngine", key: str, trigger_id: str, fire: Fire) -> None:
+        self.engine = engine
+        self.key = key
+        self.trigger_id = trigger_id
+        self.fire = fire
+
+    def variables(self, **extra: Any) -> dict:
+        return {"id": self.trigger_id, "platform": self.kind, **extra}
+
+    def attach(self) -> None:
+        pass
+
+    def detach(self) -> None:
+        pass
+
+
+def _matches(wanted: Any, value: Any) -> bool:
+    if isinstance(wanted, list):
+        return value in wanted
+    return value == wanted
+
+
+class _ForTimers(Watch):
+    """Shared by the watchers that support ``for:``: a timer per entity, saved by the engine."""
+
+    for_: float | None = None
+    entities: list[str]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.timers: dict[str, tuple[Any, Any, dict]] = {}  # entity -> (timer, held value, variables)
+
+    def arm(self, entity_id: str, held: Any, variables: dict, due: float | None = None) -> None:
+        self.disarm(entity_id)
+        due = self.engine.hub.now() + self.for_ if due is None else due
+        timer = self.engine.scheduler.call_at(due, self._elapsed, entity_id)
+        self.timers[entity_id] = (timer, held, variables)
+        self.engine.pending_put(f"{self.key}|{entity_id}", {"due": due, "held": held, "variables": variables})
+
+    def disarm(self, entity_id: str) -> None:
+        entry = self.timers.pop(entity_id, None)
+        if entry is not None:
+            entry[0].cancel()
+            self.engine.pending_drop(f"{self.key}|{entity_id}")
+
+    def _elapsed(self, entity_id: str) -> None:
+        _, held, variables = self.timers.pop(entity_id)
+        self.engine.pending_drop(f"{self.key}|{entity_id}")
+        if self.still_holds(entity_id, held):
+            self.fire({**variables, "for": self.for_})
+
+    def still_holds(self, entity_id: str, held: Any) -> bool:
+        raise NotImplementedError
+
+    def restore(self, entity_id: str, due: float, held: Any, variables: dict) -> None:
+        """A timer saved before a restart: re-armed for its original due time if the state it was
+        waiting on still holds (a restored state is unavailable until its driver confirms it, so the
+        value is compared, and the timer is dropped if the driver then reports something else)."""
+        state = self.engine.hub.states.get(entity_id)
+        if state is not None and state.value == held or self.still_holds(entity_id, held):
+            self.arm(entity_id, held, variables, due)
+
+    def attach(self) -> None:
+        for entity_id in self.entities:
+            self.engine.watch_entity(entity_id, self)
+
+    def detach(self) -> None:
+        for entity_id in self.entities:
+            self.engine.unwatch_entity(entity_id, self)
+        for entity_id in list(self.timers):
+            entry = self.timers.pop(entity_id)
+            entry[0].cancel()  # detaching on stop keeps the saved timer for the next start
+
+
+class StateWatch(_ForTimers):
+    kind = "state"
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: StateTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        self.entities = entity_list(cfg.entity_id)
+        given = cfg.model_fields_set
+        self.from_ = cfg.from_ if "from_" in given else _ANY
+        self.to = cfg.to if "to" in given else _ANY
+        self.not_from = cfg.not_from if "not_from" in given else _NONE
+        self.not_to = cfg.not_to if "not_to" in given else _NONE
+        self.attribute = cfg.attribute
+        self.for_ = cfg.for_
+
+    def _read(self, state: State | None) -> Any:
+        if state is None:
+            return None
+        return state.attributes.get(self.attribute) if self.attribute else state.state
+
+    def on_state(self, event: StateChanged) -> None:
+        old, new = self._read(event.old_state), self._read(event.new_state)
+        if old == new:
+            if self.for_ and event.entity_id in self.timers and not self._to_ok(new):
+                self.disarm(event.entity_id)
+            return  # only attributes changed (or another attribute than the watched one)
+        matched = (
+            (self.from_ is _ANY or _matches(self.from_, old))
+            and self._to_ok(new)
+            and (self.not_from is _NONE or not _matches(self.not_from, old))
+        )
+        if not self.for_:
+            if matched:
+                self.fire(self.variables(entity_id=event.entity_id, from_state=event.old_state,
+                                         to_state=event.new_state, description=f"state of {event.entity_id}"))
+            return
+        pending = self.timers.get(event.entity_id)
+        if matched:
+            if pending is not None and pending[1] == new:
+                return  # same value again (e.g. the driver confirming it after a restart): keep counting
+            self.arm(event.entity_id, new, self.variables(
+                entity_id=event.entity_id, from_state=event.old_state, to_state=event.new_state,
+                description=f"state of {event.entity_id} for {self.for_:g} s"))
+        elif pending is not None:
+            self.disarm(event.entity_id)
+
+    def _to_ok(self, value: Any) -> bool:
+        return (self.to is _ANY or _matches(self.to, value)) and (self.not_to is _NONE or not _matches(self.not_to, value))
+
+    def still_holds(self, entity_id: str, held: Any) -> bool:
+        return self._read(self.engine.hub.states.get(entity_id)) == held
+
+
+class NumericWatch(_ForTimers):
+    kind = "numeric_state"
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: NumericStateTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        self.entities = entity_list(cfg.entity_id)
+        self.attribute = cfg.attribute
+        self.above, self.below = cfg.above, cfg.below
+        self.for_ = cfg.for_
+
+    def _value(self, state: State | None) -> float | None:
+        if state is None or not state.available:
+            return None
+        return numeric(state.attributes.get(self.attribute) if self.attribute else state.value)
+
+    def on_state(self, event: StateChanged) -> None:
+        now_in = in_range(self._value(event.new_state), self.above, self.below)
+        if not now_in:
+            if self.for_ and event.entity_id in self.timers:
+                self.disarm(event.entity_id)
+            return
+        if in_range(self._value(event.old_state), self.above, self.below):
+            return  # it was already in range: crossing into it is what fires
+        variables = self.variables(entity_id=event.entity_id, from_state=event.old_state, to_state=event.new_state,
+                                   above=self.above, below=self.below,
+                                   description=f"numeric state of {event.entity_id}")
+        if self.for_:
+            if event.entity_id not in self.timers:
+                self.arm(event.entity_id, True, variables)
+        else:
+            self.fire(variables)
+
+    def still_holds(self, entity_id: str, held: Any) -> bool:
+        return in_range(self._value(self.engine.hub.states.get(entity_id)), self.above, self.below)
+
+    def restore(self, entity_id: str, due: float, held: Any, variables: dict) -> None:
+        state = self.engine.hub.states.get(entity_id)
+        value = None if state is None else numeric(state.attributes.get(self.attribute) if self.attribute else state.value)
+        if in_range(value, self.above, self.below):
+            self.arm(entity_id, held, variables, due)
+
+
+class AvailabilityWatch(_ForTimers):
+    def __init__(self, engine, key, trigger_id, fire, cfg: AvailabilityTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        self.kind = cfg.trigger
+        self.wanted = cfg.trigger == "device_available"
+        if cfg.device_id is not None:
+            self.entities = [e.entity_id for e in engine.hub.entities.for_device(cfg.device_id)]
+        else:
+            self.entities = entity_list(cfg.entity_id)
+        self.for_ = cfg.for_
+
+    def on_state(self, event: StateChanged) -> None:
+        old = event.old_state.available if event.old_state is not None else None
+        new = event.new_state.available
+        if old == new:
+            return
+        if new != self.wanted:
+            if event.entity_id in self.timers:
+                self.disarm(event.entity_id)
+            return
+        variables = self.variables(entity_id=event.entity_id, from_state=event.old_state, to_state=event.new_state,
+                                   description=f"{event.entity_id} became {'available' if new else 'unavailable'}")
+        if self.for_:
+            self.arm(event.entity_id, new, variables)
+        else:
+            self.fire(variables)
+
+    def still_holds(self, entity_id: str, held: Any) -> bool:
+        state = self.engine.hub.states.get(entity_id)
+        return state is not None and state.available == held
+
+    def restore(self, entity_id: str, due: float, held: Any, variables: dict) -> None:
+        if held is False:  # restored states are unavailable anyway: only their driver can tell
+            self.arm(entity_id, held, variables, due)
+
+
+class TimeWatch(Watch):
+    """``at: "07:30"``, or ``at: sensor.alarm`` whose state is a time or an ISO date-time."""
+
+    kind = "time"
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: TimeTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        ats = cfg.at if isinstance(cfg.at, list) else [cfg.at]
+        self.clocks = [parse_clock(a) for a in ats if "." not in a]
+        self.entities = [a for a in ats if "." in a]
+        self.timers: dict[Any, Any] = {}
+
+    def attach(self) -> None:
+        for clock in self.clocks:
+            self._schedule(clock, clock)
+        for entity_id in self.entities:
+            self.engine.watch_entity(entity_id, self)
+            self._schedule_entity(entity_id)
+
+    def detach(self) -> None:
+        for entity_id in self.entities:
+            self.engine.unwatch_entity(entity_id, self)
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
+
+    def _next(self, clock: dtime) -> float:
+        now = self.engine.rules_ctx.local_now()
+        candidate = now.replace(hour=clock.hour, minute=clock.minute, second=clock.second, microsecond=0)
+        if candidate <= now:
+            candidate = (candidate + timedelta(days=1)).replace(hour=clock.hour, minute=clock.minute, second=clock.second)
+        return candidate.timestamp()
+
+    def _schedule(self, key: Any, clock: dtime) -> None:
+        self.timers[key] = self.engine.scheduler.call_at(self._next(clock), self._ring, key, clock)
+
+    def _ring(self, key: Any, clock: dtime) -> None:
+        self.fire(self.variables(now=self.engine.rules_ctx.local_now().isoformat(), description=f"time {clock}"))
+        if isinstance(key, dtime):
+            self._schedule(key, clock)
+        else:
+            self._schedule_entity(key)
+
+    def _schedule_entity(self, entity_id: str) -> None:
+        old = self.timers.pop(entity_id, None)
+        if old is not None:
+            old.cancel()
+        value = self.engine.rules_ctx.state_value(entity_id)
+        if not isinstance(value, str):
+            return
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return
+        if when.tzinfo is None and when.year == 1900:
+            return
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=self.engine.rules_ctx.tz) if self.engine.rules_ctx.tz else when.astimezone()
+        if when.timestamp() > self.engine.hub.now():
+            self.timers[entity_id] = self.engine.scheduler.call_at(when.timestamp(), self._ring_entity, entity_id)
+
+    def _ring_entity(self, entity_id: str) -> None:
+        self.timers.pop(entity_id, None)
+        self.fire(self.variables(entity_id=entity_id, description=f"time in {entity_id}"))
+
+    def on_state(self, event: StateChanged) -> None:
+        value = event.new_state.state
+        if isinstance(value, str) and ":" in value and "T" not in value and "-" not in value:
+            try:
+                clock = parse_clock(value)
+            except ValueError:
+                return
+            old = self.timers.pop(event.entity_id, None)
+            if old is not None:
+                old.cancel()
+            self.timers[event.entity_id] = self.engine.scheduler.call_at(self._next(clock), self._ring, event.entity_id, clock)
+        else:
+            self._schedule_entity(event.entity_id)
+
+
+def _pattern(value: int | str | None, limit: int, default_all: bool) -> list[int]:
+    if value is None:
+        return list(range(limit)) if default_all else [0]
+    text = str(value).strip()
+    if text == "*":
+        return list(range(limit))
+    if text.startswith("/"):
+        step = int(text[1:])
+        if step <= 0:
+            raise ValueError(f"'/{step}' needs a positive step")
+        return list(range(0, limit, step))
+    number = int(text)
+    if not 0 <= number < limit:
+        raise ValueError(f"{number} is out of range 0..{limit - 1}")
+    return [number]
+
+
+class PatternWatch(Watch):
+    """``time_pattern``: ``minutes: "/5"`` is every five minutes, on the minute."""
+
+    kind = "time_pattern"
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: TimePatternTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        # As in Home Assistant: units below the largest given default to 0, above it to every.
+        given = [cfg.hours is not None, cfg.minutes is not None, cfg.seconds is not None]
+        largest = given.index(True) if any(given) else 2
+        self.hours = _pattern(cfg.hours, 24, largest > 0)
+        self.minutes = _pattern(cfg.minutes, 60, largest > 1)
+        self.seconds = _pattern(cfg.seconds, 60, False)
+        self.timer = None
+
+    def _next(self) -> float:
+        now = self.engine.rules_ctx.local_now().replace(microsecond=0) + timedelta(seconds=1)
+        for day in range(2):
+            base = (now + timedelta(days=day)).replace(hour=0, minute=0, second=0)
+            for h in self.hours:
+                for m in self.minutes:
+                    for s in self.seconds:
+                        candidate = base.replace(hour=h, minute=m, second=s)
+                        if candidate >= now:
+                            return candidate.timestamp()
+        raise RuntimeError("time_pattern found no next time")  # cannot happen: every day has a match
+
+    def attach(self) -> None:
+        self.timer = self.engine.scheduler.call_at(self._next(), self._ring)
+
+    def _ring(self) -> None:
+        self.fire(self.variables(now=self.engine.rules_ctx.local_now().isoformat(), description="time pattern"))
+        self.attach()
+
+    def detach(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+class EventWatch(Watch):
+    kind = "event"
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: EventTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        self.types = cfg.event_type if isinstance(cfg.event_type, list) else [cfg.event_type]
+        self.data = cfg.event_data
+        self._unsubscribe: list = []
+
+    def attach(self) -> None:
+        self._unsubscribe = [self.engine.hub.bus.subscribe(t, self.on_event) for t in self.types]
+
+    def detach(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+
+    def on_event(self, event: Any) -> None:
+        data = event.data()
+        if any(data.get(k) != v for k, v in self.data.items()):
+            return
+        payload = {"event_type": event.event_type, "data": data}
+        if isinstance(event, CustomEvent) and event.entity_id:
+            payload["entity_id"] = event.entity_id
+        self.fire(self.variables(event=payload, description=f"event {event.event_type}"))
+
+
+class StartWatch(Watch):
+    kind = "hub_start"
+
+    def attach(self) -> None:
+        self.engine.on_start.append(self._started)
+
+    def detach(self) -> None:
+        if self._started in self.engine.on_start:
+            self.engine.on_start.remove(self._started)
+
+    def _started(self) -> None:
+        self.fire(self.variables(description="hub start"))
+
+
+class PluginWatch(Watch):
+    def __init__(self, engine, key, trigger_id, fire, kind: str, config: Any, attach: Callable) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        self.kind = kind
+        self.config = config
+        self._attach = attach
+        self._detach: Callable[[], None] | None = None
+
+    def attach(self) -> None:
+        self._detach = self._attach(self.config, lambda variables: self.fire(self.variables(**(variables or {}))))
+
+    def detach(self) -> None:
+        if callable(self._detach):
+            self._detach()
+        self._detach = None
+
+
+class _Sentinel:
+    def __repr__(self) -> str:
+        return "<any>"
+
+
+_ANY = _Sentinel()
+_NONE = _Sentinel()
+
+BUILTIN_WATCHES: dict[type, type[Watch]] = {
+    StateTrigger: StateWatch,
+    NumericStateTrigger: NumericWatch,
+    AvailabilityTrigger: AvailabilityWatch,
+    TimeTrigger: TimeWatch,
+    TimePatternTrigger: PatternWatch,
+    EventTrigger: EventWatch,
+}
+
+__all__ = ["BUILTIN_WATCHES", "PluginWatch", "StartWatch", "Watch"]
