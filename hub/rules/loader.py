@@ -7,6 +7,7 @@ and left out, and every other rule still loads.
 
 from __future__ import annotations
 
+import dataclasses
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,8 @@ def load_rules(ctx: "RuleContext", config_dir: Path, *, embedded: bool) -> tuple
                     continue
                 start = len(doc.issues)
                 rule = RuleParser(ctx, doc, (index,)).rule(raw, source=source, file=file)
+                if rule_id is not None:  # "bad_args.action[0]" reads better than "[3].action[0]"
+                    doc.issues[start:] = [_named(issue, index, rule_id) for issue in doc.issues[start:]]
                 key = rule_id or source
                 seen[key] = source
                 loaded.append(LoadedRule(key, rule, doc.issues[start:], source))
@@ -71,6 +74,13 @@ def load_rules(ctx: "RuleContext", config_dir: Path, *, embedded: bool) -> tuple
             doc.issue((), "a rules file is a list of rules (each starting with '- id: ...')")
         issues += doc.issues
     return loaded, issues
+
+
+def _named(issue: ConfigIssue, index: int, rule_id: str) -> ConfigIssue:
+    prefix = f"[{index}]"
+    if issue.key and issue.key.startswith(prefix):
+        return dataclasses.replace(issue, key=rule_id + issue.key[len(prefix):])
+    return issue
 
 
 def parse_api_rule(ctx: "RuleContext", raw: Any):
