@@ -19,70 +19,18 @@ from typing import Any
 import click
 
 from hub import __version__
-from hub.client import ClientError, HubClient
-
-DEFAULT_DATA = "hub-data"
-
-
-class Ctx:
-    def __init__(self, data: Path, url: str | None, token: str | None) -> None:
-        self.data = data
-        self.url = url
-        self.token = token
-
-    def client(self) -> HubClient:
-        return HubClient(self.data, self.url, self.token)
-
-
-pass_ctx = click.make_pass_decorator(Ctx)
-
-
-def _override(field: str):
-    def callback(click_ctx: click.Context, _param: click.Parameter, value: Any) -> None:
-        if value is not None:
-            setattr(click_ctx.find_object(Ctx), field, value)
-
-    return callback
-
-
-def connection_options(fn):
-    """``--data``, ``--url`` and ``--token`` are accepted after the command too (``hub run --data X``),
-    which is where people type them."""
-    fn = click.option("--token", expose_value=False, callback=_override("token"), help="API token.")(fn)
-    fn = click.option("--url", expose_value=False, callback=_override("url"), help="API of a running hub.")(fn)
-    return click.option("--data", expose_value=False, type=click.Path(file_okay=False, path_type=Path),
-                        callback=_override("data"), help="Data directory (default ./hub-data).")(fn)
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
-
-
-def fail(message: str, code: int = 1) -> None:
-    click.secho(f"Error: {message}", fg="red", err=True)
-    sys.exit(code)
-
-
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title=title, show_lines=False, header_style="bold")
-    for i, col in enumerate(columns):
-        # Ids are what people copy into the next command: never break them across lines.
-        t.add_column(col, overflow="fold", no_wrap=i == 0)
-    for row in rows:
-        t.add_row(*["" if v is None else str(v) for v in row])
-    Console().print(t)
-
-
-def call_api(ctx: Ctx, fn):
-    try:
-        return fn(ctx.client())
-    except ClientError as exc:
-        fail(str(exc))
-
+from hub.client import ClientError
+from hub.cliutil import (
+    DEFAULT_DATA,
+    Ctx,
+    call_api,
+    connection_options,
+    emit_json,
+    fail,
+    json_option,
+    pass_ctx,
+    table,
+)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hub")
@@ -402,6 +350,12 @@ def token_revoke(ctx: Ctx, name: str) -> None:
     click.echo(f"token {name!r} revoked")
 
 
+def _core_commands() -> None:
+    from hub.rules.cli import rules
+
+    main.add_command(rules)
+
+
 def _plugin_commands() -> None:
     """Let installed plugins add their subcommands (``hub modbus scan``). A plugin that fails here
     is skipped: a broken driver must not take the whole command line with it."""
@@ -416,6 +370,7 @@ def _plugin_commands() -> None:
             click.secho(f"plugin {name}: could not add its commands: {exc}", fg="yellow", err=True)
 
 
+_core_commands()
 _plugin_commands()
 
 if __name__ == "__main__":

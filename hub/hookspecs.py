@@ -115,14 +115,22 @@ def hub_api_routes(hub: "PluginContext") -> Any:
 def hub_rule_triggers(hub: "PluginContext", register: "Callable[..., None]") -> None:
     """Contribute trigger types to the rule engine: ``register(type_name, schema, attach)``.
 
-    ``schema`` is the pydantic model of the trigger's YAML; ``attach`` arms it for one rule and
-    returns a function that disarms it. The rule engine defines the exact calling convention.
+    A rule then uses ``- trigger: <type_name>`` with the other keys validated by ``schema`` (a
+    pydantic model, or None to take them as a dict); errors name the rule's file and line.
+    ``attach(config, fire)`` arms the trigger for one rule and returns a function that disarms it;
+    call ``fire(variables)`` (a dict, available to the rule as ``trigger.*``) each time it fires.
+    The MQTT plugin registers ``mqtt`` this way, the chain ``chain``.
     """
 
 
 @hookspec
 def hub_rule_actions(hub: "PluginContext", register: "Callable[..., None]") -> None:
-    """Contribute action types to the rule engine: ``register(type_name, schema, run)``."""
+    """Contribute action types to the rule engine: ``register(type_name, schema, run)``.
+
+    An action item whose keys include ``type_name`` is validated with ``schema`` (the whole item)
+    and run as ``run(config, variables)``, sync or async; what it returns is recorded in the run's
+    trace, and an exception fails the run with its message (other rules are not affected).
+    """
 
 
 @hookspec

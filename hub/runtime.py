@@ -198,11 +198,7 @@ class Hub:
         except Exception as exc:
             self._fail(name, "failed", exc)
             return
-        for hook, table in (("hub_rule_triggers", self.rule_triggers), ("hub_rule_actions", self.rule_actions)):
-            try:
-                self.plugins.call_one_sync(name, hook, hub=ctx, register=self._registrar(name, table))
-            except Exception as exc:
-                log.error("plugin %s: %s failed: %s", name, hook, describe_exception(exc), exc_info=exc)
+        self.register_rule_types(name, ctx)
         try:
             routes = self.plugins.call_one_sync(name, "hub_api_routes", hub=ctx)
         except Exception as exc:
@@ -216,6 +212,14 @@ class Hub:
         self._set_status(name, "running")
         if self.plugins.impl(name, "hub_run") is not None:
             self._tasks[name] = asyncio.get_running_loop().create_task(self._run_plugin(name, ctx), name=f"plugin:{name}")
+
+    def register_rule_types(self, name: str, ctx: PluginContext) -> None:
+        """Collect the trigger and action types a plugin contributes to the rule engine."""
+        for hook, table in (("hub_rule_triggers", self.rule_triggers), ("hub_rule_actions", self.rule_actions)):
+            try:
+                self.plugins.call_one_sync(name, hook, hub=ctx, register=self._registrar(name, table))
+            except Exception as exc:
+                log.error("plugin %s: %s failed: %s", name, hook, describe_exception(exc), exc_info=exc)
 
     def _registrar(self, plugin: str, table: dict) -> Callable[..., None]:
         def register(type_name: str, schema: Any, factory: Any) -> None:

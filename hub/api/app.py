@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import __version__
-from hub.api import routes, ws
+from hub.api import routes, rules, ws
 from hub.api.auth import require_token
 from hub.core.commands import CommandError
 
@@ -45,6 +45,7 @@ def create_app(hub) -> FastAPI:
     app.state.hub = hub
     app.include_router(routes.public)
     app.include_router(routes.router)
+    app.include_router(rules.router)
     app.include_router(ws.router)
     for plugin, router in hub.routers:
         app.include_router(router, prefix=f"/api/plugins/{plugin}", dependencies=[Depends(require_token)])

@@ -90,6 +90,10 @@ def parse_api_rule(ctx: "RuleContext", raw: Any):
     return rule, reporter.issues
 
 
+def is_api_source(source: str | None) -> bool:
+    return bool(source) and f"{RULES_DIR}/{API_FILE}" in source.replace("\\", "/")
+
+
 def api_rules_path(config_dir: Path) -> Path:
     return config_dir / RULES_DIR / API_FILE
 
