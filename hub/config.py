@@ -113,8 +113,10 @@ class LoadedConfig:
         return not self.issues
 
 
-class _Loader(yaml.SafeLoader):
-    """Our own subclass, so nothing done to it can change ``yaml.safe_load`` for other code."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """Our own subclass, so nothing done to it can change ``yaml.safe_load`` for other code. On
+    libyaml's parser where PyYAML has it: a thousand rules load in a fraction of the pure-Python
+    parser's time, with the same line and column marks."""
 
 
 def _position(node: yaml.Node) -> tuple[int, int]:

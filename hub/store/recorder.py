@@ -43,9 +43,9 @@ class Recorder:
 
     def _on_state(self, event: StateChanged) -> None:
         s = event.new_state
-        self._states.append(
-            self._row(s.entity_id, s.value, dict(s.attributes), s.available, s.last_changed, s.last_updated)
-        )
+        # The attributes are a read-only view that no one mutates: keep it, and copy it into a dict
+        # on the writer thread rather than on every state change.
+        self._states.append(self._row(s.entity_id, s.value, s.attributes, s.available, s.last_changed, s.last_updated))
 
     def _on_command(self, event: CommandCalled) -> None:
         self._commands.append(event)
@@ -75,7 +75,7 @@ class Recorder:
             states, self._states = self._states, []
             commands, self._commands = self._commands, []
             if states:
-                await self._commit(self._store.write_states, states, self._states, "states")
+                await self._commit(self._write_states, states, self._states, "states")
             if commands:
                 await self._commit(self._write_commands, commands, self._commands, "command log")
 
@@ -90,6 +90,11 @@ class Recorder:
         except Exception:
             log.exception("recorder commit of %d %s rows failed; retrying next interval", len(batch), what)
             queue[:0] = batch
+
+    def _write_states(self, rows: list) -> None:
+        for row in rows:
+            row.attributes = dict(row.attributes)
+        self._store.write_states(rows)
 
     def _write_commands(self, commands: list[CommandCalled]) -> None:
         for c in commands:
