@@ -41,3 +41,24 @@ async def test_readme_plugin_example_runs(tmp_path):
         assert hub.states.get("switch.maintenance").value == "off"
     finally:
         await hub.stop()
+
+
+async def test_readme_rule_example_loads_against_the_demo_home(tmp_path):
+    import yaml
+
+    import hub_demo
+
+    text = README.read_text()
+    section = text[text.index("## Rules"):]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "automations.yaml").write_text(example)
+    (tmp_path / "configuration.yaml").write_text("demo:\n")
+    hub = Hub(tmp_path, entrypoints=False)
+    hub.plugins.register("demo", hub_demo)
+    await hub.start()
+    try:
+        assert hub.rules.issues == []
+        [rule_id] = [r["id"] for r in yaml.safe_load(example)]
+        assert hub.rules.rules[rule_id].status == "on"
+    finally:
+        await hub.stop()
