@@ -1,4 +1,4 @@
-"""``hub rules``: list, show, enable, disable, reload, check and trace rules.
+"""``hub rules``: list, show, create, change, delete, enable, disable, reload, check and trace rules.
 
 Everything but ``check`` talks to the running hub. ``check`` asks the running hub if there is one,
 and otherwise checks the files itself against the devices recorded in the data directory, so a rule
@@ -112,6 +112,48 @@ def check(ctx, config_path) -> None:
         click.secho(issue, fg="red")
     click.echo(f"{len(issues)} problem(s) found (checked {where})" if issues else f"rules OK (checked {where})")
     sys.exit(1 if issues else 0)
+
+
+def _read_rule(source) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(source.read())
+    except yaml.YAMLError as exc:
+        _cli().fail(f"{source.name}: not YAML: {exc}")
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, dict):
+        _cli().fail(f"{source.name}: expected one rule (a mapping with id, trigger, action)")
+    return data
+
+
+@rules.command("create")
+@click.argument("source", type=click.File("r"))
+@_common
+def create(ctx, source) -> None:
+    """Create a rule from a YAML file ('-' for standard input); it is kept in automations/api.yaml."""
+    answer = _api(ctx, "POST", "/api/rules", _read_rule(source))
+    click.echo(f"{answer['id']}: created ({answer['status']})")
+
+
+@rules.command("change")
+@click.argument("rule_id")
+@click.argument("source", type=click.File("r"))
+@_common
+def change(ctx, rule_id: str, source) -> None:
+    """Replace a rule made through the API or CLI with the one in a YAML file ('-' for stdin)."""
+    answer = _api(ctx, "PUT", f"/api/rules/{rule_id}", _read_rule(source))
+    click.echo(f"{answer['id']}: changed ({answer['status']})")
+
+
+@rules.command("delete")
+@click.argument("rule_id")
+@_common
+def delete(ctx, rule_id: str) -> None:
+    """Delete a rule made through the API or CLI."""
+    _api(ctx, "DELETE", f"/api/rules/{rule_id}")
+    click.echo(f"{rule_id}: deleted")
 
 
 @rules.command("trace")

@@ -79,6 +79,16 @@ def test_rules_api_and_cli(data):
         assert hub.request("DELETE", "/api/rules/api_rule")[0] == 200
         assert "api_rule" not in {r["id"] for r in hub.get("/api/rules")["rules"]}
 
+        # the same from the command line, with a rule in a YAML file
+        rule_file = data.parent / "rule.yaml"
+        rule_file.write_text("id: cli_rule\ntrigger: [{trigger: event, event_type: ping}]\naction: [{log: hi}]\n")
+        out = run_cli(data, "rules", "create", str(rule_file))
+        assert out.returncode == 0 and "cli_rule: created (on)" in out.stdout, out.stderr
+        rule_file.write_text("id: cli_rule\ntrigger: [{trigger: event, event_type: ping}]\naction: [{log: {oops: 1}}]\n")
+        out = run_cli(data, "rules", "change", "cli_rule", str(rule_file))
+        assert out.returncode == 1 and "action[0].log: Input should be a valid string" in out.stderr, out.stderr
+        assert run_cli(data, "rules", "delete", "cli_rule").returncode == 0
+
         # a broken edit of the file: reload reports it with its line, the other rules keep running
         (data / "automations.yaml").write_text(RULES + "- id: broken\n  trigger: []\n  action:\n    - call: light.explode\n      entity_id: light.living_room\n")
         out = run_cli(data, "rules", "reload")
