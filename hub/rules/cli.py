@@ -50,9 +50,9 @@ def list_rules(ctx, as_json: bool) -> None:
     if as_json:
         cli.emit_json(answer)
         return
-    cli.table("Rules", ["id", "status", "mode", "last triggered", "source", "alias"],
+    cli.table("Rules", ["id", "status", "mode", "last run", "source", "alias"],
               [[r["id"], r["status"], r["mode"], (r["last_triggered"] or "never")[:19].replace("T", " "),
-                r["source"], r["alias"]] for r in answer["rules"]])
+                Path(r["source"] or "").name.rstrip(">"), r["alias"]] for r in answer["rules"]])
     for issue in answer["issues"]:
         click.secho(issue, fg="red", err=True)
 
