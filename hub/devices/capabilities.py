@@ -119,6 +119,7 @@ SENSOR_UNITS = {
     "gas": "m³",
     "water": "L",
     "duration": "s",
+    "timestamp": "s",  # unix seconds: an alarm clock's setting, a device's next run
     "speed": "m/s",
     "distance": "m",
 }

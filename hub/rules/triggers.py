@@ -241,7 +241,8 @@ class AvailabilityWatch(_ForTimers):
 
 
 class TimeWatch(Watch):
-    """``at: "07:30"``, or ``at: sensor.alarm`` whose state is a time or an ISO date-time."""
+    """``at: "07:30"``, or ``at: sensor.alarm``: a timestamp sensor (unix seconds), or an entity whose
+    state is a time of day or an ISO date-time."""
 
     kind = "time"
 
@@ -288,18 +289,20 @@ class TimeWatch(Watch):
         if old is not None:
             old.cancel()
         value = self.engine.rules_ctx.state_value(entity_id)
-        if not isinstance(value, str):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            at = float(value)  # a timestamp sensor: unix seconds
+        elif isinstance(value, str):
+            try:
+                when = datetime.fromisoformat(value)
+            except ValueError:
+                return
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=self.engine.rules_ctx.tz) if self.engine.rules_ctx.tz else when.astimezone()
+            at = when.timestamp()
+        else:
             return
-        try:
-            when = datetime.fromisoformat(value)
-        except ValueError:
-            return
-        if when.tzinfo is None and when.year == 1900:
-            return
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=self.engine.rules_ctx.tz) if self.engine.rules_ctx.tz else when.astimezone()
-        if when.timestamp() > self.engine.hub.now():
-            self.timers[entity_id] = self.engine.scheduler.call_at(when.timestamp(), self._ring_entity, entity_id)
+        if at > self.engine.hub.now():
+            self.timers[entity_id] = self.engine.scheduler.call_at(at, self._ring_entity, entity_id)
 
     def _ring_entity(self, entity_id: str) -> None:
         self.timers.pop(entity_id, None)
@@ -307,7 +310,7 @@ class TimeWatch(Watch):
 
     def on_state(self, event: StateChanged) -> None:
         value = event.new_state.state
-        if isinstance(value, str) and ":" in value and "T" not in value and "-" not in value:
+        if isinstance(value, str) and ":" in value and "T" not in value and "-" not in value:  # "07:30"
             try:
                 clock = parse_clock(value)
             except ValueError:
