@@ -1,0 +1,108 @@
+"""A SerialDevice on a real pty (os.openpty), through pyserial-asyncio-fast: lines in, commands out,
+acknowledgements waited for."""
+
+import asyncio
+import os
+import tty
+
+import pytest
+
+import hub_serial
+from hub.core.commands import CommandFailed
+from hub.runtime import Hub
+
+
+class Peer:
+    """The device's end of the pty, read without blocking the event loop."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        os.set_blocking(fd, False)
+
+    def write(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    async def read(self, timeout: float = 2.0) -> bytes:
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        loop.add_reader(self.fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await asyncio.wait_for(ready, timeout)
+        finally:
+            loop.remove_reader(self.fd)
+        return os.read(self.fd, 256)
+
+    async def answer(self, reply: bytes) -> bytes:
+        request = await self.read()
+        self.write(reply)
+        return request
+
+
+@pytest.fixture
+def pty():
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    yield Peer(master), os.ttyname(slave)
+    for fd in (master, slave):
+        os.close(fd)
+
+
+async def wait_for(condition, timeout=5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+CONFIG = """
+serial:
+  ports:
+    - name: Box
+      port: {path}
+      entities:
+        - {{key: level, pattern: 'L=(?P<value>\\d+)'}}
+        - key: pump
+          capability: switch
+          pattern: 'P=(?P<value>ON|OFF)'
+          commands:
+            turn_on: {{send: 'P ON', expect: '^OK P=(?P<value>ON|OFF)', error: '^ERR', timeout: 0.3}}
+            turn_off: {{send: 'P OFF'}}
+        - key: bell
+          capability: button
+          commands: {{press: {{send: 'BELL', expect: '^RANG', timeout: 0.2}}}}
+"""
+
+
+async def test_lines_commands_and_acknowledgements(tmp_path, pty):
+    peer, path = pty
+    (tmp_path / "configuration.yaml").write_text(CONFIG.format(path=path))
+    hub = Hub(tmp_path, entrypoints=False)
+    hub.plugins.register("serial", hub_serial)
+    await hub.start()
+    try:
+        await wait_for(lambda: hub.contexts["serial"].data["devices"][0].stats.open)
+        peer.write(b"L=17\nnoise\nP=OFF\n")
+        await wait_for(lambda: hub.states.get("sensor.box_level").value == 17)
+        assert hub.states.get("switch.box_pump").value == "off"
+
+        responder = asyncio.create_task(peer.answer(b"OK P=ON\n"))
+        result = await hub.commands.call("switch.box_pump", "turn_on")
+        assert await responder == b"P ON\n" and result["answer"] == "OK P=ON"
+        assert hub.states.get("switch.box_pump").value == "on"
+
+        responder = asyncio.create_task(peer.answer(b"ERR overload\n"))
+        with pytest.raises(CommandFailed, match="ERR overload"):
+            await hub.commands.call("switch.box_pump", "turn_on")
+        await responder
+
+        responder = asyncio.create_task(peer.answer(b"...\n"))  # never the expected answer
+        with pytest.raises(CommandFailed, match="did not answer"):
+            await hub.commands.call("button.box_bell", "press")
+        await responder
+
+        await hub.commands.call("switch.box_pump", "toggle")  # on -> turn_off, which expects nothing
+        assert await peer.read() == b"P OFF\n"
+        assert hub.states.get("switch.box_pump").value == "off"
+    finally:
+        await hub.stop()
