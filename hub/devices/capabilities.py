@@ -87,7 +87,9 @@ class CoverPositionArgs(Args):
 
 
 class SetTemperatureArgs(Args):
-    temperature: float = Field(ge=-50, le=100, description="target, in the entity's unit")
+    # Wide on purpose: a boiler or a kiln set-point is a climate entity too; the device's own range
+    # (min_temp/max_temp) is the driver's to enforce, with CommandRefused.
+    temperature: float = Field(ge=-100, le=1000, description="target, in the entity's unit")
 
 
 HvacMode = Literal["off", "heat", "cool", "heat_cool", "auto", "dry", "fan_only"]
