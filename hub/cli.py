@@ -351,9 +351,12 @@ def token_revoke(ctx: Ctx, name: str) -> None:
 
 
 def _core_commands() -> None:
+    """Parts of the hub with command groups of their own; their modules import little at load."""
+    from hub.chain.cli import chain
     from hub.rules.cli import rules
 
     main.add_command(rules)
+    main.add_command(chain)
 
 
 def _plugin_commands() -> None:

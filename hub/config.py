@@ -21,7 +21,7 @@ SECRETS_FILE = "secrets.yaml"
 
 # Used when there is no configuration file, so a fresh install shows something working. The demo
 # home needs a place on Earth for its "after sunset" rule; it pretends to be in Paris.
-EMBEDDED_DEFAULT: dict = {"hub": {"latitude": 48.8566, "longitude": 2.3522}, "demo": {}}
+EMBEDDED_DEFAULT: dict = {"hub": {"latitude": 48.8566, "longitude": 2.3522}, "demo": {}, "chain": {}}
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"

@@ -1,0 +1,163 @@
+"""Transactions waiting for a block: checked on entry, ordered for assembly, bounded in size.
+
+Local policy, not consensus (a producer may order its block as it likes; validity is judged by
+``apply_block``). What it promises:
+
+* a transaction enters only if it would be valid after the sender's pending ones (signature, fee,
+  expiry, nonce with no gap, balance for all of them), and the reason is given otherwise;
+* per account, transactions leave in nonce order; across accounts, by fee per byte, highest first;
+* a pending transaction is replaced by one with the same sender and nonce and a higher fee;
+* expired ones are dropped; when full, the cheapest evictable transaction (the last of its sender's
+  queue, so no gap is left) makes room for a better one, else the new one is refused.
+
+Signatures are checked once here, and their hashes remembered so that applying the block that
+includes them does not check them again (the dominant cost of ``apply_block``).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import Iterator
+
+from hub.chain.protocol.errors import Reason, TxRejected
+from hub.chain.protocol.rules import check_envelope
+from hub.chain.protocol.state import State
+from hub.chain.protocol.tx import Transaction
+from hub.chain.protocol.transition import signature_verifier
+
+DEFAULT_MAX_TXS = 50_000
+VERIFIED_CACHE = 200_000
+
+
+def _spend(tx: Transaction) -> int:
+    return tx.fee + (tx.model().amount if tx.type == "transfer" else 0)
+
+
+def _priority(tx: Transaction) -> tuple[int, bytes]:
+    # fee per byte, scaled to stay an integer; ties by hash so the order never depends on arrival
+    return (-(tx.fee * 1_000_000 // tx.size), tx.hash)
+
+
+class Mempool:
+    def __init__(self, chain_id: str, max_txs: int = DEFAULT_MAX_TXS) -> None:
+        self.max_txs = max_txs
+        self.by_hash: dict[bytes, Transaction] = {}
+        self.by_sender: dict[bytes, dict[int, Transaction]] = {}
+        self.spend: dict[bytes, int] = {}  # per sender: what its pending transactions spend in all
+        self._verify_sig = signature_verifier(chain_id)
+        self.verified: OrderedDict[bytes, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.by_hash)
+
+    def __contains__(self, tx_hash: bytes) -> bool:
+        return tx_hash in self.by_hash
+
+    def verify(self, tx: Transaction) -> bool:
+        """A signature check that remembers success: the verifier ``apply_block`` gets."""
+        if tx.hash in self.verified:
+            return True
+        if self._verify_sig(tx):
+            self.remember(tx.hash)
+            return True
+        return False
+
+    def remember(self, tx_hash: bytes) -> None:
+        """Record a transaction whose signature was checked (its hash covers the signature)."""
+        self.verified[tx_hash] = None
+        if len(self.verified) > VERIFIED_CACHE:
+            self.verified.popitem(last=False)
+
+    def add(self, tx: Transaction, state: State, now: int) -> None:
+        """Admit ``tx`` or raise TxRejected with the reason."""
+        if tx.hash in self.by_hash:
+            raise TxRejected(Reason.DUPLICATE, "already in the mempool")
+        sender = tx.sender_address
+        queue = self.by_sender.get(sender, {})
+        base = state.nonce(sender)
+        replacing = queue.get(tx.nonce)
+        # The envelope is checked as if the sender's pending transactions before it were applied.
+        expected = base + 1
+        if tx.nonce > base and (tx.nonce <= base + len(queue) + 1):
+            expected = tx.nonce
+        try:
+            check_envelope(_NonceView(state, sender, expected - 1), tx, now, self.verify)
+        except TxRejected as exc:
+            if exc.reason is Reason.NONCE_TOO_HIGH:
+                raise TxRejected(Reason.NONCE_TOO_HIGH, f"nonce {tx.nonce} leaves a gap: the next nonce is {base + len(queue) + 1}") from None
+            raise
+        if replacing is not None and tx.fee <= replacing.fee:
+            raise TxRejected(Reason.REPLACEMENT_FEE_TOO_LOW, f"a pending transaction has nonce {tx.nonce} and fee {replacing.fee}; pay more to replace it")
+        pending = self.spend.get(sender, 0) - (_spend(replacing) if replacing is not None else 0)
+        balance = state.balance(sender)
+        if pending + _spend(tx) > balance:
+            raise TxRejected(Reason.INSUFFICIENT_BALANCE, f"needs {pending + _spend(tx)} with the pending transactions, the account holds {balance}")
+        if replacing is None and len(self.by_hash) >= self.max_txs:
+            self._make_room(tx)
+        if replacing is not None:
+            self._drop(replacing)
+        self.by_hash[tx.hash] = tx
+        self.by_sender.setdefault(sender, {})[tx.nonce] = tx
+        self.spend[sender] = self.spend.get(sender, 0) + _spend(tx)
+
+    def _make_room(self, tx: Transaction) -> None:
+        lasts = [q[max(q)] for q in self.by_sender.values() if q]
+        worst = max(lasts, key=_priority)
+        if _priority(worst) <= _priority(tx):
+            raise TxRejected(Reason.MEMPOOL_FULL, f"the mempool holds {self.max_txs} transactions paying more per byte")
+        self._drop(worst)
+
+    def _drop(self, tx: Transaction) -> None:
+        self.by_hash.pop(tx.hash, None)
+        queue = self.by_sender.get(tx.sender_address)
+        if queue is not None and queue.get(tx.nonce) is tx:
+            del queue[tx.nonce]
+            self.spend[tx.sender_address] -= _spend(tx)
+            if not queue:
+                del self.by_sender[tx.sender_address]
+                del self.spend[tx.sender_address]
+
+    def remove(self, txs: list[Transaction]) -> None:
+        for tx in txs:
+            known = self.by_hash.get(tx.hash)
+            if known is not None:
+                self._drop(known)
+
+    def prune(self, state: State, now: int) -> None:
+        """Drop expired transactions, ones made stale by a block, and their now-gapped successors."""
+        for sender in sorted(self.by_sender):
+            queue = self.by_sender[sender]
+            expected = state.nonce(sender) + 1
+            for nonce in sorted(queue):
+                tx = queue[nonce]
+                if nonce < expected:
+                    self._drop(tx)
+                elif nonce == expected and tx.valid_until >= now:
+                    expected += 1
+                else:
+                    self._drop(tx)
+
+    def select(self) -> Iterator[Transaction]:
+        """Highest fee per byte first, each sender's transactions in nonce order."""
+        heap = []
+        for sender, queue in self.by_sender.items():
+            nonces = sorted(queue)
+            heap.append((_priority(queue[nonces[0]]), sender, 0, nonces))
+        heapq.heapify(heap)
+        while heap:
+            _, sender, i, nonces = heapq.heappop(heap)
+            yield self.by_sender[sender][nonces[i]]
+            if i + 1 < len(nonces) and nonces[i + 1] in self.by_sender.get(sender, {}):
+                heapq.heappush(heap, (_priority(self.by_sender[sender][nonces[i + 1]]), sender, i + 1, nonces))
+
+
+class _NonceView:
+    """The state as ``check_envelope`` should see it for one sender with pending transactions."""
+
+    def __init__(self, state: State, sender: bytes, nonce: int) -> None:
+        self._state, self._sender, self._nonce = state, sender, nonce
+        self.constants = state.constants
+
+    def nonce(self, address: bytes) -> int:
+        return self._nonce if address == self._sender else self._state.nonce(address)

@@ -1,0 +1,233 @@
+"""One chain node: the state, the store, the mempool, fork choice and reorganisations.
+
+Everything that changes the head goes through :meth:`ChainNode._move`, which updates the state in
+memory and the store in one SQLite transaction, in that order, and puts the in-memory state back if
+the store refuses. Methods are thread-safe (one lock), so the hub's event loop can call them through
+``asyncio.to_thread`` while the CLI reads the same file.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.chain.protocol import dpos, forkchoice
+from hub.chain.protocol.block import Block
+from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
+from hub.chain.protocol.genesis import Genesis
+from hub.chain.protocol.state import Head, State
+from hub.chain.protocol.transition import Applied, apply_block, build_block
+from hub.chain.protocol.tx import Transaction
+from hub.chain.node.mempool import Mempool
+from hub.chain.node.store import ChainStore, head_of
+from hub.chain.node.verify import preverify
+from hub.crypto import keys
+
+log = logging.getLogger("hub.chain")
+_KEEP_IN_MEMPOOL = {Reason.NONCE_TOO_HIGH, Reason.INSUFFICIENT_BALANCE}
+
+
+class ChainError(RuntimeError):
+    """The node cannot open its store (wrong genesis, damaged file); the message says which."""
+
+
+@dataclass
+class Received:
+    status: str  # "applied", "reorganised", "side", "known"
+    head: Head
+
+
+class ChainNode:
+    def __init__(self, directory: Path, genesis: Genesis, key: keys.PrivateKey | None = None, *,
+                 max_mempool: int | None = None, synchronous: str = "NORMAL") -> None:
+        self.directory = Path(directory)
+        self.genesis = genesis
+        self.key = key
+        self.lock = threading.RLock()
+        self.store = ChainStore(self.directory, synchronous=synchronous)
+        self.state = genesis.state()
+        stored = self.store.get_meta("genesis")
+        if stored is None:
+            fresh = genesis.state()
+            self.store.initialise(genesis.hash, sorted(
+                (ns, k, v) for ns in fresh.ns for k, v in fresh.ns[ns].items()), fresh.head)
+        elif stored != genesis.hash:
+            raise ChainError(f"{self.store.path} belongs to another chain (genesis {stored.hex()[:16]}, "
+                             f"this genesis file is {genesis.hash.hex()[:16]})")
+        else:
+            self.state.ns = {name: {} for name in self.state.ns}
+            self.state.load(self.store.state_rows())
+            self.state.head = self.store.head()
+        self.lib = self.store.get_meta("lib") or 0
+        self.mempool = Mempool(genesis.chain_id, **({"max_txs": max_mempool} if max_mempool else {}))
+
+    def close(self) -> None:
+        with self.lock:
+            self.store.close()
+
+    @property
+    def head(self) -> Head:
+        return self.state.head
+
+    @property
+    def constants(self):
+        return self.state.constants
+
+    # --- transactions ------------------------------------------------------------------------------
+    def submit(self, raw: bytes, now: int) -> Transaction:
+        """Admit a transaction to the mempool; raises TxRejected with the reason."""
+        tx = Transaction.from_bytes(raw, self.constants.MAX_TX_BYTES)
+        with self.lock:
+            self.mempool.add(tx, self.state, now)
+        return tx
+
+    def drain_inbox(self, now: int) -> list[tuple[bytes, str]]:
+        """Move what the CLI queued into the mempool; a bad one is marked and logged, never fatal."""
+        results = []
+        for tx_hash, raw in self.store.take_inbox():
+            try:
+                self.submit(raw, now)
+                results.append((tx_hash, "pending"))
+            except TxRejected as exc:
+                log.warning("chain: queued transaction %s refused: %s", tx_hash.hex()[:16], exc)
+                results.append((tx_hash, f"rejected: {exc}"))
+        self.store.mark_inbox(results)
+        return results
+
+    # --- producing ---------------------------------------------------------------------------------
+    def slot_owner(self, slot: int) -> bytes:
+        return dpos.slot_owner(dpos.schedule_after(self.state), slot)
+
+    def produce(self, now: int) -> Block | None:
+        """Produce the block of the slot containing ``now`` if it is ours and not yet filled."""
+        if self.key is None:
+            return None
+        with self.lock:
+            slot = dpos.slot_at(now, self.state.genesis_time, self.constants)
+            if slot <= self.head.slot or self.slot_owner(slot) != self.key.public_key:
+                return None
+            self.mempool.prune(self.state, dpos.slot_time(slot, self.state.genesis_time, self.constants))
+            built = build_block(self.state, self.key, slot, self.mempool.select(), self.mempool.verify)
+            try:
+                self._commit([], [built.applied])
+            except BaseException:
+                self.state.revert(built.applied.undo, built.applied.parent)
+                raise
+            self.mempool.remove(built.applied.txs)
+            self.mempool.remove([tx for tx, exc in built.rejected if exc.reason not in _KEEP_IN_MEMPOOL])
+            return built.applied.block
+
+    # --- receiving ---------------------------------------------------------------------------------
+    def receive_block(self, block: Block) -> Received:
+        """Apply a block that extends the head, keep one of another branch, and switch to that
+        branch when it becomes the best one (unless that would revert an irreversible block)."""
+        with self.lock:
+            if self.store.has_block(block.hash):
+                return Received("known", self.head)
+            h = block.header
+            if h.prev_hash == self.head.hash:
+                self._preverify(block)
+                applied = apply_block(self.state, block, self.mempool.verify)
+                try:
+                    self._commit([], [applied])
+                except BaseException:
+                    self.state.revert(applied.undo, applied.parent)
+                    raise
+                self.mempool.remove(applied.txs)
+                self.mempool.prune(self.state, h.timestamp)
+                return Received("applied", self.head)
+            if h.prev_hash == self.genesis.hash:
+                parent_height = 0
+            else:
+                parent = self.store.block(h.prev_hash)
+                if parent is None:
+                    raise BlockRejected("unknown parent: the block's predecessor has not been received")
+                parent_height = parent.header.height
+            if parent_height + 1 != h.height or h.chain_id != self.state.chain_id or not h.signature_ok():
+                raise BlockRejected("not a valid successor of its parent (height, chain or signature)")
+            self.store.put_block(block)
+            if not forkchoice.better(h.height, block.hash, self.head.height, self.head.hash):
+                return Received("side", self.head)
+            return self._reorganise(block)
+
+    def _branch_to(self, tip: Block) -> tuple[list[Block], int]:
+        """The blocks from the common ancestor (exclusive) up to ``tip``, and the ancestor's height."""
+        branch = [tip]
+        cursor = tip
+        while True:
+            prev_height = cursor.header.height - 1
+            if self.store.canonical_hash(prev_height) == cursor.header.prev_hash:
+                return branch[::-1], prev_height
+            cursor = self.store.block(cursor.header.prev_hash)
+            if cursor is None:
+                raise BlockRejected("the branch does not connect to this chain")
+            branch.append(cursor)
+
+    def _reorganise(self, tip: Block) -> Received:
+        branch, ancestor = self._branch_to(tip)
+        if ancestor < self.lib:
+            raise BlockRejected(f"the branch forks at height {ancestor}, below the last irreversible block {self.lib}")
+        reverted: list[Applied] = []
+        for height in range(self.head.height, ancestor, -1):
+            block = self.store.canonical_block(height)
+            undo = self.store.undo_record(block.hash)
+            parent_head = head_of(self.store.block(block.header.prev_hash).header) if height > 1 else self._genesis_head()
+            txs = [Transaction.from_bytes(raw) for raw in block.txs]
+            reverted.append(Applied(block, txs, [], undo, parent_head))
+            self.state.revert(undo, parent_head)
+        applied: list[Applied] = []
+        try:
+            for block in branch:
+                self._preverify(block)
+                applied.append(apply_block(self.state, block, self.mempool.verify))
+        except BlockRejected:
+            for a in reversed(applied):
+                self.state.revert(a.undo, a.parent)
+            for r in reversed(reverted):  # back to where we were
+                apply_block(self.state, r.block, self.mempool.verify)
+            self.store.delete_block(tip.hash)
+            raise
+        try:
+            self._commit(reverted, applied)
+        except BaseException:
+            for a in reversed(applied):
+                self.state.revert(a.undo, a.parent)
+            for r in reversed(reverted):
+                apply_block(self.state, r.block, self.mempool.verify)
+            raise
+        log.warning("chain: reorganised %d block(s) back to height %d, new head %d",
+                    len(reverted), ancestor, self.head.height)
+        for r in reverted:  # their transactions go back to the mempool if still valid
+            for tx in r.txs:
+                try:
+                    self.mempool.add(tx, self.state, self.head.timestamp)
+                except TxRejected:
+                    pass
+        self.mempool.remove([t for a in applied for t in a.txs])
+        self.mempool.prune(self.state, self.head.timestamp)
+        return Received("reorganised", self.head)
+
+    def _preverify(self, block: Block) -> None:
+        for tx_hash in preverify(block.txs, self.state.chain_id, self.mempool.verified):
+            self.mempool.remember(tx_hash)
+
+    def _genesis_head(self) -> Head:
+        return self.genesis.state().head
+
+    # --- committing --------------------------------------------------------------------------------
+    def _commit(self, reverted: list[Applied], applied: list[Applied]) -> None:
+        lib = self._compute_lib(applied)
+        self.store.move_head(reverted, applied, lib)
+        self.lib = lib
+
+    def _compute_lib(self, applied: list[Applied]) -> int:
+        """Walk the new head's chain backwards: the blocks just applied (not stored yet), then the
+        stored canonical ones below them."""
+        size = len(self.state.meta("order") or ())
+        walk = [(a.block.header.height, a.block.header.producer) for a in reversed(applied)]
+        below = applied[0].block.header.height - 1 if applied else self.head.height
+        walk += self.store.recent_producers(below, 3 * self.constants.PRODUCERS)
+        found = forkchoice.last_irreversible(walk, size)
+        return max(self.lib, found or 0)

@@ -1,0 +1,111 @@
+"""Block headers and bodies.
+
+A header is the deterministic-CBOR map of chain id, height, round, slot, timestamp, previous hash,
+transactions root (RFC 6962 over the transactions' wire bytes), state hash, producer public key and
+signature (``sig``). The producer signs the header without ``sig`` in the ``block`` domain; the
+block's hash, which the next block names and the next round's producer order is seeded with, is
+SHA-256 of the whole signed header. The body is the list of transactions' wire bytes, so a
+transaction's hash and Merkle leaf are the same bytes everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.crypto import keys, merkle
+from hub.crypto.encoding import DecodeError, decode, encode
+from hub.crypto.signing import signing_bytes
+
+DOMAIN = "block"
+_HEADER_FIELDS = ("chain_id", "height", "prev_hash", "producer", "round", "sig", "slot", "state_hash",
+                  "timestamp", "tx_root")
+_U64 = 2**64
+
+
+class BlockFormatError(ValueError):
+    """Bytes or a map that is not a well-formed block or header."""
+
+
+@dataclass(frozen=True)
+class Header:
+    chain_id: str
+    height: int
+    round: int
+    slot: int
+    timestamp: int
+    prev_hash: bytes
+    tx_root: bytes
+    state_hash: bytes
+    producer: bytes
+    sig: bytes = b""
+
+    def body(self) -> dict[str, Any]:
+        return {"chain_id": self.chain_id, "height": self.height, "round": self.round, "slot": self.slot,
+                "timestamp": self.timestamp, "prev_hash": self.prev_hash, "tx_root": self.tx_root,
+                "state_hash": self.state_hash, "producer": self.producer}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.body(), "sig": self.sig}
+
+    def encode(self) -> bytes:
+        return encode(self.as_dict())
+
+    @property
+    def hash(self) -> bytes:
+        return hashlib.sha256(self.encode()).digest()
+
+    def signing_bytes(self) -> bytes:
+        return signing_bytes(DOMAIN, self.chain_id, self.body())
+
+    def signed(self, key: keys.PrivateKey) -> "Header":
+        unsigned = Header(**{**self.body(), "producer": key.public_key})
+        return Header(**{**unsigned.body(), "sig": key.sign(unsigned.signing_bytes())})
+
+    def signature_ok(self) -> bool:
+        return keys.verify(self.producer, self.signing_bytes(), self.sig)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Header":
+        if not isinstance(d, dict) or tuple(sorted(d)) != _HEADER_FIELDS:
+            raise BlockFormatError(f"a header is a map of {', '.join(_HEADER_FIELDS)}")
+        if not isinstance(d["chain_id"], str):
+            raise BlockFormatError("chain_id must be text")
+        for name in ("height", "round", "slot", "timestamp"):
+            v = d[name]
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < _U64:
+                raise BlockFormatError(f"{name} must be an unsigned 64-bit integer")
+        for name, size in (("prev_hash", 32), ("tx_root", 32), ("state_hash", 32), ("producer", 32), ("sig", 64)):
+            if not isinstance(d[name], bytes) or len(d[name]) != size:
+                raise BlockFormatError(f"{name} must be {size} bytes")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Block:
+    header: Header
+    txs: tuple[bytes, ...] = field(default=())
+
+    @property
+    def hash(self) -> bytes:
+        return self.header.hash
+
+    def encode(self) -> bytes:
+        return encode({"header": self.header.as_dict(), "txs": list(self.txs)})
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Block":
+        try:
+            d = decode(data)
+        except DecodeError as exc:
+            raise BlockFormatError(str(exc)) from None
+        if not isinstance(d, dict) or sorted(d) != ["header", "txs"] or not isinstance(d["txs"], list):
+            raise BlockFormatError("a block is a map of header and txs")
+        if not all(isinstance(t, bytes) for t in d["txs"]):
+            raise BlockFormatError("txs must be a list of encoded transactions")
+        return cls(Header.from_dict(d["header"]), tuple(d["txs"]))
+
+
+def tx_root(txs: list[bytes] | tuple[bytes, ...]) -> bytes:
+    return merkle.root(list(txs))

@@ -1,0 +1,56 @@
+"""Why a transaction or a block is refused: a stable code for programs, a sentence for people."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    # envelope
+    BAD_ENCODING = "bad_encoding"
+    TOO_LARGE = "too_large"
+    UNKNOWN_TYPE = "unknown_type"
+    BAD_PAYLOAD = "bad_payload"
+    BAD_SIGNATURE = "bad_signature"
+    FEE_TOO_LOW = "fee_too_low"
+    EXPIRED = "expired"
+    VALIDITY_TOO_LONG = "validity_too_long"
+    NONCE_TOO_LOW = "nonce_too_low"
+    NONCE_TOO_HIGH = "nonce_too_high"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    # candidates and votes
+    ALREADY_CANDIDATE = "already_candidate"
+    NAME_TAKEN = "name_taken"
+    DISQUALIFIED = "disqualified"
+    UNKNOWN_CANDIDATE = "unknown_candidate"
+    TOO_MANY_VOTES = "too_many_votes"
+    DUPLICATE_VOTE = "duplicate_vote"
+    # polls and evidence
+    NOT_A_PRODUCER = "not_a_producer"
+    NOT_A_CANDIDATE = "not_a_candidate"
+    POLL_EXISTS = "poll_exists"
+    UNKNOWN_POLL = "unknown_poll"
+    ALREADY_VOTED = "already_voted"
+    BAD_EVIDENCE = "bad_evidence"
+    # mempool only (not consensus)
+    DUPLICATE = "duplicate"
+    MEMPOOL_FULL = "mempool_full"
+    REPLACEMENT_FEE_TOO_LOW = "replacement_fee_too_low"
+
+
+class TxRejected(ValueError):
+    """A transaction that must not change the state; nothing was written when this is raised."""
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+
+
+class BlockRejected(ValueError):
+    """A block that does not follow from the state it was applied to; the state is unchanged."""
+
+    def __init__(self, message: str, *, tx_index: int | None = None, tx_reason: Reason | None = None) -> None:
+        self.tx_index = tx_index
+        self.tx_reason = tx_reason
+        super().__init__(message)

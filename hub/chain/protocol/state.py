@@ -1,0 +1,154 @@
+"""The ledger: namespaced key-value maps, changed only inside a block's journal.
+
+Why a flat key-value shape: a block's effect is then just a list of ``(namespace, key, new value)``
+changes, which is what the header's state hash commits to, what the store writes in the same
+SQLite transaction as the block, and whose inverse (the old values) is the undo record that lets a
+reorganisation step back one block in time proportional to that block, not to the ledger.
+
+Values are immutable (ints, bytes, str, bools and tuples of them); ``None`` means absent. Every
+namespace and its value shape:
+
+``acct``  address -> (balance, nonce)         ``cand``  address -> (name, public key, height)
+``name``  candidate name -> address           ``vote``  voter address -> sorted tuple of addresses
+``dq``    address -> height disqualified      ``ban``   address -> banned until (ms)
+``poll``  poll id -> (target, opener, round)  ``pvote`` poll id + voter address -> approve
+``miss``  producer address -> slots missed    ``prod``  producer address -> blocks produced
+``meta``  "supply", "minted", "round", "order" (this round's producer keys), "elected" (next round's)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from hub.chain.protocol.constants import Constants
+from hub.crypto.encoding import encode
+
+NAMESPACES = ("acct", "ban", "cand", "dq", "meta", "miss", "name", "poll", "prod", "pvote", "vote")
+ZERO_HASH = b"\x00" * 32
+_MISSING = object()
+
+Change = tuple[str, Any, Any]  # (namespace, key, value or None)
+
+
+@dataclass(frozen=True)
+class Head:
+    """Where the state is: the last applied block. Not part of the hashed state (the block hash
+    depends on the state hash, so it cannot also be inside it)."""
+
+    height: int
+    hash: bytes
+    slot: int
+    timestamp: int
+    state_hash: bytes
+
+
+def chain_state_hash(previous: bytes, changes: list[Change]) -> bytes:
+    """SHA-256(previous state hash ‖ SHA-256(CBOR of the sorted changes))."""
+    digest = hashlib.sha256(encode([list(c) for c in changes])).digest()
+    return hashlib.sha256(previous + digest).digest()
+
+
+def freeze(value: Any) -> Any:
+    """Decoded CBOR arrays come back as lists; the state holds tuples, which compare and hash."""
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+class State:
+    __slots__ = ("chain_id", "constants", "genesis_time", "genesis_hash", "ns", "head", "_journal")
+
+    def __init__(self, chain_id: str, constants: Constants, genesis_time: int, genesis_hash: bytes, head: Head) -> None:
+        self.chain_id = chain_id
+        self.constants = constants
+        self.genesis_time = genesis_time
+        self.genesis_hash = genesis_hash
+        self.ns: dict[str, dict[Any, Any]] = {name: {} for name in NAMESPACES}
+        self.head = head
+        self._journal: dict[tuple[str, Any], Any] | None = None
+
+    # --- reading ---------------------------------------------------------------------------------
+    def get(self, ns: str, key: Any, default: Any = None) -> Any:
+        return self.ns[ns].get(key, default)
+
+    def items(self, ns: str) -> list[tuple[Any, Any]]:
+        """Sorted, so nothing that iterates the state depends on insertion order."""
+        return sorted(self.ns[ns].items())
+
+    def balance(self, address: bytes) -> int:
+        acct = self.ns["acct"].get(address)
+        return acct[0] if acct else 0
+
+    def nonce(self, address: bytes) -> int:
+        acct = self.ns["acct"].get(address)
+        return acct[1] if acct else 0
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        return self.ns["meta"].get(key, default)
+
+    # --- writing (inside a block only) -------------------------------------------------------------
+    def set(self, ns: str, key: Any, value: Any) -> None:
+        journal = self._journal
+        if journal is None:
+            raise RuntimeError("state changes happen only inside a block (begin/commit)")
+        table = self.ns[ns]
+        jk = (ns, key)
+        if jk not in journal:
+            journal[jk] = table.get(key, _MISSING)
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+
+    def begin(self) -> None:
+        if self._journal is not None:
+            raise RuntimeError("a block is already being applied")
+        self._journal = {}
+
+    def commit(self) -> tuple[list[Change], list[Change]]:
+        """End the block: its sorted changes, and the undo record (old values, None = absent)."""
+        journal, self._journal = self._journal, None
+        changes: list[Change] = []
+        undo: list[Change] = []
+        for (ns, key), old in sorted(journal.items(), key=_sort_key):
+            new = self.ns[ns].get(key)
+            old = None if old is _MISSING else old
+            if new != old:
+                changes.append((ns, key, new))
+                undo.append((ns, key, old))
+        return changes, undo
+
+    def rollback(self) -> None:
+        """Abandon the block: every key back to its value before ``begin``."""
+        journal, self._journal = self._journal, None
+        for (ns, key), old in (journal or {}).items():
+            if old is _MISSING:
+                self.ns[ns].pop(key, None)
+            else:
+                self.ns[ns][key] = old
+
+    def revert(self, undo: list[Change], head: Head) -> None:
+        """Step back one block with its undo record (reorganisations)."""
+        for ns, key, old in undo:
+            if old is None:
+                self.ns[ns].pop(key, None)
+            else:
+                self.ns[ns][key] = old
+        self.head = head
+
+    def load(self, rows: Iterator[Change]) -> None:
+        for ns, key, value in rows:
+            self.ns[ns][key] = freeze(value)
+
+    def digest(self) -> bytes:
+        """Hash of the whole ledger (tests compare two nodes with it; consensus uses the chained hash)."""
+        h = hashlib.sha256()
+        for name in NAMESPACES:
+            h.update(encode([name, [[k, v] for k, v in sorted(self.ns[name].items())]]))
+        return h.digest()
+
+
+def _sort_key(item: tuple[tuple[str, Any], Any]) -> tuple[str, Any]:
+    return item[0]

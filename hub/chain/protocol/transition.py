@@ -1,0 +1,182 @@
+"""The state transition: ``apply_block(state, block) -> Applied`` and its twin for producers.
+
+Pure in the Ethereum-specs sense: the result depends on the state and the block only (no clock, no
+I/O, no randomness, no floats, every iteration sorted). ``state`` is advanced in place and the
+returned :class:`Applied` carries the block's sorted changes and their undo record; if the block is
+invalid, :class:`BlockRejected` is raised and the state is exactly as before.
+
+Signature checks dominate the cost, so ``verify`` can be a cache (the node remembers the hashes of
+transactions whose signatures it already checked on mempool entry); without one every signature is
+checked, which is what a block from elsewhere with unknown transactions gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from hub.chain.protocol import dpos
+from hub.chain.protocol.block import Block, Header, tx_root
+from hub.chain.protocol.errors import BlockRejected, TxRejected
+from hub.chain.protocol.rules import BlockContext, apply_tx
+from hub.chain.protocol.state import Change, Head, State, chain_state_hash
+from hub.chain.protocol.tx import CONTRACT_TYPES, DEVICE_TYPES, Transaction
+from hub.crypto import keys
+from hub.crypto.address import address_of
+
+Verifier = Callable[[Transaction], bool]
+REWARDED_TYPES = DEVICE_TYPES | CONTRACT_TYPES
+
+
+@dataclass
+class Applied:
+    block: Block
+    txs: list[Transaction]
+    changes: list[Change]
+    undo: list[Change]
+    parent: Head  # the head before the block, which reverting it restores
+
+
+def signature_verifier(chain_id: str) -> Verifier:
+    def verify(tx: Transaction) -> bool:
+        return keys.verify(tx.sender, tx.signing_bytes(chain_id), tx.signature)
+    return verify
+
+
+def _check_position(state: State, h: Header) -> tuple[bytes, ...]:
+    """Header rules that depend on where the block goes; returns the round's producer order."""
+    c = state.constants
+    if h.chain_id != state.chain_id:
+        raise BlockRejected(f"block is for chain {h.chain_id!r}, this is {state.chain_id!r}")
+    if h.height != state.head.height + 1:
+        raise BlockRejected(f"height {h.height} does not follow the head {state.head.height}")
+    if h.prev_hash != state.head.hash:
+        raise BlockRejected("previous hash is not the head's hash")
+    if h.round != dpos.round_of(h.height, c):
+        raise BlockRejected(f"round {h.round} is wrong for height {h.height}")
+    if h.slot <= state.head.slot:
+        raise BlockRejected(f"slot {h.slot} is not after the head's slot {state.head.slot}")
+    if h.timestamp != dpos.slot_time(h.slot, state.genesis_time, c):
+        raise BlockRejected("timestamp is not the start of its slot")
+    order = dpos.schedule_after(state)
+    owner = dpos.slot_owner(order, h.slot)
+    if h.producer != owner:
+        raise BlockRejected(f"slot {h.slot} belongs to {owner.hex()[:16]}, not to the block's producer")
+    if state.get("dq", address_of(h.producer)) is not None:
+        raise BlockRejected("the producer is disqualified")
+    return order
+
+
+def _prologue(state: State, h: Header, order: tuple[bytes, ...]) -> BlockContext:
+    c = state.constants
+    if state.head.height % c.PRODUCERS == 0:
+        state.set("meta", "order", order)
+        state.set("meta", "round", h.round)
+    for pk, count in dpos.missed_slots(order, state.head.slot + 1, h.slot):
+        address = address_of(pk)
+        state.set("miss", address, state.get("miss", address, 0) + count)
+        state.set("ban", address, max(state.get("ban", address, 0), h.timestamp + c.BAN_DURATION))
+    return BlockContext(h.height, h.timestamp, h.round, frozenset(address_of(pk) for pk in order))
+
+
+def _epilogue(state: State, h: Header, fees: int, rewarded: bool) -> None:
+    c = state.constants
+    producer = address_of(h.producer)
+    reward = c.BLOCK_REWARD if rewarded else 0
+    if fees or reward:
+        bal, nonce = state.get("acct", producer, (0, 0))
+        state.set("acct", producer, (bal + fees + reward, nonce))
+    if reward:
+        state.set("meta", "supply", state.meta("supply") + reward)
+        state.set("meta", "minted", state.meta("minted", 0) + reward)
+    state.set("prod", producer, state.get("prod", producer, 0) + 1)
+    if dpos.is_round_end(h.height, c):
+        dpos.decide_polls(state, h.round)
+        state.set("meta", "elected", dpos.elect(state, h.timestamp))
+
+
+def apply_block(state: State, block: Block, verify: Verifier | None = None) -> Applied:
+    h = block.header
+    order = _check_position(state, h)
+    if tx_root(block.txs) != h.tx_root:
+        raise BlockRejected("transactions root does not match the transactions")
+    if sum(len(t) for t in block.txs) > state.constants.MAX_BLOCK_BYTES:
+        raise BlockRejected(f"transactions exceed {state.constants.MAX_BLOCK_BYTES} bytes")
+    if not h.signature_ok():
+        raise BlockRejected("the producer's signature does not verify")
+    verify = verify or signature_verifier(state.chain_id)
+    parent = state.head
+    state.begin()
+    txs: list[Transaction] = []
+    try:
+        ctx = _prologue(state, h, order)
+        fees = 0
+        seen: set[bytes] = set()
+        for index, raw in enumerate(block.txs):
+            try:
+                tx = Transaction.from_bytes(raw)
+                if tx.hash in seen:
+                    raise BlockRejected(f"transaction {index} appears twice", tx_index=index)
+                seen.add(tx.hash)
+                fees += apply_tx(state, tx, ctx, verify)
+            except TxRejected as exc:
+                raise BlockRejected(f"transaction {index} is invalid: {exc}", tx_index=index, tx_reason=exc.reason) from None
+            txs.append(tx)
+        _epilogue(state, h, fees, any(t.type in REWARDED_TYPES for t in txs))
+    except BaseException:
+        state.rollback()
+        raise
+    changes, undo = state.commit()
+    state_hash = chain_state_hash(parent.state_hash, changes)
+    if state_hash != h.state_hash:
+        state.revert(undo, parent)
+        raise BlockRejected("state hash does not match the state the block leads to")
+    state.head = Head(h.height, block.hash, h.slot, h.timestamp, state_hash)
+    return Applied(block, txs, changes, undo, parent)
+
+
+@dataclass
+class Built:
+    applied: Applied
+    rejected: list[tuple[Transaction, TxRejected]]
+
+
+def build_block(state: State, key: keys.PrivateKey, slot: int, candidates: Iterable[Transaction],
+                verify: Verifier | None = None) -> Built:
+    """Produce the block for ``slot`` from ``candidates`` (in the order given, skipping invalid ones
+    and ones that no longer fit) and advance ``state`` to it."""
+    c = state.constants
+    parent = state.head
+    height = parent.height + 1
+    draft = Header(state.chain_id, height, dpos.round_of(height, c), slot, dpos.slot_time(slot, state.genesis_time, c),
+                   parent.hash, b"\x00" * 32, b"\x00" * 32, key.public_key)
+    order = _check_position(state, draft)
+    verify = verify or signature_verifier(state.chain_id)
+    included: list[Transaction] = []
+    rejected: list[tuple[Transaction, TxRejected]] = []
+    room = c.MAX_BLOCK_BYTES
+    state.begin()
+    try:
+        ctx = _prologue(state, draft, order)
+        fees = 0
+        for tx in candidates:
+            if tx.size > room:
+                continue
+            try:
+                fees += apply_tx(state, tx, ctx, verify)
+            except TxRejected as exc:
+                rejected.append((tx, exc))
+                continue
+            included.append(tx)
+            room -= tx.size
+        _epilogue(state, draft, fees, any(t.type in REWARDED_TYPES for t in included))
+    except BaseException:
+        state.rollback()
+        raise
+    changes, undo = state.commit()
+    state_hash = chain_state_hash(parent.state_hash, changes)
+    raws = tuple(t.raw for t in included)
+    header = Header(**{**draft.body(), "tx_root": tx_root(raws), "state_hash": state_hash}).signed(key)
+    block = Block(header, raws)
+    state.head = Head(height, block.hash, slot, header.timestamp, state_hash)
+    return Built(Applied(block, included, changes, undo, parent), rejected)

@@ -1,0 +1,124 @@
+"""Deterministic CBOR (RFC 8949 §4.2.1): the only encoding that is hashed or signed.
+
+Two nodes must derive the same bytes from the same object, or their hashes and signatures differ and
+they fork. cbor2's ``canonical=True`` gives shortest integer and length forms and sorted map keys.
+Every map key in a consensus object is a text string shorter than 24 bytes, where cbor2's ordering
+(length first, then bytes) and RFC 8949's (bytewise on the encoded key) are the same order.
+
+Decoding is strict: the bytes must be exactly what encoding the decoded value gives back, so a
+transaction or block has a single encoding and therefore a single hash (no malleability through
+alternative integer widths, indefinite lengths, unsorted or duplicate keys, or trailing bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import cbor2
+
+#: Nesting deeper than this is refused before cbor2 sees it would recurse that far.
+MAX_DEPTH = 32
+
+
+class DecodeError(ValueError):
+    """The bytes are not the deterministic CBOR encoding of an allowed value."""
+
+
+def encode(value: Any) -> bytes:
+    return cbor2.dumps(value, canonical=True)
+
+
+def decode(data: bytes) -> Any:
+    """Decode deterministic CBOR; any defect raises :class:`DecodeError` and nothing else."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    try:
+        value = cbor2.loads(data, tag_hook=_refuse_tag)
+    except DecodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - cbor2 raises several kinds on garbage; one kind out
+        raise DecodeError(f"not CBOR: {exc}") from None
+    has_float = _check(value)
+    try:
+        # With map keys checked to be in canonical order and no floats, cbor2's plain encoder gives
+        # the canonical bytes (it always writes shortest integers and definite lengths) at half
+        # the cost of canonical=True, which sorts every map again.
+        again = cbor2.dumps(value, canonical=has_float)
+    except Exception as exc:  # noqa: BLE001
+        raise DecodeError(f"not encodable: {exc}") from None
+    if again != data:
+        raise DecodeError("not in deterministic CBOR form (RFC 8949 §4.2.1) or trailing bytes")
+    return value
+
+
+def _refuse_tag(_decoder: Any, tag: Any) -> Any:
+    raise DecodeError(f"CBOR tag {tag.tag} is not allowed")
+
+
+_SCALARS = frozenset({bytes, str, int, bool, type(None)})
+
+
+_ORDER_CACHE: dict[str, tuple[int, bytes]] = {}
+
+
+def _key_order(key: str) -> tuple[int, bytes]:
+    order = _ORDER_CACHE.get(key)
+    if order is None:
+        raw = key.encode()
+        order = (len(raw), raw)
+        if len(_ORDER_CACHE) < 4096:
+            _ORDER_CACHE[key] = order
+    return order
+
+
+def _check(value: Any) -> bool:
+    """Refuse values CBOR tags decode to (dates, decimals ...), non-text map keys, keys out of
+    canonical order and deep nesting; returns whether a float was seen."""
+    has_float = False
+    stack = [(value, 0)]
+    scalars = _SCALARS
+    while stack:
+        v, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise DecodeError(f"nested deeper than {MAX_DEPTH}")
+        t = type(v)
+        if t is dict:
+            previous = None
+            for key in v:
+                if type(key) is not str:
+                    raise DecodeError("map keys must be text strings")
+                order = _key_order(key)
+                if previous is not None and order <= previous:
+                    raise DecodeError("not in deterministic CBOR form (RFC 8949 §4.2.1): map keys out of order")
+                previous = order
+            items = v.values()
+        elif t is list:
+            items = v
+        elif t in scalars:
+            continue
+        elif t is float:
+            has_float = True
+            continue
+        else:
+            raise DecodeError(f"CBOR value of type {t.__name__} is not allowed")
+        for item in items:
+            ti = type(item)
+            if ti in scalars:
+                continue
+            if ti is float:
+                has_float = True
+            elif ti is dict or ti is list:
+                stack.append((item, depth + 1))
+            else:
+                raise DecodeError(f"CBOR value of type {ti.__name__} is not allowed")
+    return has_float
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def hash_object(value: Any) -> bytes:
+    return hashlib.sha256(encode(value)).digest()

@@ -1,0 +1,246 @@
+"""The node shell: mempool policy, producing, restarts, fork choice, reorganisations and finality."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from hub.chain.node.mempool import Mempool
+from hub.chain.node.node import ChainError, ChainNode
+from hub.chain.protocol import dpos
+from hub.chain.protocol.block import Block, Header
+from hub.chain.protocol.constants import RUFF
+from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
+
+from tests.chain.chainkit import CHAIN, GENESIS_TIME, Sim, Wallet, addr, key, make_genesis
+
+PRODUCERS = [key(f"producer{i}") for i in range(4)]
+ALICE, BOB, CAROL = key("alice"), key("bob"), key("carol")
+BALANCES = {ALICE: 100 * RUFF, BOB: 100 * RUFF, CAROL: 100 * RUFF}
+NOW = GENESIS_TIME + 10_000
+
+
+def genesis(**kw):
+    return make_genesis(PRODUCERS, BALANCES, **kw)
+
+
+# --- mempool ------------------------------------------------------------------------------------
+
+
+def reason(fn) -> Reason:
+    with pytest.raises(TxRejected) as info:
+        fn()
+    return info.value.reason
+
+
+def test_mempool_orders_by_fee_but_keeps_each_senders_nonce_order():
+    state = genesis().state()
+    pool = Mempool(CHAIN)
+    a, b = Wallet(ALICE), Wallet(BOB)
+    a1 = a.send(CAROL, 1, fee=20_000)
+    a2 = a.send(CAROL, 1, fee=90_000)
+    b1 = b.send(CAROL, 1, fee=50_000)
+    for tx in (a1, b1, a2):
+        pool.add(tx, state, NOW)
+    assert [t.hash for t in pool.select()] == [b1.hash, a1.hash, a2.hash]
+
+
+def test_mempool_entry_rules():
+    state = genesis().state()
+    pool = Mempool(CHAIN, max_txs=3)
+    a = Wallet(ALICE)
+    first = a.send(BOB, 1, fee=20_000)
+    pool.add(first, state, NOW)
+    assert reason(lambda: pool.add(first, state, NOW)) is Reason.DUPLICATE
+    assert reason(lambda: pool.add(a.send(BOB, 1, nonce=3), state, NOW)) is Reason.NONCE_TOO_HIGH  # gap
+    assert reason(lambda: pool.add(a.send(BOB, 1, nonce=0), state, NOW)) is Reason.NONCE_TOO_LOW
+    assert reason(lambda: pool.add(a.send(BOB, 2, nonce=1, fee=20_000), state, NOW)) is Reason.REPLACEMENT_FEE_TOO_LOW
+    better = a.send(BOB, 1, nonce=1, fee=30_000)
+    pool.add(better, state, NOW)
+    assert first.hash not in pool and better.hash in pool and len(pool) == 1
+    # Balance counts the pending transactions too.
+    assert reason(lambda: pool.add(a.send(BOB, 100 * RUFF - 10_000, nonce=2), state, NOW)) is Reason.INSUFFICIENT_BALANCE
+    assert reason(lambda: pool.add(a.send(BOB, 1, nonce=2, valid_until=NOW - 1), state, NOW)) is Reason.EXPIRED
+    # Size bound: full of better-paying transactions, a cheap one is refused; a richer one evicts.
+    pool.add(Wallet(BOB).send(ALICE, 1, fee=40_000), state, NOW)
+    pool.add(Wallet(CAROL).send(ALICE, 1, fee=50_000), state, NOW)
+    assert reason(lambda: pool.add(a.send(BOB, 1, nonce=2, fee=10_000), state, NOW)) is Reason.MEMPOOL_FULL
+    rich = Wallet(key("dave"))
+    state.begin(), state.set("acct", addr(rich.key), (RUFF, 0)), state.commit()
+    pool.add(rich.send(ALICE, 1, fee=60_000), state, NOW)
+    assert len(pool) == 3 and min(t.fee for t in pool.by_hash.values()) == 40_000
+
+
+def test_mempool_prunes_expired_and_included():
+    state = genesis().state()
+    pool = Mempool(CHAIN)
+    a = Wallet(ALICE)
+    soon = a.send(BOB, 1, valid_until=NOW + 5)
+    after = a.send(BOB, 1)
+    pool.add(soon, state, NOW)
+    pool.add(after, state, NOW)
+    pool.prune(state, NOW + 10)
+    assert len(pool) == 0  # the first expired, the second would now leave a gap
+
+
+# --- a node producing ----------------------------------------------------------------------------
+
+
+def single(tmp_path, **kw) -> ChainNode:
+    g = make_genesis([PRODUCERS[0]], BALANCES, **kw)
+    return ChainNode(tmp_path / "chain", g, PRODUCERS[0])
+
+
+def test_single_producer_node_includes_submitted_transactions_and_survives_a_restart(tmp_path):
+    node = single(tmp_path)
+    w = Wallet(ALICE)
+    txs = [w.send(BOB, RUFF) for _ in range(3)]
+    for tx in txs:
+        node.submit(tx.raw, NOW)
+    assert node.produce(GENESIS_TIME + 499) is None  # still slot 0, the genesis
+    block = node.produce(GENESIS_TIME + 500)
+    assert [t for t in block.txs] == [t.raw for t in txs]
+    assert node.produce(GENESIS_TIME + 700) is None  # one block per slot
+    for slot in range(2, 6):
+        node.produce(GENESIS_TIME + 500 * slot)
+    digest, head = node.state.digest(), node.head
+    assert node.store.tx_location(txs[1].hash) == (1, 1)
+    node.close()
+    again = single(tmp_path)
+    assert again.state.digest() == digest and again.head == head and again.lib == head.height - 1
+    assert again.state.balance(addr(BOB)) == 103 * RUFF
+    again.close()
+
+
+def test_a_bad_transaction_never_stops_the_node(tmp_path):
+    node = single(tmp_path)
+    node.store.add_to_inbox(b"x" * 32, b"\xff garbage")
+    bad_sig = Wallet(ALICE).send(BOB, 1)
+    node.store.add_to_inbox(b"y" * 32, bad_sig.raw[:-3] + b"abc")
+    good = Wallet(BOB).send(ALICE, 1)
+    node.store.add_to_inbox(good.hash, good.raw)
+    results = dict(node.drain_inbox(NOW))
+    assert results[good.hash] == "pending"
+    assert results[b"x" * 32].startswith("rejected: bad_encoding")
+    assert node.store.inbox_status(b"x" * 32).startswith("rejected")
+    block = node.produce(GENESIS_TIME + 500)
+    assert block.txs == (good.raw,)
+    assert node.store.inbox_status(good.hash) is None  # included: the row is gone
+
+
+def test_another_genesis_is_refused(tmp_path):
+    single(tmp_path).close()
+    with pytest.raises(ChainError, match="another chain"):
+        ChainNode(tmp_path / "chain", make_genesis([PRODUCERS[1]], BALANCES), PRODUCERS[1])
+
+
+# --- forks ---------------------------------------------------------------------------------------
+
+
+def follower(tmp_path) -> ChainNode:
+    return ChainNode(tmp_path / "follower", genesis(), None)
+
+
+def test_competing_branches_the_longest_wins_and_state_follows(tmp_path):
+    g = genesis()
+    main = Sim(g, PRODUCERS)
+    node = follower(tmp_path)
+    tx = Wallet(ALICE).send(BOB, 7 * RUFF)
+    node.submit(tx.raw, NOW)
+    a1 = main.next_block([tx])
+    node.receive_block(a1.block)
+    fork = copy.deepcopy(main)
+    for _ in range(2):
+        assert node.receive_block(main.next_block().block).status == "applied"
+    # The fork skips a slot (its producer was cut off) and then grows longer.
+    b2 = fork.next_block([Wallet(CAROL).send(ALICE, 3 * RUFF)], skip=1)
+    assert node.receive_block(b2.block).status == "side"
+    b3 = fork.next_block()
+    assert node.receive_block(b3.block).status == "side"  # equal height: lower hash decides
+    b4 = fork.next_block()
+    result = node.receive_block(b4.block)
+    assert result.status == "reorganised" and node.head == fork.state.head
+    assert node.state.digest() == fork.state.digest()
+    assert node.state.balance(addr(ALICE)) == fork.state.balance(addr(ALICE))
+    assert node.store.tx_location(tx.hash) == (1, 0)
+    node.close()
+    reopened = follower(tmp_path)
+    assert reopened.state.digest() == fork.state.digest() and reopened.head == fork.state.head
+
+
+def test_equal_height_tie_goes_to_the_lower_hash(tmp_path):
+    g = genesis()
+    main = Sim(g, PRODUCERS)
+    node = follower(tmp_path)
+    node.receive_block(main.next_block().block)
+    fork = copy.deepcopy(main)
+    a = main.next_block().block
+    b = fork.next_block(skip=1).block
+    node.receive_block(a)
+    status = node.receive_block(b).status
+    winner = min(a, b, key=lambda blk: blk.hash)
+    assert node.head.hash == winner.hash
+    assert status == ("reorganised" if winner is b else "side")
+
+
+def test_reorganisation_never_crosses_the_last_irreversible_block(tmp_path):
+    g = genesis()
+    main = Sim(g, PRODUCERS)
+    node = follower(tmp_path)
+    early = copy.deepcopy(main)
+    for _ in range(4):
+        node.receive_block(main.next_block().block)
+    # Blocks 2, 3 and 4 were made by 3 of the 4 producers (> 2/3) on top of block 1.
+    assert node.lib == 1
+    # A branch forking at genesis (below the LIB) is refused however long it is.
+    branch = [early.next_block(skip=1).block]
+    for _ in range(6):
+        branch.append(early.next_block().block)
+    for blk in branch[:-1]:
+        try:
+            node.receive_block(blk)
+        except BlockRejected:
+            pass
+    with pytest.raises(BlockRejected, match="irreversible"):
+        node.receive_block(branch[-1])
+    assert node.head == main.state.head and node.state.digest() == main.state.digest()
+
+
+def test_a_branch_with_an_invalid_block_leaves_the_node_where_it_was(tmp_path):
+    g = genesis()
+    main = Sim(g, PRODUCERS)
+    node = follower(tmp_path)
+    node.receive_block(main.next_block().block)
+    fork = copy.deepcopy(main)
+    node.receive_block(main.next_block().block)
+    good = fork.next_block(skip=1).block
+    node.receive_block(good)
+    slot = fork.state.head.slot + 1
+    owner = fork.keys[fork.owner(slot)]
+    bad_header = Header(**{**fork.next_block().block.header.body(), "state_hash": bytes(32)}).signed(owner)
+    before = node.state.digest(), node.head
+    with pytest.raises(BlockRejected, match="state hash"):
+        node.receive_block(Block(bad_header, ()))
+    assert (node.state.digest(), node.head) == before
+    node.close()
+    assert (follower(tmp_path).state.digest(), follower(tmp_path).head) == before
+
+
+def test_unknown_parent_is_refused(tmp_path):
+    main = Sim(genesis(), PRODUCERS)
+    main.next_block()
+    node = follower(tmp_path)
+    with pytest.raises(BlockRejected, match="unknown parent"):
+        node.receive_block(main.next_block().block)
+
+
+def test_producer_waits_for_its_own_slot(tmp_path):
+    g = genesis()
+    nodes = [ChainNode(tmp_path / f"n{i}", g, k) for i, k in enumerate(PRODUCERS)]
+    order = dpos.schedule_after(nodes[0].state)
+    t = GENESIS_TIME + 500
+    made = [n.produce(t) for n in nodes]
+    assert sum(b is not None for b in made) == 1
+    maker = next(n for n, b in zip(nodes, made) if b is not None)
+    assert maker.key.public_key == order[1 % len(order)]
