@@ -7,9 +7,8 @@ Set-up, in one process on the real hub (state machine, bus, rule engine, command
 sensors, one rule each (``numeric_state`` above 50, a ``numeric_state`` condition on another
 sensor, then two actions: a plugin action that timestamps its start, and a ``call`` to a switch).
 A driver task writes 100,000 values round-robin over the sensors, yielding to the loop after every
-``--batch`` writes (1 by default: the worst case, a driver that wakes the loop for every value; a
-Modbus poll that reads 10 registers in one request would use 10); one change in ten crosses its
-rule's threshold, so 10,000 runs start. Memory: tracemalloc's count of what loading the 1,000 rules allocated.
+write (a driver woken for each value: the worst case for the engine's overhead); one change in ten
+crosses its rule's threshold, so 10,000 runs start. Memory: tracemalloc's count of what loading the 1,000 rules allocated.
 """
 
 from __future__ import annotations
@@ -77,7 +76,7 @@ def rules_yaml(n: int) -> str:
 """ for i in range(n))
 
 
-async def run(changes: int, rules: int, batch: int = 1) -> dict:
+async def run(changes: int, rules: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         (data / "configuration.yaml").write_text("hub: {commit_interval: 5}\n")
@@ -108,8 +107,7 @@ async def run(changes: int, rules: int, batch: int = 1) -> dict:
             k = n % SENSORS
             sent[ids[k]] = time.perf_counter_ns()
             states.set(ids[k], values[(n // SENSORS) % 10] + (n % 7) * 0.001, None)
-            if n % batch == batch - 1:
-                await asyncio.sleep(0)
+            await asyncio.sleep(0)
         while any(lr.runs for lr in hub.rules.rules.values()):
             await asyncio.sleep(0)
         elapsed = time.perf_counter() - start
@@ -117,7 +115,7 @@ async def run(changes: int, rules: int, batch: int = 1) -> dict:
         lat = sorted(bench.latencies)
         await hub.stop()
     return {
-        "benchmark": "rule_engine", "rules": rules, "state_changes": changes, "batch": batch, "runs_started": runs,
+        "benchmark": "rule_engine", "rules": rules, "state_changes": changes, "runs_started": runs,
         "changes_per_s": round(changes / elapsed), "target_changes_per_s": 50_000,
         "latency_p50_us": round(lat[len(lat) // 2] / 1000, 1), "latency_p99_us": round(lat[int(len(lat) * 0.99)] / 1000, 1),
         "latency_max_us": round(lat[-1] / 1000, 1), "target_p99_us": 1000,
@@ -129,11 +127,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--rules", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=1, help="state changes between yields to the loop")
+    parser.add_argument("--repeats", type=int, default=5, help="runs; the median and range are reported")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    print(json.dumps(asyncio.run(run(args.changes, args.rules, args.batch))))
+    # This kind of machine is a shared VM whose speed drifts by tens of percent between runs: one
+    # run says little, the median of several says what to expect.
+    results = sorted((asyncio.run(run(args.changes, args.rules)) for _ in range(args.repeats)),
+                     key=lambda r: r["changes_per_s"])
+    median = results[len(results) // 2]
+    median["repeats"] = args.repeats
+    median["changes_per_s_range"] = [results[0]["changes_per_s"], results[-1]["changes_per_s"]]
+    p99s = sorted(r["latency_p99_us"] for r in results)
+    median["latency_p99_us_range"] = [p99s[0], p99s[-1]]
+    print(json.dumps(median))
 
 
 if __name__ == "__main__":

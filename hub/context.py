@@ -54,6 +54,8 @@ class EntityHandle:
         class from the entity's spec are always present, so consumers need not look them up."""
         self._capability.check_value(value)
         current = self._hub.states.get(self.entry.entity_id)
+        if not attributes and current is not None and current.available and current.value == value:
+            return current  # a driver confirming what the hub already shows: nothing to write
         merged = dict(current.attributes) if current is not None else {}
         if self.entry.unit is not None:
             merged["unit"] = self.entry.unit

@@ -230,10 +230,13 @@ class Hub:
         return register
 
     def _command_handler(self, name: str, ctx: PluginContext):
-        async def handle(entry, command, args):
-            return await self.plugins.call_one(
-                name, "hub_handle_command", hub=ctx, entity=ctx.handle_for(entry), command=command, args=args
-            )
+        impl = self.plugins.impl(name, "hub_handle_command")
+
+        def handle(entry, command, args):
+            # The plugin's own function, called directly: what it returns (a value, or a coroutine
+            # for an async implementation) goes to the command registry, which awaits it if needed.
+            kwargs = {"hub": ctx, "entity": ctx.handle_for(entry), "command": command, "args": args}
+            return impl.function(*[kwargs[arg] for arg in impl.argnames])
 
         return handle
 

@@ -9,6 +9,7 @@ so the API and the CLI can report them without guessing.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from hub.core.registry import EntityEntry, EntityRegistry
 from hub.core.state import StateMachine
 from hub.devices.capabilities import Args, CommandSpec, get_capability
 
-Handler = Callable[[EntityEntry, str, Args], Awaitable[Any]]
+Handler = Callable[[EntityEntry, str, Args], Any]  # a result, or an awaitable of one
 
 
 class CommandError(Exception):
@@ -133,10 +134,12 @@ class CommandRegistry:
             if handler is None:
                 raise EntityUnavailable(f"{entity_id} is unavailable: plugin {entry.platform!r} is not running")
             try:
-                # asyncio.timeout, not wait_for: wait_for wraps the call in a task of its own,
-                # which costs more than the rest of a rule-triggered command together.
-                async with asyncio.timeout(self.timeout):
-                    result = await handler(entry, command, model)
+                result = handler(entry, command, model)
+                if inspect.isawaitable(result):
+                    # Only what can wait needs a deadline: a synchronous handler has finished by
+                    # now. asyncio.timeout, not wait_for, which wraps the call in a task of its own.
+                    async with asyncio.timeout(self.timeout):
+                        result = await result
             except TimeoutError:
                 raise CommandTimeout(
                     f"{entry.platform} did not answer {entity_id} {command} within {self.timeout:g} s"
