@@ -73,6 +73,25 @@ def _key_order(key: str) -> tuple[int, bytes]:
     return order
 
 
+#: Key sequences already found in canonical order. Maps in a chain's objects come in a handful of
+#: shapes (a transaction, each payload type, a header), so checking each shape once saves the
+#: per-key work on every one of a block's 10,000 transactions.
+_GOOD_KEYS: set[tuple] = set()
+
+
+def _check_keys(keys: tuple) -> None:
+    previous = None
+    for key in keys:
+        if type(key) is not str:
+            raise DecodeError("map keys must be text strings")
+        order = _key_order(key)
+        if previous is not None and order <= previous:
+            raise DecodeError("not in deterministic CBOR form (RFC 8949 §4.2.1): map keys out of order")
+        previous = order
+    if len(_GOOD_KEYS) < 4096:
+        _GOOD_KEYS.add(keys)
+
+
 def _check(value: Any) -> bool:
     """Refuse values CBOR tags decode to (dates, decimals ...), non-text map keys, keys out of
     canonical order and deep nesting; returns whether a float was seen."""
@@ -85,14 +104,9 @@ def _check(value: Any) -> bool:
             raise DecodeError(f"nested deeper than {MAX_DEPTH}")
         t = type(v)
         if t is dict:
-            previous = None
-            for key in v:
-                if type(key) is not str:
-                    raise DecodeError("map keys must be text strings")
-                order = _key_order(key)
-                if previous is not None and order <= previous:
-                    raise DecodeError("not in deterministic CBOR form (RFC 8949 §4.2.1): map keys out of order")
-                previous = order
+            keys = tuple(v)
+            if keys not in _GOOD_KEYS:  # the same few key sets recur in every transaction
+                _check_keys(keys)
             items = v.values()
         elif t is list:
             items = v

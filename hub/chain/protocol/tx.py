@@ -36,6 +36,7 @@ def _prefix(chain_id: str) -> bytes:
             _PREFIXES.clear()
     return p
 _FIELDS = ("fee", "nonce", "payload", "sender", "sig", "type", "valid_until")
+_FIELD_SET = frozenset(_FIELDS)
 _U64 = 2**64
 
 
@@ -123,7 +124,7 @@ class Transaction:
 
     @classmethod
     def from_dict(cls, d: Any, raw: bytes | None = None) -> "Transaction":
-        if not isinstance(d, dict) or tuple(sorted(d)) != _FIELDS:
+        if not isinstance(d, dict) or d.keys() != _FIELD_SET:
             have = sorted(d) if isinstance(d, dict) else type(d).__name__
             raise TxRejected(Reason.BAD_ENCODING, f"a transaction is a map of {', '.join(_FIELDS)}; got {have}")
         for name, kind in (("type", str), ("sender", bytes), ("sig", bytes), ("payload", dict)):
