@@ -17,31 +17,39 @@ Where the pieces live:
 * Attribute access reads dict keys (``trigger.to_state.value``) and a few whitelisted attributes of
   known value types (datetimes, strings, :class:`~hub.core.state.State`). Types are checked with
   ``type(obj)``, never ``isinstance``, which would ask the object itself for ``__class__``.
+
+What values expose and the size guards on operators are in :mod:`hub.rules.safe_ops`; templates
+(``"{{ ... }}"`` strings in action arguments) in :mod:`hub.rules.templates`.
 """
 
 from __future__ import annotations
 
 import ast
-import datetime as dt
 import operator
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from hub.core.state import State
+from hub.rules.safe_ops import (  # noqa: F401 - allow_attributes and DEFAULT_FUNCTIONS are public here
+    _ATTRIBUTES,
+    _BINARY,
+    _BINARY_SYMBOLS,
+    _COMPARE,
+    _COMPARE_SYMBOLS,
+    _METHODS,
+    DEFAULT_FUNCTIONS,
+    _string_method_guard,
+    allow_attributes,
+)
 
 __all__ = [
     "DEFAULT_FUNCTIONS",
     "ENTITY_FUNCTIONS",
     "Expression",
     "ExpressionError",
-    "Template",
     "allow_attributes",
     "compile_expression",
-    "compile_template",
-    "compile_value",
 ]
 
 Env = Mapping[str, Any]
@@ -52,11 +60,6 @@ Fn = Callable[[Env], Any]
 MAX_LENGTH = 2000
 MAX_NODES = 250
 MAX_DEPTH = 60
-#: Bounds on what one evaluation may allocate: ``2 ** 10**10`` or ``'a' * 10**9`` would otherwise
-#: freeze the hub's only event loop while it builds a gigabyte.
-MAX_EXPONENT = 1000
-MAX_INT_BITS = 10_000
-MAX_SEQUENCE = 10_000
 
 #: Functions whose first argument is an entity id; literal ids passed to them tell the engine which
 #: entities a condition reads, so it can re-evaluate only when one of them changes.
@@ -83,167 +86,6 @@ class ExpressionError(Exception):
 
     def __reduce__(self):  # keep the attributes when the error crosses a process boundary
         return (type(self), (self.message, self.expression, self.position))
-
-
-# --- what values expose --------------------------------------------------------------------------
-
-_ATTRIBUTES: dict[type, frozenset[str]] = {}
-_METHODS: dict[type, frozenset[str]] = {}
-
-
-def allow_attributes(cls: type, attributes: Iterable[str] = (), methods: Iterable[str] = ()) -> None:
-    """Let expressions read ``attributes`` and call ``methods`` on values of exactly type ``cls``.
-
-    Only for plain data types whose listed members cannot lead anywhere else; the check is on the
-    exact type, so a subclass does not inherit the permission (it could override the member).
-    """
-    for name in (*attributes, *methods):
-        if name.startswith("_"):
-            raise ValueError(f"private member {name!r} cannot be exposed")
-    _ATTRIBUTES[cls] = _ATTRIBUTES.get(cls, frozenset()) | frozenset(attributes)
-    _METHODS[cls] = _METHODS.get(cls, frozenset()) | frozenset(methods)
-
-
-allow_attributes(
-    dt.datetime,
-    ("year", "month", "day", "hour", "minute", "second", "microsecond"),
-    ("weekday", "isoweekday", "isoformat", "timestamp"),
-)
-allow_attributes(dt.date, ("year", "month", "day"), ("weekday", "isoweekday", "isoformat"))
-allow_attributes(str, (), ("lower", "upper", "strip", "startswith", "endswith", "split", "replace"))
-allow_attributes(
-    State, ("entity_id", "value", "state", "attributes", "available", "last_changed", "last_updated")
-)
-
-_SEQUENCES = (str, list, tuple)
-
-
-def _check_size(size: int) -> None:
-    if size > MAX_SEQUENCE:
-        raise ValueError(f"result would be too long ({size} items; the limit is {MAX_SEQUENCE})")
-
-
-def _size(value: Any, budget: int) -> int:
-    """Items in ``value``, nested containers included, counted until ``budget`` is passed.
-
-    Repeating ``[[1] * 99] * 99`` a few levels deep makes a list whose ``str()`` is gigabytes, so
-    repetition must weigh what it repeats, not just how many references it makes.
-    """
-    kind = type(value)
-    if kind is str:
-        return len(value)
-    if kind is dict:
-        value = [*value.keys(), *value.values()]
-    elif kind is not list and kind is not tuple:
-        return 1
-    total = len(value)
-    for item in value:
-        if total > budget:
-            break
-        if type(item) in (str, list, tuple, dict):
-            total += _size(item, budget - total)
-    return total
-
-
-def _mul(a: Any, b: Any) -> Any:
-    """``*`` that refuses to build huge strings or lists."""
-    if type(b) in (int, bool) and b > 0 and issubclass(type(a), _SEQUENCES):
-        _check_size(_size(a, MAX_SEQUENCE) * b)
-    elif type(a) in (int, bool) and a > 0 and issubclass(type(b), _SEQUENCES):
-        _check_size(_size(b, MAX_SEQUENCE) * a)
-    return a * b
-
-
-def _pow(a: Any, b: Any) -> Any:
-    """``**`` that refuses results too large to be a sensor reading or a threshold."""
-    if type(b) in (int, float, bool) and abs(b) > MAX_EXPONENT:
-        raise ValueError(f"exponent {b} is too large (the limit is {MAX_EXPONENT})")
-    if type(a) in (int, bool) and type(b) in (int, bool) and a.bit_length() * b > MAX_INT_BITS:
-        raise ValueError("result would be too large")
-    return a**b
-
-
-def _mod(a: Any, b: Any) -> Any:
-    """``%`` for numbers only: ``'%*d' % (10**9, 1)`` would build a gigabyte of spaces."""
-    if issubclass(type(a), str):
-        raise TypeError("string formatting with % is not supported")
-    return a % b
-
-
-_BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: _mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: _mod,
-    ast.Pow: _pow,
-}
-_BINARY_SYMBOLS = {
-    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"
-}
-_COMPARE: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-    ast.In: lambda a, b: a in b,
-    ast.NotIn: lambda a, b: a not in b,
-    ast.Is: operator.is_,
-    ast.IsNot: operator.is_not,
-}
-_COMPARE_SYMBOLS = {
-    ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
-    ast.In: "in", ast.NotIn: "not", ast.Is: "is", ast.IsNot: "is",
-}
-
-
-def _string_method_guard(s: str, name: str, args: tuple) -> None:
-    if name == "replace" and len(args) >= 2 and type(args[0]) is str and type(args[1]) is str:
-        grow = len(args[1]) - len(args[0])
-        if grow > 0:
-            _check_size(len(s) + s.count(args[0]) * grow)
-
-
-# --- default functions ---------------------------------------------------------------------------
-
-
-def _int(value: Any = 0, *base: int) -> int:
-    """``int`` that refuses long digit strings: converting them is quadratic."""
-    if type(value) is str and len(value) > 1000:
-        raise ValueError("number string is too long")
-    return int(value, *base)
-
-
-def _round(number: Any, ndigits: int | None = None) -> Any:
-    """``round`` without ``round(5, -10**9)``, which computes ``10 ** 10**9``."""
-    if ndigits is not None and type(ndigits) in (int, bool) and abs(ndigits) > 100:
-        raise ValueError("ndigits is too large")
-    return round(number, ndigits)
-
-
-def _sum(values: Iterable[Any], start: Any = 0) -> Any:
-    """``sum`` of numbers only: summing lists is quadratic."""
-    if type(start) not in (int, float, bool):
-        raise TypeError("sum() start must be a number")
-    return sum(values, start)
-
-
-#: Pure, cheap helpers every expression can call; the engine adds its own on top.
-DEFAULT_FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType({
-    "float": float,
-    "int": _int,
-    "str": str,
-    "bool": bool,
-    "round": _round,
-    "abs": abs,
-    "min": min,
-    "max": max,
-    "len": len,
-    "sum": _sum,
-})
 
 
 # --- compiling -----------------------------------------------------------------------------------
@@ -727,144 +569,3 @@ def compile_expression(text: str, functions: Mapping[str, Callable] | None = Non
         raise ExpressionError(f"expression must be a string, not {type(text).__name__}", repr(text), 0)
     fn, compiler = _compile(text, _functions(functions), text, 0)
     return Expression(text, frozenset(compiler.names), frozenset(compiler.entity_ids), fn)
-
-
-# --- templates -----------------------------------------------------------------------------------
-
-
-class Template:
-    """A string with ``{{ expr }}`` parts, as in Home Assistant.
-
-    A template that is one part and nothing else (surrounding whitespace aside) renders to the raw
-    value, so ``"{{ brightness * 2 }}"`` passes an int to the command and not the string ``"84"``.
-    """
-
-    __slots__ = ("text", "is_static", "names", "entity_ids", "_render")
-
-    def __init__(
-        self,
-        text: str,
-        render: Callable[[Env], Any],
-        is_static: bool,
-        names: frozenset[str],
-        entity_ids: frozenset[str],
-    ) -> None:
-        self.text = text
-        self.is_static = is_static
-        self.names = names
-        self.entity_ids = entity_ids
-        self._render = render
-
-    def render(self, env: Env) -> Any:
-        try:
-            return self._render(env)
-        except ExpressionError:
-            raise
-        except Exception as exc:
-            raise ExpressionError(str(exc) or type(exc).__name__, self.text, 0) from None
-
-    def __repr__(self) -> str:
-        return f"<Template {self.text!r}>"
-
-
-def _expression_end(text: str, start: int) -> int:
-    """Index of the ``}}`` closing a part whose expression starts at ``start``, or -1.
-
-    Skips strings and balanced brackets, so ``{{ {'a': {'b': 1}} }}`` and ``{{ '}}' }}`` work.
-    """
-    depth, i, n = 0, start, len(text)
-    while i < n:
-        char = text[i]
-        if char in "'\"":
-            quote = char * 3 if text.startswith(char * 3, i) else char
-            i += len(quote)
-            while i < n and not text.startswith(quote, i):
-                i += 2 if text[i] == "\\" else 1
-            i += len(quote)
-            continue
-        if char in "([{":
-            depth += 1
-        elif char == "}" and depth == 0 and text.startswith("}}", i):
-            return i
-        elif char in ")]}":
-            depth -= 1
-            if depth < 0:  # unbalanced: let the parser report it
-                break
-        i += 1
-    return text.find("}}", start)
-
-
-_STATEMENT = re.compile(r"\{[%#]")
-
-
-def compile_template(text: str, functions: Mapping[str, Callable] | None = None) -> Template:
-    """Compile a template; error positions are offsets into the whole ``text``."""
-    if not isinstance(text, str):
-        raise ExpressionError(f"template must be a string, not {type(text).__name__}", repr(text), 0)
-    table = _functions(functions)
-    parts: list[str | tuple[Fn, int]] = []  # literal text, or (expression, where its "{{" is)
-    names: set[str] = set()
-    entity_ids: set[str] = set()
-    index = 0
-    while True:
-        opening = text.find("{{", index)
-        literal = text[index:] if opening < 0 else text[index:opening]
-        statement = _STATEMENT.search(literal)
-        if statement:
-            raise ExpressionError("'{%' and '{#' blocks are not supported", text, index + statement.start())
-        if literal:
-            parts.append(literal)
-        if opening < 0:
-            break
-        closing = _expression_end(text, opening + 2)
-        if closing < 0:
-            raise ExpressionError("'{{' is never closed", text, opening)
-        fn, compiler = _compile(text[opening + 2 : closing], table, text, opening + 2)
-        parts.append((fn, opening))
-        names |= compiler.names
-        entity_ids |= compiler.entity_ids
-        index = closing + 2
-
-    expressions = [part for part in parts if type(part) is tuple]
-    if not expressions:
-        render: Callable[[Env], Any] = lambda env: text
-    elif len(expressions) == 1 and all(part.isspace() for part in parts if type(part) is str):
-        render = expressions[0][0]
-    else:
-
-        def render(env: Env) -> str:
-            out = []
-            for part in parts:
-                if type(part) is str:
-                    out.append(part)
-                    continue
-                fn, position = part
-                value = fn(env)
-                try:
-                    out.append(value if type(value) is str else str(value))
-                except Exception as exc:  # e.g. an int too long to print
-                    raise ExpressionError(str(exc) or type(exc).__name__, text, position) from None
-            return "".join(out)
-
-    return Template(text, render, not expressions, frozenset(names), frozenset(entity_ids))
-
-
-def compile_value(value: Any, functions: Mapping[str, Callable] | None = None) -> Callable[[Env], Any]:
-    """Compile every string in nested dicts and lists (an action's arguments) as a template.
-
-    Returns ``render(env)``, which builds fresh containers on each call, so a handler that mutates
-    its arguments cannot change what the next run receives. Dict keys are taken literally.
-    """
-    if isinstance(value, str):
-        template = compile_template(value, functions)
-        if template.is_static:
-            return lambda env: value
-        return template.render
-    if isinstance(value, Mapping):
-        items = [(key, compile_value(item, functions)) for key, item in value.items()]
-        return lambda env: {key: render(env) for key, render in items}
-    if isinstance(value, (list, tuple)):
-        renders = [compile_value(item, functions) for item in value]
-        kind = type(value) if type(value) in (list, tuple) else list
-        return lambda env: kind([render(env) for render in renders])
-    return lambda env: value

@@ -21,7 +21,8 @@ from hub.devices.capabilities import CAPABILITIES
 from hub.rules import actions as A
 from hub.rules.conditions import SIMPLE, Condition, ExpressionCheck, Logic, parse_clock
 from hub.rules.context import RuleContext
-from hub.rules.expressions import ExpressionError, compile_value
+from hub.rules.expressions import ExpressionError
+from hub.rules.templates import compile_template, compile_value
 from hub.rules.model import (
     BUILTIN_ACTIONS,
     BUILTIN_CONDITIONS,
@@ -137,8 +138,6 @@ class RuleParser:
         return render
 
     def _expression_entities(self, path: Path, raw: Any) -> None:
-        from hub.rules.expressions import compile_template
-
         if isinstance(raw, str) and is_template(raw):
             self.entities(path, sorted(compile_template(raw, self.ctx.functions).entity_ids))
         elif isinstance(raw, dict):

@@ -14,14 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.core.state import State
-from hub.rules import expressions
-from hub.rules.expressions import (
-    ExpressionError,
-    allow_attributes,
-    compile_expression,
-    compile_template,
-    compile_value,
-)
+from hub.rules import expressions, safe_ops, templates
+from hub.rules.expressions import ExpressionError, allow_attributes, compile_expression
+from hub.rules.templates import compile_template, compile_value
 
 NOW = dt.datetime(2024, 3, 5, 22, 30, 15, 500)
 STATES = {"sensor.room_temp": "12.5", "lock.front_door": "locked", "light.kitchen": "on"}
@@ -331,8 +326,9 @@ def test_private_members_cannot_be_whitelisted():
         allow_attributes(dt.timedelta, ("__class__",))
 
 
-def test_module_never_calls_eval_exec_or_compile():
-    tree = ast.parse(Path(expressions.__file__).read_text())
+@pytest.mark.parametrize("module", [expressions, safe_ops, templates], ids=lambda m: m.__name__)
+def test_module_never_calls_eval_exec_or_compile(module):
+    tree = ast.parse(Path(module.__file__).read_text())
     called = {
         node.func.id
         for node in ast.walk(tree)

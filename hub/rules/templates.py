@@ -1,0 +1,149 @@
+"""Templates: strings with ``{{ expr }}`` parts, and nested action arguments made of them.
+
+Built on :mod:`hub.rules.expressions`; positions in errors count from the start of the template.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hub.rules.expressions import Env, ExpressionError, Fn, _compile, _functions
+
+class Template:
+    """A string with ``{{ expr }}`` parts, as in Home Assistant.
+
+    A template that is one part and nothing else (surrounding whitespace aside) renders to the raw
+    value, so ``"{{ brightness * 2 }}"`` passes an int to the command and not the string ``"84"``.
+    """
+
+    __slots__ = ("text", "is_static", "names", "entity_ids", "_render")
+
+    def __init__(
+        self,
+        text: str,
+        render: Callable[[Env], Any],
+        is_static: bool,
+        names: frozenset[str],
+        entity_ids: frozenset[str],
+    ) -> None:
+        self.text = text
+        self.is_static = is_static
+        self.names = names
+        self.entity_ids = entity_ids
+        self._render = render
+
+    def render(self, env: Env) -> Any:
+        try:
+            return self._render(env)
+        except ExpressionError:
+            raise
+        except Exception as exc:
+            raise ExpressionError(str(exc) or type(exc).__name__, self.text, 0) from None
+
+    def __repr__(self) -> str:
+        return f"<Template {self.text!r}>"
+
+
+def _expression_end(text: str, start: int) -> int:
+    """Index of the ``}}`` closing a part whose expression starts at ``start``, or -1.
+
+    Skips strings and balanced brackets, so ``{{ {'a': {'b': 1}} }}`` and ``{{ '}}' }}`` work.
+    """
+    depth, i, n = 0, start, len(text)
+    while i < n:
+        char = text[i]
+        if char in "'\"":
+            quote = char * 3 if text.startswith(char * 3, i) else char
+            i += len(quote)
+            while i < n and not text.startswith(quote, i):
+                i += 2 if text[i] == "\\" else 1
+            i += len(quote)
+            continue
+        if char in "([{":
+            depth += 1
+        elif char == "}" and depth == 0 and text.startswith("}}", i):
+            return i
+        elif char in ")]}":
+            depth -= 1
+            if depth < 0:  # unbalanced: let the parser report it
+                break
+        i += 1
+    return text.find("}}", start)
+
+
+_STATEMENT = re.compile(r"\{[%#]")
+
+
+def compile_template(text: str, functions: Mapping[str, Callable] | None = None) -> Template:
+    """Compile a template; error positions are offsets into the whole ``text``."""
+    if not isinstance(text, str):
+        raise ExpressionError(f"template must be a string, not {type(text).__name__}", repr(text), 0)
+    table = _functions(functions)
+    parts: list[str | tuple[Fn, int]] = []  # literal text, or (expression, where its "{{" is)
+    names: set[str] = set()
+    entity_ids: set[str] = set()
+    index = 0
+    while True:
+        opening = text.find("{{", index)
+        literal = text[index:] if opening < 0 else text[index:opening]
+        statement = _STATEMENT.search(literal)
+        if statement:
+            raise ExpressionError("'{%' and '{#' blocks are not supported", text, index + statement.start())
+        if literal:
+            parts.append(literal)
+        if opening < 0:
+            break
+        closing = _expression_end(text, opening + 2)
+        if closing < 0:
+            raise ExpressionError("'{{' is never closed", text, opening)
+        fn, compiler = _compile(text[opening + 2 : closing], table, text, opening + 2)
+        parts.append((fn, opening))
+        names |= compiler.names
+        entity_ids |= compiler.entity_ids
+        index = closing + 2
+
+    expressions = [part for part in parts if type(part) is tuple]
+    if not expressions:
+        render: Callable[[Env], Any] = lambda env: text
+    elif len(expressions) == 1 and all(part.isspace() for part in parts if type(part) is str):
+        render = expressions[0][0]
+    else:
+
+        def render(env: Env) -> str:
+            out = []
+            for part in parts:
+                if type(part) is str:
+                    out.append(part)
+                    continue
+                fn, position = part
+                value = fn(env)
+                try:
+                    out.append(value if type(value) is str else str(value))
+                except Exception as exc:  # e.g. an int too long to print
+                    raise ExpressionError(str(exc) or type(exc).__name__, text, position) from None
+            return "".join(out)
+
+    return Template(text, render, not expressions, frozenset(names), frozenset(entity_ids))
+
+
+def compile_value(value: Any, functions: Mapping[str, Callable] | None = None) -> Callable[[Env], Any]:
+    """Compile every string in nested dicts and lists (an action's arguments) as a template.
+
+    Returns ``render(env)``, which builds fresh containers on each call, so a handler that mutates
+    its arguments cannot change what the next run receives. Dict keys are taken literally.
+    """
+    if isinstance(value, str):
+        template = compile_template(value, functions)
+        if template.is_static:
+            return lambda env: value
+        return template.render
+    if isinstance(value, Mapping):
+        items = [(key, compile_value(item, functions)) for key, item in value.items()]
+        return lambda env: {key: render(env) for key, render in items}
+    if isinstance(value, (list, tuple)):
+        renders = [compile_value(item, functions) for item in value]
+        kind = type(value) if type(value) in (list, tuple) else list
+        return lambda env: kind([render(env) for render in renders])
+    return lambda env: value
