@@ -208,3 +208,18 @@ def test_bad_configuration_is_refused_with_file_and_line(tmp_path):
     assert "modbsu" in out.stdout
     out = run_cli(data, "run", "--port", "1")
     assert out.returncode == 1 and "hub.port" in out.stderr
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path):
+    import socket
+
+    from tests.hubproc import free_port
+
+    port = free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        out = run_cli(tmp_path / "data", "run", "--port", str(port))
+    assert out.returncode == 1
+    assert f"127.0.0.1:{port}" in out.stderr and "Address already in use" in out.stderr
+    assert "Traceback" not in out.stderr

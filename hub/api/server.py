@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 
 import uvicorn
 
@@ -27,10 +28,30 @@ class _Server(uvicorn.Server):
         pass
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind before uvicorn does: uvicorn answers a busy port with sys.exit from inside its task,
+    which leaves a traceback instead of a message."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 async def serve(hub: Hub, host: str | None = None, port: int | None = None) -> None:
     await hub.start()
     host = host or hub.core.host
     port = port if port is not None else hub.core.port
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        await hub.stop()
+        raise OSError(exc.errno, f"{host}:{port}: {exc.strerror} (another hub? choose one with --port)") from None
     token_file = hub.ensure_owner_token()
     app = create_app(hub)
     server = _Server(
@@ -42,7 +63,7 @@ async def serve(hub: Hub, host: str | None = None, port: int | None = None) -> N
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     try:
-        serving = asyncio.create_task(server.serve())
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if serving.done():
