@@ -56,13 +56,14 @@ def check_envelope(state: State, tx: Transaction, now: int, verify: Callable[[Tr
 def apply_tx(state: State, tx: Transaction, ctx: BlockContext, verify: Callable[[Transaction], bool]) -> int:
     """Check ``tx`` and apply it; returns the fee it pays to the block's producer."""
     check_envelope(state, tx, ctx.timestamp, verify)
+    model = tx.model()  # validated by check_envelope, so this is the cached model
     sender = tx.sender_address
     balance, nonce = state.get("acct", sender, (0, 0))
-    spend = tx.fee + (tx.model().amount if tx.type == "transfer" else 0)
+    spend = tx.fee + (model.amount if tx.type == "transfer" else 0)
     if balance < spend:
         raise TxRejected(Reason.INSUFFICIENT_BALANCE, f"needs {spend}, the account holds {balance}")
     handler = _HANDLERS.get(tx.type)
-    finish = handler(state, tx, tx.model(), ctx) if handler else None  # checks only; returns the writes
+    finish = handler(state, tx, model, ctx) if handler else None  # checks only; returns the writes
     state.set("acct", sender, (balance - spend, nonce + 1))
     if finish is not None:
         finish()
