@@ -98,6 +98,12 @@ class PluginContext:
         return self._hub.scheduler
 
     @property
+    def hub_data_dir(self) -> Path:
+        """The hub's data directory itself, for the hub's built-in parts that keep a folder of their
+        own beside the database (the embedded chain's ``chain/``); other plugins use ``data_dir``."""
+        return self._hub.data_dir
+
+    @property
     def data_dir(self) -> Path:
         """A directory of the plugin's own under the hub's data directory, created on first use."""
         path = self._hub.data_dir / "plugins" / self.name

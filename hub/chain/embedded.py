@@ -37,7 +37,7 @@ def _chain_dir(hub: Any) -> Path:
     # The chain lives beside the hub's own database (<data>/chain), not under <data>/plugins/: the
     # CLI finds it there with nothing but --data. PluginContext has no public accessor for the data
     # root yet, hence the private attribute.
-    return Path(hub._hub.data_dir) / "chain"
+    return hub.hub_data_dir / "chain"
 
 
 def _open(chain_dir: Path, config: ChainConfig, now_ms: int):
