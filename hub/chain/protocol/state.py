@@ -130,17 +130,22 @@ class State:
                 self.ns[ns][key] = old
 
     def revert(self, undo: list[Change], head: Head) -> None:
-        """Step back one block with its undo record (reorganisations)."""
+        """Step back one block with its undo record (reorganisations).
+
+        Undo records read back from the store are decoded CBOR, whose arrays are lists: they are
+        frozen here, as in :meth:`load`, or a reverted value would compare unequal to the same value
+        written again (tuple != list) and the next block would record a change that is none."""
         for ns, key, old in undo:
+            key = freeze(key)
             if old is None:
                 self.ns[ns].pop(key, None)
             else:
-                self.ns[ns][key] = old
+                self.ns[ns][key] = freeze(old)
         self.head = head
 
     def load(self, rows: Iterator[Change]) -> None:
         for ns, key, value in rows:
-            self.ns[ns][key] = freeze(value)
+            self.ns[ns][freeze(key)] = freeze(value)
 
     def digest(self) -> bytes:
         """Hash of the whole ledger (tests compare two nodes with it; consensus uses the chained hash)."""
