@@ -1,0 +1,399 @@
+"""A light client of the Ruff chain: headers, producer schedules, fork choice, finality, proofs.
+
+It keeps no block bodies and no state. It checks every header the way ``apply_block`` checks a
+block's position (chain id, height, round, previous hash, slot after the parent's, timestamp at the
+slot's start, producer = the slot's owner in the round's order, producer signature), applies the
+full nodes' fork choice (most blocks, ties by lower hash) and their last-irreversible rule
+(BitShares-style, the same walk as ``ChainNode._compute_lib``), and never reverts below its last
+irreversible header. Transaction inclusion is checked with RFC 6962 audit paths against a stored
+header's ``tx_root``.
+
+**How it learns each round's producers** (the part a stateless client cannot compute: the election
+needs balances and votes). The genesis producer set is trusted (the genesis hash commits to it).
+For every later round it needs a *schedule proof* for the previous round's last block B: the
+deterministic-CBOR list of B's sorted state changes (``[[namespace, key, new value], ...]``, exactly
+what the state hash commits to). The header's state hash is
+``SHA-256(parent.state_hash ‖ SHA-256(changes))`` and both state hashes are in signed headers, so
+the list is exactly what B's producer committed to. The elected set is the value of
+``("meta", "elected")`` in it; when that key is absent the election changed nothing (``State.commit``
+records only changed keys) and the set stays. Round r's order is then ``producer_order(set, B.hash)``.
+Without a proof the headers of the next round are refused with ``schedule_unproven`` (or, with
+``assume_unchanged_schedule=True``, the set is assumed unchanged: fine for devnets without elections,
+a liveness risk only, see docs/light-client.md). What this does *not* verify: that the election in B
+was computed correctly (that needs the state); a dishonest producer of B could commit to a made-up
+set, which full nodes reject. docs/light-client.md states the trust and a protocol proposal that
+would close the gap.
+
+Errors are :class:`LightClientError` with a :class:`Reason`, the height (when known) and a message;
+a refused header changes nothing (headers before it in the same call stay accepted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from hub.chain.protocol import dpos, forkchoice
+from hub.chain.protocol.block import BlockFormatError, Header
+from hub.chain.protocol.genesis import Genesis
+from hub.crypto import merkle
+from hub.crypto.encoding import DecodeError, decode, encode
+
+#: Canonical headers kept below the head (and below the last irreversible header) at the least.
+DEFAULT_WINDOW = 1024
+
+
+class Reason(StrEnum):
+    BAD_ENCODING = "bad_encoding"  # not a canonical signed header
+    WRONG_CHAIN = "wrong_chain"
+    UNKNOWN_PARENT = "unknown_parent"  # the previous hash names no header this client holds
+    BAD_HEIGHT = "bad_height"  # height is not the parent's + 1
+    BAD_ROUND = "bad_round"
+    BAD_SLOT = "bad_slot"  # slot not after the parent's
+    BAD_TIMESTAMP = "bad_timestamp"  # not the start of its slot
+    WRONG_PRODUCER = "wrong_producer"  # not the owner of its slot in the round's order
+    BAD_SIGNATURE = "bad_signature"
+    SCHEDULE_UNPROVEN = "schedule_unproven"  # the round's producer set is not known (no proof yet)
+    BAD_SCHEDULE_PROOF = "bad_schedule_proof"  # the changes list does not hash to the state hash
+    BELOW_FINAL = "below_final"  # a branch that forks below the last irreversible header
+    NOT_STORED = "not_stored"  # a height outside the kept window (inclusion proofs)
+
+
+class LightClientError(ValueError):
+    def __init__(self, reason: Reason, message: str, height: int | None = None, accepted: int = 0) -> None:
+        self.reason = reason
+        self.height = height
+        self.detail = message
+        self.accepted = accepted  # headers of the same add_headers call accepted before this one
+        where = f" at height {height}" if height is not None else ""
+        super().__init__(f"{reason.value}{where}: {message}")
+
+
+@dataclass(frozen=True)
+class LightHeader:
+    """A stored header (the genesis has ``header`` None). ``anchor`` is the hash of the last block of
+    the previous round on this header's branch: the seed of its round's order."""
+
+    height: int
+    hash: bytes
+    slot: int
+    timestamp: int
+    prev_hash: bytes
+    state_hash: bytes
+    tx_root: bytes
+    producer: bytes
+    anchor: bytes
+    schedule_size: int
+    header: Header | None
+
+
+def _decode_header(item: Any) -> Header:
+    if isinstance(item, Header):
+        try:  # a Header built in memory gets the same field checks as decoded bytes
+            return Header.from_dict(item.as_dict())
+        except BlockFormatError as exc:
+            raise LightClientError(Reason.BAD_ENCODING, str(exc)) from None
+    if isinstance(item, str):
+        try:
+            item = bytes.fromhex(item)
+        except ValueError:
+            raise LightClientError(Reason.BAD_ENCODING, "header text is not hex") from None
+    if not isinstance(item, (bytes, bytearray, memoryview)):
+        raise LightClientError(Reason.BAD_ENCODING, f"expected header bytes, got {type(item).__name__}")
+    try:
+        header = Header.from_dict(decode(bytes(item)))
+    except (DecodeError, BlockFormatError) as exc:
+        raise LightClientError(Reason.BAD_ENCODING, str(exc)) from None
+    return header
+
+
+def elected_from_changes(changes: bytes, parent_state_hash: bytes, state_hash: bytes,
+                         current: tuple[bytes, ...], height: int) -> tuple[bytes, ...]:
+    """Check a schedule proof (the encoded change list of a round's last block) and return the set
+    elected for the next round, sorted."""
+    if sha256(parent_state_hash + sha256(changes)) != state_hash:
+        raise LightClientError(Reason.BAD_SCHEDULE_PROOF, "the changes do not hash to the header's state hash", height)
+    try:
+        items = decode(changes)
+    except DecodeError as exc:  # pragma: no cover - hashed bytes came from an encoder
+        raise LightClientError(Reason.BAD_SCHEDULE_PROOF, f"changes are not canonical CBOR: {exc}", height) from None
+    if not isinstance(items, list):
+        raise LightClientError(Reason.BAD_SCHEDULE_PROOF, "changes are not a list", height)
+    elected: Any = None
+    for item in items:
+        if isinstance(item, list) and len(item) == 3 and item[0] == "meta" and item[1] == "elected":
+            elected = item[2]
+            break
+    else:
+        return tuple(sorted(current))  # the election kept the set as it was
+    if (not isinstance(elected, list) or not elected
+            or not all(isinstance(pk, bytes) and len(pk) == 32 for pk in elected) or len(set(elected)) != len(elected)):
+        raise LightClientError(Reason.BAD_SCHEDULE_PROOF, "the elected set in the changes is malformed", height)
+    return tuple(sorted(elected))
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+class LightClient:
+    """Follows one chain's headers from its genesis. Not thread-safe: use one task or a lock."""
+
+    def __init__(self, genesis: Genesis, *, window: int = DEFAULT_WINDOW, assume_unchanged_schedule: bool = False) -> None:
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.constants = genesis.rules()
+        self.genesis_time = genesis.genesis_time
+        self.assume_unchanged_schedule = assume_unchanged_schedule
+        self.window = max(window, 1)
+        state = genesis.state()
+        producers = tuple(sorted(state.meta("elected")))
+        g = LightHeader(0, genesis.hash, 0, genesis.genesis_time, b"\x00" * 32, state.head.state_hash,
+                        b"\x00" * 32, b"", genesis.hash, len(producers), None)
+        self._by_hash: dict[bytes, LightHeader] = {g.hash: g}
+        self._canon: dict[int, bytes] = {0: g.hash}
+        # round-end hash (or the genesis hash) -> the set elected there (None: not proven yet)
+        self._elected: dict[bytes, tuple[bytes, ...] | None] = {g.hash: producers}
+        self._orders: dict[bytes, tuple[bytes, ...]] = {}
+        self._head = g
+        self._final = g
+        self._since_prune = 0
+
+    # --- reading -----------------------------------------------------------------------------------
+    @property
+    def head(self) -> LightHeader:
+        return self._head
+
+    @property
+    def final(self) -> LightHeader:
+        """The last irreversible header (the genesis until one is)."""
+        return self._final
+
+    def header_at(self, height: int) -> LightHeader | None:
+        """The head chain's header at ``height`` if it is still in the window."""
+        h = self._canon.get(height)
+        return self._by_hash[h] if h is not None else None
+
+    def get(self, block_hash: bytes) -> LightHeader | None:
+        return self._by_hash.get(block_hash)
+
+    def schedule(self, height: int | None = None) -> tuple[bytes, ...] | None:
+        """The producer order of the round of the head chain's block at ``height`` (default: the
+        block after the head); None when that round's set is not proven."""
+        if height is None:
+            parent = self._head
+        else:
+            parent = self.header_at(height - 1) if height > 0 else None
+            if parent is None:
+                return None
+        anchor = parent.hash if parent.height % self.constants.PRODUCERS == 0 else parent.anchor
+        return self._order(anchor)
+
+    def needs_schedule_proof(self) -> list[tuple[int, bytes]]:
+        """(height, hash) of stored round-end headers whose schedule proof is still missing."""
+        out = []
+        for blk_hash, elected in self._elected.items():
+            if elected is None and blk_hash in self._by_hash:
+                out.append((self._by_hash[blk_hash].height, blk_hash))
+        return sorted(out)
+
+    # --- ingesting ---------------------------------------------------------------------------------
+    def add_headers(self, headers: Iterable[Any], changes: Mapping[int | bytes, bytes] | None = None) -> int:
+        """Check and store headers in order (raw bytes, hex or :class:`Header`); ``changes`` maps the
+        height (or hash) of a round's last block to its schedule proof. Returns how many were new. Raises
+        :class:`LightClientError` at the first bad header (``accepted`` counts those stored before)."""
+        added = 0
+        for item in headers:
+            try:
+                header = _decode_header(item)
+                proof = (changes.get(header.hash, changes.get(header.height)) if changes else None)
+                if self._add(header, proof):
+                    added += 1
+            except LightClientError as exc:
+                exc.accepted = added
+                raise
+        return added
+
+    def add_header(self, item: Any, changes: bytes | None = None) -> bool:
+        """One header; True if it was new."""
+        header = _decode_header(item)
+        return self._add(header, changes)
+
+    def add_schedule_proof(self, block: int | bytes, changes: bytes | list) -> tuple[bytes, ...]:
+        """Prove the set elected at a stored round-end header (by height on the head chain, or hash)
+        after the fact; returns the set."""
+        entry = self._by_hash.get(block) if isinstance(block, bytes) else self.header_at(block)
+        if entry is None or entry.height == 0 or entry.height % self.constants.PRODUCERS:
+            raise LightClientError(Reason.NOT_STORED, "no stored round-end header there",
+                                   block if isinstance(block, int) else None)
+        parent = self._by_hash.get(entry.prev_hash)
+        if parent is None:
+            raise LightClientError(Reason.NOT_STORED, "the header's parent is no longer stored", entry.height)
+        raw = changes if isinstance(changes, bytes) else encode([list(c) for c in changes])
+        current = self._order(entry.anchor) or ()
+        elected = elected_from_changes(raw, parent.state_hash, entry.state_hash, current, entry.height)
+        self._elected[entry.hash] = elected
+        return elected
+
+    def _order(self, anchor: bytes) -> tuple[bytes, ...] | None:
+        order = self._orders.get(anchor)
+        if order is None:
+            elected = self._elected.get(anchor)
+            if elected is None:
+                return None
+            order = self._orders[anchor] = dpos.producer_order(elected, anchor)
+        return order
+
+    def _add(self, h: Header, proof: bytes | list | None) -> bool:
+        c = self.constants
+        block_hash = h.hash
+        if block_hash in self._by_hash:
+            return False
+        height = h.height
+        if h.chain_id != self.chain_id:
+            raise LightClientError(Reason.WRONG_CHAIN, f"header is for chain {h.chain_id!r}, this is {self.chain_id!r}", height)
+        parent = self._by_hash.get(h.prev_hash)
+        if parent is None:
+            if height <= self._final.height + 1:
+                raise LightClientError(Reason.BELOW_FINAL, f"the header forks at or below the last irreversible "
+                                       f"header {self._final.height}", height)
+            raise LightClientError(Reason.UNKNOWN_PARENT, "the previous hash names no header this client holds", height)
+        if height != parent.height + 1:
+            raise LightClientError(Reason.BAD_HEIGHT, f"height does not follow its parent's {parent.height}", height)
+        if self._canon.get(parent.height) == parent.hash and parent.height < self._final.height:
+            raise LightClientError(Reason.BELOW_FINAL, f"the header forks at height {parent.height}, below the last "
+                                   f"irreversible header {self._final.height}", height)
+        if h.round != dpos.round_of(height, c):
+            raise LightClientError(Reason.BAD_ROUND, f"round {h.round} is wrong for this height", height)
+        if h.slot <= parent.slot:
+            raise LightClientError(Reason.BAD_SLOT, f"slot {h.slot} is not after the parent's slot {parent.slot}", height)
+        if h.timestamp != dpos.slot_time(h.slot, self.genesis_time, c):
+            raise LightClientError(Reason.BAD_TIMESTAMP, f"timestamp is not the start of slot {h.slot}", height)
+        anchor = parent.hash if parent.height % c.PRODUCERS == 0 else parent.anchor
+        order = self._order(anchor)
+        if order is None:
+            end = self._by_hash.get(anchor)
+            raise LightClientError(Reason.SCHEDULE_UNPROVEN, f"the producers of round {h.round} are not proven: add the "
+                                   f"schedule proof of block {end.height if end else '?'} (the previous round's last)", height)
+        owner = dpos.slot_owner(order, h.slot)
+        if h.producer != owner:
+            raise LightClientError(Reason.WRONG_PRODUCER, f"slot {h.slot} belongs to {owner.hex()[:16]}, not to "
+                                   f"{h.producer.hex()[:16]}", height)
+        if not h.signature_ok():
+            raise LightClientError(Reason.BAD_SIGNATURE, "the producer's signature does not verify", height)
+        elected: tuple[bytes, ...] | None = None
+        if height % c.PRODUCERS == 0:
+            if proof is not None:
+                raw = proof if isinstance(proof, bytes) else encode([list(x) for x in proof])
+                elected = elected_from_changes(raw, parent.state_hash, h.state_hash, order, height)
+            elif self.assume_unchanged_schedule:
+                elected = tuple(sorted(order))
+        entry = LightHeader(height, block_hash, h.slot, h.timestamp, h.prev_hash, h.state_hash, h.tx_root,
+                            h.producer, anchor, len(order), h)
+        # Fork choice, checked before anything is written.
+        branch: list[LightHeader] = []
+        if parent.hash != self._head.hash and forkchoice.better(height, block_hash, self._head.height, self._head.hash):
+            branch = self._branch(entry)
+            if branch[0].height - 1 < self._final.height:
+                raise LightClientError(Reason.BELOW_FINAL, f"the branch forks at height {branch[0].height - 1}, below "
+                                       f"the last irreversible header {self._final.height}", height)
+        # --- from here on, nothing raises ---
+        self._by_hash[block_hash] = entry
+        if height % c.PRODUCERS == 0:
+            self._elected[block_hash] = elected
+        if parent.hash == self._head.hash:
+            self._move([entry])
+        elif branch:
+            self._move(branch)
+        return True
+
+    def _branch(self, tip: LightHeader) -> list[LightHeader]:
+        """From the first header off the head chain up to ``tip`` (which is not stored yet)."""
+        out = [tip]
+        cursor = self._by_hash[tip.prev_hash]
+        while self._canon.get(cursor.height) != cursor.hash:
+            out.append(cursor)
+            cursor = self._by_hash[cursor.prev_hash]
+        return out[::-1]
+
+    def _move(self, branch: list[LightHeader]) -> None:
+        first = branch[0].height
+        for height in range(first, self._head.height + 1):  # the old head chain above the fork
+            self._canon.pop(height, None)
+        for entry in branch:
+            self._canon[entry.height] = entry.hash
+        self._head = branch[-1]
+        # The full node's walk: the blocks just applied, then 3 x PRODUCERS below them.
+        walk = []
+        for height in range(self._head.height, max(first - 1 - 3 * self.constants.PRODUCERS, 0), -1):
+            blk = self._canon.get(height)
+            if blk is None:
+                break
+            walk.append((height, self._by_hash[blk].producer))
+        found = forkchoice.last_irreversible(walk, self._head.schedule_size)
+        if found is not None and found > self._final.height:
+            self._final = self._by_hash[self._canon[found]]
+        # Pruning is a pass over what is kept, so it runs every so often, not per header; until it
+        # runs, a stale side branch can still collect headers but never win (``_add`` checks where
+        # a winning branch forks).
+        self._since_prune += len(branch)
+        if self._since_prune >= max(32, self.window // 4):
+            self._prune()
+
+    def _prune(self) -> None:
+        """Drop headers that can never matter again: head-chain headers far below the head and the
+        last irreversible header, and branches that fork below the last irreversible header."""
+        self._since_prune = 0
+        final = self._final.height
+        keep_from = min(final - 3 * self.constants.PRODUCERS - 1, self._head.height - self.window)
+        for height in [x for x in self._canon if x < keep_from and x > 0]:
+            del self._canon[height]
+        canonical = set(self._canon.values())
+        kept: dict[bytes, LightHeader] = {}
+        for entry in sorted(self._by_hash.values(), key=lambda e: e.height):
+            if entry.hash in canonical or entry.height == 0:
+                kept[entry.hash] = entry
+            elif entry.prev_hash in kept and (entry.prev_hash not in canonical or kept[entry.prev_hash].height >= final):
+                kept[entry.hash] = entry  # a branch off the head chain at or above the final header
+        self._by_hash = kept
+        self._elected = {k: v for k, v in self._elected.items() if k in kept or k == self.genesis.hash}
+        self._orders = {k: v for k, v in self._orders.items() if k in self._elected}
+
+    # --- proofs ------------------------------------------------------------------------------------
+    def verify_inclusion(self, tx: bytes | str, height: int, proof: Any, *, index: int | None = None,
+                         size: int | None = None, final_only: bool = False) -> bool:
+        """Does ``proof`` show transaction ``tx`` in the head chain's block at ``height``?
+
+        ``tx`` is the transaction's wire bytes (or hex), or its 32-byte hash when ``proof`` carries
+        the wire bytes as ``raw``. ``proof`` is the RPC's map ``{index, tree_size, path[, raw]}``
+        (hex or bytes) or a bare audit path with ``index`` and ``size`` given. Raises ``not_stored``
+        for a height outside the window (or above the last irreversible header with ``final_only``)."""
+        entry = self.header_at(height)
+        if entry is None or height == 0 or (final_only and height > self._final.height):
+            raise LightClientError(Reason.NOT_STORED, "no header kept for this height"
+                                   + (" (or it is not final yet)" if final_only else ""), height)
+        try:
+            raw = bytes.fromhex(tx) if isinstance(tx, str) else bytes(tx)
+            if isinstance(proof, Mapping):
+                index = int(proof["index"])
+                size = int(proof.get("tree_size", proof.get("size")))
+                path = [_bytes(p) for p in proof["path"]]
+                if len(raw) == 32 and "raw" in proof:
+                    leaf = _bytes(proof["raw"])
+                    if sha256(leaf) != raw:
+                        return False
+                    raw = leaf
+            else:
+                path = [_bytes(p) for p in proof]
+            if index is None or size is None or len(raw) == 32:
+                return False
+            return merkle.verify_inclusion(raw, index, size, path, entry.tx_root)
+        except (ValueError, TypeError, KeyError):
+            return False
+
+
+def _bytes(value: Any) -> bytes:
+    return bytes.fromhex(value) if isinstance(value, str) else bytes(value)

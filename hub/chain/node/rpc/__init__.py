@@ -1,0 +1,267 @@
+"""The chain node's HTTP RPC (FastAPI): submit transactions, read blocks, headers, transactions with
+their Merkle proofs, accounts, candidates, the schedule, and a live stream of blocks.
+
+``create_rpc_app(node)`` builds the app; the ``hub chain node`` process serves it with uvicorn.
+Errors have one shape, the hub API's: ``{"error": code, "message": text}`` (``error`` is a
+:class:`~hub.chain.protocol.errors.Reason` for a refused transaction). 404 for unknown things, 422
+for bad input, 413 for an oversized body; bad input never gives a 500.
+
+Every read that touches SQLite or the node's state runs in a worker thread holding ``node.lock``, so
+the event loop never blocks on the store and a reader never sees half a commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub.chain.node.rpc import stream, views
+from hub.chain.protocol.errors import Reason, TxRejected
+from hub.crypto.address import AddressError, decode_address
+
+log = logging.getLogger("hub.chain.rpc")
+
+_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+          415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_streams",
+          503: "unavailable"}
+_HASH = re.compile(r"[0-9a-fA-F]{64}")
+_MAX_HEIGHT = 2**62
+MAX_STREAMS = 64
+_NO_TELEMETRY = ({"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False,
+                                "auto_configure": False}}
+                 if "telemetry" in inspect.signature(FastAPI).parameters else {})
+
+
+class RpcError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+        super().__init__(message)
+
+
+def _not_found(what: str) -> RpcError:
+    return RpcError(404, "not_found", what)
+
+
+def _parse_hash(text: str, what: str) -> bytes:
+    if not _HASH.fullmatch(text):
+        raise RpcError(422, "invalid_request", f"{what} is 64 hex digits")
+    return bytes.fromhex(text)
+
+
+def _parse_block_id(text: str) -> int | bytes:
+    if text.isascii() and text.isdigit():
+        if len(text) > 18:
+            raise RpcError(404, "not_found", f"no block at height {text}")
+        return int(text)
+    if _HASH.fullmatch(text):
+        return bytes.fromhex(text)
+    raise RpcError(422, "invalid_request", "a block is named by its height (digits) or its hash (64 hex digits)")
+
+
+def _ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+_TX_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "object", "required": ["tx"],
+                                    "properties": {"tx": {"type": "string", "description": "wire bytes, hex"}}}},
+    "application/cbor": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interval: float = 0.2,
+                   on_submit: Callable[[Any], Any] | None = None) -> FastAPI:
+    """The RPC app of ``node`` (a :class:`~hub.chain.node.node.ChainNode`).
+
+    ``now`` gives unix ms (transaction expiry, bans, the slot clock); ``stream_interval`` is how
+    often ``/stream`` looks at the head; ``on_submit(tx)`` (plain or async) is called with each
+    transaction the mempool admitted through ``POST /tx``, for the p2p layer to gossip it.
+    ``app.state.stop_streams()`` ends every open ``/stream`` (call it before stopping uvicorn, whose
+    graceful shutdown otherwise waits for them forever).
+    """
+    clock = now or _ms
+    cache = views.HeaderCache()
+    app = FastAPI(title="Ruff chain node RPC", version="1",
+                  description="Submit transactions and read the chain of one Ruff node. Errors are "
+                  '`{"error": code, "message": text}`; a refused transaction\'s code is its reason.',
+                  docs_url="/docs", redoc_url=None, **_NO_TELEMETRY)
+    app.state.node = node
+    app.state.streams = 0
+    stopping = threading.Event()
+    app.state.stop_streams = stopping.set  # call before stopping uvicorn: open streams end within a poll
+
+    async def read(fn: Callable, *args: Any) -> Any:
+        def locked() -> Any:
+            with node.lock:
+                return fn(node, *args)
+        return await asyncio.to_thread(locked)
+
+    @app.exception_handler(RpcError)
+    async def rpc_error(request: Request, exc: RpcError) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "message": exc.message, **exc.extra}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return JSONResponse({"error": "invalid_request", "message": detail, "errors": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": _CODES.get(exc.status_code, "error"), "message": str(exc.detail)},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("chain rpc: %s %s failed", request.method, request.url.path)
+        return JSONResponse({"error": "internal", "message": "the node failed to answer; see its log"}, status_code=500)
+
+    # --- transactions ------------------------------------------------------------------------------
+    async def _body(request: Request, limit: int) -> bytes:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise RpcError(413, "too_large", f"the body is over {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RpcError(413, "too_large", f"the body is over {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @app.post("/tx", openapi_extra=_TX_BODY, summary="Submit a signed transaction", responses={
+        200: {"description": '`{"hash": hex, "status": "pending" | "included" | "irreversible"}`'},
+        422: {"description": "refused: `error` is the reason code (bad_signature, nonce_too_low, ...)"}})
+    async def submit(request: Request) -> dict:
+        """The transaction's wire bytes, as `{"tx": "<hex>"}` or a raw `application/cbor` body.
+        Submitting a transaction the node already has (in its mempool or a block) is not an error:
+        the answer names its hash and status, so clients may resubmit safely."""
+        max_tx = node.constants.MAX_TX_BYTES
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if kind in ("application/cbor", "application/octet-stream"):
+            raw = await _body(request, max_tx)
+        elif kind in ("application/json", ""):
+            body = await _body(request, 2 * max_tx + 1024)
+            try:
+                data = json.loads(body)
+                text = data["tx"]
+                raw = bytes.fromhex(text)
+            except (ValueError, KeyError, TypeError):
+                raise RpcError(422, "invalid_request", 'the body is {"tx": "<the transaction\'s bytes in hex>"}') from None
+        else:
+            raise RpcError(415, "unsupported_media_type", "send application/json or application/cbor")
+        try:
+            tx = await asyncio.to_thread(node.submit, raw, clock())
+        except TxRejected as exc:
+            if exc.reason in (Reason.DUPLICATE, Reason.NONCE_TOO_LOW):
+                known = await read(views.transaction, _tx_hash(raw))
+                if known is not None:
+                    return {"hash": known["hash"], "status": known["status"]}
+            status = 413 if exc.reason is Reason.TOO_LARGE else 422
+            raise RpcError(status, exc.reason.value, exc.detail or exc.reason.value) from None
+        if on_submit is not None:
+            try:
+                result = on_submit(tx)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("chain rpc: on_submit failed for %s", tx.hash.hex())
+        return {"hash": tx.hash.hex(), "status": "pending"}
+
+    @app.get("/tx/{tx_hash}", summary="A transaction with its Merkle inclusion proof")
+    async def get_tx(tx_hash: str) -> dict:
+        """Decoded fields and raw hex; when in a block, its height, index and the RFC 6962 audit
+        path to the block header's `tx_root` (verify with `hub.crypto.merkle.verify_inclusion`
+        over the raw bytes). A transaction still in the mempool has `status: pending`."""
+        found = await read(views.transaction, _parse_hash(tx_hash, "a transaction hash"))
+        if found is None:
+            raise _not_found(f"no transaction {tx_hash} in the chain or the mempool")
+        return found
+
+    # --- blocks ------------------------------------------------------------------------------------
+    @app.get("/head", summary="The head and the last irreversible block")
+    async def head() -> dict:
+        return await read(views.head)
+
+    @app.get("/blocks/{block_id}", summary="A block by height (canonical) or hash (any branch)")
+    async def get_block(block_id: str) -> dict:
+        found = await read(views.block, _parse_block_id(block_id))
+        if found is None:
+            raise _not_found(f"no block {block_id}")
+        return found
+
+    @app.get("/blocks/{block_id}/raw", summary="A block's CBOR bytes", response_class=Response,
+             responses={200: {"content": {"application/cbor": {}}}})
+    async def get_block_raw(block_id: str) -> Response:
+        found = await read(views.find_block, _parse_block_id(block_id))
+        if found is None:
+            raise _not_found(f"no block {block_id}")
+        return Response(await asyncio.to_thread(found.encode), media_type="application/cbor")
+
+    @app.get("/headers", summary="Canonical headers for light clients")
+    async def get_headers(start: int = Query(1, alias="from", ge=1, le=_MAX_HEIGHT),
+                          count: int = Query(100, ge=1, le=views.MAX_HEADERS)) -> dict:
+        """Up to `count` canonical headers from height `from`; each has `raw`, the signed header's
+        CBOR in hex, whose SHA-256 is the block hash and whose signature a client checks itself."""
+        return await read(views.headers, cache, start, count)
+
+    # --- accounts and producers --------------------------------------------------------------------
+    @app.get("/accounts/{address}", summary="Balance, nonce, candidacy and vote of an address")
+    async def get_account(address: str) -> dict:
+        try:
+            raw = decode_address(address)
+        except AddressError as exc:
+            raise RpcError(422, "invalid_request", f"address: {exc}") from None
+        return await read(views.account, raw, clock())
+
+    @app.get("/candidates", summary="Candidates with their vote weights and standing")
+    async def get_candidates() -> dict:
+        return await read(views.candidates, clock())
+
+    @app.get("/schedule", summary="This round's producer order with produced/missed counts and bans")
+    async def get_schedule() -> dict:
+        return await read(views.schedule, clock())
+
+    # --- the stream --------------------------------------------------------------------------------
+    @app.get("/stream", summary="New blocks and finality as server-sent events",
+             response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+    async def get_stream(request: Request) -> StreamingResponse:
+        """`event: block` (header JSON of each new canonical block, `reorg: true` when a branch
+        replaced blocks already sent) and `event: final` (`{"height", "hash"}` of the newest last
+        irreversible block)."""
+        if stopping.is_set():
+            raise RpcError(503, "stopping", "the node is shutting down")
+        if app.state.streams >= MAX_STREAMS:
+            raise RpcError(429, "too_many_streams", f"this node serves at most {MAX_STREAMS} streams")
+
+        async def counted():
+            app.state.streams += 1
+            try:
+                async for item in stream.events(node, request.is_disconnected, stream_interval, stopping):
+                    yield item
+            finally:
+                app.state.streams -= 1
+
+        return StreamingResponse(counted(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return app
+
+
+def _tx_hash(raw: bytes) -> bytes:
+    return hashlib.sha256(raw).digest()
+
+
+__all__ = ["create_rpc_app", "MAX_STREAMS"]
