@@ -335,3 +335,8 @@ def producers(chain_dir: Path | None, as_json: bool) -> None:
            [[r["position"], r["address"], r["name"], r["produced"], r["missed"],
              time.strftime("%Y-%m-%d %H:%M", time.localtime(r["banned_until"] / 1000)) if r["banned_until"] else "",
              "yes" if r["disqualified"] else "", "yes" if r["next_round"] else "no"] for r in rows])
+
+
+from hub.chain.node_cli import node as _node_command  # noqa: E402 - defined apart, registered here
+
+chain.add_command(_node_command)

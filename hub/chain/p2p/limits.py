@@ -1,0 +1,36 @@
+"""The p2p layer's numbers, in one table (networking only: none of these is consensus).
+
+They bound what one peer can make this node hold or do: memory per connection, work per message,
+how long a bad peer stays away.
+"""
+
+from __future__ import annotations
+
+MIB = 1 << 20
+#: A frame is at least this large a ceiling; a chain whose blocks are bigger raises it (see frame_limit).
+MAX_FRAME_BYTES = 8 * MIB
+LENGTH_PREFIX = 4  # bytes, big-endian
+SEND_QUEUE = 512  # frames waiting for a slow peer before it is dropped rather than slowing us
+SEND_QUEUE_BYTES = 64 * MIB  # and bytes: a peer asking for batches it never reads cannot fill our memory
+HANDSHAKE_TIMEOUT = 5.0  # seconds to receive a hello
+WRITE_TIMEOUT = 10.0  # seconds one frame may take to leave before the peer counts as stalled
+SYNC_BATCH = 200  # blocks asked for per get_blocks
+SYNC_TIMEOUT = 10.0  # seconds to wait for a batch before asking another peer
+MAX_HEADERS = 2000  # headers served per get_headers
+SEEN_LIMIT = 50_000  # hashes remembered per seen-set (blocks, transactions) for de-duplication
+MAX_PEERS = 50
+REDIAL_SECONDS = 1.0
+SCORE_START = 100
+SCORE_DROP = 0  # at or below this the peer is dropped and banned
+BAN_SECONDS = 120.0
+# What each kind of misbehaviour costs (SCORE_START / cost = how many are tolerated).
+COST_GARBAGE = 25  # undecodable frame payload or malformed message
+COST_INVALID_BLOCK = 20
+COST_INVALID_TX = 10
+COST_UNKNOWN_TYPE = 5
+COST_FATAL = SCORE_START  # oversized or truncated frame: the stream cannot be trusted any more
+
+
+def frame_limit(max_block_bytes: int) -> int:
+    """Room for the largest block this chain allows plus its header and framing."""
+    return max(MAX_FRAME_BYTES, max_block_bytes + MIB)

@@ -1,0 +1,138 @@
+"""The message types nodes exchange, and their shape checks.
+
+Each parser takes a decoded frame map and returns a typed value or raises :class:`BadMessage`, so
+the network code never indexes into a peer's map unchecked. Blocks and transactions travel as their
+own wire bytes: the node decodes and judges them; here only the envelope is checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hub.chain.p2p.limits import MAX_HEADERS, SYNC_BATCH
+
+PROTOCOL_VERSION = 1
+_U64 = 2**64
+
+
+class BadMessage(ValueError):
+    """A well-framed map that is not a valid message of its type."""
+
+
+def _fields(msg: dict[str, Any], names: tuple[str, ...]) -> None:
+    if sorted(msg) != sorted(("type", *names)):
+        raise BadMessage(f"{msg.get('type')}: expected fields {', '.join(names)}")
+
+
+def _uint(msg: dict[str, Any], name: str) -> int:
+    v = msg[name]
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < _U64:
+        raise BadMessage(f"{msg['type']}: {name} must be an unsigned 64-bit integer")
+    return v
+
+
+def _bytes(msg: dict[str, Any], name: str, size: int | None = None) -> bytes:
+    v = msg[name]
+    if not isinstance(v, bytes) or (size is not None and len(v) != size):
+        raise BadMessage(f"{msg['type']}: {name} must be {size or 'some'} bytes")
+    return v
+
+
+def _blob_list(msg: dict[str, Any], name: str, limit: int) -> list[bytes]:
+    v = msg[name]
+    if not isinstance(v, list) or len(v) > limit or not all(isinstance(b, bytes) for b in v):
+        raise BadMessage(f"{msg['type']}: {name} must be a list of at most {limit} byte strings")
+    return v
+
+
+@dataclass(frozen=True)
+class Hello:
+    version: int
+    chain_id: str
+    genesis: bytes
+    height: int
+    head: bytes
+    node_key: bytes
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": "hello", "version": self.version, "chain_id": self.chain_id, "genesis": self.genesis,
+                "height": self.height, "head": self.head, "node_key": self.node_key}
+
+
+def hello(chain_id: str, genesis: bytes, height: int, head: bytes, node_key: bytes) -> dict[str, Any]:
+    return Hello(PROTOCOL_VERSION, chain_id, genesis, height, head, node_key).to_msg()
+
+
+def parse_hello(msg: dict[str, Any]) -> Hello:
+    if msg.get("type") != "hello":
+        raise BadMessage(f"expected hello first, got {msg.get('type')!r}")
+    _fields(msg, ("version", "chain_id", "genesis", "height", "head", "node_key"))
+    if not isinstance(msg["chain_id"], str) or len(msg["chain_id"]) > 128:
+        raise BadMessage("hello: chain_id must be text of at most 128 characters")
+    return Hello(_uint(msg, "version"), msg["chain_id"], _bytes(msg, "genesis", 32), _uint(msg, "height"),
+                 _bytes(msg, "head", 32), _bytes(msg, "node_key", 32))
+
+
+def get_blocks(start: int, count: int) -> dict[str, Any]:
+    return {"type": "get_blocks", "from": start, "count": count}
+
+
+def get_headers(start: int, count: int) -> dict[str, Any]:
+    return {"type": "get_headers", "from": start, "count": count}
+
+
+def parse_range(msg: dict[str, Any], limit: int) -> tuple[int, int]:
+    """(from, count) of get_blocks / get_headers, count capped at what we serve in one reply."""
+    _fields(msg, ("from", "count"))
+    return _uint(msg, "from"), min(_uint(msg, "count"), limit)
+
+
+def blocks(raw_blocks: list[bytes], height: int) -> dict[str, Any]:
+    """A batch of canonical blocks, with the sender's head height so the receiver knows how far to go."""
+    return {"type": "blocks", "blocks": raw_blocks, "height": height}
+
+
+def parse_blocks(msg: dict[str, Any]) -> tuple[list[bytes], int]:
+    _fields(msg, ("blocks", "height"))
+    return _blob_list(msg, "blocks", SYNC_BATCH), _uint(msg, "height")
+
+
+def headers(raw_headers: list[bytes]) -> dict[str, Any]:
+    return {"type": "headers", "headers": raw_headers}
+
+
+def parse_headers(msg: dict[str, Any]) -> list[bytes]:
+    _fields(msg, ("headers",))
+    return _blob_list(msg, "headers", MAX_HEADERS)
+
+
+def announce_block(raw: bytes) -> dict[str, Any]:
+    return {"type": "announce_block", "block": raw}
+
+
+def parse_announce_block(msg: dict[str, Any]) -> bytes:
+    _fields(msg, ("block",))
+    return _bytes(msg, "block")
+
+
+def announce_tx(raw: bytes) -> dict[str, Any]:
+    return {"type": "announce_tx", "tx": raw}
+
+
+def parse_announce_tx(msg: dict[str, Any]) -> bytes:
+    _fields(msg, ("tx",))
+    return _bytes(msg, "tx")
+
+
+def ping(nonce: int) -> dict[str, Any]:
+    return {"type": "ping", "nonce": nonce}
+
+
+def pong(nonce: int) -> dict[str, Any]:
+    return {"type": "pong", "nonce": nonce}
+
+
+def parse_nonce(msg: dict[str, Any]) -> int:
+    _fields(msg, ("nonce",))
+    return _uint(msg, "nonce")

@@ -1,0 +1,27 @@
+"""A bounded set of recently seen hashes: gossip de-duplication that cannot grow without limit."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+
+class SeenSet:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: OrderedDict[bytes, None] = OrderedDict()
+
+    def __contains__(self, item: bytes) -> bool:
+        return item in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, item: bytes) -> bool:
+        """Remember ``item``; False if it was already there (the caller has handled it before)."""
+        if item in self._items:
+            self._items.move_to_end(item)
+            return False
+        self._items[item] = None
+        if len(self._items) > self.limit:
+            self._items.popitem(last=False)
+        return True

@@ -1,0 +1,147 @@
+"""The ``hub chain node`` process: a ChainNode, its network, its slot loop and (when present) RPC.
+
+Everything runs on one event loop; the node's blocking work goes through worker threads. SIGTERM
+and SIGINT set one event, and shutdown runs in reverse order of start-up so the store is closed
+last, after nothing can write to it any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("hub.chain.node")
+NODE_KEY_FILE = "node.key"
+
+
+class NodeSetupError(RuntimeError):
+    """The node cannot start (genesis, data directory, key); the message says what to fix."""
+
+
+@dataclass
+class NodeOptions:
+    genesis: Path
+    data: Path
+    listen: str
+    peers: list[str]
+    producer_key: Path | None = None
+    rpc: str | None = None
+
+
+def open_node(opts: NodeOptions):
+    """Load the genesis, prepare the data directory and open the ChainNode.
+
+    The genesis is copied to ``DATA/genesis.json`` so ``hub chain ... --chain-dir DATA`` reads and
+    queues transactions for this node like it does for the embedded chain; a data directory that
+    already holds another chain is refused.
+    """
+    from hub.chain.node.files import GENESIS_FILE, KeyFileError, read_key, write_key
+    from hub.chain.node.node import ChainError, ChainNode
+    from hub.chain.protocol.genesis import GenesisError, load_genesis
+    from hub.crypto.keys import PrivateKey
+
+    try:
+        genesis = load_genesis(opts.genesis)
+    except GenesisError as exc:
+        raise NodeSetupError(str(exc)) from None
+    opts.data.mkdir(parents=True, exist_ok=True)
+    copy = opts.data / GENESIS_FILE
+    if not copy.exists():
+        shutil.copyfile(opts.genesis, copy)
+    else:
+        try:
+            if load_genesis(copy).hash != genesis.hash:
+                raise NodeSetupError(f"{opts.data} belongs to another chain ({copy} differs from {opts.genesis})")
+        except GenesisError as exc:
+            raise NodeSetupError(str(exc)) from None
+    key = None
+    if opts.producer_key is not None:
+        try:
+            key = read_key(opts.producer_key)
+        except KeyFileError as exc:
+            raise NodeSetupError(str(exc)) from None
+        if key.public_key.hex() not in genesis.producers:
+            log.warning("node: %s is not a genesis producer; it produces once elected", opts.producer_key)
+    node_key_path = opts.data / NODE_KEY_FILE
+    if not node_key_path.exists():
+        write_key(node_key_path, PrivateKey.generate())
+    try:
+        node_key = read_key(node_key_path)
+        node = ChainNode(opts.data, genesis, key)
+    except (KeyFileError, ChainError) as exc:
+        raise NodeSetupError(str(exc)) from None
+    return node, node_key
+
+
+def _rpc_server(node, network, address: str):
+    """A uvicorn server for the node's RPC app, or None when the RPC module is not there yet.
+    Transactions it admits are handed to the network to gossip."""
+    try:
+        from hub.chain.node.rpc import create_rpc_app
+    except ImportError as exc:
+        log.warning("node: RPC unavailable (%s); running without it", exc)
+        return None
+    import uvicorn
+
+    from hub.chain.p2p.network import parse_address
+
+    host, port = parse_address(address)
+    app = create_rpc_app(node, on_submit=lambda tx: network.announce_tx(tx.raw))
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    # The node owns SIGTERM/SIGINT: uvicorn must neither take them (capture_signals, uvicorn >= 0.29;
+    # install_signal_handlers before) nor raise them again once it has stopped.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    return server
+
+
+async def serve(opts: NodeOptions) -> None:
+    from hub.chain.p2p.network import Network, parse_address
+    from hub.chain.p2p.slots import run_slots
+
+    listen = parse_address(opts.listen)
+    for p in opts.peers:
+        parse_address(p)
+    node, node_key = await asyncio.to_thread(open_node, opts)
+    head = node.head
+    log.info("node: chain %s, head %d (%s), last irreversible %d, %s", node.genesis.chain_id, head.height,
+             head.hash.hex()[:16], node.lib, f"producer {node.key.public_key.hex()[:16]}" if node.key else "not producing")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    network = Network(node, node_key.public_key, listen=listen, peers=opts.peers)
+    tasks: list[asyncio.Task] = []
+    rpc = None
+    try:
+        await network.start()
+        tasks.append(asyncio.create_task(run_slots(node, network), name="slots"))
+        if opts.rpc:
+            rpc = _rpc_server(node, network, opts.rpc)
+            if rpc is not None:
+                tasks.append(asyncio.create_task(rpc.serve(), name="rpc"))
+                log.info("node: RPC on http://%s", opts.rpc)
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter and task.exception() is not None:
+                log.error("node: %s stopped: %r", task.get_name(), task.exception())
+        waiter.cancel()
+        log.info("node: stopping")
+    finally:
+        if rpc is not None:
+            rpc.config.app.state.stop_streams()  # an open /stream would hold uvicorn's shutdown forever
+            rpc.should_exit = True
+        for task in tasks:
+            if task.get_name() != "rpc":
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await network.stop()
+        await asyncio.to_thread(node.close)
+        log.info("node: stopped at head %d", node.head.height)

@@ -1,0 +1,102 @@
+"""The frame codec: whatever bytes arrive, the reader returns a message, None at a clean end, or
+raises FrameError, and says whether the stream can still be read."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hub.chain.p2p import messages
+from hub.chain.p2p.frames import FrameError, decode_payload, encode_frame, read_frame
+from hub.crypto.encoding import encode
+
+
+async def _read_all(data: bytes, max_bytes: int = 1024) -> list:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    out = []
+    while True:
+        msg = await read_frame(reader, max_bytes)
+        if msg is None:
+            return out
+        out.append(msg)
+
+
+async def test_round_trip_of_several_frames():
+    msgs = [messages.ping(7), messages.get_blocks(1, 50), messages.announce_tx(b"\x01" * 40)]
+    assert await _read_all(b"".join(encode_frame(m) for m in msgs)) == msgs
+
+
+async def test_oversized_length_is_fatal_without_reading_the_body():
+    with pytest.raises(FrameError) as err:
+        await _read_all((2000).to_bytes(4, "big") + b"x" * 10, max_bytes=1024)
+    assert err.value.fatal and "exceeds" in str(err.value)
+
+
+def test_oversized_message_is_not_sent():
+    with pytest.raises(ValueError):
+        encode_frame(messages.announce_tx(b"x" * 2000), max_bytes=1024)
+
+
+@pytest.mark.parametrize("data", [b"\x00\x00", (10).to_bytes(4, "big") + b"abc"])
+async def test_truncated_frames_are_fatal(data):
+    with pytest.raises(FrameError) as err:
+        await _read_all(data)
+    assert err.value.fatal
+
+
+@pytest.mark.parametrize("payload", [
+    b"\xff\xff\xff",  # not CBOR
+    encode([1, 2, 3]),  # not a map
+    encode({"nonce": 1}),  # no type
+    encode({"type": 5}),  # type not text
+    bytes.fromhex("a2647479706564706f6e67656e6f6e636501")[:-1] + b"\x18\x01",  # non-shortest integer
+    encode({"type": "ping"}) + b"\x00",  # trailing bytes
+])
+async def test_bad_payloads_are_not_fatal(payload):
+    with pytest.raises(FrameError) as err:
+        await _read_all(len(payload).to_bytes(4, "big") + payload)
+    assert not err.value.fatal
+
+
+def test_a_message_needs_a_text_type():
+    with pytest.raises(ValueError):
+        encode_frame({"no": "type"})
+    assert decode_payload(encode({"type": "x"})) == {"type": "x"}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_only_ever_raise_frame_error(data):
+    try:
+        result = asyncio.run(_read_all(data))
+    except FrameError:
+        return
+    assert all(isinstance(m, dict) and isinstance(m["type"], str) for m in result)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=1, max_size=200))
+def test_random_payloads_in_a_valid_frame_only_raise_frame_error(payload):
+    try:
+        asyncio.run(_read_all(len(payload).to_bytes(4, "big") + payload))
+    except FrameError as exc:
+        assert not exc.fatal
+
+
+def test_message_parsers_refuse_wrong_shapes():
+    with pytest.raises(messages.BadMessage):
+        messages.parse_hello({"type": "hello", "chain_id": "x"})
+    with pytest.raises(messages.BadMessage):
+        messages.parse_hello({**messages.hello("c", b"g" * 32, 1, b"h" * 32, b"k" * 32), "height": -1})
+    with pytest.raises(messages.BadMessage):
+        messages.parse_blocks({"type": "blocks", "blocks": ["not bytes"], "height": 3})
+    with pytest.raises(messages.BadMessage):
+        messages.parse_range({"type": "get_blocks", "from": True, "count": 1}, 10)
+    assert messages.parse_range(messages.get_blocks(5, 10**6), 200) == (5, 200)
+    h = messages.parse_hello(messages.hello("c", b"g" * 32, 1, b"h" * 32, b"k" * 32))
+    assert (h.chain_id, h.height) == ("c", 1)

@@ -1,0 +1,237 @@
+"""Two networks in one event loop: handshake refusal, batch sync, and peers that send junk."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hub.chain.node.node import ChainNode
+from hub.chain.p2p import messages
+from hub.chain.p2p.frames import encode_frame, read_frame
+from hub.chain.p2p.messages import Hello
+from hub.chain.p2p.network import Network
+from hub.chain.protocol import dpos
+from hub.chain.protocol.block import Block, Header
+from hub.crypto.encoding import encode
+from tests.chain.chainkit import GENESIS_TIME, key, make_genesis
+
+PRODUCER = key("p2p-producer")
+
+
+def _genesis(**kw):
+    return make_genesis([PRODUCER], **kw)
+
+
+def _node(tmp_path, name, genesis, producing=False) -> ChainNode:
+    return ChainNode(tmp_path / name, genesis, PRODUCER if producing else None)
+
+
+def _produce(node: ChainNode, count: int) -> None:
+    c = node.constants
+    for _ in range(count):
+        slot = node.head.slot + 1
+        assert node.produce(dpos.slot_time(slot, GENESIS_TIME, c)) is not None
+
+
+async def _until(predicate, timeout=5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def serving(tmp_path):
+    """A producing node with 30 blocks, listening on a loopback port."""
+    node = _node(tmp_path, "a", _genesis(), producing=True)
+    _produce(node, 30)
+    net = Network(node, key("node-a").public_key, listen=("127.0.0.1", 0))
+    await net.start()
+    yield node, net
+    await net.stop()
+    node.close()
+
+
+async def test_a_new_node_syncs_in_batches(serving, tmp_path, caplog):
+    node_a, net_a = serving
+    node_b = _node(tmp_path, "b", _genesis())
+    net_b = Network(node_b, key("node-b").public_key, peers=[f"127.0.0.1:{net_a.port}"], sync_batch=7)
+    caplog.set_level("INFO", logger="hub.chain.p2p")
+    await net_b.start()
+    try:
+        await _until(lambda: node_b.head.hash == node_a.head.hash)
+        assert "synced 30/30 blocks" in caplog.text
+        # A block produced later reaches B by gossip.
+        _produce(node_a, 1)
+        net_a.announce_block(node_a.store.canonical_block(31))
+        await _until(lambda: node_b.head.height == 31)
+    finally:
+        await net_b.stop()
+        node_b.close()
+
+
+def test_hello_from_another_chain_or_genesis_is_refused(tmp_path):
+    node = _node(tmp_path, "a", _genesis())
+    net = Network(node, key("n").public_key)
+    g = node.genesis
+    ok = Hello(messages.PROTOCOL_VERSION, g.chain_id, g.hash, 0, g.hash, key("other").public_key)
+    assert net.check_hello(ok) is None
+    assert "another chain" in net.check_hello(Hello(1, "elsewhere", g.hash, 0, g.hash, ok.node_key))
+    assert "another genesis" in net.check_hello(Hello(1, g.chain_id, b"\x01" * 32, 0, g.hash, ok.node_key))
+    assert net.check_hello(Hello(1, g.chain_id, g.hash, 0, g.hash, key("n").public_key)) == "ourselves"
+    assert "version" in net.check_hello(Hello(99, g.chain_id, g.hash, 0, g.hash, ok.node_key))
+    node.close()
+
+
+async def test_a_node_of_another_genesis_is_not_connected(serving, tmp_path):
+    node_a, net_a = serving
+    other = _node(tmp_path, "c", _genesis(BLOCK_INTERVAL=600))  # same chain id, another genesis hash
+    net_c = Network(other, key("node-c").public_key, peers=[f"127.0.0.1:{net_a.port}"])
+    await net_c.start()
+    try:
+        await asyncio.sleep(0.5)
+        assert net_c.peers == {} and net_a.peers == {}
+        assert other.head.height == 0
+    finally:
+        await net_c.stop()
+        other.close()
+
+
+async def _raw_peer(net: Network, node: ChainNode, name: str):
+    reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
+    g = node.genesis
+    writer.write(encode_frame(messages.hello(g.chain_id, g.hash, 0, g.hash, key(name).public_key)))
+    await writer.drain()
+    hello = await read_frame(reader)
+    assert hello["type"] == "hello"
+    return reader, writer
+
+
+async def _closed(reader) -> bool:
+    try:
+        while True:
+            if await read_frame(reader, 10**8) is None:
+                return True
+    except Exception:  # noqa: BLE001 - reset or truncated: closed as well
+        return True
+
+
+async def test_garbage_lowers_the_score_until_the_peer_is_dropped_and_banned(serving):
+    node_a, net_a = serving
+    head = node_a.head
+    reader, writer = await _raw_peer(net_a, node_a, "junk")
+    garbage = [b"\xff\xfe", encode({"type": "announce_block", "block": b"not a block"}),
+               encode({"type": "nonsense"}), encode({"type": "announce_tx", "tx": b"\x00" * 50}),
+               encode({"type": "blocks", "blocks": [], "height": 1})]
+    for payload in garbage * 4:
+        writer.write(len(payload).to_bytes(4, "big") + payload)
+    await writer.drain()
+    assert await asyncio.wait_for(_closed(reader), 5)
+    writer.close()
+    assert net_a._banned(key("junk").public_key.hex())
+    assert node_a.head == head
+    # Banned: a new connection with the same node key is refused at the handshake.
+    reader, writer = await _raw_peer(net_a, node_a, "junk")
+    assert await asyncio.wait_for(_closed(reader), 5)
+    writer.close()
+
+
+async def test_an_oversized_frame_ends_the_connection_but_not_the_node(serving, tmp_path):
+    node_a, net_a = serving
+    reader, writer = await _raw_peer(net_a, node_a, "big")
+    writer.write((net_a.max_frame + 1).to_bytes(4, "big") + b"\x00" * 1000)
+    await writer.drain()
+    assert await asyncio.wait_for(_closed(reader), 5)
+    writer.close()
+    # The node still serves honest peers.
+    reader, writer = await _raw_peer(net_a, node_a, "honest")
+    writer.write(encode_frame(messages.get_blocks(1, 5)))
+    await writer.drain()
+    reply = await asyncio.wait_for(read_frame(reader, net_a.max_frame), 5)
+    assert reply["type"] == "blocks" and len(reply["blocks"]) == 5 and reply["height"] == 30
+    writer.close()
+
+
+async def test_a_peer_that_does_not_read_is_dropped_not_waited_for(serving):
+    node_a, net_a = serving
+    reader, writer = await _raw_peer(net_a, node_a, "slow")
+    await _until(lambda: len(net_a.peers) == 1)
+    peer = next(iter(net_a.peers.values()))
+    big = messages.announce_tx(b"\x00" * 60_000)
+    sent = 0
+    while peer.send(big) and sent < 100_000:  # never awaits: the queue fills, the peer is closed
+        sent += 1
+    assert peer.closed.is_set() and "too slow" in peer.close_reason
+    writer.close()
+
+
+async def test_a_block_the_node_refuses_scores_the_sender_down_and_changes_nothing(serving):
+    node_a, net_a = serving
+    head = node_a.head
+    # Well formed and correctly signed, but by a key that owns no slot: the node refuses it.
+    intruder = key("not-a-producer")
+    h = node_a.store.canonical_block(head.height).header
+    fake = Header(chain_id=h.chain_id, height=head.height + 1, round=h.round, slot=head.slot + 1,
+                  timestamp=h.timestamp + 500, prev_hash=head.hash, tx_root=h.tx_root, state_hash=h.state_hash,
+                  producer=intruder.public_key).signed(intruder)
+    reader, writer = await _raw_peer(net_a, node_a, "liar")
+    await _until(lambda: len(net_a.peers) == 1)
+    peer = next(iter(net_a.peers.values()))
+    writer.write(encode_frame(messages.announce_block(Block(fake).encode())))
+    await writer.drain()
+    await _until(lambda: peer.score < 100)
+    assert node_a.head == head and not node_a.store.has_block(Block(fake).hash)
+    writer.close()
+
+
+async def test_an_announced_block_with_an_unknown_parent_fetches_the_gap(serving, tmp_path):
+    node_a, net_a = serving
+    node_b = _node(tmp_path, "b", _genesis())
+    net_b = Network(node_b, key("node-b").public_key, listen=("127.0.0.1", 0))
+    await net_b.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", net_b.port)
+        g = node_b.genesis
+        # A peer that claims height 0 (so B does not sync from it on its own) and then announces block 30.
+        writer.write(encode_frame(messages.hello(g.chain_id, g.hash, 0, g.hash, key("announcer").public_key)))
+        await writer.drain()
+        assert (await read_frame(reader))["type"] == "hello"
+        writer.write(encode_frame(messages.announce_block(node_a.store.canonical_block(30).encode())))
+        await writer.drain()
+        request = await asyncio.wait_for(read_frame(reader), 5)
+        assert request == messages.get_blocks(1, 200)
+        raw = [node_a.store.canonical_block(h).encode() for h in range(1, 31)]
+        writer.write(encode_frame(messages.blocks(raw, 30), net_b.max_frame))
+        await writer.drain()
+        await _until(lambda: node_b.head.hash == node_a.head.hash)
+        writer.close()
+    finally:
+        await net_b.stop()
+        node_b.close()
+
+
+async def test_a_peer_that_claims_blocks_it_does_not_send_is_not_asked_forever(tmp_path):
+    node_b = _node(tmp_path, "b", _genesis())
+    net_b = Network(node_b, key("node-b").public_key, listen=("127.0.0.1", 0))
+    await net_b.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", net_b.port)
+        g = node_b.genesis
+        writer.write(encode_frame(messages.hello(g.chain_id, g.hash, 100, b"\x07" * 32, key("braggart").public_key)))
+        await writer.drain()
+        assert (await read_frame(reader))["type"] == "hello"
+        assert await asyncio.wait_for(read_frame(reader), 5) == messages.get_blocks(1, 200)
+        await _until(lambda: len(net_b.peers) == 1)
+        peer = next(iter(net_b.peers.values()))
+        writer.write(encode_frame(messages.blocks([], 100)))
+        await writer.drain()
+        await _until(lambda: peer.score < 100)
+        assert peer.height == 0 and not peer.syncing
+        with pytest.raises(asyncio.TimeoutError):  # not asked again: it has shown it has nothing
+            await asyncio.wait_for(read_frame(reader), 1.5)
+        writer.close()
+    finally:
+        await net_b.stop()
+        node_b.close()
