@@ -340,3 +340,8 @@ def producers(chain_dir: Path | None, as_json: bool) -> None:
 from hub.chain.node_cli import node as _node_command  # noqa: E402 - defined apart, registered here
 
 chain.add_command(_node_command)
+
+from hub.chain.devnet_cli import devnet as _devnet_command, status as _status_command  # noqa: E402 - as above
+
+chain.add_command(_devnet_command)
+chain.add_command(_status_command)
