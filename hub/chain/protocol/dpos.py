@@ -91,6 +91,21 @@ def decide_polls(state: State, round_number: int) -> None:
         state.set("poll", poll_id, None)
 
 
+def vote_tally(state: State) -> tuple[dict[bytes, int], int]:
+    """Each voted-for address's weight (every voter's whole balance behind each candidate it chose)
+    and the stake that voted: what an election counts, also shown by the node's RPC."""
+    weights: dict[bytes, int] = {}
+    stake = 0
+    for voter, choices in state.items("vote"):
+        balance = state.balance(voter)
+        if not choices or not balance:
+            continue
+        stake += balance
+        for address in choices:
+            weights[address] = weights.get(address, 0) + balance
+    return weights, stake
+
+
 def elect(state: State, now: int) -> tuple[bytes, ...]:
     """The producers of the next round (see DESIGN.md, "Election at the end of each round")."""
     c = state.constants
@@ -105,16 +120,8 @@ def elect(state: State, now: int) -> tuple[bytes, ...]:
         if exclude_current and address in current_addresses:
             continue
         eligible[address] = pk
-    weights: dict[bytes, int] = {}
-    stake = 0
-    for voter, choices in state.items("vote"):
-        balance = state.balance(voter)
-        if not choices or not balance:
-            continue
-        stake += balance
-        for address in choices:
-            if address in eligible:
-                weights[address] = weights.get(address, 0) + balance
+    tally, stake = vote_tally(state)
+    weights = {address: weight for address, weight in tally.items() if address in eligible}
     supply = state.meta("supply")
     if stake * 10_000 >= c.QUORUM * supply and weights:
         ranked = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[: c.PRODUCERS]

@@ -152,25 +152,9 @@ def account(node, address: bytes, now: int) -> dict:
             "vote": [encode_address(a) for a in state.get("vote", address) or ()]}
 
 
-def vote_weights(state) -> tuple[dict[bytes, int], int]:
-    """Each candidate's weight as :func:`dpos.elect` counts it (a voter's whole balance behind each
-    candidate it chose), and the stake that voted. ``elect`` keeps its tally to itself, so the loop
-    is repeated here; keep the two alike."""
-    weights: dict[bytes, int] = {}
-    stake = 0
-    for voter, choices in state.items("vote"):
-        balance = state.balance(voter)
-        if not choices or not balance:
-            continue
-        stake += balance
-        for address in choices:
-            weights[address] = weights.get(address, 0) + balance
-    return weights, stake
-
-
 def candidates(node, now: int) -> dict:
     state, c = node.state, node.constants
-    weights, stake = vote_weights(state)
+    weights, stake = dpos.vote_tally(state)
     order = {address_of(pk) for pk in dpos.schedule_after(state)}
     elected = {address_of(pk) for pk in state.meta("elected") or ()}
     rows = []
