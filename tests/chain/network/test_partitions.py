@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from tests.chain.network._netns import NetLab, http_get_json, require_netns
+from tests.chain.network.test_processes import stop_all
 
 HUB = [sys.executable, "-m", "hub.cli"]
 NODES = 4
@@ -96,15 +96,7 @@ def net(tmp_path):
                     cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True))
         yield Net(tmp_path, lab, procs)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        stop_all(procs)
         lab.down()
 
 

@@ -27,6 +27,19 @@ except ImportError:
 NODES = 3
 
 
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM every node still running (they shut down cleanly on it), then kill what lingers."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
 def _free_ports(n: int) -> list[int]:
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
@@ -59,15 +72,7 @@ def devnet(tmp_path):
                 cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env))
         yield tmp_path, procs, rpc_port
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        stop_all(procs)
 
 
 def _submit_over_rpc(root: Path, port: int, deadline: float) -> bytes:
