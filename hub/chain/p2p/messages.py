@@ -11,8 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.chain.p2p.limits import MAX_HEADERS, SYNC_BATCH
+from hub.crypto import keys
+from hub.crypto.signing import signing_bytes
 
-PROTOCOL_VERSION = 1
+#: 2: the hello carries a challenge nonce and each side proves its node key with an ``auth`` message.
+PROTOCOL_VERSION = 2
+AUTH_DOMAIN = "p2p-auth"
+NONCE_BYTES = 32
 _U64 = 2**64
 
 
@@ -54,24 +59,48 @@ class Hello:
     height: int
     head: bytes
     node_key: bytes
+    nonce: bytes = bytes(NONCE_BYTES)  # the challenge the other side signs in its ``auth``
 
     def to_msg(self) -> dict[str, Any]:
         return {"type": "hello", "version": self.version, "chain_id": self.chain_id, "genesis": self.genesis,
-                "height": self.height, "head": self.head, "node_key": self.node_key}
+                "height": self.height, "head": self.head, "node_key": self.node_key, "nonce": self.nonce}
 
 
-def hello(chain_id: str, genesis: bytes, height: int, head: bytes, node_key: bytes) -> dict[str, Any]:
-    return Hello(PROTOCOL_VERSION, chain_id, genesis, height, head, node_key).to_msg()
+def hello(chain_id: str, genesis: bytes, height: int, head: bytes, node_key: bytes, nonce: bytes) -> dict[str, Any]:
+    return Hello(PROTOCOL_VERSION, chain_id, genesis, height, head, node_key, nonce).to_msg()
 
 
 def parse_hello(msg: dict[str, Any]) -> Hello:
     if msg.get("type") != "hello":
         raise BadMessage(f"expected hello first, got {msg.get('type')!r}")
-    _fields(msg, ("version", "chain_id", "genesis", "height", "head", "node_key"))
+    if msg.get("version") != PROTOCOL_VERSION and isinstance(msg.get("version"), int):
+        # Another version may have other fields: report the version, which is what the operator can act on.
+        raise BadMessage(f"protocol version {msg['version']}, this node speaks {PROTOCOL_VERSION}")
+    _fields(msg, ("version", "chain_id", "genesis", "height", "head", "node_key", "nonce"))
     if not isinstance(msg["chain_id"], str) or len(msg["chain_id"]) > 128:
         raise BadMessage("hello: chain_id must be text of at most 128 characters")
     return Hello(_uint(msg, "version"), msg["chain_id"], _bytes(msg, "genesis", 32), _uint(msg, "height"),
-                 _bytes(msg, "head", 32), _bytes(msg, "node_key", 32))
+                 _bytes(msg, "head", 32), _bytes(msg, "node_key", 32), _bytes(msg, "nonce", NONCE_BYTES))
+
+
+def _auth_bytes(chain_id: str, challenge: bytes, node_key: bytes) -> bytes:
+    return signing_bytes(AUTH_DOMAIN, chain_id, {"nonce": challenge, "node_key": node_key})
+
+
+def auth(identity: keys.PrivateKey, chain_id: str, challenge: bytes) -> dict[str, Any]:
+    """Proof that we hold the node key our hello named: its signature over the peer's fresh nonce.
+
+    Without it any peer could claim another node's key, to push that node out as a "duplicate
+    connection" or to get it banned for what the impostor sends."""
+    return {"type": "auth", "sig": identity.sign(_auth_bytes(chain_id, challenge, identity.public_key))}
+
+
+def check_auth(msg: dict[str, Any], chain_id: str, challenge: bytes, node_key: bytes) -> None:
+    if msg.get("type") != "auth":
+        raise BadMessage(f"expected auth after hello, got {msg.get('type')!r}")
+    _fields(msg, ("sig",))
+    if not keys.verify(node_key, _auth_bytes(chain_id, challenge, node_key), _bytes(msg, "sig", 64)):
+        raise BadMessage("auth: the signature does not prove the node key the hello named")
 
 
 def get_blocks(start: int, count: int) -> dict[str, Any]:

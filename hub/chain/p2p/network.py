@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from hub.chain.p2p.peer import Peer
 from hub.chain.p2p.seen import SeenSet
 from hub.chain.protocol.block import Block, BlockFormatError
 from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
+from hub.crypto.keys import PrivateKey
 
 log = logging.getLogger("hub.chain.p2p")
 
@@ -43,11 +45,12 @@ def wall_clock_ms() -> int:
 
 
 class Network:
-    def __init__(self, node: ChainNode, node_key: bytes, *, listen: tuple[str, int] | None = None,
+    def __init__(self, node: ChainNode, identity: PrivateKey, *, listen: tuple[str, int] | None = None,
                  peers: list[str] | tuple[str, ...] = (), clock: Callable[[], int] = wall_clock_ms,
                  sync_batch: int = limits.SYNC_BATCH) -> None:
         self.node = node
-        self.node_key = node_key
+        self.identity = identity  # the node key: signs the handshake challenge, never anything on chain
+        self.node_key = identity.public_key
         self.listen = listen
         self.peer_addresses = list(peers)
         self.clock = clock
@@ -176,23 +179,33 @@ class Network:
                 self._sync_peer = None
 
     async def _handshake(self, peer: Peer) -> bool:
+        """Hellos both ways, then each side signs the other's fresh nonce with the node key it
+        named: a peer is registered under a key only once it has proved it holds it."""
         head = self.node.head
-        await peer.send_direct(messages.hello(self.chain_id, self.genesis_hash, head.height, head.hash, self.node_key))
+        challenge = os.urandom(messages.NONCE_BYTES)
+        await peer.send_direct(messages.hello(self.chain_id, self.genesis_hash, head.height, head.hash,
+                                              self.node_key, challenge))
         try:
             message = await asyncio.wait_for(peer.receive(), limits.HANDSHAKE_TIMEOUT)
             if message is None:
                 peer.close("closed during the handshake")
                 return False
             hello = messages.parse_hello(message)
+            refusal = self.check_hello(hello)
+            if refusal:
+                level = logging.DEBUG if refusal == "ourselves" else logging.WARNING
+                log.log(level, "p2p: refusing %s: %s", peer.address, refusal)
+                peer.close(refusal)
+                return False
+            await peer.send_direct(messages.auth(self.identity, self.chain_id, hello.nonce))
+            message = await asyncio.wait_for(peer.receive(), limits.HANDSHAKE_TIMEOUT)
+            if message is None:
+                peer.close("closed during the handshake")
+                return False
+            messages.check_auth(message, self.chain_id, challenge, hello.node_key)
         except (FrameError, BadMessage, asyncio.TimeoutError) as exc:
             log.warning("p2p: handshake with %s failed: %s", peer.address, exc or "timeout")
             peer.close("bad handshake")
-            return False
-        refusal = self.check_hello(hello)
-        if refusal:
-            level = logging.DEBUG if refusal == "ourselves" else logging.WARNING
-            log.log(level, "p2p: refusing %s: %s", peer.address, refusal)
-            peer.close(refusal)
             return False
         peer.node_key, peer.height = hello.node_key, hello.height
         if peer.outbound:

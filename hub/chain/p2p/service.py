@@ -116,7 +116,7 @@ async def serve(opts: NodeOptions) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    network = Network(node, node_key.public_key, listen=listen, peers=opts.peers)
+    network = Network(node, node_key, listen=listen, peers=opts.peers)
     tasks: list[asyncio.Task] = []
     rpc = None
     try:

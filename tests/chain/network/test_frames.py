@@ -92,11 +92,11 @@ def test_message_parsers_refuse_wrong_shapes():
     with pytest.raises(messages.BadMessage):
         messages.parse_hello({"type": "hello", "chain_id": "x"})
     with pytest.raises(messages.BadMessage):
-        messages.parse_hello({**messages.hello("c", b"g" * 32, 1, b"h" * 32, b"k" * 32), "height": -1})
+        messages.parse_hello({**messages.hello("c", b"g" * 32, 1, b"h" * 32, b"k" * 32, b"n" * 32), "height": -1})
     with pytest.raises(messages.BadMessage):
         messages.parse_blocks({"type": "blocks", "blocks": ["not bytes"], "height": 3})
     with pytest.raises(messages.BadMessage):
         messages.parse_range({"type": "get_blocks", "from": True, "count": 1}, 10)
     assert messages.parse_range(messages.get_blocks(5, 10**6), 200) == (5, 200)
-    h = messages.parse_hello(messages.hello("c", b"g" * 32, 1, b"h" * 32, b"k" * 32))
+    h = messages.parse_hello(messages.hello("c", b"g" * 32, 1, b"h" * 32, b"k" * 32, b"n" * 32))
     assert (h.chain_id, h.height) == ("c", 1)

@@ -15,6 +15,7 @@ from hub.chain.protocol import dpos
 from hub.chain.protocol.block import Block, Header
 from hub.crypto.encoding import encode
 from tests.chain.chainkit import GENESIS_TIME, key, make_genesis
+from tests.chain.network._raw import Refused, handshake
 
 PRODUCER = key("p2p-producer")
 
@@ -47,7 +48,7 @@ async def serving(tmp_path):
     """A producing node with 30 blocks, listening on a loopback port."""
     node = _node(tmp_path, "a", _genesis(), producing=True)
     _produce(node, 30)
-    net = Network(node, key("node-a").public_key, listen=("127.0.0.1", 0))
+    net = Network(node, key("node-a"), listen=("127.0.0.1", 0))
     await net.start()
     yield node, net
     await net.stop()
@@ -57,7 +58,7 @@ async def serving(tmp_path):
 async def test_a_new_node_syncs_in_batches(serving, tmp_path, caplog):
     node_a, net_a = serving
     node_b = _node(tmp_path, "b", _genesis())
-    net_b = Network(node_b, key("node-b").public_key, peers=[f"127.0.0.1:{net_a.port}"], sync_batch=7)
+    net_b = Network(node_b, key("node-b"), peers=[f"127.0.0.1:{net_a.port}"], sync_batch=7)
     caplog.set_level("INFO", logger="hub.chain.p2p")
     await net_b.start()
     try:
@@ -74,21 +75,55 @@ async def test_a_new_node_syncs_in_batches(serving, tmp_path, caplog):
 
 def test_hello_from_another_chain_or_genesis_is_refused(tmp_path):
     node = _node(tmp_path, "a", _genesis())
-    net = Network(node, key("n").public_key)
+    net = Network(node, key("n"))
     g = node.genesis
     ok = Hello(messages.PROTOCOL_VERSION, g.chain_id, g.hash, 0, g.hash, key("other").public_key)
     assert net.check_hello(ok) is None
-    assert "another chain" in net.check_hello(Hello(1, "elsewhere", g.hash, 0, g.hash, ok.node_key))
-    assert "another genesis" in net.check_hello(Hello(1, g.chain_id, b"\x01" * 32, 0, g.hash, ok.node_key))
-    assert net.check_hello(Hello(1, g.chain_id, g.hash, 0, g.hash, key("n").public_key)) == "ourselves"
+    v = messages.PROTOCOL_VERSION
+    assert "another chain" in net.check_hello(Hello(v, "elsewhere", g.hash, 0, g.hash, ok.node_key))
+    assert "another genesis" in net.check_hello(Hello(v, g.chain_id, b"\x01" * 32, 0, g.hash, ok.node_key))
+    assert net.check_hello(Hello(v, g.chain_id, g.hash, 0, g.hash, key("n").public_key)) == "ourselves"
     assert "version" in net.check_hello(Hello(99, g.chain_id, g.hash, 0, g.hash, ok.node_key))
     node.close()
+
+
+async def test_a_peer_cannot_claim_a_node_key_it_does_not_hold(serving, caplog):
+    """An impostor names an honest peer's node key but cannot sign the challenge: it is refused,
+    and the honest peer's connection, score and standing are untouched."""
+    node_a, net_a = serving
+    honest = key("honest-peer")
+    reader, writer = await asyncio.open_connection("127.0.0.1", net_a.port)
+    await handshake(reader, writer, node_a.genesis, honest)
+    await _until(lambda: honest.public_key in net_a.peers)
+    registered = net_a.peers[honest.public_key]
+
+    r2, w2 = await asyncio.open_connection("127.0.0.1", net_a.port)
+    g = node_a.genesis
+    w2.write(encode_frame(messages.hello(g.chain_id, g.hash, 0, g.hash, honest.public_key, b"\x01" * 32)))
+    await w2.drain()
+    theirs = messages.parse_hello(await read_frame(r2))
+    # Signed with the impostor's own key over the right challenge: does not prove the claimed key.
+    w2.write(encode_frame(messages.auth(key("impostor"), g.chain_id, theirs.nonce)))
+    await w2.drain()
+    assert await asyncio.wait_for(_closed(r2), 5)
+    w2.close()
+    assert "does not prove the node key" in caplog.text
+    assert net_a.peers.get(honest.public_key) is registered and not registered.closed.is_set()
+    assert registered.score == 100 and not net_a._banned(honest.public_key.hex())
+    writer.close()
+
+
+def test_a_hello_of_another_protocol_version_names_the_version():
+    old = {"type": "hello", "version": 1, "chain_id": "c", "genesis": b"g" * 32, "height": 0, "head": b"h" * 32,
+           "node_key": b"k" * 32}
+    with pytest.raises(messages.BadMessage, match=f"protocol version 1, this node speaks {messages.PROTOCOL_VERSION}"):
+        messages.parse_hello(old)
 
 
 async def test_a_node_of_another_genesis_is_not_connected(serving, tmp_path):
     node_a, net_a = serving
     other = _node(tmp_path, "c", _genesis(BLOCK_INTERVAL=600))  # same chain id, another genesis hash
-    net_c = Network(other, key("node-c").public_key, peers=[f"127.0.0.1:{net_a.port}"])
+    net_c = Network(other, key("node-c"), peers=[f"127.0.0.1:{net_a.port}"])
     await net_c.start()
     try:
         await asyncio.sleep(0.5)
@@ -101,11 +136,7 @@ async def test_a_node_of_another_genesis_is_not_connected(serving, tmp_path):
 
 async def _raw_peer(net: Network, node: ChainNode, name: str):
     reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
-    g = node.genesis
-    writer.write(encode_frame(messages.hello(g.chain_id, g.hash, 0, g.hash, key(name).public_key)))
-    await writer.drain()
-    hello = await read_frame(reader)
-    assert hello["type"] == "hello"
+    await handshake(reader, writer, node.genesis, key(name))
     return reader, writer
 
 
@@ -133,9 +164,8 @@ async def test_garbage_lowers_the_score_until_the_peer_is_dropped_and_banned(ser
     assert net_a._banned(key("junk").public_key.hex())
     assert node_a.head == head
     # Banned: a new connection with the same node key is refused at the handshake.
-    reader, writer = await _raw_peer(net_a, node_a, "junk")
-    assert await asyncio.wait_for(_closed(reader), 5)
-    writer.close()
+    with pytest.raises(Refused):
+        await _raw_peer(net_a, node_a, "junk")
 
 
 async def test_an_oversized_frame_ends_the_connection_but_not_the_node(serving, tmp_path):
@@ -189,15 +219,12 @@ async def test_a_block_the_node_refuses_scores_the_sender_down_and_changes_nothi
 async def test_an_announced_block_with_an_unknown_parent_fetches_the_gap(serving, tmp_path):
     node_a, net_a = serving
     node_b = _node(tmp_path, "b", _genesis())
-    net_b = Network(node_b, key("node-b").public_key, listen=("127.0.0.1", 0))
+    net_b = Network(node_b, key("node-b"), listen=("127.0.0.1", 0))
     await net_b.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", net_b.port)
-        g = node_b.genesis
         # A peer that claims height 0 (so B does not sync from it on its own) and then announces block 30.
-        writer.write(encode_frame(messages.hello(g.chain_id, g.hash, 0, g.hash, key("announcer").public_key)))
-        await writer.drain()
-        assert (await read_frame(reader))["type"] == "hello"
+        await handshake(reader, writer, node_b.genesis, key("announcer"))
         writer.write(encode_frame(messages.announce_block(node_a.store.canonical_block(30).encode())))
         await writer.drain()
         request = await asyncio.wait_for(read_frame(reader), 5)
@@ -214,14 +241,11 @@ async def test_an_announced_block_with_an_unknown_parent_fetches_the_gap(serving
 
 async def test_a_peer_that_claims_blocks_it_does_not_send_is_not_asked_forever(tmp_path):
     node_b = _node(tmp_path, "b", _genesis())
-    net_b = Network(node_b, key("node-b").public_key, listen=("127.0.0.1", 0))
+    net_b = Network(node_b, key("node-b"), listen=("127.0.0.1", 0))
     await net_b.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", net_b.port)
-        g = node_b.genesis
-        writer.write(encode_frame(messages.hello(g.chain_id, g.hash, 100, b"\x07" * 32, key("braggart").public_key)))
-        await writer.drain()
-        assert (await read_frame(reader))["type"] == "hello"
+        await handshake(reader, writer, node_b.genesis, key("braggart"), height=100, head=b"\x07" * 32)
         assert await asyncio.wait_for(read_frame(reader), 5) == messages.get_blocks(1, 200)
         await _until(lambda: len(net_b.peers) == 1)
         peer = next(iter(net_b.peers.values()))
