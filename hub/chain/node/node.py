@@ -14,19 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.chain.protocol import dpos, forkchoice
-from hub.chain.protocol.block import Block
+from hub.chain.protocol.block import Block, Header
 from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
 from hub.chain.protocol.genesis import Genesis
 from hub.chain.protocol.state import Head, State
 from hub.chain.protocol.transition import Applied, apply_block, build_block
 from hub.chain.protocol.tx import Transaction
+from hub.chain.node.equivocation import EquivocationWatch
 from hub.chain.node.mempool import Mempool
 from hub.chain.node.store import ChainStore, head_of
 from hub.chain.node.verify import preverify
 from hub.crypto import keys
+from hub.crypto.address import address_of
 
 log = logging.getLogger("hub.chain")
 _KEEP_IN_MEMPOOL = {Reason.NONCE_TOO_HIGH, Reason.INSUFFICIENT_BALANCE}
+EVIDENCE_LIFETIME = 3_600_000  # ms an evidence transaction stays valid (capped by MAX_TX_LIFETIME)
 
 
 class ChainError(RuntimeError):
@@ -62,6 +65,10 @@ class ChainNode:
             self.state.head = self.store.head()
         self.lib = self.store.get_meta("lib") or 0
         self.mempool = Mempool(genesis.chain_id, **({"max_txs": max_mempool} if max_mempool else {}))
+        # Two rounds of slots: evidence about older slots still counts on chain, but a node that
+        # was not watching then has nothing to compare with anyway.
+        self.watch = EquivocationWatch(2 * self.constants.PRODUCERS)
+        self.equivocations: list[tuple[Header, Header]] = []  # seen since start, newest last
 
     def close(self) -> None:
         with self.lock:
@@ -95,6 +102,51 @@ class ChainNode:
                 results.append((tx_hash, f"rejected: {exc}"))
         self.store.mark_inbox(results)
         return results
+
+    # --- equivocation --------------------------------------------------------------------------------
+    def observe(self, header: Header, now: int) -> Transaction | None:
+        """Look at a header a peer sent (accepted or not). When it and one seen before prove that
+        its producer signed two blocks for one slot, put an ``evidence`` transaction signed with our
+        producer key in the mempool and return it for gossip; a node without a key logs the proof.
+
+        Only producers of the current schedule or the elected set are watched: anyone else's
+        double signing disqualifies nobody who matters and would let strangers fill the watch."""
+        with self.lock:
+            current = dpos.slot_at(now, self.state.genesis_time, self.constants)
+            producers = set(self.state.meta("order") or ()) | set(self.state.meta("elected") or ())
+            if header.producer not in producers or header.slot + self.watch.window < current:
+                return None
+            pair = self.watch.observe(header, current)
+            if pair is None:
+                return None
+            offender = address_of(header.producer)
+            if self.state.get("dq", offender) is not None or any(a.producer == header.producer for a, _ in self.equivocations):
+                return None
+            self.equivocations.append(pair)
+            log.warning("chain: producer %s signed two blocks for slot %d: %s and %s", header.producer.hex()[:16],
+                        header.slot, pair[0].hash.hex()[:16], pair[1].hash.hex()[:16])
+            if self.key is None:
+                log.warning("chain: this node has no producer key to pay for an evidence transaction; "
+                            "a producer that saw both blocks submits it")
+                return None
+            return self._submit_evidence(pair, now)
+
+    def _submit_evidence(self, pair: tuple[Header, Header], now: int) -> Transaction | None:
+        sender = address_of(self.key.public_key)
+        nonce = self.state.nonce(sender) + len(self.mempool.by_sender.get(sender, {})) + 1
+        payload = {"first": pair[0].as_dict(), "second": pair[1].as_dict()}
+        valid_until = now + min(EVIDENCE_LIFETIME, self.constants.MAX_TX_LIFETIME)
+        chain_id = self.state.chain_id
+        draft = Transaction.create(self.key, chain_id, "evidence", payload, nonce=nonce, fee=0, valid_until=valid_until)
+        fee = self.constants.fee_for(draft.size + 9)  # the fee field grows by at most 8 bytes
+        tx = Transaction.create(self.key, chain_id, "evidence", payload, nonce=nonce, fee=fee, valid_until=valid_until)
+        try:
+            self.mempool.add(tx, self.state, now)
+        except TxRejected as exc:
+            log.warning("chain: evidence against %s not submitted: %s", pair[0].producer.hex()[:16], exc)
+            return None
+        log.warning("chain: submitted evidence %s against producer %s", tx.hash.hex()[:16], pair[0].producer.hex()[:16])
+        return tx
 
     # --- producing ---------------------------------------------------------------------------------
     def slot_owner(self, slot: int) -> bytes:

@@ -19,6 +19,9 @@ SYNC_TIMEOUT = 10.0  # seconds to wait for a batch before asking another peer
 MAX_HEADERS = 2000  # headers served per get_headers
 SEEN_LIMIT = 50_000  # hashes remembered per seen-set (blocks, transactions) for de-duplication
 MAX_PEERS = 50
+#: How far a block's slot may start after our clock says now. A producer never signs a slot before
+#: it starts, so more means a skewed clock or a producer trying to take the slots in between.
+MAX_CLOCK_AHEAD_MS = 1000
 REDIAL_SECONDS = 1.0
 SCORE_START = 100
 SCORE_DROP = 0  # at or below this the peer is dropped and banned
@@ -28,6 +31,7 @@ COST_GARBAGE = 25  # undecodable frame payload or malformed message
 COST_INVALID_BLOCK = 20
 COST_INVALID_TX = 10
 COST_UNKNOWN_TYPE = 5
+COST_FUTURE_BLOCK = 5  # may be our clock that is wrong, so cheap
 COST_FATAL = SCORE_START  # oversized or truncated frame: the stream cannot be trusted any more
 
 

@@ -23,6 +23,7 @@ from hub.chain.p2p.frames import FrameError
 from hub.chain.p2p.messages import BadMessage, Hello
 from hub.chain.p2p.peer import Peer
 from hub.chain.p2p.seen import SeenSet
+from hub.chain.protocol import dpos
 from hub.chain.protocol.block import Block, BlockFormatError
 from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
 from hub.crypto.keys import PrivateKey
@@ -332,6 +333,12 @@ class Network:
             h = block.header
             if announced and not self.seen_blocks.add(block.hash):
                 continue
+            now = self.clock()
+            if dpos.slot_time(h.slot, self.node.state.genesis_time, self.node.constants) > now + limits.MAX_CLOCK_AHEAD_MS:
+                self.seen_blocks.discard(block.hash)  # welcome again once its slot has come
+                self._penalise(peer, limits.COST_FUTURE_BLOCK, f"block {h.height} is for slot {h.slot}, which has not started")
+                return "bad"
+            await self._watch(h, now)
             if not await asyncio.to_thread(self._parent_known, block):
                 if announced:
                     self._request_blocks(peer, self._gap_start(h.height), target=h.height)
@@ -352,6 +359,19 @@ class Network:
                              peer.name, result.status, result.head.height)
                 self._broadcast(messages.announce_block(raw), exclude=peer)
         return "ok"
+
+    async def _watch(self, header, now: int) -> None:
+        """Show every recent header to the equivocation watch; gossip the evidence it yields."""
+        c = self.node.constants
+        if dpos.slot_at(now, self.node.state.genesis_time, c) - header.slot > 2 * c.PRODUCERS:
+            return  # old (a sync batch): no thread hop per block
+        try:
+            evidence = await asyncio.to_thread(self.node.observe, header, now)
+        except Exception:  # noqa: BLE001 - e.g. a full disk; watching must not end the connection
+            log.exception("p2p: checking block %d for equivocation failed", header.height)
+            return
+        if evidence is not None:
+            self.announce_tx(evidence.raw)
 
     def _parent_known(self, block: Block) -> bool:
         prev = block.header.prev_hash

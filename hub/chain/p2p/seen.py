@@ -25,3 +25,6 @@ class SeenSet:
         if len(self._items) > self.limit:
             self._items.popitem(last=False)
         return True
+
+    def discard(self, item: bytes) -> None:
+        self._items.pop(item, None)
