@@ -227,6 +227,28 @@ def test_a_branch_with_an_invalid_block_leaves_the_node_where_it_was(tmp_path):
     assert (follower(tmp_path).state.digest(), follower(tmp_path).head) == before
 
 
+def test_a_side_block_for_a_slot_its_producer_does_not_own_is_not_kept(tmp_path):
+    main = Sim(genesis(), PRODUCERS)
+    node = follower(tmp_path)
+    node.receive_block(main.next_block().block)
+    fork = copy.deepcopy(main)
+    node.receive_block(main.next_block().block)
+    node.receive_block(main.next_block().block)
+    # A sibling of block 2, correctly signed, but by a producer that does not own its slot.
+    honest = fork.next_block(skip=1).block.header
+    intruder = next(k for k in PRODUCERS if k.public_key != honest.producer)
+    stolen = Block(Header(**{**honest.body(), "producer": intruder.public_key}).signed(intruder), ())
+    with pytest.raises(BlockRejected, match="belongs to"):
+        node.receive_block(stolen)
+    early = Block(Header(**{**honest.body(), "slot": 1, "timestamp": dpos.slot_time(1, GENESIS_TIME, node.constants)})
+                  .signed(fork.keys[honest.producer]), ())
+    with pytest.raises(BlockRejected, match="not after its parent"):
+        node.receive_block(early)
+    assert not node.store.has_block(stolen.hash) and not node.store.has_block(early.hash)
+    assert node.receive_block(Block(honest, ())).status == "side"  # the rightful owner's is kept
+    node.close()
+
+
 def test_unknown_parent_is_refused(tmp_path):
     main = Sim(genesis(), PRODUCERS)
     main.next_block()

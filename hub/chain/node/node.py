@@ -191,18 +191,36 @@ class ChainNode:
                 self.mempool.prune(self.state, h.timestamp)
                 return Received("applied", self.head)
             if h.prev_hash == self.genesis.hash:
-                parent_height = 0
+                parent = None
             else:
                 parent = self.store.block(h.prev_hash)
                 if parent is None:
                     raise BlockRejected("unknown parent: the block's predecessor has not been received")
-                parent_height = parent.header.height
+            parent_height = parent.header.height if parent is not None else 0
             if parent_height + 1 != h.height or h.chain_id != self.state.chain_id or not h.signature_ok():
                 raise BlockRejected("not a valid successor of its parent (height, chain or signature)")
+            self._check_side_slot(h, parent.header if parent is not None else None)
             self.store.put_block(block)
             if not forkchoice.better(h.height, block.hash, self.head.height, self.head.hash):
                 return Received("side", self.head)
             return self._reorganise(block)
+
+    def _check_side_slot(self, h: Header, parent: Header | None) -> None:
+        """The slot checks ``apply_block`` would make, for a block kept on another branch.
+
+        Without them anyone holding a producer key could fill the store with side blocks for any
+        slot. The slot owner can be checked only where the schedule is known: a block of this
+        head's round whose parent is on this chain uses this round's order."""
+        c = self.constants
+        if parent is not None and h.slot <= parent.slot:
+            raise BlockRejected(f"slot {h.slot} is not after its parent's slot {parent.slot}")
+        if h.timestamp != dpos.slot_time(h.slot, self.state.genesis_time, c):
+            raise BlockRejected("timestamp is not the start of its slot")
+        if dpos.round_of(h.height, c) == dpos.round_of(self.head.height, c) \
+                and self.store.canonical_hash(h.height - 1) == h.prev_hash:
+            owner = dpos.slot_owner(self.state.meta("order"), h.slot)
+            if owner != h.producer:
+                raise BlockRejected(f"slot {h.slot} belongs to {owner.hex()[:16]}, not to the block's producer")
 
     def _branch_to(self, tip: Block) -> tuple[list[Block], int]:
         """The blocks from the common ancestor (exclusive) up to ``tip``, and the ancestor's height."""
