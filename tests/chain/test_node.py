@@ -266,3 +266,20 @@ def test_producer_waits_for_its_own_slot(tmp_path):
     assert sum(b is not None for b in made) == 1
     maker = next(n for n, b in zip(nodes, made) if b is not None)
     assert maker.key.public_key == order[1 % len(order)]
+
+
+def test_headers_are_read_without_decoding_the_block_and_old_stores_still_answer(tmp_path):
+    main = Sim(genesis(), PRODUCERS)
+    node = follower(tmp_path)
+    blocks = [main.next_block([Wallet(ALICE).send(BOB, RUFF)] if i == 0 else []).block for i in range(3)]
+    for blk in blocks:
+        node.receive_block(blk)
+    assert [node.store.canonical_header(i + 1) for i in range(3)] == [b.header for b in blocks]
+    stored = node.store.conn.execute("SELECT count(*) FROM headers").fetchone()[0]
+    assert stored == 3
+    # A store written before the headers table existed has no rows there: the block answers.
+    with node.store.transaction() as conn:
+        conn.execute("DELETE FROM headers")
+    assert node.store.header(blocks[0].hash) == blocks[0].header
+    assert node.store.canonical_header(99) is None and node.store.header(b"\x00" * 32) is None
+    node.close()

@@ -193,13 +193,13 @@ class ChainNode:
             if h.prev_hash == self.genesis.hash:
                 parent = None
             else:
-                parent = self.store.block(h.prev_hash)
+                parent = self.store.header(h.prev_hash)
                 if parent is None:
                     raise BlockRejected("unknown parent: the block's predecessor has not been received")
-            parent_height = parent.header.height if parent is not None else 0
+            parent_height = parent.height if parent is not None else 0
             if parent_height + 1 != h.height or h.chain_id != self.state.chain_id or not h.signature_ok():
                 raise BlockRejected("not a valid successor of its parent (height, chain or signature)")
-            self._check_side_slot(h, parent.header if parent is not None else None)
+            self._check_side_slot(h, parent)
             self.store.put_block(block)
             if not forkchoice.better(h.height, block.hash, self.head.height, self.head.hash):
                 return Received("side", self.head)
@@ -243,7 +243,7 @@ class ChainNode:
         for height in range(self.head.height, ancestor, -1):
             block = self.store.canonical_block(height)
             undo = self.store.undo_record(block.hash)
-            parent_head = head_of(self.store.block(block.header.prev_hash).header) if height > 1 else self._genesis_head()
+            parent_head = head_of(self.store.header(block.header.prev_hash)) if height > 1 else self._genesis_head()
             txs = [Transaction.from_bytes(raw) for raw in block.txs]
             reverted.append(Applied(block, txs, [], undo, parent_head))
             self.state.revert(undo, parent_head)

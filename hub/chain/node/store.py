@@ -33,6 +33,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks(hash BLOB PRIMARY KEY, height INTEGER NOT NULL, prev BLOB NOT NULL,
     slot INTEGER NOT NULL, producer BLOB NOT NULL, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blocks_prev ON blocks(prev);
+CREATE TABLE IF NOT EXISTS headers(hash BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS canon(height INTEGER PRIMARY KEY, hash BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS undo(hash BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state(ns TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
@@ -125,6 +126,7 @@ class ChainStore:
         h = block.header
         conn.execute("INSERT OR IGNORE INTO blocks VALUES(?,?,?,?,?,?)",
                      (block.hash, h.height, h.prev_hash, h.slot, h.producer, block.encode()))
+        conn.execute("INSERT OR IGNORE INTO headers VALUES(?,?)", (block.hash, h.encode()))
 
     @staticmethod
     def _write_changes(conn: sqlite3.Connection, changes: list[Change]) -> None:
@@ -142,6 +144,7 @@ class ChainStore:
     def delete_block(self, block_hash: bytes) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM blocks WHERE hash=?", (block_hash,))
+            conn.execute("DELETE FROM headers WHERE hash=?", (block_hash,))
 
     # --- reading ---------------------------------------------------------------------------------
     def head(self) -> Head | None:
@@ -159,6 +162,19 @@ class ChainStore:
     def block(self, block_hash: bytes) -> Block | None:
         row = self.conn.execute("SELECT data FROM blocks WHERE hash=?", (block_hash,)).fetchone()
         return Block.decode(row[0]) if row else None
+
+    def header(self, block_hash: bytes) -> Header | None:
+        """A block's header without decoding its transactions (up to 3 MB for a header of 300 B).
+        Stores written before the headers table fall back to the block."""
+        row = self.conn.execute("SELECT data FROM headers WHERE hash=?", (block_hash,)).fetchone()
+        if row is not None:
+            return Header.from_dict(decode(row[0]))
+        block = self.block(block_hash)
+        return block.header if block is not None else None
+
+    def canonical_header(self, height: int) -> Header | None:
+        h = self.canonical_hash(height)
+        return self.header(h) if h is not None else None
 
     def has_block(self, block_hash: bytes) -> bool:
         return self.conn.execute("SELECT 1 FROM blocks WHERE hash=?", (block_hash,)).fetchone() is not None

@@ -314,10 +314,10 @@ class Network:
             head = self.node.head.height
             out = []
             for height in range(max(start, 1), min(head, max(start, 1) + count - 1) + 1):
-                block = self.node.store.canonical_block(height)
-                if block is None:
+                header = self.node.store.canonical_header(height)
+                if header is None:
                     break
-                out.append(block.header.encode())
+                out.append(header.encode())
         return out
 
     # --- blocks ----------------------------------------------------------------------------------
