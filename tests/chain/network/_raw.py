@@ -30,8 +30,10 @@ async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     try:
         auth = await asyncio.wait_for(read_frame(reader), 5)
     except (ConnectionError, OSError) as exc:
+        writer.close()
         raise Refused(str(exc)) from None
     if auth is None:
+        writer.close()
         raise Refused("the node closed the connection after its hello")
     assert auth["type"] == "auth", f"expected the node's auth, got {auth!r}"
     return theirs
