@@ -90,6 +90,20 @@ class ChainNode:
             self.mempool.add(tx, self.state, now)
         return tx
 
+    def submit_many(self, raws: list[bytes], now: int) -> list[Transaction | TxRejected]:
+        """Admit a batch under one lock: for each, the transaction or why it was refused."""
+        out: list[Transaction | TxRejected] = []
+        with self.lock:
+            for raw in raws:
+                try:
+                    tx = Transaction.from_bytes(raw, self.constants.MAX_TX_BYTES)
+                    self.mempool.add(tx, self.state, now)
+                except TxRejected as exc:
+                    out.append(exc)
+                else:
+                    out.append(tx)
+        return out
+
     def drain_inbox(self, now: int) -> list[tuple[bytes, str]]:
         """Move what the CLI queued into the mempool; a bad one is marked and logged, never fatal."""
         results = []

@@ -17,6 +17,8 @@ WRITE_TIMEOUT = 10.0  # seconds one frame may take to leave before the peer coun
 SYNC_BATCH = 200  # blocks asked for per get_blocks
 SYNC_TIMEOUT = 10.0  # seconds to wait for a batch before asking another peer
 MAX_HEADERS = 2000  # headers served per get_headers
+TX_BATCH = 512  # transactions per announce_txs frame (a full batch of transfers is ~110 KB)
+TX_FLUSH_SECONDS = 0.02  # how long a transaction may wait for others to share its frame
 SEEN_LIMIT = 50_000  # hashes remembered per seen-set (blocks, transactions) for de-duplication
 MAX_PEERS = 50
 #: How far a block's slot may start after our clock says now. A producer never signs a slot before

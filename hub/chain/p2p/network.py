@@ -66,6 +66,8 @@ class Network:
         self._address_keys: dict[str, bytes] = {}  # dialled address -> node key it answered with
         self._sync_peer: Peer | None = None
         self._sync_logged = 0
+        self._tx_outbox: list[tuple[bytes, Peer | None]] = []  # (raw, the peer it came from)
+        self._tx_flush: asyncio.TimerHandle | None = None
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -87,6 +89,9 @@ class Network:
         self._spawn(self._maintain(), "p2p-maintain")
 
     async def stop(self) -> None:
+        if self._tx_flush is not None:
+            self._tx_flush.cancel()
+            self._tx_flush = None
         if self._server is not None:
             self._server.close()
         for peer in list(self.peers.values()):
@@ -271,8 +276,10 @@ class Network:
         kind = message["type"]
         if kind == "announce_block":
             await self._receive_blocks(peer, [messages.parse_announce_block(message)], announced=True)
+        elif kind == "announce_txs":
+            await self._receive_txs(peer, messages.parse_announce_txs(message))
         elif kind == "announce_tx":
-            await self._receive_tx(peer, messages.parse_announce_tx(message))
+            await self._receive_txs(peer, [messages.parse_announce_tx(message)])
         elif kind == "blocks":
             raw_blocks, height = messages.parse_blocks(message)
             await self._receive_batch(peer, raw_blocks, height)
@@ -459,18 +466,45 @@ class Network:
         self._request_blocks(best, ours + 1, target=best.height)
 
     # --- transactions ----------------------------------------------------------------------------
-    async def _receive_tx(self, peer: Peer, raw: bytes) -> None:
-        if not self.seen_txs.add(hashlib.sha256(raw).digest()):
+    async def _receive_txs(self, peer: Peer, raws: list[bytes]) -> None:
+        fresh = [raw for raw in raws if self.seen_txs.add(hashlib.sha256(raw).digest())]
+        if not fresh:
             return
-        try:
-            await asyncio.to_thread(self.node.submit, raw, self.clock())
-        except TxRejected as exc:
-            if exc.reason in _MALFORMED_TX:
-                self._penalise(peer, limits.COST_INVALID_TX, f"invalid transaction: {exc}")
+        results = await asyncio.to_thread(self.node.submit_many, fresh, self.clock())
+        malformed = 0
+        for raw, result in zip(fresh, results):
+            if isinstance(result, TxRejected):
+                if result.reason in _MALFORMED_TX:
+                    malformed += 1
+                    why = str(result)
+                else:
+                    log.debug("p2p: transaction from %s not admitted: %s", peer.name, result)
             else:
-                log.debug("p2p: transaction from %s not admitted: %s", peer.name, exc)
+                self._queue_tx(raw, peer)
+        if malformed:
+            # One bad batch costs what its transactions would have cost one by one, up to a drop.
+            self._penalise(peer, min(limits.SCORE_START, malformed * limits.COST_INVALID_TX),
+                           f"{malformed} invalid transaction(s), e.g. {why}")
+
+    def _queue_tx(self, raw: bytes, source: Peer | None) -> None:
+        """Gossip in batches: flush when a batch is full or TX_FLUSH_SECONDS after the first."""
+        self._tx_outbox.append((raw, source))
+        if len(self._tx_outbox) >= limits.TX_BATCH:
+            self._flush_txs()
+        elif self._tx_flush is None:
+            self._tx_flush = asyncio.get_running_loop().call_later(limits.TX_FLUSH_SECONDS, self._flush_txs)
+
+    def _flush_txs(self) -> None:
+        if self._tx_flush is not None:
+            self._tx_flush.cancel()
+            self._tx_flush = None
+        batch, self._tx_outbox = self._tx_outbox, []
+        if not batch:
             return
-        self._broadcast(messages.announce_tx(raw), exclude=peer)
+        for peer in list(self.peers.values()):
+            raws = [raw for raw, source in batch if source is not peer]
+            for i in range(0, len(raws), limits.TX_BATCH):
+                peer.send(messages.announce_txs(raws[i:i + limits.TX_BATCH]))
 
     # --- our own news ----------------------------------------------------------------------------
     def announce_block(self, block: Block) -> None:
@@ -478,8 +512,9 @@ class Network:
         self._broadcast(messages.announce_block(block.encode()))
 
     def announce_tx(self, raw: bytes) -> None:
+        """Gossip a transaction this node admitted (from its RPC, its CLI inbox, or evidence)."""
         self.seen_txs.add(hashlib.sha256(raw).digest())
-        self._broadcast(messages.announce_tx(raw))
+        self._queue_tx(raw, None)
 
     def _broadcast(self, message: dict[str, Any], exclude: Peer | None = None) -> None:
         for peer in list(self.peers.values()):

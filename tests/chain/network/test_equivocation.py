@@ -132,10 +132,11 @@ async def test_halves_announced_by_two_peers_become_gossiped_evidence(chain, tmp
         async def gossiped_evidence(reader) -> Transaction:
             while True:
                 msg = await read_frame(reader, 1 << 24)
-                if msg is not None and msg["type"] == "announce_tx":
-                    tx = Transaction.from_bytes(msg["tx"])
-                    if tx.type == "evidence":
-                        return tx
+                if msg is not None and msg["type"] == "announce_txs":
+                    for raw in msg["txs"]:
+                        tx = Transaction.from_bytes(raw)
+                        if tx.type == "evidence":
+                            return tx
 
         tx = await asyncio.wait_for(gossiped_evidence(r1), 5)
         assert tx.hash in node.mempool and tx.sender == HONEST.public_key

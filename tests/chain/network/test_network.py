@@ -14,14 +14,15 @@ from hub.chain.p2p.network import Network
 from hub.chain.protocol import dpos
 from hub.chain.protocol.block import Block, Header
 from hub.crypto.encoding import encode
-from tests.chain.chainkit import GENESIS_TIME, key, make_genesis
+from hub.chain.protocol.constants import RUFF
+from tests.chain.chainkit import GENESIS_TIME, Wallet, key, make_genesis
 from tests.chain.network._raw import Refused, handshake
 
 PRODUCER = key("p2p-producer")
 
 
-def _genesis(**kw):
-    return make_genesis([PRODUCER], **kw)
+def _genesis(balances=None, **kw):
+    return make_genesis([PRODUCER], balances, **kw)
 
 
 def _node(tmp_path, name, genesis, producing=False) -> ChainNode:
@@ -259,3 +260,49 @@ async def test_a_peer_that_claims_blocks_it_does_not_send_is_not_asked_forever(t
     finally:
         await net_b.stop()
         node_b.close()
+
+
+async def test_transactions_are_gossiped_in_batches_and_not_echoed(tmp_path):
+    """Three hundred transfers arrive in two frames from one peer: the node admits them all with
+    one check each, passes them on to its other peer in a frame or two (not 300), and sends none
+    back to where they came from."""
+    sender = key("gossip-sender")
+    g = _genesis(balances={sender: 1000 * RUFF})
+    node = _node(tmp_path, "a", g)
+    net = Network(node, key("node-a"), listen=("127.0.0.1", 0), clock=lambda: GENESIS_TIME + 1000)
+    await net.start()
+    try:
+        r_in, w_in = await asyncio.open_connection("127.0.0.1", net.port)
+        await handshake(r_in, w_in, g, key("peer-in"))
+        r_out, w_out = await asyncio.open_connection("127.0.0.1", net.port)
+        await handshake(r_out, w_out, g, key("peer-out"))
+        await _until(lambda: len(net.peers) == 2)
+        wallet = Wallet(sender)
+        raws = [wallet.send(key("someone"), 1, fee=RUFF // 100).raw for _ in range(300)]
+        for part in (raws[:150], raws[150:]):
+            w_in.write(encode_frame(messages.announce_txs(part), net.max_frame))
+        await w_in.drain()
+        await _until(lambda: len(node.mempool) == 300)
+
+        relayed, frames = [], 0
+        while len(relayed) < 300:
+            msg = await asyncio.wait_for(read_frame(r_out, net.max_frame), 5)
+            if msg["type"] == "announce_txs":
+                frames += 1
+                relayed += msg["txs"]
+        assert sorted(relayed) == sorted(raws) and frames <= 4
+        with pytest.raises(asyncio.TimeoutError):  # nothing echoed to the peer they came from
+            while True:
+                msg = await asyncio.wait_for(read_frame(r_in, net.max_frame), 0.3)
+                assert msg["type"] != "announce_txs", "transactions were sent back to their source"
+        # A batch with forged transactions costs the sender as much as sending them one by one.
+        forged = [raw[:-1] + bytes([raw[-1] ^ 1]) for raw in (wallet.send(key("x"), 1).raw for _ in range(3))]
+        peer_in = net.peers[key("peer-in").public_key]
+        w_in.write(encode_frame(messages.announce_txs(forged)))
+        await w_in.drain()
+        await _until(lambda: peer_in.score <= 100 - 3 * 10)
+        for w in (w_in, w_out):
+            w.close()
+    finally:
+        await net.stop()
+        node.close()
