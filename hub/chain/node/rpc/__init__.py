@@ -257,6 +257,8 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
         return StreamingResponse(counted(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+    from hub.chain.node.rpc.light_routes import add_light_routes  # GET /blocks/{height}/changes
+    add_light_routes(app, node)
     return app
 
 
