@@ -64,6 +64,9 @@ class ChainNode:
             self.state.load(self.store.state_rows())
             self.state.head = self.store.head()
         self.lib = self.store.get_meta("lib") or 0
+        self._genesis_head_cache: Head | None = None
+        # The last slot this key signed a block for, side branches included (they stay in the store).
+        self.signed_slot = self.store.last_slot_of(key.public_key) if key is not None else 0
         self.mempool = Mempool(genesis.chain_id, **({"max_txs": max_mempool} if max_mempool else {}))
         # Two rounds of slots: evidence about older slots still counts on chain, but a node that
         # was not watching then has nothing to compare with anyway.
@@ -172,7 +175,9 @@ class ChainNode:
             return None
         with self.lock:
             slot = dpos.slot_at(now, self.state.genesis_time, self.constants)
-            if slot <= self.head.slot or self.slot_owner(slot) != self.key.public_key:
+            # Never sign a second block for one slot: a reorganisation can put the head back below
+            # a slot this node already produced in, and a second block there is equivocation.
+            if slot <= self.head.slot or slot <= self.signed_slot or self.slot_owner(slot) != self.key.public_key:
                 return None
             self.mempool.prune(self.state, dpos.slot_time(slot, self.state.genesis_time, self.constants))
             built = build_block(self.state, self.key, slot, self.mempool.select(), self.mempool.verify)
@@ -181,6 +186,7 @@ class ChainNode:
             except BaseException:
                 self.state.revert(built.applied.undo, built.applied.parent)
                 raise
+            self.signed_slot = slot
             self.mempool.remove(built.applied.txs)
             self.mempool.remove([tx for tx, exc in built.rejected if exc.reason not in _KEEP_IN_MEMPOOL])
             return built.applied.block
@@ -298,7 +304,9 @@ class ChainNode:
             self.mempool.remember(tx_hash)
 
     def _genesis_head(self) -> Head:
-        return self.genesis.state().head
+        if self._genesis_head_cache is None:  # building the genesis state is not free (every balance)
+            self._genesis_head_cache = self.genesis.state().head
+        return self._genesis_head_cache
 
     # --- committing --------------------------------------------------------------------------------
     def _commit(self, reverted: list[Applied], applied: list[Applied]) -> None:

@@ -33,6 +33,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks(hash BLOB PRIMARY KEY, height INTEGER NOT NULL, prev BLOB NOT NULL,
     slot INTEGER NOT NULL, producer BLOB NOT NULL, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blocks_prev ON blocks(prev);
+CREATE INDEX IF NOT EXISTS blocks_producer ON blocks(producer, slot);
 CREATE TABLE IF NOT EXISTS headers(hash BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS canon(height INTEGER PRIMARY KEY, hash BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS undo(hash BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
@@ -54,6 +55,7 @@ class ChainStore:
         self.path = Path(directory) / DB_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._producers: dict[bytes, bytes] = {}  # block hash -> producer, for recent_producers
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=5.0)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -124,6 +126,7 @@ class ChainStore:
 
     def _insert_block(self, conn: sqlite3.Connection, block: Block) -> None:
         h = block.header
+        self._producers[block.hash] = h.producer
         conn.execute("INSERT OR IGNORE INTO blocks VALUES(?,?,?,?,?,?)",
                      (block.hash, h.height, h.prev_hash, h.slot, h.producer, block.encode()))
         conn.execute("INSERT OR IGNORE INTO headers VALUES(?,?)", (block.hash, h.encode()))
@@ -191,10 +194,27 @@ class ChainStore:
         row = self.conn.execute("SELECT data FROM undo WHERE hash=?", (block_hash,)).fetchone()
         return [tuple(u) for u in decode(row[0])]
 
+    def last_slot_of(self, producer: bytes) -> int:
+        """The last slot ``producer`` signed a block for, on any branch (0: none)."""
+        row = self.conn.execute("SELECT MAX(slot) FROM blocks WHERE producer=?", (producer,)).fetchone()
+        return row[0] or 0
+
     def recent_producers(self, head_height: int, count: int) -> list[tuple[int, bytes]]:
-        return self.conn.execute(
-            "SELECT c.height, b.producer FROM canon c JOIN blocks b ON b.hash=c.hash "
-            "WHERE c.height>? AND c.height<=? ORDER BY c.height DESC", (head_height - count, head_height)).fetchall()
+        """(height, producer) of the canonical blocks in (head_height - count, head_height], newest
+        first. The canon table is small and fast to scan; a block's producer never changes, so it is
+        remembered by hash (the join into ``blocks``, whose rows hold whole blocks, costs ~30 µs a row)."""
+        rows = self.conn.execute("SELECT height, hash FROM canon WHERE height>? AND height<=? ORDER BY height DESC",
+                                 (head_height - count, head_height)).fetchall()
+        cache = self._producers
+        missing = [h for _, h in rows if h not in cache]
+        for block_hash in missing:
+            row = self.conn.execute("SELECT producer FROM blocks WHERE hash=?", (block_hash,)).fetchone()
+            if row is not None:
+                cache[block_hash] = row[0]
+        out = [(height, cache[h]) for height, h in rows if h in cache]
+        while len(cache) > 4096:
+            cache.pop(next(iter(cache)))
+        return out
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         row = self.conn.execute("SELECT height, idx FROM txindex WHERE hash=?", (tx_hash,)).fetchone()
