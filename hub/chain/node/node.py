@@ -94,17 +94,32 @@ class ChainNode:
         return tx
 
     def submit_many(self, raws: list[bytes], now: int) -> list[Transaction | TxRejected]:
-        """Admit a batch under one lock: for each, the transaction or why it was refused."""
+        """Admit a batch: for each, the transaction or why it was refused.
+
+        Decoding and the signature checks (most of the cost) run before the node lock is taken, so
+        a big batch does not hold up a block being applied; the verifier remembers what passed, and
+        ``Mempool.add`` then judges everything else under the lock."""
+        decoded: list[Transaction | TxRejected] = []
+        for raw in raws:
+            try:
+                tx = Transaction.from_bytes(raw, self.constants.MAX_TX_BYTES)
+            except TxRejected as exc:
+                decoded.append(exc)
+                continue
+            self.mempool.verify(tx)  # a failure is found again, with its reason, by add()
+            decoded.append(tx)
         out: list[Transaction | TxRejected] = []
         with self.lock:
-            for raw in raws:
+            for item in decoded:
+                if isinstance(item, TxRejected):
+                    out.append(item)
+                    continue
                 try:
-                    tx = Transaction.from_bytes(raw, self.constants.MAX_TX_BYTES)
-                    self.mempool.add(tx, self.state, now)
+                    self.mempool.add(item, self.state, now)
                 except TxRejected as exc:
                     out.append(exc)
                 else:
-                    out.append(tx)
+                    out.append(item)
         return out
 
     def drain_inbox(self, now: int) -> list[tuple[bytes, str]]:

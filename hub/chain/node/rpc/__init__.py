@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hub.chain.node.rpc import stream, views
 from hub.chain.protocol.errors import Reason, TxRejected
 from hub.crypto.address import AddressError, decode_address
+from hub.crypto.encoding import DecodeError, decode
 
 log = logging.getLogger("hub.chain.rpc")
 
@@ -40,6 +41,8 @@ _CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: 
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 _MAX_HEIGHT = 2**62
 MAX_STREAMS = 64
+MAX_BATCH_TXS = 5000  # transactions per POST /txs
+MAX_BATCH_BYTES = 4 * 1024 * 1024  # wire bytes of one POST /txs (the JSON form may be twice this, hex)
 _NO_TELEMETRY = ({"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False,
                                 "auto_configure": False}}
                  if "telemetry" in inspect.signature(FastAPI).parameters else {})
@@ -79,6 +82,14 @@ _TX_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "object", "required": ["tx"],
                                     "properties": {"tx": {"type": "string", "description": "wire bytes, hex"}}}},
     "application/cbor": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+_TXS_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "object", "required": ["txs"],
+                                    "properties": {"txs": {"type": "array", "maxItems": MAX_BATCH_TXS,
+                                                           "items": {"type": "string", "description": "wire bytes, hex"}}}}},
+    "application/cbor": {"schema": {"type": "string", "format": "binary",
+                                    "description": "a CBOR array of byte strings, one per transaction"}}}}}
 
 
 def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interval: float = 0.2,
@@ -162,23 +173,83 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
                 raise RpcError(422, "invalid_request", 'the body is {"tx": "<the transaction\'s bytes in hex>"}') from None
         else:
             raise RpcError(415, "unsupported_media_type", "send application/json or application/cbor")
-        try:
-            tx = await asyncio.to_thread(node.submit, raw, clock())
-        except TxRejected as exc:
-            if exc.reason in (Reason.DUPLICATE, Reason.NONCE_TOO_LOW):
-                known = await read(views.transaction, _tx_hash(raw))
-                if known is not None:
-                    return {"hash": known["hash"], "status": known["status"]}
-            status = 413 if exc.reason is Reason.TOO_LARGE else 422
-            raise RpcError(status, exc.reason.value, exc.detail or exc.reason.value) from None
-        if on_submit is not None:
+        tx, answer = (await asyncio.to_thread(_admit, [raw], clock()))[0]
+        if "error" in answer:
+            status = 413 if answer["error"] == Reason.TOO_LARGE.value else 422
+            raise RpcError(status, answer["error"], answer["message"])
+        if tx is not None:
+            await _announce([tx])
+        return answer
+
+    @app.post("/txs", openapi_extra=_TXS_BODY, summary="Submit many signed transactions in one request", responses={
+        200: {"description": '`{"results": [...], "accepted": n, "refused": m}`: one result per transaction, in '
+                             'order, `{"hash", "status"}` as `POST /tx` answers or `{"hash", "error", "message"}`'},
+        413: {"description": f"more than {MAX_BATCH_TXS} transactions or {MAX_BATCH_BYTES} bytes"},
+        422: {"description": "the body is not a list of transactions (one bad transaction is a result, not a 422)"}})
+    async def submit_many(request: Request) -> dict:
+        """Up to 5,000 transactions as `{"txs": ["<hex>", ...]}` or an `application/cbor` array of
+        byte strings. Each is judged as `POST /tx` would judge it, in order (so one sender's
+        successive nonces may be in the same request); a refused one does not stop the others.
+        The answer is HTTP 200 with one result per transaction: its hash and status (`pending`,
+        or `included`/`irreversible` for one the node already has), or its `error` code and
+        `message`. For clients that submit at a high rate: one request, one worker-thread hop."""
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if kind in ("application/cbor", "application/octet-stream"):
+            body = await _body(request, MAX_BATCH_BYTES)
+            try:
+                raws = decode(body)
+            except DecodeError:
+                raws = None
+            if not isinstance(raws, list) or not all(isinstance(r, bytes) for r in raws):
+                raise RpcError(422, "invalid_request", "the body is a CBOR array of byte strings, one per transaction")
+        elif kind in ("application/json", ""):
+            body = await _body(request, 2 * MAX_BATCH_BYTES + 64 * 1024)
+            try:
+                texts = json.loads(body)["txs"]
+                if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                    raise TypeError
+                raws = [bytes.fromhex(t) for t in texts]
+            except (ValueError, KeyError, TypeError):
+                raise RpcError(422, "invalid_request", 'the body is {"txs": ["<a transaction\'s bytes in hex>", ...]}') from None
+        else:
+            raise RpcError(415, "unsupported_media_type", "send application/json or application/cbor")
+        if len(raws) > MAX_BATCH_TXS:
+            raise RpcError(413, "too_large", f"at most {MAX_BATCH_TXS} transactions per request")
+        judged = await asyncio.to_thread(_admit, raws, clock())
+        admitted = [tx for tx, _ in judged if tx is not None]
+        await _announce(admitted)
+        return {"results": [answer for _, answer in judged], "accepted": sum(1 for _, a in judged if "status" in a),
+                "refused": sum(1 for _, a in judged if "error" in a)}
+
+    def _admit(raws: list[bytes], now: int) -> list[tuple[Any, dict]]:
+        """Each transaction into the mempool, in order (in a worker thread): (the admitted
+        transaction or None, its answer). A duplicate or an already included one is answered
+        with where it is, so clients may resubmit safely."""
+        out: list[tuple[Any, dict]] = []
+        for raw, result in zip(raws, node.submit_many(raws, now)):
+            if isinstance(result, TxRejected):
+                if result.reason in (Reason.DUPLICATE, Reason.NONCE_TOO_LOW):
+                    with node.lock:
+                        known = views.transaction(node, _tx_hash(raw))
+                    if known is not None:
+                        out.append((None, {"hash": known["hash"], "status": known["status"]}))
+                        continue
+                out.append((None, {"hash": _tx_hash(raw).hex(), "error": result.reason.value,
+                                   "message": result.detail or result.reason.value}))
+                continue
+            out.append((result, {"hash": result.hash.hex(), "status": "pending"}))
+        return out
+
+    async def _announce(txs: list[Any]) -> None:
+        if on_submit is None:
+            return
+        for tx in txs:
             try:
                 result = on_submit(tx)
                 if inspect.isawaitable(result):
                     await result
             except Exception:
                 log.exception("chain rpc: on_submit failed for %s", tx.hash.hex())
-        return {"hash": tx.hash.hex(), "status": "pending"}
 
     @app.get("/tx/{tx_hash}", summary="A transaction with its Merkle inclusion proof")
     async def get_tx(tx_hash: str) -> dict:
@@ -266,4 +337,4 @@ def _tx_hash(raw: bytes) -> bytes:
     return hashlib.sha256(raw).digest()
 
 
-__all__ = ["create_rpc_app", "MAX_STREAMS"]
+__all__ = ["create_rpc_app", "MAX_STREAMS", "MAX_BATCH_TXS", "MAX_BATCH_BYTES"]

@@ -62,7 +62,7 @@ class HeaderCache:
 def head(node) -> dict:
     h, lib = node.head, node.lib
     c = node.constants
-    return {"chain_id": node.genesis.chain_id, "genesis_hash": node.genesis.hash.hex(),
+    return {"chain_id": node.genesis.chain_id, "genesis_hash": node.state.genesis_hash.hex(),
             "height": h.height, "hash": h.hash.hex(), "slot": h.slot, "round": dpos.round_of(h.height, c),
             "timestamp": h.timestamp, "state_hash": h.state_hash.hex(),
             "lib": {"height": lib, "hash": _hex(node.store.canonical_hash(lib))},
