@@ -169,6 +169,26 @@ def test_competing_branches_the_longest_wins_and_state_follows(tmp_path):
     assert reopened.state.digest() == fork.state.digest() and reopened.head == fork.state.head
 
 
+def test_a_reorganisation_puts_every_reverted_transaction_back_in_the_mempool(tmp_path):
+    """Two blocks with one sender's nonces 1 and 2 are reverted by a longer branch without them:
+    both must be pending again (re-added newest block first, nonce 2 was refused and lost)."""
+    main = Sim(genesis(), PRODUCERS)
+    fork = copy.deepcopy(main)
+    node = follower(tmp_path)
+    alice = Wallet(ALICE)
+    first, second = alice.send(BOB, RUFF), alice.send(BOB, RUFF)
+    for tx in (first, second):
+        node.submit(tx.raw, NOW)
+    node.receive_block(main.next_block([first]).block)
+    node.receive_block(main.next_block([second]).block)
+    assert len(node.mempool) == 0
+    branch = [fork.next_block(skip=1).block for _ in range(1)] + [fork.next_block().block for _ in range(2)]
+    statuses = [node.receive_block(b).status for b in branch]
+    assert "reorganised" in statuses and node.head == fork.state.head
+    assert first.hash in node.mempool and second.hash in node.mempool
+    node.close()
+
+
 def test_equal_height_tie_goes_to_the_lower_hash(tmp_path):
     g = genesis()
     main = Sim(g, PRODUCERS)
