@@ -197,3 +197,21 @@ def test_signatures_are_checked_at_most_a_chunk_beyond_the_rejected_transaction(
     block, first_bad = _block(s, [("ok", i % 3) for i in range(5)] + [("nonce_high", 0)] + [("ok", 1)] * 20)
     assert _apply(s, block, None)[1:] == first_bad == (5, Reason.NONCE_TOO_HIGH)
     assert len(calls) == 1 + 8  # the producer's signature, then two chunks of four
+
+
+def test_reusing_already_decoded_transactions_changes_nothing():
+    """A node hands ``apply_block`` its mempool's decoded transactions; the state, changes and
+    transactions must be those of decoding the block's bytes, for known and unknown ones mixed."""
+    alice, bob = key("reuse-alice"), key("reuse-bob")
+    producers = [key(f"reuse-p{i}") for i in range(4)]
+    sim = Sim(make_genesis(producers, {alice: 100 * RUFF}), producers)
+    wallet = Wallet(alice)
+    txs = [wallet.send(bob, i + 1) for i in range(20)]
+    plain, reused = copy.deepcopy(sim.state), copy.deepcopy(sim.state)
+    block = sim.next_block(txs).block
+    known = {tx.hash: Transaction.from_bytes(tx.raw) for tx in txs[::2]}  # half of them "in the mempool"
+    a = apply_block(plain, block)
+    b = apply_block(reused, block, decoded=known)
+    assert a.changes == b.changes and plain.digest() == reused.digest() and plain.head == reused.head
+    assert [t.raw for t in a.txs] == [t.raw for t in b.txs] == list(block.txs)
+    assert all(b.txs[i] is known[txs[i].hash] for i in range(0, 20, 2))

@@ -124,6 +124,8 @@ class ChainNode:
 
     def drain_inbox(self, now: int) -> list[tuple[bytes, str]]:
         """Move what the CLI queued into the mempool; a bad one is marked and logged, never fatal."""
+        if not self.store.inbox_waiting():
+            return []
         results = []
         for tx_hash, raw in self.store.take_inbox():
             try:
@@ -216,7 +218,7 @@ class ChainNode:
             h = block.header
             if h.prev_hash == self.head.hash:
                 self._preverify(block)
-                applied = apply_block(self.state, block, self.mempool.verify)
+                applied = apply_block(self.state, block, self.mempool.verify, self.mempool.by_hash)
                 try:
                     self._commit([], [applied])
                 except BaseException:
@@ -286,7 +288,7 @@ class ChainNode:
         try:
             for block in branch:
                 self._preverify(block)
-                applied.append(apply_block(self.state, block, self.mempool.verify))
+                applied.append(apply_block(self.state, block, self.mempool.verify, self.mempool.by_hash))
         except BlockRejected:
             for a in reversed(applied):
                 self.state.revert(a.undo, a.parent)

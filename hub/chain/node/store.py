@@ -225,6 +225,11 @@ class ChainStore:
         with self.transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO inbox VALUES(?,?,?,?,?,NULL)", (tx_hash, raw, sender, nonce, time.time()))
 
+    def inbox_waiting(self) -> bool:
+        """Whether the CLI queued anything not yet looked at: a read, so the node can poll it
+        several times a second without taking its lock or opening a write transaction."""
+        return self.conn.execute("SELECT 1 FROM inbox WHERE status IS NULL LIMIT 1").fetchone() is not None
+
     def take_inbox(self) -> list[tuple[bytes, bytes]]:
         """Rows not yet looked at, oldest first; forgets rows older than a day (expired by then)."""
         with self.transaction() as conn:

@@ -43,6 +43,10 @@ def pump_inbox(node: ChainNode, now: int) -> list[bytes]:
 
 
 def _pump_locked(node: ChainNode, now: int) -> list[bytes]:
+    # Nearly always empty: do not queue for the node lock (held while a block is applied, which
+    # would hold up this loop's production for as long) just to find that out.
+    if not node.store.inbox_waiting():
+        return []
     with node.lock:
         return pump_inbox(node, now)
 

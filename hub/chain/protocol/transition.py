@@ -12,7 +12,8 @@ checked, which is what a block from elsewhere with unknown transactions gets.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from hub.chain.protocol import dpos
@@ -138,7 +139,11 @@ def _epilogue(state: State, h: Header, fees: int, rewarded: bool) -> None:
         state.set("meta", "elected", dpos.elect(state, h.timestamp))
 
 
-def apply_block(state: State, block: Block, verify: Verifier | None = None) -> Applied:
+def apply_block(state: State, block: Block, verify: Verifier | None = None,
+                decoded: Mapping[bytes, Transaction] | None = None) -> Applied:
+    """``decoded``: transactions already decoded from the same wire bytes, by hash (a node's
+    mempool). Decoding is pure, so reusing them changes nothing but the ~15 µs per transaction
+    that every node would otherwise spend decoding each one a second time."""
     h = block.header
     order = _check_position(state, h)
     if tx_root(block.txs) != h.tx_root:
@@ -152,6 +157,10 @@ def apply_block(state: State, block: Block, verify: Verifier | None = None) -> A
     txs: list[Transaction] = []
     undecodable: TxRejected | None = None
     for raw in block.txs:
+        known = decoded.get(hashlib.sha256(raw).digest()) if decoded else None
+        if known is not None:
+            txs.append(known)
+            continue
         try:
             txs.append(Transaction.from_bytes(raw))
         except TxRejected as exc:
