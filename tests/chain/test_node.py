@@ -189,6 +189,32 @@ def test_a_reorganisation_puts_every_reverted_transaction_back_in_the_mempool(tm
     node.close()
 
 
+def test_a_reorganisation_the_store_refuses_to_commit_leaves_the_node_where_it_was(tmp_path, monkeypatch):
+    """A full disk in the middle of a two-block reorganisation: the state is put back exactly,
+    the reverted blocks re-applied oldest first, and the node goes on from its old head."""
+    main = Sim(genesis(), PRODUCERS)
+    fork = copy.deepcopy(main)
+    node = follower(tmp_path)
+    alice = Wallet(ALICE)
+    node.receive_block(main.next_block([alice.send(BOB, RUFF)]).block)
+    node.receive_block(main.next_block([alice.send(BOB, RUFF)]).block)
+    before = node.state.digest(), node.head
+    branch = [fork.next_block(skip=1).block] + [fork.next_block().block for _ in range(2)]
+
+    def full_disk(*args, **kw):
+        raise OSError("database or disk is full")
+
+    monkeypatch.setattr(node.store, "move_head", full_disk)
+    with pytest.raises(OSError):
+        for blk in branch:
+            node.receive_block(blk)
+    assert (node.state.digest(), node.head) == before
+    monkeypatch.undo()
+    node.receive_block(main.next_block().block)
+    assert node.head == main.state.head and node.state.digest() == main.state.digest()
+    node.close()
+
+
 def test_equal_height_tie_goes_to_the_lower_hash(tmp_path):
     g = genesis()
     main = Sim(g, PRODUCERS)

@@ -301,7 +301,7 @@ class ChainNode:
         except BaseException:
             for a in reversed(applied):
                 self.state.revert(a.undo, a.parent)
-            for r in reverted:
+            for r in reversed(reverted):
                 apply_block(self.state, r.block, self.mempool.verify)
             raise
         log.warning("chain: reorganised %d block(s) back to height %d, new head %d",
