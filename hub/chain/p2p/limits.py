@@ -18,6 +18,7 @@ SYNC_BATCH = 200  # blocks asked for per get_blocks
 SYNC_TIMEOUT = 10.0  # seconds to wait for a batch before asking another peer
 MAX_HEADERS = 2000  # headers served per get_headers
 TX_BATCH = 512  # transactions per announce_txs frame (a full batch of transfers is ~110 KB)
+TX_BATCH_BYTES = 1 * MIB  # and bytes: 512 transactions of the largest size would not fit a frame
 TX_FLUSH_SECONDS = 0.02  # how long a transaction may wait for others to share its frame
 SEEN_LIMIT = 50_000  # hashes remembered per seen-set (blocks, transactions) for de-duplication
 MAX_PEERS = 50

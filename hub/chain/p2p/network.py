@@ -45,6 +45,20 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _chunks(raws: list[bytes]) -> list[list[bytes]]:
+    """``announce_txs`` frames: at most TX_BATCH transactions and TX_BATCH_BYTES each (512 of the
+    largest transactions would not fit a frame)."""
+    out: list[list[bytes]] = []
+    size = limits.TX_BATCH_BYTES
+    for raw in raws:
+        if size + len(raw) > limits.TX_BATCH_BYTES or len(out[-1]) >= limits.TX_BATCH:
+            out.append([])
+            size = 0
+        out[-1].append(raw)
+        size += len(raw)
+    return out
+
+
 class Network:
     def __init__(self, node: ChainNode, identity: PrivateKey, *, listen: tuple[str, int] | None = None,
                  peers: list[str] | tuple[str, ...] = (), clock: Callable[[], int] = wall_clock_ms,
@@ -502,9 +516,8 @@ class Network:
         if not batch:
             return
         for peer in list(self.peers.values()):
-            raws = [raw for raw, source in batch if source is not peer]
-            for i in range(0, len(raws), limits.TX_BATCH):
-                peer.send(messages.announce_txs(raws[i:i + limits.TX_BATCH]))
+            for chunk in _chunks([raw for raw, source in batch if source is not peer]):
+                peer.send(messages.announce_txs(chunk))
 
     # --- our own news ----------------------------------------------------------------------------
     def announce_block(self, block: Block) -> None:

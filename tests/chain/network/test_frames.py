@@ -100,3 +100,17 @@ def test_message_parsers_refuse_wrong_shapes():
     assert messages.parse_range(messages.get_blocks(5, 10**6), 200) == (5, 200)
     h = messages.parse_hello(messages.hello("c", b"g" * 32, 1, b"h" * 32, b"k" * 32, b"n" * 32))
     assert (h.chain_id, h.height) == ("c", 1)
+
+
+def test_gossip_batches_are_cut_by_count_and_by_bytes():
+    from hub.chain.p2p import limits
+    from hub.chain.p2p.network import _chunks
+
+    small = [bytes([i % 256]) * 200 for i in range(1200)]
+    chunks = _chunks(small)
+    assert [len(c) for c in chunks] == [512, 512, 176] and sum(chunks, []) == small
+    big = [b"x" * 16_384] * 200  # the largest transactions: 3.2 MB in all
+    chunks = _chunks(big)
+    assert all(sum(map(len, c)) <= limits.TX_BATCH_BYTES for c in chunks) and sum(chunks, []) == big
+    assert all(len(encode_frame(messages.announce_txs(c))) <= limits.MAX_FRAME_BYTES for c in chunks)
+    assert _chunks([]) == []
