@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 
+from hub.chain.devnet_cli import free_ports  # noqa: E402,F401 - bench_chain_sync imports it from here
 from hub.crypto.address import address_of, encode_address  # noqa: E402
 from hub.crypto.keys import PrivateKey  # noqa: E402
 
@@ -36,17 +36,6 @@ def key(name: str) -> PrivateKey:
 
 def address(k: PrivateKey) -> str:
     return encode_address(address_of(k.public_key))
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def hub(*args: str, cwd: Path) -> None:

@@ -102,7 +102,7 @@ def status(rpc_url: str, as_json: bool) -> None:
 # --- devnet ------------------------------------------------------------------------------------------
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
     """Ports the OS just handed out: all bound at once so no two are the same."""
     import socket
 
@@ -244,7 +244,7 @@ def devnet(count: int, slot: float, root: Path | None, base_port: int | None, no
         sys.exit(1)
     click.echo(f"devnet directory: {root}; the first slot starts in {start_lead_ms / 1000:.1f} s")
 
-    ports = ([base_port + i for i in range(2 * count)] if base_port is not None else _free_ports(2 * count))
+    ports = ([base_port + i for i in range(2 * count)] if base_port is not None else free_ports(2 * count))
     nodes = []
     for i in range(count):
         key = json.loads((root / "keys" / f"producer-{i}.key").read_text())["public_key"]

@@ -23,7 +23,8 @@ from hub.chain.protocol.tx import Transaction
 from hub.crypto.address import address_of, encode_address
 from hub.crypto.keys import PrivateKey
 
-from tests.chain.network.test_processes import HUB, _free_ports, _hub
+from hub.chain.devnet_cli import free_ports
+from tests.chain.network.test_processes import HUB, _hub
 from tests.hubproc import HubProcess, run_cli
 
 BLOCK_MS = 250
@@ -37,7 +38,7 @@ class Node:
         self.root = root
         _hub("chain", "genesis", "--out", "g", "--producers", "1", "--set", f"BLOCK_INTERVAL={BLOCK_MS}",
              "--set", "PRODUCERS=3", cwd=root)
-        self.p2p, self.rpc_port = _free_ports(2)
+        self.p2p, self.rpc_port = free_ports(2)
         self.url = f"http://127.0.0.1:{self.rpc_port}"
         self.proc: subprocess.Popen | None = None
 
@@ -259,7 +260,7 @@ def test_follow_logs_an_outage_once_and_backs_off(caplog):
 
     from tests.chain.chainkit import key, make_genesis
 
-    port = _free_ports(1)[0]  # nothing listens there
+    port = free_ports(1)[0]  # nothing listens there
     remote = RemoteChain(f"http://127.0.0.1:{port}", make_genesis([key("rh-p")]), interval=0.01)
     waits: list[float] = []
     sync = remote.sync

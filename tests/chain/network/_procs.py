@@ -18,7 +18,8 @@ from typing import Callable
 
 import httpx
 
-from tests.chain.network.test_processes import HUB, _free_ports, _hub
+from hub.chain.devnet_cli import free_ports
+from tests.chain.network.test_processes import HUB, _hub
 
 
 OPENED = re.compile(r"node: chain \S+, head (\d+) \(\w+\), last irreversible (\d+)")
@@ -30,7 +31,7 @@ class Cluster:
         self.n = nodes
         _hub("chain", "genesis", "--out", "g", "--producers", str(nodes), "--set", f"BLOCK_INTERVAL={block_interval_ms}",
              cwd=root)
-        ports = _free_ports(2 * nodes)
+        ports = free_ports(2 * nodes)
         self.p2p, self.rpc = ports[:nodes], ports[nodes:]
         self.procs: list[subprocess.Popen | None] = [None] * nodes
         self.starts = [0] * nodes

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.chain.devnet_cli import free_ports
 from hub.chain.node.store import ChainStore
 from hub.chain.protocol.tx import Transaction
 
@@ -40,16 +40,6 @@ def stop_all(procs: list[subprocess.Popen]) -> None:
             p.wait(5)
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _hub(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*HUB, *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=True)
 
@@ -57,7 +47,7 @@ def _hub(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture
 def devnet(tmp_path):
     _hub("chain", "genesis", "--out", "g", "--producers", str(NODES), "--set", "BLOCK_INTERVAL=500", cwd=tmp_path)
-    ports = _free_ports(NODES + 1)
+    ports = free_ports(NODES + 1)
     rpc_port = ports.pop()
     procs = []
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
