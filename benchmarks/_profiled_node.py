@@ -2,6 +2,10 @@
 ``asyncio.to_thread`` uses) and write the merged statistics to OUT when the command returns (a node
 returns after SIGTERM). For the chain network benchmarks' ``--profile``; py-spy is not available here.
 
+Times are each thread's CPU time (``time.thread_time``), not wall time: with 5 processes on 2 cores,
+wall time mostly measures waiting (for the node lock, for a core, for the GIL), which hides where
+the CPU goes.
+
     python benchmarks/_profiled_node.py OUT chain node --genesis ...
 """
 
@@ -11,6 +15,7 @@ import cProfile
 import pstats
 import sys
 import threading
+import time
 
 # (no sys.path change: the installed hub, or PYTHONPATH, decides which code runs)
 
@@ -20,7 +25,7 @@ _lock = threading.Lock()
 
 def _start_in_thread(frame, event, arg):  # the first profile event of a new thread: hand over to cProfile
     sys.setprofile(None)
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.thread_time)
     with _lock:
         _profiles.append(prof)
     prof.enable()
@@ -31,7 +36,7 @@ def main() -> None:
     from hub.cli import main as hub_main
 
     threading.setprofile(_start_in_thread)
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.thread_time)
     _profiles.append(prof)
     prof.enable()
     try:

@@ -48,6 +48,8 @@ def wall_clock_ms() -> int:
 def _chunks(raws: list[bytes]) -> list[list[bytes]]:
     """``announce_txs`` frames: at most TX_BATCH transactions and TX_BATCH_BYTES each (512 of the
     largest transactions would not fit a frame)."""
+    if len(raws) <= limits.TX_BATCH and sum(map(len, raws)) <= limits.TX_BATCH_BYTES:
+        return [raws] if raws else []  # the usual case: one frame, no Python loop per transaction
     out: list[list[bytes]] = []
     size = limits.TX_BATCH_BYTES
     for raw in raws:
