@@ -331,7 +331,7 @@ class ChainNode:
     # --- committing --------------------------------------------------------------------------------
     def _commit(self, reverted: list[Applied], applied: list[Applied]) -> None:
         lib = self._compute_lib(applied)
-        self.store.move_head(reverted, applied, lib)
+        self.store.move_head(reverted, applied, lib, keep_changes=lambda height: dpos.is_round_end(height, self.constants))
         self.lib = lib
 
     def _compute_lib(self, applied: list[Applied]) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS blocks(hash BLOB PRIMARY KEY, height INTEGER NOT NULL
 CREATE INDEX IF NOT EXISTS blocks_prev ON blocks(prev);
 CREATE INDEX IF NOT EXISTS blocks_producer ON blocks(producer, slot);
 CREATE TABLE IF NOT EXISTS headers(hash BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes(hash BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS canon(height INTEGER PRIMARY KEY, hash BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS undo(hash BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state(ns TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
@@ -99,8 +100,13 @@ class ChainStore:
         with self.transaction() as conn:
             self._insert_block(conn, block)
 
-    def move_head(self, reverted: list[Applied], applied: list[Applied], lib: int) -> None:
-        """Revert ``reverted`` (newest first), apply ``applied`` (oldest first): one transaction."""
+    def move_head(self, reverted: list[Applied], applied: list[Applied], lib: int,
+                  keep_changes: Callable[[int], bool] = lambda height: False) -> None:
+        """Revert ``reverted`` (newest first), apply ``applied`` (oldest first): one transaction.
+
+        ``keep_changes(height)``: also keep that block's encoded state changes, the schedule proof
+        light clients ask for at each round end (rebuilding it later means reading every undo
+        record from there to the head)."""
         with self.transaction() as conn:
             for a in reverted:
                 self._write_changes(conn, a.undo)
@@ -112,6 +118,9 @@ class ChainStore:
                 self._insert_block(conn, a.block)
                 self._write_changes(conn, a.changes)
                 conn.execute("INSERT INTO undo VALUES(?,?)", (a.block.hash, encode([list(u) for u in a.undo])))
+                if keep_changes(h.height):
+                    conn.execute("INSERT OR REPLACE INTO changes VALUES(?,?)",
+                                 (a.block.hash, encode([list(c) for c in a.changes])))
                 conn.execute("INSERT OR REPLACE INTO canon VALUES(?,?)", (h.height, a.block.hash))
                 conn.executemany("INSERT OR REPLACE INTO txindex VALUES(?,?,?)",
                                  [(t.hash, h.height, i) for i, t in enumerate(a.txs)])
@@ -178,6 +187,11 @@ class ChainStore:
     def canonical_header(self, height: int) -> Header | None:
         h = self.canonical_hash(height)
         return self.header(h) if h is not None else None
+
+    def changes(self, block_hash: bytes) -> bytes | None:
+        """A block's encoded state changes, if ``move_head`` was asked to keep them."""
+        row = self.conn.execute("SELECT data FROM changes WHERE hash=?", (block_hash,)).fetchone()
+        return row[0] if row else None
 
     def has_block(self, block_hash: bytes) -> bool:
         return self.conn.execute("SELECT 1 FROM blocks WHERE hash=?", (block_hash,)).fetchone() is not None

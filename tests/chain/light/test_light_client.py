@@ -376,6 +376,11 @@ def test_changes_proof_served_by_a_full_node_matches_the_committed_changes(tmp_p
         node.receive_block(b)
     for b in chain.sim.blocks:
         assert changes_proof(node, b.header.height) == chain.proofs[b.hash]
+    # Round ends are kept as they are committed (served without reading undo records); other
+    # blocks' are rebuilt, and both give the committed bytes above.
+    kept = [b for b in chain.sim.blocks if node.store.changes(b.hash) is not None]
+    assert kept and all(dpos.is_round_end(b.header.height, node.constants) for b in kept)
+    assert len(kept) == sum(dpos.is_round_end(b.header.height, node.constants) for b in chain.sim.blocks)
     assert changes_proof(node, 0) is None and changes_proof(node, 99) is None
 
 
