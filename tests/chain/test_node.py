@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from hub.chain.node.mempool import Mempool
+from hub.chain.node.mempool import SWEEP_MS, Mempool
 from hub.chain.node.node import ChainError, ChainNode
 from hub.chain.protocol import dpos
 from hub.chain.protocol.block import Block, Header
@@ -82,6 +82,23 @@ def test_mempool_prunes_expired_and_included():
     pool.add(after, state, NOW)
     pool.prune(state, NOW + 10)
     assert len(pool) == 0  # the first expired, the second would now leave a gap
+
+
+def test_mempool_prunes_a_blocks_senders_at_once_and_everyone_at_the_expiry_sweep():
+    state = genesis().state()
+    pool = Mempool(CHAIN)
+    alice, bob = Wallet(ALICE), Wallet(BOB)
+    pool.prune(state, NOW)  # the first call sweeps; the next sweep is due SWEEP_MS later
+    included, waiting = alice.send(CAROL, 1), alice.send(CAROL, 1)
+    expiring = bob.send(CAROL, 1, valid_until=NOW + 5)
+    for tx in (included, waiting, expiring):
+        pool.add(tx, state, NOW)
+    state.begin(), state.set("acct", addr(ALICE), (99 * RUFF, 1)), state.commit()  # a block took alice's nonce 1
+    pool.prune(state, NOW + 10, {addr(ALICE)})
+    assert included.hash not in pool and waiting.hash in pool  # alice's stale one goes at once
+    assert expiring.hash in pool  # bob was not in the block and no sweep is due yet
+    pool.prune(state, NOW + SWEEP_MS + 1, ())
+    assert expiring.hash not in pool and waiting.hash in pool
 
 
 # --- a node producing ----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from hub.chain.protocol.errors import Reason, TxRejected
 from hub.chain.protocol.rules import check_envelope
@@ -28,6 +28,7 @@ from hub.chain.protocol.transition import signature_verifier
 
 DEFAULT_MAX_TXS = 50_000
 VERIFIED_CACHE = 200_000
+SWEEP_MS = 10_000  # chain time between full sweeps for expired transactions
 
 
 def _spend(tx: Transaction) -> int:
@@ -45,6 +46,7 @@ class Mempool:
         self.by_hash: dict[bytes, Transaction] = {}
         self.by_sender: dict[bytes, dict[int, Transaction]] = {}
         self.spend: dict[bytes, int] = {}  # per sender: what its pending transactions spend in all
+        self._next_sweep = 0  # chain time (ms) of the next full expiry sweep in prune()
         self._verify_sig = signature_verifier(chain_id)
         self.verified: OrderedDict[bytes, None] = OrderedDict()
 
@@ -124,9 +126,18 @@ class Mempool:
             if known is not None:
                 self._drop(known)
 
-    def prune(self, state: State, now: int) -> None:
-        """Drop expired transactions, ones made stale by a block, and their now-gapped successors."""
-        for sender in sorted(self.by_sender):
+    def prune(self, state: State, now: int, senders: Iterable[bytes] | None = None) -> None:
+        """Drop expired transactions, ones made stale by a block, and their now-gapped successors.
+
+        ``senders``: only a block's senders can have gone stale (nonces move for senders only), so
+        after a block only those are looked at; every sender is, when ``senders`` is None or an
+        expiry sweep is due (every ``SWEEP_MS`` of chain time). Walking all of them after every
+        block cost 6 ms with 6,000 pending transactions, per block and per node. Between sweeps an
+        expired one may wait in the pool; ``build_block`` refuses it and the producer drops it."""
+        if senders is None or now >= self._next_sweep:
+            senders = self.by_sender
+            self._next_sweep = now + SWEEP_MS
+        for sender in sorted(set(senders) & self.by_sender.keys()):
             queue = self.by_sender[sender]
             expected = state.nonce(sender) + 1
             for nonce in sorted(queue):

@@ -196,7 +196,9 @@ class ChainNode:
             # a slot this node already produced in, and a second block there is equivocation.
             if slot <= self.head.slot or slot <= self.signed_slot or self.slot_owner(slot) != self.key.public_key:
                 return None
-            self.mempool.prune(self.state, dpos.slot_time(slot, self.state.genesis_time, self.constants))
+            # Only the expiry sweep when due: blocks already pruned their senders, and what
+            # expired since is refused by build_block and dropped below.
+            self.mempool.prune(self.state, dpos.slot_time(slot, self.state.genesis_time, self.constants), ())
             built = build_block(self.state, self.key, slot, self.mempool.select(), self.mempool.verify)
             try:
                 self._commit([], [built.applied])
@@ -225,7 +227,7 @@ class ChainNode:
                     self.state.revert(applied.undo, applied.parent)
                     raise
                 self.mempool.remove(applied.txs)
-                self.mempool.prune(self.state, h.timestamp)
+                self.mempool.prune(self.state, h.timestamp, {tx.sender_address for tx in applied.txs})
                 return Received("applied", self.head)
             if h.prev_hash == self.genesis.hash:
                 parent = None
