@@ -186,7 +186,7 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
                              'order, `{"hash", "status"}` as `POST /tx` answers or `{"hash", "error", "message"}`'},
         413: {"description": f"more than {MAX_BATCH_TXS} transactions or {MAX_BATCH_BYTES} bytes"},
         422: {"description": "the body is not a list of transactions (one bad transaction is a result, not a 422)"}})
-    async def submit_many(request: Request) -> dict:
+    async def submit_many(request: Request) -> Response:
         """Up to 5,000 transactions as `{"txs": ["<hex>", ...]}` or an `application/cbor` array of
         byte strings. Each is judged as `POST /tx` would judge it, in order (so one sender's
         successive nonces may be in the same request); a refused one does not stop the others.
@@ -218,8 +218,11 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
         judged = await asyncio.to_thread(_admit, raws, clock())
         admitted = [tx for tx, _ in judged if tx is not None]
         await _announce(admitted)
-        return {"results": [answer for _, answer in judged], "accepted": sum(1 for _, a in judged if "status" in a),
+        body = {"results": [answer for _, answer in judged], "accepted": sum(1 for _, a in judged if "status" in a),
                 "refused": sum(1 for _, a in judged if "error" in a)}
+        # Plain strings and ints only: json.dumps directly, not FastAPI's jsonable_encoder, which
+        # costs ~13 µs per result (a fifth of a node's event-loop time per transfer at 2,000 tx/s).
+        return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
     def _admit(raws: list[bytes], now: int) -> list[tuple[Any, dict]]:
         """Each transaction into the mempool, in order (in a worker thread): (the admitted
