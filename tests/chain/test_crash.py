@@ -129,3 +129,31 @@ def test_kill_9_during_block_commits_leaves_a_consistent_head(tmp_path, kill_aft
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
+
+
+def test_closing_the_store_while_the_inbox_is_polled_is_a_clean_error_not_a_crash(tmp_path):
+    """The slot loop looks at the CLI inbox without the node lock; a shutdown closing the store
+    at that moment once killed ``hub run`` with SIGSEGV. After the close, polling must raise."""
+    import sqlite3
+    import threading
+
+    from hub.chain.node.store import ChainStore
+
+    store = ChainStore(tmp_path)
+    errors: list[BaseException] = []
+    started = threading.Event()
+
+    def poll() -> None:
+        started.set()
+        try:
+            for _ in range(200_000):
+                store.inbox_waiting()
+        except sqlite3.ProgrammingError as exc:  # "Cannot operate on a closed database."
+            errors.append(exc)
+
+    worker = threading.Thread(target=poll)
+    worker.start()
+    started.wait()
+    store.close()
+    worker.join(30)
+    assert not worker.is_alive() and len(errors) == 1

@@ -242,7 +242,11 @@ class ChainStore:
     def inbox_waiting(self) -> bool:
         """Whether the CLI queued anything not yet looked at: a read, so the node can poll it
         several times a second without taking its lock or opening a write transaction."""
-        return self.conn.execute("SELECT 1 FROM inbox WHERE status IS NULL LIMIT 1").fetchone() is not None
+        # Callers do not hold the node lock, so the store's own lock must keep close() out:
+        # closing a SQLite connection while another thread runs a statement on it can crash
+        # the process (it did, at a hub's shutdown).
+        with self._lock:
+            return self.conn.execute("SELECT 1 FROM inbox WHERE status IS NULL LIMIT 1").fetchone() is not None
 
     def take_inbox(self) -> list[tuple[bytes, bytes]]:
         """Rows not yet looked at, oldest first; forgets rows older than a day (expired by then)."""
