@@ -88,10 +88,10 @@ class ChainNode:
     # --- transactions ------------------------------------------------------------------------------
     def submit(self, raw: bytes, now: int) -> Transaction:
         """Admit a transaction to the mempool; raises TxRejected with the reason."""
-        tx = Transaction.from_bytes(raw, self.constants.MAX_TX_BYTES)
-        with self.lock:
-            self.mempool.add(tx, self.state, now)
-        return tx
+        result = self.submit_many([raw], now)[0]
+        if isinstance(result, TxRejected):
+            raise result
+        return result
 
     def submit_many(self, raws: list[bytes], now: int) -> list[Transaction | TxRejected]:
         """Admit a batch: for each, the transaction or why it was refused.
