@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,11 @@ from hub.crypto.address import address_of
 log = logging.getLogger("hub.chain")
 _KEEP_IN_MEMPOOL = {Reason.NONCE_TOO_HIGH, Reason.INSUFFICIENT_BALANCE}
 EVIDENCE_LIFETIME = 3_600_000  # ms an evidence transaction stays valid (capped by MAX_TX_LIFETIME)
+#: Longest a transaction batch pauses for block work before it goes on anyway (seconds), so a long
+#: sync cannot starve admission altogether.
+BLOCK_PRIORITY_WAIT = 0.5
+#: Signature checks between two looks at whether block work is waiting (~5 ms of them).
+YIELD_EVERY = 64
 
 
 class ChainError(RuntimeError):
@@ -72,6 +79,31 @@ class ChainNode:
         # was not watching then has nothing to compare with anyway.
         self.watch = EquivocationWatch(2 * self.constants.PRODUCERS)
         self.equivocations: list[tuple[Header, Header]] = []  # seen since start, newest last
+        self._block_work = 0
+        self._blocks_done = threading.Condition()
+
+    @contextmanager
+    def block_work(self) -> Iterator[None]:
+        """Mark a block being received or produced: transaction admission pauses until it is done.
+
+        Why: under load a node's threads share its GIL and the machine's cores, and a block that
+        waits behind thousands of signature checks reaches the next producer too late, which forks
+        the chain and throws a slot's work away. Blocks first, as full nodes generally do; a
+        transaction waiting a little longer costs nothing."""
+        with self._blocks_done:
+            self._block_work += 1
+        try:
+            yield
+        finally:
+            with self._blocks_done:
+                self._block_work -= 1
+                if not self._block_work:
+                    self._blocks_done.notify_all()
+
+    def _yield_to_blocks(self) -> None:
+        if self._block_work:  # a stale read only makes one batch wait or not wait
+            with self._blocks_done:
+                self._blocks_done.wait_for(lambda: not self._block_work, timeout=BLOCK_PRIORITY_WAIT)
 
     def close(self) -> None:
         with self.lock:
@@ -100,7 +132,9 @@ class ChainNode:
         a big batch does not hold up a block being applied; the verifier remembers what passed, and
         ``Mempool.add`` then judges everything else under the lock."""
         decoded: list[Transaction | TxRejected] = []
-        for raw in raws:
+        for index, raw in enumerate(raws):
+            if not index % YIELD_EVERY:
+                self._yield_to_blocks()
             try:
                 tx = Transaction.from_bytes(raw, self.constants.MAX_TX_BYTES)
             except TxRejected as exc:
@@ -109,6 +143,7 @@ class ChainNode:
             self.mempool.verify(tx)  # a failure is found again, with its reason, by add()
             decoded.append(tx)
         out: list[Transaction | TxRejected] = []
+        self._yield_to_blocks()
         with self.lock:
             for item in decoded:
                 if isinstance(item, TxRejected):
@@ -214,7 +249,7 @@ class ChainNode:
     def receive_block(self, block: Block) -> Received:
         """Apply a block that extends the head, keep one of another branch, and switch to that
         branch when it becomes the best one (unless that would revert an irreversible block)."""
-        with self.lock:
+        with self.block_work(), self.lock:
             if self.store.has_block(block.hash):
                 return Received("known", self.head)
             h = block.header

@@ -20,6 +20,9 @@ MAX_HEADERS = 2000  # headers served per get_headers
 TX_BATCH = 512  # transactions per announce_txs frame (a full batch of transfers is ~110 KB)
 TX_BATCH_BYTES = 1 * MIB  # and bytes: 512 transactions of the largest size would not fit a frame
 TX_FLUSH_SECONDS = 0.02  # how long a transaction may wait for others to share its frame
+TX_QUEUE = 20_000  # gossiped transactions waiting for admission; more are dropped (10 s at 2,000/s)
+TX_QUEUE_BYTES = 32 * MIB  # and bytes
+TX_ADMIT_BATCH = 2048  # transactions admitted per thread hop at most
 SEEN_LIMIT = 50_000  # hashes remembered per seen-set (blocks, transactions) for de-duplication
 MAX_PEERS = 50
 #: How far a block's slot may start after our clock says now. A producer never signs a slot before

@@ -14,7 +14,9 @@ import hashlib
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hub.chain.node.node import ChainNode
@@ -86,6 +88,16 @@ class Network:
         self._tx_flush: asyncio.TimerHandle | None = None
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
+        # Blocks (received and produced) and gossiped transactions each get their own thread, so a
+        # block never waits in a queue behind transaction batches; ChainNode.block_work makes
+        # admission pause while one is handled. Transactions wait in a queue of their own instead
+        # of in the peer's read loop, so the block a peer sends after them is read at once.
+        self._block_thread = ThreadPoolExecutor(1, thread_name_prefix="p2p-blocks")
+        self._tx_thread = ThreadPoolExecutor(1, thread_name_prefix="p2p-txs")
+        self._tx_queue: deque[tuple[Peer, list[bytes], list[bytes]]] = deque()  # (peer, raws, hashes)
+        self._tx_queued = 0
+        self._tx_queued_bytes = 0
+        self._tx_wake = asyncio.Event()
 
     # --- life cycle ------------------------------------------------------------------------------
     @property
@@ -103,6 +115,11 @@ class Network:
         for address in self.peer_addresses:
             self._spawn(self._dial_loop(address), f"p2p-dial-{address}")
         self._spawn(self._maintain(), "p2p-maintain")
+        self._spawn(self._admit_txs(), "p2p-admit-txs")
+
+    async def in_block_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run block work (receiving, producing) on the thread reserved for it."""
+        return await asyncio.get_running_loop().run_in_executor(self._block_thread, fn, *args)
 
     async def stop(self) -> None:
         if self._tx_flush is not None:
@@ -115,6 +132,9 @@ class Network:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Whatever a worker is doing with the node finishes before the caller may close its store.
+        for pool in (self._block_thread, self._tx_thread):
+            await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
@@ -347,6 +367,10 @@ class Network:
     async def _receive_blocks(self, peer: Peer, raw_blocks: list[bytes], *, announced: bool) -> str:
         """Feed blocks to the node in order; returns "ok", "gap" (a parent is missing: a fetch of
         the range was asked for) or "bad" (the peer was scored down)."""
+        with self.node.block_work():
+            return await self._receive_blocks_first(peer, raw_blocks, announced=announced)
+
+    async def _receive_blocks_first(self, peer: Peer, raw_blocks: list[bytes], *, announced: bool) -> str:
         for raw in raw_blocks:
             try:
                 block = Block.decode(raw)
@@ -362,12 +386,12 @@ class Network:
                 self._penalise(peer, limits.COST_FUTURE_BLOCK, f"block {h.height} is for slot {h.slot}, which has not started")
                 return "bad"
             await self._watch(h, now)
-            if not await asyncio.to_thread(self._parent_known, block):
+            if not await self.in_block_thread(self._parent_known, block):
                 if announced:
                     self._request_blocks(peer, self._gap_start(h.height), target=h.height)
                 return "gap"
             try:
-                result = await asyncio.to_thread(self.node.receive_block, block)
+                result = await self.in_block_thread(self.node.receive_block, block)
             except BlockRejected as exc:
                 self._penalise(peer, limits.COST_INVALID_BLOCK, f"block {h.height} {block.hash.hex()[:12]} refused: {exc}")
                 return "bad"
@@ -389,7 +413,7 @@ class Network:
         if dpos.slot_at(now, self.node.state.genesis_time, c) - header.slot > 2 * c.PRODUCERS:
             return  # old (a sync batch): no thread hop per block
         try:
-            evidence = await asyncio.to_thread(self.node.observe, header, now)
+            evidence = await self.in_block_thread(self.node.observe, header, now)
         except Exception:  # noqa: BLE001 - e.g. a full disk; watching must not end the connection
             log.exception("p2p: checking block %d for equivocation failed", header.height)
             return
@@ -483,10 +507,59 @@ class Network:
 
     # --- transactions ----------------------------------------------------------------------------
     async def _receive_txs(self, peer: Peer, raws: list[bytes]) -> None:
-        fresh = [raw for raw in raws if self.seen_txs.add(hashlib.sha256(raw).digest())]
+        """Queue the new ones for admission; when the queue is full, forget them instead (they
+        are gossip: another copy, or the block that includes them, will come)."""
+        fresh, hashes = [], []
+        for raw in raws:
+            tx_hash = hashlib.sha256(raw).digest()
+            if self.seen_txs.add(tx_hash):
+                fresh.append(raw)
+                hashes.append(tx_hash)
         if not fresh:
             return
-        results = await asyncio.to_thread(self.node.submit_many, fresh, self.clock())
+        size = sum(map(len, fresh))
+        if self._tx_queued + len(fresh) > limits.TX_QUEUE or self._tx_queued_bytes + size > limits.TX_QUEUE_BYTES:
+            for tx_hash in hashes:
+                self.seen_txs.discard(tx_hash)
+            log.debug("p2p: %d transaction(s) from %s not queued: %d already wait for admission",
+                      len(fresh), peer.name, self._tx_queued)
+            return
+        self._tx_queue.append((peer, fresh, hashes))
+        self._tx_queued += len(fresh)
+        self._tx_queued_bytes += size
+        self._tx_wake.set()
+
+    async def _admit_txs(self) -> None:
+        """Admit queued gossip in arrival order (a sender's nonces arrive in order), several
+        frames per thread hop."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._tx_wake.wait()
+            self._tx_wake.clear()
+            while self._tx_queue:
+                batches = []
+                count = 0
+                while self._tx_queue and count < limits.TX_ADMIT_BATCH:
+                    batch = self._tx_queue.popleft()
+                    batches.append(batch)
+                    count += len(batch[1])
+                raws = [raw for _, fresh, _ in batches for raw in fresh]
+                self._tx_queued -= count
+                self._tx_queued_bytes -= sum(map(len, raws))
+                try:
+                    results = await loop.run_in_executor(self._tx_thread, self.node.submit_many, raws, self.clock())
+                except Exception:  # noqa: BLE001 - e.g. a store error: these are lost, the node goes on
+                    log.exception("p2p: admitting %d gossiped transaction(s) failed", len(raws))
+                    for _, _, hashes in batches:
+                        for tx_hash in hashes:
+                            self.seen_txs.discard(tx_hash)
+                    continue
+                position = 0
+                for peer, fresh, _ in batches:
+                    self._judge_txs(peer, fresh, results[position:position + len(fresh)])
+                    position += len(fresh)
+
+    def _judge_txs(self, peer: Peer, fresh: list[bytes], results: list) -> None:
         malformed = 0
         for raw, result in zip(fresh, results):
             if isinstance(result, TxRejected):
@@ -497,7 +570,7 @@ class Network:
                     log.debug("p2p: transaction from %s not admitted: %s", peer.name, result)
             else:
                 self._queue_tx(raw, peer)
-        if malformed:
+        if malformed and not peer.closed.is_set():
             # One bad batch costs what its transactions would have cost one by one, up to a drop.
             self._penalise(peer, min(limits.SCORE_START, malformed * limits.COST_INVALID_TX),
                            f"{malformed} invalid transaction(s), e.g. {why}")

@@ -12,6 +12,7 @@ visible on chain.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -64,8 +65,13 @@ async def run_slots(node: ChainNode, network: Network, clock: Callable[[], int] 
             log.exception("chain: reading the inbox failed")
         slot = dpos.slot_at(now, genesis_time, c)
         if node.key is not None and now - dpos.slot_time(slot, genesis_time, c) >= delay:
+            try:  # read without the lock (a block may be half applied): it only decides priority
+                ours = node.slot_owner(slot) == node.key.public_key
+            except Exception:  # noqa: BLE001
+                ours = False
             try:
-                block = await asyncio.to_thread(node.produce, now)
+                with node.block_work() if ours else contextlib.nullcontext():
+                    block = await network.in_block_thread(node.produce, now)
             except Exception:  # noqa: BLE001 - a failed slot is logged; the next slot tries again
                 log.exception("chain: producing the block of slot %d failed", slot)
                 block = None

@@ -306,3 +306,59 @@ async def test_transactions_are_gossiped_in_batches_and_not_echoed(tmp_path):
     finally:
         await net.stop()
         node.close()
+
+
+async def test_a_block_is_not_held_up_by_transactions_waiting_for_admission(tmp_path):
+    """Under load a node admits gossiped transactions more slowly than they come. A block the same
+    peer sends after them must still be applied at once (late blocks fork the chain), and the
+    waiting transactions are admitted afterwards, none lost."""
+    source = _node(tmp_path, "src", _genesis(balances={key("busy-sender"): 1000 * RUFF}), producing=True)
+    node = _node(tmp_path, "a", source.genesis)
+    net = Network(node, key("node-a"), listen=("127.0.0.1", 0), clock=lambda: GENESIS_TIME + 1000)
+    admitting, release = asyncio.Event(), __import__("threading").Event()
+    real_submit = node.submit_many
+
+    def slow_submit(raws, now):  # admission stuck (a long batch of signature checks)
+        loop.call_soon_threadsafe(admitting.set)
+        release.wait(10)
+        return real_submit(raws, now)
+
+    loop = asyncio.get_running_loop()
+    node.submit_many = slow_submit
+    await net.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
+        await handshake(reader, writer, node.genesis, key("busy-peer"))
+        wallet = Wallet(key("busy-sender"))
+        raws = [wallet.send(key("someone"), 1, fee=RUFF // 100).raw for _ in range(50)]
+        writer.write(encode_frame(messages.announce_txs(raws), net.max_frame))
+        _produce(source, 1)
+        writer.write(encode_frame(messages.announce_block(source.store.canonical_block(1).encode()), net.max_frame))
+        await writer.drain()
+        await asyncio.wait_for(admitting.wait(), 5)
+        await _until(lambda: node.head.height == 1)  # while the transactions still wait
+        assert len(node.mempool) == 0
+        release.set()
+        await _until(lambda: len(node.mempool) == 50)
+        writer.close()
+    finally:
+        release.set()
+        await net.stop()
+        node.close()
+        source.close()
+
+
+def test_transaction_admission_waits_while_a_block_is_handled(tmp_path):
+    import threading
+
+    sender = key("prio-sender")
+    node = _node(tmp_path, "a", _genesis(balances={sender: 1000 * RUFF}))
+    raws = [Wallet(sender).send(key("someone"), 1, fee=RUFF // 100).raw]
+    done = threading.Event()
+    with node.block_work():
+        worker = threading.Thread(target=lambda: (node.submit_many(raws, GENESIS_TIME + 1000), done.set()))
+        worker.start()
+        assert not done.wait(0.2), "admission went ahead of the block"
+    assert done.wait(5) and len(node.mempool) == 1
+    worker.join()
+    node.close()
