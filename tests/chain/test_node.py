@@ -198,11 +198,13 @@ def test_a_reorganisation_puts_every_reverted_transaction_back_in_the_mempool(tm
         node.submit(tx.raw, NOW)
     node.receive_block(main.next_block([first]).block)
     node.receive_block(main.next_block([second]).block)
-    assert len(node.mempool) == 0
+    assert len(node.mempool) == 0 and node.recently_included(first.hash)
     branch = [fork.next_block(skip=1).block for _ in range(1)] + [fork.next_block().block for _ in range(2)]
     statuses = [node.receive_block(b).status for b in branch]
     assert "reorganised" in statuses and node.head == fork.state.head
     assert first.hash in node.mempool and second.hash in node.mempool
+    # No longer in the chain, so gossip of them is not dropped as "already included".
+    assert not node.recently_included(first.hash) and not node.recently_included(second.hash)
     node.close()
 
 

@@ -63,6 +63,13 @@ def _chunks(raws: list[bytes]) -> list[list[bytes]]:
     return out
 
 
+def _unincluded(raws: list[bytes], hashes: list[bytes], included: Callable[[bytes], bool]) -> tuple[list, list]:
+    keep = [i for i, tx_hash in enumerate(hashes) if not included(tx_hash)]
+    if len(keep) == len(raws):
+        return raws, hashes
+    return [raws[i] for i in keep], [hashes[i] for i in keep]
+
+
 class Network:
     def __init__(self, node: ChainNode, identity: PrivateKey, *, listen: tuple[str, int] | None = None,
                  peers: list[str] | tuple[str, ...] = (), clock: Callable[[], int] = wall_clock_ms,
@@ -510,9 +517,10 @@ class Network:
         """Queue the new ones for admission; when the queue is full, forget them instead (they
         are gossip: another copy, or the block that includes them, will come)."""
         fresh, hashes = [], []
+        included = self.node.recently_included
         for raw in raws:
             tx_hash = hashlib.sha256(raw).digest()
-            if self.seen_txs.add(tx_hash):
+            if self.seen_txs.add(tx_hash) and not included(tx_hash):
                 fresh.append(raw)
                 hashes.append(tx_hash)
         if not fresh:
@@ -546,6 +554,12 @@ class Network:
                 raws = [raw for _, fresh, _ in batches for raw in fresh]
                 self._tx_queued -= count
                 self._tx_queued_bytes -= sum(map(len, raws))
+                # What a block included while it waited is dropped here, unread.
+                included = self.node.recently_included
+                batches = [(peer, *_unincluded(fresh, hashes, included)) for peer, fresh, hashes in batches]
+                raws = [raw for _, fresh, _ in batches for raw in fresh]
+                if not raws:
+                    continue
                 try:
                     results = await loop.run_in_executor(self._tx_thread, self.node.submit_many, raws, self.clock())
                 except Exception:  # noqa: BLE001 - e.g. a store error: these are lost, the node goes on

@@ -362,3 +362,33 @@ def test_transaction_admission_waits_while_a_block_is_handled(tmp_path):
     assert done.wait(5) and len(node.mempool) == 1
     worker.join()
     node.close()
+
+
+async def test_gossip_of_a_transaction_already_in_a_block_is_dropped_unread(tmp_path):
+    sender = key("late-sender")
+    source = _node(tmp_path, "src", _genesis(balances={sender: 1000 * RUFF}), producing=True)
+    node = _node(tmp_path, "a", source.genesis)
+    tx = Wallet(sender).send(key("someone"), 1, fee=RUFF // 100)
+    source.submit(tx.raw, GENESIS_TIME + 1000)
+    _produce(source, 1)
+    assert node.receive_block(source.store.canonical_block(1)).status == "applied"
+    assert node.recently_included(tx.hash)
+    net = Network(node, key("node-a"), listen=("127.0.0.1", 0), clock=lambda: GENESIS_TIME + 1000)
+    decoded = []
+    real_submit = node.submit_many
+    node.submit_many = lambda raws, now: decoded.extend(raws) or real_submit(raws, now)
+    await net.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
+        await handshake(reader, writer, node.genesis, key("late-peer"))
+        await _until(lambda: len(net.peers) == 1)
+        fresh = Wallet(sender).send(key("someone"), 2, fee=RUFF // 100, nonce=2)
+        writer.write(encode_frame(messages.announce_txs([tx.raw, fresh.raw]), net.max_frame))
+        await writer.drain()
+        await _until(lambda: len(node.mempool) == 1)
+        assert decoded == [fresh.raw] and fresh.hash in node.mempool
+        writer.close()
+    finally:
+        await net.stop()
+        node.close()
+        source.close()
