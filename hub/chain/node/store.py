@@ -108,6 +108,8 @@ class ChainStore:
         light clients ask for at each round end (rebuilding it later means reading every undo
         record from there to the head)."""
         with self.transaction() as conn:
+            # The CLI's queue is nearly always empty: one look instead of a DELETE per transaction.
+            inbox = conn.execute("SELECT EXISTS(SELECT 1 FROM inbox)").fetchone()[0]
             for a in reverted:
                 self._write_changes(conn, a.undo)
                 conn.execute("DELETE FROM canon WHERE height=?", (a.block.header.height,))
@@ -124,7 +126,8 @@ class ChainStore:
                 conn.execute("INSERT OR REPLACE INTO canon VALUES(?,?)", (h.height, a.block.hash))
                 conn.executemany("INSERT OR REPLACE INTO txindex VALUES(?,?,?)",
                                  [(t.hash, h.height, i) for i, t in enumerate(a.txs)])
-                conn.executemany("DELETE FROM inbox WHERE hash=?", [(t.hash,) for t in a.txs])
+                if inbox:
+                    conn.executemany("DELETE FROM inbox WHERE hash=?", [(t.hash,) for t in a.txs])
             tip = applied[-1] if applied else None
             if tip is not None:
                 head = head_of(tip.block.header)
