@@ -95,6 +95,8 @@ def test_cli_errors_say_what_is_wrong(tmp_path):
     assert "exists" in again.output
     bad = hub_cli("chain", "genesis", "--out", str(tmp_path / "x"), "--set", "PRODUCER=3", ok=False)
     assert "unknown constant 'PRODUCER'" in bad.output
+    crowded = hub_cli("chain", "genesis", "--out", str(tmp_path / "y"), "--producers", "3", "--set", "PRODUCERS=2", ok=False)
+    assert "producers: 3 listed, but PRODUCERS is 2" in crowded.output
 
 
 async def _wait_for(predicate, timeout: float = 10.0) -> None:

@@ -21,14 +21,35 @@ OUTSIDERS = [key(f"outsider{i}") for i in range(3)]
 CAND_FEE = 11 * RUFF
 
 
-def sim(balances=None, **constants) -> Sim:
+def sim(balances=None, producers=PRODUCERS, **constants) -> Sim:
     funded = {k: 1000 * RUFF for k in PRODUCERS + OUTSIDERS}
     funded.update(balances or {v: 10_000 * RUFF for v in VOTERS})
-    return Sim(make_genesis(PRODUCERS, funded, **constants), PRODUCERS + OUTSIDERS)
+    return Sim(make_genesis(producers, funded, **constants), PRODUCERS + OUTSIDERS)
 
 
 def elected(s: Sim) -> set[bytes]:
+    """The producers of the next round."""
     return set(s.state.meta("elected"))
+
+
+def pending(s: Sim) -> set[bytes]:
+    """The result of the last round end's election, in effect once that block is irreversible."""
+    return set(s.state.meta("pending"))
+
+
+def next_block_without(s: Sim, gone: set[bytes]):
+    """The next block by a producer not in ``gone``; the slots of those before it are missed."""
+    skip = 0
+    while s.owner(s.state.head.slot + 1 + skip) in gone:
+        skip += 1
+    return s.next_block(skip=skip)
+
+
+def run_to_round_end_without(s: Sim, gone: set[bytes]) -> None:
+    while True:
+        next_block_without(s, gone)
+        if dpos.is_round_end(s.state.head.height, s.c):
+            return
 
 
 def test_a_full_round_has_every_producer_once_in_the_seeded_order():
@@ -71,15 +92,44 @@ def _register_and_vote(s: Sim, candidates, votes: dict) -> None:
     s.next_block(txs)
 
 
-def test_election_with_quorum_elects_the_heaviest():
-    s = sim(balances={VOTERS[0]: 50_000 * RUFF, VOTERS[1]: 30_000 * RUFF, VOTERS[2]: 1_000 * RUFF}, PRODUCERS=2)
+def test_election_with_quorum_elects_the_heaviest_and_it_takes_effect_once_irreversible():
+    s = sim(balances={VOTERS[0]: 50_000 * RUFF, VOTERS[1]: 30_000 * RUFF, VOTERS[2]: 1_000 * RUFF},
+            producers=PRODUCERS[:2], PRODUCERS=2)
     _register_and_vote(s, OUTSIDERS, {VOTERS[0]: [OUTSIDERS[2]], VOTERS[1]: [OUTSIDERS[0], OUTSIDERS[2]],
                                       VOTERS[2]: [OUTSIDERS[1]]})
     s.run_to_round_end()
     # weights: outsider2 80k, outsider0 30k, outsider1 1k; two seats
+    assert s.state.meta("pending") == (OUTSIDERS[2].public_key, OUTSIDERS[0].public_key)
+    # The block holding the result is not irreversible yet: round 2 is the genesis producers'.
+    assert elected(s) == {k.public_key for k in PRODUCERS[:2]}
+    s.next_block()
+    assert set(s.state.meta("order")) == {k.public_key for k in PRODUCERS[:2]}
+    # Both of round 2's producers built on the election, so it takes effect for round 3.
+    s.run_to_round_end()
     assert s.state.meta("elected") == (OUTSIDERS[2].public_key, OUTSIDERS[0].public_key)
     s.next_block()
-    assert {s.state.meta("order")[i] for i in range(2)} == {OUTSIDERS[2].public_key, OUTSIDERS[0].public_key}
+    assert set(s.state.meta("order")) == {OUTSIDERS[2].public_key, OUTSIDERS[0].public_key}
+
+
+def test_an_election_waits_while_no_more_than_two_thirds_of_the_producers_build_on_it():
+    """What a partitioned minority sees: half the producers are gone. It bans them and its election
+    leaves them out, but the result must not take effect there, or the minority would finalise a
+    branch of its own (finality counts the schedule's producers)."""
+    s = sim(PRODUCERS=4)
+    _register_and_vote(s, PRODUCERS, {v: PRODUCERS for v in VOTERS})
+    s.run_to_round_end()
+    assert pending(s) == elected(s) == {k.public_key for k in PRODUCERS}
+    first = s.state.head.slot + 1
+    gone = {s.owner(first), s.owner(first + 1)}
+    run_to_round_end_without(s, gone)  # round 2: only the other two produce
+    assert pending(s) == {k.public_key for k in PRODUCERS} - gone
+    assert elected(s) == {k.public_key for k in PRODUCERS}, "2 of 4 signed round 2: nothing changes"
+    next_block_without(s, gone)
+    assert set(s.state.meta("order")) == {k.public_key for k in PRODUCERS}
+    # Once three of the four build on a result, it takes effect.
+    back = next(iter(gone))
+    run_to_round_end_without(s, gone - {back})
+    assert elected(s) == {k.public_key for k in PRODUCERS} - gone
 
 
 def test_without_quorum_the_current_producers_stay():
@@ -87,13 +137,13 @@ def test_without_quorum_the_current_producers_stay():
     s = sim(balances={VOTERS[0]: 130 * RUFF}, PRODUCERS=4)
     _register_and_vote(s, OUTSIDERS, {VOTERS[0]: [OUTSIDERS[0]]})
     s.run_to_round_end()
-    assert elected(s) == {k.public_key for k in PRODUCERS}
+    assert pending(s) == {k.public_key for k in PRODUCERS}
     # Quorum reached once the voter's stake grows past 10 %.
     big = Wallet(OUTSIDERS[1])
     big.nonce = 1
     s.next_block([big.send(VOTERS[0], 900 * RUFF)])
     s.run_to_round_end()
-    assert elected(s) == {OUTSIDERS[0].public_key}
+    assert pending(s) == {OUTSIDERS[0].public_key}
 
 
 def test_with_more_candidates_than_the_limit_last_rounds_producers_cannot_be_re_elected():
@@ -101,7 +151,7 @@ def test_with_more_candidates_than_the_limit_last_rounds_producers_cannot_be_re_
     everyone = PRODUCERS + OUTSIDERS[:1]  # 5 candidates > 3
     _register_and_vote(s, everyone, {VOTERS[0]: everyone})
     s.run_to_round_end()
-    assert elected(s) == {OUTSIDERS[0].public_key}
+    assert pending(s) == {OUTSIDERS[0].public_key}
 
 
 def test_at_the_limit_producers_can_be_re_elected():
@@ -109,7 +159,7 @@ def test_at_the_limit_producers_can_be_re_elected():
     everyone = PRODUCERS + OUTSIDERS[:1]  # 5 candidates, not more than 5
     _register_and_vote(s, everyone, {VOTERS[0]: everyone[:4]})
     s.run_to_round_end()
-    assert elected(s) == {k.public_key for k in PRODUCERS}
+    assert pending(s) == {k.public_key for k in PRODUCERS}
 
 
 def test_a_ban_lasts_24_hours():
@@ -123,11 +173,11 @@ def test_a_ban_lasts_24_hours():
     banned_at = s.state.head.timestamp
     assert s.state.get("ban", addr_of(absent)) == banned_at + 24 * 3_600_000
     s.run_to_round_end()
-    assert absent not in elected(s) and len(elected(s)) == 3
+    assert absent not in pending(s) and len(pending(s)) == 3
     while s.state.head.timestamp < banned_at + 24 * 3_600_000:
         s.next_block()
     s.run_to_round_end()
-    assert absent in elected(s)
+    assert absent in pending(s)
 
 
 def test_a_disqualification_poll_decided_by_the_candidates():
@@ -146,7 +196,7 @@ def test_a_disqualification_poll_decided_by_the_candidates():
     assert s.state.get("dq", addr(target)) is None  # decided at the round's end
     s.run_to_round_end()
     assert s.state.get("dq", addr(target)) is not None
-    assert target.public_key not in elected(s)
+    assert target.public_key not in pending(s)
     assert s.state.items("poll") == [] and s.state.items("pvote") == []
 
 
@@ -186,7 +236,11 @@ def test_equivocation_evidence_disqualifies_the_producer():
         s.next_block()
     s.next_block(skip=1)
     s.run_to_round_end()
-    assert cheat.public_key not in elected(s) and len(elected(s)) == 3
+    assert cheat.public_key not in pending(s) and len(pending(s)) == 3
+    # The other three built on that election in the next round (the cheat's slots refused): it
+    # takes effect.
+    run_to_round_end_without(s, {cheat.public_key})
+    assert elected(s) == pending(s) and cheat.public_key not in elected(s)
 
 
 def test_blocks_out_of_turn_or_tampered_are_refused_and_change_nothing():

@@ -9,6 +9,15 @@
 * Every slot skipped between two blocks is a miss for its owner (by the order of the round of the
   block that follows the gap), and bans the owner from elections for ``BAN_DURATION`` from that
   block's time.
+* An election result waits until the block that holds it is irreversible (EOSIO's pending
+  schedule): the set elected at the end of round r becomes the producers at the end of round r+1
+  only if more than 2/3 of round r+1's producers signed a block in it (so more than 2/3 of them
+  built on the election); otherwise the producers stay and the newer result waits in its place.
+  Why: finality counts producers of the current schedule. Were a result active at once, a
+  partitioned minority would ban the absent majority at its round end, elect a schedule of its
+  own and finalise a branch the majority never saw, so the two sides could never reconcile.
+  DESIGN.md says "election at the end of each round" and leaves the moment the result takes
+  effect open; this takes it one round later, when it cannot be reverted.
 """
 
 from __future__ import annotations
@@ -104,6 +113,25 @@ def vote_tally(state: State) -> tuple[dict[bytes, int], int]:
         for address in choices:
             weights[address] = weights.get(address, 0) + balance
     return weights, stake
+
+
+def note_signer(state: State, producer: bytes) -> None:
+    """Remember that ``producer`` signed a block of this round (``end_round`` counts them)."""
+    signers: tuple[bytes, ...] = state.meta("signers", ())
+    if producer not in signers:
+        state.set("meta", "signers", tuple(sorted(signers + (producer,))))
+
+
+def end_round(state: State, now: int) -> None:
+    """Activate the result waiting since the last round end if more than 2/3 of this round's
+    producers built on it, then hold this round's election result until the next round end."""
+    order: tuple[bytes, ...] = state.meta("order")
+    signers: tuple[bytes, ...] = state.meta("signers", ())
+    pending = state.meta("pending")
+    if pending is not None and len(signers) * 3 > 2 * len(order):
+        state.set("meta", "elected", pending)
+    state.set("meta", "pending", elect(state, now))
+    state.set("meta", "signers", None)
 
 
 def elect(state: State, now: int) -> tuple[bytes, ...]:

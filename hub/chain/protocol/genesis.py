@@ -58,9 +58,15 @@ class Genesis(BaseModel):
 
     def rules(self) -> k.Constants:
         try:
-            return k.with_overrides(self.constants)
+            c = k.with_overrides(self.constants)
         except k.ConstantsError as exc:
             raise GenesisError(f"constants: {exc}") from None
+        if len(self.producers) > c.PRODUCERS:
+            # A round has PRODUCERS blocks: with more producers some would have no slot in it, and
+            # more than 2/3 of them could never sign one round (nothing would become irreversible).
+            raise GenesisError(f"producers: {len(self.producers)} listed, but PRODUCERS is {c.PRODUCERS} "
+                               "(a round has that many blocks, so at most that many producers)")
+        return c
 
     def canonical(self) -> dict[str, Any]:
         return {

@@ -13,7 +13,9 @@ namespace and its value shape:
 ``dq``    address -> height disqualified      ``ban``   address -> banned until (ms)
 ``poll``  poll id -> (target, opener, round)  ``pvote`` poll id + voter address -> approve
 ``miss``  producer address -> slots missed    ``prod``  producer address -> blocks produced
-``meta``  "supply", "minted", "round", "order" (this round's producer keys), "elected" (next round's)
+``meta``  "supply", "minted", "round", "order" (this round's producer keys), "elected" (next round's),
+          "pending" (the last election's result, not yet in effect), "signers" (keys that signed a
+          block of this round, sorted)
 """
 
 from __future__ import annotations

@@ -134,9 +134,10 @@ def _epilogue(state: State, h: Header, fees: int, rewarded: bool) -> None:
         state.set("meta", "supply", state.meta("supply") + reward)
         state.set("meta", "minted", state.meta("minted", 0) + reward)
     state.set("prod", producer, state.get("prod", producer, 0) + 1)
+    dpos.note_signer(state, h.producer)
     if dpos.is_round_end(h.height, c):
         dpos.decide_polls(state, h.round)
-        state.set("meta", "elected", dpos.elect(state, h.timestamp))
+        dpos.end_round(state, h.timestamp)
 
 
 def apply_block(state: State, block: Block, verify: Verifier | None = None,
