@@ -15,14 +15,18 @@ deterministic-CBOR list of B's sorted state changes (``[[namespace, key, new val
 what the state hash commits to). The header's state hash is
 ``SHA-256(parent.state_hash ‖ SHA-256(changes))`` and both state hashes are in signed headers, so
 the list is exactly what B's producer committed to. The elected set is the value of
-``("meta", "elected")`` in it; when that key is absent the election changed nothing (``State.commit``
-records only changed keys) and the set stays. Round r's order is then ``producer_order(set, B.hash)``.
-Without a proof the headers of the next round are refused with ``schedule_unproven`` (or, with
-``assume_unchanged_schedule=True``, the set is assumed unchanged: fine for devnets without elections,
-a liveness risk only, see docs/light-client.md). What this does *not* verify: that the election in B
-was computed correctly (that needs the state); a dishonest producer of B could commit to a made-up
-set, which full nodes reject. docs/light-client.md states the trust and a protocol proposal that
-would close the gap.
+``("meta", "elected")`` in it; when that key is absent the set stays (``State.commit`` records only
+changed keys). Round r's order is then ``producer_order(set, B.hash)``.
+
+A new set is accepted only as the protocol lets it take effect (the pending schedule,
+``dpos.end_round``): it must be the ``("meta", "pending")`` result committed at the round end before
+B, and more than 2/3 of the producers of B's round must have signed one of its headers. So one
+dishonest round-end producer cannot move the client to a set of its making: the set was committed a
+round earlier and more than 2/3 of the producers built on it. What stays unverified is that the
+election itself was computed correctly (that needs the state). Without a proof the headers of the
+next round are refused with ``schedule_unproven`` (or, with ``assume_unchanged_schedule=True``, the
+set is assumed unchanged: fine for devnets without elections, a liveness risk only, see
+docs/light-client.md).
 
 Errors are :class:`LightClientError` with a :class:`Reason`, the height (when known) and a message;
 a refused header changes nothing (headers before it in the same call stay accepted).
@@ -110,10 +114,11 @@ def _decode_header(item: Any) -> Header:
     return header
 
 
-def elected_from_changes(changes: bytes, parent_state_hash: bytes, state_hash: bytes,
-                         current: tuple[bytes, ...], height: int) -> tuple[bytes, ...]:
-    """Check a schedule proof (the encoded change list of a round's last block) and return the set
-    elected for the next round, sorted."""
+def schedule_from_changes(changes: bytes, parent_state_hash: bytes, state_hash: bytes,
+                          height: int) -> tuple[tuple[bytes, ...] | None, tuple[bytes, ...] | None]:
+    """Check a schedule proof (the encoded change list of a round's last block) against the header
+    hashes and return what it writes to ``("meta", "elected")`` (the next round's producers) and to
+    ``("meta", "pending")`` (the result waiting a round), each sorted; None where it writes nothing."""
     if sha256(parent_state_hash + sha256(changes)) != state_hash:
         raise LightClientError(Reason.BAD_SCHEDULE_PROOF, "the changes do not hash to the header's state hash", height)
     try:
@@ -122,17 +127,15 @@ def elected_from_changes(changes: bytes, parent_state_hash: bytes, state_hash: b
         raise LightClientError(Reason.BAD_SCHEDULE_PROOF, f"changes are not canonical CBOR: {exc}", height) from None
     if not isinstance(items, list):
         raise LightClientError(Reason.BAD_SCHEDULE_PROOF, "changes are not a list", height)
-    elected: Any = None
+    found: dict[str, tuple[bytes, ...]] = {}
     for item in items:
-        if isinstance(item, list) and len(item) == 3 and item[0] == "meta" and item[1] == "elected":
-            elected = item[2]
-            break
-    else:
-        return tuple(sorted(current))  # the election kept the set as it was
-    if (not isinstance(elected, list) or not elected
-            or not all(isinstance(pk, bytes) and len(pk) == 32 for pk in elected) or len(set(elected)) != len(elected)):
-        raise LightClientError(Reason.BAD_SCHEDULE_PROOF, "the elected set in the changes is malformed", height)
-    return tuple(sorted(elected))
+        if isinstance(item, list) and len(item) == 3 and item[0] == "meta" and item[1] in ("elected", "pending"):
+            value = item[2]
+            if (not isinstance(value, list) or not value or len(set(value)) != len(value)
+                    or not all(isinstance(pk, bytes) and len(pk) == 32 for pk in value)):
+                raise LightClientError(Reason.BAD_SCHEDULE_PROOF, f"the {item[1]} set in the changes is malformed", height)
+            found[item[1]] = tuple(sorted(value))
+    return found.get("elected"), found.get("pending")
 
 
 def sha256(data: bytes) -> bytes:
@@ -157,6 +160,8 @@ class LightClient:
         self._canon: dict[int, bytes] = {0: g.hash}
         # round-end hash (or the genesis hash) -> the set elected there (None: not proven yet)
         self._elected: dict[bytes, tuple[bytes, ...] | None] = {g.hash: producers}
+        # round-end hash -> the result pending there, () for none; absent: not known
+        self._pending: dict[bytes, tuple[bytes, ...]] = {g.hash: ()}
         self._orders: dict[bytes, tuple[bytes, ...]] = {}
         self._head = g
         self._final = g
@@ -233,10 +238,47 @@ class LightClient:
         if parent is None:
             raise LightClientError(Reason.NOT_STORED, "the header's parent is no longer stored", entry.height)
         raw = changes if isinstance(changes, bytes) else encode([list(c) for c in changes])
-        current = self._order(entry.anchor) or ()
-        elected = elected_from_changes(raw, parent.state_hash, entry.state_hash, current, entry.height)
+        order = self._order(entry.anchor) or ()
+        signers = {entry.producer} | self._round_signers(parent, entry.anchor)
+        elected, pending = self._check_schedule(raw, parent, entry.state_hash, entry.anchor, order, signers, entry.height)
         self._elected[entry.hash] = elected
+        if pending is not None:
+            self._pending[entry.hash] = pending
         return elected
+
+    def _round_signers(self, cursor: LightHeader, anchor: bytes) -> set[bytes]:
+        """The producers of ``cursor`` and its ancestors down to (not including) ``anchor``."""
+        out: set[bytes] = set()
+        while cursor.hash != anchor:
+            out.add(cursor.producer)
+            previous = self._by_hash.get(cursor.prev_hash)
+            if previous is None:
+                raise LightClientError(Reason.NOT_STORED, "the round's headers are no longer all kept, so who "
+                                       "signed in it cannot be counted", cursor.height)
+            cursor = previous
+        return out
+
+    def _check_schedule(self, raw: bytes, parent: LightHeader, state_hash: bytes, anchor: bytes,
+                        order: tuple[bytes, ...], signers: set[bytes], height: int
+                        ) -> tuple[tuple[bytes, ...], tuple[bytes, ...] | None]:
+        """The next round's set and the pending result at a round end, from its schedule proof,
+        refusing a set that the protocol would not have let take effect there."""
+        elected, pending = schedule_from_changes(raw, parent.state_hash, state_hash, height)
+        before = self._pending.get(anchor)
+        if pending is None:
+            pending = before  # unchanged (None if the previous round end's was never proven)
+        if elected is None or elected == tuple(sorted(order)):
+            return tuple(sorted(order)), pending
+        if before is None:
+            raise LightClientError(Reason.BAD_SCHEDULE_PROOF, "the producer set changes, but the previous round end's "
+                                   "schedule proof (where it was elected) is missing", height)
+        if elected != before:
+            raise LightClientError(Reason.BAD_SCHEDULE_PROOF, "the new producer set is not the one elected at the "
+                                   "previous round end", height)
+        if len(signers) * 3 <= 2 * len(order):
+            raise LightClientError(Reason.BAD_SCHEDULE_PROOF, f"the producer set changes, but only {len(signers)} of "
+                                   f"the round's {len(order)} producers signed a block in it (more than 2/3 must)", height)
+        return elected, pending
 
     def _order(self, anchor: bytes) -> tuple[bytes, ...] | None:
         order = self._orders.get(anchor)
@@ -285,10 +327,12 @@ class LightClient:
         if not h.signature_ok():
             raise LightClientError(Reason.BAD_SIGNATURE, "the producer's signature does not verify", height)
         elected: tuple[bytes, ...] | None = None
+        pending: tuple[bytes, ...] | None = None
         if height % c.PRODUCERS == 0:
             if proof is not None:
                 raw = proof if isinstance(proof, bytes) else encode([list(x) for x in proof])
-                elected = elected_from_changes(raw, parent.state_hash, h.state_hash, order, height)
+                signers = {h.producer} | self._round_signers(parent, anchor)
+                elected, pending = self._check_schedule(raw, parent, h.state_hash, anchor, order, signers, height)
             elif self.assume_unchanged_schedule:
                 elected = tuple(sorted(order))
         entry = LightHeader(height, block_hash, h.slot, h.timestamp, h.prev_hash, h.state_hash, h.tx_root,
@@ -304,6 +348,8 @@ class LightClient:
         self._by_hash[block_hash] = entry
         if height % c.PRODUCERS == 0:
             self._elected[block_hash] = elected
+            if pending is not None:
+                self._pending[block_hash] = pending
         if parent.hash == self._head.hash:
             self._move([entry])
         elif branch:
@@ -360,6 +406,7 @@ class LightClient:
                 kept[entry.hash] = entry  # a branch off the head chain at or above the final header
         self._by_hash = kept
         self._elected = {k: v for k, v in self._elected.items() if k in kept or k == self.genesis.hash}
+        self._pending = {k: v for k, v in self._pending.items() if k in kept or k == self.genesis.hash}
         self._orders = {k: v for k, v in self._orders.items() if k in self._elected}
 
     # --- proofs ------------------------------------------------------------------------------------

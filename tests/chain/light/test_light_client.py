@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import random
 
 import pytest
@@ -16,7 +17,7 @@ from hub.chain.protocol.block import Header
 from hub.chain.protocol.constants import RUFF
 from hub.chain.protocol.errors import BlockRejected
 from hub.crypto import merkle
-from hub.crypto.encoding import encode
+from hub.crypto.encoding import decode, encode
 
 from tests.chain.chainkit import GENESIS_TIME, Sim, Wallet, addr, key, make_genesis
 
@@ -90,10 +91,12 @@ def test_follows_several_rounds_with_missed_slots_and_an_election():
     assert any(b.header.slot - a.header.slot > 1 for a, b in zip(blocks, blocks[1:]))  # missed slots
     assert lc.add_headers(chain.raw(blocks), chain.changes(blocks)) == 24
     assert lc.head.hash == chain.sim.state.head.hash and lc.head.height == 24
-    # the producer set really changed at the end of round 1, and the client knows the new order
+    # the producer set really changed, and the client knows each order: the result of round 1's
+    # election waited through round 2 (the pending schedule) and produces from round 3
     outsiders = {k.public_key for k in OUTSIDERS}
-    assert {b.header.producer for b in blocks[4:8]} <= outsiders
-    assert {b.header.producer for b in blocks} - outsiders  # and (with bans) changed again later
+    first = next(b.header.height for b in blocks if b.header.producer in outsiders)
+    assert first > 8
+    assert {b.header.producer for b in blocks[:8]}.isdisjoint(outsiders)
     assert lc.schedule() == dpos.schedule_after(chain.sim.state)
     for b in blocks:
         assert dpos.slot_owner(lc.schedule(b.header.height), b.header.slot) == b.header.producer
@@ -112,8 +115,15 @@ def test_a_round_without_its_schedule_proof_is_refused_until_the_proof_arrives()
     with pytest.raises(LightClientError) as bad:
         lc.add_schedule_proof(4, chain.proofs[blocks[2].hash])  # another block's changes
     assert bad.value.reason is Reason.BAD_SCHEDULE_PROOF
-    assert set(lc.add_schedule_proof(4, chain.proofs[blocks[3].hash])) == {k.public_key for k in OUTSIDERS}
-    assert lc.add_headers(chain.raw(blocks[4:])) == 4
+    # round 1's election is pending: round 2 is still the genesis producers'
+    assert set(lc.add_schedule_proof(4, chain.proofs[blocks[3].hash])) == {k.public_key for k in PRODUCERS}
+    assert lc.add_headers(chain.raw(blocks[4:7])) == 3
+    more = blocks[7:] + chain.grow(4)
+    with pytest.raises(LightClientError) as info:
+        lc.add_headers(chain.raw(more))
+    assert info.value.reason is Reason.SCHEDULE_UNPROVEN and info.value.height == 9
+    assert set(lc.add_schedule_proof(8, chain.proofs[more[0].hash])) == {k.public_key for k in OUTSIDERS}
+    assert lc.add_headers(chain.raw(more[1:])) == 4
     assert lc.head.hash == chain.sim.state.head.hash
 
 
@@ -136,11 +146,61 @@ def test_assuming_an_unchanged_schedule_works_without_elections_and_fails_safe_w
     assert lc.head.hash == quiet.sim.state.head.hash
     chain = Chain()
     elect_outsiders(chain)
-    blocks = [chain.sim.blocks[0]] + chain.grow(4)
+    blocks = [chain.sim.blocks[0]] + chain.grow(8)
     lc = LightClient(chain.sim.genesis, assume_unchanged_schedule=True)
     with pytest.raises(LightClientError) as info:
         lc.add_headers(chain.raw(blocks))
-    assert info.value.reason is Reason.WRONG_PRODUCER and info.value.height == 5
+    assert info.value.reason is Reason.WRONG_PRODUCER and info.value.height == 9
+
+
+def _forged_round_end(chain: Chain, honest, elected: list[bytes]):
+    """``honest`` (a round's last block) re-signed by its producer over changes that name
+    ``elected`` as the next producers: what a dishonest round-end producer can show a light client
+    (full nodes refuse it: the state hash does not follow from the state)."""
+    items = [item for item in decode(chain.proofs[honest.hash]) if item[:2] != ["meta", "elected"]]
+    items = sorted(items + [["meta", "elected", elected]], key=lambda item: (item[0], encode(item[1])))
+    proof = encode(items)
+    parent = next(b for b in chain.sim.blocks if b.hash == honest.header.prev_hash)
+    state_hash = hashlib.sha256(parent.header.state_hash + hashlib.sha256(proof).digest()).digest()
+    k = {x.public_key: x for x in PRODUCERS + OUTSIDERS}[honest.header.producer]
+    return _resign(honest.header, k, state_hash=state_hash), proof
+
+
+def test_a_round_end_producer_cannot_move_the_client_to_a_set_of_its_making():
+    chain = Chain()
+    elect_outsiders(chain)
+    blocks = [chain.sim.blocks[0]] + chain.grow(7)  # heights 1-8: round 2 ends with the election taking effect
+    lc = LightClient(chain.sim.genesis)
+    lc.add_headers(chain.raw(blocks[:7]), chain.changes(blocks[:7]))
+    honest = blocks[7]
+    puppets = sorted(key(f"puppet{i}").public_key for i in range(3))
+    forged, proof = _forged_round_end(chain, honest, puppets)
+    err = refused(lc, forged, Reason.BAD_SCHEDULE_PROOF, {8: proof})
+    assert "not the one elected at the previous round end" in str(err)
+    # the honest block, with the set elected a round earlier, is accepted
+    assert lc.add_headers([honest.header.encode()], chain.changes([honest])) == 1
+    assert set(lc.schedule()) == {k.public_key for k in OUTSIDERS}
+
+
+def test_a_new_set_is_refused_where_no_more_than_two_thirds_built_on_its_election():
+    chain = Chain()
+    elect_outsiders(chain)
+    while chain.sim.state.head.height < 4:  # round 1: the outsiders are elected, pending
+        chain.step()
+    gone = {chain.sim.owner(chain.sim.state.head.slot + 1), chain.sim.owner(chain.sim.state.head.slot + 2)}
+    while chain.sim.state.head.height < 8:  # round 2: only two of the four producers sign
+        skip = 0
+        while chain.sim.owner(chain.sim.state.head.slot + 1 + skip) in gone:
+            skip += 1
+        chain.step(skip=skip)
+    blocks = chain.sim.blocks
+    assert set(chain.sim.state.meta("elected")) == {k.public_key for k in PRODUCERS}  # the protocol kept the set
+    lc = LightClient(chain.sim.genesis)
+    lc.add_headers(chain.raw(blocks[:7]), chain.changes(blocks[:7]))
+    pending = sorted(chain.sim.state.meta("pending"))
+    forged, proof = _forged_round_end(chain, blocks[7], pending)
+    err = refused(lc, forged, Reason.BAD_SCHEDULE_PROOF, {8: proof})
+    assert "only 2 of the round's 4 producers signed" in str(err)
 
 
 # --- bad headers ---------------------------------------------------------------------------------
