@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import shutil
 import signal
@@ -101,6 +102,21 @@ def _rpc_server(node, network, address: str):
     return server
 
 
+#: Allocations between two passes of the cyclic collector's youngest generation (CPython: 700).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def _tune_gc() -> None:
+    """What start-up built (modules, the genesis, the state) lives as long as the process, so it is
+    frozen out of the collector's passes; and the youngest generation is collected less often.
+    Why: a block of 2,000 transfers allocates some 100,000 objects, nearly all freed by reference
+    counting, yet every 700 of them started a pass: ~4 % of a node's CPU under load (5.9 against
+    1.4 µs per transfer in one process, 260 passes against 6 for 20,000 transfers)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+
+
 async def serve(opts: NodeOptions) -> None:
     from hub.chain.p2p.network import Network, parse_address
     from hub.chain.p2p.slots import run_slots
@@ -109,6 +125,7 @@ async def serve(opts: NodeOptions) -> None:
     for p in opts.peers:
         parse_address(p)
     node, node_key = await asyncio.to_thread(open_node, opts)
+    _tune_gc()
     head = node.head
     log.info("node: chain %s, head %d (%s), last irreversible %d, %s", node.genesis.chain_id, head.height,
              head.hash.hex()[:16], node.lib, f"producer {node.key.public_key.hex()[:16]}" if node.key else "not producing")
