@@ -277,3 +277,20 @@ def test_blocks_out_of_turn_or_tampered_are_refused_and_change_nothing():
     assert s.state.digest() == good_state.digest()
     apply_block(s.state, good)
     assert s.state.balance(addr(VOTERS[1])) == 10_000 * RUFF + 5
+
+
+def test_the_rpc_shows_an_election_result_as_pending_until_it_takes_effect():
+    from types import SimpleNamespace
+
+    from hub.chain.node.rpc import views
+
+    s = sim(PRODUCERS=4)
+    _register_and_vote(s, OUTSIDERS[:1], {v: OUTSIDERS[:1] for v in VOTERS})
+    s.run_to_round_end()
+    node = SimpleNamespace(state=s.state, constants=s.c)
+    (row,) = views.candidates(node, s.state.head.timestamp)["candidates"]
+    assert row["pending"] and not row["elected"] and not row["producing"]
+    s.next_block()
+    s.run_to_round_end()  # all four producers signed round 2: the result takes effect
+    (row,) = views.candidates(node, s.state.head.timestamp)["candidates"]
+    assert row["elected"] and not row["pending"]

@@ -159,13 +159,16 @@ def candidates(node, now: int) -> dict:
     weights, stake = dpos.vote_tally(state)
     order = {address_of(pk) for pk in dpos.schedule_after(state)}
     elected = {address_of(pk) for pk in state.meta("elected") or ()}
+    # Won the last round end's election, not yet a producer: it takes effect a round later, once
+    # more than 2/3 of the producers have built on it (docs/chain.md, the pending schedule).
+    pending = {address_of(pk) for pk in state.meta("pending") or ()} - elected
     rows = []
     for address, _ in state.items("cand"):
         info = _candidate(state, address, now)
         weight = weights.get(address, 0)
         rows.append({"address": encode_address(address), **info, "weight": weight, "weight_ruff": _ruff(weight),
                      "disqualified": info["disqualified_at"] is not None, "banned": info["banned_until"] is not None,
-                     "producing": address in order, "elected": address in elected})
+                     "producing": address in order, "elected": address in elected, "pending": address in pending})
     rows.sort(key=lambda r: (-r["weight"], r["address"]))
     supply = state.meta("supply") or 0
     return {"candidates": rows, "voted_stake": stake, "supply": supply,
