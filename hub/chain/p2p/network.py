@@ -540,38 +540,44 @@ class Network:
     async def _admit_txs(self) -> None:
         """Admit queued gossip in arrival order (a sender's nonces arrive in order), several
         frames per thread hop."""
-        loop = asyncio.get_running_loop()
         while True:
             await self._tx_wake.wait()
             self._tx_wake.clear()
             while self._tx_queue:
-                batches = []
-                count = 0
-                while self._tx_queue and count < limits.TX_ADMIT_BATCH:
-                    batch = self._tx_queue.popleft()
-                    batches.append(batch)
-                    count += len(batch[1])
-                raws = [raw for _, fresh, _ in batches for raw in fresh]
-                self._tx_queued -= count
-                self._tx_queued_bytes -= sum(map(len, raws))
-                # What a block included while it waited is dropped here, unread.
-                included = self.node.recently_included
-                batches = [(peer, *_unincluded(fresh, hashes, included)) for peer, fresh, hashes in batches]
-                raws = [raw for _, fresh, _ in batches for raw in fresh]
-                if not raws:
-                    continue
                 try:
-                    results = await loop.run_in_executor(self._tx_thread, self.node.submit_many, raws, self.clock())
-                except Exception:  # noqa: BLE001 - e.g. a store error: these are lost, the node goes on
-                    log.exception("p2p: admitting %d gossiped transaction(s) failed", len(raws))
-                    for _, _, hashes in batches:
-                        for tx_hash in hashes:
-                            self.seen_txs.discard(tx_hash)
-                    continue
-                position = 0
-                for peer, fresh, _ in batches:
-                    self._judge_txs(peer, fresh, results[position:position + len(fresh)])
-                    position += len(fresh)
+                    await self._admit_queued()
+                except Exception:  # noqa: BLE001 - this loop must outlive any one batch
+                    log.exception("p2p: admitting gossiped transactions failed")
+
+    async def _admit_queued(self) -> None:
+        """One thread hop: up to TX_ADMIT_BATCH queued transactions, then their verdicts."""
+        batches = []
+        count = 0
+        while self._tx_queue and count < limits.TX_ADMIT_BATCH:
+            batch = self._tx_queue.popleft()
+            batches.append(batch)
+            count += len(batch[1])
+        raws = [raw for _, fresh, _ in batches for raw in fresh]
+        self._tx_queued -= count
+        self._tx_queued_bytes -= sum(map(len, raws))
+        # What a block included while it waited is dropped here, unread.
+        included = self.node.recently_included
+        batches = [(peer, *_unincluded(fresh, hashes, included)) for peer, fresh, hashes in batches]
+        raws = [raw for _, fresh, _ in batches for raw in fresh]
+        if not raws:
+            return
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(
+                self._tx_thread, self.node.submit_many, raws, self.clock())
+        except Exception:  # e.g. a store error: these are lost (welcome again), the node goes on
+            for _, _, hashes in batches:
+                for tx_hash in hashes:
+                    self.seen_txs.discard(tx_hash)
+            raise
+        position = 0
+        for peer, fresh, _ in batches:
+            self._judge_txs(peer, fresh, results[position:position + len(fresh)])
+            position += len(fresh)
 
     def _judge_txs(self, peer: Peer, fresh: list[bytes], results: list) -> None:
         malformed = 0
@@ -584,7 +590,7 @@ class Network:
                     log.debug("p2p: transaction from %s not admitted: %s", peer.name, result)
             else:
                 self._queue_tx(raw, peer)
-        if malformed and not peer.closed.is_set():
+        if malformed:  # also when the peer has gone meanwhile: the ban keeps it from coming back
             # One bad batch costs what its transactions would have cost one by one, up to a drop.
             self._penalise(peer, min(limits.SCORE_START, malformed * limits.COST_INVALID_TX),
                            f"{malformed} invalid transaction(s), e.g. {why}")

@@ -392,3 +392,37 @@ async def test_gossip_of_a_transaction_already_in_a_block_is_dropped_unread(tmp_
         await net.stop()
         node.close()
         source.close()
+
+
+async def test_a_failing_admission_batch_does_not_stop_later_ones(tmp_path, caplog):
+    sender = key("unlucky-sender")
+    node = _node(tmp_path, "a", _genesis(balances={sender: 1000 * RUFF}))
+    net = Network(node, key("node-a"), listen=("127.0.0.1", 0), clock=lambda: GENESIS_TIME + 1000)
+    real_submit, calls = node.submit_many, []
+
+    def flaky(raws, now):
+        calls.append(len(raws))
+        if len(calls) == 1:
+            raise OSError("disk full")  # e.g. the store failing under the mempool's checks
+        return real_submit(raws, now)
+
+    node.submit_many = flaky
+    await net.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
+        await handshake(reader, writer, node.genesis, key("flaky-peer"))
+        wallet = Wallet(sender)
+        first = wallet.send(key("someone"), 1, fee=RUFF // 100)
+        writer.write(encode_frame(messages.announce_txs([first.raw])))
+        await writer.drain()
+        await _until(lambda: len(calls) == 1)
+        await asyncio.sleep(0.05)
+        # the failed one is welcome again, and what comes next is admitted
+        writer.write(encode_frame(messages.announce_txs([first.raw, wallet.send(key("someone"), 2, fee=RUFF // 100).raw])))
+        await writer.drain()
+        await _until(lambda: len(node.mempool) == 2)
+        assert "admitting gossiped transactions failed" in caplog.text
+        writer.close()
+    finally:
+        await net.stop()
+        node.close()
