@@ -106,7 +106,10 @@ class ChainNode:
                     self._blocks_done.notify_all()
 
     def _yield_to_blocks(self) -> None:
-        if self._block_work:  # a stale read only makes one batch wait or not wait
+        # Never while holding the node lock (the CLI inbox is admitted under it): the block work
+        # waits for that lock, so waiting here would only stall both for BLOCK_PRIORITY_WAIT.
+        # (RLock._is_owned is what threading.Condition itself relies on.)
+        if self._block_work and not self.lock._is_owned():  # a stale read: one batch waits or not
             with self._blocks_done:
                 self._blocks_done.wait_for(lambda: not self._block_work, timeout=BLOCK_PRIORITY_WAIT)
 

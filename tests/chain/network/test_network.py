@@ -426,3 +426,28 @@ async def test_a_failing_admission_batch_does_not_stop_later_ones(tmp_path, capl
     finally:
         await net.stop()
         node.close()
+
+
+def test_admission_under_the_node_lock_does_not_wait_for_block_work(tmp_path, monkeypatch):
+    """The CLI inbox is admitted while holding the node lock; the block work it would wait for
+    needs that lock, so it must go straight on (not stall both for BLOCK_PRIORITY_WAIT)."""
+    import threading
+
+    from hub.chain.node import node as node_module
+
+    monkeypatch.setattr(node_module, "BLOCK_PRIORITY_WAIT", 60.0)
+    sender = key("inbox-sender")
+    node = _node(tmp_path, "a", _genesis(balances={sender: 1000 * RUFF}))
+    raw = Wallet(sender).send(key("someone"), 1, fee=RUFF // 100).raw
+    done = threading.Event()
+
+    def admit_under_lock():
+        with node.lock:
+            node.submit(raw, GENESIS_TIME + 1000)
+        done.set()
+
+    with node.block_work():
+        threading.Thread(target=admit_under_lock, daemon=True).start()
+        assert done.wait(10), "admission under the node lock waited for the block work"
+    assert len(node.mempool) == 1
+    node.close()
