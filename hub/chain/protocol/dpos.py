@@ -3,7 +3,8 @@
 * Time is cut into slots of ``BLOCK_INTERVAL`` from the genesis time; slot 0 is the genesis.
 * A round is ``PRODUCERS`` blocks by height (round r holds heights (r-1)·P+1 .. r·P; the genesis is
   round 0). Rounds are continuous, slots are not.
-* The order of round r sorts the producers elected at the end of round r-1 by SHA-256(seed ‖ key),
+* The order of round r sorts the producers in effect for it (``elected`` as round r-1 ended; the
+  pending schedule below makes that round r-2's election result) by SHA-256(seed ‖ key),
   ties by key, the seed being the hash of round r-1's last block. Slot s belongs to
   ``order[s mod len(order)]`` (fewer elected producers than ``PRODUCERS`` simply repeat sooner).
 * Every slot skipped between two blocks is a miss for its owner (by the order of the round of the
