@@ -252,35 +252,40 @@ def test_tampered_answers_are_not_verified_and_balances_never_are(tmp_path):
         node.close()
 
 
-def test_follow_logs_an_outage_once_and_backs_off(caplog):
-    """No node at all: the loop never raises, warns once, and waits longer each time (capped)."""
+def _follow_for(remote, syncs: int, caplog) -> tuple[list[float], list[str]]:
+    """Run ``remote.follow`` for ``syncs`` polls: the back-off before each and the warnings logged."""
     import logging
 
-    from hub.chain.remote import MAX_BACKOFF, RemoteChain
-
-    from tests.chain.chainkit import key, make_genesis
-
-    port = free_ports(1)[0]  # nothing listens there
-    remote = RemoteChain(f"http://127.0.0.1:{port}", make_genesis([key("rh-p")]), interval=0.01)
     waits: list[float] = []
     sync = remote.sync
 
     async def run() -> None:
         stop = asyncio.Event()
 
-        async def counted_sync():
+        async def counted():
             waits.append(remote.retry_in)
-            if len(waits) >= 6:
+            if len(waits) >= syncs:
                 stop.set()
             return await sync()
 
-        remote.sync = counted_sync
+        remote.sync = counted
         await remote.follow(stop)
 
     with caplog.at_level(logging.DEBUG, logger="hub.chain.remote"):
         asyncio.run(run())
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "cannot follow" in warnings[0].getMessage()
+    return waits, [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_follow_logs_an_outage_once_and_backs_off(caplog):
+    """No node at all: the loop never raises, warns once, and waits longer each time (capped)."""
+    from hub.chain.remote import MAX_BACKOFF, RemoteChain
+
+    from tests.chain.chainkit import key, make_genesis
+
+    port = free_ports(1)[0]  # nothing listens there
+    remote = RemoteChain(f"http://127.0.0.1:{port}", make_genesis([key("rh-p")]), interval=0.01)
+    waits, warnings = _follow_for(remote, 6, caplog)
+    assert len(warnings) == 1 and "cannot follow" in warnings[0]
     assert waits[1:] == sorted(waits[1:]) and waits[-1] > waits[1] and max(waits) <= MAX_BACKOFF, waits
     shown = remote.head()
     assert shown["connected"] is False and shown["last_error"] and shown["retry_in"] == remote.retry_in > waits[-1]
@@ -320,8 +325,6 @@ def test_embedded_mode_answers_the_same_routes(tmp_path):
 
 
 def test_a_refused_header_is_logged_with_its_reason_and_changes_nothing(tmp_path, caplog):
-    import logging
-
     from hub.chain.node.node import ChainNode
     from hub.chain.node.rpc import create_rpc_app
     from hub.chain.protocol.block import Header
@@ -352,31 +355,15 @@ def test_a_refused_header_is_logged_with_its_reason_and_changes_nothing(tmp_path
                 return body, kind
 
             remote._fetch = forging
-            polls = 0
             sync = remote.sync
-
-            async def run() -> None:
-                stop = asyncio.Event()
-
-                async def counted():
-                    nonlocal polls
-                    polls += 1
-                    if polls >= 4:
-                        stop.set()
-                    return await sync()
-
-                remote.sync = counted
-                await remote.follow(stop)
-
-            with caplog.at_level(logging.DEBUG, logger="hub.chain.remote"):
-                asyncio.run(run())
-            warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+            _, warnings = _follow_for(remote, 4, caplog)
             assert len(warnings) == 1 and "bad_signature" in warnings[0] and "height 4" in warnings[0], warnings
             assert remote.light.head.height == 3 and remote.light.head.hash == node.store.canonical_hash(3)
             shown = remote.head()
             assert shown["connected"] is True and "bad_signature" in shown["refused"] and shown["height"] == 3
 
             remote._fetch = honest  # the node mends its ways: the client moves on
+            remote.sync = sync
             asyncio.run(sync())
             assert remote.light.head.hash == node.head.hash
     finally:
