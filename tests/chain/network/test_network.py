@@ -348,9 +348,12 @@ async def test_a_block_is_not_held_up_by_transactions_waiting_for_admission(tmp_
         source.close()
 
 
-def test_transaction_admission_waits_while_a_block_is_handled(tmp_path):
+def test_transaction_admission_waits_while_a_block_is_handled(tmp_path, monkeypatch):
     import threading
 
+    from hub.chain.node import node as node_module
+
+    monkeypatch.setattr(node_module, "BLOCK_PRIORITY_WAIT", 60.0)  # it waits for the block, not a timer
     sender = key("prio-sender")
     node = _node(tmp_path, "a", _genesis(balances={sender: 1000 * RUFF}))
     raws = [Wallet(sender).send(key("someone"), 1, fee=RUFF // 100).raw]
