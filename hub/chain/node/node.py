@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Iterator
+from collections import ChainMap, OrderedDict
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,8 +262,7 @@ class ChainNode:
                 return Received("known", self.head)
             h = block.header
             if h.prev_hash == self.head.hash:
-                self._preverify(block)
-                applied = apply_block(self.state, block, self.mempool.verify, self.mempool.by_hash)
+                applied = apply_block(self.state, block, self.mempool.verify, self._preverify(block))
                 try:
                     self._commit([], [applied])
                 except BaseException:
@@ -332,8 +331,7 @@ class ChainNode:
         applied: list[Applied] = []
         try:
             for block in branch:
-                self._preverify(block)
-                applied.append(apply_block(self.state, block, self.mempool.verify, self.mempool.by_hash))
+                applied.append(apply_block(self.state, block, self.mempool.verify, self._preverify(block)))
         except BlockRejected:
             for a in reversed(applied):
                 self.state.revert(a.undo, a.parent)
@@ -364,9 +362,15 @@ class ChainNode:
         self.mempool.prune(self.state, self.head.timestamp)
         return Received("reorganised", self.head)
 
-    def _preverify(self, block: Block) -> None:
-        for tx_hash in preverify(block.txs, self.state.chain_id, self.mempool.verified):
+    def _preverify(self, block: Block) -> Mapping[bytes, Transaction]:
+        """Check the signatures the mempool has not; returns every decoded transaction of the block
+        we hold (the mempool's and those just decoded), for ``apply_block`` not to decode again."""
+        checked = preverify(block.txs, self.state.chain_id, self.mempool.verified)
+        for tx_hash in checked.valid:
             self.mempool.remember(tx_hash)
+        if not checked.decoded:
+            return self.mempool.by_hash
+        return ChainMap(checked.decoded, self.mempool.by_hash)
 
     def _genesis_head(self) -> Head:
         if self._genesis_head_cache is None:  # building the genesis state is not free (every balance)
