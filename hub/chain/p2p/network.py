@@ -124,6 +124,11 @@ class Network:
         self._spawn(self._maintain(), "p2p-maintain")
         self._spawn(self._admit_txs(), "p2p-admit-txs")
 
+    @property
+    def admission(self) -> ThreadPoolExecutor:
+        """The thread gossiped transactions are admitted on; the RPC admits its own there too."""
+        return self._tx_thread
+
     async def in_block_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run block work (receiving, producing) on the thread reserved for it."""
         return await asyncio.get_running_loop().run_in_executor(self._block_thread, fn, *args)
