@@ -21,7 +21,7 @@ from typing import Any
 
 from hub.chain.node.node import ChainNode
 from hub.chain.p2p import limits, messages
-from hub.chain.p2p.frames import FrameError
+from hub.chain.p2p.frames import FrameError, encode_frame
 from hub.chain.p2p.messages import BadMessage, Hello
 from hub.chain.p2p.peer import Peer
 from hub.chain.p2p.seen import SeenSet
@@ -521,11 +521,12 @@ class Network:
     async def _receive_txs(self, peer: Peer, raws: list[bytes]) -> None:
         """Queue the new ones for admission; when the queue is full, forget them instead (they
         are gossip: another copy, or the block that includes them, will come)."""
-        fresh, hashes = [], []
+        sha256 = hashlib.sha256
+        all_hashes = [sha256(raw).digest() for raw in raws]
         included = self.node.recently_included
-        for raw in raws:
-            tx_hash = hashlib.sha256(raw).digest()
-            if self.seen_txs.add(tx_hash) and not included(tx_hash):
+        fresh, hashes = [], []
+        for raw, tx_hash, new in zip(raws, all_hashes, self.seen_txs.add_many(all_hashes)):
+            if new and not included(tx_hash):
                 fresh.append(raw)
                 hashes.append(tx_hash)
         if not fresh:
@@ -586,6 +587,7 @@ class Network:
 
     def _judge_txs(self, peer: Peer, fresh: list[bytes], results: list) -> None:
         malformed = 0
+        admitted = []
         for raw, result in zip(fresh, results):
             if isinstance(result, TxRejected):
                 if result.reason in _MALFORMED_TX:
@@ -594,15 +596,18 @@ class Network:
                 else:
                     log.debug("p2p: transaction from %s not admitted: %s", peer.name, result)
             else:
-                self._queue_tx(raw, peer)
+                admitted.append(raw)
+        self._queue_txs(admitted, peer)
         if malformed:  # also when the peer has gone meanwhile: the ban keeps it from coming back
             # One bad batch costs what its transactions would have cost one by one, up to a drop.
             self._penalise(peer, min(limits.SCORE_START, malformed * limits.COST_INVALID_TX),
                            f"{malformed} invalid transaction(s), e.g. {why}")
 
-    def _queue_tx(self, raw: bytes, source: Peer | None) -> None:
+    def _queue_txs(self, raws: list[bytes], source: Peer | None) -> None:
         """Gossip in batches: flush when a batch is full or TX_FLUSH_SECONDS after the first."""
-        self._tx_outbox.append((raw, source))
+        if not raws:
+            return
+        self._tx_outbox.extend([(raw, source) for raw in raws])
         if len(self._tx_outbox) >= limits.TX_BATCH:
             self._flush_txs()
         elif self._tx_flush is None:
@@ -615,24 +620,44 @@ class Network:
         batch, self._tx_outbox = self._tx_outbox, []
         if not batch:
             return
+        sources = {id(source) for _, source in batch}
+        shared: list[bytes] | None = None  # the frames of the whole batch, for peers it came from none of
         for peer in list(self.peers.values()):
-            for chunk in _chunks([raw for raw, source in batch if source is not peer]):
-                peer.send(messages.announce_txs(chunk))
+            if id(peer) in sources:
+                for chunk in _chunks([raw for raw, source in batch if source is not peer]):
+                    peer.send(messages.announce_txs(chunk))
+                continue
+            if shared is None:
+                shared = [self._frame(messages.announce_txs(chunk)) for chunk in _chunks([raw for raw, _ in batch])]
+            for frame in shared:
+                if frame:
+                    peer.send_frame(frame)
+
+    def _frame(self, message: dict[str, Any]) -> bytes:
+        try:
+            return encode_frame(message, self.max_frame)
+        except ValueError as exc:
+            log.warning("p2p: not sending %s: %s", message.get("type"), exc)
+            return b""
 
     # --- our own news ----------------------------------------------------------------------------
     def announce_block(self, block: Block) -> None:
         self.seen_blocks.add(block.hash)
         self._broadcast(messages.announce_block(block.encode()))
 
-    def announce_tx(self, raw: bytes) -> None:
-        """Gossip a transaction this node admitted (from its RPC, its CLI inbox, or evidence)."""
-        self.seen_txs.add(hashlib.sha256(raw).digest())
-        self._queue_tx(raw, None)
+    def announce_tx(self, raw: bytes, tx_hash: bytes | None = None) -> None:
+        """Gossip a transaction this node admitted (from its RPC, its CLI inbox, or evidence);
+        ``tx_hash``, when the caller has it, saves hashing the bytes again."""
+        self.seen_txs.add(tx_hash or hashlib.sha256(raw).digest())
+        self._queue_txs([raw], None)
 
     def _broadcast(self, message: dict[str, Any], exclude: Peer | None = None) -> None:
+        frame = self._frame(message)  # once, not once per peer (a block's frame is up to a few MB)
+        if not frame:
+            return
         for peer in list(self.peers.values()):
             if peer is not exclude:
-                peer.send(message)
+                peer.send_frame(frame)
 
     async def _maintain(self) -> None:
         """Once a second: pick a sync peer if one is ahead; now and then ping so dead links close."""

@@ -54,6 +54,12 @@ class Peer:
         except ValueError as exc:
             log.warning("p2p: not sending to %s: %s", self.name, exc)
             return False
+        return self.send_frame(frame)
+
+    def send_frame(self, frame: bytes) -> bool:
+        """Queue a frame ``encode_frame`` made (one encoding for many peers); as :meth:`send`."""
+        if self.closed.is_set():
+            return False
         if self._queued_bytes + len(frame) > limits.SEND_QUEUE_BYTES:
             self.close(f"too slow: {self._queued_bytes:,} bytes waiting")
             return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 
 
 class SeenSet:
@@ -25,6 +26,22 @@ class SeenSet:
         if len(self._items) > self.limit:
             self._items.popitem(last=False)
         return True
+
+    def add_many(self, items: Iterable[bytes]) -> list[bool]:
+        """``add`` each (in one call: gossip brings ~2,000 hashes a second per peer); which were new."""
+        known = self._items
+        refresh = known.move_to_end
+        new = []
+        for item in items:
+            if item in known:
+                refresh(item)
+                new.append(False)
+            else:
+                known[item] = None
+                new.append(True)
+        while len(known) > self.limit:
+            known.popitem(last=False)
+        return new
 
     def discard(self, item: bytes) -> None:
         self._items.pop(item, None)

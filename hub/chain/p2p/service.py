@@ -92,7 +92,7 @@ def _rpc_server(node, network, address: str):
     from hub.chain.p2p.network import parse_address
 
     host, port = parse_address(address)
-    app = create_rpc_app(node, on_submit=lambda tx: network.announce_tx(tx.raw), admit_executor=network.admission)
+    app = create_rpc_app(node, on_submit=lambda tx: network.announce_tx(tx.raw, tx.hash), admit_executor=network.admission)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     # The node owns SIGTERM/SIGINT: uvicorn must neither take them (capture_signals, uvicorn >= 0.29;

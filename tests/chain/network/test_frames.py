@@ -95,6 +95,10 @@ def test_message_parsers_refuse_wrong_shapes():
         messages.parse_hello({**messages.hello("c", b"g" * 32, 1, b"h" * 32, b"k" * 32, b"n" * 32), "height": -1})
     with pytest.raises(messages.BadMessage):
         messages.parse_blocks({"type": "blocks", "blocks": ["not bytes"], "height": 3})
+    for txs in ([b"tx", "not bytes"], [7], [b"tx", None], "not a list"):
+        with pytest.raises(messages.BadMessage):
+            messages.parse_announce_txs({"type": "announce_txs", "txs": txs})
+    assert messages.parse_announce_txs(messages.announce_txs([])) == []
     with pytest.raises(messages.BadMessage):
         messages.parse_range({"type": "get_blocks", "from": True, "count": 1}, 10)
     assert messages.parse_range(messages.get_blocks(5, 10**6), 200) == (5, 200)
@@ -114,3 +118,13 @@ def test_gossip_batches_are_cut_by_count_and_by_bytes():
     assert all(sum(map(len, c)) <= limits.TX_BATCH_BYTES for c in chunks) and sum(chunks, []) == big
     assert all(len(encode_frame(messages.announce_txs(c))) <= limits.MAX_FRAME_BYTES for c in chunks)
     assert _chunks([]) == []
+
+
+def test_the_seen_set_says_which_are_new_and_forgets_the_oldest():
+    from hub.chain.p2p.seen import SeenSet
+
+    seen = SeenSet(3)
+    assert seen.add_many([b"a", b"b", b"a"]) == [True, True, False]
+    assert seen.add_many([b"c", b"d"]) == [True, True]  # "b" is now the oldest ("a" was seen again)
+    assert b"b" not in seen and b"a" in seen and len(seen) == 3
+    assert seen.add(b"b") is True and seen.add(b"b") is False

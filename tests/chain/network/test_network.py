@@ -295,6 +295,12 @@ async def test_transactions_are_gossiped_in_batches_and_not_echoed(tmp_path):
             while True:
                 msg = await asyncio.wait_for(read_frame(r_in, net.max_frame), 0.3)
                 assert msg["type"] != "announce_txs", "transactions were sent back to their source"
+        # This node's own transactions (its RPC, the CLI) go to every peer, the one above included.
+        own = wallet.send(key("someone"), 1, fee=RUFF // 100)
+        node.submit(own.raw, GENESIS_TIME + 1000)
+        net.announce_tx(own.raw, own.hash)
+        for reader in (r_in, r_out):
+            assert await asyncio.wait_for(read_frame(reader, net.max_frame), 5) == messages.announce_txs([own.raw])
         # A batch with forged transactions costs the sender as much as sending them one by one.
         forged = [raw[:-1] + bytes([raw[-1] ^ 1]) for raw in (wallet.send(key("x"), 1).raw for _ in range(3))]
         peer_in = net.peers[key("peer-in").public_key]

@@ -257,7 +257,7 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
         for tx in txs:
             try:
                 result = on_submit(tx)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     await result
             except Exception:
                 log.exception("chain rpc: on_submit failed for %s", tx.hash.hex())
