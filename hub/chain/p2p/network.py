@@ -87,6 +87,9 @@ class Network:
         self.peers: dict[bytes, Peer] = {}
         self.bans: dict[str, float] = {}  # node key hex or dialled address -> monotonic end of ban
         self.seen_blocks = SeenSet(limits.SEEN_LIMIT)
+        # Hashes of announced blocks' bytes: each block comes from every peer that relays it, and
+        # a copy seen before is dropped before it is decoded (~1 ms for a block of 2,000 transfers).
+        self.seen_block_bytes = SeenSet(limits.SEEN_BLOCK_BYTES)
         self.seen_txs = SeenSet(limits.SEEN_LIMIT)
         self._address_keys: dict[str, bytes] = {}  # dialled address -> node key it answered with
         self._sync_peer: Peer | None = None
@@ -384,17 +387,23 @@ class Network:
 
     async def _receive_blocks_first(self, peer: Peer, raw_blocks: list[bytes], *, announced: bool) -> str:
         for raw in raw_blocks:
+            raw_id = hashlib.sha256(raw).digest() if announced else b""
+            if announced and raw_id in self.seen_block_bytes:
+                continue
             try:
                 block = Block.decode(raw)
             except BlockFormatError as exc:
                 self._penalise(peer, limits.COST_INVALID_BLOCK, f"malformed block: {exc}")
                 return "bad"
             h = block.header
-            if announced and not self.seen_blocks.add(block.hash):
-                continue
+            if announced:
+                self.seen_block_bytes.add(raw_id)
+                if not self.seen_blocks.add(block.hash):
+                    continue
             now = self.clock()
             if dpos.slot_time(h.slot, self.node.state.genesis_time, self.node.constants) > now + limits.MAX_CLOCK_AHEAD_MS:
                 self.seen_blocks.discard(block.hash)  # welcome again once its slot has come
+                self.seen_block_bytes.discard(raw_id)
                 self._penalise(peer, limits.COST_FUTURE_BLOCK, f"block {h.height} is for slot {h.slot}, which has not started")
                 return "bad"
             await self._watch(h, now)

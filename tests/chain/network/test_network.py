@@ -240,6 +240,36 @@ async def test_an_announced_block_with_an_unknown_parent_fetches_the_gap(serving
         node_b.close()
 
 
+async def test_a_block_announced_by_several_peers_is_decoded_once(serving, tmp_path, monkeypatch):
+    """Every peer relays a new block; copies of bytes already handled are dropped undecoded."""
+    node_a, _ = serving
+    node_b = _node(tmp_path, "b", _genesis())
+    net_b = Network(node_b, key("node-b"), listen=("127.0.0.1", 0))
+    block = node_a.store.canonical_block(1).encode()
+    decoded = []
+    real_decode = Block.decode
+    monkeypatch.setattr(Block, "decode", classmethod(lambda cls, raw: decoded.append(raw) or real_decode(raw)))
+    await net_b.start()
+    try:
+        writers = []
+        for name in ("first", "second", "third"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", net_b.port)
+            await handshake(reader, writer, node_b.genesis, key(name))
+            writers.append(writer)
+        await _until(lambda: len(net_b.peers) == 3)
+        for writer in writers:
+            writer.write(encode_frame(messages.announce_block(block)))
+            await writer.drain()
+            await _until(lambda: node_b.head.height == 1)
+        await asyncio.sleep(0.2)  # the later copies have been read
+        assert decoded == [block]
+        for writer in writers:
+            writer.close()
+    finally:
+        await net_b.stop()
+        node_b.close()
+
+
 async def test_a_peer_that_claims_blocks_it_does_not_send_is_not_asked_forever(tmp_path):
     node_b = _node(tmp_path, "b", _genesis())
     net_b = Network(node_b, key("node-b"), listen=("127.0.0.1", 0))
