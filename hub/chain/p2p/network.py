@@ -94,7 +94,7 @@ class Network:
         self._address_keys: dict[str, bytes] = {}  # dialled address -> node key it answered with
         self._sync_peer: Peer | None = None
         self._sync_logged = 0
-        self._tx_outbox: list[tuple[bytes, Peer | None]] = []  # (raw, the peer it came from)
+        self._tx_outbox: list[tuple[bytes, bytes, Peer | None]] = []  # (raw, hash, the peer it came from)
         self._tx_flush: asyncio.TimerHandle | None = None
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -533,6 +533,7 @@ class Network:
         sha256 = hashlib.sha256
         all_hashes = [sha256(raw).digest() for raw in raws]
         included = self.node.recently_included
+        peer.known_txs.add_many(all_hashes)
         fresh, hashes = [], []
         for raw, tx_hash, new in zip(raws, all_hashes, self.seen_txs.add_many(all_hashes)):
             if new and not included(tx_hash):
@@ -590,14 +591,14 @@ class Network:
                     self.seen_txs.discard(tx_hash)
             raise
         position = 0
-        for peer, fresh, _ in batches:
-            self._judge_txs(peer, fresh, results[position:position + len(fresh)])
+        for peer, fresh, hashes in batches:
+            self._judge_txs(peer, fresh, hashes, results[position:position + len(fresh)])
             position += len(fresh)
 
-    def _judge_txs(self, peer: Peer, fresh: list[bytes], results: list) -> None:
+    def _judge_txs(self, peer: Peer, fresh: list[bytes], hashes: list[bytes], results: list) -> None:
         malformed = 0
         admitted = []
-        for raw, result in zip(fresh, results):
+        for raw, tx_hash, result in zip(fresh, hashes, results):
             if isinstance(result, TxRejected):
                 if result.reason in _MALFORMED_TX:
                     malformed += 1
@@ -605,18 +606,19 @@ class Network:
                 else:
                     log.debug("p2p: transaction from %s not admitted: %s", peer.name, result)
             else:
-                admitted.append(raw)
-        self._queue_txs(admitted, peer)
+                admitted.append((raw, tx_hash, peer))
+        self._queue_txs(admitted)
         if malformed:  # also when the peer has gone meanwhile: the ban keeps it from coming back
             # One bad batch costs what its transactions would have cost one by one, up to a drop.
             self._penalise(peer, min(limits.SCORE_START, malformed * limits.COST_INVALID_TX),
                            f"{malformed} invalid transaction(s), e.g. {why}")
 
-    def _queue_txs(self, raws: list[bytes], source: Peer | None) -> None:
-        """Gossip in batches: flush when a batch is full or TX_FLUSH_SECONDS after the first."""
-        if not raws:
+    def _queue_txs(self, items: list[tuple[bytes, bytes, Peer | None]]) -> None:
+        """Gossip (raw, hash, source) in batches: flush when a batch is full or TX_FLUSH_SECONDS
+        after the first."""
+        if not items:
             return
-        self._tx_outbox.extend([(raw, source) for raw in raws])
+        self._tx_outbox.extend(items)
         if len(self._tx_outbox) >= limits.TX_BATCH:
             self._flush_txs()
         elif self._tx_flush is None:
@@ -629,15 +631,19 @@ class Network:
         batch, self._tx_outbox = self._tx_outbox, []
         if not batch:
             return
-        sources = {id(source) for _, source in batch}
-        shared: list[bytes] | None = None  # the frames of the whole batch, for peers it came from none of
+        shared: list[bytes] | None = None  # the frames of the whole batch, for peers that lack all of it
         for peer in list(self.peers.values()):
-            if id(peer) in sources:
-                for chunk in _chunks([raw for raw, source in batch if source is not peer]):
+            # Not to the peer a transaction came from, nor to one that sent it to us meanwhile
+            # (without this, two nodes that both admitted it sent it to each other).
+            known = peer.known_txs
+            new = [(raw, tx_hash) for raw, tx_hash, source in batch if source is not peer and tx_hash not in known]
+            known.add_many([tx_hash for _, tx_hash in new])
+            if len(new) < len(batch):
+                for chunk in _chunks([raw for raw, _ in new]):
                     peer.send(messages.announce_txs(chunk))
                 continue
             if shared is None:
-                shared = [self._frame(messages.announce_txs(chunk)) for chunk in _chunks([raw for raw, _ in batch])]
+                shared = [self._frame(messages.announce_txs(chunk)) for chunk in _chunks([raw for raw, _, _ in batch])]
             for frame in shared:
                 if frame:
                     peer.send_frame(frame)
@@ -657,8 +663,9 @@ class Network:
     def announce_tx(self, raw: bytes, tx_hash: bytes | None = None) -> None:
         """Gossip a transaction this node admitted (from its RPC, its CLI inbox, or evidence);
         ``tx_hash``, when the caller has it, saves hashing the bytes again."""
-        self.seen_txs.add(tx_hash or hashlib.sha256(raw).digest())
-        self._queue_txs([raw], None)
+        tx_hash = tx_hash or hashlib.sha256(raw).digest()
+        self.seen_txs.add(tx_hash)
+        self._queue_txs([(raw, tx_hash, None)])
 
     def _broadcast(self, message: dict[str, Any], exclude: Peer | None = None) -> None:
         frame = self._frame(message)  # once, not once per peer (a block's frame is up to a few MB)

@@ -13,6 +13,7 @@ from typing import Any
 
 from hub.chain.p2p import limits
 from hub.chain.p2p.frames import encode_frame, read_frame
+from hub.chain.p2p.seen import SeenSet
 
 log = logging.getLogger("hub.chain.p2p")
 
@@ -33,6 +34,8 @@ class Peer:
         self.sync_sent = 0.0  # monotonic time it was sent, to give up on a peer that never answers
         self.closed = asyncio.Event()
         self.close_reason = ""
+        # Transactions this peer is known to have (it sent them, or we did): not sent to it again.
+        self.known_txs = SeenSet(limits.PEER_KNOWN_TXS)
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(queue_size)
         self._queued_bytes = 0
         self._writer_task: asyncio.Task | None = None

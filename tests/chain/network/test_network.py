@@ -331,6 +331,14 @@ async def test_transactions_are_gossiped_in_batches_and_not_echoed(tmp_path):
         net.announce_tx(own.raw, own.hash)
         for reader in (r_in, r_out):
             assert await asyncio.wait_for(read_frame(reader, net.max_frame), 5) == messages.announce_txs([own.raw])
+        # ... but not to a peer known to have it already (it sent it to us meanwhile).
+        other = wallet.send(key("someone"), 1, fee=RUFF // 100)
+        node.submit(other.raw, GENESIS_TIME + 1000)
+        net.peers[key("peer-out").public_key].known_txs.add(other.hash)
+        net.announce_tx(other.raw, other.hash)
+        assert await asyncio.wait_for(read_frame(r_in, net.max_frame), 5) == messages.announce_txs([other.raw])
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(read_frame(r_out, net.max_frame), 0.3)
         # A batch with forged transactions costs the sender as much as sending them one by one.
         forged = [raw[:-1] + bytes([raw[-1] ^ 1]) for raw in (wallet.send(key("x"), 1).raw for _ in range(3))]
         peer_in = net.peers[key("peer-in").public_key]
