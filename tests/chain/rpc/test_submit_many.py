@@ -93,3 +93,20 @@ def test_bad_batches_are_refused_as_a_whole(client):
 def test_openapi_documents_the_batch_route(client):
     op = client.get("/openapi.json").json()["paths"]["/txs"]["post"]
     assert op["summary"] and "application/cbor" in op["requestBody"]["content"]
+
+
+def test_admission_runs_on_the_executor_the_node_gives(chain, monkeypatch):
+    """A node passes the thread that admits its gossip, so RPC and gossip wait in one queue."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = []
+    real = chain.node.submit_many
+    monkeypatch.setattr(chain.node, "submit_many",
+                        lambda raws, now: threads.append(threading.current_thread().name) or real(raws, now))
+    with ThreadPoolExecutor(1, thread_name_prefix="gossip-admission") as pool:
+        with TestClient(create_rpc_app(chain.node, now=lambda: NOW, admit_executor=pool)) as client:
+            w = chain.wallets[ALICE]
+            assert client.post("/txs", content=encode([w.send(CAROL, 1).raw]), headers=CBOR).json()["accepted"] == 1
+            assert client.post("/tx", json={"tx": w.send(CAROL, 1).raw.hex()}).json()["status"] == "pending"
+    assert len(threads) == 2 and all(name.startswith("gossip-admission") for name in threads)
