@@ -24,7 +24,7 @@ TX_QUEUE = 20_000  # gossiped transactions waiting for admission; more are dropp
 TX_QUEUE_BYTES = 32 * MIB  # and bytes
 TX_ADMIT_BATCH = 2048  # transactions admitted per thread hop at most
 SEEN_LIMIT = 50_000  # hashes remembered per seen-set (blocks, transactions) for de-duplication
-PEER_KNOWN_TXS = 32_768  # per peer: hashes of transactions it is known to have (~15 s of gossip at 2,000/s)
+PEER_KNOWN_TXS = 8_192  # per peer: transactions it is known to have (~4 s of gossip at 2,000/s, ~1 MB)
 SEEN_BLOCK_BYTES = 4_096  # hashes of announced blocks' bytes remembered (over an hour of 1 s slots)
 MAX_PEERS = 50
 #: How far a block's slot may start after our clock says now. A producer never signs a slot before
