@@ -115,7 +115,11 @@ def _check(value: Any, depth: int = 0) -> bool:
     has_float = False
     scalars = _SCALARS
     for item in items:
-        if type(item) in scalars:
+        kind = type(item)
+        if kind in scalars:
+            continue
+        if kind is float:  # a leaf, like a scalar: it does not count as nesting
+            has_float = True
             continue
         if depth >= MAX_DEPTH:
             raise DecodeError(f"nested deeper than {MAX_DEPTH}")

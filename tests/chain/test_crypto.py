@@ -113,6 +113,21 @@ def test_encoding_is_deterministic_and_decode_insists_on_it():
         decode(encode({1: 2}))
 
 
+def test_nesting_counts_containers_not_leaves():
+    """The depth limit is a consensus rule: every node must draw the line at the same place."""
+    from hub.crypto.encoding import MAX_DEPTH
+
+    def nested(lists, leaf):
+        for _ in range(lists):
+            leaf = [leaf]
+        return leaf
+
+    for leaf in (1, b"x", 1.5):  # a float is a leaf like any scalar
+        assert decode(encode(nested(MAX_DEPTH + 1, leaf))) == nested(MAX_DEPTH + 1, leaf)
+        with pytest.raises(DecodeError, match="nested deeper"):
+            decode(encode(nested(MAX_DEPTH + 2, leaf)))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_decoding_random_bytes_raises_only_decode_error(data):
