@@ -19,13 +19,7 @@ class SeenSet:
 
     def add(self, item: bytes) -> bool:
         """Remember ``item``; False if it was already there (the caller has handled it before)."""
-        if item in self._items:
-            self._items.move_to_end(item)
-            return False
-        self._items[item] = None
-        if len(self._items) > self.limit:
-            self._items.popitem(last=False)
-        return True
+        return self.add_many((item,))[0]
 
     def add_many(self, items: Iterable[bytes]) -> list[bool]:
         """``add`` each (in one call: gossip brings ~2,000 hashes a second per peer); which were new."""
