@@ -328,7 +328,7 @@ class Network:
         if kind == "announce_block":
             await self._receive_blocks(peer, [messages.parse_announce_block(message)], announced=True)
         elif kind == "announce_txs":
-            await self._receive_txs(peer, messages.parse_announce_txs(message))
+            await self._receive_txs(peer, *messages.parse_announce_txs(message))
         elif kind == "announce_tx":
             await self._receive_txs(peer, [messages.parse_announce_tx(message)])
         elif kind == "blocks":
@@ -527,13 +527,18 @@ class Network:
         self._request_blocks(best, ours + 1, target=best.height)
 
     # --- transactions ----------------------------------------------------------------------------
-    async def _receive_txs(self, peer: Peer, raws: list[bytes]) -> None:
+    async def _receive_txs(self, peer: Peer, raws: list[bytes], also: list[bytes] = ()) -> None:
         """Queue the new ones for admission; when the queue is full, forget them instead (they
-        are gossip: another copy, or the block that includes them, will come)."""
+        are gossip: another copy, or the block that includes them, will come). ``also``: peers
+        the sender says it sent the same frame to, which are therefore not sent them by us."""
         sha256 = hashlib.sha256
         all_hashes = [sha256(raw).digest() for raw in raws]
         included = self.node.recently_included
         peer.known_txs.add_many(all_hashes)
+        for node_key in also:
+            other = self.peers.get(node_key)
+            if other is not None and other is not peer:
+                other.known_txs.add_many(all_hashes)
         fresh, hashes = [], []
         for raw, tx_hash, new in zip(raws, all_hashes, self.seen_txs.add_many(all_hashes)):
             if new and not included(tx_hash):
@@ -631,22 +636,27 @@ class Network:
         batch, self._tx_outbox = self._tx_outbox, []
         if not batch:
             return
-        shared: list[bytes] | None = None  # the frames of the whole batch, for peers that lack all of it
+        # Per peer, what it lacks: not what came from it, nor what it sent us or another peer
+        # told us it was sent meanwhile (without this, every node relayed every transaction to
+        # every other, n - 2 redundant copies each in a full mesh).
+        everything: list[Peer] = []
         for peer in list(self.peers.values()):
-            # Not to the peer a transaction came from, nor to one that sent it to us meanwhile
-            # (without this, two nodes that both admitted it sent it to each other).
             known = peer.known_txs
             new = [(raw, tx_hash) for raw, tx_hash, source in batch if source is not peer and tx_hash not in known]
             known.add_many([tx_hash for _, tx_hash in new])
-            if len(new) < len(batch):
+            if len(new) == len(batch):
+                everything.append(peer)
+            else:
                 for chunk in _chunks([raw for raw, _ in new]):
                     peer.send(messages.announce_txs(chunk))
-                continue
-            if shared is None:
-                shared = [self._frame(messages.announce_txs(chunk)) for chunk in _chunks([raw for raw, _, _ in batch])]
-            for frame in shared:
+        if everything:
+            # One encoding for all the peers that lack the whole batch, naming them all.
+            also = [peer.node_key for peer in everything if peer.node_key is not None]
+            for chunk in _chunks([raw for raw, _, _ in batch]):
+                frame = self._frame(messages.announce_txs(chunk, also if len(also) > 1 else ()))
                 if frame:
-                    peer.send_frame(frame)
+                    for peer in everything:
+                        peer.send_frame(frame)
 
     def _frame(self, message: dict[str, Any]) -> bytes:
         try:

@@ -98,7 +98,13 @@ def test_message_parsers_refuse_wrong_shapes():
     for txs in ([b"tx", "not bytes"], [7], [b"tx", None], "not a list"):
         with pytest.raises(messages.BadMessage):
             messages.parse_announce_txs({"type": "announce_txs", "txs": txs})
-    assert messages.parse_announce_txs(messages.announce_txs([])) == []
+    assert messages.parse_announce_txs(messages.announce_txs([])) == ([], [])
+    for also in ([b"k" * 31], [b"k" * 32, "key"], b"k" * 32, [b"k" * 32] * 51):
+        with pytest.raises(messages.BadMessage):
+            messages.parse_announce_txs({"type": "announce_txs", "txs": [b"tx"], "also": also})
+    assert messages.parse_announce_txs(messages.announce_txs([b"tx"], [b"k" * 32])) == ([b"tx"], [b"k" * 32])
+    with pytest.raises(messages.BadMessage):
+        messages.parse_announce_txs({"type": "announce_txs", "txs": [b"tx"], "also": [], "more": 1})
     with pytest.raises(messages.BadMessage):
         messages.parse_range({"type": "get_blocks", "from": True, "count": 1}, 10)
     assert messages.parse_range(messages.get_blocks(5, 10**6), 200) == (5, 200)

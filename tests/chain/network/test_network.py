@@ -292,6 +292,79 @@ async def test_a_peer_that_claims_blocks_it_does_not_send_is_not_asked_forever(t
         node_b.close()
 
 
+async def test_in_a_full_mesh_each_transaction_crosses_each_link_once(tmp_path):
+    """Three nodes, each peered with both others; 60 transfers submitted to one. Every node gets
+    every transfer, and the two that did not get them by RPC receive each exactly once: from the
+    origin, with no relayed copies from each other."""
+    sender = key("mesh-sender")
+    g = _genesis(balances={sender: 1000 * RUFF})
+    nodes = [_node(tmp_path, name, g) for name in "abc"]
+    clock = lambda: GENESIS_TIME + 1000  # noqa: E731
+    a = Network(nodes[0], key("mesh-a"), listen=("127.0.0.1", 0), clock=clock)
+    await a.start()
+    b = Network(nodes[1], key("mesh-b"), listen=("127.0.0.1", 0), peers=[f"127.0.0.1:{a.port}"], clock=clock)
+    await b.start()
+    c = Network(nodes[2], key("mesh-c"), peers=[f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"], clock=clock)
+    await c.start()
+    received = {b: 0, c: 0}
+    for net in (b, c):
+        original = net._receive_txs
+
+        async def counting(peer, raws, also=(), net=net, original=original):
+            received[net] += len(raws)
+            await original(peer, raws, also)
+        net._receive_txs = counting
+    try:
+        await _until(lambda: all(len(n.peers) == 2 for n in (a, b, c)))
+        wallet = Wallet(sender)
+        for _ in range(60):
+            tx = wallet.send(key("someone"), 1, fee=RUFF // 100)
+            nodes[0].submit(tx.raw, GENESIS_TIME + 1000)
+            a.announce_tx(tx.raw, tx.hash)
+        await _until(lambda: all(len(n.mempool) == 60 for n in nodes))
+        await asyncio.sleep(0.5)  # time for any relay to arrive
+        assert received == {b: 60, c: 60}
+    finally:
+        for net in (c, b, a):
+            await net.stop()
+        for node in nodes:
+            node.close()
+
+
+async def test_transactions_are_not_relayed_to_the_peers_their_frame_also_went_to(tmp_path):
+    """A frame that names the other peers it was sent to (``also``): the node passes its
+    transactions on only to peers the frame did not name. In a full mesh that leaves no redundant
+    relay at all, while a node between two others still relays to the one the sender cannot reach."""
+    sender = key("also-sender")
+    g = _genesis(balances={sender: 1000 * RUFF})
+    node = _node(tmp_path, "a", g)
+    net = Network(node, key("node-a"), listen=("127.0.0.1", 0), clock=lambda: GENESIS_TIME + 1000)
+    await net.start()
+    try:
+        conns = {}
+        for name in ("origin", "named", "unnamed"):
+            conns[name] = await asyncio.open_connection("127.0.0.1", net.port)
+            await handshake(*conns[name], g, key(name))
+        await _until(lambda: len(net.peers) == 3)
+        wallet = Wallet(sender)
+        raws = [wallet.send(key("someone"), 1, fee=RUFF // 100).raw for _ in range(5)]
+        writer = conns["origin"][1]
+        writer.write(encode_frame(messages.announce_txs(raws, [key("node-a").public_key, key("named").public_key])))
+        await writer.drain()
+        await _until(lambda: len(node.mempool) == 5)
+        msg = await asyncio.wait_for(read_frame(conns["unnamed"][0], net.max_frame), 5)
+        assert msg == messages.announce_txs(raws)
+        with pytest.raises(asyncio.TimeoutError):  # the named peer has them from the origin already
+            while True:
+                msg = await asyncio.wait_for(read_frame(conns["named"][0], net.max_frame), 0.5)
+                assert msg["type"] != "announce_txs", "relayed to a peer the frame said it went to"
+        for _, w in conns.values():
+            w.close()
+    finally:
+        await net.stop()
+        node.close()
+
+
 async def test_transactions_are_gossiped_in_batches_and_not_echoed(tmp_path):
     """Three hundred transfers arrive in two frames from one peer: the node admits them all with
     one check each, passes them on to its other peer in a frame or two (not 300), and sends none
@@ -329,8 +402,9 @@ async def test_transactions_are_gossiped_in_batches_and_not_echoed(tmp_path):
         own = wallet.send(key("someone"), 1, fee=RUFF // 100)
         node.submit(own.raw, GENESIS_TIME + 1000)
         net.announce_tx(own.raw, own.hash)
-        for reader in (r_in, r_out):
-            assert await asyncio.wait_for(read_frame(reader, net.max_frame), 5) == messages.announce_txs([own.raw])
+        for reader in (r_in, r_out):  # one frame for both, naming both
+            msg = await asyncio.wait_for(read_frame(reader, net.max_frame), 5)
+            assert msg["txs"] == [own.raw] and set(msg["also"]) == {key("peer-in").public_key, key("peer-out").public_key}
         # ... but not to a peer known to have it already (it sent it to us meanwhile).
         other = wallet.send(key("someone"), 1, fee=RUFF // 100)
         node.submit(other.raw, GENESIS_TIME + 1000)
