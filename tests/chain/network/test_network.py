@@ -292,6 +292,16 @@ async def test_a_peer_that_claims_blocks_it_does_not_send_is_not_asked_forever(t
         node_b.close()
 
 
+async def _gossiping_node(tmp_path, sender):
+    """A started non-producing node "node-a" listening on loopback, ``sender`` funded, its clock a
+    second after genesis: what the gossip tests talk to through raw connections."""
+    g = _genesis(balances={sender: 1000 * RUFF})
+    node = _node(tmp_path, "a", g)
+    net = Network(node, key("node-a"), listen=("127.0.0.1", 0), clock=lambda: GENESIS_TIME + 1000)
+    await net.start()
+    return g, node, net
+
+
 async def test_in_a_full_mesh_each_transaction_crosses_each_link_once(tmp_path):
     """Three nodes, each peered with both others; 60 transfers submitted to one. Every node gets
     every transfer, and the two that did not get them by RPC receive each exactly once: from the
@@ -336,10 +346,7 @@ async def test_transactions_are_not_relayed_to_the_peers_their_frame_also_went_t
     transactions on only to peers the frame did not name. In a full mesh that leaves no redundant
     relay at all, while a node between two others still relays to the one the sender cannot reach."""
     sender = key("also-sender")
-    g = _genesis(balances={sender: 1000 * RUFF})
-    node = _node(tmp_path, "a", g)
-    net = Network(node, key("node-a"), listen=("127.0.0.1", 0), clock=lambda: GENESIS_TIME + 1000)
-    await net.start()
+    g, node, net = await _gossiping_node(tmp_path, sender)
     try:
         conns = {}
         for name in ("origin", "named", "unnamed"):
@@ -370,10 +377,7 @@ async def test_transactions_are_gossiped_in_batches_and_not_echoed(tmp_path):
     one check each, passes them on to its other peer in a frame or two (not 300), and sends none
     back to where they came from."""
     sender = key("gossip-sender")
-    g = _genesis(balances={sender: 1000 * RUFF})
-    node = _node(tmp_path, "a", g)
-    net = Network(node, key("node-a"), listen=("127.0.0.1", 0), clock=lambda: GENESIS_TIME + 1000)
-    await net.start()
+    g, node, net = await _gossiping_node(tmp_path, sender)
     try:
         r_in, w_in = await asyncio.open_connection("127.0.0.1", net.port)
         await handshake(r_in, w_in, g, key("peer-in"))
