@@ -303,9 +303,9 @@ async def _gossiping_node(tmp_path, sender):
 
 
 async def test_in_a_full_mesh_each_transaction_crosses_each_link_once(tmp_path):
-    """Three nodes, each peered with both others; 60 transfers submitted to one. Every node gets
-    every transfer, and the two that did not get them by RPC receive each exactly once: from the
-    origin, with no relayed copies from each other."""
+    """Three nodes, each peered with both others; 60 transfers admitted and announced by one.
+    Every node gets every transfer, and each of the other two receives each exactly once: from
+    the origin, with no relayed copy from the third (before ``also``: 120 each)."""
     sender = key("mesh-sender")
     g = _genesis(balances={sender: 1000 * RUFF})
     nodes = [_node(tmp_path, name, g) for name in "abc"]
