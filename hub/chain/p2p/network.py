@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -527,7 +527,7 @@ class Network:
         self._request_blocks(best, ours + 1, target=best.height)
 
     # --- transactions ----------------------------------------------------------------------------
-    async def _receive_txs(self, peer: Peer, raws: list[bytes], also: list[bytes] = ()) -> None:
+    async def _receive_txs(self, peer: Peer, raws: list[bytes], also: Sequence[bytes] = ()) -> None:
         """Queue the new ones for admission; when the queue is full, forget them instead (they
         are gossip: another copy, or the block that includes them, will come). ``also``: peers
         the sender says it sent the same frame to, which are therefore not sent them by us."""
