@@ -23,9 +23,11 @@ TX_FLUSH_SECONDS = 0.05  # how long a transaction may wait for others to share i
 TX_QUEUE = 20_000  # gossiped transactions waiting for admission; more are dropped (10 s at 2,000/s)
 TX_QUEUE_BYTES = 32 * MIB  # and bytes
 TX_ADMIT_BATCH = 2048  # transactions admitted per thread hop at most
-SEEN_LIMIT = 50_000  # hashes remembered per seen-set (blocks, transactions) for de-duplication
-PEER_KNOWN_TXS = 8_192  # per peer: transactions it is known to have (~4 s of gossip at 2,000/s, ~1 MB)
-SEEN_BLOCK_BYTES = 4_096  # hashes of announced blocks' bytes remembered (over an hour of 1 s slots)
+# Seen-sets hold up to their limit and remember each hash until at least half as many came after it
+# (two generations, see seen.py).
+SEEN_LIMIT = 100_000  # per seen-set (blocks, transactions), for de-duplication: the last 50,000 at least
+PEER_KNOWN_TXS = 16_384  # per peer: transactions it is known to have (the last 8,192: ~4 s at 2,000/s)
+SEEN_BLOCK_BYTES = 8_192  # hashes of announced blocks' bytes (the last 4,096: over an hour of 1 s slots)
 MAX_PEERS = 50
 #: How far a block's slot may start after our clock says now. A producer never signs a slot before
 #: it starts, so more means a skewed clock or a producer trying to take the slots in between.

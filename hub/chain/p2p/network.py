@@ -534,11 +534,11 @@ class Network:
         sha256 = hashlib.sha256
         all_hashes = [sha256(raw).digest() for raw in raws]
         included = self.node.recently_included
-        peer.known_txs.add_many(all_hashes)
+        peer.known_txs.update(all_hashes)
         for node_key in also:
             other = self.peers.get(node_key)
             if other is not None and other is not peer:
-                other.known_txs.add_many(all_hashes)
+                other.known_txs.update(all_hashes)
         fresh, hashes = [], []
         for raw, tx_hash, new in zip(raws, all_hashes, self.seen_txs.add_many(all_hashes)):
             if new and not included(tx_hash):
@@ -643,7 +643,7 @@ class Network:
         for peer in list(self.peers.values()):
             known = peer.known_txs
             new = [(raw, tx_hash) for raw, tx_hash, source in batch if source is not peer and tx_hash not in known]
-            known.add_many([tx_hash for _, tx_hash in new])
+            known.update([tx_hash for _, tx_hash in new])
             if len(new) == len(batch):
                 everything.append(peer)
             else:

@@ -129,8 +129,25 @@ def test_gossip_batches_are_cut_by_count_and_by_bytes():
 def test_the_seen_set_says_which_are_new_and_forgets_the_oldest():
     from hub.chain.p2p.seen import SeenSet
 
-    seen = SeenSet(3)
-    assert seen.add_many([b"a", b"b", b"a"]) == [True, True, False]
-    assert seen.add_many([b"c", b"d"]) == [True, True]  # "b" is now the oldest ("a" was seen again)
-    assert b"b" not in seen and b"a" in seen and len(seen) == 3
+    seen = SeenSet(8)  # remembers each hash until at least 4 others came after it
+    assert seen.add_many([b"a", b"b", b"a", b"c"]) == [True, True, False, True]
+    assert seen.add_many([b"d", b"e", b"a"]) == [True, True, False]  # "a" seen again: renewed
+    seen.update([b"f", b"g", b"h"])
+    assert b"a" in seen and b"f" in seen and b"e" in seen
+    assert b"b" not in seen and b"c" not in seen  # four and more came after them
+    assert len(seen) <= 8
     assert seen.add(b"b") is True and seen.add(b"b") is False
+    seen.discard(b"b")
+    assert b"b" not in seen
+
+
+def test_the_seen_set_stays_bounded_whatever_comes():
+    from hub.chain.p2p.seen import SeenSet
+
+    seen = SeenSet(1000)
+    for start in range(0, 20_000, 300):
+        seen.add_many([start + i for i in range(300)])
+        seen.update([-start - i for i in range(300)])
+        assert len(seen) <= 1000 + 300  # the limit, plus at most the batch being marked
+    # the last additions: 20,099 down to 19,900 have at most 499 (their batch and the 300 marked) after them
+    assert all(h in seen for h in range(19_900, 20_100))
