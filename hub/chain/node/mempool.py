@@ -76,32 +76,37 @@ class Mempool:
         if tx.hash in self.by_hash:
             raise TxRejected(Reason.DUPLICATE, "already in the mempool")
         sender = tx.sender_address
-        queue = self.by_sender.get(sender, {})
+        queue = self.by_sender.get(sender)
         base = state.nonce(sender)
-        replacing = queue.get(tx.nonce)
-        # The envelope is checked as if the sender's pending transactions before it were applied.
-        expected = base + 1
-        if tx.nonce > base and (tx.nonce <= base + len(queue) + 1):
-            expected = tx.nonce
+        if queue:
+            replacing = queue.get(tx.nonce)
+            # The envelope is checked as if the sender's pending transactions before it were applied.
+            expected = base + 1
+            if tx.nonce > base and (tx.nonce <= base + len(queue) + 1):
+                expected = tx.nonce
+            view = _NonceView(state, sender, expected - 1)
+        else:  # nothing pending: the state as it is (most transactions, and this runs for each)
+            replacing, view = None, state
         try:
-            check_envelope(_NonceView(state, sender, expected - 1), tx, now, self.verify)
+            check_envelope(view, tx, now, self.verify)
         except TxRejected as exc:
             if exc.reason is Reason.NONCE_TOO_HIGH:
-                raise TxRejected(Reason.NONCE_TOO_HIGH, f"nonce {tx.nonce} leaves a gap: the next nonce is {base + len(queue) + 1}") from None
+                raise TxRejected(Reason.NONCE_TOO_HIGH, f"nonce {tx.nonce} leaves a gap: the next nonce is {base + len(queue or ()) + 1}") from None
             raise
         if replacing is not None and tx.fee <= replacing.fee:
             raise TxRejected(Reason.REPLACEMENT_FEE_TOO_LOW, f"a pending transaction has nonce {tx.nonce} and fee {replacing.fee}; pay more to replace it")
+        spend = _spend(tx)
         pending = self.spend.get(sender, 0) - (_spend(replacing) if replacing is not None else 0)
         balance = state.balance(sender)
-        if pending + _spend(tx) > balance:
-            raise TxRejected(Reason.INSUFFICIENT_BALANCE, f"needs {pending + _spend(tx)} with the pending transactions, the account holds {balance}")
+        if pending + spend > balance:
+            raise TxRejected(Reason.INSUFFICIENT_BALANCE, f"needs {pending + spend} with the pending transactions, the account holds {balance}")
         if replacing is None and len(self.by_hash) >= self.max_txs:
             self._make_room(tx)
         if replacing is not None:
             self._drop(replacing)
         self.by_hash[tx.hash] = tx
         self.by_sender.setdefault(sender, {})[tx.nonce] = tx
-        self.spend[sender] = self.spend.get(sender, 0) + _spend(tx)
+        self.spend[sender] = self.spend.get(sender, 0) + spend
 
     def _make_room(self, tx: Transaction) -> None:
         lasts = [q[max(q)] for q in self.by_sender.values() if q]
