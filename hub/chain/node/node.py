@@ -8,10 +8,11 @@ the store refuses. Methods are thread-safe (one lock), so the hub's event loop c
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
-from collections import ChainMap, OrderedDict
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -370,15 +371,25 @@ class ChainNode:
         self.mempool.prune(self.state, self.head.timestamp)
         return Received("reorganised", self.head)
 
-    def _preverify(self, block: Block) -> Mapping[bytes, Transaction]:
-        """Check the signatures the mempool has not; returns every decoded transaction of the block
-        we hold (the mempool's and those just decoded), for ``apply_block`` not to decode again."""
-        checked = preverify(block.txs, self.state.chain_id, self.mempool.verified)
-        for tx_hash in checked.valid:
-            self.mempool.remember(tx_hash)
-        if not checked.decoded:
-            return self.mempool.by_hash
-        return ChainMap(checked.decoded, self.mempool.by_hash)
+    def _preverify(self, block: Block) -> dict[bytes, Transaction]:
+        """The block's transactions this node has decoded, keyed by their wire bytes, for
+        ``apply_block`` not to decode them again: the mempool's, and the others, decoded here while
+        their signatures are checked (on every core; those the mempool has were checked on entry)."""
+        by_hash, sha256 = self.mempool.by_hash, hashlib.sha256
+        decoded: dict[bytes, Transaction] = {}
+        others = []
+        for raw in block.txs:
+            tx = by_hash.get(sha256(raw).digest())  # a transaction's hash is that of its wire bytes
+            if tx is None:
+                others.append(raw)
+            else:
+                decoded[raw] = tx
+        if others:
+            checked = preverify(others, self.state.chain_id, self.mempool.verified)
+            for tx_hash in checked.valid:
+                self.mempool.remember(tx_hash)
+            decoded.update(checked.decoded)
+        return decoded
 
     def _genesis_head(self) -> Head:
         if self._genesis_head_cache is None:  # building the genesis state is not free (every balance)

@@ -39,7 +39,7 @@ def _check_chunk(chunk: list[tuple[bytes, bytes, bytes, bytes]]) -> list[bytes]:
 @dataclass
 class Checked:
     valid: list[bytes] = field(default_factory=list)  # hashes of those whose signatures verify
-    decoded: dict[bytes, Transaction] = field(default_factory=dict)  # what was decoded, by hash
+    decoded: dict[bytes, Transaction] = field(default_factory=dict)  # what was decoded, by wire bytes
 
 
 def preverify(raws: tuple[bytes, ...] | list[bytes], chain_id: str, known: "set[bytes] | dict", workers: int | None = None) -> Checked:
@@ -54,7 +54,7 @@ def preverify(raws: tuple[bytes, ...] | list[bytes], chain_id: str, known: "set[
             tx = Transaction.from_bytes(raw)
         except TxRejected:
             continue
-        out.decoded[tx.hash] = tx
+        out.decoded[raw] = tx
         todo.append((tx.hash, tx.sender, tx.signing_bytes(chain_id), tx.signature))
     if len(todo) < MIN_PARALLEL:
         out.valid = _check_chunk(todo)
