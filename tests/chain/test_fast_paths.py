@@ -8,6 +8,7 @@ here to the plain form it replaces: same acceptance, same reason codes, same mes
 from __future__ import annotations
 
 import copy
+import dataclasses
 import enum
 
 import pytest
@@ -21,6 +22,7 @@ from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
 from hub.chain.protocol.transition import apply_block, build_block, signature_verifier
 from hub.chain.protocol.tx import Transaction
 from hub.crypto import keys
+from hub.crypto.encoding import encode
 from hub.crypto.signing import signing_bytes
 
 from tests.chain.chainkit import CHAIN, Sim, Wallet, addr, key, make_genesis
@@ -215,3 +217,20 @@ def test_reusing_already_decoded_transactions_changes_nothing():
     assert a.changes == b.changes and plain.digest() == reused.digest() and plain.head == reused.head
     assert [t.raw for t in a.txs] == [t.raw for t in b.txs] == list(block.txs)
     assert all(b.txs[i] is known[txs[i].raw] for i in range(0, 20, 2))
+
+
+def test_a_blocks_remembered_encoding_is_the_one_its_fields_give():
+    """A block keeps its encoding (made once, or the bytes it was decoded from), so a node does
+    not encode a block of thousands of transactions again to store and to relay it."""
+    alice, bob = key("enc-alice"), key("enc-bob")
+    producers = [key(f"enc-p{i}") for i in range(4)]
+    sim = Sim(make_genesis(producers, {alice: 100 * RUFF}), producers)
+    wallet = Wallet(alice)
+    block = sim.next_block([wallet.send(bob, i + 1) for i in range(5)]).block
+    generic = lambda b: encode({"header": b.header.as_dict(), "txs": list(b.txs)})  # noqa: E731
+    wire = block.encode()
+    assert wire == generic(block)
+    received = Block.decode(wire)
+    assert received == block and received.encode() == wire
+    other = dataclasses.replace(received, txs=received.txs[:2])  # not the bytes it was decoded from
+    assert other.encode() == generic(other) != wire
