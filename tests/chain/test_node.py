@@ -72,6 +72,21 @@ def test_mempool_entry_rules():
     assert len(pool) == 3 and min(t.fee for t in pool.by_hash.values()) == 40_000
 
 
+def test_what_a_sender_has_pending_is_counted_against_its_balance_until_it_leaves():
+    state = genesis().state()
+    pool = Mempool(CHAIN)
+    a = Wallet(ALICE)
+    pending = [a.send(BOB, 30 * RUFF, fee=10_000) for _ in range(3)]  # 90 RUFF of alice's 100
+    for tx in pending:
+        pool.add(tx, state, NOW)
+    assert reason(lambda: pool.add(a.send(BOB, 10 * RUFF), state, NOW)) is Reason.INSUFFICIENT_BALANCE
+    pool.remove(pending[2:])  # the last one leaves: 30 RUFF are free again
+    assert pool.spend[addr(ALICE)] == 2 * (30 * RUFF + 10_000)
+    pool.add(a.send(BOB, 30 * RUFF, nonce=3, fee=10_000), state, NOW)
+    pool.remove(list(pool.by_hash.values()))  # all gone: nothing is counted against alice any more
+    assert addr(ALICE) not in pool.spend and addr(ALICE) not in pool.by_sender and not len(pool)
+
+
 def test_mempool_prunes_expired_and_included():
     state = genesis().state()
     pool = Mempool(CHAIN)

@@ -117,13 +117,15 @@ class Mempool:
 
     def _drop(self, tx: Transaction) -> None:
         self.by_hash.pop(tx.hash, None)
-        queue = self.by_sender.get(tx.sender_address)
+        sender = tx.sender_address
+        queue = self.by_sender.get(sender)
         if queue is not None and queue.get(tx.nonce) is tx:
             del queue[tx.nonce]
-            self.spend[tx.sender_address] -= _spend(tx)
-            if not queue:
-                del self.by_sender[tx.sender_address]
-                del self.spend[tx.sender_address]
+            if queue:
+                self.spend[sender] -= _spend(tx)
+            else:  # the usual case after a block: the sender's last pending one
+                del self.by_sender[sender]
+                del self.spend[sender]
 
     def remove(self, txs: list[Transaction]) -> None:
         for tx in txs:
