@@ -8,6 +8,7 @@ here to the plain form it replaces: same acceptance, same reason codes, same mes
 from __future__ import annotations
 
 import copy
+import hashlib
 import dataclasses
 import enum
 
@@ -19,6 +20,7 @@ from hub.chain.protocol import transition
 from hub.chain.protocol.block import Block, Header, tx_root
 from hub.chain.protocol.constants import RUFF
 from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
+from hub.chain.protocol.state import chain_state_hash
 from hub.chain.protocol.transition import apply_block, build_block, signature_verifier
 from hub.chain.protocol.tx import Transaction
 from hub.crypto import keys
@@ -234,3 +236,13 @@ def test_a_blocks_remembered_encoding_is_the_one_its_fields_give():
     assert received == block and received.encode() == wire
     other = dataclasses.replace(received, txs=received.txs[:2])  # not the bytes it was decoded from
     assert other.encode() == generic(other) != wire
+
+
+def test_the_state_hash_encodes_each_change_as_a_three_element_array():
+    """The consensus definition, written out with lists, against the tuples the node hands over."""
+    changes = [("acct", bytes(range(20)), (10**12, 7)), ("ban", bytes(20), None), ("meta", "order", (bytes(32), b"\x01" * 32)),
+               ("name", "alice", bytes(20)), ("pvote", bytes(52), True)]
+    previous = bytes(range(32))
+    plain = hashlib.sha256(previous + hashlib.sha256(encode([[ns, k, list(v) if isinstance(v, tuple) else v]
+                                                             for ns, k, v in changes])).digest()).digest()
+    assert chain_state_hash(previous, changes) == plain

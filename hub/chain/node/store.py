@@ -119,10 +119,10 @@ class ChainStore:
                 h = a.block.header
                 self._insert_block(conn, a.block)
                 self._write_changes(conn, a.changes)
-                conn.execute("INSERT INTO undo VALUES(?,?)", (a.block.hash, encode([list(u) for u in a.undo])))
+                conn.execute("INSERT INTO undo VALUES(?,?)", (a.block.hash, encode(a.undo)))
                 if keep_changes(h.height):
                     conn.execute("INSERT OR REPLACE INTO changes VALUES(?,?)",
-                                 (a.block.hash, encode([list(c) for c in a.changes])))
+                                 (a.block.hash, encode(a.changes)))
                 conn.execute("INSERT OR REPLACE INTO canon VALUES(?,?)", (h.height, a.block.hash))
                 conn.executemany("INSERT OR REPLACE INTO txindex VALUES(?,?,?)",
                                  [(t.hash, h.height, i) for i, t in enumerate(a.txs)])

