@@ -640,9 +640,12 @@ class Network:
         # told us it was sent meanwhile (without this, every node relayed every transaction to
         # every other, n - 2 redundant copies each in a full mesh).
         everything: list[Peer] = []
+        hashes = [tx_hash for _, tx_hash, _ in batch]
         for peer in list(self.peers.values()):
             known = peer.known_txs
-            new = [(raw, tx_hash) for raw, tx_hash, source in batch if source is not peer and tx_hash not in known]
+            lacking = known.lacking(hashes)  # in a full mesh, after a relay: usually none
+            new = [(raw, tx_hash) for raw, tx_hash, source in batch if source is not peer and tx_hash in lacking] \
+                if lacking else []
             known.update([tx_hash for _, tx_hash in new])
             if len(new) == len(batch):
                 everything.append(peer)

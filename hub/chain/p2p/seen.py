@@ -53,6 +53,10 @@ class SeenSet:
         if len(new) >= self._generation:
             self._old, self._new = new, set()
 
+    def lacking(self, items: Iterable[bytes]) -> set[bytes]:
+        """Those of ``items`` not in the set, as a set (set differences, no call per item)."""
+        return set(items).difference(self._new, self._old)
+
     def discard(self, item: bytes) -> None:
         self._new.discard(item)
         self._old.discard(item)

@@ -137,8 +137,9 @@ def test_the_seen_set_says_which_are_new_and_forgets_the_oldest():
     assert b"b" not in seen and b"c" not in seen  # four and more came after them
     assert len(seen) <= 8
     assert seen.add(b"b") is True and seen.add(b"b") is False
+    assert seen.lacking([b"a", b"b", b"z", b"z"]) == {b"z"}
     seen.discard(b"b")
-    assert b"b" not in seen
+    assert b"b" not in seen and seen.lacking([b"b"]) == {b"b"}
 
 
 def test_the_seen_set_stays_bounded_whatever_comes():
