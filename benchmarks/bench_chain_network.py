@@ -4,6 +4,13 @@ Issue #6's target: at least 2,000 transfers/s sustained through a 4-node devnet 
 (every process on its 2 cores), submitted over RPC, measured from submission to inclusion in an
 irreversible block, with 1 s slots.
 
+The load offered by default is 2,300 transfers/s, 15 % above the target: what a network sustains
+can only be read where it is offered more. Offered exactly 2,000, a network that keeps up includes
+what the client managed to send, ~1,960-2,000 a second (the client shares the cores and its last
+requests return late), so the figure echoes the offer and lands on either side of 2,000 by chance,
+whatever the network's capacity. ``--rate 2000`` shows that it keeps up there: every transfer
+irreversible, latency flat.
+
 Set-up: ``hub chain genesis`` for 4 producers with ``BLOCK_INTERVAL=1000`` (each producer key
 funded, as for any devnet); ``--senders`` accounts funded by transfers from the producers'
 accounts, made irreversible before the measured window; four ``hub chain node`` processes on
@@ -58,6 +65,7 @@ from hub.crypto.address import address_of
 from hub.crypto.encoding import encode
 
 TARGET = 2000
+OFFERED = 2300  # default --rate: above the target, see the docstring
 FUND = 1000 * RUFF  # per sender, from a producer's account
 TICK = 0.05
 
@@ -205,15 +213,22 @@ def _whole_slots(start: float, end: float, a_slot_start: float, slot: float) -> 
 
 
 def drain(net: Devnet, watcher: Watcher, timeout: float) -> bool:
-    """Wait until node 0 (which saw every transfer, by RPC or gossip) has an empty mempool and the
-    head it had then is irreversible. Other nodes may keep a stray transaction of their own (e.g.
-    equivocation evidence), which must not hold the measurement up."""
+    """Wait until no node holds a pending transaction and the highest head any had then is
+    irreversible on node 0.
+
+    Every node's mempool, not node 0's alone: a transfer stays in the mempool of the node whose RPC
+    accepted it until that node applies a block with it, while node 0 may not have it yet (under
+    overload it can wait in node 0's admission queue). Watching node 0 only, 2 of 24 runs at 2,300
+    offered ended too early (one counted 410 of 34,500 transfers as never irreversible, yet all
+    four stores held every one of them). A node that kept a transaction of its own (equivocation evidence, which an honest
+    devnet does not produce) makes the run time out and report "not drained"."""
     deadline = time.monotonic() + timeout
     target = None
     while time.monotonic() < deadline:
-        h = net.head(0)
-        if target is None and h is not None and h["mempool"] == 0:
-            target = h["height"]
+        if target is None:
+            heads = [net.head(i) for i in range(len(net.nodes))]
+            if all(h is not None and h["mempool"] == 0 for h in heads):
+                target = max(h["height"] for h in heads)
         if target is not None and watcher.lib >= target:
             return True
         time.sleep(0.2)
@@ -407,7 +422,8 @@ def table(results: list[dict], median: dict) -> None:
                          ("transfers per loaded block (mean)", "loaded_txs_per_block_mean")]:
         vals = [x["propagation"][field] for x in results if x["propagation"][field] is not None]
         t.add_row(label, str(median["propagation"][field]), f"{min(vals)}–{max(vals)}" if vals else "")
-    met = median["sustained_tx_per_s"] >= TARGET and median["drained"]
+    complete = all(x["drained"] and x["irreversible"] == x["transfers"] for x in results)  # in every run
+    met = median["sustained_tx_per_s"] >= TARGET and complete
     t.caption = (f"target ≥ {TARGET:,} tx/s sustained: {'met' if met else 'NOT met'}; irreversible "
                  f"{median['irreversible']:,}/{median['transfers']:,}, refused {median['refused'] or 0}, "
                  f"{'drained' if median['drained'] else 'NOT drained within 60 s'}")
@@ -416,7 +432,7 @@ def table(results: list[dict], median: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=int, default=TARGET, help="offered transfers/s (batch mode)")
+    parser.add_argument("--rate", type=int, default=OFFERED, help=f"offered transfers/s (batch mode; default {OFFERED})")
     parser.add_argument("--seconds", type=float, default=15.0, help="how long the load is offered")
     parser.add_argument("--senders", type=int, default=2000)
     parser.add_argument("--nodes", type=int, default=4)
@@ -429,8 +445,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.profile and not args.keep:
         parser.error("--profile writes its statistics under --keep DIR")
-    results = [run(args.rate, args.seconds, args.senders, args.nodes, args.slot_ms, args.per_tx, args.max_batch,
-                   args.keep / f"run{i}" if args.keep else None, args.profile) for i in range(args.repeats)]
+    results = []
+    for i in range(args.repeats):
+        r = run(args.rate, args.seconds, args.senders, args.nodes, args.slot_ms, args.per_tx, args.max_batch,
+                args.keep / f"run{i}" if args.keep else None, args.profile)
+        print(f"run {i + 1}/{args.repeats}: sustained {r['sustained_tx_per_s']:,} tx/s, irreversible "
+              f"{r['irreversible']:,}/{r['transfers']:,}{'' if r['drained'] else ' (not drained)'}, refused "
+              f"{sum(r['refused'].values())}, p99 {r['latency_p99_s']} s, {r['cpu_ms_per_tx_nodes']} ms CPU a transfer",
+              file=sys.stderr, flush=True)
+        results.append(r)
     results.sort(key=lambda x: x["sustained_tx_per_s"])
     median = dict(results[len(results) // 2])
     median["repeats"] = args.repeats
