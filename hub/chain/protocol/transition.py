@@ -141,10 +141,11 @@ def _epilogue(state: State, h: Header, fees: int, rewarded: bool) -> None:
 
 def apply_block(state: State, block: Block, verify: Verifier | None = None,
                 decoded: Mapping[bytes, Transaction] | None = None) -> Applied:
-    """``decoded``: transactions already decoded, keyed by their wire bytes (a node's mempool's).
-    Decoding is pure, so reusing them changes nothing but the ~15 µs per transaction that every
-    node would otherwise spend decoding each one a second time. Keyed by the bytes themselves, not
-    their hash, so the lookup costs no SHA-256 (the block's bytes objects are the keys)."""
+    """``decoded``: transactions already decoded, keyed by their wire bytes (a node's mempool's
+    and those its signature pre-check decoded). Decoding is pure, so reusing them changes nothing
+    but the ~15 µs per transaction that every node would otherwise spend decoding each one a second
+    time. Keyed by the bytes themselves, not their hash, so the lookup costs no SHA-256 (the
+    block's bytes objects are the keys)."""
     h = block.header
     order = _check_position(state, h)
     if tx_root(block.txs) != h.tx_root:
