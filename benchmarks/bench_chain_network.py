@@ -220,8 +220,9 @@ def drain(net: Devnet, watcher: Watcher, timeout: float) -> bool:
     accepted it until that node applies a block with it, while node 0 may not have it yet (under
     overload it can wait in node 0's admission queue). Watching node 0 only, 2 of 24 runs at 2,300
     offered ended too early (one counted 410 of 34,500 transfers as never irreversible, yet all
-    four stores held every one of them). A node that kept a transaction of its own (equivocation evidence, which an honest
-    devnet does not produce) makes the run time out and report "not drained"."""
+    four stores held every one of them). A node that kept a transaction of its own (equivocation
+    evidence, which an honest devnet does not produce) makes the run time out and report "not
+    drained"."""
     deadline = time.monotonic() + timeout
     target = None
     while time.monotonic() < deadline:
