@@ -180,12 +180,28 @@ def _bind_number(options: dict) -> type[Args]:
     return _number_args(o.min, o.max, o.step)
 
 
+def check_option_names(names: Any) -> None:
+    """YAML reads an unquoted ``off``, ``on``, ``yes`` or ``no`` as a boolean, and ``off`` is the first
+    option of many a mode select: say so, rather than "Input should be a valid string"."""
+    for name in names:
+        if isinstance(name, bool):
+            raise ValueError(f"an option was read as {str(name).lower()}: YAML turns unquoted off, on, yes and "
+                             f"no into true and false; quote it ('off')")
+
+
 class SelectOptions(BaseModel):
     """A select entity's options, in the order a user interface shows them (and ``select_next`` walks)."""
 
     model_config = ConfigDict(extra="forbid")
 
     options: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=256)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            check_option_names(value)
+        return value
 
     @field_validator("options")
     @classmethod
