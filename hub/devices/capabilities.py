@@ -116,6 +116,23 @@ class SetTemperatureArgs(Args):
     temperature: float = Field(ge=-100, le=1000, description="target, in the entity's unit")
 
 
+@lru_cache(maxsize=512)
+def _temperature_args(low: float, high: float) -> type[Args]:
+    class BoundSetTemperatureArgs(SetTemperatureArgs):
+        temperature: float = Field(ge=low, le=high, description=f"target, {low:g} to {high:g}")
+
+    return BoundSetTemperatureArgs
+
+
+def _bind_temperature(options: dict) -> type[Args]:
+    """A climate entity that declares ``min_temp`` and ``max_temp`` gets its set-point checked at the
+    gate like a number's value, so a rule asking a thermostat for 40 °C is refused when it loads."""
+    low, high = options.get("min_temp"), options.get("max_temp")
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) and low <= high:
+        return _temperature_args(float(low), float(high))
+    return SetTemperatureArgs
+
+
 HvacMode = Literal["off", "heat", "cool", "heat_cool", "auto", "dry", "fan_only"]
 
 
@@ -377,12 +394,15 @@ CAPABILITIES: dict[str, Capability] = {
             "A thermostat or air conditioner; the state is its HVAC mode.",
             states=("off", "heat", "cool", "heat_cool", "auto", "dry", "fan_only"),
             attributes=("current_temperature", "target_temperature", "hvac_action", "min_temp", "max_temp", "unit"),
-            commands=_commands(
-                ("set_temperature", SetTemperatureArgs, "Set the target temperature."),
-                ("set_hvac_mode", SetHvacModeArgs, "Set the mode: off, heat, cool, auto ..."),
-                ("turn_on", NoArgs, "Resume the last mode other than off."),
-                ("turn_off", NoArgs, "Switch off."),
-            ),
+            commands={
+                "set_temperature": CommandSpec("set_temperature", SetTemperatureArgs, "Set the target temperature.",
+                                               bind=_bind_temperature),
+                **_commands(
+                    ("set_hvac_mode", SetHvacModeArgs, "Set the mode: off, heat, cool, auto ..."),
+                    ("turn_on", NoArgs, "Resume the last mode other than off."),
+                    ("turn_off", NoArgs, "Switch off."),
+                ),
+            },
         ),
         Capability(
             "meter",
