@@ -80,7 +80,8 @@ class Capability:
         elif self.state_from_options:
             allowed = (options or {}).get("options") or []
             if value not in allowed:
-                raise ValueError(f"{self.name} state must be one of its options {', '.join(map(str, allowed))}; got {value!r}")
+                raise ValueError(f"{self.name} state must be one of its options "
+                                 f"{', '.join(map(str, allowed))}; got {value!r}")
         elif self.states and value not in self.states:
             raise ValueError(f"{self.name} state must be one of {', '.join(self.states)}; got {value!r}")
 
@@ -162,7 +163,7 @@ class NumberOptions(BaseModel):
 
 
 class SetValueArgs(Args):
-    value: float = Field(allow_inf_nan=False, description="the new value, in the entity's unit, within min..max on a step")
+    value: float = Field(allow_inf_nan=False, description="in the entity's unit, within min..max on a step")
 
     @field_validator("value", mode="before")
     @classmethod

@@ -24,7 +24,8 @@ class Boiler:
         self.h = hub.add_device(Device(id="boiler", name="Boiler"), [
             EntitySpec(key="sp", capability="number", device_class="temperature", object_id="set_point",
                        options={"min": 30, "max": 75, "step": 0.5}),
-            EntitySpec(key="mode", capability="select", object_id="mode", options={"options": ["eco", "comfort", "boost"]}),
+            EntitySpec(key="mode", capability="select", object_id="mode",
+                       options={"options": ["eco", "comfort", "boost"]}),
             EntitySpec(key="pump", capability="switch", object_id="pump"),
         ])
         self.h["sp"].set(50.0)

@@ -31,8 +31,8 @@ class EntityConfig(BaseModel):
     )
     name: str | None = Field(None, description="Shown in the UI; defaults to the device name plus the key.")
     capability: Capability = Field(
-        "sensor", description="sensor, binary_sensor, switch, meter, climate, number or select. Default: switch for a coil, "
-        "binary_sensor for a discrete input, sensor for a register.",
+        "sensor", description="sensor, binary_sensor, switch, meter, climate, number or select. "
+        "Default: switch for a coil, binary_sensor for a discrete input, sensor for a register.",
     )
     register_type: RegisterType = Field(
         "holding", alias="register", description="coil (0x), discrete_input (1x), input (3x) or holding (4x) register."
@@ -116,7 +116,8 @@ class EntityConfig(BaseModel):
             raise ValueError(f"a {self.capability} must be a holding register (the others are read-only)")
         number_keys = [k for k in ("min", "max", "step", "mode") if getattr(self, k) is not None]
         if self.capability != "number" and number_keys:
-            raise ValueError(f"{', '.join(number_keys)} {'is' if len(number_keys) == 1 else 'are'} for a number, not a {self.capability}")
+            verb = "is" if len(number_keys) == 1 else "are"
+            raise ValueError(f"{', '.join(number_keys)} {verb} for a number, not a {self.capability}")
         if self.capability != "select" and self.options is not None:
             raise ValueError(f"options are for a select, not a {self.capability}")
         if self.capability == "number":

@@ -55,7 +55,9 @@ class CommandConfig(_Strict):
 class EntityConfig(_Strict):
     key: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
     name: str | None = None
-    capability: Literal["sensor", "binary_sensor", "switch", "meter", "climate", "button", "number", "select"] = "sensor"
+    capability: Literal[
+        "sensor", "binary_sensor", "switch", "meter", "climate", "button", "number", "select"
+    ] = "sensor"
     pattern: str | None = Field(
         None, description="Regex searched in every incoming frame; group 'value' is the state, "
         "other named groups become attributes.",
@@ -102,7 +104,8 @@ class EntityConfig(_Strict):
     def _check_number_and_select(self) -> None:
         number_keys = [k for k in ("min", "max", "step", "mode") if getattr(self, k) is not None]
         if self.capability != "number" and number_keys:
-            raise ValueError(f"{', '.join(number_keys)} {'is' if len(number_keys) == 1 else 'are'} for a number, not a {self.capability}")
+            verb = "is" if len(number_keys) == 1 else "are"
+            raise ValueError(f"{', '.join(number_keys)} {verb} for a number, not a {self.capability}")
         if self.capability != "select" and self.options is not None:
             raise ValueError(f"options are for a select, not a {self.capability}")
         if self.capability == "number":
