@@ -72,7 +72,8 @@ def test_modbus_tcp_scenario(simulator, hub_process, tmp_path):
     assert cli_read(tmp_path, port, "-i", "3", "-a", "300")["values"] == [225]
     status_code, body = hub.request("POST", "/api/entities/climate.boiler_setpoint/commands/set_temperature",
                                     {"temperature": 31})
-    assert status_code == 422 and "5 to 30" in body["message"]
+    assert status_code == 422  # checked by the hub against the entity's max_temp, naming the field
+    assert body["errors"] == [{"field": "temperature", "message": "Input should be less than or equal to 30"}]
 
     # The meter stops answering; the relay board on the same link goes on, commands included.
     sim.mute(1)

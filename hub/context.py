@@ -52,7 +52,7 @@ class EntityHandle:
     def set(self, value: Any, **attributes: Any) -> State:
         """Write the state. Attributes given are merged into the current ones; the unit and device
         class from the entity's spec are always present, so consumers need not look them up."""
-        self._capability.check_value(value)
+        self._capability.check_value(value, self.entry.options)
         current = self._hub.states.get(self.entry.entity_id)
         if not attributes and current is not None and current.available and current.value == value:
             return current  # a driver confirming what the hub already shows: nothing to write
@@ -62,6 +62,8 @@ class EntityHandle:
         if self.entry.device_class is not None:
             merged["device_class"] = self.entry.device_class
         merged["friendly_name"] = self.entry.name
+        if self._capability.options_model is not None:
+            merged.update(self.entry.options)  # a number's min/max/step/mode, a select's options
         merged.update(attributes)
         return self._hub.states.set(self.entry.entity_id, value, merged, available=True)
 

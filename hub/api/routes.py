@@ -171,6 +171,8 @@ async def capabilities() -> dict[str, Any]:
             "attributes": list(cap.attributes),
             "device_classes": sorted(cap.device_classes),
             "commands": {c.name: {"description": c.description, "args": c.args.model_json_schema()} for c in cap.commands.values()},
+            # What an entity of this capability must declare (a number's range, a select's options).
+            "options": cap.options_model.model_json_schema() if cap.options_model is not None else None,
         }
         for name, cap in CAPABILITIES.items()
     }

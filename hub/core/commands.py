@@ -117,7 +117,7 @@ class CommandRegistry:
         if args is not None and not isinstance(args, dict):
             raise InvalidArguments("arguments must be an object of name: value", errors=[{"field": None, "message": "not an object"}])
         try:
-            model = spec.args.model_validate(args or {})
+            model = spec.args_for(entry.options).model_validate(args or {})
         except ValidationError as exc:
             errors = validation_errors(exc)
             detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
@@ -133,8 +133,14 @@ class CommandRegistry:
             handler = self._handlers.get(entry.platform)
             if handler is None:
                 raise EntityUnavailable(f"{entity_id} is unavailable: plugin {entry.platform!r} is not running")
+            sent = command
+            if spec.via is not None and spec.derive is not None:
+                # select_next and the like: the hub works out the base command from the current
+                # state, so every driver gets them by implementing select_option alone.
+                model = spec.derive(entry.options, state.value if state is not None else None, model)
+                sent = spec.via
             try:
-                result = handler(entry, command, model)
+                result = handler(entry, sent, model)
                 if inspect.isawaitable(result):
                     # Only what can wait needs a deadline: a synchronous handler has finished by
                     # now. asyncio.timeout, not wait_for, which wraps the call in a task of its own.

@@ -8,10 +8,13 @@ instead of a silently ignored argument.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from functools import lru_cache
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 
 class Args(BaseModel):
@@ -26,9 +29,21 @@ class NoArgs(Args):
 
 @dataclass(frozen=True)
 class CommandSpec:
+    """``bind`` builds one entity's own argument model from its options (a number's range, a
+    select's options), so a value that entity cannot take is refused at the command gate, with the
+    field named, like any other bad argument. ``via`` names the command the hub carries this one out
+    with (``select_next`` through ``select_option``): ``derive(options, current state, args)``
+    computes that command's arguments, so a driver implements only the base command."""
+
     name: str
     args: type[Args]
     description: str
+    bind: Callable[[dict], type[Args]] | None = None
+    via: str | None = None
+    derive: Callable[[dict, Any, Args], Args] | None = None
+
+    def args_for(self, options: dict) -> type[Args]:
+        return self.bind(options) if self.bind is not None else self.args
 
 
 @dataclass(frozen=True)
@@ -45,11 +60,16 @@ class Capability:
     device_classes: frozenset[str] = frozenset()
     default_units: dict[str, str] = field(default_factory=dict)
     commands: dict[str, CommandSpec] = field(default_factory=dict)
+    #: The model an entity's ``options`` must satisfy (a number's range, a select's options); they
+    #: are also shown as state attributes, as Home Assistant does.
+    options_model: type[BaseModel] | None = None
+    #: The state is one of the entity's ``options`` (a select), not of a fixed list.
+    state_from_options: bool = False
 
     def command(self, name: str) -> CommandSpec | None:
         return self.commands.get(name)
 
-    def check_value(self, value: object) -> None:
+    def check_value(self, value: object, options: dict | None = None) -> None:
         """Drivers are trusted code, but a wrong state shape would confuse every consumer at once,
         so it is refused at the source with a message that names the entity's capability."""
         if value is None:
@@ -57,6 +77,11 @@ class Capability:
         if self.numeric:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{self.name} state must be a number, got {value!r}")
+        elif self.state_from_options:
+            allowed = (options or {}).get("options") or []
+            if value not in allowed:
+                raise ValueError(f"{self.name} state must be one of its options "
+                                 f"{', '.join(map(str, allowed))}; got {value!r}")
         elif self.states and value not in self.states:
             raise ValueError(f"{self.name} state must be one of {', '.join(self.states)}; got {value!r}")
 
@@ -92,11 +117,164 @@ class SetTemperatureArgs(Args):
     temperature: float = Field(ge=-100, le=1000, description="target, in the entity's unit")
 
 
+@lru_cache(maxsize=512)
+def _temperature_args(low: float, high: float) -> type[Args]:
+    class BoundSetTemperatureArgs(SetTemperatureArgs):
+        temperature: float = Field(ge=low, le=high, description=f"target, {low:g} to {high:g}")
+
+    return BoundSetTemperatureArgs
+
+
+def _bind_temperature(options: dict) -> type[Args]:
+    """A climate entity that declares ``min_temp`` and ``max_temp`` gets its set-point checked at the
+    gate like a number's value, so a rule asking a thermostat for 40 °C is refused when it loads."""
+    low, high = options.get("min_temp"), options.get("max_temp")
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) and low <= high:
+        return _temperature_args(float(low), float(high))
+    return SetTemperatureArgs
+
+
 HvacMode = Literal["off", "heat", "cool", "heat_cool", "auto", "dry", "fan_only"]
 
 
 class SetHvacModeArgs(Args):
     hvac_mode: HvacMode
+
+
+# --- number and select -----------------------------------------------------------------------------
+
+
+class NumberOptions(BaseModel):
+    """A number entity's range, in the entity's unit. Defaults are Home Assistant's (0 to 100 by 1);
+    ``mode`` is a hint to a user interface: a box to type in, a slider, or its choice."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min: float = Field(0, allow_inf_nan=False)
+    max: float = Field(100, allow_inf_nan=False)
+    step: float = Field(1, gt=0, allow_inf_nan=False)
+    mode: Literal["auto", "box", "slider"] = "auto"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "NumberOptions":
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
+        return self
+
+
+class SetValueArgs(Args):
+    value: float = Field(allow_inf_nan=False, description="in the entity's unit, within min..max on a step")
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        # pydantic reads true as 1.0; a rule that passes a switch's state by mistake must not set 1.
+        if isinstance(value, bool):
+            raise PydanticCustomError("float_type", "Input should be a number, not true or false")
+        return value
+
+
+@lru_cache(maxsize=512)
+def _number_args(low: float, high: float, step: float) -> type[Args]:
+    class BoundSetValueArgs(SetValueArgs):
+        value: float = Field(ge=low, le=high, allow_inf_nan=False, description=f"{low:g} to {high:g}, step {step:g}")
+
+        @field_validator("value")
+        @classmethod
+        def _on_a_step(cls, value: float) -> float:
+            # Steps count from min (5, 5.5, 6 ...), with room for binary fractions (0.1 * 3).
+            n = (value - low) / step
+            if abs(n - round(n)) > 1e-6:
+                raise PydanticCustomError(
+                    "step", "Input should be {min} plus a multiple of {step}", {"min": f"{low:g}", "step": f"{step:g}"}
+                )
+            return value
+
+    return BoundSetValueArgs
+
+
+def _bind_number(options: dict) -> type[Args]:
+    o = NumberOptions.model_validate(options)
+    return _number_args(o.min, o.max, o.step)
+
+
+def check_option_names(names: Any) -> None:
+    """YAML reads an unquoted ``off``, ``on``, ``yes`` or ``no`` as a boolean, and ``off`` is the first
+    option of many a mode select: say so, rather than "Input should be a valid string"."""
+    for name in names:
+        if isinstance(name, bool):
+            raise ValueError(f"an option was read as {str(name).lower()}: YAML turns unquoted off, on, yes and "
+                             f"no into true and false; quote it ('off')")
+
+
+class SelectOptions(BaseModel):
+    """A select entity's options, in the order a user interface shows them (and ``select_next`` walks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    options: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=256)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            check_option_names(value)
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        repeated = sorted({o for o in value if value.count(o) > 1})
+        if repeated:
+            raise ValueError(f"options must be unique; repeated: {', '.join(repeated)}")
+        return value
+
+
+class SelectOptionArgs(Args):
+    option: str = Field(min_length=1, max_length=64, description="one of the entity's options")
+
+
+class SelectCycleArgs(Args):
+    cycle: bool = Field(default=True, description="wrap around at the end (true) or stay there (false)")
+
+
+@lru_cache(maxsize=512)
+def _select_args(options: tuple[str, ...]) -> type[Args]:
+    class BoundSelectOptionArgs(SelectOptionArgs):
+        option: Literal[options] = Field(description=f"one of {', '.join(options)}")  # type: ignore[valid-type]
+
+    return BoundSelectOptionArgs
+
+
+def _bind_select(options: dict) -> type[Args]:
+    return _select_args(tuple(SelectOptions.model_validate(options).options))
+
+
+def _select_offset(offset: int) -> Callable[[dict, Any, Args], Args]:
+    """Home Assistant's select_next/select_previous: from the current option (the first if there is
+    none), wrapping around with ``cycle``, else stopping at either end."""
+
+    def derive(options: dict, current: Any, args: Args) -> Args:
+        opts = options["options"]
+        index = opts.index(current) if current in opts else 0
+        new = index + offset
+        new = new % len(opts) if args.cycle else min(max(new, 0), len(opts) - 1)
+        return SelectOptionArgs(option=opts[new])
+
+    return derive
+
+
+SELECT_COMMANDS = {
+    "select_option": CommandSpec("select_option", SelectOptionArgs, "Choose one of the options.", bind=_bind_select),
+    "select_first": CommandSpec("select_first", NoArgs, "Choose the first option.", via="select_option",
+                                derive=lambda options, current, args: SelectOptionArgs(option=options["options"][0])),
+    "select_last": CommandSpec("select_last", NoArgs, "Choose the last option.", via="select_option",
+                               derive=lambda options, current, args: SelectOptionArgs(option=options["options"][-1])),
+    "select_next": CommandSpec("select_next", SelectCycleArgs, "Choose the option after the current one.",
+                               via="select_option", derive=_select_offset(1)),
+    "select_previous": CommandSpec("select_previous", SelectCycleArgs, "Choose the option before the current one.",
+                                   via="select_option", derive=_select_offset(-1)),
+}
 
 
 # --- device classes --------------------------------------------------------------------------------
@@ -127,6 +305,15 @@ SENSOR_UNITS = {
 }
 
 METER_UNITS = {"energy": "kWh", "water": "L", "gas": "m³", "count": "", "duration": "s"}
+
+#: Home Assistant's number device classes that Ruff Hub accepts: the sensor classes a set-point can
+#: be in, each with the same default unit.
+NUMBER_UNITS = {
+    name: SENSOR_UNITS[name]
+    for name in ("temperature", "humidity", "power", "energy", "voltage", "current", "frequency", "pressure",
+                 "illuminance", "battery", "power_factor", "apparent_power", "reactive_power", "co2", "pm25",
+                 "signal_strength", "gas", "water", "duration", "speed", "distance")
+}
 
 BINARY_CLASSES = frozenset(
     {"motion", "occupancy", "door", "window", "opening", "moisture", "smoke", "presence", "problem",
@@ -208,12 +395,15 @@ CAPABILITIES: dict[str, Capability] = {
             "A thermostat or air conditioner; the state is its HVAC mode.",
             states=("off", "heat", "cool", "heat_cool", "auto", "dry", "fan_only"),
             attributes=("current_temperature", "target_temperature", "hvac_action", "min_temp", "max_temp", "unit"),
-            commands=_commands(
-                ("set_temperature", SetTemperatureArgs, "Set the target temperature."),
-                ("set_hvac_mode", SetHvacModeArgs, "Set the mode: off, heat, cool, auto ..."),
-                ("turn_on", NoArgs, "Resume the last mode other than off."),
-                ("turn_off", NoArgs, "Switch off."),
-            ),
+            commands={
+                "set_temperature": CommandSpec("set_temperature", SetTemperatureArgs, "Set the target temperature.",
+                                               bind=_bind_temperature),
+                **_commands(
+                    ("set_hvac_mode", SetHvacModeArgs, "Set the mode: off, heat, cool, auto ..."),
+                    ("turn_on", NoArgs, "Resume the last mode other than off."),
+                    ("turn_off", NoArgs, "Switch off."),
+                ),
+            },
         ),
         Capability(
             "meter",
@@ -222,6 +412,25 @@ CAPABILITIES: dict[str, Capability] = {
             attributes=("unit", "device_class"),
             device_classes=frozenset(METER_UNITS),
             default_units=METER_UNITS,
+        ),
+        Capability(
+            "number",
+            "A value the user sets within a range: a set-point, a speed, a limit written to a register.",
+            numeric=True,
+            attributes=("min", "max", "step", "mode", "unit", "device_class"),
+            device_classes=frozenset(NUMBER_UNITS),
+            default_units=NUMBER_UNITS,
+            commands={"set_value": CommandSpec("set_value", SetValueArgs, "Set the value, within min..max on a step.",
+                                               bind=_bind_number)},
+            options_model=NumberOptions,
+        ),
+        Capability(
+            "select",
+            "One of several named options: a mode, a preset, a fan speed.",
+            attributes=("options",),
+            commands=SELECT_COMMANDS,
+            options_model=SelectOptions,
+            state_from_options=True,
         ),
     )
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.devices.capabilities import CAPABILITIES
 
@@ -67,4 +67,16 @@ class EntitySpec(BaseModel):
             )
         if self.unit is None and self.device_class is not None:
             self.unit = cap.default_units.get(self.device_class)
+        if cap.options_model is not None:
+            # Checked here, when the driver adds the entity, so a number with min above max or a
+            # select without options fails its driver at once, not the first command at run time.
+            try:
+                checked = cap.options_model.model_validate(self.options)
+            except ValidationError as exc:
+                detail = "; ".join(
+                    f"options{''.join('.' + str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                    for e in exc.errors(include_url=False)
+                )
+                raise ValueError(f"{self.capability} {self.key!r}: {detail}") from None
+            self.options = checked.model_dump()
         return self

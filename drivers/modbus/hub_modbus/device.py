@@ -131,6 +131,10 @@ class ModbusDevice:
         entity = self.entities[key]
         try:
             value, attributes = mapping.state(entity, mapping.raw_value(entity, words))
+        except mapping.NotAnOption as exc:
+            self.health.entity_errors[key] = str(exc)
+            self.handles[key].set(None)
+            return
         except (ValueError, UnicodeDecodeError) as exc:
             self.health.entity_errors[key] = str(exc)
             self.handles[key].set_unavailable()
@@ -166,6 +170,14 @@ class ModbusDevice:
                 return await self._write(handle, entity, mapping.switch_words(entity, on))
             if entity.capability == "climate":
                 return await self._climate(handle, entity, command, args)
+            if entity.capability in ("number", "select"):
+                # The hub has checked the value against min/max/step or the options already.
+                try:
+                    words = (mapping.setpoint_words(entity, args.value) if command == "set_value"
+                             else mapping.option_words(entity, args.option))
+                except ValueError as exc:  # does not fit the register's type
+                    raise CommandRefused(str(exc)) from None
+                return await self._write(handle, entity, words)
         except DeviceException as exc:
             if exc.code == 3:  # illegal data value: the device refuses this value, the caller's problem
                 raise CommandRefused(f"{self.config.name} refused the value: {exc}") from None

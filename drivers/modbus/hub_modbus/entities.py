@@ -15,10 +15,19 @@ from hub_modbus.entity_config import EntityConfig
 from hub_modbus.plan import ReadItem
 
 
+class NotAnOption(ValueError):
+    """A select's register holds a value its map does not name. The device answers, and choosing an
+    option must still be possible to set it right, so the state is unknown (None), not unavailable."""
+
+
 def spec(entity: EntityConfig, device_name: str) -> EntitySpec:
     options: dict[str, Any] = {}
     if entity.capability == "climate":
         options = {"min_temp": entity.min_temp, "max_temp": entity.max_temp}
+    elif entity.capability == "number":
+        options = entity.number_options
+    elif entity.capability == "select":
+        options = {"options": list(entity.option_values)}
     return EntitySpec(
         key=entity.key,
         capability=entity.capability,
@@ -52,7 +61,16 @@ def state(entity: EntityConfig, raw: Any) -> tuple[Any, dict[str, Any]]:
         return ("on" if on else "off"), {}
     if isinstance(raw, str):
         raise ValueError(f"{entity.key}: a {cap} cannot show text {raw!r}")
-    value = codec.scaled(raw, entity.scale, entity.offset, entity.precision)
+    if cap == "select":
+        for option, word in entity.option_values.items():
+            if raw == word:
+                return option, {}
+        raise NotAnOption(f"{entity.key}: register value {raw} is not one of the options "
+                         f"({', '.join(f'{o}={v}' for o, v in entity.option_values.items())})")
+    precision = entity.precision
+    if cap == "number" and precision is None:
+        precision = _decimals(entity.step or 1)  # 21.5, not 21.500000000000004, from 215 tenths
+    value = codec.scaled(raw, entity.scale, entity.offset, precision)
     if cap == "climate":
         return entity.hvac_mode, {"target_temperature": value, "min_temp": entity.min_temp,
                                   "max_temp": entity.max_temp, "hvac_action": None}
@@ -68,5 +86,16 @@ def switch_words(entity: EntityConfig, on: bool) -> bool | list[int]:
 
 
 def setpoint_words(entity: EntityConfig, temperature: float) -> list[int]:
+    """Words for a climate set-point or a number's value, in engineering units."""
     raw = codec.unscaled(temperature, entity.scale, entity.offset)
     return codec.encode(raw, entity.data_type, byte_order=entity.byte_order, word_order=entity.word_order)
+
+
+def option_words(entity: EntityConfig, option: str) -> list[int]:
+    return codec.encode(entity.option_values[option], entity.data_type,
+                        byte_order=entity.byte_order, word_order=entity.word_order)
+
+
+def _decimals(step: float) -> int:
+    text = f"{step:.10f}".rstrip("0")
+    return len(text.split(".")[1]) if "." in text else 0

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hub_modbus.codec import NUMERIC, DataType, Order
+from hub.devices.capabilities import NumberOptions, check_option_names
+
+from hub_modbus.codec import INTEGER, NUMERIC, DataType, Order
 
 RegisterType = Literal["coil", "discrete_input", "input", "holding"]
-Capability = Literal["sensor", "binary_sensor", "switch", "meter", "climate"]
+Capability = Literal["sensor", "binary_sensor", "switch", "meter", "climate", "number", "select"]
 HvacMode = Literal["off", "heat", "cool", "heat_cool", "auto", "dry", "fan_only"]
 _KEY = r"^[a-z0-9_]+$"
 
 
 class EntityConfig(BaseModel):
-    """One entity read from (and, for ``switch`` and ``climate``, written to) the device."""
+    """One entity read from (and, for ``switch``, ``climate``, ``number`` and ``select``, written to) the device."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -29,8 +31,8 @@ class EntityConfig(BaseModel):
     )
     name: str | None = Field(None, description="Shown in the UI; defaults to the device name plus the key.")
     capability: Capability = Field(
-        "sensor", description="sensor, binary_sensor, switch, meter or climate. Default: switch for a coil, "
-        "binary_sensor for a discrete input, sensor for a register.",
+        "sensor", description="sensor, binary_sensor, switch, meter, climate, number or select. "
+        "Default: switch for a coil, binary_sensor for a discrete input, sensor for a register.",
     )
     register_type: RegisterType = Field(
         "holding", alias="register", description="coil (0x), discrete_input (1x), input (3x) or holding (4x) register."
@@ -55,6 +57,23 @@ class EntityConfig(BaseModel):
     hvac_mode: HvacMode = Field("heat", description="climate: the mode the device is always in.")
     min_temp: float = Field(5, description="climate: lowest set-point accepted.")
     max_temp: float = Field(35, description="climate: highest set-point accepted.")
+    min: float | None = Field(None, description="number: lowest value accepted (after scale); default 0.")
+    max: float | None = Field(None, description="number: highest value accepted (after scale); default 100.")
+    step: float | None = Field(None, description="number: values are min plus a multiple of this; default 1.")
+    mode: Literal["auto", "box", "slider"] | None = Field(None, description="number: how a UI shows it.")
+    options: list[str] | dict[str, int] | None = Field(
+        None, description="select: its options, written to the register as 0, 1, 2 ... in list order, "
+        "or as a mapping of option: register value.",
+    )
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _option_names(cls, value):
+        if isinstance(value, (list, dict)):
+            check_option_names(value)
+        elif value is not None:
+            raise ValueError("options must be a list of names or a mapping of name: register value")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -89,8 +108,45 @@ class EntityConfig(BaseModel):
             raise ValueError("a climate set-point must be a holding register")
         if self.scale == 0:
             raise ValueError("scale must not be 0")
+        self._check_number_and_select()
         return self
+
+    def _check_number_and_select(self) -> None:
+        if self.capability in ("number", "select") and self.register_type != "holding":
+            raise ValueError(f"a {self.capability} must be a holding register (the others are read-only)")
+        number_keys = [k for k in ("min", "max", "step", "mode") if getattr(self, k) is not None]
+        if self.capability != "number" and number_keys:
+            verb = "is" if len(number_keys) == 1 else "are"
+            raise ValueError(f"{', '.join(number_keys)} {verb} for a number, not a {self.capability}")
+        if self.capability != "select" and self.options is not None:
+            raise ValueError(f"options are for a select, not a {self.capability}")
+        if self.capability == "number":
+            if self.data_type not in NUMERIC:
+                raise ValueError(f"a number needs a numeric data_type, not {self.data_type}")
+            try:  # the hub's own rules for a number's range, checked now rather than when the hub starts
+                NumberOptions.model_validate(self.number_options)
+            except ValueError as exc:
+                raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+        if self.capability == "select":
+            if self.data_type not in INTEGER:
+                raise ValueError(f"a select needs an integer data_type, not {self.data_type}")
+            if not self.options:
+                raise ValueError("a select needs options: a list, or a mapping of option: register value")
+            values = list(self.option_values.values())
+            if len(set(values)) != len(values):
+                raise ValueError("two options of the select have the same register value")
+
+    @property
+    def number_options(self) -> dict:
+        return {k: getattr(self, k) for k in ("min", "max", "step", "mode") if getattr(self, k) is not None}
+
+    @property
+    def option_values(self) -> dict[str, int]:
+        """Option -> register value; a list numbers its options from 0, as most devices do."""
+        if isinstance(self.options, dict):
+            return dict(self.options)
+        return {option: i for i, option in enumerate(self.options or [])}
 
     @property
     def writable(self) -> bool:
-        return self.capability in ("switch", "climate")
+        return self.capability in ("switch", "climate", "number", "select")

@@ -38,9 +38,8 @@ def hub_discover(hub: PluginContext) -> None:
         c = device.config
         specs = []
         for e in c.entities:
-            options = {"min_temp": e.min_temp, "max_temp": e.max_temp} if e.capability == "climate" else {}
             specs.append(EntitySpec(key=e.key, capability=e.capability, name=f"{c.name} {e.name or e.key.replace('_', ' ')}",
-                                    device_class=e.device_class, unit=e.unit, options=options))
+                                    device_class=e.device_class, unit=e.unit, options=e.hub_options))
         handles = hub.add_device(
             Device(id=f"serial:{device.id}", name=c.name, manufacturer=c.manufacturer, model=c.model,
                    connection=f"{c.port} {c.baudrate} {c.bytesize}{c.parity}{c.stopbits}"),

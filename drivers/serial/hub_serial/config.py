@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hub.devices.capabilities import get_capability
+from hub.devices.capabilities import NumberOptions, check_option_names, get_capability
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
@@ -55,7 +55,9 @@ class CommandConfig(_Strict):
 class EntityConfig(_Strict):
     key: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
     name: str | None = None
-    capability: Literal["sensor", "binary_sensor", "switch", "meter", "climate", "button"] = "sensor"
+    capability: Literal[
+        "sensor", "binary_sensor", "switch", "meter", "climate", "button", "number", "select"
+    ] = "sensor"
     pattern: str | None = Field(
         None, description="Regex searched in every incoming frame; group 'value' is the state, "
         "other named groups become attributes.",
@@ -70,20 +72,67 @@ class EntityConfig(_Strict):
     hvac_mode: str = Field("heat", description="climate: the mode the device is always in.")
     min_temp: float = 5
     max_temp: float = 35
+    min: float | None = Field(None, description="number: lowest value accepted; default 0.")
+    max: float | None = Field(None, description="number: highest value accepted; default 100.")
+    step: float | None = Field(None, description="number: values are min plus a multiple of this; default 1.")
+    mode: Literal["auto", "box", "slider"] | None = Field(None, description="number: how a UI shows it.")
+    options: list[str] | None = Field(
+        None, description="select: its options; value_map maps what the device prints to them.",
+    )
     commands: dict[str, CommandConfig] = Field(default_factory=dict, description="Capability command -> what to send.")
 
     _check_pattern = field_validator("pattern")(lambda v: v if v is None else _compile(v))
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _option_names(cls, value):
+        if isinstance(value, list):
+            check_option_names(value)
+        return value
+
+    @property
+    def hub_options(self) -> dict:
+        """The entity's options as the hub's device model takes them."""
+        if self.capability == "climate":
+            return {"min_temp": self.min_temp, "max_temp": self.max_temp}
+        if self.capability == "number":
+            return {k: getattr(self, k) for k in ("min", "max", "step", "mode") if getattr(self, k) is not None}
+        if self.capability == "select":
+            return {"options": self.options}
+        return {}
+
+    def _check_number_and_select(self) -> None:
+        number_keys = [k for k in ("min", "max", "step", "mode") if getattr(self, k) is not None]
+        if self.capability != "number" and number_keys:
+            verb = "is" if len(number_keys) == 1 else "are"
+            raise ValueError(f"{', '.join(number_keys)} {verb} for a number, not a {self.capability}")
+        if self.capability != "select" and self.options is not None:
+            raise ValueError(f"options are for a select, not a {self.capability}")
+        if self.capability == "number":
+            try:  # the hub's own rules for a number's range, checked now rather than when the hub starts
+                NumberOptions.model_validate(self.hub_options)
+            except ValueError as exc:
+                raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+        if self.capability == "select":
+            if not self.options:
+                raise ValueError("a select needs options")
+            unknown = sorted({str(v) for v in self.value_map.values()} - set(self.options))
+            if unknown:
+                raise ValueError(f"value_map maps to {', '.join(unknown)}, which are not options")
 
     @model_validator(mode="after")
     def _check(self) -> "EntityConfig":
         cap = get_capability(self.capability)
         if self.pattern is not None and "(?P<value>" not in self.pattern and self.capability != "button":
             raise ValueError("pattern needs a named group (?P<value>...) holding the state")
+        self._check_number_and_select()
         for name, command in self.commands.items():
             spec = cap.command(name)
             if spec is None:
                 valid = ", ".join(sorted(cap.commands)) or "none"
                 raise ValueError(f"{self.capability} has no command {name!r}; valid: {valid}")
+            if spec.via is not None:
+                raise ValueError(f"{name} is carried out by the hub through {spec.via}: configure {spec.via} only")
             unknown = set(PLACEHOLDER.findall(command.send)) - set(spec.args.model_fields)
             if unknown:
                 raise ValueError(f"commands.{name}.send uses {{{', '.join(sorted(unknown))}}}; "

@@ -23,6 +23,10 @@ def convert(entity: EntityConfig, text: str) -> tuple[Any, dict[str, Any]]:
             return str(mapped), {}
         text = str(mapped)
     cap = entity.capability
+    if cap == "select":
+        if text not in (entity.options or []):
+            raise ValueError(f"{entity.key}: {text!r} is not one of the options (add it to value_map)")
+        return text, {}
     if cap in ("switch", "binary_sensor"):
         low = text.strip().lower()
         if low in _ON:

@@ -186,6 +186,10 @@ class SerialDevice:
             return self._clock(), {}
         if command == "set_temperature":
             return entity.hvac_mode, {"target_temperature": values["temperature"]}
+        if command == "set_value":
+            return values["value"], {}
+        if command == "select_option":
+            return values["option"], {}
         return None, {}
 
     async def send(self, config: CommandConfig, text: str) -> re.Match | None:

@@ -299,6 +299,44 @@ class HallwayMotion(SimulatedDevice):
         self.handles["motion"].set("on" if self.sensor.detected(clock) else "off")
 
 
+class WaterHeater(SimulatedDevice):
+    """A ``number`` (the set-point) and a ``select`` (the mode): the hub checks the range, the step and
+    the option before the command gets here, so the device only applies what it is sent."""
+
+    MODES = ("eco", "comfort", "boost", "away")
+    MIN_TEMP, MAX_TEMP, STEP = 40.0, 65.0, 0.5
+
+    device = Device(id="water_heater", name="Water heater", manufacturer=MANUFACTURER, model="Boiler W3")
+    entities = [
+        EntitySpec(key="set_point", capability="number", device_class="temperature",
+                   name="Water heater set-point", object_id="water_heater_set_point",
+                   options={"min": MIN_TEMP, "max": MAX_TEMP, "step": STEP, "mode": "slider"}),
+        EntitySpec(key="mode", capability="select", name="Water heater mode", object_id="water_heater_mode",
+                   options={"options": list(MODES)}),
+    ]
+
+    def __init__(self, handles: Handles, config: DemoConfig, rng: random.Random, clock: float) -> None:
+        super().__init__(handles, config, rng, clock)
+        target = float(last_value(handles["set_point"], 55.0))
+        self.target = min(max(target, self.MIN_TEMP), self.MAX_TEMP)
+        mode = last_value(handles["mode"], "comfort")
+        self.mode = mode if mode in self.MODES else "comfort"
+        self._report()
+
+    async def command(self, key: str, command: str, args: Any) -> None:
+        if command == "set_value":
+            self.target = args.value
+        elif command == "select_option":
+            self.mode = args.option
+        else:
+            return await super().command(key, command, args)
+        self._report()
+
+    def _report(self) -> None:
+        self.handles["set_point"].set(self.target)
+        self.handles["mode"].set(self.mode)
+
+
 class VirtualSensors(SimulatedDevice):
     """``extra_entities`` sensors spread over up to ten devices, to load-test the hub.
 

@@ -17,9 +17,10 @@ from hub_demo.devices import (
     SmartPlug,
     Thermostat,
     VirtualSensors,
+    WaterHeater,
 )
 
-DEVICES: list[type[SimulatedDevice]] = [SmartPlug, Thermostat, FrontDoor, LivingRoomLight, HallwayMotion]
+DEVICES: list[type[SimulatedDevice]] = [SmartPlug, Thermostat, FrontDoor, LivingRoomLight, HallwayMotion, WaterHeater]
 
 
 class Home:

@@ -68,6 +68,8 @@ ENTITIES = {
     "lock.front_door",
     "light.living_room",
     "binary_sensor.hallway_motion",
+    "number.water_heater_set_point",
+    "select.water_heater_mode",
 }
 
 
@@ -188,12 +190,40 @@ async def test_thermostat_target_and_modes(hub: Hub):
 
 
 async def test_thermostat_refuses_a_target_out_of_its_range(hub: Hub):
-    with pytest.raises(CommandRefused, match=r"5 to 35 °C") as refused:
+    # Its min_temp/max_temp options are checked by the hub, naming the field, before the device.
+    with pytest.raises(InvalidArguments, match="temperature: Input should be less than or equal to 35"):
         await hub.commands.call("climate.thermostat", "set_temperature", {"temperature": 40})
-    assert "40" in str(refused.value)
-    with pytest.raises(CommandRefused, match=r"5 to 35 °C"):
+    with pytest.raises(InvalidArguments, match="temperature: Input should be greater than or equal to 5"):
         await hub.commands.call("climate.thermostat", "set_temperature", {"temperature": 4.9})
     assert attr(hub, "climate.thermostat", "target_temperature") == 21.0
+
+
+async def test_water_heater_set_point_and_mode(hub: Hub):
+    assert value(hub, "number.water_heater_set_point") == 55.0
+    assert attr(hub, "number.water_heater_set_point", "min") == 40.0  # the range is shown with the state
+    assert attr(hub, "number.water_heater_set_point", "unit") == "°C"
+    await hub.commands.call("number.water_heater_set_point", "set_value", {"value": 60.5})
+    assert value(hub, "number.water_heater_set_point") == 60.5
+    with pytest.raises(InvalidArguments, match="value: Input should be less than or equal to 65"):
+        await hub.commands.call("number.water_heater_set_point", "set_value", {"value": 70})
+    with pytest.raises(InvalidArguments, match="multiple of 0.5"):
+        await hub.commands.call("number.water_heater_set_point", "set_value", {"value": 50.2})
+    assert value(hub, "number.water_heater_set_point") == 60.5
+
+    assert value(hub, "select.water_heater_mode") == "comfort"
+    assert attr(hub, "select.water_heater_mode", "options") == ["eco", "comfort", "boost", "away"]
+    await hub.commands.call("select.water_heater_mode", "select_option", {"option": "eco"})
+    assert value(hub, "select.water_heater_mode") == "eco"
+    with pytest.raises(InvalidArguments, match="option: Input should be 'eco', 'comfort', 'boost' or 'away'"):
+        await hub.commands.call("select.water_heater_mode", "select_option", {"option": "turbo"})
+    await hub.commands.call("select.water_heater_mode", "select_last")
+    assert value(hub, "select.water_heater_mode") == "away"
+    await hub.commands.call("select.water_heater_mode", "select_next")  # cycles by default
+    assert value(hub, "select.water_heater_mode") == "eco"
+    await hub.commands.call("select.water_heater_mode", "select_previous", {"cycle": False})
+    assert value(hub, "select.water_heater_mode") == "eco"  # already first: stays
+    await hub.commands.call("select.water_heater_mode", "select_next", {"cycle": False})
+    assert value(hub, "select.water_heater_mode") == "comfort"
 
 
 async def test_the_room_heats_up_in_heat_mode(hub: Hub):
@@ -277,6 +307,8 @@ async def test_a_restart_resumes_the_lock_the_meter_and_the_thermostat(tmp_path:
         await hub.commands.call("climate.thermostat", "set_temperature", {"temperature": 24})
         await hub.commands.call("climate.thermostat", "set_hvac_mode", {"hvac_mode": "cool"})
         await hub.commands.call("light.living_room", "turn_on", {"brightness": 77})
+        await hub.commands.call("number.water_heater_set_point", "set_value", {"value": 47.5})
+        await hub.commands.call("select.water_heater_mode", "select_option", {"option": "away"})
     finally:
         await hub.stop()
     energy = value(hub, "meter.smart_plug_energy")
@@ -292,6 +324,8 @@ async def test_a_restart_resumes_the_lock_the_meter_and_the_thermostat(tmp_path:
         assert attr(hub, "climate.thermostat", "target_temperature") == 24
         assert value(hub, "sensor.room_temperature") == pytest.approx(room, abs=0.3)
         assert value(hub, "light.living_room") == "on" and attr(hub, "light.living_room", "brightness") == 77
+        assert value(hub, "number.water_heater_set_point") == 47.5
+        assert value(hub, "select.water_heater_mode") == "away"
         await wait_for(lambda: value(hub, "meter.smart_plug_energy") > energy, what="the meter to count on")
     finally:
         await hub.stop()
