@@ -109,6 +109,7 @@ class RuleEngine:
         for rule_id, previous in old.items():
             if rule_id not in new:
                 self._disarm(previous, drop_pending=True)
+                self.traces.forget(rule_id)  # a removed rule's traces (and what they hold) go with it
                 summary["removed"].append(rule_id)
         self.rules = new
         self.issues = issues
