@@ -176,7 +176,11 @@ def trace(ctx, rule_id: str, last: int, as_json: bool) -> None:
         click.echo(f"  trigger: {run['trigger_description'] or run['trigger'].get('platform')}")
         for c in run["conditions"]:
             click.echo(f"  condition {c['path']} ({c['condition']}): {c['result']}" + (f" - {c['error']}" if c.get("error") else ""))
-        for s in run["steps"]:
+        if run.get("conditions_dropped"):
+            click.echo(f"  ({run['conditions_dropped']} more condition checks in between were not kept)")
+        for i, s in enumerate(run["steps"]):
+            if i == run.get("steps_dropped_at"):
+                click.echo(f"  ... {run['steps_dropped']} steps not kept ...")
             detail = s.get("error") or json.dumps(s.get("result"), ensure_ascii=False, default=str)
             click.echo(f"  {s['path']} {s['action']} {s['duration_ms']} ms: {detail}")
 

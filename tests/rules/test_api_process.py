@@ -4,7 +4,7 @@ deleted, and oversized rules are refused naming the key."""
 
 from __future__ import annotations
 
-from tests.hubproc import HubProcess
+from tests.hubproc import HubProcess, run_cli
 
 EXAMPLES = {"ac_off_when_cold", "hallway_light_on_motion", "plug_power_alert"}
 NEW = {"id": "mine", "trigger": [{"trigger": "event", "event_type": "ping"}],
@@ -67,6 +67,8 @@ def test_a_runaway_loop_stops_at_its_limit_and_goes_with_its_rule(tmp_path):
         assert trace["outcome"] == "error" and "limit of 10000 iterations" in trace["error"], trace["error"]
         assert len(trace["steps"]) == 100 and trace["steps_dropped"] == 10_001 - 100
         hub.wait_for(lambda: "rule loop: action/0 (repeat): stopped at the limit of 10000" in hub.log(), what="log line")
+        out = run_cli(data, "rules", "trace", "loop")
+        assert out.returncode == 0 and f"... {10_001 - 100} steps not kept ..." in out.stdout, out.stderr
 
         assert hub.request("DELETE", "/api/rules/loop")[0] == 200
         assert hub.request("GET", "/api/rules/loop/traces")[0] == 404
