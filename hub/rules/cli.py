@@ -135,6 +135,7 @@ def create(ctx, source) -> None:
     """Create a rule from a YAML file ('-' for standard input); it is kept in automations/api.yaml."""
     answer = _api(ctx, "POST", "/api/rules", _read_rule(source))
     click.echo(f"{answer['id']}: created ({answer['status']})")
+    _note(answer)
 
 
 @rules.command("change")
@@ -145,6 +146,7 @@ def change(ctx, rule_id: str, source) -> None:
     """Replace a rule made through the API or CLI with the one in a YAML file ('-' for stdin)."""
     answer = _api(ctx, "PUT", f"/api/rules/{rule_id}", _read_rule(source))
     click.echo(f"{answer['id']}: changed ({answer['status']})")
+    _note(answer)
 
 
 @rules.command("delete")
@@ -152,8 +154,15 @@ def change(ctx, rule_id: str, source) -> None:
 @_common
 def delete(ctx, rule_id: str) -> None:
     """Delete a rule made through the API or CLI."""
-    _api(ctx, "DELETE", f"/api/rules/{rule_id}")
+    answer = _api(ctx, "DELETE", f"/api/rules/{rule_id}")
     click.echo(f"{rule_id}: deleted")
+    _note(answer)
+
+
+def _note(answer: dict) -> None:
+    """What else the change did, e.g. the example rules copied to the API's file."""
+    if answer.get("note"):
+        click.echo(f"note: {answer['note']}")
 
 
 @rules.command("trace")

@@ -43,8 +43,9 @@ def test_the_first_api_rule_keeps_the_example_rules(tmp_path):
 def test_deleting_an_example_first_keeps_the_other_two(tmp_path):
     hub = HubProcess(tmp_path / "data").start()
     try:
-        status, body = hub.request("DELETE", "/api/rules/ac_off_when_cold")
-        assert status == 200 and "hallway_light_on_motion" in body["note"], body
+        out = run_cli(hub.data, "rules", "delete", "ac_off_when_cold")
+        assert out.returncode == 0 and "ac_off_when_cold: deleted" in out.stdout, out.stderr
+        assert "note: the example rules (hallway_light_on_motion, plug_power_alert) were copied" in out.stdout
         assert set(rule_ids(hub)) == EXAMPLES - {"ac_off_when_cold"}
     finally:
         hub.stop()
