@@ -4,10 +4,14 @@ a removed rule's runs and traces go, and oversized text is refused naming its ke
 import logging
 
 import pytest
+from pydantic import BaseModel
 
+from hub import hookimpl
 from hub.core.events import CustomEvent
 from hub.rules import trace as trace_module
 from hub.rules.model import DEFAULT_MAX_ITERATIONS, MAX_TEXT
+from hub.runtime import Hub
+from tests.rules.conftest import Home, RuleHub
 
 TRIGGER = """
           trigger:
@@ -242,3 +246,45 @@ async def test_a_rules_file_over_the_size_limit_is_refused_by_name(rh, monkeypat
     assert "r" not in rh.engine.rules
     [issue] = rh.engine.issues
     assert str(path) in str(issue) and "a rules file may have at most 1000" in str(issue)
+
+
+class FlakyTrigger:
+    """A plugin trigger type that cannot be armed."""
+
+    class Config(BaseModel):
+        pass
+
+    @hookimpl
+    def hub_rule_triggers(self, register):
+        def attach(config, fire):
+            raise RuntimeError("radio is off")
+
+        register("flaky", self.Config, attach)
+
+
+async def test_a_wait_for_that_cannot_arm_leaves_no_listener_behind(tmp_path, clock):
+    (tmp_path / "configuration.yaml").write_text("hub: {time_zone: UTC}\n")
+    rh = RuleHub(tmp_path, clock, Home())
+    rh.write(f"""
+        - id: waits
+{TRIGGER}
+          action:
+            - wait_for:
+                trigger:
+                  - trigger: state
+                    entity_id: switch.fan
+                  - trigger: flaky
+""")
+    rh.hub = Hub(tmp_path, scheduler=clock, entrypoints=False)
+    rh.hub.plugins.register("home", rh.home)
+    rh.hub.plugins.register("flaky", FlakyTrigger())
+    await rh.hub.start()
+    try:
+        await clock.settle()
+        go(rh)
+        await clock.settle()
+        [trace] = rh.traces("waits")
+        assert trace["outcome"] == "error" and "radio is off" in trace["error"]
+        assert "switch.fan" not in rh.engine._index
+    finally:
+        await rh.hub.stop()
