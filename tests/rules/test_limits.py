@@ -225,7 +225,6 @@ async def test_a_yaml_alias_bomb_is_refused_not_expanded(rh):
                        for i in range(1, 9))
     rh.write(f"""
         - id: bomb
-          variables_are_not_a_key: 1
           x:
             l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]
 {levels}
