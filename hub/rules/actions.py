@@ -212,12 +212,12 @@ class Repeat(Step):
             while True:
                 if total is not None and index > total:
                     break
-                if index > self.max_iterations:
-                    raise ActionFailed(f"stopped at the limit of {self.max_iterations} iterations; "
-                                       f"raise it with max_iterations on this repeat")
                 run.env["repeat"] = {"index": index, "first": index == 1, "last": total is not None and index == total}
                 if self.while_ is not None and rest is None and not all(c.check(run.env, run.trace.conditions) for c in self.while_):
                     break
+                if index > self.max_iterations:  # a loop that ends by itself right at the limit is fine
+                    raise ActionFailed(f"stopped at the limit of {self.max_iterations} iterations; "
+                                       f"raise it with max_iterations on this repeat")
                 run.iteration[self.pos] = index
                 await run_sequence(self.steps, run, rest)
                 rest = None

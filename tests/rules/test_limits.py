@@ -60,8 +60,31 @@ async def test_a_loop_that_never_ends_stops_at_its_limit_with_a_bounded_trace(rh
     assert trace["steps_dropped"] == 501 - head - tail and trace["steps_dropped_at"] == head
     assert trace["steps"][1]["result"]["data"] == {"i": 1}
     assert trace["steps"][-1]["result"]["data"] == {"i": 500}
-    # the while condition is checked 500 times: its verdicts are bounded the same way
-    assert len(trace["conditions"]) == head + tail and trace["conditions_dropped"] == 500 - head - tail
+    # the while condition is checked 501 times: its verdicts are bounded the same way
+    assert len(trace["conditions"]) == head + tail and trace["conditions_dropped"] == 501 - head - tail
+
+
+async def test_a_loop_that_ends_by_itself_at_the_limit_finishes(rh):
+    rh.write(f"""
+        - id: exact_while
+{TRIGGER}
+          action:
+            - repeat:
+                while: ["repeat.index <= 300"]
+                max_iterations: 300
+                sequence: [{{event: tick}}]
+        - id: exact_until
+{TRIGGER}
+          action:
+            - repeat:
+                until: ["repeat.index >= 300"]
+                max_iterations: 300
+                sequence: [{{event: tick}}]
+""")
+    await rh.start()
+    go(rh)
+    assert (await run_until_done(rh, "exact_while"))["outcome"] == "finished"
+    assert (await run_until_done(rh, "exact_until"))["outcome"] == "finished"
 
 
 async def test_the_default_limit_and_a_count_above_it(rh):
