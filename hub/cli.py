@@ -211,19 +211,23 @@ def states(ctx: Ctx, pattern: str | None, as_json: bool) -> None:
             (s["last_changed"] or "")[:19].replace("T", " ")] for s in rows])
 
 
-def parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``key=value``; the value is read as JSON when it is JSON (numbers, true, [255,0,0]), else as
-    a string, so ``brightness=128`` is a number and ``code=1234a`` a string."""
-    args: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            fail(f"argument {pair!r} is not key=value")
-        try:
-            args[key] = json.loads(value)
-        except ValueError:
-            args[key] = value
-    return args
+def command_args(client, entity_id: str, command: str, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``key=value`` arguments read by the command's schema, which the hub publishes: the same text
+    is a string for a lock's ``code`` and a number for a light's ``brightness``."""
+    from hub.cliargs import ArgumentError, convert_args
+
+    if not pairs:
+        return {}
+    entity = client.get(f"/api/entities/{entity_id}")
+    capability = client.get("/api/capabilities").get(entity["capability"], {})
+    spec = capability.get("commands", {}).get(command)
+    if spec is None:
+        valid = ", ".join(sorted(capability.get("commands", {}))) or "none"
+        fail(f"{entity_id} is a {entity['capability']}, which has no command {command!r}; valid: {valid}")
+    try:
+        return convert_args(pairs, spec["args"], f"{entity['capability']}.{command}")
+    except ArgumentError as exc:
+        fail(str(exc))
 
 
 @main.command()
@@ -234,10 +238,14 @@ def parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:
 @connection_options
 @pass_ctx
 def call(ctx: Ctx, entity_id: str, command: str, args: tuple[str, ...], as_json: bool) -> None:
-    """Call COMMAND on ENTITY_ID, e.g. `hub call light.living_room turn_on brightness=128`."""
-    body = parse_args(args)
+    """Call COMMAND on ENTITY_ID, e.g. `hub call light.living_room turn_on brightness=128`.
+
+    Each ARG is key=value, read as its field's type: text for a string (code=0123 stays '0123'), a
+    number, true/false/on/off, or JSON for a list (rgb_color=[255,0,0])."""
+    client = ctx.client()
     try:
-        answer = ctx.client().post(f"/api/entities/{entity_id}/commands/{command}", body)
+        body = command_args(client, entity_id, command, args)
+        answer = client.post(f"/api/entities/{entity_id}/commands/{command}", body)
     except ClientError as exc:
         if as_json and exc.body:
             emit_json(exc.body)

@@ -19,6 +19,7 @@ from hub.core.events import CustomEvent
 from hub.rules.conditions import Condition
 from hub.rules.expressions import ExpressionError
 from hub.rules.model import parse_duration
+from hub.rules.trace import bounded_result
 
 if TYPE_CHECKING:
     from hub.rules.run import Run
@@ -56,7 +57,7 @@ class Step:
         try:
             result = await self.run(run, resume)
             if result is not None:
-                entry["result"] = result
+                entry["result"] = bounded_result(result)
         except (StopRun, asyncio.CancelledError):
             raise
         except (ActionFailed, ExpressionError, CommandError, ValueError) as exc:
@@ -176,21 +177,36 @@ class Choose(Step):
 
 
 class Repeat(Step):
+    """A loop, stopped at ``max_iterations``: a ``while`` that never turns false (or a count of a
+    billion) would otherwise keep the hub busy forever. A rule that means it raises the limit."""
+
     kind = "repeat"
 
     def __init__(self, pos: Pos, count: Callable[[dict], Any] | None, while_: list[Condition] | None,
-                 until: list[Condition] | None, steps: list[Step]) -> None:
+                 until: list[Condition] | None, steps: list[Step], max_iterations: int) -> None:
         super().__init__(pos)
         self.count = count
         self.while_ = while_
         self.until = until
         self.steps = steps
+        self.max_iterations = max_iterations
+
+    def _total(self, run: "Run") -> int | None:
+        if self.count is None:
+            return None
+        raw = self.count(run.env)
+        try:
+            total = int(raw)
+        except (TypeError, ValueError, OverflowError):
+            raise ActionFailed(f"count must be a whole number, got {raw!r}") from None
+        if total > self.max_iterations:
+            raise ActionFailed(f"count {total} is above this repeat's limit of {self.max_iterations} "
+                               f"iterations; raise it with max_iterations")
+        return total
 
     async def run(self, run: "Run", resume: Resume) -> Any:
         index, rest = (resume[1], resume[2:]) if resume else (1, None)
-        total = None
-        if self.count is not None:
-            total = int(self.count(run.env))
+        total = self._total(run)
         outer = run.env.get("repeat")
         try:
             while True:
@@ -199,6 +215,9 @@ class Repeat(Step):
                 run.env["repeat"] = {"index": index, "first": index == 1, "last": total is not None and index == total}
                 if self.while_ is not None and rest is None and not all(c.check(run.env, run.trace.conditions) for c in self.while_):
                     break
+                if index > self.max_iterations:  # a loop that ends by itself right at the limit is fine
+                    raise ActionFailed(f"stopped at the limit of {self.max_iterations} iterations; "
+                                       f"raise it with max_iterations on this repeat")
                 run.iteration[self.pos] = index
                 await run_sequence(self.steps, run, rest)
                 rest = None

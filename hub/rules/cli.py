@@ -135,6 +135,7 @@ def create(ctx, source) -> None:
     """Create a rule from a YAML file ('-' for standard input); it is kept in automations/api.yaml."""
     answer = _api(ctx, "POST", "/api/rules", _read_rule(source))
     click.echo(f"{answer['id']}: created ({answer['status']})")
+    _note(answer)
 
 
 @rules.command("change")
@@ -145,6 +146,7 @@ def change(ctx, rule_id: str, source) -> None:
     """Replace a rule made through the API or CLI with the one in a YAML file ('-' for stdin)."""
     answer = _api(ctx, "PUT", f"/api/rules/{rule_id}", _read_rule(source))
     click.echo(f"{answer['id']}: changed ({answer['status']})")
+    _note(answer)
 
 
 @rules.command("delete")
@@ -152,8 +154,15 @@ def change(ctx, rule_id: str, source) -> None:
 @_common
 def delete(ctx, rule_id: str) -> None:
     """Delete a rule made through the API or CLI."""
-    _api(ctx, "DELETE", f"/api/rules/{rule_id}")
+    answer = _api(ctx, "DELETE", f"/api/rules/{rule_id}")
     click.echo(f"{rule_id}: deleted")
+    _note(answer)
+
+
+def _note(answer: dict) -> None:
+    """What else the change did, e.g. the example rules copied to the API's file."""
+    if answer.get("note"):
+        click.echo(f"note: {answer['note']}")
 
 
 @rules.command("trace")
@@ -176,7 +185,11 @@ def trace(ctx, rule_id: str, last: int, as_json: bool) -> None:
         click.echo(f"  trigger: {run['trigger_description'] or run['trigger'].get('platform')}")
         for c in run["conditions"]:
             click.echo(f"  condition {c['path']} ({c['condition']}): {c['result']}" + (f" - {c['error']}" if c.get("error") else ""))
-        for s in run["steps"]:
+        if run.get("conditions_dropped"):
+            click.echo(f"  ({run['conditions_dropped']} more condition checks in between were not kept)")
+        for i, s in enumerate(run["steps"]):
+            if i == run.get("steps_dropped_at"):
+                click.echo(f"  ... {run['steps_dropped']} steps not kept ...")
             detail = s.get("error") or json.dumps(s.get("result"), ensure_ascii=False, default=str)
             click.echo(f"  {s['path']} {s['action']} {s['duration_ms']} ms: {detail}")
 

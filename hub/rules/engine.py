@@ -109,6 +109,7 @@ class RuleEngine:
         for rule_id, previous in old.items():
             if rule_id not in new:
                 self._disarm(previous, drop_pending=True)
+                self.traces.forget(rule_id)  # a removed rule's traces (and what they hold) go with it
                 summary["removed"].append(rule_id)
         self.rules = new
         self.issues = issues
@@ -162,13 +163,19 @@ class RuleEngine:
     def attach_temporary(self, triggers: list[tuple[str, Any]], fire) -> Any:
         """For ``wait_for``: arm triggers outside any rule; returns a function that disarms them."""
         watches = [self._watch(f"wait|{id(fire)}|{i}", kind, cfg, fire) for i, (kind, cfg) in enumerate(triggers)]
-        for watch in watches:
-            watch.attach()
+        attached: list[Watch] = []
 
         def detach() -> None:
-            for watch in watches:
+            for watch in attached:
                 watch.detach()
 
+        try:
+            for watch in watches:
+                watch.attach()
+                attached.append(watch)
+        except BaseException:  # a listener left behind would outlive its run and fire forever
+            detach()
+            raise
         return detach
 
     # --- enable / disable ----------------------------------------------------------------------------

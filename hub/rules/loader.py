@@ -25,6 +25,9 @@ RULES_FILE = "automations.yaml"
 RULES_DIR = "automations"
 API_FILE = "api.yaml"
 EXAMPLES = "examples.yaml"  # packaged: the embedded default's rules
+#: The largest rules file read: thousands of rules fit; a runaway generator's output does not get
+#: parsed into memory (split a real collection into ``automations/*.yaml``).
+MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
 def rule_files(config_dir: Path) -> list[Path]:
@@ -50,6 +53,12 @@ def load_rules(ctx: "RuleContext", config_dir: Path, *, embedded: bool) -> tuple
         doc = YamlDocument(f"<built-in {EXAMPLES}>", None, top_mapping=False)
         sources.append((doc.file, doc.parse(text), doc))
     for path in files:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            issues.append(ConfigIssue(str(path), None, None, None,
+                                      f"the file is {size} bytes; a rules file may have at most {MAX_FILE_BYTES} "
+                                      f"(split it into files in {RULES_DIR}/): none of its rules is loaded"))
+            continue
         data, doc = read_yaml(path)
         sources.append((str(path), data, doc))
     loaded: list[LoadedRule] = []
@@ -104,6 +113,28 @@ def read_api_rules(config_dir: Path) -> list[dict]:
         return []
     data = yaml.safe_load(path.read_text()) or []
     return data if isinstance(data, list) else []
+
+
+def examples_in_use(config_dir: Path, *, embedded: bool) -> bool:
+    """Whether the packaged example rules are the ones loaded (no rule file exists yet)."""
+    return embedded and not rule_files(config_dir)
+
+
+def example_rules() -> list[dict]:
+    return yaml.safe_load(resources.files("hub.rules").joinpath(EXAMPLES).read_text())
+
+
+def api_rules_to_edit(config_dir: Path, *, embedded: bool) -> tuple[list[dict], bool]:
+    """The API's rules before a change, and whether they now include the example rules.
+
+    The examples run only while no rule file exists, and the API's first write creates one: without
+    this, creating a first rule made the three example rules a user had been watching vanish. Home
+    Assistant keeps every automation the user saw in the one file its editor writes, so the
+    examples are copied into the API's file, where they can be edited and deleted like any other.
+    """
+    if examples_in_use(config_dir, embedded=embedded):
+        return example_rules(), True
+    return read_api_rules(config_dir), False
 
 
 def write_api_rules(config_dir: Path, rules: list[dict]) -> None:

@@ -14,6 +14,16 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+#: Bounds on what a rule may hold. A rule is text a person writes; these are far above what one
+#: needs and far below what would cost the hub memory (every rule and its traces stay in memory).
+MAX_NAME = 255  # ids, entity ids, aliases, event types, times: one line
+MAX_TEXT = 4096  # descriptions, log messages, expressions, stop reasons, any value inside args
+#: Iterations a ``repeat`` may run unless it sets ``max_iterations``: a ``while`` that never turns
+#: false must not keep the hub busy forever.
+DEFAULT_MAX_ITERATIONS = 10_000
+#: The longest ``delay``, ``for:`` or ``timeout``: a year (and never infinity or NaN).
+MAX_DURATION = 366 * 86400
+
 _HMS = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
 
 
@@ -45,6 +55,8 @@ def parse_duration(value: Any) -> float:
         raise ValueError("a duration is a number of seconds, 'HH:MM:SS', or {hours:, minutes:, seconds:}")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if not seconds <= MAX_DURATION:  # also NaN
+        raise ValueError(f"a duration is at most {MAX_DURATION // 86400} days, got {value!r}")
     return seconds
 
 
@@ -53,7 +65,9 @@ def is_template(value: Any) -> bool:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    """Every string field is one line of at most ``MAX_NAME`` characters unless it says otherwise."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_max_length=MAX_NAME)
 
 
 EntityIds = str | list[str]
@@ -222,7 +236,7 @@ class LogicCondition(Strict):
 
 class ExpressionCondition(Strict):
     condition: Literal["expression", "template"]
-    expression: str = Field(validation_alias=AliasChoices("expression", "value_template"))
+    expression: str = Field(max_length=MAX_TEXT, validation_alias=AliasChoices("expression", "value_template"))
 
 
 BUILTIN_CONDITIONS: dict[str, type[Strict]] = {
@@ -290,12 +304,16 @@ class Repeat(Strict):
     while_: list[Any] | None = Field(default=None, alias="while")
     until: list[Any] | None = None
     sequence: list[Any]
+    max_iterations: int = Field(default=DEFAULT_MAX_ITERATIONS, ge=1, le=1_000_000_000)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Repeat":
         kinds = [k for k in ("count", "while_", "until") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError("repeat needs exactly one of 'count', 'while' and 'until'")
+        if isinstance(self.count, int) and self.count > self.max_iterations:
+            raise ValueError(f"count {self.count} is above the limit of {self.max_iterations} iterations; "
+                             f"add max_iterations: {self.count} to this repeat if you mean it")
         return self
 
 
@@ -304,7 +322,7 @@ class RepeatAction(Strict):
 
 
 class StopAction(Strict):
-    stop: str
+    stop: str = Field(max_length=MAX_TEXT)
     error: bool = False
 
 
@@ -314,7 +332,7 @@ class EventAction(Strict):
 
 
 class LogAction(Strict):
-    log: str
+    log: str = Field(max_length=MAX_TEXT)
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -340,7 +358,7 @@ class RuleHead(Strict):
 
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
     alias: str | None = None
-    description: str | None = None
+    description: str | None = Field(default=None, max_length=MAX_TEXT)
     mode: Mode = "single"
     max: int = Field(default=10, ge=1, le=1000)
     trigger: Any = Field(validation_alias=AliasChoices("trigger", "triggers"))

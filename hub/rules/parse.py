@@ -27,6 +27,7 @@ from hub.rules.model import (
     BUILTIN_ACTIONS,
     BUILTIN_CONDITIONS,
     BUILTIN_TRIGGERS,
+    MAX_TEXT,
     AvailabilityTrigger,
     CallAction,
     ChooseAction,
@@ -47,6 +48,11 @@ from hub.rules.model import (
 from hub.rules.triggers import _pattern
 
 Path = tuple
+
+#: Values (mapping keys, items, scalars) one rule may hold, counting a YAML alias once per use: a
+#: few aliases nested can stand for billions of values, which hashing the rule would then expand.
+MAX_RULE_VALUES = 20_000
+MAX_DEPTH = 32
 
 
 class Reporter(Protocol):
@@ -152,6 +158,8 @@ class RuleParser:
         if not isinstance(raw, dict):
             self.fail((), "a rule is a mapping with id, trigger and action")
             return None
+        if not self.bounded(raw):
+            return None
         try:
             head = self.model((), RuleHead, raw)
         except Invalid:
@@ -174,6 +182,38 @@ class RuleParser:
             enabled=head.enabled, triggers=triggers, conditions=conditions, actions=steps, raw=raw,
             source=source, file=file, digest=digest, this={"id": head.id, "alias": head.alias},
         )
+
+    def bounded(self, raw: Any) -> bool:
+        """Refuse a rule too big to keep before anything walks it recursively: every string (a key
+        or a value anywhere, ``args`` included) at most ``MAX_TEXT`` characters, and the whole rule
+        at most ``MAX_RULE_VALUES`` values nested at most ``MAX_DEPTH`` deep."""
+        stack: list[tuple[Path, Any]] = [((), raw)]
+        seen = 0
+        ok = True
+        while stack:
+            path, value = stack.pop()
+            seen += 1
+            if seen > MAX_RULE_VALUES:
+                self.fail((), f"the rule is too large: more than {MAX_RULE_VALUES} values "
+                              f"(a YAML alias counts each time it is used)")
+                return False
+            if len(path) > MAX_DEPTH:
+                self.fail(path, f"nested more than {MAX_DEPTH} levels deep")
+                return False
+            if isinstance(value, str):
+                if len(value) > MAX_TEXT:
+                    self.fail(path, f"String should have at most {MAX_TEXT} characters (it has {len(value)})")
+                    ok = False
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    if isinstance(key, str) and len(key) > MAX_TEXT:
+                        self.fail(path, f"a key should have at most {MAX_TEXT} characters (one has {len(key)})")
+                        ok = False
+                        continue
+                    stack.append((path + (key,), item))
+            elif isinstance(value, (list, tuple)):
+                stack.extend((path + (i,), item) for i, item in enumerate(value))
+        return ok
 
     # --- triggers --------------------------------------------------------------------------------
     def trigger(self, path: Path, raw: Any) -> tuple[str, Any] | None:
@@ -364,7 +404,7 @@ class RuleParser:
         while_ = self.conditions(path + ("repeat", "while"), r.while_) if r.while_ is not None else None
         until = self.conditions(path + ("repeat", "until"), r.until) if r.until is not None else None
         steps = self.sequence(path + ("repeat", "sequence"), pos + ("repeat",), r.sequence)
-        return A.Repeat(pos, count, while_, until, steps)
+        return A.Repeat(pos, count, while_, until, steps, r.max_iterations)
 
     def _stop(self, path: Path, pos: tuple, cfg: StopAction, raw: dict) -> A.Step:
         return A.Stop(pos, cfg.stop, cfg.error)

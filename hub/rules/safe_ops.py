@@ -92,6 +92,14 @@ def _mul(a: Any, b: Any) -> Any:
     return a * b
 
 
+def _add(a: Any, b: Any) -> Any:
+    """``+`` that refuses to join sequences past the limit: ``s + s + s ...`` over a string just
+    under it would otherwise build one as long as the expression has parts."""
+    if issubclass(type(a), _SEQUENCES) and issubclass(type(b), _SEQUENCES):
+        _check_size(_size(a, MAX_SEQUENCE) + _size(b, MAX_SEQUENCE))
+    return a + b
+
+
 def _pow(a: Any, b: Any) -> Any:
     """``**`` that refuses results too large to be a sensor reading or a threshold."""
     if type(b) in (int, float, bool) and abs(b) > MAX_EXPONENT:
@@ -109,7 +117,7 @@ def _mod(a: Any, b: Any) -> Any:
 
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
+    ast.Add: _add,
     ast.Sub: operator.sub,
     ast.Mult: _mul,
     ast.Div: operator.truediv,

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hub.rules.expressions import Env, ExpressionError, Fn, _compile, _functions
+from hub.rules.safe_ops import MAX_SEQUENCE
 
 class Template:
     """A string with ``{{ expr }}`` parts, as in Home Assistant.
@@ -113,9 +114,11 @@ def compile_template(text: str, functions: Mapping[str, Callable] | None = None)
 
         def render(env: Env) -> str:
             out = []
+            length = 0
             for part in parts:
                 if type(part) is str:
                     out.append(part)
+                    length += len(part)
                     continue
                 fn, position = part
                 value = fn(env)
@@ -123,6 +126,10 @@ def compile_template(text: str, functions: Mapping[str, Callable] | None = None)
                     out.append(value if type(value) is str else str(value))
                 except Exception as exc:  # e.g. an int too long to print
                     raise ExpressionError(str(exc) or type(exc).__name__, text, position) from None
+                length += len(out[-1])
+                if length > MAX_SEQUENCE:  # each part is bounded, their sum must be too
+                    message = f"the text would be too long (over {MAX_SEQUENCE} characters)"
+                    raise ExpressionError(message, text, position)
             return "".join(out)
 
     return Template(text, render, not expressions, frozenset(names), frozenset(entity_ids))
