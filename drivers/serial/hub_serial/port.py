@@ -65,6 +65,8 @@ class SerialDevice:
         self._writer: asyncio.StreamWriter | None = None
         self._write_lock = asyncio.Lock()
         self._waiters: list[_Waiter] = []
+        # Entities made unavailable by a silence (stale_after), to bring back when the device speaks.
+        self._silenced: set[str] = set()
 
     # --- the port --------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -103,6 +105,7 @@ class SerialDevice:
 
     def _lost(self, writer: asyncio.StreamWriter) -> None:
         self._writer = None
+        self._silenced.clear()  # the reopen decides availability afresh
         self.stats.open = False
         writer.close()
         for waiter in self._waiters:
@@ -127,7 +130,10 @@ class SerialDevice:
             try:
                 payload = await asyncio.wait_for(self.framer.read(reader), stale) if stale else await self.framer.read(reader)
             except TimeoutError:
-                log.warning("serial: %s: silent for %g s; entities unavailable", self.config.name, stale)
+                if not self._silenced:
+                    log.warning("serial: %s: silent for %g s; entities unavailable", self.config.name, stale)
+                self._silenced |= {key for key, handle in self.handles.items()
+                                   if handle.state is not None and handle.state.available}
                 self.mark_unavailable()
                 continue
             except FrameTooLong as exc:
@@ -135,7 +141,21 @@ class SerialDevice:
                 log.debug("serial: %s: dropped %s", self.config.name, exc)
                 continue
             self.stats.frames += 1
+            if self._silenced:
+                self._speaks_again()
             self.handle_line(self.framer.decode(payload))
+
+    def _speaks_again(self) -> None:
+        """The silence made the whole device unavailable, so any frame makes the whole device
+        available again, each entity with its last value (as Home Assistant's availability does).
+        Waiting for each entity's own pattern instead would leave entities without one (a set-point
+        only written, a button) unavailable, and their commands refused, until the port is reopened."""
+        log.info("serial: %s: speaks again; entities available", self.config.name)
+        for key in self._silenced:
+            handle = self.handles.get(key)
+            if handle is not None and handle.state is not None:
+                handle.set(handle.state.value)
+        self._silenced.clear()
 
     def handle_line(self, line: str) -> None:
         for waiter in self._waiters:
