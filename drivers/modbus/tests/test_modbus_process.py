@@ -16,7 +16,7 @@ REPO = HERE.parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.hubproc import HubProcess, free_port  # noqa: E402
+from tests.hubproc import HubProcess, free_port, run_cli  # noqa: E402
 
 CONFIG = """\
 modbus:
@@ -120,3 +120,17 @@ def test_a_start_reads_each_register_once(device, hub):
     assert status["devices"][0]["cycles"] == 1
     # 2 requests in the cycle (a coil, a register), then the write and its read-back.
     assert status["connections"]["plc"]["requests"] == status["devices"][0]["requests_per_cycle"] + 2 == 4
+
+
+def test_config_check_lists_a_type_error_and_an_unknown_connection_in_one_run(tmp_path):
+    data = tmp_path / "hub"
+    data.mkdir()
+    (data / "configuration.yaml").write_text(
+        CONFIG.format(port=502).replace("connection: plc", "connection: plcc").replace("address: 5", "address: five"))
+    result = run_cli(data, "config", "check")
+    assert result.returncode == 1
+    lines = [line.split(": ", 2)[:2] for line in result.stdout.splitlines() if line.startswith(str(data))]
+    assert [(where.rsplit(":", 2)[-2:], key) for where, key in lines] == [
+        (["6", "7"], "modbus.devices[0].connection"),
+        (["10", "43"], "modbus.devices[0].entities[1].address"),
+    ], result.stdout
