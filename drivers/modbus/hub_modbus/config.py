@@ -201,13 +201,15 @@ def _problems(data, config: ModbusConfig | None) -> list[Problem]:
     problems += duplicates(ids, "device id")
     # Entity ids are made from the device name: two devices with one name would get the same ids and
     # be told apart only by a "_2" suffix that depends on the order they were first registered in.
-    problems += duplicates(names, "name (as entity ids spell it)")
-    problems += _entity_problems(data["devices"], config)
+    named_twice = duplicates(names, "name (as entity ids spell it)")
+    problems += named_twice
+    problems += _entity_problems(data["devices"], config, {loc[1] for loc, _ in named_twice})
     return problems
 
 
-def _entity_problems(raw_devices: list, config: ModbusConfig | None) -> list[Problem]:
-    """Entities that would collide in entity ids across devices, or not fit one read of their device."""
+def _entity_problems(raw_devices: list, config: ModbusConfig | None, named_twice: set[int]) -> list[Problem]:
+    """Entities that would collide in entity ids across devices, or not fit one read of their device.
+    Devices that share a name are left out of the collisions: their names are the one mistake."""
     problems: list[Problem] = []
     taken = []
     for index, raw in enumerate(raw_devices):
@@ -225,7 +227,8 @@ def _entity_problems(raw_devices: list, config: ModbusConfig | None) -> list[Pro
                 entity_id = _entity_id(entity, device.name)
             except ValueError:
                 continue  # reported by _run_time_problems
-            taken.append((repr(entity_id), where, f"devices[{index}] ({device.name}) entity {entity.key}"))
+            if index not in named_twice:
+                taken.append((repr(entity_id), where, f"devices[{index}] ({device.name}) entity {entity.key}"))
         limit = device.setting("max_registers", MAX_REGISTERS)
         wide = [e.key for e in device.resolved
                 if e.register_type not in BIT_TYPES and codec.width(e.data_type, e.count) > limit]

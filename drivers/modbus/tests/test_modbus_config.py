@@ -84,6 +84,9 @@ def test_two_devices_with_one_name_are_refused_at_both(tmp_path):
     found = issues(tmp_path, GOOD.replace("name: Boiler", "name: main METER"))
     assert [f.split(": ")[1] for f in found] == ["modbus.devices[0].name", "modbus.devices[1].name"]
     assert "also used by devices[1] (main METER)" in found[0] and "also used by devices[0] (Main meter)" in found[1]
+    # The same meter twice: one mistake, not one per entity.
+    copied = GOOD.replace("profile: sdm120}", "profile: sdm120}\n    - {name: Main meter, connection: meters, device_id: 2, profile: sdm120}")
+    assert len(issues(tmp_path, copied)) == 2
 
 
 def test_entity_ids_that_collide_across_devices_are_refused(tmp_path):
