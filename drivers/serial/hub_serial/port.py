@@ -174,7 +174,10 @@ class SerialDevice:
                 continue
             if found is not None and key in self.handles:
                 value, attributes = found
-                self.handles[key].set(self._clock() if entity.capability == "button" else value, **attributes)
+                try:
+                    self.handles[key].set(self._clock() if entity.capability == "button" else value, **attributes)
+                except ValueError as exc:  # a state the capability refuses: this line's problem, not the port's
+                    log.warning("serial: %s: %s in %r", self.config.name, exc, line)
 
     # --- commands --------------------------------------------------------------------------------
     async def command(self, handle: EntityHandle, command: str, args: Any) -> Any:

@@ -133,6 +133,7 @@ async def test_after_a_silence_the_first_frame_brings_back_every_entity(tmp_path
     await hub.start()
     ids = ["sensor.stove_temperature", "climate.stove_setpoint", "button.stove_bell"]
     try:
+        await wait_for(lambda: hub.contexts["serial"].data["devices"][0].stats.open)  # opening flushes input
         peer.write(b"T=20\n")
         await wait_for(lambda: all(hub.states.get(i).available for i in ids))
         await hub.commands.call("climate.stove_setpoint", "set_temperature", {"temperature": 21})
