@@ -231,8 +231,10 @@ class SerialDevice:
             except TimeoutError:
                 if config.expect is None:
                     return None  # only an error pattern, and no error came: accepted
+                # Sent once, never again: the device may have acted on it and only the answer is lost.
                 raise NoAcknowledgement(f"{self.config.name} did not answer {text!r} with "
-                                        f"/{config.expect}/ within {config.timeout:g} s") from None
+                                        f"/{config.expect}/ within {config.timeout:g} s; it may or may not "
+                                        "have carried it out (not sent again)") from None
         finally:
             if waiter is not None:
                 self._waiters.remove(waiter)
