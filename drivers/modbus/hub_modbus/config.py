@@ -194,11 +194,14 @@ def _problems(data, config: ModbusConfig | None) -> list[Problem]:
             problems.append((here + ("device_id",), f"device_id {unit} cannot be polled on a serial line: "
                              "ids there are 1-247 (0 is broadcast, which no device answers)"))
         units.append((f"{unit} on {connection}", here + ("device_id",), label))
-        stable = fields.get("id") or f"{connection}-{unit}"
-        ids.append((repr(stable), here + ("id",), label))
+        # The default id is <connection>-<device_id>: alike only where the device_id is, or an
+        # explicit id takes it.
+        ids.append((repr(fields.get("id") or f"{connection}-{unit}"), here + ("id" if fields.get("id") else "device_id",), label))
     problems += duplicates(ports, "serial port")
-    problems += duplicates(units, "device_id")
-    problems += duplicates(ids, "device id")
+    unit_problems = duplicates(units, "device_id")
+    problems += unit_problems
+    reported = {loc for loc, _ in unit_problems}
+    problems += [(loc, message) for loc, message in duplicates(ids, "device id") if loc not in reported]
     # Entity ids are made from the device name: two devices with one name would get the same ids and
     # be told apart only by a "_2" suffix that depends on the order they were first registered in.
     named_twice = duplicates(names, "name (as entity ids spell it)")
@@ -222,7 +225,8 @@ def _entity_problems(raw_devices: list, config: ModbusConfig | None, named_twice
             where = ("devices", index, "entities", own[entity.key]) if mine else ("devices", index)
             for key, message in _run_time_problems(entity, device):
                 # A profile entry's mistake is reported at the device, naming the entry.
-                problems.append((where + (key,), message) if mine else (where, f"profile entity {entity.key}: {message}"))
+                at = where + ((key,) if key else ())
+                problems.append((at, message) if mine else (where, f"profile entity {entity.key}: {message}"))
             try:
                 entity_id = _entity_id(entity, device.name)
             except ValueError:
@@ -238,7 +242,7 @@ def _entity_problems(raw_devices: list, config: ModbusConfig | None, named_twice
     return problems + duplicates(taken, "entity id")
 
 
-def _run_time_problems(entity: EntityConfig, device: DeviceConfig) -> list[tuple[str, str]]:
+def _run_time_problems(entity: EntityConfig, device: DeviceConfig) -> list[tuple[str | None, str]]:
     """(key, message) for what passes the entry's own rules but would fail once the driver runs:
     when it builds the entity, plans the reads, reads or writes."""
     problems = []
@@ -266,7 +270,7 @@ def _run_time_problems(entity: EntityConfig, device: DeviceConfig) -> list[tuple
         _entity_id(entity, device.name)
     except ValueError as exc:  # the hub's own rules for an entity (device_class of the capability...)
         messages = [e["msg"].removeprefix("Value error, ") for e in exc.errors()] if isinstance(exc, ValidationError) else [str(exc)]
-        problems += [("device_class", message) for message in messages]
+        problems += [("device_class" if "device_class" in message else None, message) for message in messages]
     return problems
 
 
