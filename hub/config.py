@@ -63,7 +63,12 @@ def cross_checked(
         model, errors = handler(data), []
     except ValidationError as exc:
         model, errors = None, exc.errors(include_url=False)
-    problems = list(check(data, model))
+    try:
+        problems = list(check(data, model))
+    except Exception:  # noqa: BLE001 - a check of half-valid data tripping on it must not hide the errors
+        if not errors:
+            raise
+        problems = []
     if not errors and not problems:
         return model
     # Re-raised as custom errors with the same type, location and message: pydantic keeps the
