@@ -64,7 +64,7 @@ def cross_checked(
     except ValidationError as exc:
         model, errors = None, exc.errors(include_url=False)
     try:
-        problems = list(check(data, model))
+        problems = list(check(_plain(data), model))
     except Exception:  # noqa: BLE001 - a check of half-valid data tripping on it must not hide the errors
         if not errors:
             raise
@@ -82,6 +82,17 @@ def cross_checked(
         for loc, message in problems
     ]
     raise ValidationError.from_exception_data(title, line_errors)
+
+
+def _plain(value: Any) -> Any:
+    """Raw data as a check expects it, also when a caller passed model instances instead of mappings."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 @cache

@@ -5,8 +5,8 @@ one transaction at a time (a serial line, and the RTU line behind a TCP gateway,
 device on it), the silent gap RTU requires between frames, retries with back-off for timeouts and
 busy devices (of reads: a write is sent once, see :class:`WriteUncertain`), and reopening a link
 that went away (a USB adapter unplugged, a PLC rebooted) without ever blocking the callers for
-longer than one timeout. Failures come out as the small exception
-types below, so the device layer can tell "nobody answered" from "the device said no".
+longer than one timeout. Failures come out as the small exception types below, so the device layer
+can tell "nobody answered" from "the device said no".
 """
 
 from __future__ import annotations
