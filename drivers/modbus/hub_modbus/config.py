@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from hub.config import Problem, cross_checked, duplicates, valid_fields
 from hub.devices.model import slugify
@@ -60,13 +60,22 @@ class RtuConnection(_Link):
     type: Literal["rtu"]
     port: str = Field(min_length=1, description="A path; prefer /dev/serial/by-id/..., which survives replugging.")
     baudrate: int = Field(9600, ge=300, le=4_000_000)
-    bytesize: Literal[7, 8] = 8
+    bytesize: int = Field(8, description="Always 8: RTU frames are binary (7 bits is Modbus ASCII, not spoken here).")
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
     inter_frame_gap: float | None = Field(
         None, ge=0, le=1,
         description="Seconds of silence between frames; default 3.5 characters (1.75 ms above 19,200 baud).",
     )
+
+    @field_validator("bytesize")
+    @classmethod
+    def _eight_bits(cls, value: int) -> int:
+        # Accepted before, then every frame was garbled: RTU needs all 8 bits of each byte.
+        if value != 8:
+            raise ValueError("Modbus RTU frames are 8 data bits; 7 is for Modbus ASCII, which this driver "
+                             "does not speak")
+        return value
 
     @property
     def char_time(self) -> float:

@@ -117,6 +117,7 @@ def test_entity_ids_that_collide_across_devices_are_refused(tmp_path):
      "max_registers: max_registers 1 is less than the registers of voltage, current"),
     ("connection: plc\n      device_id: 3", "connection: meters\n      device_id: 1",
      "devices[1].device_id: device_id 1 on meters is also used by devices[0] (Main meter)"),
+    ("baudrate: 9600}", "baudrate: 9600, bytesize: 7}", "bytesize: Value error, Modbus RTU frames are 8 data bits"),
     ("plc: {type: tcp, host: 10.0.0.5}", "plc: {type: rtu, port: /dev/serial/by-id/usb-FTDI-if00-port0}",
      "port: serial port '/dev/serial/by-id/usb-FTDI-if00-port0' is also used by connections.meters"),
 ])
