@@ -52,7 +52,9 @@ def problems(data: Any, config) -> list[Problem]:
                 try:
                     entity_ids.append((repr(_entity_id(valid, fields["name"])), where, f"{label} entity {valid.key}"))
                 except ValidationError as exc:
-                    found += [(where + ("device_class",), e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+                    for error in exc.errors():
+                        message = error["msg"].removeprefix("Value error, ")
+                        found.append((where + (("device_class",) if "device_class" in message else ()), message))
     found += duplicates(paths, "port")  # one port is one device
     same_device = duplicates(ids, "device id (from the name when no id is given)")
     found += same_device
@@ -85,8 +87,12 @@ def _entity_problems(entity, encoding: str | None) -> list[tuple[tuple, str]]:
 def _entity_id(entity, device_name: str) -> str:
     """The id the registry gives a new entity; building the spec also applies the hub's own rules
     (a device_class of the capability), which otherwise failed the driver when it started."""
+    options = getattr(entity, "hub_options", None)  # the driver's own, where the entity model has them
+    if options is None:
+        options = {"min_temp": entity.min_temp, "max_temp": entity.max_temp} if entity.capability == "climate" else {}
     spec = EntitySpec(key=entity.key, capability=entity.capability, device_class=entity.device_class,
-                      unit=entity.unit, name=f"{device_name} {entity.name or entity.key.replace('_', ' ')}")
+                      unit=entity.unit, name=f"{device_name} {entity.name or entity.key.replace('_', ' ')}",
+                      options=options)
     return f"{spec.capability}.{slugify(spec.object_id or spec.name)}"
 
 
