@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import copy
 import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
 
 CORE_SECTION = "hub"
 SECRETS_FILE = "secrets.yaml"
@@ -35,6 +38,101 @@ _SCALAR_TAGS = {
 
 # A position in the YAML data: mapping keys and list indexes from the top of the file.
 YamlPath = tuple[Any, ...]
+
+
+#: A problem found by a cross-field check: its pydantic-style location inside the model being
+#: validated (``("devices", 2, "connection")``), and the message.
+Problem = tuple[tuple[str | int, ...], str]
+
+
+def cross_checked(
+    data: Any,
+    handler: Callable[[Any], BaseModel],
+    check: Callable[[Any, BaseModel | None], Iterable[Problem]],
+    title: str = "configuration",
+) -> BaseModel:
+    """For a ``model_validator(mode="wrap")``: the model, or one ValidationError holding both the
+    field errors and every problem of ``check``.
+
+    An ``after`` model validator runs only once every field is valid, and can only fail as a whole, so
+    ``hub config check`` showed an unknown connection only after the type error beside it was fixed,
+    and at the section's line. ``check`` gets the raw data and the model (None when fields failed):
+    it checks what did validate (see :func:`valid_fields`) and locates each problem at its key.
+    """
+    try:
+        model, errors = handler(data), []
+    except ValidationError as exc:
+        model, errors = None, exc.errors(include_url=False)
+    try:
+        problems = list(check(_plain(data), model))
+    except Exception:  # noqa: BLE001 - a check of half-valid data tripping on it must not hide the errors
+        if not errors:
+            raise
+        problems = []
+    if not errors and not problems:
+        return model
+    # Re-raised as custom errors with the same type, location and message: pydantic keeps the
+    # locations of a ValidationError raised in a wrap validator, relative to where it runs.
+    line_errors = [
+        {"type": PydanticCustomError(error["type"], error["msg"]), "loc": error["loc"], "input": error.get("input")}
+        for error in errors
+    ]
+    line_errors += [
+        {"type": PydanticCustomError("cross_field", message), "loc": tuple(loc), "input": None}
+        for loc, message in problems
+    ]
+    raise ValidationError.from_exception_data(title, line_errors)
+
+
+def _plain(value: Any) -> Any:
+    """Raw data as a check expects it, also when a caller passed model instances instead of mappings."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+@cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter:
+    info = model.model_fields[name]
+    return TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
+
+
+def valid_fields(model: type[BaseModel], data: Any, names: Iterable[str]) -> dict[str, Any]:
+    """The fields ``names`` of ``model`` that are valid in the raw mapping ``data`` on their own, absent
+    ones at their default: what cross-field checks can still rely on when a sibling field is wrong."""
+    found: dict[str, Any] = {}
+    if not isinstance(data, dict):
+        return found
+    for name in names:
+        info = model.model_fields[name]
+        key = info.alias if info.alias and info.alias in data else name
+        if key not in data:
+            if not info.is_required():
+                found[name] = info.get_default(call_default_factory=True)
+            continue
+        try:
+            found[name] = _field_adapter(model, name).validate_python(data[key])
+        except ValidationError:
+            pass
+    return found
+
+
+def duplicates(items: Iterable[tuple[Any, tuple, str]], what: str) -> list[Problem]:
+    """A problem at every place of each value used more than once, naming the other places, so both
+    ends of a copy-paste mistake are found. ``items`` are (value, location, description)."""
+    places: dict[Any, list[tuple[tuple, str]]] = {}
+    for value, loc, label in items:
+        places.setdefault(value, []).append((loc, label))
+    problems: list[Problem] = []
+    for value, found in places.items():
+        for loc, _ in found if len(found) > 1 else ():
+            others = ", ".join(label for other, label in found if other != loc)
+            problems.append((loc, f"{what} {value} is also used by {others}"))
+    return problems
 
 
 class CoreConfig(BaseModel):

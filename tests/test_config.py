@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hub.config import (
     EMBEDDED_DEFAULT,
@@ -18,8 +18,11 @@ from hub.config import (
     ConfigIssue,
     CoreConfig,
     check_config,
+    cross_checked,
+    duplicates,
     format_issues,
     load_config,
+    valid_fields,
 )
 
 
@@ -417,3 +420,67 @@ def test_any_text_gives_issues_never_an_exception(tmp_path, text):
     result = load_config(path, SCHEMAS)
     assert isinstance(result.core, CoreConfig)
     assert all(isinstance(issue.message, str) and str(issue) for issue in result.issues)
+
+
+class _Line(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    port: str
+    speed: int = 9600
+
+
+class _Pump(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    line: str
+    address: int = Field(1, ge=1, le=247)
+
+
+class _PumpsConfig(BaseModel):
+    """A plugin section whose pumps name lines: a cross-field check, as drivers have."""
+
+    model_config = ConfigDict(extra="forbid")
+    lines: dict[str, _Line]
+    pumps: list[_Pump]
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _references(cls, data, handler):
+        def check(raw, model):
+            lines = raw.get("lines") or {}
+            places = []
+            for index, pump in enumerate(raw.get("pumps") or []):
+                fields = valid_fields(_Pump, pump, ["line", "address"])
+                if "line" in fields and fields["line"] not in lines:
+                    yield ("pumps", index, "line"), f"no line {fields['line']!r}"
+                if "line" in fields and "address" in fields:
+                    places.append((f"{fields['address']} on {fields['line']}", ("pumps", index, "address"), f"pumps[{index}]"))
+            yield from duplicates(places, "address")
+
+        return cross_checked(data, handler, check, cls.__name__)
+
+
+def test_cross_field_problems_come_in_the_same_pass_as_type_errors_each_at_its_key(tmp_path):
+    path = tmp_path / "configuration.yaml"
+    path.write_text(textwrap.dedent("""\
+        pumps:
+          lines:
+            a: {port: /dev/ttyUSB0, speed: fast}
+          pumps:
+            - {name: p1, line: b}
+            - {name: p2, line: a, address: 3}
+            - name: p3
+              line: a
+              address: 3
+              colour: red
+        """))
+    found = [str(i) for i in load_config(path, {"pumps": _PumpsConfig}).issues]
+    assert [f.split(": ")[0].split(":", 1)[1] + " " + f.split(": ")[1] for f in found] == [
+        "3:29 pumps.lines.a.speed",
+        "5:18 pumps.pumps[0].line",
+        "6:27 pumps.pumps[1].address",
+        "9:7 pumps.pumps[2].address",
+        "10:7 pumps.pumps[2].colour",
+    ], found
+    assert "no line 'b'" in found[1] and "address 3 on a is also used by pumps[2]" in found[2]
+    # The model still validates as any pydantic model, outside the configuration file too.
+    assert _PumpsConfig.model_validate({"lines": {"a": {"port": "x"}}, "pumps": [{"name": "p", "line": "a"}]})

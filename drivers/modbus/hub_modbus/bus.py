@@ -3,9 +3,10 @@
 This is the zigpy "radio" layer: it knows nothing of entities. It guarantees what the wire needs:
 one transaction at a time (a serial line, and the RTU line behind a TCP gateway, are shared by every
 device on it), the silent gap RTU requires between frames, retries with back-off for timeouts and
-busy devices, and reopening a link that went away (a USB adapter unplugged, a PLC rebooted) without
-ever blocking the callers for longer than one timeout. Failures come out as the small exception
-types below, so the device layer can tell "nobody answered" from "the device said no".
+busy devices (of reads: a write is sent once, see :class:`WriteUncertain`), and reopening a link
+that went away (a USB adapter unplugged, a PLC rebooted) without ever blocking the callers for
+longer than one timeout. Failures come out as the small exception types below, so the device layer
+can tell "nobody answered" from "the device said no".
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ log = logging.getLogger("hub.plugins.modbus")
 #: Exception codes that mean "ask again later", not "this request is wrong" (MODBUS Application
 #: Protocol V1.1b3, section 7): acknowledge (5) and device busy (6).
 RETRYABLE = frozenset({5, 6})
+#: Of those, the ones after which a write may be sent again: "busy" means the device did not take it.
+#: "Acknowledge" means it took it and is still carrying it out, so sending it again would repeat it.
+RETRYABLE_WRITE = frozenset({6})
 EXCEPTION_NAMES = {
     1: "illegal function", 2: "illegal data address", 3: "illegal data value", 4: "device failure",
     5: "acknowledge", 6: "device busy", 8: "memory parity error", 10: "gateway path unavailable",
@@ -35,6 +39,14 @@ EXCEPTION_NAMES = {
 
 class BusError(Exception):
     """Nobody answered: a timeout, a closed link, a garbled frame."""
+
+
+class WriteUncertain(BusError):
+    """A write went out and no answer came back: the device may or may not have carried it out.
+
+    Never retried, unlike a read: a write is not idempotent in general (a pulse, a counter reset, a
+    relay board's toggle function), and repeating one the device did carry out is worse than
+    reporting that we do not know."""
 
 
 class DeviceException(Exception):
@@ -140,21 +152,37 @@ class ModbusBus:
             if wait > 0:
                 await asyncio.sleep(wait)
 
-    async def _transact(self, method: str, what: str, *args, **kwargs):
+    def _reset(self) -> None:
+        """Drop the link after a request whose answer we stopped waiting for: a late answer left on
+        it would otherwise be read as the answer to the next request. The next request reconnects."""
+        self._client.close()
+
+    async def _transact(self, method: str, what: str, *args, write: bool = False, **kwargs):
         c = self.config
+        retryable = RETRYABLE_WRITE if write else RETRYABLE
         async with self._lock:
             last: Exception | None = None
             for attempt in range(c.retries + 1):
                 if attempt:
                     await asyncio.sleep(c.retry_backoff * 2 ** (attempt - 1))
-                await self._ensure_connected()
+                await self._ensure_connected()  # raises before anything is sent: safe for writes too
                 await self._quiet_line()
                 self.stats.requests += 1
                 try:
                     response = await getattr(self._client, method)(*args, **kwargs)
+                except asyncio.CancelledError:  # the hub's command timeout (504) gave up on us
+                    self._reset()
+                    raise
                 except (ModbusException, asyncio.TimeoutError, OSError) as exc:
                     self.stats.timeouts += 1
-                    last = BusError(f"{what}: {exc}" if not isinstance(exc, ConnectionException) else f"{what}: link lost")
+                    reason = "link lost" if isinstance(exc, ConnectionException) else (str(exc) or "no answer")
+                    if write:
+                        self._reset()
+                        raise WriteUncertain(
+                            f"{what}: {reason}; the device may or may not have carried it out "
+                            "(not sent again: check its state before repeating the command)"
+                        ) from None
+                    last = BusError(f"{what}: {reason}")
                     continue
                 finally:
                     self._last_frame_end = time.monotonic()
@@ -163,7 +191,7 @@ class ModbusBus:
                 if response.isError():
                     self.stats.exceptions += 1
                     last = DeviceException(getattr(response, "exception_code", 0), what)
-                    if last.code in RETRYABLE:
+                    if last.code in retryable:
                         continue
                     raise last
                 return response
@@ -180,14 +208,14 @@ class ModbusBus:
 
     async def write_coil(self, device_id: int, address: int, value: bool) -> None:
         await self._transact("write_coil", f"write coil {address} on id {device_id}", address, value,
-                             device_id=device_id)
+                             device_id=device_id, write=True)
 
     async def write_registers(self, device_id: int, address: int, words: list[int]) -> None:
         what = f"write {len(words)} holding at {address} on id {device_id}"
         if len(words) == 1:  # function 6: the one every device supports
-            await self._transact("write_register", what, address, words[0], device_id=device_id)
+            await self._transact("write_register", what, address, words[0], device_id=device_id, write=True)
         else:
-            await self._transact("write_registers", what, address, words, device_id=device_id)
+            await self._transact("write_registers", what, address, words, device_id=device_id, write=True)
 
     def close(self) -> None:
         self._client.close()

@@ -25,6 +25,12 @@ def next_group(devices: list[ModbusDevice]) -> tuple[float, ModbusDevice, PollGr
 
 
 async def run_connection(devices: list[ModbusDevice], clock=time.monotonic) -> None:
+    # Every group is due now. Left at the dataclass's 0.0, the first cycle counted as "fallen behind
+    # since the clock's epoch" below, so it was scheduled again at once: each start read everything twice.
+    start = clock()
+    for device in devices:
+        for group in device.groups:
+            group.next_due = start
     while True:
         found = next_group(devices)
         if found is None:

@@ -184,9 +184,10 @@ class PortConfig(_Strict):
 class SerialConfig(_Strict):
     ports: list[PortConfig] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _distinct(self) -> "SerialConfig":
-        paths = [p.port for p in self.ports]
-        if len(set(paths)) != len(paths):
-            raise ValueError("two entries use the same port; one port is one device")
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _checked(cls, data, handler) -> "SerialConfig":
+        from hub.config import cross_checked
+        from hub_serial.checks import problems  # it needs the models above
+
+        return cross_checked(data, handler, problems, cls.__name__)

@@ -65,6 +65,8 @@ class SerialDevice:
         self._writer: asyncio.StreamWriter | None = None
         self._write_lock = asyncio.Lock()
         self._waiters: list[_Waiter] = []
+        # Entities made unavailable by a silence (stale_after), to bring back when the device speaks.
+        self._silenced: set[str] = set()
 
     # --- the port --------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -103,6 +105,7 @@ class SerialDevice:
 
     def _lost(self, writer: asyncio.StreamWriter) -> None:
         self._writer = None
+        self._silenced.clear()  # the reopen decides availability afresh
         self.stats.open = False
         writer.close()
         for waiter in self._waiters:
@@ -127,7 +130,10 @@ class SerialDevice:
             try:
                 payload = await asyncio.wait_for(self.framer.read(reader), stale) if stale else await self.framer.read(reader)
             except TimeoutError:
-                log.warning("serial: %s: silent for %g s; entities unavailable", self.config.name, stale)
+                if not self._silenced:
+                    log.warning("serial: %s: silent for %g s; entities unavailable", self.config.name, stale)
+                self._silenced |= {key for key, handle in self.handles.items()
+                                   if handle.state is not None and handle.state.available}
                 self.mark_unavailable()
                 continue
             except FrameTooLong as exc:
@@ -135,7 +141,21 @@ class SerialDevice:
                 log.debug("serial: %s: dropped %s", self.config.name, exc)
                 continue
             self.stats.frames += 1
+            if self._silenced:
+                self._speaks_again()
             self.handle_line(self.framer.decode(payload))
+
+    def _speaks_again(self) -> None:
+        """The silence made the whole device unavailable, so any frame makes the whole device
+        available again, each entity with its last value (as Home Assistant's availability does).
+        Waiting for each entity's own pattern instead would leave entities without one (a set-point
+        only written, a button) unavailable, and their commands refused, until the port is reopened."""
+        log.info("serial: %s: speaks again; entities available", self.config.name)
+        for key in self._silenced:
+            handle = self.handles.get(key)
+            if handle is not None and handle.state is not None:
+                handle.set(handle.state.value)
+        self._silenced.clear()
 
     def handle_line(self, line: str) -> None:
         for waiter in self._waiters:
@@ -154,7 +174,10 @@ class SerialDevice:
                 continue
             if found is not None and key in self.handles:
                 value, attributes = found
-                self.handles[key].set(self._clock() if entity.capability == "button" else value, **attributes)
+                try:
+                    self.handles[key].set(self._clock() if entity.capability == "button" else value, **attributes)
+                except ValueError as exc:  # a state the capability refuses: this line's problem, not the port's
+                    log.warning("serial: %s: %s in %r", self.config.name, exc, line)
 
     # --- commands --------------------------------------------------------------------------------
     async def command(self, handle: EntityHandle, command: str, args: Any) -> Any:
@@ -212,8 +235,10 @@ class SerialDevice:
             except TimeoutError:
                 if config.expect is None:
                     return None  # only an error pattern, and no error came: accepted
+                # Sent once, never again: the device may have acted on it and only the answer is lost.
                 raise NoAcknowledgement(f"{self.config.name} did not answer {text!r} with "
-                                        f"/{config.expect}/ within {config.timeout:g} s") from None
+                                        f"/{config.expect}/ within {config.timeout:g} s; it may or may not "
+                                        "have carried it out (not sent again)") from None
         finally:
             if waiter is not None:
                 self._waiters.remove(waiter)

@@ -58,7 +58,7 @@ def test_configuration_checks_regexes_commands_and_placeholders():
         entity(capability="switch", commands={"set_temperature": {"send": "x"}})
     with pytest.raises(ValidationError, match="uses {temp}"):
         entity(capability="climate", pattern="(?P<value>.*)", commands={"set_temperature": {"send": "SP {temp}"}})
-    with pytest.raises(ValidationError, match="same port"):
+    with pytest.raises(ValidationError, match="port '/dev/x' is also used by"):
         SerialConfig(ports=[{"name": "a", "port": "/dev/x", "entities": [{"key": "a", "pattern": "(?P<value>.)"}]},
                             {"name": "b", "port": "/dev/x", "entities": [{"key": "a", "pattern": "(?P<value>.)"}]}])
 

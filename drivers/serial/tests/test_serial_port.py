@@ -97,12 +97,57 @@ async def test_lines_commands_and_acknowledgements(tmp_path, pty):
         await responder
 
         responder = asyncio.create_task(peer.answer(b"...\n"))  # never the expected answer
-        with pytest.raises(CommandFailed, match="did not answer"):
+        with pytest.raises(CommandFailed, match="did not answer .* may or may not have carried it out"):
             await hub.commands.call("button.box_bell", "press")
         await responder
 
         await hub.commands.call("switch.box_pump", "toggle")  # on -> turn_off, which expects nothing
         assert await peer.read() == b"P OFF\n"
         assert hub.states.get("switch.box_pump").value == "off"
+    finally:
+        await hub.stop()
+
+
+STALE = """
+serial:
+  ports:
+    - name: Stove
+      port: {path}
+      stale_after: 1  # long enough for the commands below to go out before another silence
+      entities:
+        - {{key: temperature, pattern: 'T=(?P<value>\\d+)'}}
+        - key: setpoint
+          capability: climate
+          commands: {{set_temperature: {{send: 'SP {{temperature}}'}}}}
+        - key: bell
+          capability: button
+          commands: {{press: {{send: 'BELL'}}}}
+"""
+
+
+async def test_after_a_silence_the_first_frame_brings_back_every_entity(tmp_path, pty):
+    peer, path = pty
+    (tmp_path / "configuration.yaml").write_text(STALE.format(path=path))
+    hub = Hub(tmp_path, entrypoints=False)
+    hub.plugins.register("serial", hub_serial)
+    await hub.start()
+    ids = ["sensor.stove_temperature", "climate.stove_setpoint", "button.stove_bell"]
+    try:
+        await wait_for(lambda: hub.contexts["serial"].data["devices"][0].stats.open)  # opening flushes input
+        peer.write(b"T=20\n")
+        await wait_for(lambda: all(hub.states.get(i).available for i in ids))
+        await hub.commands.call("climate.stove_setpoint", "set_temperature", {"temperature": 21})
+        assert await peer.read() == b"SP 21\n"
+
+        await wait_for(lambda: not any(hub.states.get(i).available for i in ids))  # silent past stale_after
+
+        peer.write(b"hello\n")  # any frame: the device is back, though no pattern matched it
+        await wait_for(lambda: all(hub.states.get(i).available for i in ids))
+        assert hub.states.get("sensor.stove_temperature").value == 20  # last values kept
+        assert hub.states.get("climate.stove_setpoint").attributes["target_temperature"] == 21
+        await hub.commands.call("climate.stove_setpoint", "set_temperature", {"temperature": 22})
+        assert await peer.read() == b"SP 22\n"
+        await hub.commands.call("button.stove_bell", "press")
+        assert await peer.read() == b"BELL\n"
     finally:
         await hub.stop()
