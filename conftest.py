@@ -34,9 +34,10 @@ def _git_status() -> set[str] | None:
         return None
     if out.returncode != 0:
         return None
-    # --untracked-files=all lists every file, but a directory that is ignored as a whole (.venv/)
-    # stays one line; entries are "XY path".
-    return {line[3:] for line in out.stdout.splitlines() if not _expected(line[3:]) and not line[3:].startswith(".venv/")}
+    # New files only ("??" untracked, "!!" ignored): a developer editing tracked files while the tests
+    # run is no fault of the tests. An ignored directory (.venv/) stays one line.
+    return {line[3:] for line in out.stdout.splitlines()
+            if line[:2] in ("??", "!!") and not _expected(line[3:]) and not line[3:].startswith(".venv/")}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -53,7 +54,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         message = f"the tests wrote into the checkout {REPO}: {', '.join(new[:20])}; write under tmp_path"
         if reporter is not None:
-            reporter.ensure_newline()
+            reporter.write("\n")  # after the progress dots
             reporter.write_line(message, red=True, bold=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
