@@ -23,11 +23,14 @@ def hub_executable() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "hub.cli"]
 
 
-def start(data: Path, port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [*hub_executable(), "run", "--data", str(data), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
-    )
+def start(data: Path, port: int, *, plugins_dir: Path | None = None, core: int | None = None) -> subprocess.Popen:
+    """``core`` pins the process, and every thread it starts, to one CPU (as a target "on one core"
+    means); it is set before the interpreter starts, so its threads inherit it."""
+    args = [*hub_executable(), "run", "--data", str(data), "--port", str(port)]
+    if plugins_dir is not None:
+        args += ["--plugins-dir", str(plugins_dir)]
+    pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None and hasattr(os, "sched_setaffinity") else None
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ}, preexec_fn=pin)
 
 
 def wait_healthy(proc: subprocess.Popen, port: int, timeout: float = 30.0, poll: float = 0.005) -> float:

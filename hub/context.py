@@ -28,12 +28,15 @@ if TYPE_CHECKING:
 class EntityHandle:
     """A plugin's grip on one of its entities."""
 
-    __slots__ = ("entry", "_hub", "_capability")
+    __slots__ = ("entry", "_hub", "_capability", "_complete")
 
     def __init__(self, hub: "Hub", entry: EntityEntry) -> None:
         self.entry = entry
         self._hub = hub
         self._capability = get_capability(entry.capability)
+        # The attributes object of this handle's last plain write, which therefore holds the spec's
+        # unit, class and name: while the state still carries it, a plain write keeps it as it is.
+        self._complete: Any = None
 
     @property
     def entity_id(self) -> str:
@@ -54,8 +57,12 @@ class EntityHandle:
         class from the entity's spec are always present, so consumers need not look them up."""
         self._capability.check_value(value, self.entry.options)
         current = self._hub.states.get(self.entry.entity_id)
-        if not attributes and current is not None and current.available and current.value == value:
-            return current  # a driver confirming what the hub already shows: nothing to write
+        if not attributes and current is not None:
+            if current.available and current.value == value:
+                return current  # a driver confirming what the hub already shows: nothing to write
+            if current.attributes is self._complete:
+                # The common write (a new reading, nothing else): no merged copy to build and compare.
+                return self._hub.states.set(self.entry.entity_id, value, None, available=True)
         merged = dict(current.attributes) if current is not None else {}
         if self.entry.unit is not None:
             merged["unit"] = self.entry.unit
@@ -65,7 +72,10 @@ class EntityHandle:
         if self._capability.options_model is not None:
             merged.update(self.entry.options)  # a number's min/max/step/mode, a select's options
         merged.update(attributes)
-        return self._hub.states.set(self.entry.entity_id, value, merged, available=True)
+        new = self._hub.states.set(self.entry.entity_id, value, merged, available=True)
+        if not attributes:
+            self._complete = new.attributes
+        return new
 
     def set_unavailable(self) -> None:
         self._hub.states.set_available(self.entry.entity_id, False)
