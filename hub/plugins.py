@@ -10,12 +10,14 @@ choose exactly which plugins run (simonw/llm and datasette do the same).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import importlib
 import importlib.util
 import inspect
 import logging
 import os
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -25,6 +27,7 @@ from typing import Any
 import pluggy
 
 from hub import hookspecs
+from hub.core.supervisor import is_hub_cancellation
 
 log = logging.getLogger("hub.plugins")
 
@@ -48,6 +51,14 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     restarts: int = 0
     configured: bool = False
+    stalls: int = 0  # times this plugin's code blocked the event loop (see hub.core.watchdog)
+    last_stall: float | None = None  # seconds the last one lasted
+    note: str | None = None  # what went wrong while it kept running: the last stall, where
+
+    def record_stall(self, seconds: float, where: str) -> None:
+        self.stalls += 1
+        self.last_stall = round(seconds, 3)
+        self.note = f"blocked the event loop for {seconds:.1f} s in {where}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +69,9 @@ class PluginInfo:
             "hooks": self.hooks,
             "restarts": self.restarts,
             "configured": self.configured,
+            "stalls": self.stalls,
+            "last_stall": self.last_stall,
+            "note": self.note,
         }
 
 
@@ -73,6 +87,10 @@ class PluginHost:
         self.pm = pluggy.PluginManager("ruffhub")
         self.pm.add_hookspecs(hookspecs)
         self.info: dict[str, PluginInfo] = {}
+        # What tells a stack frame's owner (see locate): the code of every function of an object
+        # plugin, and the module (package) name of a module plugin.
+        self._codes: dict[Any, str] = {}
+        self._modules: dict[str, str] = {}
 
     # --- loading ---------------------------------------------------------------------------------
     def load(self, plugins_dir: Path | None = None, *, entrypoints: bool | None = None) -> None:
@@ -96,13 +114,39 @@ class PluginHost:
         try:
             module = loader()
             self.pm.register(module, name=name)
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any import error must be contained
+        except BaseException as exc:  # noqa: BLE001 - any import error must be contained, sys.exit() too
             info.status, info.error = "import_failed", describe_exception(exc)
             log.error("plugin %s failed to load: %s", name, info.error, exc_info=exc)
             return
         info.hooks = sorted(
             impl_name for impl_name in HOOK_NAMES if self.impl(name, impl_name) is not None
         )
+        self._remember_code(name, module)
+
+    def _remember_code(self, name: str, plugin: object) -> None:
+        if inspect.ismodule(plugin):
+            self._modules[_owning_package(plugin.__name__)] = name
+            return
+        # An object (tests, built-ins): its own functions only, since several may share a module.
+        for klass in type(plugin).__mro__[:-1]:
+            for value in vars(klass).values():
+                code = getattr(inspect.unwrap(getattr(value, "__func__", value)), "__code__", None)
+                if code is not None:
+                    self._codes[code] = name
+
+    def locate(self, frame: Any) -> tuple[str | None, str]:
+        """Which plugin's code is running in ``frame`` or the frames that called it, innermost
+        first, and where: for the watchdog, which samples the event loop thread's stack."""
+        innermost = _where(frame) if frame is not None else "an unknown place"
+        while frame is not None:
+            plugin = self._codes.get(frame.f_code)
+            if plugin is None:
+                module = frame.f_globals.get("__name__") or ""
+                plugin = self._modules.get(_owning_package(module)) or self._modules.get(module)
+            if plugin is not None:
+                return plugin, _where(frame)
+            frame = frame.f_back
+        return None, innermost
 
     def register(self, name: str, plugin: object, source: str = "built-in") -> None:
         """Register an object as a plugin (tests, built-ins): the same path as an entry point."""
@@ -119,16 +163,31 @@ class PluginHost:
                 return impl
         return None
 
-    async def call_one(self, plugin: str, hook: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
+    async def call_one(
+        self, plugin: str, hook: str, *, timeout: float | None = None, in_thread: bool = False, **kwargs: Any
+    ) -> Any:
         """Call one plugin's implementation of a hook, awaiting it if needed. Exceptions propagate to
         the caller, who decides what a failure means for that plugin; a plugin without the hook
-        returns ``None``."""
+        returns ``None``.
+
+        ``timeout`` bounds an ``async`` implementation and, with ``in_thread``, a synchronous one too:
+        that one runs in a thread of its own (see ``hub.hookspecs``), since a synchronous call on the
+        event loop can be neither interrupted nor timed out.
+        """
         impl = self.impl(plugin, hook)
         if impl is None:
             return None
-        result = impl.function(*[kwargs[arg] for arg in impl.argnames])
+        args = [kwargs[arg] for arg in impl.argnames]
+        if in_thread and not inspect.iscoroutinefunction(impl.function):
+            result = await _in_thread(impl.function, args, timeout, f"plugin:{plugin}:{hook}")
+        else:
+            result = impl.function(*args)
         if inspect.isawaitable(result):
-            result = await (asyncio.wait_for(result, timeout) if timeout else result)
+            guarded = _guard(result)
+            try:
+                result = await (asyncio.wait_for(guarded, timeout) if timeout else guarded)
+            except _Contained as wrapped:
+                raise wrapped.original from None
         return result
 
     def call_one_sync(self, plugin: str, hook: str, **kwargs: Any) -> Any:
@@ -145,6 +204,75 @@ class PluginHost:
             log.error("plugin %s: %s", plugin, info.error, exc_info=exc)
         else:
             log.error("plugin %s: %s", plugin, info.error)
+
+
+def _owning_package(module: str) -> str:
+    """The name a plugin's modules share: ``hub_modbus.bus`` -> ``hub_modbus``; a built-in
+    ``hub.chain.embedded`` -> ``hub.chain``; a --plugins-dir file is a plugin of its own."""
+    parts = module.split(".")
+    if parts[0] == "hub_local_plugins":
+        return module
+    return ".".join(parts[:2]) if parts[0] == "hub" and len(parts) > 2 else parts[0]
+
+
+def _where(frame: Any) -> str:
+    return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+class _Contained(Exception):
+    """Carries a plugin's ``SystemExit`` (or any non-``Exception``) across a task boundary: asyncio
+    re-raises those out of the event loop when they reach the top of a task (``wait_for`` runs the
+    awaitable in a task of its own), which would end the hub."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(repr(original))
+        self.original = original
+
+
+async def _guard(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except Exception:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - see _Contained
+        if is_hub_cancellation(exc):
+            raise
+        raise _Contained(exc) from None
+
+
+async def _in_thread(function: Any, args: list, timeout: float | None, name: str) -> Any:
+    """Run a synchronous hook in a daemon thread of its own and wait for it at most ``timeout``.
+
+    Not the loop's default executor: a hook that never returns would keep one of its threads
+    forever, and ``asyncio.run`` waits for those at exit, so the hub could not stop. A daemon thread
+    left behind after a timeout is abandoned and does not keep the process alive."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(value: Any, failed: bool) -> None:
+        if done.done():  # timed out: nobody waits for it any more
+            return
+        if failed:
+            done.set_exception(_Contained(value))
+        else:
+            done.set_result(value)
+
+    def work() -> None:
+        try:
+            value, failed = context.run(function, *args), False
+        except BaseException as exc:  # noqa: BLE001 - handed to the loop's thread
+            value, failed = exc, True
+        try:
+            loop.call_soon_threadsafe(settle, value, failed)
+        except RuntimeError:  # the loop is closed: the hub has stopped, nobody is waiting
+            pass
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    try:
+        return await (asyncio.wait_for(done, timeout) if timeout else done)
+    except _Contained as wrapped:
+        raise wrapped.original from None
 
 
 def _import_file(path: Path) -> object:
