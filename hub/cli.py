@@ -159,9 +159,10 @@ def plugins(ctx: Ctx, as_json: bool) -> None:
         emit_json(rows)
         return
     title = "Plugins (running hub)" if live else "Plugins installed (the hub is not running)"
-    table(title, ["name", "status", "source", "hooks", "restarts", "error"],
+    # A stall leaves the plugin running: its note says when it last blocked the loop, and where.
+    table(title, ["name", "status", "source", "hooks", "restarts", "stalls", "error / note"],
           [[r["name"], r["status"], r["source"], ", ".join(h.removeprefix("hub_") for h in r["hooks"]),
-            r["restarts"], r["error"]] for r in rows])
+            r["restarts"], r.get("stalls", 0), "\n".join(filter(None, [r["error"], r.get("note")]))] for r in rows])
 
 
 # --- devices, states, call, history ---------------------------------------------------------------

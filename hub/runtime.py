@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,8 @@ from hub.core.events import EntityRegistered, HubStarted, HubStopping, PluginSta
 from hub.core.registry import DeviceRegistry, EntityRegistry
 from hub.core.scheduler import Scheduler
 from hub.core.state import State, StateMachine
-from hub.core.supervisor import supervise
+from hub.core.supervisor import is_hub_cancellation, supervise
+from hub.core.watchdog import LoopWatchdog
 from hub.devices.model import Device, EntitySpec
 from hub.plugins import PluginHost, describe_exception
 from hub.store import Store
@@ -83,6 +85,8 @@ class Hub:
         self.recorder: Recorder | None = None
         self.rules = None  # the RuleEngine, once started
         self._tasks: dict[str, asyncio.Task] = {}
+        self.watchdog = LoopWatchdog(self.plugins.locate, self._on_stall)
+        self._loop_thread: int | None = None
 
     # --- start and stop ----------------------------------------------------------------------------
     def load_configuration(self) -> LoadedConfig:
@@ -93,7 +97,7 @@ class Hub:
         for name in self.plugins.loaded():
             try:
                 schemas[name] = self.plugins.call_one_sync(name, "hub_config_schema")
-            except Exception as exc:
+            except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
                 self.plugins.fail(name, "failed", exc)
         path = self.config_path if self.config_path.exists() else None
         self.config = load_config(path, schemas)
@@ -102,6 +106,8 @@ class Hub:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._loop_thread = threading.get_ident()
+        self.watchdog.start()  # before any plugin code runs: set-up can block the loop too
         config = self.load_configuration()
         core_issues = [i for i in config.issues if (i.key or "").split(".")[0] in ("", CORE_SECTION)]
         if core_issues:
@@ -190,18 +196,22 @@ class Hub:
         ctx = self.contexts[name] = PluginContext(self, name, self.config.plugin_configs.get(name) if self.config else None)
         self._set_status(name, "setting_up")
         try:
-            await self.plugins.call_one(name, "hub_setup", timeout=self.core.setup_timeout, hub=ctx)
+            # A synchronous hub_setup runs in a thread, so that one that blocks is bounded like an
+            # async one (hub.hookspecs says why discovery stays on the loop).
+            await self.plugins.call_one(name, "hub_setup", timeout=self.core.setup_timeout, in_thread=True, hub=ctx)
             await self.plugins.call_one(name, "hub_discover", timeout=self.core.setup_timeout, hub=ctx)
         except TimeoutError:
             self._fail(name, "failed", f"set-up did not finish within {self.core.setup_timeout:g} s")
             return
-        except Exception as exc:
+        except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
+            if is_hub_cancellation(exc):
+                raise
             self._fail(name, "failed", exc)
             return
         self.register_rule_types(name, ctx)
         try:
             routes = self.plugins.call_one_sync(name, "hub_api_routes", hub=ctx)
-        except Exception as exc:
+        except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
             log.error("plugin %s: hub_api_routes failed: %s", name, describe_exception(exc), exc_info=exc)
             routes = None
         for router in routes if isinstance(routes, list) else [routes] if routes is not None else []:
@@ -218,7 +228,7 @@ class Hub:
         for hook, table in (("hub_rule_triggers", self.rule_triggers), ("hub_rule_actions", self.rule_actions)):
             try:
                 self.plugins.call_one_sync(name, hook, hub=ctx, register=self._registrar(name, table))
-            except Exception as exc:
+            except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
                 log.error("plugin %s: %s failed: %s", name, hook, describe_exception(exc), exc_info=exc)
 
     def _registrar(self, plugin: str, table: dict) -> Callable[..., None]:
@@ -249,8 +259,11 @@ class Hub:
                 log.warning("plugin %s: restarting (restart %d)", name, info.restarts)
                 self._set_status(name, "running")
 
-        def on_crash(exc: BaseException, delay: float) -> None:
+        def on_crash(exc: BaseException, delay: float | None) -> None:
             self.mark_unavailable(name)
+            if delay is None:  # raised while being cancelled: the hub is stopping, no restart
+                self._fail(name, "stopped", exc)
+                return
             self._fail(name, "restarting", exc)
             log.warning("plugin %s crashed; its entities are unavailable; restart in %g s", name, delay)
 
@@ -262,6 +275,17 @@ class Hub:
         )
         if info.status == "running":
             self._set_status(name, "stopped")
+
+    def _on_stall(self, seconds: float, plugin: str | None, where: str) -> None:
+        """Called by the watchdog once the loop runs again after a stall."""
+        if plugin is None or plugin not in self.plugins.info:
+            log.warning("the event loop was blocked for %.1f s in %s (not in a plugin's code)", seconds, where)
+            return
+        info = self.plugins.info[plugin]
+        info.record_stall(seconds, where)
+        log.warning("plugin %s %s; the API, rules and other plugins waited (stall %d; see `hub plugins`)",
+                    plugin, info.note, info.stalls)
+        self.bus.publish(PluginStatusChanged(self.now(), plugin, info.status, info.error or info.note))
 
     def _set_status(self, name: str, status: str) -> None:
         self.plugins.info[name].status = status
@@ -281,20 +305,34 @@ class Hub:
             await self.rules.stop()
         for task in self._tasks.values():
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._tasks:
+            # Bounded: a hub_run that swallows its cancellation must not keep the hub from stopping.
+            _, pending = await asyncio.wait(self._tasks.values(), timeout=self.core.setup_timeout)
+            for name, task in self._tasks.items():
+                if task in pending:
+                    log.error("plugin %s: hub_run did not end within %g s of being cancelled; left behind",
+                              name, self.core.setup_timeout)
         for name, ctx in self.contexts.items():
             try:
-                await self.plugins.call_one(name, "hub_shutdown", timeout=self.core.setup_timeout, hub=ctx)
-            except Exception as exc:
+                await self.plugins.call_one(name, "hub_shutdown", timeout=self.core.setup_timeout, in_thread=True, hub=ctx)
+            except TimeoutError:
+                log.error("plugin %s: shutdown did not finish within %g s; left behind", name, self.core.setup_timeout)
+            except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
+                if is_hub_cancellation(exc):
+                    raise
                 log.error("plugin %s: shutdown failed: %s", name, describe_exception(exc), exc_info=exc)
         if self.recorder is not None:
             await self.recorder.stop()
         await self.bus.drain()
+        self.watchdog.stop()
         if self.store is not None:
             self.store.close()
 
     # --- used by plugin contexts -------------------------------------------------------------------
     def register_device(self, platform: str, device: Device, specs: list[EntitySpec]) -> dict[str, EntityHandle]:
+        if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
+            raise RuntimeError(f"plugin {platform}: add_device must be called on the event loop (from hub_discover "
+                               "or hub_run), not from a synchronous hub_setup, which runs in a thread")
         keys = [s.key for s in specs]
         if len(set(keys)) != len(keys):
             raise ValueError(f"device {device.id!r}: entity keys must be unique, got {keys}")
