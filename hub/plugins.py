@@ -10,17 +10,19 @@ choose exactly which plugins run (simonw/llm and datasette do the same).
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import contextlib
 import importlib
 import importlib.util
 import inspect
 import logging
 import os
+import signal
 import sys
 import threading
 import traceback
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,25 +165,23 @@ class PluginHost:
                 return impl
         return None
 
-    async def call_one(
-        self, plugin: str, hook: str, *, timeout: float | None = None, in_thread: bool = False, **kwargs: Any
-    ) -> Any:
+    async def call_one(self, plugin: str, hook: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
         """Call one plugin's implementation of a hook, awaiting it if needed. Exceptions propagate to
         the caller, who decides what a failure means for that plugin; a plugin without the hook
         returns ``None``.
 
-        ``timeout`` bounds an ``async`` implementation and, with ``in_thread``, a synchronous one too:
-        that one runs in a thread of its own (see ``hub.hookspecs``), since a synchronous call on the
-        event loop can be neither interrupted nor timed out.
+        ``timeout`` bounds the call whether the implementation is ``async`` or not (a synchronous
+        one is interrupted, see :func:`interrupt_after`); either way a ``TimeoutError`` says so.
         """
         impl = self.impl(plugin, hook)
         if impl is None:
             return None
         args = [kwargs[arg] for arg in impl.argnames]
-        if in_thread and not inspect.iscoroutinefunction(impl.function):
-            result = await _in_thread(impl.function, args, timeout, f"plugin:{plugin}:{hook}")
-        else:
+        if inspect.iscoroutinefunction(impl.function):
             result = impl.function(*args)
+        else:
+            with interrupt_after(timeout, f"plugin {plugin}: {hook}"):
+                result = impl.function(*args)
         if inspect.isawaitable(result):
             guarded = _guard(result)
             try:
@@ -240,39 +240,34 @@ async def _guard(awaitable: Any) -> Any:
         raise _Contained(exc) from None
 
 
-async def _in_thread(function: Any, args: list, timeout: float | None, name: str) -> Any:
-    """Run a synchronous hook in a daemon thread of its own and wait for it at most ``timeout``.
+class HookTimeout(TimeoutError):
+    """A synchronous hook ran past its deadline and was interrupted."""
 
-    Not the loop's default executor: a hook that never returns would keep one of its threads
-    forever, and ``asyncio.run`` waits for those at exit, so the hub could not stop. A daemon thread
-    left behind after a timeout is abandoned and does not keep the process alive."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future = loop.create_future()
-    context = contextvars.copy_context()
 
-    def settle(value: Any, failed: bool) -> None:
-        if done.done():  # timed out: nobody waits for it any more
-            return
-        if failed:
-            done.set_exception(_Contained(value))
-        else:
-            done.set_result(value)
+@contextlib.contextmanager
+def interrupt_after(seconds: float | None, what: str) -> Iterator[None]:
+    """Raise :class:`HookTimeout` inside the code running in this block if it runs longer than
+    ``seconds``: pytest-timeout's "signal" method. A synchronous hook runs on the event loop (it may
+    use the loop: pymodbus's clients need it when they are made), so nothing else can stop one that
+    blocks; SIGALRM interrupts a sleep, a blocking read or a busy Python loop. It needs the main
+    thread, where ``hub run`` runs its loop; elsewhere the hook is only reported by the watchdog."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+    armed = True
 
-    def work() -> None:
-        try:
-            value, failed = context.run(function, *args), False
-        except BaseException as exc:  # noqa: BLE001 - handed to the loop's thread
-            value, failed = exc, True
-        try:
-            loop.call_soon_threadsafe(settle, value, failed)
-        except RuntimeError:  # the loop is closed: the hub has stopped, nobody is waiting
-            pass
+    def on_alarm(signum: int, frame: Any) -> None:
+        if armed:
+            raise HookTimeout(f"{what} did not finish within {seconds:g} s")
 
-    threading.Thread(target=work, name=name, daemon=True).start()
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return await (asyncio.wait_for(done, timeout) if timeout else done)
-    except _Contained as wrapped:
-        raise wrapped.original from None
+        yield
+    finally:
+        armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _import_file(path: Path) -> object:

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -86,7 +85,6 @@ class Hub:
         self.rules = None  # the RuleEngine, once started
         self._tasks: dict[str, asyncio.Task] = {}
         self.watchdog = LoopWatchdog(self.plugins.locate, self._on_stall)
-        self._loop_thread: int | None = None
 
     # --- start and stop ----------------------------------------------------------------------------
     def load_configuration(self) -> LoadedConfig:
@@ -106,7 +104,6 @@ class Hub:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._loop_thread = threading.get_ident()
         self.watchdog.start()  # before any plugin code runs: set-up can block the loop too
         config = self.load_configuration()
         core_issues = [i for i in config.issues if (i.key or "").split(".")[0] in ("", CORE_SECTION)]
@@ -196,9 +193,8 @@ class Hub:
         ctx = self.contexts[name] = PluginContext(self, name, self.config.plugin_configs.get(name) if self.config else None)
         self._set_status(name, "setting_up")
         try:
-            # A synchronous hub_setup runs in a thread, so that one that blocks is bounded like an
-            # async one (hub.hookspecs says why discovery stays on the loop).
-            await self.plugins.call_one(name, "hub_setup", timeout=self.core.setup_timeout, in_thread=True, hub=ctx)
+            # Bounded whether sync or async: a sync one that blocks is interrupted (hub.hookspecs).
+            await self.plugins.call_one(name, "hub_setup", timeout=self.core.setup_timeout, hub=ctx)
             await self.plugins.call_one(name, "hub_discover", timeout=self.core.setup_timeout, hub=ctx)
         except TimeoutError:
             self._fail(name, "failed", f"set-up did not finish within {self.core.setup_timeout:g} s")
@@ -314,7 +310,7 @@ class Hub:
                               name, self.core.setup_timeout)
         for name, ctx in self.contexts.items():
             try:
-                await self.plugins.call_one(name, "hub_shutdown", timeout=self.core.setup_timeout, in_thread=True, hub=ctx)
+                await self.plugins.call_one(name, "hub_shutdown", timeout=self.core.setup_timeout, hub=ctx)
             except TimeoutError:
                 log.error("plugin %s: shutdown did not finish within %g s; left behind", name, self.core.setup_timeout)
             except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
@@ -330,9 +326,6 @@ class Hub:
 
     # --- used by plugin contexts -------------------------------------------------------------------
     def register_device(self, platform: str, device: Device, specs: list[EntitySpec]) -> dict[str, EntityHandle]:
-        if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
-            raise RuntimeError(f"plugin {platform}: add_device must be called on the event loop (from hub_discover "
-                               "or hub_run), not from a synchronous hub_setup, which runs in a thread")
         keys = [s.key for s in specs]
         if len(set(keys)) != len(keys):
             raise ValueError(f"device {device.id!r}: entity keys must be unique, got {keys}")
