@@ -9,6 +9,7 @@ something to serve.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import os
@@ -16,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from hub import __version__
 from hub.config import CORE_SECTION, ConfigIssue, CoreConfig, LoadedConfig, load_config
@@ -46,6 +49,17 @@ class ConfigRefused(Exception):
     def __init__(self, issues: list[ConfigIssue]) -> None:
         super().__init__("\n".join(str(i) for i in issues))
         self.issues = issues
+
+
+def _check_schema(schema: Any) -> Any:
+    """hub_config_schema runs before there is anything to await: an async one (or one returning
+    something else than a model) would otherwise leave the plugin silently not configured."""
+    if inspect.isawaitable(schema):
+        getattr(schema, "close", lambda: None)()
+        raise TypeError("hub_config_schema must be a plain function, not async: it returns a model class")
+    if schema is not None and not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        raise TypeError(f"hub_config_schema must return a pydantic model class or None, not {schema!r}")
+    return schema
 
 
 class Hub:
@@ -94,7 +108,7 @@ class Hub:
         schemas: dict[str, Any] = {}
         for name in self.plugins.loaded():
             try:
-                schemas[name] = self.plugins.call_one_sync(name, "hub_config_schema")
+                schemas[name] = _check_schema(self.plugins.call_one_sync(name, "hub_config_schema"))
             except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
                 self.plugins.fail(name, "failed", exc)
         path = self.config_path if self.config_path.exists() else None
