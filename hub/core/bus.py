@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.core.events import Event
+from hub.core.supervisor import is_hub_cancellation
 
 log = logging.getLogger("hub.bus")
 
@@ -67,7 +68,7 @@ class EventBus:
         if inspect.iscoroutinefunction(callback):
 
             def start(event: Event) -> None:
-                task = asyncio.get_running_loop().create_task(callback(event))
+                task = asyncio.get_running_loop().create_task(_contained(callback(event)))
                 self._tasks.add(task)
                 task.add_done_callback(self._task_done)
 
@@ -99,10 +100,25 @@ class EventBus:
         for handler in handlers:
             try:
                 handler(event)
-            except Exception:
-                log.exception("event subscriber %r failed on %s", handler, event.event_type)
+            except BaseException as exc:  # noqa: BLE001 - sys.exit() in a subscriber must not reach the publisher
+                if is_hub_cancellation(exc):
+                    raise
+                log.error("event subscriber %r failed on %s", handler, event.event_type, exc_info=exc)
 
     async def drain(self) -> None:
         """Wait for the async subscribers started so far: tests and shutdown use it."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+async def _contained(subscriber) -> None:
+    """asyncio re-raises a SystemExit or KeyboardInterrupt that reaches a task's top out of the
+    event loop, ending the hub: an async subscriber's are logged like any other failure."""
+    try:
+        await subscriber
+    except Exception:
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        if is_hub_cancellation(exc):
+            raise
+        log.error("event subscriber failed", exc_info=exc)
