@@ -141,14 +141,32 @@ class PluginHost:
         first, and where: for the watchdog, which samples the event loop thread's stack."""
         innermost = _where(frame) if frame is not None else "an unknown place"
         while frame is not None:
-            plugin = self._codes.get(frame.f_code)
-            if plugin is None:
-                module = frame.f_globals.get("__name__") or ""
-                plugin = self._modules.get(_owning_package(module)) or self._modules.get(module)
+            plugin = self.owner(frame)
             if plugin is not None:
                 return plugin, _where(frame)
             frame = frame.f_back
         return None, innermost
+
+    def blame(self, exc: BaseException) -> tuple[str | None, str]:
+        """Which plugin's code raised ``exc``, innermost first, looking only at the frames the
+        exception passed through (not at whoever called the code that caught it)."""
+        frames = []
+        tb = exc.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        for frame in reversed(frames):
+            plugin = self.owner(frame)
+            if plugin is not None:
+                return plugin, _where(frame)
+        return None, _where(frames[-1]) if frames else "an unknown place"
+
+    def owner(self, frame: Any) -> str | None:
+        plugin = self._codes.get(frame.f_code)
+        if plugin is None:
+            module = frame.f_globals.get("__name__") or ""
+            plugin = self._modules.get(_owning_package(module))
+        return plugin
 
     def register(self, name: str, plugin: object, source: str = "built-in") -> None:
         """Register an object as a plugin (tests, built-ins): the same path as an entry point."""

@@ -99,6 +99,7 @@ class Hub:
         self.rules = None  # the RuleEngine, once started
         self._tasks: dict[str, asyncio.Task] = {}
         self.watchdog = LoopWatchdog(self.plugins.locate, self._on_stall)
+        self.bus.on_error = self._subscriber_failed
 
     # --- start and stop ----------------------------------------------------------------------------
     def load_configuration(self) -> LoadedConfig:
@@ -296,6 +297,12 @@ class Hub:
         log.warning("plugin %s %s; the API, rules and other plugins waited (stall %d; see `hub plugins`)",
                     plugin, info.note, info.stalls)
         self.bus.publish(PluginStatusChanged(self.now(), plugin, info.status, info.error or info.note))
+
+    def _subscriber_failed(self, exc: BaseException) -> None:
+        """The bus has logged it; if a plugin's code raised, say so where ``hub plugins`` shows it."""
+        plugin, where = self.plugins.blame(exc)
+        if plugin is not None and plugin in self.plugins.info:
+            self.plugins.info[plugin].note = f"an event subscriber raised {type(exc).__name__}: {exc}, in {where}"
 
     def _set_status(self, name: str, status: str) -> None:
         self.plugins.info[name].status = status

@@ -447,6 +447,13 @@ async def test_subscribers_and_rule_actions_raising_base_exceptions_are_containe
 
             register("quit", self.Config, run)
 
+        @hookimpl
+        def hub_setup(self, hub):
+            hub.bus.subscribe("go", self.on_go)
+
+        def on_go(self, event):
+            raise SystemExit("a plugin's own subscriber")
+
     write_config(FAST)
     (tmp_path / "automations.yaml").write_text(textwrap.dedent("""
         - id: quitter
@@ -478,7 +485,10 @@ async def test_subscribers_and_rule_actions_raising_base_exceptions_are_containe
             if hub.rules.traces.for_rule("quitter"):
                 break
             await asyncio.sleep(0.02)
-        assert len(got) == 1  # the subscriber after the one that raised still got the event
+        assert len(got) == 1  # the subscribers after the ones that raised still got the event
+        note = hub.plugins.info["quits"].note
+        assert "SystemExit: a plugin's own subscriber" in note and "in on_go" in note
+        assert hub.plugins.info["good"].note is None
         [trace] = [t.as_dict() for t in hub.rules.traces.for_rule("quitter")]
         assert trace["outcome"] == "error" and "SystemExit: 9" in trace["error"]
         assert await hub.commands.call("switch.relay_out", "turn_on") == {"done": "turn_on"}
