@@ -370,8 +370,10 @@ def _plugin_commands() -> None:
     for name in host.loaded():
         try:
             host.call_one_sync(name, "hub_register_commands", cli=main)
-        except Exception as exc:  # noqa: BLE001
-            click.secho(f"plugin {name}: could not add its commands: {exc}", fg="yellow", err=True)
+        except KeyboardInterrupt:
+            raise  # at the command line, most likely the user's Ctrl-C
+        except BaseException as exc:  # noqa: BLE001 - sys.exit() in a plugin must not end every command
+            click.secho(f"plugin {name}: could not add its commands: {type(exc).__name__}: {exc}", fg="yellow", err=True)
 
 
 _core_commands()

@@ -128,3 +128,28 @@ def test_plugins_that_exit_or_block_never_stop_the_hub(tmp_path):
 
     failed = [row for row in Store(proc.data).command_log("switch.quitter_s") if not row["ok"]]
     assert failed and "SystemExit: the driver gave up" in failed[0]["error"]
+
+
+def test_an_installed_plugin_that_exits_at_load_does_not_take_the_cli_with_it(tmp_path):
+    """Every ``hub`` command loads the installed plugins to let them add subcommands; a plugin's
+    sys.exit() there ended every command before any ran."""
+    site = tmp_path / "site"
+    dist = site / "ruffhub_quitter-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ruffhub-quitter\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[ruffhub.plugins]\nquitter = hub_quitter\n")
+    (site / "hub_quitter.py").write_text(textwrap.dedent("""
+        import sys
+        from hub import hookimpl
+
+        @hookimpl
+        def hub_register_commands(cli):
+            sys.exit("no commands today")
+    """))
+    import os
+
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+    out = run_cli(tmp_path / "data", "plugins", "--json", "--url", "http://127.0.0.1:1", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "plugin quitter: could not add its commands: SystemExit: no commands today" in out.stderr
+    assert '"quitter"' in out.stdout
