@@ -59,10 +59,8 @@ def main(click_ctx: click.Context, data: Path, url: str | None, token: str | Non
 @pass_ctx
 def run(ctx: Ctx, config_path, host, port, plugins_dir, log_level) -> None:
     """Run the hub: drivers, devices, API."""
-    import asyncio
-
     from hub.api.server import serve
-    from hub.runtime import ConfigRefused, Hub
+    from hub.runtime import ConfigRefused, Hub, run_until_stopped
 
     if config_path is not None and not config_path.exists():
         fail(f"configuration file {config_path} does not exist")
@@ -77,7 +75,7 @@ def run(ctx: Ctx, config_path, host, port, plugins_dir, log_level) -> None:
     else:
         log.info("no configuration at %s: running the embedded default (virtual demo devices)", hub.config_path)
     try:
-        asyncio.run(serve(hub, host, port))
+        run_until_stopped(serve(hub, host, port))
     except ConfigRefused as exc:
         for issue in exc.issues:
             click.secho(str(issue), fg="red", err=True)

@@ -13,8 +13,9 @@ import inspect
 import json
 import logging
 import os
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -383,4 +384,36 @@ class Hub:
         (self.data_dir / RUN_FILE).unlink(missing_ok=True)
 
 
-__all__ = ["ConfigRefused", "EntityUnavailable", "Hub"]
+def run_until_stopped(main: Coroutine[Any, Any, Any], *, grace: float = 5.0) -> Any:
+    """``asyncio.run``, except that the tasks still running when ``main`` ends get ``grace`` seconds
+    to end once cancelled, not forever: a plugin's ``hub_run`` that swallows its cancellation (a
+    bare ``except:`` in its loop) kept ``hub run`` from exiting on SIGTERM. SIGINT and SIGTERM
+    cancel ``main`` until it installs handlers of its own, as ``asyncio.run`` does for SIGINT."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    task = loop.create_task(main)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        try:
+            rest = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in rest:
+                t.cancel()
+            if rest:
+                _, stuck = loop.run_until_complete(asyncio.wait(rest, timeout=grace))
+                for t in stuck:
+                    log.error("task %s did not end within %g s of being cancelled; exiting without it", t.get_name(), grace)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+__all__ = ["ConfigRefused", "EntityUnavailable", "Hub", "run_until_stopped"]

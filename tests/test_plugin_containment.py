@@ -58,6 +58,16 @@ PLUGINS = {
             time.sleep(2.5)
             await asyncio.Event().wait()
     """,
+    # Swallows every cancellation: asyncio.run waited for it forever, so SIGTERM never ended the hub.
+    "swallows_cancel": """
+        @hookimpl
+        async def hub_run(hub):
+            while True:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    pass
+    """,
     "healthy": """
         @hookimpl
         def hub_discover(hub):
@@ -122,8 +132,9 @@ def test_plugins_that_exit_or_block_never_stop_the_hub(tmp_path):
         assert table.returncode == 0, table.stderr
         assert "blocked the event loop" in table.stdout and "stalls" in table.stdout
     finally:
-        assert proc.stop() == 0
+        assert proc.stop() == 0  # within hubproc's 15 s, despite swallows_cancel
     log = proc.log()
+    assert "swallows_cancel: hub_run did not end within 1 s of being cancelled" in log
     assert log.count("plugin blocks_loop blocked the event loop") == 1  # logged once, not per sample
 
     failed = [row for row in Store(proc.data).command_log("switch.quitter_s") if not row["ok"]]
