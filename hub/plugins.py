@@ -20,9 +20,9 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 

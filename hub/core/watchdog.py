@@ -80,6 +80,10 @@ class LoopWatchdog:
     # --- on the watchdog's thread -------------------------------------------------------------------
     def _watch(self) -> None:
         while not self._stop.wait(self.beat):
+            if self._loop is None or self._loop.is_closed():
+                return  # a hub whose start failed is never stopped: its loop's end ends the watch
+            if not self._loop.is_running():
+                continue  # not blocked, just not running (between run_until_complete calls)
             blocked = time.monotonic() - self._last_beat - self.beat
             if blocked <= self.stall_after:
                 continue
