@@ -494,3 +494,34 @@ async def test_subscribers_and_rule_actions_raising_base_exceptions_are_containe
         assert await hub.commands.call("switch.relay_out", "turn_on") == {"done": "turn_on"}
     finally:
         await hub.stop()
+
+
+async def test_a_recorder_crash_is_logged_and_it_is_restarted(tmp_path, write_config, caplog):
+    write_config("hub: {commit_interval: 0.05}\n")
+    hub = Hub(tmp_path, entrypoints=False)
+    good = Good()
+    hub.plugins.register("good", good)
+    await hub.start()
+    try:
+        recorder, flush = hub.recorder, hub.recorder.flush
+        crashed = False
+
+        async def flush_with_a_bug():
+            nonlocal crashed
+            if not crashed:
+                crashed = True
+                raise RuntimeError("a bug in the recorder")
+            await flush()
+
+        recorder.flush = flush_with_a_bug
+        deadline = asyncio.get_running_loop().time() + 10
+        while not recorder.crashes:
+            assert asyncio.get_running_loop().time() < deadline, "the crash was not noticed"
+            await asyncio.sleep(0.02)
+        assert "recorder crashed; state history is not being written" in caplog.text
+        good.handles["out"].set("on")
+        while not any(r.value == "on" for r in hub.store.history("switch.relay_out", 0, hub.now() + 60, 10)):
+            assert asyncio.get_running_loop().time() < deadline, "history not written after the restart"
+            await asyncio.sleep(0.05)
+    finally:
+        await hub.stop()
