@@ -26,7 +26,8 @@ How the hub calls hooks, so that one plugin can never break another:
 * Synchronous implementations run on the event loop, so they may use it (make asyncio objects, as
   pymodbus's clients do when created), and they must not block: while one runs, the API, the rules
   and every other plugin wait. A synchronous ``hub_setup``, ``hub_discover`` or ``hub_shutdown`` is
-  bounded by ``hub.setup_timeout`` all the same: past it, a ``TimeoutError`` is raised inside it by
+  bounded by ``hub.setup_timeout`` all the same, and a synchronous ``hub_handle_command`` by
+  ``hub.command_timeout`` (a 504): past it, a ``TimeoutError`` is raised inside it by
   SIGALRM (pytest-timeout's "signal" method), which interrupts a ``time.sleep``, a blocking read or a
   busy Python loop, and the plugin is ``failed``. Why not a worker thread: a hook run there could not
   use the event loop (``get_running_loop()`` fails), which broke the Modbus driver, and a thread that

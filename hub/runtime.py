@@ -33,7 +33,7 @@ from hub.core.state import State, StateMachine
 from hub.core.supervisor import is_hub_cancellation, supervise
 from hub.core.watchdog import LoopWatchdog
 from hub.devices.model import Device, EntitySpec
-from hub.plugins import PluginHost, describe_exception
+from hub.plugins import PluginHost, describe_exception, interrupt_after
 from hub.store import Store
 from hub.store.recorder import Recorder
 
@@ -253,12 +253,17 @@ class Hub:
 
     def _command_handler(self, name: str, ctx: PluginContext):
         impl = self.plugins.impl(name, "hub_handle_command")
+        sync = not inspect.iscoroutinefunction(impl.function)
 
         def handle(entry, command, args):
             # The plugin's own function, called directly: what it returns (a value, or a coroutine
-            # for an async implementation) goes to the command registry, which awaits it if needed.
+            # for an async implementation) goes to the command registry, which awaits it if needed
+            # under command_timeout. A synchronous one that blocks is interrupted at the same bound.
             kwargs = {"hub": ctx, "entity": ctx.handle_for(entry), "command": command, "args": args}
-            return impl.function(*[kwargs[arg] for arg in impl.argnames])
+            if not sync:
+                return impl.function(*[kwargs[arg] for arg in impl.argnames])
+            with interrupt_after(self.commands.timeout, f"plugin {name}: {entry.entity_id} {command}"):
+                return impl.function(*[kwargs[arg] for arg in impl.argnames])
 
         return handle
 

@@ -358,6 +358,23 @@ async def test_a_blocking_sync_setup_is_interrupted_at_the_timeout(tmp_path, wri
         await hub.stop()
 
 
+async def test_a_blocking_sync_command_is_cut_off_at_the_command_timeout(tmp_path, write_config):
+    import time
+
+    class BlocksCommand(Good):
+        @hookimpl
+        def hub_handle_command(self, entity, command, args):
+            time.sleep(30)
+
+    hub = make_hub(tmp_path, write_config, "", blocks=BlocksCommand())
+    await hub.start()
+    try:
+        with pytest.raises(CommandTimeout, match="within 0.3 s"):
+            await hub.commands.call("switch.relay_out", "turn_on")
+    finally:
+        await hub.stop()
+
+
 async def test_the_plugin_that_blocks_the_loop_is_named(tmp_path, write_config, caplog):
     import time
 
