@@ -23,7 +23,7 @@ from types import FrameType
 log = logging.getLogger("hub.watchdog")
 
 STALL_AFTER = 1.0  # seconds without a beat that count as a stall
-BEAT = 0.1
+BEAT = 0.25  # 4 wake-ups a second on the loop and on the thread: +0.1 % of a core on an idle hub
 
 #: Given the loop thread's innermost frame: (plugin name or None, "file.py:12 in function").
 Locate = Callable[[FrameType | None], tuple[str | None, str]]
