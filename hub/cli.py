@@ -59,10 +59,8 @@ def main(click_ctx: click.Context, data: Path, url: str | None, token: str | Non
 @pass_ctx
 def run(ctx: Ctx, config_path, host, port, plugins_dir, log_level) -> None:
     """Run the hub: drivers, devices, API."""
-    import asyncio
-
     from hub.api.server import serve
-    from hub.runtime import ConfigRefused, Hub
+    from hub.runtime import ConfigRefused, Hub, run_until_stopped
 
     if config_path is not None and not config_path.exists():
         fail(f"configuration file {config_path} does not exist")
@@ -77,7 +75,7 @@ def run(ctx: Ctx, config_path, host, port, plugins_dir, log_level) -> None:
     else:
         log.info("no configuration at %s: running the embedded default (virtual demo devices)", hub.config_path)
     try:
-        asyncio.run(serve(hub, host, port))
+        run_until_stopped(serve(hub, host, port))
     except ConfigRefused as exc:
         for issue in exc.issues:
             click.secho(str(issue), fg="red", err=True)
@@ -159,9 +157,10 @@ def plugins(ctx: Ctx, as_json: bool) -> None:
         emit_json(rows)
         return
     title = "Plugins (running hub)" if live else "Plugins installed (the hub is not running)"
-    table(title, ["name", "status", "source", "hooks", "restarts", "error"],
+    # A stall leaves the plugin running: its note says when it last blocked the loop, and where.
+    table(title, ["name", "status", "source", "hooks", "restarts", "stalls", "error / note"],
           [[r["name"], r["status"], r["source"], ", ".join(h.removeprefix("hub_") for h in r["hooks"]),
-            r["restarts"], r["error"]] for r in rows])
+            r["restarts"], r.get("stalls", 0), "\n".join(filter(None, [r["error"], r.get("note")]))] for r in rows])
 
 
 # --- devices, states, call, history ---------------------------------------------------------------
@@ -377,8 +376,10 @@ def _plugin_commands() -> None:
     for name in host.loaded():
         try:
             host.call_one_sync(name, "hub_register_commands", cli=main)
-        except Exception as exc:  # noqa: BLE001
-            click.secho(f"plugin {name}: could not add its commands: {exc}", fg="yellow", err=True)
+        except KeyboardInterrupt:
+            raise  # at the command line, most likely the user's Ctrl-C
+        except BaseException as exc:  # noqa: BLE001 - sys.exit() in a plugin must not end every command
+            click.secho(f"plugin {name}: could not add its commands: {type(exc).__name__}: {exc}", fg="yellow", err=True)
 
 
 _core_commands()

@@ -15,10 +15,29 @@ How the hub calls hooks, so that one plugin can never break another:
 
 * Every hook is called plugin by plugin. An exception in one plugin's implementation is logged and
   recorded against that plugin (``hub plugins`` shows it); the other plugins' implementations still run.
+  "Exception" means anything raised: ``sys.exit()`` (``SystemExit``), ``KeyboardInterrupt``,
+  ``GeneratorExit`` or a ``CancelledError`` the plugin raised itself are failures of that plugin like
+  any other (a command's is a 502, and is in the command log); only the hub's own cancellation of a
+  task passes through (``hub.core.supervisor.is_hub_cancellation``).
 * Any implementation may be ``async def``; the hub awaits what comes back (datasette's
   ``await_me_maybe`` pattern; pluggy itself has no async hooks). Awaited set-up and commands are bounded
   by ``hub.setup_timeout`` and ``hub.command_timeout``, so a plugin that never returns is reported, not
-  waited for. Synchronous implementations run on the event loop: they must not block.
+  waited for.
+* Synchronous implementations run on the event loop, so they may use it (make asyncio objects, as
+  pymodbus's clients do when created), and they must not block: while one runs, the API, the rules
+  and every other plugin wait. A synchronous ``hub_setup``, ``hub_discover`` or ``hub_shutdown`` is
+  bounded by ``hub.setup_timeout`` all the same, and a synchronous ``hub_handle_command`` by
+  ``hub.command_timeout`` (a 504): past it, a ``TimeoutError`` is raised inside it by
+  SIGALRM (pytest-timeout's "signal" method), which interrupts a ``time.sleep``, a blocking read or a
+  busy Python loop, and the plugin is ``failed``. Why not a worker thread: a hook run there could not
+  use the event loop (``get_running_loop()`` fails), which broke the Modbus driver, and a thread that
+  never returns cannot be stopped either. Limits: a C call that blocks without ever returning to
+  Python, or a plugin that catches the ``TimeoutError`` and carries on, is not stopped; the watchdog
+  still reports it.
+* A watchdog thread watches the event loop's heartbeat. When it stops for more than a second, it
+  samples the loop's stack, logs a warning naming the plugin whose code is on it and where, and once
+  the loop runs again records the stall against that plugin: ``hub plugins`` and ``GET /api/plugins``
+  show ``stalls``, ``last_stall`` (seconds) and a ``note`` saying where it blocked.
 * The ``hub`` argument is the plugin's own :class:`hub.context.PluginContext`: its validated
   configuration, its logger, and methods that act on its own devices only.
 
@@ -84,8 +103,11 @@ async def hub_run(hub: "PluginContext") -> None:
 
     Started as a task once discovery is done. If it raises, its entities are marked ``unavailable``
     and it is started again after a back-off (1 s, doubling, capped at ``hub.restart_backoff_max``,
-    reset after a minute of good running). Returning normally ends it for good. It is cancelled at
-    shutdown; clean up in ``finally`` or in ``hub_shutdown``.
+    reset after a minute of good running). Returning normally ends it for good (status ``stopped``;
+    it is not restarted, so returning at once cannot spin). It is cancelled at shutdown; clean up in
+    ``finally`` or in ``hub_shutdown``. An exception raised while it is being cancelled is logged and
+    not restarted, and a ``hub_run`` that swallows its cancellation is left behind after
+    ``hub.setup_timeout`` rather than holding up the hub's stop.
     """
 
 

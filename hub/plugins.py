@@ -10,13 +10,17 @@ choose exactly which plugins run (simonw/llm and datasette do the same).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import inspect
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -25,6 +29,7 @@ from typing import Any
 import pluggy
 
 from hub import hookspecs
+from hub.core.supervisor import is_hub_cancellation
 
 log = logging.getLogger("hub.plugins")
 
@@ -48,6 +53,14 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     restarts: int = 0
     configured: bool = False
+    stalls: int = 0  # times this plugin's code blocked the event loop (see hub.core.watchdog)
+    last_stall: float | None = None  # seconds the last one lasted
+    note: str | None = None  # what went wrong while it kept running: the last stall, where
+
+    def record_stall(self, seconds: float, where: str) -> None:
+        self.stalls += 1
+        self.last_stall = round(seconds, 3)
+        self.note = f"blocked the event loop for {seconds:.1f} s in {where}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +71,9 @@ class PluginInfo:
             "hooks": self.hooks,
             "restarts": self.restarts,
             "configured": self.configured,
+            "stalls": self.stalls,
+            "last_stall": self.last_stall,
+            "note": self.note,
         }
 
 
@@ -73,6 +89,10 @@ class PluginHost:
         self.pm = pluggy.PluginManager("ruffhub")
         self.pm.add_hookspecs(hookspecs)
         self.info: dict[str, PluginInfo] = {}
+        # What tells a stack frame's owner (see locate): the code of every function of an object
+        # plugin, and the module (package) name of a module plugin.
+        self._codes: dict[Any, str] = {}
+        self._modules: dict[str, str] = {}
 
     # --- loading ---------------------------------------------------------------------------------
     def load(self, plugins_dir: Path | None = None, *, entrypoints: bool | None = None) -> None:
@@ -96,13 +116,57 @@ class PluginHost:
         try:
             module = loader()
             self.pm.register(module, name=name)
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any import error must be contained
+        except BaseException as exc:  # noqa: BLE001 - any import error must be contained, sys.exit() too
             info.status, info.error = "import_failed", describe_exception(exc)
             log.error("plugin %s failed to load: %s", name, info.error, exc_info=exc)
             return
         info.hooks = sorted(
             impl_name for impl_name in HOOK_NAMES if self.impl(name, impl_name) is not None
         )
+        self._remember_code(name, module)
+
+    def _remember_code(self, name: str, plugin: object) -> None:
+        if inspect.ismodule(plugin):
+            self._modules[_owning_package(plugin.__name__)] = name
+            return
+        # An object (tests, built-ins): its own functions only, since several may share a module.
+        for klass in type(plugin).__mro__[:-1]:
+            for value in vars(klass).values():
+                code = getattr(inspect.unwrap(getattr(value, "__func__", value)), "__code__", None)
+                if code is not None:
+                    self._codes[code] = name
+
+    def locate(self, frame: Any) -> tuple[str | None, str]:
+        """Which plugin's code is running in ``frame`` or the frames that called it, innermost
+        first, and where: for the watchdog, which samples the event loop thread's stack."""
+        innermost = _where(frame) if frame is not None else "an unknown place"
+        while frame is not None:
+            plugin = self.owner(frame)
+            if plugin is not None:
+                return plugin, _where(frame)
+            frame = frame.f_back
+        return None, innermost
+
+    def blame(self, exc: BaseException) -> tuple[str | None, str]:
+        """Which plugin's code raised ``exc``, innermost first, looking only at the frames the
+        exception passed through (not at whoever called the code that caught it)."""
+        frames = []
+        tb = exc.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        for frame in reversed(frames):
+            plugin = self.owner(frame)
+            if plugin is not None:
+                return plugin, _where(frame)
+        return None, _where(frames[-1]) if frames else "an unknown place"
+
+    def owner(self, frame: Any) -> str | None:
+        plugin = self._codes.get(frame.f_code)
+        if plugin is None:
+            module = frame.f_globals.get("__name__") or ""
+            plugin = self._modules.get(_owning_package(module))
+        return plugin
 
     def register(self, name: str, plugin: object, source: str = "built-in") -> None:
         """Register an object as a plugin (tests, built-ins): the same path as an entry point."""
@@ -122,13 +186,26 @@ class PluginHost:
     async def call_one(self, plugin: str, hook: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
         """Call one plugin's implementation of a hook, awaiting it if needed. Exceptions propagate to
         the caller, who decides what a failure means for that plugin; a plugin without the hook
-        returns ``None``."""
+        returns ``None``.
+
+        ``timeout`` bounds the call whether the implementation is ``async`` or not (a synchronous
+        one is interrupted, see :func:`interrupt_after`); either way a ``TimeoutError`` says so.
+        """
         impl = self.impl(plugin, hook)
         if impl is None:
             return None
-        result = impl.function(*[kwargs[arg] for arg in impl.argnames])
+        args = [kwargs[arg] for arg in impl.argnames]
+        if inspect.iscoroutinefunction(impl.function):
+            result = impl.function(*args)
+        else:
+            with interrupt_after(timeout, f"plugin {plugin}: {hook}"):
+                result = impl.function(*args)
         if inspect.isawaitable(result):
-            result = await (asyncio.wait_for(result, timeout) if timeout else result)
+            guarded = _guard(result)
+            try:
+                result = await (asyncio.wait_for(guarded, timeout) if timeout else guarded)
+            except _Contained as wrapped:
+                raise wrapped.original from None
         return result
 
     def call_one_sync(self, plugin: str, hook: str, **kwargs: Any) -> Any:
@@ -145,6 +222,70 @@ class PluginHost:
             log.error("plugin %s: %s", plugin, info.error, exc_info=exc)
         else:
             log.error("plugin %s: %s", plugin, info.error)
+
+
+def _owning_package(module: str) -> str:
+    """The name a plugin's modules share: ``hub_modbus.bus`` -> ``hub_modbus``; a built-in
+    ``hub.chain.embedded`` -> ``hub.chain``; a --plugins-dir file is a plugin of its own."""
+    parts = module.split(".")
+    if parts[0] == "hub_local_plugins":
+        return module
+    return ".".join(parts[:2]) if parts[0] == "hub" and len(parts) > 2 else parts[0]
+
+
+def _where(frame: Any) -> str:
+    return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+class _Contained(Exception):
+    """Carries a plugin's ``SystemExit`` (or any non-``Exception``) across a task boundary: asyncio
+    re-raises those out of the event loop when they reach the top of a task (``wait_for`` runs the
+    awaitable in a task of its own), which would end the hub."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(repr(original))
+        self.original = original
+
+
+async def _guard(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except Exception:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - see _Contained
+        if is_hub_cancellation(exc):
+            raise
+        raise _Contained(exc) from None
+
+
+class HookTimeout(TimeoutError):
+    """A synchronous hook ran past its deadline and was interrupted."""
+
+
+@contextlib.contextmanager
+def interrupt_after(seconds: float | None, what: str) -> Iterator[None]:
+    """Raise :class:`HookTimeout` inside the code running in this block if it runs longer than
+    ``seconds``: pytest-timeout's "signal" method. A synchronous hook runs on the event loop (it may
+    use the loop: pymodbus's clients need it when they are made), so nothing else can stop one that
+    blocks; SIGALRM interrupts a sleep, a blocking read or a busy Python loop. It needs the main
+    thread, where ``hub run`` runs its loop; elsewhere the hook is only reported by the watchdog."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+    armed = True
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        if armed:
+            raise HookTimeout(f"{what} did not finish within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _import_file(path: Path) -> object:

@@ -9,13 +9,17 @@ something to serve.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import os
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from hub import __version__
 from hub.config import CORE_SECTION, ConfigIssue, CoreConfig, LoadedConfig, load_config
@@ -26,9 +30,10 @@ from hub.core.events import EntityRegistered, HubStarted, HubStopping, PluginSta
 from hub.core.registry import DeviceRegistry, EntityRegistry
 from hub.core.scheduler import Scheduler
 from hub.core.state import State, StateMachine
-from hub.core.supervisor import supervise
+from hub.core.supervisor import is_hub_cancellation, supervise
+from hub.core.watchdog import LoopWatchdog
 from hub.devices.model import Device, EntitySpec
-from hub.plugins import PluginHost, describe_exception
+from hub.plugins import PluginHost, describe_exception, interrupt_after
 from hub.store import Store
 from hub.store.recorder import Recorder
 
@@ -45,6 +50,17 @@ class ConfigRefused(Exception):
     def __init__(self, issues: list[ConfigIssue]) -> None:
         super().__init__("\n".join(str(i) for i in issues))
         self.issues = issues
+
+
+def _check_schema(schema: Any) -> Any:
+    """hub_config_schema runs before there is anything to await: an async one (or one returning
+    something else than a model) would otherwise leave the plugin silently not configured."""
+    if inspect.isawaitable(schema):
+        getattr(schema, "close", lambda: None)()
+        raise TypeError("hub_config_schema must be a plain function, not async: it returns a model class")
+    if schema is not None and not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        raise TypeError(f"hub_config_schema must return a pydantic model class or None, not {schema!r}")
+    return schema
 
 
 class Hub:
@@ -83,6 +99,8 @@ class Hub:
         self.recorder: Recorder | None = None
         self.rules = None  # the RuleEngine, once started
         self._tasks: dict[str, asyncio.Task] = {}
+        self.watchdog = LoopWatchdog(self.plugins.locate, self._on_stall)
+        self.bus.on_error = self._subscriber_failed
 
     # --- start and stop ----------------------------------------------------------------------------
     def load_configuration(self) -> LoadedConfig:
@@ -92,8 +110,8 @@ class Hub:
         schemas: dict[str, Any] = {}
         for name in self.plugins.loaded():
             try:
-                schemas[name] = self.plugins.call_one_sync(name, "hub_config_schema")
-            except Exception as exc:
+                schemas[name] = _check_schema(self.plugins.call_one_sync(name, "hub_config_schema"))
+            except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
                 self.plugins.fail(name, "failed", exc)
         path = self.config_path if self.config_path.exists() else None
         self.config = load_config(path, schemas)
@@ -102,6 +120,7 @@ class Hub:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.watchdog.start()  # before any plugin code runs: set-up can block the loop too
         config = self.load_configuration()
         core_issues = [i for i in config.issues if (i.key or "").split(".")[0] in ("", CORE_SECTION)]
         if core_issues:
@@ -190,18 +209,21 @@ class Hub:
         ctx = self.contexts[name] = PluginContext(self, name, self.config.plugin_configs.get(name) if self.config else None)
         self._set_status(name, "setting_up")
         try:
+            # Bounded whether sync or async: a sync one that blocks is interrupted (hub.hookspecs).
             await self.plugins.call_one(name, "hub_setup", timeout=self.core.setup_timeout, hub=ctx)
             await self.plugins.call_one(name, "hub_discover", timeout=self.core.setup_timeout, hub=ctx)
         except TimeoutError:
             self._fail(name, "failed", f"set-up did not finish within {self.core.setup_timeout:g} s")
             return
-        except Exception as exc:
+        except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
+            if is_hub_cancellation(exc):
+                raise
             self._fail(name, "failed", exc)
             return
         self.register_rule_types(name, ctx)
         try:
             routes = self.plugins.call_one_sync(name, "hub_api_routes", hub=ctx)
-        except Exception as exc:
+        except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
             log.error("plugin %s: hub_api_routes failed: %s", name, describe_exception(exc), exc_info=exc)
             routes = None
         for router in routes if isinstance(routes, list) else [routes] if routes is not None else []:
@@ -218,7 +240,7 @@ class Hub:
         for hook, table in (("hub_rule_triggers", self.rule_triggers), ("hub_rule_actions", self.rule_actions)):
             try:
                 self.plugins.call_one_sync(name, hook, hub=ctx, register=self._registrar(name, table))
-            except Exception as exc:
+            except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
                 log.error("plugin %s: %s failed: %s", name, hook, describe_exception(exc), exc_info=exc)
 
     def _registrar(self, plugin: str, table: dict) -> Callable[..., None]:
@@ -231,12 +253,17 @@ class Hub:
 
     def _command_handler(self, name: str, ctx: PluginContext):
         impl = self.plugins.impl(name, "hub_handle_command")
+        sync = not inspect.iscoroutinefunction(impl.function)
 
         def handle(entry, command, args):
             # The plugin's own function, called directly: what it returns (a value, or a coroutine
-            # for an async implementation) goes to the command registry, which awaits it if needed.
+            # for an async implementation) goes to the command registry, which awaits it if needed
+            # under command_timeout. A synchronous one that blocks is interrupted at the same bound.
             kwargs = {"hub": ctx, "entity": ctx.handle_for(entry), "command": command, "args": args}
-            return impl.function(*[kwargs[arg] for arg in impl.argnames])
+            if not sync:
+                return impl.function(*[kwargs[arg] for arg in impl.argnames])
+            with interrupt_after(self.commands.timeout, f"plugin {name}: {entry.entity_id} {command}"):
+                return impl.function(*[kwargs[arg] for arg in impl.argnames])
 
         return handle
 
@@ -249,8 +276,11 @@ class Hub:
                 log.warning("plugin %s: restarting (restart %d)", name, info.restarts)
                 self._set_status(name, "running")
 
-        def on_crash(exc: BaseException, delay: float) -> None:
+        def on_crash(exc: BaseException, delay: float | None) -> None:
             self.mark_unavailable(name)
+            if delay is None:  # raised while being cancelled: the hub is stopping, no restart
+                self._fail(name, "stopped", exc)
+                return
             self._fail(name, "restarting", exc)
             log.warning("plugin %s crashed; its entities are unavailable; restart in %g s", name, delay)
 
@@ -262,6 +292,23 @@ class Hub:
         )
         if info.status == "running":
             self._set_status(name, "stopped")
+
+    def _on_stall(self, seconds: float, plugin: str | None, where: str) -> None:
+        """Called by the watchdog once the loop runs again after a stall."""
+        if plugin is None or plugin not in self.plugins.info:
+            log.warning("the event loop was blocked for %.1f s in %s (not in a plugin's code)", seconds, where)
+            return
+        info = self.plugins.info[plugin]
+        info.record_stall(seconds, where)
+        log.warning("plugin %s %s; the API, rules and other plugins waited (stall %d; see `hub plugins`)",
+                    plugin, info.note, info.stalls)
+        self.bus.publish(PluginStatusChanged(self.now(), plugin, info.status, info.error or info.note))
+
+    def _subscriber_failed(self, exc: BaseException) -> None:
+        """The bus has logged it; if a plugin's code raised, say so where ``hub plugins`` shows it."""
+        plugin, where = self.plugins.blame(exc)
+        if plugin is not None and plugin in self.plugins.info:
+            self.plugins.info[plugin].note = f"an event subscriber raised {type(exc).__name__}: {exc}, in {where}"
 
     def _set_status(self, name: str, status: str) -> None:
         self.plugins.info[name].status = status
@@ -281,15 +328,26 @@ class Hub:
             await self.rules.stop()
         for task in self._tasks.values():
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._tasks:
+            # Bounded: a hub_run that swallows its cancellation must not keep the hub from stopping.
+            _, pending = await asyncio.wait(self._tasks.values(), timeout=self.core.setup_timeout)
+            for name, task in self._tasks.items():
+                if task in pending:
+                    log.error("plugin %s: hub_run did not end within %g s of being cancelled; left behind",
+                              name, self.core.setup_timeout)
         for name, ctx in self.contexts.items():
             try:
                 await self.plugins.call_one(name, "hub_shutdown", timeout=self.core.setup_timeout, hub=ctx)
-            except Exception as exc:
+            except TimeoutError:
+                log.error("plugin %s: shutdown did not finish within %g s; left behind", name, self.core.setup_timeout)
+            except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
+                if is_hub_cancellation(exc):
+                    raise
                 log.error("plugin %s: shutdown failed: %s", name, describe_exception(exc), exc_info=exc)
         if self.recorder is not None:
             await self.recorder.stop()
         await self.bus.drain()
+        self.watchdog.stop()
         if self.store is not None:
             self.store.close()
 
@@ -331,4 +389,36 @@ class Hub:
         (self.data_dir / RUN_FILE).unlink(missing_ok=True)
 
 
-__all__ = ["ConfigRefused", "EntityUnavailable", "Hub"]
+def run_until_stopped(main: Coroutine[Any, Any, Any], *, grace: float = 5.0) -> Any:
+    """``asyncio.run``, except that the tasks still running when ``main`` ends get ``grace`` seconds
+    to end once cancelled, not forever: a plugin's ``hub_run`` that swallows its cancellation (a
+    bare ``except:`` in its loop) kept ``hub run`` from exiting on SIGTERM. SIGINT and SIGTERM
+    cancel ``main`` until it installs handlers of its own, as ``asyncio.run`` does for SIGINT."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    task = loop.create_task(main)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        try:
+            rest = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in rest:
+                t.cancel()
+            if rest:
+                _, stuck = loop.run_until_complete(asyncio.wait(rest, timeout=grace))
+                for t in stuck:
+                    log.error("task %s did not end within %g s of being cancelled; exiting without it", t.get_name(), grace)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+__all__ = ["ConfigRefused", "EntityUnavailable", "Hub", "run_until_stopped"]

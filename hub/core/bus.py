@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.core.events import Event
+from hub.core.supervisor import is_hub_cancellation
 
 log = logging.getLogger("hub.bus")
 
@@ -27,6 +28,9 @@ class EventBus:
         self._by_type: dict[str, list[Callback]] = {}
         self._by_entity: dict[tuple[str, str], list[Callback]] = {}
         self._tasks: set[asyncio.Task] = set()
+        #: Told of every subscriber's failure after it is logged: the hub records it against the
+        #: plugin whose code raised, so ``hub plugins`` shows it.
+        self.on_error: Callable[[BaseException], None] | None = None
 
     @staticmethod
     def _name(event_type: type[Event] | str) -> str:
@@ -67,7 +71,7 @@ class EventBus:
         if inspect.iscoroutinefunction(callback):
 
             def start(event: Event) -> None:
-                task = asyncio.get_running_loop().create_task(callback(event))
+                task = asyncio.get_running_loop().create_task(self._contained(callback(event)))
                 self._tasks.add(task)
                 task.add_done_callback(self._task_done)
 
@@ -77,8 +81,24 @@ class EventBus:
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("event subscriber failed", exc_info=task.exception())
+
+    async def _contained(self, subscriber) -> None:
+        """asyncio re-raises a SystemExit or KeyboardInterrupt that reaches a task's top out of the
+        event loop, ending the hub: an async subscriber's are logged like any other failure."""
+        try:
+            await subscriber
+        except BaseException as exc:  # noqa: BLE001
+            if is_hub_cancellation(exc):
+                raise
+            self._failed(exc, "event subscriber failed")
+
+    def _failed(self, exc: BaseException, message: str, *args: Any) -> None:
+        log.error(message, *args, exc_info=exc)
+        if self.on_error is not None:
+            try:
+                self.on_error(exc)
+            except Exception:  # noqa: BLE001 - reporting must not fail the publisher
+                log.exception("reporting a subscriber's failure failed")
 
     def publish(self, event: Event) -> None:
         name = event.event_type
@@ -94,15 +114,17 @@ class EventBus:
         if handlers:
             self._deliver(handlers, event)
 
-    @staticmethod
-    def _deliver(handlers: list[Callback], event: Event) -> None:
+    def _deliver(self, handlers: list[Callback], event: Event) -> None:
         for handler in handlers:
             try:
                 handler(event)
-            except Exception:
-                log.exception("event subscriber %r failed on %s", handler, event.event_type)
+            except BaseException as exc:  # noqa: BLE001 - sys.exit() in a subscriber must not reach the publisher
+                if is_hub_cancellation(exc):
+                    raise
+                self._failed(exc, "event subscriber %r failed on %s", handler, event.event_type)
 
     async def drain(self) -> None:
         """Wait for the async subscribers started so far: tests and shutdown use it."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+

@@ -19,6 +19,7 @@ from hub.core.bus import EventBus
 from hub.core.events import CommandCalled
 from hub.core.registry import EntityEntry, EntityRegistry
 from hub.core.state import StateMachine
+from hub.core.supervisor import is_hub_cancellation
 from hub.devices.capabilities import Args, CommandSpec, get_capability
 
 Handler = Callable[[EntityEntry, str, Args], Any]  # a result, or an awaitable of one
@@ -77,6 +78,14 @@ def validation_errors(exc: ValidationError) -> list[dict]:
         {"field": ".".join(str(p) for p in err["loc"]) or None, "message": err["msg"]}
         for err in exc.errors(include_url=False, include_input=False)
     ]
+
+
+def _describe(exc: BaseException) -> str:
+    """A driver's own message when it gave one; the exception's type when that alone says what
+    happened (``SystemExit: 3``, a bare ``KeyboardInterrupt``)."""
+    if isinstance(exc, Exception) and str(exc):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class CommandRegistry:
@@ -152,8 +161,10 @@ class CommandRegistry:
                 ) from None
             except CommandError:
                 raise
-            except Exception as exc:
-                raise CommandFailed(f"{entry.platform} failed on {entity_id} {command}: {exc}") from exc
+            except BaseException as exc:  # noqa: BLE001 - sys.exit() in a driver is a failed command, not a stopped hub
+                if is_hub_cancellation(exc):
+                    raise
+                raise CommandFailed(f"{entry.platform} failed on {entity_id} {command}: {_describe(exc)}") from exc
         except CommandError as exc:
             self._bus.publish(CommandCalled(self._now(), entity_id, command, args or {}, source, False, exc.message))
             raise

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.core.commands import CommandError
 from hub.core.events import CustomEvent
+from hub.core.supervisor import is_hub_cancellation
 from hub.rules.conditions import Condition
 from hub.rules.expressions import ExpressionError
 from hub.rules.model import parse_duration
@@ -302,8 +303,10 @@ class PluginAction(Step):
             result = self.runner(self.config, run.env)
             if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
                 result = await result
-        except (StopRun, asyncio.CancelledError):
+        except StopRun:
             raise
-        except Exception as exc:  # noqa: BLE001 - plugin code: contain it in this run
+        except BaseException as exc:  # noqa: BLE001 - plugin code, sys.exit() too: contain it in this run
+            if is_hub_cancellation(exc):
+                raise
             raise ActionFailed(f"plugin {self.plugin}: {type(exc).__name__}: {exc}") from exc
         return result

@@ -429,12 +429,24 @@ class PluginWatch(Watch):
         self._detach: Callable[[], None] | None = None
 
     def attach(self) -> None:
-        self._detach = self._attach(self.config, lambda variables: self.fire(self.variables(**(variables or {}))))
+        self._detach = _plugin_call(self.kind, self._attach, self.config,
+                                    lambda variables: self.fire(self.variables(**(variables or {}))))
 
     def detach(self) -> None:
-        if callable(self._detach):
-            self._detach()
-        self._detach = None
+        detach, self._detach = self._detach, None
+        if callable(detach):
+            _plugin_call(self.kind, detach)
+
+
+def _plugin_call(kind: str, function: Callable, *args: Any) -> Any:
+    """A plugin's sys.exit() while arming or disarming its trigger is that trigger's failure, which
+    the engine logs against the rule, not the end of the hub."""
+    try:
+        return function(*args)
+    except Exception:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - plugin code
+        raise RuntimeError(f"plugin trigger {kind!r} raised {type(exc).__name__}: {exc}") from exc
 
 
 class _Sentinel:

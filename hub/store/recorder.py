@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from hub.core.events import CommandCalled, StateChanged
+from hub.core.supervisor import supervise
 
 if TYPE_CHECKING:
     from hub.core.bus import EventBus
@@ -36,6 +37,7 @@ class Recorder:
         self._commands: list[CommandCalled] = []
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
+        self.crashes = 0
         self._unsubscribe = [
             bus.subscribe(StateChanged, self._on_state),
             bus.subscribe(CommandCalled, self._on_command),
@@ -51,7 +53,16 @@ class Recorder:
         self._commands.append(event)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="recorder")
+        # Supervised: a recorder task that died on a bug would stop history without a word (its
+        # exception surfaced only at stop, failing the hub's shutdown); now it is logged and restarted.
+        self._task = asyncio.get_running_loop().create_task(
+            supervise(self._loop, on_crash=self._crashed, on_start=lambda attempt: None), name="recorder"
+        )
+
+    def _crashed(self, exc: BaseException, delay: float | None) -> None:
+        self.crashes += 1
+        log.error("recorder crashed; state history is not being written%s",
+                  f"; restart in {delay:g} s" if delay is not None else "", exc_info=exc)
 
     async def _loop(self) -> None:
         since_purge = PURGE_EVERY  # purge once at start-up
