@@ -11,6 +11,7 @@ import socket
 import uvicorn
 
 from hub.api.app import create_app
+from hub.api.limits import uvicorn_limits
 from hub.runtime import Hub
 
 log = logging.getLogger("hub")
@@ -55,7 +56,9 @@ async def serve(hub: Hub, host: str | None = None, port: int | None = None) -> N
     token_file = hub.ensure_owner_token()
     app = create_app(hub)
     server = _Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+        uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off", **uvicorn_limits()
+        )
     )
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown_host}:{port}"
