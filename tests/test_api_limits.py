@@ -311,3 +311,31 @@ def test_websocket_auth_message_that_is_not_json_is_refused_cleanly(hub):
             ws.send(first)
             assert json.loads(ws.recv(timeout=10))["type"] == "auth_invalid"
             assert closed_code(ws) == 4001
+
+
+# -- the listening socket -----------------------------------------------------------------------------
+
+
+async def test_the_api_socket_answers_without_nagle_delays():
+    """Connections accepted on the hub's own listening socket have Nagle's algorithm off, as asyncio
+    does for TCP sockets: with it on, each kept-alive request waited 40 ms for a delayed ACK."""
+    import asyncio
+
+    from hub.api.server import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    nodelay = asyncio.get_running_loop().create_future()
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport):
+            nodelay.set_result(transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+    try:
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        assert await asyncio.wait_for(nodelay, 10) != 0
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
