@@ -116,13 +116,13 @@ def _revoke_while_connected(hub, stack):
     # A command sent after the revocation is not carried out, whether or not the hub noticed yet.
     try:
         caller.send(json.dumps({"id": 7, "type": "call", "entity_id": "light.living_room",
-                                "command": "turn_on", "args": {"brightness": 11}}))
+                                "command": "turn_on", "args": {"brightness": 173}}))
     except ConnectionClosed:
         pass
     assert closed_code(caller) == 4001
     assert closed_code(subscriber) == 4001
     assert closed_code(idle) == 4001
-    assert hub.get("/api/states/light.living_room")["attributes"].get("brightness") != 11
+    assert hub.get("/api/states/light.living_room")["attributes"].get("brightness") != 173
 
     owner.send(json.dumps({"id": 2, "type": "ping"}))
     assert result_of(owner, 2) == {"id": 2, "type": "pong"}
@@ -300,6 +300,9 @@ def test_websocket_bad_json_is_an_error_and_the_session_goes_on(hub):
         msg = ws.recv(timeout=10)
         json.loads(msg, parse_constant=lambda c: pytest.fail(f"{c} sent to a subscriber"))
         assert json.loads(msg)["event"]["data"] == {"level": 1.5}
+        ws.send(json.dumps({"id": 8, "type": "x" * 100_000}))
+        reply = result_of(ws, 8)
+        assert reply["error"]["code"] == "unknown_type" and len(reply["error"]["message"]) < 500
         ws.send(json.dumps({"id": 9, "type": "ping"}))
         assert result_of(ws, 9) == {"id": 9, "type": "pong"}
 

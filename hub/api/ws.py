@@ -97,7 +97,8 @@ class Connection:
         msg_id, kind = msg.get("id"), msg.get("type")
         handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) else None
         if handler is None:
-            self.error(msg_id, "unknown_type", f"unknown message type {kind!r}; known: {', '.join(TYPES)}")
+            shown = repr(kind)[:100]  # the client's own text, echoed: keep the answer small
+            self.error(msg_id, "unknown_type", f"unknown message type {shown}; known: {', '.join(TYPES)}")
             return
         try:
             await handler(msg_id, msg)
@@ -244,6 +245,8 @@ async def websocket(ws: WebSocket) -> None:
         unregister()
         conn.close()
         sender.cancel()
+        if sender.done() and not sender.cancelled():
+            sender.exception()  # a send to a client that went away; nothing to report
         for task in pending:
             task.cancel()
         if conn.close_with is not None:
