@@ -218,6 +218,7 @@ def test_half_sent_requests_are_closed_and_cannot_exhaust_connections(hub):
     slow_body = socket.create_connection(("127.0.0.1", hub.port), timeout=60)
     slow_body.sendall(body_head)
     partial = b"GET /api/states HTTP/1.1\r\nHost: x\r\nX-Slow: "
+    silent = socket.create_connection(("127.0.0.1", hub.port), timeout=60)  # connects, sends nothing
     socks = []
     for _ in range(300):
         s = socket.create_connection(("127.0.0.1", hub.port), timeout=60)
@@ -238,6 +239,8 @@ def test_half_sent_requests_are_closed_and_cannot_exhaust_connections(hub):
     status, body = status_and_body(read_all(slow_body))
     slow_body.close()
     assert status == 408 and "body" in body["message"], body
+    assert read_all(silent) == b""  # closed without an answer to a question never asked
+    silent.close()
     assert hub.get("/api/health")["status"] == "ok"
 
 

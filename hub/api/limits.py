@@ -67,6 +67,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _refused = False
     _timer: Any = None
     _reading_head = False
+    _request_started = False
     _head_bytes = 0
 
     # -- connection -------------------------------------------------------------------------------
@@ -122,6 +123,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         if not self._reading_head:
             self._start_head()
+        self._request_started = True
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
@@ -141,6 +143,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _start_head(self) -> None:
         self._reading_head = True
+        self._request_started = False
         self._head_bytes = 0
         self._arm(self.head_timeout)
 
@@ -156,6 +159,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _timed_out(self) -> None:
         self._timer = None
         if self.transport is None or self.transport.is_closing():
+            return
+        if self._reading_head and not self._request_started:
+            self.transport.close()  # nothing asked, nothing to answer (a browser's preconnect)
             return
         if self._reading_head:
             message = f"request line and headers not received within {self.head_timeout:g} s"
