@@ -194,6 +194,8 @@ def test_event_data_and_websocket_messages_are_bounded(hub):
         assert result_of(ws, 1)["success"] is True
         ws.send(json.dumps({"id": 2, "type": "subscribe_events", "event_type": "doorbell"}))
         assert result_of(ws, 2)["success"] is True
+        ws.send(json.dumps({"id": 3, "type": "subscribe_events", "event_type": "e" * 200}))
+        assert "100 characters" in result_of(ws, 3)["error"]["message"]
 
 
 def test_an_oversized_request_head_is_refused(hub):

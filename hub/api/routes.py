@@ -198,7 +198,7 @@ async def capabilities() -> dict[str, Any]:
              description=f"The body (a JSON object, at most {MAX_EVENT_DATA_BYTES} bytes) is the event's data.")
 async def fire_event(
     request: Request,
-    event_type: str = Path(max_length=100),
+    event_type: str = Path(max_length=100),  # ws.MAX_EVENT_TYPE_LENGTH
     data: dict[str, Any] | None = Body(default=None),
 ) -> dict[str, Any]:
     hub = _hub(request)

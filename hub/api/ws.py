@@ -42,6 +42,8 @@ AUTH_TIMEOUT = 10.0
 MAX_PENDING = 32
 #: Subscriptions one connection may hold; each entity of subscribe_states counts as one.
 MAX_SUBSCRIPTIONS = 1000
+#: As for POST /api/events/{event_type}: no event type is longer.
+MAX_EVENT_TYPE_LENGTH = 100
 
 
 def event_json(event: Event) -> dict[str, Any]:
@@ -145,8 +147,8 @@ class Connection:
 
     async def on_subscribe_events(self, msg_id, msg) -> None:
         event_type = msg.get("event_type", "*")
-        if not isinstance(event_type, str) or not event_type:
-            raise ValueError("event_type must be a non-empty string ('*' for all)")
+        if not isinstance(event_type, str) or not 0 < len(event_type) <= MAX_EVENT_TYPE_LENGTH:
+            raise ValueError(f"event_type must be a string of 1 to {MAX_EVENT_TYPE_LENGTH} characters ('*' for all)")
         self._subscribe(msg_id, event_type, None)
         self.reply(msg_id, success=True, result=None)
 
