@@ -47,6 +47,8 @@ MAX_TIME = datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()
 
 #: Encoded size of a custom event's data: events are queued for every WebSocket subscriber.
 MAX_EVENT_DATA_BYTES = 64 * 1024
+#: No event type is longer (POST /api/events and the WebSocket's subscribe_events).
+MAX_EVENT_TYPE_LENGTH = 100
 
 
 def parse_time(value: str | None, name: str) -> float | None:
@@ -141,8 +143,8 @@ async def call_command(
 async def history(
     entity_id: str,
     request: Request,
-    start: str | None = Query(None, description="unix seconds or ISO 8601; default 24 h ago"),
-    end: str | None = Query(None, description="unix seconds or ISO 8601; default now"),
+    start: str | None = Query(None, description="unix seconds or ISO 8601 (UTC without an offset); default 24 h ago"),
+    end: str | None = Query(None, description="unix seconds or ISO 8601 (UTC without an offset); default now"),
     limit: int = Query(10000, ge=1, le=100000),
 ) -> dict[str, Any]:
     hub = _hub(request)
@@ -198,7 +200,7 @@ async def capabilities() -> dict[str, Any]:
              description=f"The body (a JSON object, at most {MAX_EVENT_DATA_BYTES} bytes) is the event's data.")
 async def fire_event(
     request: Request,
-    event_type: str = Path(max_length=100),  # ws.MAX_EVENT_TYPE_LENGTH
+    event_type: str = Path(max_length=MAX_EVENT_TYPE_LENGTH),
     data: dict[str, Any] | None = Body(default=None),
 ) -> dict[str, Any]:
     hub = _hub(request)

@@ -28,6 +28,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from hub import __version__
 from hub.api import jsonsafe
 from hub.api.auth import token_from_header
+from hub.api.routes import MAX_EVENT_TYPE_LENGTH
 from hub.api.sessions import CLOSE_REVOKED
 from hub.core.commands import CommandError
 from hub.core.events import Event, StateChanged
@@ -42,8 +43,6 @@ AUTH_TIMEOUT = 10.0
 MAX_PENDING = 32
 #: Subscriptions one connection may hold; each entity of subscribe_states counts as one.
 MAX_SUBSCRIPTIONS = 1000
-#: As for POST /api/events/{event_type}: no event type is longer.
-MAX_EVENT_TYPE_LENGTH = 100
 
 
 def event_json(event: Event) -> dict[str, Any]:
