@@ -42,6 +42,8 @@ MAX_WS_MESSAGE_BYTES = 1024 * 1024
 MAX_WS_QUEUE = 8
 
 _LOG_EVERY = 10.0  # seconds between two warnings about refused connections
+#: After an error answer, seconds to go on reading (and dropping) what the client still sends.
+_LINGER = 2.0
 
 
 def _response(status: int, reason: str, error: str, message: str) -> bytes:
@@ -68,6 +70,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _timer: Any = None
     _reading_head = False
     _request_started = False
+    _lingering = False
     _head_bytes = 0
 
     # -- connection -------------------------------------------------------------------------------
@@ -101,7 +104,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._refused or self._lingering:
             return
         super().data_received(data)
         if self._reading_head and self.parser is not None and not self.transport.is_closing():
@@ -170,11 +173,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._reject(408, "Request Timeout", "request_timeout", message)
 
     def _reject(self, status: int, reason: str, error: str, message: str) -> None:
-        """Answer (unless the application already started its answer) and close."""
+        """Answer (unless the application already started its answer) and close. Closing a socket
+        with unread data makes the kernel send a reset, which can destroy the answer before the
+        client reads it: so the write side is shut first and what still arrives is read and dropped
+        for a moment (a "lingering close", as Apache and nginx do)."""
         self._cancel_timer()
         if self.cycle is None or not self.cycle.response_started:
             self.transport.write(_response(status, reason, error, message))
-        self.transport.close()
+        self._reading_head = False
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self._timer = self.loop.call_later(_LINGER, self.transport.close)
+        else:
+            self.transport.close()
 
 
 def uvicorn_limits(**overrides: Any) -> dict[str, Any]:
