@@ -17,6 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hub import __version__
 from hub.api import routes, rules, ws
 from hub.api.auth import require_token
+from hub.api.jsonsafe import DeclaredSizeCheck, JsonBodyCheck
+from hub.api.limits import MAX_BODY_BYTES
+from hub.api.sessions import Sessions
 from hub.core.commands import CommandError
 
 log = logging.getLogger("hub.api")
@@ -29,20 +32,32 @@ _NO_TELEMETRY = (
     else {}
 )
 
-_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 422: "invalid_request"}
+_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    413: "payload_too_large", 422: "invalid_request",
+}
+
+
+class _App(FastAPI):
+    def build_middleware_stack(self):
+        # Outermost, where FastAPI's own body limit cannot replace its answer (see DeclaredSizeCheck).
+        return DeclaredSizeCheck(super().build_middleware_stack(), MAX_BODY_BYTES)
 
 
 def create_app(hub) -> FastAPI:
-    app = FastAPI(
+    app = _App(
         title="Ruff Hub API",
         version=__version__,
         description="Devices, entities, states, commands and history of a Ruff Hub. "
         "Authenticate with `Authorization: Bearer <token>` (`hub token create NAME`).",
         docs_url="/docs",
         redoc_url=None,
+        max_body_size=MAX_BODY_BYTES,  # for every route, plugin routes too; 413 before reading
         **_NO_TELEMETRY,
     )
+    app.add_middleware(JsonBodyCheck)
     app.state.hub = hub
+    app.state.sessions = Sessions(hub.store)
     app.include_router(routes.public)
     app.include_router(routes.router)
     app.include_router(rules.router)
@@ -65,9 +80,12 @@ def create_app(hub) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _CODES.get(exc.status_code, "error")
-        return JSONResponse(
-            {"error": code, "message": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        message = str(exc.detail)
+        if exc.status_code == 413:  # a body without Content-Length, counted as it came
+            message = f"body: larger than the limit of {MAX_BODY_BYTES} bytes"
+            headers["connection"] = "close"  # so the server does not go on reading the rest of it
+        return JSONResponse({"error": code, "message": message}, status_code=exc.status_code, headers=headers or None)
 
     return app
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+import json
+import math
+from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 
 from hub import __version__
 from hub.api.auth import require_token
@@ -38,18 +40,36 @@ def _entity_dict(hub, entry) -> dict[str, Any]:
     return data
 
 
+#: Times the API takes: from the unix epoch (no hub recorded anything before) to the last day
+#: an ISO 8601 answer can show (year 9999), so every accepted time can also be given back.
+MIN_TIME = 0.0
+MAX_TIME = datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()
+
+#: Encoded size of a custom event's data: events are queued for every WebSocket subscriber.
+MAX_EVENT_DATA_BYTES = 64 * 1024
+#: No event type is longer (POST /api/events and the WebSocket's subscribe_events).
+MAX_EVENT_TYPE_LENGTH = 100
+
+
 def parse_time(value: str | None, name: str) -> float | None:
-    """Accept unix seconds or ISO 8601, the two forms people paste."""
+    """Accept unix seconds or ISO 8601, the two forms people paste. An ISO time without a UTC
+    offset is UTC, like every time the API gives back, whatever the server's time zone is."""
     if value is None or value == "":
         return None
+    shown = value if len(value) <= 64 else value[:64] + "..."
     try:
-        return float(value)
+        ts = float(value)
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise HTTPException(422, f"{name}: expected unix seconds or an ISO 8601 time, got {value!r}") from None
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=timezone.utc)
+            ts = dt.timestamp()
+        except (ValueError, OverflowError):
+            raise HTTPException(422, f"{name}: expected unix seconds or an ISO 8601 time, got {shown!r}") from None
+    if not (math.isfinite(ts) and MIN_TIME <= ts <= MAX_TIME):
+        raise HTTPException(422, f"{name}: {shown!r} is outside 1970-01-01 .. 9999-12-30 (unix seconds 0 .. {MAX_TIME:.0f})")
+    return ts
 
 
 @public.get("/health", summary="Liveness; the only route without a token")
@@ -123,8 +143,8 @@ async def call_command(
 async def history(
     entity_id: str,
     request: Request,
-    start: str | None = Query(None, description="unix seconds or ISO 8601; default 24 h ago"),
-    end: str | None = Query(None, description="unix seconds or ISO 8601; default now"),
+    start: str | None = Query(None, description="unix seconds or ISO 8601 (UTC without an offset); default 24 h ago"),
+    end: str | None = Query(None, description="unix seconds or ISO 8601 (UTC without an offset); default now"),
     limit: int = Query(10000, ge=1, le=100000),
 ) -> dict[str, Any]:
     hub = _hub(request)
@@ -132,7 +152,7 @@ async def history(
     start_ts = parse_time(start, "start")
     end_ts = parse_time(end, "end")
     if start_ts is None:
-        start_ts = (end_ts or hub.now()) - 86400
+        start_ts = (end_ts if end_ts is not None else hub.now()) - 86400
     if end_ts is not None and end_ts < start_ts:
         raise HTTPException(422, "end: must not be before start")
     if hub.recorder is not None:
@@ -178,11 +198,18 @@ async def capabilities() -> dict[str, Any]:
     }
 
 
-@router.post("/events/{event_type}", summary="Fire a custom event (rules can trigger on it)")
-async def fire_event(event_type: str, request: Request, data: dict[str, Any] | None = Body(default=None)) -> dict[str, Any]:
+@router.post("/events/{event_type}", summary="Fire a custom event (rules can trigger on it)",
+             description=f"The body (a JSON object, at most {MAX_EVENT_DATA_BYTES} bytes) is the event's data.")
+async def fire_event(
+    request: Request,
+    event_type: str = Path(max_length=MAX_EVENT_TYPE_LENGTH),
+    data: dict[str, Any] | None = Body(default=None),
+) -> dict[str, Any]:
     hub = _hub(request)
     if event_type in ("state_changed", "command_called", "entity_registered", "plugin_status", "hub_start", "hub_stop"):
         raise HTTPException(422, f"event_type: {event_type!r} is fired by the hub itself")
+    if data and len(json.dumps(data)) > MAX_EVENT_DATA_BYTES:
+        raise HTTPException(422, f"body: event data larger than {MAX_EVENT_DATA_BYTES} bytes once encoded")
     hub.bus.publish(CustomEvent(hub.now(), event_type, data or {}))
     return {"fired": event_type}
 

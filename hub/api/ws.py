@@ -10,20 +10,26 @@ message); ``call`` (``entity_id``, ``command``, ``args``). Events arrive as
 ``{"id": <subscription>, "type": "event", "event": {...}}``.
 
 Events are queued per connection; a client that reads too slowly to keep up is disconnected (close
-code 1013) rather than allowed to hold up the hub.
+code 1013) rather than allowed to hold up the hub. Revoking the session's token closes it (4001, see
+hub/api/sessions.py). A message may be at most 1 MiB (close 1009, hub/api/limits.py), must be strict
+JSON (no NaN or Infinity) nested at most 64 levels; a connection may have
+:data:`MAX_PENDING` messages in progress and :data:`MAX_SUBSCRIPTIONS` subscriptions.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from hub import __version__
+from hub.api import jsonsafe
 from hub.api.auth import token_from_header
+from hub.api.routes import MAX_EVENT_TYPE_LENGTH
+from hub.api.sessions import CLOSE_REVOKED
 from hub.core.commands import CommandError
 from hub.core.events import Event, StateChanged
 from hub.core.state import iso
@@ -33,14 +39,14 @@ router = APIRouter()
 
 QUEUE_LIMIT = 10_000
 AUTH_TIMEOUT = 10.0
+#: Messages of one connection being handled at once (calls wait for their driver); more are refused.
+MAX_PENDING = 32
+#: Subscriptions one connection may hold; each entity of subscribe_states counts as one.
+MAX_SUBSCRIPTIONS = 1000
 
 
 def event_json(event: Event) -> dict[str, Any]:
     return {"event_type": event.event_type, "time": iso(event.time), "data": event.data()}
-
-
-class TooSlow(Exception):
-    pass
 
 
 class Connection:
@@ -50,21 +56,31 @@ class Connection:
         self.user = user
         self.queue: asyncio.Queue = asyncio.Queue(QUEUE_LIMIT)
         self.subscriptions: dict[Any, list] = {}
-        self.overflowed = False
+        self.sender: asyncio.Task | None = None
+        #: (code, reason) the connection is to be closed with, once something decided it must end.
+        self.close_with: tuple[int, str] | None = None
 
     def push(self, message: dict) -> None:
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
-            self.overflowed = True  # the sender sees the flag and closes the connection
+            self.end(1013, "client too slow; events dropped")
+
+    def end(self, code: int, reason: str) -> None:
+        """Stop sending at once (queued events included); the endpoint then closes with ``code``."""
+        if self.close_with is None:
+            self.close_with = (code, reason)
+        if self.sender is not None:
+            self.sender.cancel()
 
     async def send_loop(self) -> None:
         while True:
             message = await self.queue.get()
-            if self.overflowed:
-                await self.ws.close(code=1013, reason="client too slow; events dropped")
-                return
-            await self.ws.send_json(message)
+            await self.ws.send_text(jsonsafe.dumps(message))
+
+    @property
+    def subscription_count(self) -> int:
+        return sum(len(unsubs) for unsubs in self.subscriptions.values())
 
     def reply(self, msg_id: Any, **fields: Any) -> None:
         self.push({"id": msg_id, "type": "result", **fields})
@@ -82,7 +98,8 @@ class Connection:
         msg_id, kind = msg.get("id"), msg.get("type")
         handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) else None
         if handler is None:
-            self.error(msg_id, "unknown_type", f"unknown message type {kind!r}; known: {', '.join(TYPES)}")
+            shown = repr(kind)[:100]  # the client's own text, echoed: keep the answer small
+            self.error(msg_id, "unknown_type", f"unknown message type {shown}; known: {', '.join(TYPES)}")
             return
         try:
             await handler(msg_id, msg)
@@ -100,6 +117,10 @@ class Connection:
     def _subscribe(self, msg_id, event_type, entity_ids: list[str] | None) -> None:
         if msg_id in self.subscriptions:
             raise ValueError(f"id {msg_id!r} is already a subscription")
+        wanted = len(entity_ids) if entity_ids else 1
+        if self.subscription_count + wanted > MAX_SUBSCRIPTIONS:
+            raise ValueError(f"a connection may hold {MAX_SUBSCRIPTIONS} subscriptions (one per entity); "
+                             f"it holds {self.subscription_count}")
 
         def forward(event: Event) -> None:
             self.push({"id": msg_id, "type": "event", "event": event_json(event)})
@@ -114,16 +135,19 @@ class Connection:
         entity_ids = msg.get("entity_ids")
         if entity_ids is not None and not (isinstance(entity_ids, list) and all(isinstance(e, str) for e in entity_ids)):
             raise ValueError("entity_ids must be a list of entity ids")
+        if entity_ids:
+            entity_ids = list(dict.fromkeys(entity_ids))  # a repeated id would deliver each event twice
         unknown = [e for e in entity_ids or [] if e not in self.hub.entities]
         if unknown:
-            raise ValueError(f"unknown entity ids: {', '.join(unknown)}")
+            shown = ", ".join(repr(e[:100]) for e in unknown[:10])
+            raise ValueError(f"unknown entity ids: {shown}{' ...' if len(unknown) > 10 else ''}")
         self._subscribe(msg_id, StateChanged, entity_ids)
         self.reply(msg_id, success=True, result=None)
 
     async def on_subscribe_events(self, msg_id, msg) -> None:
         event_type = msg.get("event_type", "*")
-        if not isinstance(event_type, str) or not event_type:
-            raise ValueError("event_type must be a non-empty string ('*' for all)")
+        if not isinstance(event_type, str) or not 0 < len(event_type) <= MAX_EVENT_TYPE_LENGTH:
+            raise ValueError(f"event_type must be a string of 1 to {MAX_EVENT_TYPE_LENGTH} characters ('*' for all)")
         self._subscribe(msg_id, event_type, None)
         self.reply(msg_id, success=True, result=None)
 
@@ -152,12 +176,14 @@ class Connection:
 TYPES = ("ping", "get_states", "subscribe_states", "subscribe_events", "unsubscribe", "call")
 
 
-async def _authenticate(ws: WebSocket, hub) -> str | None:
+async def _authenticate(ws: WebSocket, hub) -> tuple[str, str] | None:
+    """Returns (token name, token): the token, to check it again while the session lasts."""
     token = token_from_header(ws.headers.get("authorization"))
     if token is None:
         await ws.send_json({"type": "auth_required", "version": __version__})
         try:
-            msg = json.loads(await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT))
+            frame = await asyncio.wait_for(ws.receive(), AUTH_TIMEOUT)
+            msg = jsonsafe.loads(frame.get("text") or frame.get("bytes") or b"")
         except (TimeoutError, ValueError):
             msg = None
         if isinstance(msg, dict) and msg.get("type") == "auth" and isinstance(msg.get("access_token"), str):
@@ -165,21 +191,27 @@ async def _authenticate(ws: WebSocket, hub) -> str | None:
     name = hub.store.check_token(token) if token else None
     if name is None:
         await ws.send_json({"type": "auth_invalid", "message": "missing, invalid or revoked token"})
-        await ws.close(code=4001)
+        await ws.close(code=CLOSE_REVOKED)
         return None
     await ws.send_json({"type": "auth_ok", "version": __version__})
-    return name
+    return name, token
 
 
 @router.websocket("/api/ws")
 async def websocket(ws: WebSocket) -> None:
     hub = ws.app.state.hub
+    sessions = ws.app.state.sessions
     await ws.accept()
-    user = await _authenticate(ws, hub)
-    if user is None:
+    try:
+        auth = await _authenticate(ws, hub)
+    except WebSocketDisconnect:
         return
+    if auth is None:
+        return
+    user, token = auth
     conn = Connection(ws, hub, user)
-    sender = asyncio.create_task(conn.send_loop())
+    conn.sender = sender = asyncio.create_task(conn.send_loop())
+    unregister = sessions.add(token, lambda: conn.end(CLOSE_REVOKED, "token revoked"))
     pending: set[asyncio.Task] = set()
     try:
         while not sender.done():
@@ -191,10 +223,18 @@ async def websocket(ws: WebSocket) -> None:
             frame = receive.result()
             if frame["type"] == "websocket.disconnect":
                 break
+            if not sessions.valid(token):  # revoked since the last message: not one more call
+                conn.end(CLOSE_REVOKED, "token revoked")
+                break
             try:
-                msg = json.loads(frame.get("text") or frame.get("bytes") or b"")
+                msg = jsonsafe.loads(frame.get("text") or frame.get("bytes") or b"")
             except ValueError as exc:
-                conn.error(None, "invalid_json", f"not JSON: {exc}")
+                conn.error(None, "invalid_json", f"not acceptable JSON: {exc}")
+                continue
+            if len(pending) >= MAX_PENDING:
+                msg_id = msg.get("id") if isinstance(msg, dict) else None
+                conn.error(msg_id, "too_many_requests",
+                           f"{MAX_PENDING} messages of this connection are still being handled; wait for their results")
                 continue
             # Commands may take seconds; run them beside the reader so pings and other calls go on.
             task = asyncio.create_task(conn.handle(msg))
@@ -203,7 +243,13 @@ async def websocket(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        unregister()
         conn.close()
         sender.cancel()
+        if sender.done() and not sender.cancelled():
+            sender.exception()  # a send to a client that went away; nothing to report
         for task in pending:
             task.cancel()
+        if conn.close_with is not None:
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await ws.close(*conn.close_with)
