@@ -30,6 +30,7 @@ from hub.core.supervisor import supervise
 from hub.devices.model import Device, EntitySpec
 from hub.plugins import PluginHost, describe_exception
 from hub.store import Store
+from hub.store.files import private_dir
 from hub.store.recorder import Recorder
 
 log = logging.getLogger("hub")
@@ -101,7 +102,7 @@ class Hub:
         return self.config
 
     async def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         config = self.load_configuration()
         core_issues = [i for i in config.issues if (i.key or "").split(".")[0] in ("", CORE_SECTION)]
         if core_issues:
@@ -325,7 +326,9 @@ class Hub:
         return path
 
     def write_run_file(self, url: str) -> None:
-        (self.data_dir / RUN_FILE).write_text(json.dumps({"url": url, "pid": os.getpid(), "version": __version__}))
+        fd = os.open(self.data_dir / RUN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"url": url, "pid": os.getpid(), "version": __version__}))
 
     def remove_run_file(self) -> None:
         (self.data_dir / RUN_FILE).unlink(missing_ok=True)
