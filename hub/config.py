@@ -47,7 +47,7 @@ class CoreConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8123, ge=1, le=65535)
     history_days: float = Field(10, gt=0, description="How long state history is kept.")
-    commit_interval: float = Field(1.0, gt=0, le=60, description="Seconds between recorder commits.")
+    commit_interval: float = Field(5.0, gt=0, le=60, description="Seconds between recorder commits.")
     command_timeout: float = Field(10, gt=0)
     setup_timeout: float = Field(30, gt=0)
     restart_backoff_max: float = Field(60, gt=0, description="Cap of a crashed driver's restart back-off.")
