@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from hub.store import tokens as _tokens
+from hub.store.codec import MAX_TEXT
 from hub.store.codec import dumps as _dumps
+from hub.store.codec import summary as _summary
 from hub.store.files import private_dir, private_file
 from hub.store.models import StateRow
 from hub.store.schema import migrate
@@ -53,6 +55,8 @@ SYNCHRONOUS_MODES = frozenset({"NORMAL", "FULL", "EXTRA"})
 #: pages, 5.5 KB at 1 KiB. Rows are ~150 bytes, so small pages cost little in tree depth.
 PAGE_SIZE = 1024
 AUTO_VACUUM_INCREMENTAL = 2
+#: An error message is one line for a person; a longer one quotes input, which the log does not keep.
+MAX_ERROR = 1024
 
 _STATE_COLUMNS = "entity_id, value, attributes, available, last_changed, last_updated"
 
@@ -94,6 +98,12 @@ def _set_layout(conn: sqlite3.Connection, path: Path) -> None:
         conn.execute("VACUUM")
     except sqlite3.OperationalError as exc:
         log.warning("could not rebuild %s now (%s); it keeps its layout until the next start", path, exc)
+
+
+def _short(text: str | None, limit: int = MAX_TEXT) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
 
 
 def _require_str(obj: dict, key: str, what: str) -> str:
@@ -424,15 +434,17 @@ class Store:
         error: str | None = None,
         result: Any = None,
     ) -> int:
+        """One command, bounded: names and texts cut to a few hundred characters, arguments and result
+        to a summary of at most a few kilobytes (:func:`hub.store.codec.summary`), whatever was sent."""
         params = (
             float(ts),
-            entity_id,
-            command,
-            _dumps(args if args is not None else {}),
-            source,
+            _short(entity_id),
+            _short(command),
+            _dumps(_summary(args if args is not None else {})),
+            _short(source),
             1 if ok else 0,
-            error,
-            _dumps(result),
+            _short(error, MAX_ERROR),
+            _dumps(_summary(result)),
         )
         with self._write() as conn:
             cur = conn.execute(
