@@ -322,8 +322,9 @@ class Store:
         with self._lock:
             free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
             if free:
-                # The pragma runs one step per row fetched: fetchall() runs it to the end.
-                self._conn.execute("PRAGMA incremental_vacuum").fetchall()
+                # The pragma frees one page per step, and execute() steps once (fetchall() does
+                # not step it further, as it yields no rows); executescript() runs it to the end.
+                self._conn.executescript("PRAGMA incremental_vacuum")
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             return free
 
