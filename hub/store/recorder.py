@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.recorder")
 
 PURGE_EVERY = 3600.0
+#: Rows kept in memory, per kind, while commits fail.
+MAX_BACKLOG = 100_000
 
 
 class Recorder:
@@ -94,6 +96,12 @@ class Recorder:
         except Exception:
             log.exception("recorder commit of %d %s rows failed; retrying next interval", len(batch), what)
             queue[:0] = batch
+            if len(queue) > MAX_BACKLOG:
+                # A database that stays unwritable (disk full, a CLI holding the lock for hours) must
+                # not take the hub's memory with it: the oldest rows go first.
+                dropped = len(queue) - MAX_BACKLOG
+                del queue[:dropped]
+                log.error("recorder dropped the %d oldest %s rows: %d are waiting for the database", dropped, what, MAX_BACKLOG)
 
     def _write_states(self, rows: list) -> None:
         for row in rows:

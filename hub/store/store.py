@@ -57,6 +57,8 @@ PAGE_SIZE = 1024
 AUTO_VACUUM_INCREMENTAL = 2
 #: An error message is one line for a person; a longer one quotes input, which the log does not keep.
 MAX_ERROR = 1024
+#: Rows of the command log kept at most (with rows of at most ~5 KB, under 500 MB in the worst case).
+MAX_COMMAND_ROWS = 100_000
 
 _STATE_COLUMNS = "entity_id, value, attributes, available, last_changed, last_updated"
 
@@ -308,10 +310,17 @@ class Store:
         with self._write() as conn:
             return conn.execute("DELETE FROM history WHERE last_updated < ?", (older_than,)).rowcount
 
-    def purge_command_log(self, older_than: float) -> int:
-        """The command log is kept as long as the history: without a purge it grows forever."""
+    def purge_command_log(self, older_than: float, keep: int | None = None) -> int:
+        """The command log is kept as long as the history: without a purge it grows forever. It is
+        also cut to the newest ``keep`` rows (:data:`MAX_COMMAND_ROWS`): a client sending commands in
+        a loop, refused or not, would otherwise fill the card within the retention time."""
+        keep = MAX_COMMAND_ROWS if keep is None else keep
         with self._write() as conn:
-            return conn.execute("DELETE FROM command_log WHERE ts < ?", (older_than,)).rowcount
+            return conn.execute(
+                "DELETE FROM command_log WHERE ts < ? "
+                "OR id <= (SELECT id FROM command_log ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (older_than, keep),
+            ).rowcount
 
     def reclaim(self) -> int:
         """Give the pages freed by purges back to the filesystem; return how many.
