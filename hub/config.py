@@ -107,6 +107,8 @@ class LoadedConfig:
     sections: dict[str, Any] = field(repr=False)
     plugin_configs: dict[str, Any] = field(repr=False)
     issues: list[ConfigIssue]
+    #: The ``!secret`` values used, so the hub can scrub them from its log (hub.core.redact).
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def ok(self) -> bool:
@@ -456,7 +458,8 @@ def load_config(path: Path | None, plugin_schemas: dict[str, type[BaseModel] | N
         issues += document.secrets.issues
     # In file order, the configuration file first: that is the order people fix them in.
     issues.sort(key=lambda issue: (issue.file != document.file, issue.line or 0, issue.column or 0))
-    return LoadedConfig(path=path, core=core, sections=sections, plugin_configs=plugin_configs, issues=issues)
+    return LoadedConfig(path=path, core=core, sections=sections, plugin_configs=plugin_configs, issues=issues,
+                        secrets=frozenset(document.secret_texts))
 
 
 def check_config(path: Path | None, plugin_schemas: dict[str, type[BaseModel] | None]) -> list[ConfigIssue]:

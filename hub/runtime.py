@@ -23,6 +23,7 @@ from hub.context import EntityHandle, PluginContext
 from hub.core.bus import EventBus
 from hub.core.commands import CommandRegistry, EntityUnavailable
 from hub.core.events import EntityRegistered, HubStarted, HubStopping, PluginStatusChanged
+from hub.core.redact import hide_secrets_in_logs, scrub
 from hub.core.registry import DeviceRegistry, EntityRegistry
 from hub.core.scheduler import Scheduler
 from hub.core.state import State, StateMachine
@@ -98,6 +99,7 @@ class Hub:
                 self.plugins.fail(name, "failed", exc)
         path = self.config_path if self.config_path.exists() else None
         self.config = load_config(path, schemas)
+        hide_secrets_in_logs(self.config.secrets)
         self.core = self.config.core
         return self.config
 
@@ -270,6 +272,9 @@ class Hub:
 
     def _fail(self, name: str, status: str, exc: BaseException | str) -> None:
         self.plugins.fail(name, status, exc)
+        if self.config is not None:  # the error is shown by the API and sent on the bus, not only logged
+            info = self.plugins.info[name]
+            info.error = scrub(info.error, sorted(self.config.secrets, key=len, reverse=True))
         self.bus.publish(PluginStatusChanged(self.now(), name, status, self.plugins.info[name].error))
 
     def mark_unavailable(self, platform: str) -> None:

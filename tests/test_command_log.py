@@ -129,3 +129,37 @@ def test_store_bounds_every_field_of_a_command(tmp_path: Path) -> None:
     assert len(wide["error"]) <= 1100
     assert len(json.dumps(wide["result"])) <= MAX_JSON + 100
     assert many["args"][TRUNCATED] is True and many["args"]["k0"] == 0 and len(many["args"]) <= 40
+
+
+def test_a_plugin_quoting_its_secret_config_in_an_error_does_not_leak_it_to_the_log(tmp_path: Path) -> None:
+    """The hub never logs config values itself, but a driver's exception may quote one: the log
+    scrubs every ``!secret`` value, in the message and in the traceback."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "gateway.py").write_text(
+        "from pydantic import BaseModel\n"
+        "from hub import hookimpl\n"
+        "class Config(BaseModel):\n"
+        "    password: str\n"
+        "@hookimpl\n"
+        "def hub_config_schema():\n"
+        "    return Config\n"
+        "@hookimpl\n"
+        "def hub_setup(hub):\n"
+        "    hub.log.warning('trying admin:%s', hub.config.password)\n"
+        "    raise ConnectionError(f'login admin:{hub.config.password} refused')\n"
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "configuration.yaml").write_text("gateway:\n  password: !secret gateway_password\n")
+    (data / "secrets.yaml").write_text(f"gateway_password: '{PASSWORD}'\n")
+    hub = HubProcess(data, plugins_dir=plugins).start()
+    try:
+        status = {p["name"]: p for p in hub.get("/api/plugins")}["gateway"]
+    finally:
+        assert hub.stop() == 0
+    assert status["status"] == "failed" and "login admin:*** refused" in status["error"]
+    log = hub.log()
+    assert "login admin:*** refused" in log and "trying admin:***" in log
+    assert PASSWORD not in log
+    assert PASSWORD.encode() not in b"".join(p.read_bytes() for p in data.rglob("*") if p.is_file() and p.name != "secrets.yaml")

@@ -13,6 +13,7 @@ for ten days. So the arguments are redacted once, before the event is published,
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -98,3 +99,44 @@ def scrub(text: str | None, values: list[str]) -> str | None:
     for value in values:
         text = text.replace(value, REDACTED)
     return text
+
+
+class SecretFilter(logging.Filter):
+    """Replaces the configuration's secrets (the ``!secret`` values) in every log record.
+
+    Secrets are kept out of log calls on purpose everywhere in the hub, but a plugin's exception can
+    still quote one ("cannot log in as admin:hunter2"), and a traceback is logged whole. The filter
+    sits on the root logger's handlers, so it sees every record, whichever logger made it, after the
+    message and the traceback are final.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("secrets")
+        self.texts: list[str] = []
+
+    def set_secrets(self, texts: frozenset[str] | set[str]) -> None:
+        self.texts = sorted((t for t in texts if t), key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.texts:
+            return True
+        message = record.getMessage()
+        clean = scrub(message, self.texts)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text, self.texts)
+        return True
+
+
+_filter = SecretFilter()
+
+
+def hide_secrets_in_logs(texts: frozenset[str] | set[str]) -> None:
+    """Make every handler of the root logger scrub ``texts`` (replacing the last set given)."""
+    _filter.set_secrets(texts)
+    for handler in logging.getLogger().handlers:
+        if _filter not in handler.filters:
+            handler.addFilter(_filter)
