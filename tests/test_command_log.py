@@ -163,3 +163,28 @@ def test_a_plugin_quoting_its_secret_config_in_an_error_does_not_leak_it_to_the_
     assert "login admin:*** refused" in log and "trying admin:***" in log
     assert PASSWORD not in log
     assert PASSWORD.encode() not in b"".join(p.read_bytes() for p in data.rglob("*") if p.is_file() and p.name != "secrets.yaml")
+
+
+def test_log_scrubbing_covers_handlers_made_later_and_tracebacks() -> None:
+    """uvicorn configures its own loggers and handlers after the hub has started."""
+    import io
+    import logging
+
+    from hub.core.redact import hide_secrets_in_logs
+
+    stream = io.StringIO()
+    logger = logging.getLogger("test.redact.late")
+    logger.propagate = False
+    handler = logging.StreamHandler(stream)
+    hide_secrets_in_logs({PASSWORD})
+    try:
+        logger.addHandler(handler)
+        try:
+            raise ConnectionError(f"login admin:{PASSWORD} refused")
+        except ConnectionError:
+            logger.exception("gateway %s failed", PASSWORD)
+    finally:
+        hide_secrets_in_logs(set())
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "gateway *** failed" in text and "login admin:*** refused" in text and PASSWORD not in text

@@ -101,42 +101,36 @@ def scrub(text: str | None, values: list[str]) -> str | None:
     return text
 
 
-class SecretFilter(logging.Filter):
-    """Replaces the configuration's secrets (the ``!secret`` values) in every log record.
+_log_secrets: list[str] = []
+_base_factory = None
 
-    Secrets are kept out of log calls on purpose everywhere in the hub, but a plugin's exception can
-    still quote one ("cannot log in as admin:hunter2"), and a traceback is logged whole. The filter
-    sits on the root logger's handlers, so it sees every record, whichever logger made it, after the
-    message and the traceback are final.
-    """
 
-    def __init__(self) -> None:
-        super().__init__("secrets")
-        self.texts: list[str] = []
-
-    def set_secrets(self, texts: frozenset[str] | set[str]) -> None:
-        self.texts = sorted((t for t in texts if t), key=len, reverse=True)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.texts:
-            return True
-        message = record.getMessage()
-        clean = scrub(message, self.texts)
+def _scrubbing_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Every log record, from any logger to any handler (uvicorn's own included, which it sets up
+    after the hub has started), is made here: the one place where nothing can slip past."""
+    record = _base_factory(*args, **kwargs)
+    if _log_secrets:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: logging reports it at emit time, as it would have
+            return record
+        clean = scrub(message, _log_secrets)
         if clean != message:
             record.msg, record.args = clean, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = scrub(record.exc_text, self.texts)
-        return True
-
-
-_filter = SecretFilter()
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info), _log_secrets)
+    return record
 
 
 def hide_secrets_in_logs(texts: frozenset[str] | set[str]) -> None:
-    """Make every handler of the root logger scrub ``texts`` (replacing the last set given)."""
-    _filter.set_secrets(texts)
-    for handler in logging.getLogger().handlers:
-        if _filter not in handler.filters:
-            handler.addFilter(_filter)
+    """Replace ``texts`` (the configuration's ``!secret`` values) with ``***`` in every log record
+    from now on, messages and tracebacks alike; a later call replaces the set.
+
+    The hub keeps secrets out of its log calls on purpose, but a plugin's exception can still quote
+    one ("cannot log in as admin:hunter2"), and a traceback is logged whole.
+    """
+    global _base_factory
+    _log_secrets[:] = sorted((t for t in texts if t), key=len, reverse=True)
+    if _base_factory is None:
+        _base_factory = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(_scrubbing_factory)
