@@ -65,8 +65,8 @@ def checkpoint(data: Path) -> int:
     return proc_io(os.getpid())["write_bytes"] - before
 
 
-def db_bytes(data: Path) -> int:
-    return sum(p.stat().st_size for p in databases(data))
+def db_bytes(data: Path) -> dict[str, int]:
+    return {str(p.relative_to(data)): p.stat().st_size for p in databases(data)}
 
 
 def history_rows(db: Path) -> dict[str, int]:
@@ -111,8 +111,8 @@ def main() -> None:
         "wchar": io1["wchar"] - io0["wchar"],
         "write_syscalls": io1["syscw"] - io0["syscw"],
         "mb_written_per_day": round((written + checkpointed) * per_day / 1e6, 1),
-        "db_growth_bytes": db1 - db0,
-        "mb_db_growth_per_day": round((db1 - db0) * per_day / 1e6, 1),
+        "db_growth_bytes": {name: size - db0.get(name, 0) for name, size in db1.items()},
+        "mb_db_growth_per_day": round((sum(db1.values()) - sum(db0.values())) * per_day / 1e6, 1),
         "rows_added": {k: rows1.get(k, 0) - rows0.get(k, 0) for k in sorted(rows1)},
         "data_dir_bytes_at_end": size1,
     }))
