@@ -3,9 +3,9 @@
 State changes are batched and committed every ``commit_interval`` (5 s by default, as Home
 Assistant's recorder) in one transaction on a worker thread. Every commit writes each page it touches
 whole, however little changed on it, so the interval sets the SD card's wear more than the number of
-changes does (bench_disk_writes.py, docs/benchmarks.md). What was
-committed survives a ``kill -9``; what was still in the batch is at most one interval of history.
-The API flushes the batch before it answers a history query, so readers never see the delay.
+changes does (bench_disk_writes.py, docs/benchmarks.md). What was committed survives a ``kill -9``;
+what was still in the batch is at most one interval of history. The API flushes the batch before it
+answers a history query, so readers never see the delay.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ class Recorder:
                     removed += await asyncio.to_thread(self._store.purge_command_log, cutoff)
                     if removed:
                         freed = await asyncio.to_thread(self._store.reclaim)
-                        log.info("purged %d history and command-log rows older than %g days; %d pages freed",
-                                 removed, self.history_days, freed)
+                        log.info("purged %d history and command-log rows (older than %g days, or beyond the "
+                                 "command log's cap); %d pages freed", removed, self.history_days, freed)
                 except Exception:
                     log.exception("history purge failed")
             await asyncio.sleep(self.commit_interval)
