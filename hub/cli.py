@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -61,6 +62,7 @@ def run(ctx: Ctx, config_path, host, port, plugins_dir, log_level) -> None:
     """Run the hub: drivers, devices, API."""
     from hub.api.server import serve
     from hub.runtime import ConfigRefused, Hub, run_until_stopped
+    from hub.store.files import UMASK
 
     if config_path is not None and not config_path.exists():
         fail(f"configuration file {config_path} does not exist")
@@ -68,6 +70,8 @@ def run(ctx: Ctx, config_path, host, port, plugins_dir, log_level) -> None:
         level=(log_level or "info").upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
     )
     log = logging.getLogger("hub")
+    # Everything the hub, its plugins and the embedded chain create is for the hub's user alone.
+    os.umask(UMASK)
     hub = Hub(ctx.data, config_path=config_path, plugins_dir=plugins_dir)
     log.info("Ruff Hub %s; data directory %s", __version__, hub.data_dir)
     if hub.config_path.exists():

@@ -145,7 +145,7 @@ class CoreConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8123, ge=1, le=65535)
     history_days: float = Field(10, gt=0, description="How long state history is kept.")
-    commit_interval: float = Field(1.0, gt=0, le=60, description="Seconds between recorder commits.")
+    commit_interval: float = Field(5.0, gt=0, le=60, description="Seconds between recorder commits.")
     command_timeout: float = Field(10, gt=0)
     setup_timeout: float = Field(30, gt=0)
     restart_backoff_max: float = Field(60, gt=0, description="Cap of a crashed driver's restart back-off.")
@@ -205,6 +205,8 @@ class LoadedConfig:
     sections: dict[str, Any] = field(repr=False)
     plugin_configs: dict[str, Any] = field(repr=False)
     issues: list[ConfigIssue]
+    #: The ``!secret`` values used, so the hub can scrub them from its log (hub.core.redact).
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def ok(self) -> bool:
@@ -554,7 +556,8 @@ def load_config(path: Path | None, plugin_schemas: dict[str, type[BaseModel] | N
         issues += document.secrets.issues
     # In file order, the configuration file first: that is the order people fix them in.
     issues.sort(key=lambda issue: (issue.file != document.file, issue.line or 0, issue.column or 0))
-    return LoadedConfig(path=path, core=core, sections=sections, plugin_configs=plugin_configs, issues=issues)
+    return LoadedConfig(path=path, core=core, sections=sections, plugin_configs=plugin_configs, issues=issues,
+                        secrets=frozenset(document.secret_texts))
 
 
 def check_config(path: Path | None, plugin_schemas: dict[str, type[BaseModel] | None]) -> list[ConfigIssue]:

@@ -119,7 +119,7 @@ class PluginContext:
     def data_dir(self) -> Path:
         """A directory of the plugin's own under the hub's data directory, created on first use."""
         path = self._hub.data_dir / "plugins" / self.name
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return path
 
     def get_state(self, entity_id: str) -> State | None:

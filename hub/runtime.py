@@ -27,6 +27,7 @@ from hub.context import EntityHandle, PluginContext
 from hub.core.bus import EventBus
 from hub.core.commands import CommandRegistry, EntityUnavailable
 from hub.core.events import EntityRegistered, HubStarted, HubStopping, PluginStatusChanged
+from hub.core.redact import hide_secrets_in_logs, scrub
 from hub.core.registry import DeviceRegistry, EntityRegistry
 from hub.core.scheduler import Scheduler
 from hub.core.state import State, StateMachine
@@ -35,6 +36,7 @@ from hub.core.watchdog import LoopWatchdog
 from hub.devices.model import Device, EntitySpec
 from hub.plugins import PluginHost, describe_exception, interrupt_after
 from hub.store import Store
+from hub.store.files import private_dir
 from hub.store.recorder import Recorder
 
 log = logging.getLogger("hub")
@@ -115,11 +117,12 @@ class Hub:
                 self.plugins.fail(name, "failed", exc)
         path = self.config_path if self.config_path.exists() else None
         self.config = load_config(path, schemas)
+        hide_secrets_in_logs(self.config.secrets)
         self.core = self.config.core
         return self.config
 
     async def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         self.watchdog.start()  # before any plugin code runs: set-up can block the loop too
         config = self.load_configuration()
         core_issues = [i for i in config.issues if (i.key or "").split(".")[0] in ("", CORE_SECTION)]
@@ -316,6 +319,9 @@ class Hub:
 
     def _fail(self, name: str, status: str, exc: BaseException | str) -> None:
         self.plugins.fail(name, status, exc)
+        if self.config is not None:  # the error is shown by the API and sent on the bus, not only logged
+            info = self.plugins.info[name]
+            info.error = scrub(info.error, sorted(self.config.secrets, key=len, reverse=True))
         self.bus.publish(PluginStatusChanged(self.now(), name, status, self.plugins.info[name].error))
 
     def mark_unavailable(self, platform: str) -> None:
@@ -383,7 +389,9 @@ class Hub:
         return path
 
     def write_run_file(self, url: str) -> None:
-        (self.data_dir / RUN_FILE).write_text(json.dumps({"url": url, "pid": os.getpid(), "version": __version__}))
+        fd = os.open(self.data_dir / RUN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"url": url, "pid": os.getpid(), "version": __version__}))
 
     def remove_run_file(self) -> None:
         (self.data_dir / RUN_FILE).unlink(missing_ok=True)

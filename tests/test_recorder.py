@@ -67,3 +67,38 @@ async def test_commands_are_logged_with_outcome(tmp_path):
     assert (row["entity_id"], row["command"], row["source"], row["ok"]) == ("switch.ghost", "turn_on", "api:owner", False)
     assert "unknown entity" in row["error"]
     store.close()
+
+
+async def test_a_database_that_stays_locked_does_not_take_the_hubs_memory(tmp_path, monkeypatch):
+    import sqlite3
+
+    from hub.store import recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "MAX_BACKLOG", 50)
+    store, bus, clock = Store(tmp_path), EventBus(), Clock()
+    states = StateMachine(bus, clock)
+    recorder = Recorder(store, bus, commit_interval=3600, history_days=10, now=clock)
+    # Another process (a CLI left open) holding the write lock, as a real second connection.
+    other = sqlite3.connect(store.path, isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    store._conn.execute("PRAGMA busy_timeout = 0")
+    for i in range(200):
+        clock.t += 1
+        states.set("sensor.t", float(i))
+    await recorder.flush()
+    other.execute("ROLLBACK")
+    other.close()
+    await recorder.stop()
+    # The newest 50 survive; the 150 oldest were dropped rather than kept in memory forever.
+    assert [r.value for r in store.history("sensor.t", limit=1000)] == [float(i) for i in range(150, 200)]
+    store.close()
+
+
+def test_the_command_log_keeps_at_most_the_newest_rows(tmp_path):
+    with Store(tmp_path) as store:
+        for i in range(30):
+            store.log_command(ts=1_000.0 + i, entity_id="switch.s", command="turn_on", args={"i": i}, source="api", ok=True)
+        assert store.purge_command_log(older_than=0.0, keep=10) == 20
+        assert [r["args"]["i"] for r in store.command_log(limit=100)] == list(range(29, 19, -1))
+        assert store.purge_command_log(older_than=1_025.0, keep=10) == 5
+        assert store.purge_command_log(older_than=0.0, keep=10) == 0

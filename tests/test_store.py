@@ -216,6 +216,24 @@ def test_purge_drops_old_history_but_keeps_last_states(store: Store) -> None:
     assert {r.entity_id: r.value for r in store.load_last_states()} == {"sensor.t": 3.0, "sensor.old": "x"}
 
 
+def test_the_file_shrinks_after_a_purge(store: Store) -> None:
+    """Retention must give the space back: an SD card fills up otherwise, however old the rows."""
+
+    def on_disk() -> int:
+        return sum(p.stat().st_size for p in store.path.parent.glob("hub.db*"))
+
+    for batch in range(20):
+        store.write_states([state(f"sensor.e{i}", batch * 1000 + i, float(batch), note="n" * 100) for i in range(1000)])
+    store.write_states([state("sensor.new", 1, 1e9)])
+    assert store.reclaim() == 0  # nothing purged yet, nothing to give back
+    full = on_disk()
+    assert store.purge_history(older_than=1e8) == 20_000
+    assert store.reclaim() > 0
+    assert on_disk() < full / 4
+    assert [r.value for r in store.history("sensor.new")] == [1]
+    assert store.reclaim() == 0
+
+
 # -- tokens ----------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from hub.core.bus import EventBus
 from hub.core.events import CommandCalled
+from hub.core.redact import redact, scrub, secret_fields, secret_values
 from hub.core.registry import EntityEntry, EntityRegistry
 from hub.core.state import StateMachine
 from hub.core.supervisor import is_hub_cancellation
@@ -134,7 +135,9 @@ class CommandRegistry:
         return entry, spec, model
 
     async def call(self, entity_id: str, command: str, args: dict | None = None, *, source: str = "api") -> Any:
+        secret: frozenset[str] = frozenset()
         try:
+            secret = self._secret_fields(entity_id, command)
             entry, spec, model = self.validate(entity_id, command, args)
             state = self._states.get(entity_id)
             if state is not None and not state.available:
@@ -166,7 +169,20 @@ class CommandRegistry:
                     raise
                 raise CommandFailed(f"{entry.platform} failed on {entity_id} {command}: {_describe(exc)}") from exc
         except CommandError as exc:
-            self._bus.publish(CommandCalled(self._now(), entity_id, command, args or {}, source, False, exc.message))
+            error = scrub(exc.message, secret_values(args, secret))
+            self._bus.publish(CommandCalled(self._now(), entity_id, command, redact(args or {}, secret), source, False, error))
             raise
-        self._bus.publish(CommandCalled(self._now(), entity_id, command, model.model_dump(exclude_none=True), source, True))
+        self._bus.publish(CommandCalled(self._now(), entity_id, command, redact(model.model_dump(exclude_none=True), secret), source, True))
         return result
+
+    def _secret_fields(self, entity_id: str, command: str) -> frozenset[str]:
+        """The arguments the command's model marks secret, known even when validation then fails;
+        for an unknown entity or command, none (redact() still goes by the names)."""
+        entry = self._entities.get(entity_id)
+        if entry is None:
+            return frozenset()
+        try:
+            spec = get_capability(entry.capability).command(command)
+        except KeyError:
+            return frozenset()
+        return secret_fields(spec.args if spec is not None else None)

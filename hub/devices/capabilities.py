@@ -103,8 +103,13 @@ class LightOnArgs(Args):
     transition: float | None = Field(default=None, ge=0, le=300, description="seconds")
 
 
+#: Marks an argument that must never be kept or shown (the command log stores "***"; see
+#: hub.core.redact). Plain ``str`` rather than ``SecretStr`` so drivers read it like any other field.
+SECRET = {"secret": True, "writeOnly": True}
+
+
 class LockArgs(Args):
-    code: str | None = Field(default=None, max_length=32)
+    code: str | None = Field(default=None, max_length=32, json_schema_extra=SECRET)
 
 
 class CoverPositionArgs(Args):

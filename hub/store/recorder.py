@@ -1,9 +1,11 @@
 """The recorder: copies state changes and commands from the bus into the store.
 
-State changes are batched and committed every ``commit_interval`` (1 s by default) in one
-transaction on a worker thread, as Home Assistant's recorder does: one fsync-free WAL commit per
-second costs an SD card almost nothing, while a commit per change would cost it its life. What was
-committed survives a ``kill -9``; what was still in the batch is at most one interval of history.
+State changes are batched and committed every ``commit_interval`` (5 s by default, as Home
+Assistant's recorder) in one transaction on a worker thread. Every commit writes each page it touches
+whole, however little changed on it, so the interval sets the SD card's wear more than the number of
+changes does (bench_disk_writes.py, docs/benchmarks.md). What was committed survives a ``kill -9``;
+what was still in the batch is at most one interval of history. The API flushes the batch before it
+answers a history query, so readers never see the delay.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.recorder")
 
 PURGE_EVERY = 3600.0
+#: Rows kept in memory, per kind, while commits fail.
+MAX_BACKLOG = 100_000
 
 
 class Recorder:
@@ -74,7 +78,9 @@ class Recorder:
                     removed = await asyncio.to_thread(self._store.purge_history, cutoff)
                     removed += await asyncio.to_thread(self._store.purge_command_log, cutoff)
                     if removed:
-                        log.info("purged %d history and command-log rows older than %g days", removed, self.history_days)
+                        freed = await asyncio.to_thread(self._store.reclaim)
+                        log.info("purged %d history and command-log rows (older than %g days, or beyond the "
+                                 "command log's cap); %d pages freed", removed, self.history_days, freed)
                 except Exception:
                     log.exception("history purge failed")
             await asyncio.sleep(self.commit_interval)
@@ -101,6 +107,12 @@ class Recorder:
         except Exception:
             log.exception("recorder commit of %d %s rows failed; retrying next interval", len(batch), what)
             queue[:0] = batch
+            if len(queue) > MAX_BACKLOG:
+                # A database that stays unwritable (disk full, a CLI holding the lock for hours) must
+                # not take the hub's memory with it: the oldest rows go first.
+                dropped = len(queue) - MAX_BACKLOG
+                del queue[:dropped]
+                log.error("recorder dropped the %d oldest %s rows: %d are waiting for the database", dropped, what, MAX_BACKLOG)
 
     def _write_states(self, rows: list) -> None:
         for row in rows:
