@@ -44,6 +44,10 @@ class _App(FastAPI):
         return DeclaredSizeCheck(super().build_middleware_stack(), MAX_BODY_BYTES)
 
 
+#: What Starlette's body limit says; a route's own 413 (a rule over its size) keeps its message.
+_DEFAULT_413 = frozenset({"Content Too Large", "Request Entity Too Large"})
+
+
 def create_app(hub) -> FastAPI:
     app = _App(
         title="Ruff Hub API",
@@ -82,8 +86,9 @@ def create_app(hub) -> FastAPI:
         code = _CODES.get(exc.status_code, "error")
         headers = dict(getattr(exc, "headers", None) or {})
         message = str(exc.detail)
-        if exc.status_code == 413:  # a body without Content-Length, counted as it came
-            message = f"body: larger than the limit of {MAX_BODY_BYTES} bytes"
+        if exc.status_code == 413:
+            if message in _DEFAULT_413:  # FastAPI's own limit (a body without Content-Length), not a route's
+                message = f"body: larger than the limit of {MAX_BODY_BYTES} bytes"
             headers["connection"] = "close"  # so the server does not go on reading the rest of it
         return JSONResponse({"error": code, "message": message}, status_code=exc.status_code, headers=headers or None)
 
