@@ -31,7 +31,7 @@ from hub.core.redact import hide_secrets_in_logs, scrub
 from hub.core.registry import DeviceRegistry, EntityRegistry
 from hub.core.scheduler import Scheduler
 from hub.core.state import State, StateMachine
-from hub.core.supervisor import is_hub_cancellation, supervise
+from hub.core.supervisor import exits_contained_task_factory, is_hub_cancellation, supervise
 from hub.core.watchdog import LoopWatchdog
 from hub.devices.model import Device, EntitySpec
 from hub.plugins import PluginHost, describe_exception, interrupt_after
@@ -405,6 +405,7 @@ def run_until_stopped(main: Coroutine[Any, Any, Any], *, grace: float = 5.0) -> 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     task = loop.create_task(main)
+    loop.set_task_factory(exits_contained_task_factory)  # every task but main: plugins start their own
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     try:

@@ -68,6 +68,17 @@ PLUGINS = {
                 except asyncio.CancelledError:
                     pass
     """,
+    # A task the plugin starts itself ends with sys.exit(): asyncio let it out of the loop.
+    "exits_in_own_task": """
+        async def poll():
+            await asyncio.sleep(0.05)
+            sys.exit(4)
+
+        @hookimpl
+        async def hub_run(hub):
+            task = asyncio.create_task(poll())
+            await asyncio.Event().wait()
+    """,
     "healthy": """
         @hookimpl
         def hub_discover(hub):
@@ -112,6 +123,11 @@ def test_plugins_that_exit_or_block_never_stop_the_hub(tmp_path):
                                   what="exits_in_run restarted twice")
         assert "SystemExit: 3" in restarted["error"]
         assert proc.proc.poll() is None
+
+        # sys.exit() in a task the plugin started itself: contained, logged with where it came from.
+        proc.wait_for(lambda: "raised SystemExit: 4" in proc.log(), what="the plugin task's exit logged")
+        assert "poll (" in proc.log() and "exits_in_own_task.py" in proc.log()
+        assert proc.get("/api/health")["status"] == "ok"
 
         # sys.exit() in a command's driver: a 502 with the reason, in the command log like any failure.
         status, body = proc.request("POST", "/api/entities/switch.quitter_s/commands/turn_on", {})

@@ -16,6 +16,7 @@ which ``Task.cancelling()`` tells apart from one a plugin raised itself.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -73,3 +74,24 @@ async def supervise(
         await sleep(delay)
         delay = min(delay * 2, backoff_max)
         attempt += 1
+
+
+def exits_contained_task_factory(loop: asyncio.AbstractEventLoop, coro, **kwargs) -> asyncio.Task:
+    """A task factory for the hub's loop. Hooks are guarded where they are called, but a plugin can
+    start tasks of its own (``asyncio.create_task(poll())``), and a ``sys.exit()`` at the top of one
+    of those leaves the event loop and ends the hub. Every task's coroutine is wrapped so that such an
+    exit becomes an ordinary exception of that task, logged with the task's function and file."""
+    return asyncio.Task(_exits_contained(coro), loop=loop, **kwargs)
+
+
+async def _exits_contained(coro):
+    try:
+        return await coro
+    except (SystemExit, KeyboardInterrupt) as exc:
+        code = getattr(coro, "cr_code", None)
+        where = f"{code.co_qualname} ({code.co_filename})" if code is not None else repr(coro)
+        logging.getLogger("hub").error(
+            "a task started by %s raised %s: %s; contained (only the hub's own stop ends the hub)",
+            where, type(exc).__name__, exc,
+        )
+        raise RuntimeError(f"{type(exc).__name__} in task {where}: {exc}") from exc
