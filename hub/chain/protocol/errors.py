@@ -10,6 +10,7 @@ class Reason(StrEnum):
     BAD_ENCODING = "bad_encoding"
     TOO_LARGE = "too_large"
     UNKNOWN_TYPE = "unknown_type"
+    TYPE_NOT_ENABLED = "type_not_enabled"
     BAD_PAYLOAD = "bad_payload"
     BAD_SIGNATURE = "bad_signature"
     FEE_TOO_LOW = "fee_too_low"
