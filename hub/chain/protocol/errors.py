@@ -37,6 +37,7 @@ class Reason(StrEnum):
     DUPLICATE = "duplicate"
     MEMPOOL_FULL = "mempool_full"
     REPLACEMENT_FEE_TOO_LOW = "replacement_fee_too_low"
+    REPLACED = "replaced"  # dropped for a transaction with the same sender and nonce and a higher fee
 
 
 class TxRejected(ValueError):
