@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
 from hub.chain.protocol.errors import Reason, TxRejected
-from hub.chain.protocol.rules import check_envelope, check_type, next_block_context
+from hub.chain.protocol.rules import TYPES_WITHOUT_RULES, check_envelope, check_type, next_block_context
 from hub.chain.protocol.state import State
 from hub.chain.protocol.tx import Transaction
 from hub.chain.protocol.transition import signature_verifier
@@ -123,6 +123,8 @@ class Mempool:
         return drops
 
     def _check_type(self, tx: Transaction, state: State, now: int) -> None:
+        if tx.type in TYPES_WITHOUT_RULES:
+            return
         # The next block's producers change only with the head; their addresses cost a hash each.
         if self._producers is None or self._producers[0] != state.head.hash:
             ctx = next_block_context(state, now)
@@ -224,7 +226,7 @@ class Mempool:
                     self.discard(tx, Reason.NONCE_TOO_HIGH, f"nonce {nonce} follows a transaction of this sender that was dropped")
                 elif tx.valid_until < now:
                     self.discard(tx, Reason.EXPIRED, f"valid until {tx.valid_until}, expired before a block included it")
-                elif sweep and tx.type != "transfer" and (failed := self._still_valid(tx, state, now)) is not None:
+                elif sweep and tx.type not in TYPES_WITHOUT_RULES and (failed := self._still_valid(tx, state, now)) is not None:
                     self.discard(tx, failed.reason, failed.detail)  # another's transaction changed the state it relied on
                 else:
                     expected += 1
