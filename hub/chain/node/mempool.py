@@ -123,8 +123,6 @@ class Mempool:
         return drops
 
     def _check_type(self, tx: Transaction, state: State, now: int) -> None:
-        if tx.type in TYPES_WITHOUT_RULES:
-            return
         # The next block's producers change only with the head; their addresses cost a hash each.
         if self._producers is None or self._producers[0] != state.head.hash:
             ctx = next_block_context(state, now)
@@ -162,7 +160,8 @@ class Mempool:
         balance = state.balance(sender)
         if pending + spend > balance:
             raise TxRejected(Reason.INSUFFICIENT_BALANCE, f"needs {pending + spend} with the pending transactions, the account holds {balance}")
-        self._check_type(tx, state, now)  # last of the checks: nothing was changed before it
+        if tx.type not in TYPES_WITHOUT_RULES:  # last of the checks: nothing was changed before it
+            self._check_type(tx, state, now)
         if replacing is None and len(self.by_hash) >= self.max_txs:
             self._make_room(tx)
         if replacing is not None:
