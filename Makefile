@@ -5,17 +5,30 @@ BIN    := $(VENV)/bin
 # Every driver and plugin is its own distribution, installed editable beside the core.
 EXTRAS := $(sort $(dir $(wildcard plugins/*/pyproject.toml drivers/*/pyproject.toml)))
 STAMP  := $(VENV)/.installed
+# Exact versions of every installed package, so every node runs the same bytes (the chain's
+# consensus depends on cbor2's encoder). A package not listed (a new dependency) installs unpinned
+# until `make constraints` records it.
+CONSTRAINTS := constraints.txt
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean constraints
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(EXTRAS))
+$(STAMP): pyproject.toml $(CONSTRAINTS) $(addsuffix pyproject.toml,$(EXTRAS))
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Ruff Hub needs Python 3.11 or newer; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]' $(addprefix -e ./,$(EXTRAS))
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[test]' $(addprefix -e ./,$(EXTRAS))
 	@touch $@
+
+# After adding or changing a dependency in a pyproject.toml: install it, then record what the venv
+# holds. To upgrade a pinned package, delete its line here first (or edit it), then run this.
+constraints: setup
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[test]' $(addprefix -e ./,$(EXTRAS))
+	@{ echo "# Exact versions for \`make setup\` (pip install -c). Made by \`make constraints\`; see the Makefile."; \
+	   $(BIN)/pip freeze --exclude-editable | grep -v '^#'; } > $(CONSTRAINTS).tmp
+	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
+	@touch $(STAMP)
 
 run: setup
 	$(BIN)/hub run $(ARGS)

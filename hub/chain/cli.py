@@ -277,7 +277,7 @@ def tx(tx_hash: str, chain_dir: Path | None, as_json: bool) -> None:
         if status is None:
             _fail(f"no transaction {tx_hash} in the chain or the queue")
         _emit({"hash": tx_hash, "status": status}) if as_json else click.echo(f"{tx_hash}: {status}")
-        sys.exit(0 if not status.startswith("rejected") else 1)
+        sys.exit(1 if status.startswith(("rejected", "dropped")) else 0)
     height, index = where
     blk = c.store.canonical_block(height)
     t = Transaction.from_bytes(blk.txs[index])

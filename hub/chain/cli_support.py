@@ -128,8 +128,13 @@ class _Chain:
                 inbox = self.store.inbox_status(tx.hash) or ""
                 if inbox.startswith("rejected"):
                     _fail(f"the node refused transaction {tx.hash.hex()}: {inbox.removeprefix('rejected: ')}")
+                if inbox.startswith("dropped"):
+                    _fail(f"transaction {tx.hash.hex()} {inbox}")
                 time.sleep(0.2)
             else:
+                if (self.store.inbox_status(tx.hash) or "") == "pending":
+                    _fail(f"transaction {tx.hash.hex()} is pending in the node's mempool but not in a block yet; "
+                          "`hub chain tx HASH` shows its status")
                 _fail(f"transaction {tx.hash.hex()} is not in a block yet: is the hub running (`hub run`)?")
         if as_json:
             _emit({"hash": tx.hash.hex(), "nonce": nonce, "fee": fee, "status": status,

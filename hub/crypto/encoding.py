@@ -8,11 +8,18 @@ Every map key in a consensus object is a text string shorter than 24 bytes, wher
 Decoding is strict: the bytes must be exactly what encoding the decoded value gives back, so a
 transaction or block has a single encoding and therefore a single hash (no malleability through
 alternative integer widths, indefinite lengths, unsorted or duplicate keys, or trailing bytes).
+Every CBOR tag (major type 6) is refused, whatever its number: cbor2 decodes the tags it knows
+itself (bignums 2 and 3 to ints, 1 to datetimes, 28/29 value sharing, 256/25 string references,
+55799 self-description ...) without asking ``tag_hook``, so each is routed to a refusal through
+``semantic_decoders`` as well. A bignum re-encodes to its own bytes, so without this an integer
+beyond 64 bits slipped through where docs/chain.md promises that tags are refused.
+The exact cbor2 version is pinned (pyproject.toml): consensus bytes depend on it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import cbor2
@@ -35,10 +42,12 @@ def decode(data: bytes) -> Any:
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
     try:
-        value = cbor2.loads(data, tag_hook=_refuse_tag)
+        value = cbor2.loads(data, tag_hook=_refuse_tag, semantic_decoders=_REFUSE_EVERY_TAG)
     except DecodeError:
         raise
     except Exception as exc:  # noqa: BLE001 - cbor2 raises several kinds on garbage; one kind out
+        if isinstance(exc.__cause__, DecodeError):  # our refusal of a tag, wrapped by cbor2
+            raise DecodeError(str(exc.__cause__)) from None
         raise DecodeError(f"not CBOR: {exc}") from None
     has_float = _check(value)
     try:
@@ -53,8 +62,29 @@ def decode(data: bytes) -> Any:
     return value
 
 
-def _refuse_tag(_decoder: Any, tag: Any) -> Any:
-    raise DecodeError(f"CBOR tag {tag.tag} is not allowed")
+def _refuse_tag(tag: Any, _immutable: bool = False) -> Any:
+    raise DecodeError(f"CBOR tag {getattr(tag, 'tag', '?')} is not allowed")
+
+
+class _EveryTag(Mapping):
+    """cbor2's ``semantic_decoders`` that claims every tag number, each decoding to a refusal."""
+
+    def __getitem__(self, tag: int) -> Any:
+        def refuse(_value: Any, _immutable: bool = False) -> Any:
+            raise DecodeError(f"CBOR tag {tag} is not allowed")
+        return refuse
+
+    def __contains__(self, tag: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+_REFUSE_EVERY_TAG = _EveryTag()
 
 
 _SCALARS = frozenset({bytes, str, int, bool, type(None)})

@@ -189,13 +189,51 @@ def test_evidence(state):
              Reason.DISQUALIFIED)
 
 
-def test_device_and_contract_types_are_validated_and_charged(state):
+def test_device_and_contract_types_are_validated_then_refused_until_they_have_effects(state):
+    """They would pay a fee and a nonce for nothing (and a data_anchor minted the block reward), and
+    giving them effects later would change what old blocks mean: refused until implemented."""
     w = Wallet(ALICE)
     device = key("device").public_key
-    apply(state, w.tx("data_anchor", {"hash": bytes(32), "label": "sensor batch"}))
-    apply(state, w.tx("create_contract", {"device": device, "commands": ["switch.turn_on"],
-                                          "terms": {"kind": "prepaid", "price": RUFF, "window": 3_600_000}}))
-    assert state.nonce(addr(ALICE)) == 2
-    rejected(state, w.tx("create_contract", {"device": device, "commands": [], "terms": {"kind": "prepaid"}}), Reason.BAD_PAYLOAD)
-    w.nonce -= 1
-    rejected(state, w.tx("call", {"contract_height": 1, "contract_tx": bytes(31), "deposit": 5}), Reason.BAD_PAYLOAD)
+    for tx_type, payload in (("data_anchor", {"hash": bytes(32), "label": "sensor batch"}),
+                             ("create_contract", {"device": device, "commands": ["switch.turn_on"],
+                                                  "terms": {"kind": "prepaid", "price": RUFF, "window": 3_600_000}}),
+                             ("refund", {"call": bytes(32)})):
+        assert "no effect yet" in rejected(state, w.tx(tx_type, payload, nonce=1), Reason.TYPE_NOT_ENABLED).detail
+    assert state.nonce(addr(ALICE)) == 0
+    # the payload is still judged first, so a malformed one says what is wrong with it
+    rejected(state, w.tx("create_contract", {"device": device, "commands": [], "terms": {"kind": "prepaid"}}, nonce=1),
+             Reason.BAD_PAYLOAD)
+    rejected(state, w.tx("call", {"contract_height": 1, "contract_tx": bytes(31), "deposit": 5}, nonce=1), Reason.BAD_PAYLOAD)
+
+
+def test_a_block_with_a_type_without_effects_is_invalid_and_mints_nothing():
+    from hub.chain.protocol.block import Block, tx_root
+    from hub.chain.protocol.errors import BlockRejected
+    from hub.chain.protocol.transition import apply_block
+    from tests.chain.chainkit import Sim
+
+    genesis = make_genesis(PRODUCERS, {ALICE: 1000 * RUFF})
+    sim = Sim(genesis, PRODUCERS)
+    anchor = Wallet(ALICE).tx("data_anchor", {"hash": bytes(32)}, fee=5_000)
+    built = sim.next_block([anchor], strict=False)  # a producer leaves it out ...
+    assert built.txs == [] and sim.state.meta("minted") == 0
+    assert [e.reason for _, e in _rejections(genesis, [anchor])] == [Reason.TYPE_NOT_ENABLED]
+    # ... and a block that carries it anyway is refused by every node
+    honest = sim.blocks[-1]
+    owner = next(k for k in PRODUCERS if k.public_key == honest.header.producer)
+    forged = Block(Header(**{**honest.header.body(), "tx_root": tx_root((anchor.raw,))}).signed(owner), (anchor.raw,))
+    state = genesis.state()
+    with pytest.raises(BlockRejected) as info:
+        apply_block(state, forged)
+    assert info.value.tx_reason is Reason.TYPE_NOT_ENABLED
+    assert state.meta("minted") == 0 and state.head.height == 0
+
+
+def _rejections(genesis, txs):
+    from hub.chain.protocol import dpos
+    from hub.chain.protocol.transition import build_block
+
+    state = genesis.state()
+    slot = state.head.slot + 1
+    owner = dpos.slot_owner(dpos.schedule_after(state), slot)
+    return build_block(state, next(k for k in PRODUCERS if k.public_key == owner), slot, list(txs)).rejected

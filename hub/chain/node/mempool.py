@@ -4,11 +4,16 @@ Local policy, not consensus (a producer may order its block as it likes; validit
 ``apply_block``). What it promises:
 
 * a transaction enters only if it would be valid after the sender's pending ones (signature, fee,
-  expiry, nonce with no gap, balance for all of them), and the reason is given otherwise;
+  expiry, nonce with no gap, balance for all of them) and its type's rules hold against the head
+  state (the checks ``apply_block`` runs, :func:`~hub.chain.protocol.rules.check_type`), and the
+  reason is given otherwise; so an invalid transaction never displaces a valid one (by replacement
+  or eviction), and is never gossiped;
 * per account, transactions leave in nonce order; across accounts, by fee per byte, highest first;
 * a pending transaction is replaced by one with the same sender and nonce and a higher fee;
 * expired ones are dropped; when full, the cheapest evictable transaction (the last of its sender's
-  queue, so no gap is left) makes room for a better one, else the new one is refused.
+  queue, so no gap is left) makes room for a better one, else the new one is refused;
+* why a transaction was refused or dropped is remembered (the last ``REMEMBERED_FATES``), so a
+  client asking about it hears ``dropped: <reason>`` instead of nothing.
 
 Signatures are checked once here, and their hashes remembered so that applying the block that
 includes them does not check them again (the dominant cost of ``apply_block``).
@@ -21,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
 from hub.chain.protocol.errors import Reason, TxRejected
-from hub.chain.protocol.rules import check_envelope
+from hub.chain.protocol.rules import TYPES_WITHOUT_RULES, check_envelope, check_type, next_block_context
 from hub.chain.protocol.state import State
 from hub.chain.protocol.tx import Transaction
 from hub.chain.protocol.transition import signature_verifier
@@ -29,6 +34,19 @@ from hub.chain.protocol.transition import signature_verifier
 DEFAULT_MAX_TXS = 50_000
 VERIFIED_CACHE = 200_000
 SWEEP_MS = 10_000  # chain time between full sweeps for expired transactions
+REMEMBERED_FATES = 20_000  # refused or dropped transactions whose reason is kept
+
+
+class Fate:
+    """Why a transaction is not pending: ``refused`` on entry or ``dropped`` after it."""
+
+    __slots__ = ("status", "reason", "detail")
+
+    def __init__(self, status: str, reason: Reason, detail: str) -> None:
+        self.status, self.reason, self.detail = status, reason, detail
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.reason.value}" + (f": {self.detail}" if self.detail else "")
 
 
 def _spend(tx: Transaction) -> int:
@@ -49,6 +67,9 @@ class Mempool:
         self._next_sweep = 0  # chain time (ms) of the next full expiry sweep in prune()
         self._verify_sig = signature_verifier(chain_id)
         self.verified: OrderedDict[bytes, None] = OrderedDict()
+        self.fates: OrderedDict[bytes, Fate] = OrderedDict()
+        self.new_drops: list[tuple[bytes, Fate]] = []  # since the node last took them (for its CLI inbox)
+        self._producers: tuple[bytes, frozenset[bytes]] | None = None  # (head hash, next block's producers)
 
     def __len__(self) -> int:
         return len(self.by_hash)
@@ -70,6 +91,45 @@ class Mempool:
         self.verified[tx_hash] = None
         if len(self.verified) > VERIFIED_CACHE:
             self.verified.popitem(last=False)
+
+    def fate(self, tx_hash: bytes) -> Fate | None:
+        """Why the transaction was refused or dropped, if this node remembers it."""
+        return self.fates.get(tx_hash)
+
+    def refused(self, tx_hash: bytes, exc: TxRejected) -> None:
+        """Remember a refusal (a duplicate is not one: the transaction is known)."""
+        if exc.reason is not Reason.DUPLICATE:
+            self._remember_fate(tx_hash, Fate("refused", exc.reason, exc.detail))
+
+    def _remember_fate(self, tx_hash: bytes, fate: Fate) -> None:
+        fates = self.fates
+        fates[tx_hash] = fate
+        fates.move_to_end(tx_hash)
+        if len(fates) > REMEMBERED_FATES:
+            fates.popitem(last=False)
+
+    def discard(self, tx: Transaction, reason: Reason, detail: str = "") -> None:
+        """Drop a pending transaction for ``reason`` and remember why."""
+        if self.by_hash.get(tx.hash) is tx:
+            self._drop(tx)
+            fate = Fate("dropped", reason, detail)
+            self._remember_fate(tx.hash, fate)
+            self.new_drops.append((tx.hash, fate))
+            if len(self.new_drops) > REMEMBERED_FATES:
+                del self.new_drops[:-REMEMBERED_FATES]
+
+    def take_new_drops(self) -> list[tuple[bytes, Fate]]:
+        drops, self.new_drops = self.new_drops, []
+        return drops
+
+    def _check_type(self, tx: Transaction, state: State, now: int) -> None:
+        # The next block's producers change only with the head; their addresses cost a hash each.
+        if self._producers is None or self._producers[0] != state.head.hash:
+            ctx = next_block_context(state, now)
+            self._producers = (state.head.hash, ctx.producers)
+        else:
+            ctx = next_block_context(state, now, self._producers[1])
+        check_type(state, tx, ctx)
 
     def add(self, tx: Transaction, state: State, now: int) -> None:
         """Admit ``tx`` or raise TxRejected with the reason."""
@@ -100,10 +160,13 @@ class Mempool:
         balance = state.balance(sender)
         if pending + spend > balance:
             raise TxRejected(Reason.INSUFFICIENT_BALANCE, f"needs {pending + spend} with the pending transactions, the account holds {balance}")
+        if tx.type not in TYPES_WITHOUT_RULES:  # last of the checks: nothing was changed before it
+            self._check_type(tx, state, now)
         if replacing is None and len(self.by_hash) >= self.max_txs:
             self._make_room(tx)
         if replacing is not None:
-            self._drop(replacing)
+            self.discard(replacing, Reason.REPLACED, f"replaced by {tx.hash.hex()}, which pays a higher fee")
+        self.fates.pop(tx.hash, None)
         self.by_hash[tx.hash] = tx
         self.by_sender.setdefault(sender, {})[tx.nonce] = tx
         self.spend[sender] = self.spend.get(sender, 0) + spend
@@ -113,7 +176,7 @@ class Mempool:
         worst = max(lasts, key=_priority)
         if _priority(worst) <= _priority(tx):
             raise TxRejected(Reason.MEMPOOL_FULL, f"the mempool holds {self.max_txs} transactions paying more per byte")
-        self._drop(worst)
+        self.discard(worst, Reason.MEMPOOL_FULL, "evicted for a transaction paying more per byte")
 
     def _drop(self, tx: Transaction) -> None:
         self.by_hash.pop(tx.hash, None)
@@ -140,21 +203,39 @@ class Mempool:
         after a block only those are looked at; every sender is, when ``senders`` is None or an
         expiry sweep is due (every ``SWEEP_MS`` of chain time). Walking all of them after every
         block cost 6 ms with 6,000 pending transactions, per block and per node. Between sweeps an
-        expired one may wait in the pool; ``build_block`` refuses it and the producer drops it."""
+        expired one may wait in the pool; ``build_block`` refuses it and the producer drops it.
+
+        A sweep also checks again the type rules of pending transactions other than transfers:
+        another sender's transaction can break them (a vote's candidate disqualified, a poll
+        against the same target included first). Each reason is remembered (:meth:`fate`)."""
         if senders is None or now >= self._next_sweep:
             senders = self.by_sender
             self._next_sweep = now + SWEEP_MS
+            sweep = True
+        else:
+            sweep = False
         for sender in sorted(set(senders) & self.by_sender.keys()):
             queue = self.by_sender[sender]
             expected = state.nonce(sender) + 1
             for nonce in sorted(queue):
                 tx = queue[nonce]
                 if nonce < expected:
-                    self._drop(tx)
-                elif nonce == expected and tx.valid_until >= now:
-                    expected += 1
+                    self.discard(tx, Reason.NONCE_TOO_LOW, f"a block used nonce {nonce} for another transaction of this sender")
+                elif nonce != expected:
+                    self.discard(tx, Reason.NONCE_TOO_HIGH, f"nonce {nonce} follows a transaction of this sender that was dropped")
+                elif tx.valid_until < now:
+                    self.discard(tx, Reason.EXPIRED, f"valid until {tx.valid_until}, expired before a block included it")
+                elif sweep and tx.type not in TYPES_WITHOUT_RULES and (failed := self._still_valid(tx, state, now)) is not None:
+                    self.discard(tx, failed.reason, failed.detail)  # another's transaction changed the state it relied on
                 else:
-                    self._drop(tx)
+                    expected += 1
+
+    def _still_valid(self, tx: Transaction, state: State, now: int) -> TxRejected | None:
+        try:
+            self._check_type(tx, state, now)
+        except TxRejected as exc:
+            return exc
+        return None
 
     def select(self) -> Iterator[Transaction]:
         """Highest fee per byte first, each sender's transactions in nonce order."""

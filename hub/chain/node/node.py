@@ -161,17 +161,21 @@ class ChainNode:
                 verify(item)  # a failure is found again, with its reason, by add()
         out: list[Transaction | TxRejected] = []
         self._yield_to_blocks()
+        mempool = self.mempool
         with self.lock:
-            for item in decoded:
+            for raw, item in zip(raws, decoded):
                 if isinstance(item, TxRejected):
+                    mempool.refused(hashlib.sha256(raw).digest(), item)
                     out.append(item)
                     continue
                 try:
-                    self.mempool.add(item, self.state, now)
+                    mempool.add(item, self.state, now)
                 except TxRejected as exc:
+                    mempool.refused(item.hash, exc)
                     out.append(exc)
                 else:
                     out.append(item)
+            self._publish_drops()  # the ones replaced or evicted
         return out
 
     def drain_inbox(self, now: int) -> list[tuple[bytes, str]]:
@@ -259,7 +263,10 @@ class ChainNode:
                 raise
             self.signed_slot = slot
             self.mempool.remove(built.applied.txs)
-            self.mempool.remove([tx for tx, exc in built.rejected if exc.reason not in _KEEP_IN_MEMPOOL])
+            for tx, exc in built.rejected:
+                if exc.reason not in _KEEP_IN_MEMPOOL:
+                    self.mempool.discard(tx, exc.reason, exc.detail)
+            self._publish_drops()
             return built.applied.block
 
     # --- receiving ---------------------------------------------------------------------------------
@@ -279,6 +286,7 @@ class ChainNode:
                     raise
                 self.mempool.remove(applied.txs)
                 self.mempool.prune(self.state, h.timestamp, {tx.sender_address for tx in applied.txs})
+                self._publish_drops()
                 return Received("applied", self.head)
             if h.prev_hash == self.genesis.hash:
                 parent = None
@@ -369,7 +377,18 @@ class ChainNode:
                     pass
         self.mempool.remove([t for a in applied for t in a.txs])
         self.mempool.prune(self.state, self.head.timestamp)
+        self._publish_drops()
         return Received("reorganised", self.head)
+
+    def _publish_drops(self) -> None:
+        """Write why pending transactions were dropped into the CLI's inbox rows, so that
+        ``hub chain tx`` and ``--wait`` (which read the store, not this process) say so."""
+        drops = self.mempool.take_new_drops()
+        if drops:
+            try:
+                self.store.mark_inbox([(tx_hash, str(fate)) for tx_hash, fate in drops])
+            except Exception:  # noqa: BLE001 - a status row is a courtesy; the block is committed
+                log.exception("chain: recording dropped transactions in the inbox failed")
 
     def _preverify(self, block: Block) -> dict[bytes, Transaction]:
         """The block's transactions this node has decoded, keyed by their wire bytes, for

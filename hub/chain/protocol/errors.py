@@ -10,6 +10,7 @@ class Reason(StrEnum):
     BAD_ENCODING = "bad_encoding"
     TOO_LARGE = "too_large"
     UNKNOWN_TYPE = "unknown_type"
+    TYPE_NOT_ENABLED = "type_not_enabled"
     BAD_PAYLOAD = "bad_payload"
     BAD_SIGNATURE = "bad_signature"
     FEE_TOO_LOW = "fee_too_low"
@@ -36,6 +37,7 @@ class Reason(StrEnum):
     DUPLICATE = "duplicate"
     MEMPOOL_FULL = "mempool_full"
     REPLACEMENT_FEE_TOO_LOW = "replacement_fee_too_low"
+    REPLACED = "replaced"  # dropped for a transaction with the same sender and nonce and a higher fee
 
 
 class TxRejected(ValueError):

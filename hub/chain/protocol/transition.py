@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from hub.chain.protocol import dpos
 from hub.chain.protocol.block import Block, Header, tx_root
 from hub.chain.protocol.errors import BlockRejected, TxRejected
-from hub.chain.protocol.rules import BlockContext, apply_tx
+from hub.chain.protocol.rules import REWARDED_TYPES, BlockContext, apply_tx
 from hub.chain.protocol.state import Change, Head, State, chain_state_hash
-from hub.chain.protocol.tx import CONTRACT_TYPES, DEVICE_TYPES, Transaction
+from hub.chain.protocol.tx import Transaction
 from hub.crypto import keys
 from hub.crypto.address import address_of
 
 Verifier = Callable[[Transaction], bool]
-REWARDED_TYPES = DEVICE_TYPES | CONTRACT_TYPES
 
 
 @dataclass

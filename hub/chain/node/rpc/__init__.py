@@ -242,7 +242,7 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
                 if result.reason in (Reason.DUPLICATE, Reason.NONCE_TOO_LOW):
                     with node.lock:
                         known = views.transaction(node, _tx_hash(raw))
-                    if known is not None:
+                    if known is not None and known["status"] in ("pending", "included", "irreversible"):
                         out.append((None, {"hash": known["hash"], "status": known["status"]}))
                         continue
                 out.append((None, {"hash": _tx_hash(raw).hex(), "error": result.reason.value,
@@ -266,7 +266,9 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
     async def get_tx(tx_hash: str) -> dict:
         """Decoded fields and raw hex; when in a block, its height, index and the RFC 6962 audit
         path to the block header's `tx_root` (verify with `hub.crypto.merkle.verify_inclusion`
-        over the raw bytes). A transaction still in the mempool has `status: pending`."""
+        over the raw bytes). A transaction still in the mempool has `status: pending`; one this
+        node refused or dropped from its mempool (and still remembers) has `status: refused` or
+        `dropped` with its `reason` code and a `message` saying why."""
         found = await read(views.transaction, _parse_hash(tx_hash, "a transaction hash"))
         if found is None:
             raise _not_found(f"no transaction {tx_hash} in the chain or the mempool")

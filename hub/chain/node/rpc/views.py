@@ -122,7 +122,12 @@ def transaction(node, tx_hash: bytes) -> dict | None:
     where = node.store.tx_location(tx_hash)
     if where is None:
         pending = node.mempool.by_hash.get(tx_hash)
-        return {**tx_fields(pending), "status": "pending"} if pending is not None else None
+        if pending is not None:
+            return {**tx_fields(pending), "status": "pending"}
+        fate = node.mempool.fate(tx_hash)  # refused or dropped: say why rather than "not found"
+        if fate is None:
+            return None
+        return {"hash": tx_hash.hex(), "status": fate.status, "reason": fate.reason.value, "message": str(fate)}
     height, index = where
     blk = node.store.canonical_block(height)
     tx = Transaction.from_bytes(blk.txs[index])
