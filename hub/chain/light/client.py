@@ -324,7 +324,7 @@ class LightClient:
         if h.producer != owner:
             raise LightClientError(Reason.WRONG_PRODUCER, f"slot {h.slot} belongs to {owner.hex()[:16]}, not to "
                                    f"{h.producer.hex()[:16]}", height)
-        if not h.signature_ok():
+        if not h.signature_ok(self.genesis.hash):
             raise LightClientError(Reason.BAD_SIGNATURE, "the producer's signature does not verify", height)
         elected: tuple[bytes, ...] | None = None
         pending: tuple[bytes, ...] | None = None

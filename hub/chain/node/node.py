@@ -79,10 +79,10 @@ class ChainNode:
         self._genesis_head_cache: Head | None = None
         # The last slot this key signed a block for, side branches included (they stay in the store).
         self.signed_slot = self.store.last_slot_of(key.public_key) if key is not None else 0
-        self.mempool = Mempool(genesis.chain_id, **({"max_txs": max_mempool} if max_mempool else {}))
+        self.mempool = Mempool(genesis.network, **({"max_txs": max_mempool} if max_mempool else {}))
         # Two rounds of slots: evidence about older slots still counts on chain, but a node that
         # was not watching then has nothing to compare with anyway.
-        self.watch = EquivocationWatch(2 * self.constants.PRODUCERS)
+        self.watch = EquivocationWatch(2 * self.constants.PRODUCERS, genesis.hash)
         self.equivocations: list[tuple[Header, Header]] = []  # seen since start, newest last
         self._block_work = 0
         self._blocks_done = threading.Condition()
@@ -222,10 +222,10 @@ class ChainNode:
         nonce = self.state.nonce(sender) + len(self.mempool.by_sender.get(sender, {})) + 1
         payload = {"first": pair[0].as_dict(), "second": pair[1].as_dict()}
         valid_until = now + min(EVIDENCE_LIFETIME, self.constants.MAX_TX_LIFETIME)
-        chain_id = self.state.chain_id
-        draft = Transaction.create(self.key, chain_id, "evidence", payload, nonce=nonce, fee=0, valid_until=valid_until)
+        network = self.state.network
+        draft = Transaction.create(self.key, network, "evidence", payload, nonce=nonce, fee=0, valid_until=valid_until)
         fee = self.constants.fee_for(draft.size + 9)  # the fee field grows by at most 8 bytes
-        tx = Transaction.create(self.key, chain_id, "evidence", payload, nonce=nonce, fee=fee, valid_until=valid_until)
+        tx = Transaction.create(self.key, network, "evidence", payload, nonce=nonce, fee=fee, valid_until=valid_until)
         try:
             self.mempool.add(tx, self.state, now)
         except TxRejected as exc:
@@ -287,7 +287,7 @@ class ChainNode:
                 if parent is None:
                     raise BlockRejected("unknown parent: the block's predecessor has not been received")
             parent_height = parent.height if parent is not None else 0
-            if parent_height + 1 != h.height or h.chain_id != self.state.chain_id or not h.signature_ok():
+            if parent_height + 1 != h.height or h.chain_id != self.state.chain_id or not h.signature_ok(self.genesis.hash):
                 raise BlockRejected("not a valid successor of its parent (height, chain or signature)")
             self._check_side_slot(h, parent)
             self.store.put_block(block)
@@ -385,7 +385,7 @@ class ChainNode:
             else:
                 decoded[raw] = tx
         if others:
-            checked = preverify(others, self.state.chain_id, self.mempool.verified)
+            checked = preverify(others, self.state.network, self.mempool.verified)
             for tx_hash in checked.valid:
                 self.mempool.remember(tx_hash)
             decoded.update(checked.decoded)

@@ -83,6 +83,7 @@ class Network:
         self.sync_batch = min(sync_batch, limits.SYNC_BATCH)  # what we ask for; what we serve is capped by limits
         self.chain_id = node.genesis.chain_id
         self.genesis_hash = node.genesis.hash
+        self.network = node.genesis.network  # what the auth signature is bound to
         self.max_frame = limits.frame_limit(node.constants.MAX_BLOCK_BYTES)
         self.peers: dict[bytes, Peer] = {}
         self.bans: dict[str, float] = {}  # node key hex or dialled address -> monotonic end of ban
@@ -254,12 +255,12 @@ class Network:
                 log.log(level, "p2p: refusing %s: %s", peer.address, refusal)
                 peer.close(refusal)
                 return False
-            await peer.send_direct(messages.auth(self.identity, self.chain_id, hello.nonce))
+            await peer.send_direct(messages.auth(self.identity, self.network, hello.nonce))
             message = await asyncio.wait_for(peer.receive(), limits.HANDSHAKE_TIMEOUT)
             if message is None:
                 peer.close("closed during the handshake")
                 return False
-            messages.check_auth(message, self.chain_id, challenge, hello.node_key)
+            messages.check_auth(message, self.network, challenge, hello.node_key)
         except (FrameError, BadMessage, asyncio.TimeoutError) as exc:
             log.warning("p2p: handshake with %s failed: %s", peer.address, exc or "timeout")
             peer.close("bad handshake")

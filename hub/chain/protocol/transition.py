@@ -23,6 +23,7 @@ from hub.chain.protocol.state import Change, Head, State, chain_state_hash
 from hub.chain.protocol.tx import CONTRACT_TYPES, DEVICE_TYPES, Transaction
 from hub.crypto import keys
 from hub.crypto.address import address_of
+from hub.crypto.signing import Network
 
 Verifier = Callable[[Transaction], bool]
 REWARDED_TYPES = DEVICE_TYPES | CONTRACT_TYPES
@@ -37,9 +38,9 @@ class Applied:
     parent: Head  # the head before the block, which reverting it restores
 
 
-def signature_verifier(chain_id: str) -> Verifier:
+def signature_verifier(network: Network) -> Verifier:
     def verify(tx: Transaction) -> bool:
-        return keys.verify(tx.sender, tx.signing_bytes(chain_id), tx.signature)
+        return keys.verify(tx.sender, tx.signing_bytes(network), tx.signature)
     return verify
 
 
@@ -54,17 +55,17 @@ class _AheadVerifier:
     checked back to back, and their verdicts remembered by transaction hash (the hash covers every
     byte the check reads).
 
-    Verdicts are exactly ``signature_verifier``'s (a verdict depends on the transaction and the chain
-    id only, never on the state or on the order of checks); only the time changes. Checked one at a
+    Verdicts are exactly ``signature_verifier``'s (a verdict depends on the transaction and the
+    network only, never on the state or on the order of checks); only the time changes. Checked one at a
     time between the other rules' Python, the same checks took 0.15-0.25 s longer over a block of
     10,000 (``benchmarks/bench_chain_apply.py``), most likely because each libsodium call started
     with its tables pushed out of the CPU caches."""
 
-    __slots__ = ("_txs", "_chain_id", "_next", "_verdicts")
+    __slots__ = ("_txs", "_network", "_next", "_verdicts")
 
-    def __init__(self, txs: list[Transaction], chain_id: str) -> None:
+    def __init__(self, txs: list[Transaction], network: Network) -> None:
         self._txs = txs
-        self._chain_id = chain_id
+        self._network = network
         self._next = 0
         self._verdicts: dict[bytes, bool] = {}
 
@@ -74,16 +75,16 @@ class _AheadVerifier:
             self._check_next()
             verdict = self._verdicts.get(tx.hash)
         if verdict is None:  # not one of the block's transactions
-            verdict = keys.verify(tx.sender, tx.signing_bytes(self._chain_id), tx.signature)
+            verdict = keys.verify(tx.sender, tx.signing_bytes(self._network), tx.signature)
         return verdict
 
     def _check_next(self) -> None:
-        chain_id, verdicts, verify = self._chain_id, self._verdicts, keys.verify
+        network, verdicts, verify = self._network, self._verdicts, keys.verify
         start = self._next
         self._next = end = min(start + VERIFY_AHEAD, len(self._txs))
         for tx in self._txs[start:end]:
             if tx.hash not in verdicts:
-                verdicts[tx.hash] = verify(tx.sender, tx.signing_bytes(chain_id), tx.signature)
+                verdicts[tx.hash] = verify(tx.sender, tx.signing_bytes(network), tx.signature)
 
 
 def _check_position(state: State, h: Header) -> tuple[bytes, ...]:
@@ -152,8 +153,8 @@ def apply_block(state: State, block: Block, verify: Verifier | None = None,
         raise BlockRejected("transactions root does not match the transactions")
     if sum(len(t) for t in block.txs) > state.constants.MAX_BLOCK_BYTES:
         raise BlockRejected(f"transactions exceed {state.constants.MAX_BLOCK_BYTES} bytes")
-    if not h.signature_ok():
-        raise BlockRejected("the producer's signature does not verify")
+    if not h.signature_ok(state.genesis_hash):
+        raise BlockRejected("the producer's signature does not verify for this network")
     # Decoding is pure, so it is done first (up to the first undecodable transaction, whose
     # rejection is raised in its turn below, after the transactions before it were judged).
     txs: list[Transaction] = []
@@ -168,7 +169,7 @@ def apply_block(state: State, block: Block, verify: Verifier | None = None,
         except TxRejected as exc:
             undecodable = exc
             break
-    verify = verify or _AheadVerifier(txs, state.chain_id)
+    verify = verify or _AheadVerifier(txs, state.network)
     parent = state.head
     state.begin()
     try:
@@ -216,7 +217,7 @@ def build_block(state: State, key: keys.PrivateKey, slot: int, candidates: Itera
     draft = Header(state.chain_id, height, dpos.round_of(height, c), slot, dpos.slot_time(slot, state.genesis_time, c),
                    parent.hash, b"\x00" * 32, b"\x00" * 32, key.public_key)
     order = _check_position(state, draft)
-    verify = verify or signature_verifier(state.chain_id)
+    verify = verify or signature_verifier(state.network)
     included: list[Transaction] = []
     rejected: list[tuple[Transaction, TxRejected]] = []
     room = c.MAX_BLOCK_BYTES
@@ -241,7 +242,7 @@ def build_block(state: State, key: keys.PrivateKey, slot: int, candidates: Itera
     changes, undo = state.commit()
     state_hash = chain_state_hash(parent.state_hash, changes)
     raws = tuple(t.raw for t in included)
-    header = Header(**{**draft.body(), "tx_root": tx_root(raws), "state_hash": state_hash}).signed(key)
+    header = Header(**{**draft.body(), "tx_root": tx_root(raws), "state_hash": state_hash}).signed(key, state.genesis_hash)
     block = Block(header, raws)
     state.head = Head(height, block.hash, slot, header.timestamp, state_hash)
     return Built(Applied(block, included, changes, undo, parent), rejected)

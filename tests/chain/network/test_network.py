@@ -104,7 +104,7 @@ async def test_a_peer_cannot_claim_a_node_key_it_does_not_hold(serving, caplog):
     await w2.drain()
     theirs = messages.parse_hello(await read_frame(r2))
     # Signed with the impostor's own key over the right challenge: does not prove the claimed key.
-    w2.write(encode_frame(messages.auth(key("impostor"), g.chain_id, theirs.nonce)))
+    w2.write(encode_frame(messages.auth(key("impostor"), g.network, theirs.nonce)))
     await w2.drain()
     assert await asyncio.wait_for(_closed(r2), 5)
     w2.close()
@@ -206,7 +206,7 @@ async def test_a_block_the_node_refuses_scores_the_sender_down_and_changes_nothi
     h = node_a.store.canonical_block(head.height).header
     fake = Header(chain_id=h.chain_id, height=head.height + 1, round=h.round, slot=head.slot + 1,
                   timestamp=h.timestamp + 500, prev_hash=head.hash, tx_root=h.tx_root, state_hash=h.state_hash,
-                  producer=intruder.public_key).signed(intruder)
+                  producer=intruder.public_key).signed(intruder, node_a.genesis.hash)
     reader, writer = await _raw_peer(net_a, node_a, "liar")
     await _until(lambda: len(net_a.peers) == 1)
     peer = next(iter(net_a.peers.values()))
@@ -326,7 +326,7 @@ async def test_in_a_full_mesh_each_transaction_crosses_each_link_once(tmp_path):
         net._receive_txs = counting
     try:
         await _until(lambda: all(len(n.peers) == 2 for n in (a, b, c)))
-        wallet = Wallet(sender)
+        wallet = Wallet(sender, g)
         for _ in range(60):
             tx = wallet.send(key("someone"), 1, fee=RUFF // 100)
             nodes[0].submit(tx.raw, GENESIS_TIME + 1000)
@@ -353,7 +353,7 @@ async def test_transactions_are_not_relayed_to_the_peers_their_frame_also_went_t
             conns[name] = await asyncio.open_connection("127.0.0.1", net.port)
             await handshake(*conns[name], g, key(name))
         await _until(lambda: len(net.peers) == 3)
-        wallet = Wallet(sender)
+        wallet = Wallet(sender, g)
         raws = [wallet.send(key("someone"), 1, fee=RUFF // 100).raw for _ in range(5)]
         writer = conns["origin"][1]
         writer.write(encode_frame(messages.announce_txs(raws, [key("node-a").public_key, key("named").public_key])))
@@ -384,7 +384,7 @@ async def test_transactions_are_gossiped_in_batches_and_not_echoed(tmp_path):
         r_out, w_out = await asyncio.open_connection("127.0.0.1", net.port)
         await handshake(r_out, w_out, g, key("peer-out"))
         await _until(lambda: len(net.peers) == 2)
-        wallet = Wallet(sender)
+        wallet = Wallet(sender, g)
         raws = [wallet.send(key("someone"), 1, fee=RUFF // 100).raw for _ in range(300)]
         for part in (raws[:150], raws[150:]):
             w_in.write(encode_frame(messages.announce_txs(part), net.max_frame))
@@ -451,7 +451,7 @@ async def test_a_block_is_not_held_up_by_transactions_waiting_for_admission(tmp_
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
         await handshake(reader, writer, node.genesis, key("busy-peer"))
-        wallet = Wallet(key("busy-sender"))
+        wallet = Wallet(key("busy-sender"), node.state)
         raws = [wallet.send(key("someone"), 1, fee=RUFF // 100).raw for _ in range(50)]
         writer.write(encode_frame(messages.announce_txs(raws), net.max_frame))
         _produce(source, 1)
@@ -478,7 +478,7 @@ def test_transaction_admission_waits_while_a_block_is_handled(tmp_path, monkeypa
     monkeypatch.setattr(node_module, "BLOCK_PRIORITY_WAIT", 60.0)  # it waits for the block, not a timer
     sender = key("prio-sender")
     node = _node(tmp_path, "a", _genesis(balances={sender: 1000 * RUFF}))
-    raws = [Wallet(sender).send(key("someone"), 1, fee=RUFF // 100).raw]
+    raws = [Wallet(sender, node.state).send(key("someone"), 1, fee=RUFF // 100).raw]
     done = threading.Event()
     with node.block_work():
         worker = threading.Thread(target=lambda: (node.submit_many(raws, GENESIS_TIME + 1000), done.set()))
@@ -493,7 +493,7 @@ async def test_gossip_of_a_transaction_already_in_a_block_is_dropped_unread(tmp_
     sender = key("late-sender")
     source = _node(tmp_path, "src", _genesis(balances={sender: 1000 * RUFF}), producing=True)
     node = _node(tmp_path, "a", source.genesis)
-    tx = Wallet(sender).send(key("someone"), 1, fee=RUFF // 100)
+    tx = Wallet(sender, node.state).send(key("someone"), 1, fee=RUFF // 100)
     source.submit(tx.raw, GENESIS_TIME + 1000)
     _produce(source, 1)
     assert node.receive_block(source.store.canonical_block(1)).status == "applied"
@@ -507,7 +507,7 @@ async def test_gossip_of_a_transaction_already_in_a_block_is_dropped_unread(tmp_
         reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
         await handshake(reader, writer, node.genesis, key("late-peer"))
         await _until(lambda: len(net.peers) == 1)
-        fresh = Wallet(sender).send(key("someone"), 2, fee=RUFF // 100, nonce=2)
+        fresh = Wallet(sender, node.state).send(key("someone"), 2, fee=RUFF // 100, nonce=2)
         writer.write(encode_frame(messages.announce_txs([tx.raw, fresh.raw]), net.max_frame))
         await writer.drain()
         await _until(lambda: len(node.mempool) == 1)
@@ -536,7 +536,7 @@ async def test_a_failing_admission_batch_does_not_stop_later_ones(tmp_path, capl
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
         await handshake(reader, writer, node.genesis, key("flaky-peer"))
-        wallet = Wallet(sender)
+        wallet = Wallet(sender, node.state)
         first = wallet.send(key("someone"), 1, fee=RUFF // 100)
         writer.write(encode_frame(messages.announce_txs([first.raw])))
         await writer.drain()
@@ -563,7 +563,7 @@ def test_admission_under_the_node_lock_does_not_wait_for_block_work(tmp_path, mo
     monkeypatch.setattr(node_module, "BLOCK_PRIORITY_WAIT", 60.0)
     sender = key("inbox-sender")
     node = _node(tmp_path, "a", _genesis(balances={sender: 1000 * RUFF}))
-    raw = Wallet(sender).send(key("someone"), 1, fee=RUFF // 100).raw
+    raw = Wallet(sender, node.state).send(key("someone"), 1, fee=RUFF // 100).raw
     done = threading.Event()
 
     def admit_under_lock():
