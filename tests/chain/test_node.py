@@ -8,7 +8,7 @@ import pytest
 
 from hub.chain.node.mempool import SWEEP_MS, Mempool
 from hub.chain.node.node import ChainError, ChainNode
-from hub.chain.protocol import dpos
+from hub.chain.protocol import dpos, transition
 from hub.chain.protocol.block import Block, Header
 from hub.chain.protocol.constants import RUFF
 from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
@@ -364,3 +364,60 @@ def test_headers_are_read_without_decoding_the_block_and_old_stores_still_answer
     assert node.store.canonical_header(99) is None and node.store.header(b"\x00" * 32) is None
     node.close()
 
+
+# --- a block that trips a bug ---------------------------------------------------------------------
+
+
+def test_a_block_that_trips_a_bug_on_the_head_is_refused_as_invalid_and_logged_once(tmp_path, monkeypatch, caplog):
+    main = Sim(genesis(), PRODUCERS)
+    node = follower(tmp_path)
+    node.receive_block(main.next_block().block)
+    before = node.state.digest(), node.head
+    bad = copy.deepcopy(main).next_block([Wallet(ALICE, main).send(BOB, RUFF)]).block
+    monkeypatch.setattr(transition, "_epilogue", _raising_for(transition._epilogue, {bad.hash}))
+    for _ in range(2):  # the same block from two peers
+        with pytest.raises(BlockRejected, match="ZeroDivisionError.*refused as invalid"):
+            node.receive_block(bad)
+        assert (node.state.digest(), node.head) == before and not node.store.has_block(bad.hash)
+    logged = [r for r in caplog.records if "could not be applied" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None  # once, with the traceback
+    monkeypatch.undo()
+    assert node.receive_block(main.next_block().block).status == "applied"  # and the node goes on
+    assert node.head == main.state.head and node.state.digest() == main.state.digest()
+    node.close()
+
+
+def _raising_for(original, blocks: set[bytes]):
+    """``_epilogue`` raising an unexpected error (not a rejection) for the given blocks, after
+    their transactions changed the state: a stand-in for a bug that a crafted block trips."""
+    def epilogue(state, h, fees, rewarded):
+        original(state, h, fees, rewarded)
+        if h.hash in blocks:
+            raise ZeroDivisionError("a bug this block trips")
+    return epilogue
+
+
+def test_a_branch_block_that_trips_a_bug_leaves_the_node_on_its_old_branch(tmp_path, monkeypatch):
+    """Before, ``_reorganise`` put the old branch back only on ``BlockRejected``: anything else
+    left the node's state on half the new branch while its store stayed on the old one."""
+    main = Sim(genesis(), PRODUCERS)
+    fork = copy.deepcopy(main)
+    node = follower(tmp_path)
+    node.receive_block(main.next_block([Wallet(ALICE, main).send(BOB, RUFF)]).block)
+    for _ in range(2):
+        node.receive_block(main.next_block().block)
+    before = node.state.digest(), node.head
+    branch = [fork.next_block(skip=1).block] + [fork.next_block().block for _ in range(3)]
+    monkeypatch.setattr(transition, "_epilogue", _raising_for(transition._epilogue, {branch[1].hash}))
+    statuses = []
+    with pytest.raises(BlockRejected, match="ZeroDivisionError"):
+        for blk in branch:  # the switch (at the tie or past it) applies branch block 1, then trips on 2
+            statuses.append(node.receive_block(blk).status)
+    assert set(statuses) == {"side"}
+    assert (node.state.digest(), node.head) == before and node.store.head() == before[1]
+    monkeypatch.undo()
+    node.receive_block(main.next_block().block)
+    assert node.head == main.state.head and node.state.digest() == main.state.digest()
+    node.close()
+    reopened = follower(tmp_path)
+    assert (reopened.state.digest(), reopened.head) == (main.state.digest(), main.state.head)

@@ -72,9 +72,7 @@ class ChainNode:
             raise ChainError(f"{self.store.path} belongs to another chain (genesis {stored.hex()[:16]}, "
                              f"this genesis file is {genesis.hash.hex()[:16]})")
         else:
-            self.state.ns = {name: {} for name in self.state.ns}
-            self.state.load(self.store.state_rows())
-            self.state.head = self.store.head()
+            self._reload_state()
         self.lib = self.store.get_meta("lib") or 0
         self._genesis_head_cache: Head | None = None
         # The last slot this key signed a block for, side branches included (they stay in the store).
@@ -87,6 +85,7 @@ class ChainNode:
         self._block_work = 0
         self._blocks_done = threading.Condition()
         self._included: OrderedDict[bytes, None] = OrderedDict()
+        self._tripped: OrderedDict[bytes, None] = OrderedDict()  # blocks whose unexpected failure was logged
 
     @contextmanager
     def block_work(self) -> Iterator[None]:
@@ -271,7 +270,7 @@ class ChainNode:
                 return Received("known", self.head)
             h = block.header
             if h.prev_hash == self.head.hash:
-                applied = apply_block(self.state, block, self.mempool.verify, self._preverify(block))
+                applied = self._apply(block)
                 try:
                     self._commit([], [applied])
                 except BaseException:
@@ -329,32 +328,28 @@ class ChainNode:
         branch, ancestor = self._branch_to(tip)
         if ancestor < self.lib:
             raise BlockRejected(f"the branch forks at height {ancestor}, below the last irreversible block {self.lib}")
+        # Whatever goes wrong from here to the commit, the node ends where it was: a block that
+        # fails (for a reason or through a bug, which _apply turns into a reason) is dropped; any
+        # other failure (the store, the process) is raised as it is, after the state is put back.
         reverted: list[Applied] = []
-        for height in range(self.head.height, ancestor, -1):
-            block = self.store.canonical_block(height)
-            undo = self.store.undo_record(block.hash)
-            parent_head = head_of(self.store.header(block.header.prev_hash)) if height > 1 else self._genesis_head()
-            txs = [Transaction.from_bytes(raw) for raw in block.txs]
-            reverted.append(Applied(block, txs, [], undo, parent_head))
-            self.state.revert(undo, parent_head)
         applied: list[Applied] = []
         try:
+            for height in range(self.head.height, ancestor, -1):
+                block = self.store.canonical_block(height)
+                undo = self.store.undo_record(block.hash)
+                parent_head = head_of(self.store.header(block.header.prev_hash)) if height > 1 else self._genesis_head()
+                txs = [Transaction.from_bytes(raw) for raw in block.txs]
+                reverted.append(Applied(block, txs, [], undo, parent_head))
+                self.state.revert(undo, parent_head)
             for block in branch:
-                applied.append(apply_block(self.state, block, self.mempool.verify, self._preverify(block)))
+                applied.append(self._apply(block))
+            self._commit(reverted, applied)
         except BlockRejected:
-            for a in reversed(applied):
-                self.state.revert(a.undo, a.parent)
-            for r in reversed(reverted):  # back to where we were
-                apply_block(self.state, r.block, self.mempool.verify)
+            self._restore(reverted, applied)
             self.store.delete_block(tip.hash)
             raise
-        try:
-            self._commit(reverted, applied)
         except BaseException:
-            for a in reversed(applied):
-                self.state.revert(a.undo, a.parent)
-            for r in reversed(reverted):
-                apply_block(self.state, r.block, self.mempool.verify)
+            self._restore(reverted, applied)
             raise
         log.warning("chain: reorganised %d block(s) back to height %d, new head %d",
                     len(reverted), ancestor, self.head.height)
@@ -370,6 +365,48 @@ class ChainNode:
         self.mempool.remove([t for a in applied for t in a.txs])
         self.mempool.prune(self.state, self.head.timestamp)
         return Received("reorganised", self.head)
+
+    def _apply(self, block: Block) -> Applied:
+        """``apply_block`` on the node's state, with anything it raises made a rejection.
+
+        ``apply_block`` leaves the state as it was whatever it raises. A rejection is the block's
+        fault; anything else is a bug that this block trips (the code or a dependency), and the
+        same block would trip it again on every node running this code: so it is refused like an
+        invalid block, with the exception named, and logged with its traceback once per block,
+        never left half-applied or let through to stop the caller's loop."""
+        try:
+            return apply_block(self.state, block, self.mempool.verify, self._preverify(block))
+        except BlockRejected:
+            raise
+        except Exception as exc:
+            if block.hash not in self._tripped:
+                self._tripped[block.hash] = None
+                while len(self._tripped) > 1024:
+                    self._tripped.popitem(last=False)
+                log.error("chain: block %d %s could not be applied (%s: %s); refused as invalid",
+                          block.header.height, block.hash.hex()[:16], type(exc).__name__, exc, exc_info=True)
+            raise BlockRejected(f"the block could not be applied ({type(exc).__name__}: {exc}); "
+                                "refused as invalid") from exc
+
+    def _restore(self, reverted: list[Applied], applied: list[Applied]) -> None:
+        """Put the state back at the stored head after a switch of branch failed before its
+        commit: undo what was applied, re-apply what was reverted, oldest first. Should that fail
+        too, reload the state from the store, which the failed switch did not touch."""
+        try:
+            for a in reversed(applied):
+                self.state.revert(a.undo, a.parent)
+            for r in reversed(reverted):
+                apply_block(self.state, r.block, self.mempool.verify)
+            if self.state.head != self.store.head():
+                raise RuntimeError("the restored head is not the stored head")
+        except Exception:
+            log.exception("chain: putting the old branch back failed; reloading the state from the store")
+            self._reload_state()
+
+    def _reload_state(self) -> None:
+        self.state.ns = {name: {} for name in self.state.ns}
+        self.state.load(self.store.state_rows())
+        self.state.head = self.store.head()
 
     def _preverify(self, block: Block) -> dict[bytes, Transaction]:
         """The block's transactions this node has decoded, keyed by their wire bytes, for

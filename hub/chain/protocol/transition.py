@@ -3,7 +3,8 @@
 Pure in the Ethereum-specs sense: the result depends on the state and the block only (no clock, no
 I/O, no randomness, no floats, every iteration sorted). ``state`` is advanced in place and the
 returned :class:`Applied` carries the block's sorted changes and their undo record; if the block is
-invalid, :class:`BlockRejected` is raised and the state is exactly as before.
+invalid, :class:`BlockRejected` is raised and the state is exactly as before (and so it is whatever
+else is raised: the node shell counts on that to refuse a block that trips a bug).
 
 Signature checks dominate the cost, so ``verify`` can be a cache (the node remembers the hashes of
 transactions whose signatures it already checked on mempool entry); without one every signature is
@@ -193,11 +194,14 @@ def apply_block(state: State, block: Block, verify: Verifier | None = None,
         state.rollback()
         raise
     changes, undo = state.commit()
-    state_hash = chain_state_hash(parent.state_hash, changes)
-    if state_hash != h.state_hash:
+    try:  # whatever is raised from here on, the state is put back as it was
+        state_hash = chain_state_hash(parent.state_hash, changes)
+        if state_hash != h.state_hash:
+            raise BlockRejected("state hash does not match the state the block leads to")
+        state.head = Head(h.height, block.hash, h.slot, h.timestamp, state_hash)
+    except BaseException:
         state.revert(undo, parent)
-        raise BlockRejected("state hash does not match the state the block leads to")
-    state.head = Head(h.height, block.hash, h.slot, h.timestamp, state_hash)
+        raise
     return Applied(block, txs, changes, undo, parent)
 
 
