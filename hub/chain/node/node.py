@@ -21,6 +21,7 @@ from hub.chain.protocol import dpos, forkchoice
 from hub.chain.protocol.block import Block, Header
 from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
 from hub.chain.protocol.genesis import Genesis
+from hub.chain.protocol.headers import Parent, check_header
 from hub.chain.protocol.state import Head, State
 from hub.chain.protocol.transition import Applied, apply_block, build_block
 from hub.chain.protocol.tx import Transaction
@@ -285,31 +286,26 @@ class ChainNode:
                 parent = self.store.header(h.prev_hash)
                 if parent is None:
                     raise BlockRejected("unknown parent: the block's predecessor has not been received")
-            parent_height = parent.height if parent is not None else 0
-            if parent_height + 1 != h.height or h.chain_id != self.state.chain_id or not h.signature_ok(self.genesis.hash):
-                raise BlockRejected("not a valid successor of its parent (height, chain or signature)")
-            self._check_side_slot(h, parent)
+            self._check_side_header(h, parent)
             self.store.put_block(block)
             if not forkchoice.better(h.height, block.hash, self.head.height, self.head.hash):
                 return Received("side", self.head)
             return self._reorganise(block)
 
-    def _check_side_slot(self, h: Header, parent: Header | None) -> None:
-        """The slot checks ``apply_block`` would make, for a block kept on another branch.
+    def _check_side_header(self, h: Header, parent: Header | None) -> None:
+        """The header rules ``apply_block`` applies (one function, :func:`check_header`), for a
+        block kept on another branch.
 
         Without them anyone holding a producer key could fill the store with side blocks for any
         slot. The slot owner can be checked only where the schedule is known: a block of this
         head's round whose parent is on this chain uses this round's order."""
         c = self.constants
-        if parent is not None and h.slot <= parent.slot:
-            raise BlockRejected(f"slot {h.slot} is not after its parent's slot {parent.slot}")
-        if h.timestamp != dpos.slot_time(h.slot, self.state.genesis_time, c):
-            raise BlockRejected("timestamp is not the start of its slot")
+        order = None
         if dpos.round_of(h.height, c) == dpos.round_of(self.head.height, c) \
                 and self.store.canonical_hash(h.height - 1) == h.prev_hash:
-            owner = dpos.slot_owner(self.state.meta("order"), h.slot)
-            if owner != h.producer:
-                raise BlockRejected(f"slot {h.slot} belongs to {owner.hex()[:16]}, not to the block's producer")
+            order = self.state.meta("order")
+        position = Parent(parent.height, parent.slot) if parent is not None else Parent(0, 0)
+        check_header(h, position, self.state.network, self.state.genesis_time, c, order)
 
     def _branch_to(self, tip: Block) -> tuple[list[Block], int]:
         """The blocks from the common ancestor (exclusive) up to ``tip``, and the ancestor's height."""

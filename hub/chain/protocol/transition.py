@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from hub.chain.protocol import dpos
 from hub.chain.protocol.block import Block, Header, tx_root
 from hub.chain.protocol.errors import BlockRejected, TxRejected
+from hub.chain.protocol.headers import Parent, check_header
 from hub.chain.protocol.rules import BlockContext, apply_tx
 from hub.chain.protocol.state import Change, Head, State, chain_state_hash
 from hub.chain.protocol.tx import CONTRACT_TYPES, DEVICE_TYPES, Transaction
@@ -88,25 +89,15 @@ class _AheadVerifier:
                 verdicts[tx.hash] = verify(tx.sender, tx.signing_bytes(network), tx.signature)
 
 
-def _check_position(state: State, h: Header) -> tuple[bytes, ...]:
-    """Header rules that depend on where the block goes; returns the round's producer order."""
-    c = state.constants
-    if h.chain_id != state.chain_id:
-        raise BlockRejected(f"block is for chain {h.chain_id!r}, this is {state.chain_id!r}")
-    if h.height != state.head.height + 1:
-        raise BlockRejected(f"height {h.height} does not follow the head {state.head.height}")
-    if h.prev_hash != state.head.hash:
-        raise BlockRejected("previous hash is not the head's hash")
-    if h.round != dpos.round_of(h.height, c):
-        raise BlockRejected(f"round {h.round} is wrong for height {h.height}")
-    if h.slot <= state.head.slot:
-        raise BlockRejected(f"slot {h.slot} is not after the head's slot {state.head.slot}")
-    if h.timestamp != dpos.slot_time(h.slot, state.genesis_time, c):
-        raise BlockRejected("timestamp is not the start of its slot")
+def _check_position(state: State, h: Header, *, signed: bool = True) -> tuple[bytes, ...]:
+    """The header rules (:func:`headers.check_header`, the head as parent) and those only the
+    state can judge; returns the round's producer order."""
     order = dpos.schedule_after(state)
-    owner = dpos.slot_owner(order, h.slot)
-    if h.producer != owner:
-        raise BlockRejected(f"slot {h.slot} belongs to {owner.hex()[:16]}, not to the block's producer")
+    head = state.head
+    if h.prev_hash != head.hash:
+        raise BlockRejected("previous hash is not the head's hash")
+    check_header(h, Parent(head.height, head.slot), state.network, state.genesis_time, state.constants, order,
+                 signed=signed)
     if state.get("dq", address_of(h.producer)) is not None:
         raise BlockRejected("the producer is disqualified")
     return order
@@ -154,8 +145,6 @@ def apply_block(state: State, block: Block, verify: Verifier | None = None,
         raise BlockRejected("transactions root does not match the transactions")
     if sum(len(t) for t in block.txs) > state.constants.MAX_BLOCK_BYTES:
         raise BlockRejected(f"transactions exceed {state.constants.MAX_BLOCK_BYTES} bytes")
-    if not h.signature_ok(state.genesis_hash):
-        raise BlockRejected("the producer's signature does not verify for this network")
     # Decoding is pure, so it is done first (up to the first undecodable transaction, whose
     # rejection is raised in its turn below, after the transactions before it were judged).
     txs: list[Transaction] = []
@@ -220,7 +209,7 @@ def build_block(state: State, key: keys.PrivateKey, slot: int, candidates: Itera
     height = parent.height + 1
     draft = Header(state.chain_id, height, dpos.round_of(height, c), slot, dpos.slot_time(slot, state.genesis_time, c),
                    parent.hash, b"\x00" * 32, b"\x00" * 32, key.public_key)
-    order = _check_position(state, draft)
+    order = _check_position(state, draft, signed=False)
     verify = verify or signature_verifier(state.network)
     included: list[Transaction] = []
     rejected: list[tuple[Transaction, TxRejected]] = []
