@@ -19,7 +19,7 @@ from pathlib import Path
 
 from hub.chain.protocol import dpos, forkchoice
 from hub.chain.protocol.block import Block, Header
-from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
+from hub.chain.protocol.errors import BlockRejected, ParentUnknown, Reason, TxRejected
 from hub.chain.protocol.genesis import Genesis
 from hub.chain.protocol.headers import Parent, check_header
 from hub.chain.protocol.state import Head, State
@@ -285,7 +285,7 @@ class ChainNode:
             else:
                 parent = self.store.header(h.prev_hash)
                 if parent is None:
-                    raise BlockRejected("unknown parent: the block's predecessor has not been received")
+                    raise ParentUnknown("unknown parent: the block's predecessor has not been received")
             self._check_side_header(h, parent)
             self.store.put_block(block)
             if not forkchoice.better(h.height, block.hash, self.head.height, self.head.hash):
@@ -317,7 +317,7 @@ class ChainNode:
                 return branch[::-1], prev_height
             cursor = self.store.block(cursor.header.prev_hash)
             if cursor is None:
-                raise BlockRejected("the branch does not connect to this chain")
+                raise ParentUnknown("the branch does not connect to this chain: a block below it is missing")
             branch.append(cursor)
 
     def _reorganise(self, tip: Block) -> Received:

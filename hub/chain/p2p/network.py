@@ -27,7 +27,7 @@ from hub.chain.p2p.peer import Peer
 from hub.chain.p2p.seen import SeenSet
 from hub.chain.protocol import dpos
 from hub.chain.protocol.block import Block, BlockFormatError
-from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
+from hub.chain.protocol.errors import BlockRejected, ParentUnknown, Reason, TxRejected
 from hub.crypto.keys import PrivateKey
 
 log = logging.getLogger("hub.chain.p2p")
@@ -408,16 +408,25 @@ class Network:
                 self._penalise(peer, limits.COST_FUTURE_BLOCK, f"block {h.height} is for slot {h.slot}, which has not started")
                 return "bad"
             await self._watch(h, now)
-            if not await self.in_block_thread(self._parent_known, block):
+            # Marked seen above, so copies from other peers wait for this verdict; only a block
+            # proven invalid stays marked. One that failed for a passing reason (its parent not
+            # here yet, a full disk) is forgotten, so a later announcement of it is taken again.
+            try:
+                if not await self.in_block_thread(self._parent_known, block):
+                    raise ParentUnknown("unknown parent")
+                result = await self.in_block_thread(self.node.receive_block, block)
+            except ParentUnknown:
+                self.seen_blocks.discard(block.hash)
+                self.seen_block_bytes.discard(raw_id)
                 if announced:
                     self._request_blocks(peer, self._gap_start(h.height), target=h.height)
                 return "gap"
-            try:
-                result = await self.in_block_thread(self.node.receive_block, block)
             except BlockRejected as exc:
                 self._penalise(peer, limits.COST_INVALID_BLOCK, f"block {h.height} {block.hash.hex()[:12]} refused: {exc}")
                 return "bad"
             except Exception:  # noqa: BLE001 - e.g. a full disk: not the peer's fault, and not fatal here
+                self.seen_blocks.discard(block.hash)
+                self.seen_block_bytes.discard(raw_id)
                 log.exception("p2p: storing block %d from %s failed", h.height, peer.name)
                 return "bad"
             peer.height = max(peer.height, h.height)  # only a block we accepted says how far the peer is

@@ -240,6 +240,44 @@ async def test_an_announced_block_with_an_unknown_parent_fetches_the_gap(serving
         node_b.close()
 
 
+async def test_a_block_refused_for_a_passing_reason_is_taken_when_announced_again(serving, tmp_path, monkeypatch):
+    """Block 2 announced before block 1: its parent is unknown, a passing reason, so it must not be
+    remembered as seen; announced again once block 1 is here, it is applied. A block proven
+    invalid is remembered: announced again, it is not even decoded."""
+    node_a, _ = serving
+    node_b = _node(tmp_path, "b", _genesis())
+    net_b = Network(node_b, key("node-b"), listen=("127.0.0.1", 0))
+    first, second = (node_a.store.canonical_block(h).encode() for h in (1, 2))
+    h = node_a.store.canonical_block(2).header
+    intruder = key("not-a-producer")
+    invalid = Block(Header(**{**h.body(), "producer": intruder.public_key}).signed(intruder, node_a.genesis.hash)).encode()
+    decoded = []
+    real_decode = Block.decode
+    monkeypatch.setattr(Block, "decode", classmethod(lambda cls, raw: decoded.append(raw) or real_decode(raw)))
+    await net_b.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", net_b.port)
+        await handshake(reader, writer, node_b.genesis, key("early-announcer"))  # it never answers a request
+        await _until(lambda: len(net_b.peers) == 1)
+        for raw in (second, first):
+            writer.write(encode_frame(messages.announce_block(raw)))
+            await writer.drain()
+        await _until(lambda: node_b.head.height == 1)
+        writer.write(encode_frame(messages.announce_block(second)))
+        await writer.drain()
+        await _until(lambda: node_b.head.height == 2)  # before: dropped as already seen, B stuck at 1
+        for _ in range(2):
+            writer.write(encode_frame(messages.announce_block(invalid)))
+            await writer.drain()
+        await _until(lambda: invalid in decoded)
+        await asyncio.sleep(0.2)  # the second copy has been read
+        assert decoded.count(invalid) == 1 and not node_b.store.has_block(real_decode(invalid).hash)
+        writer.close()
+    finally:
+        await net_b.stop()
+        node_b.close()
+
+
 async def test_a_block_announced_by_several_peers_is_decoded_once(serving, tmp_path, monkeypatch):
     """Every peer relays a new block; copies of bytes already handled are dropped undecoded."""
     node_a, _ = serving
