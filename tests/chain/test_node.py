@@ -421,3 +421,23 @@ def test_a_branch_block_that_trips_a_bug_leaves_the_node_on_its_old_branch(tmp_p
     node.close()
     reopened = follower(tmp_path)
     assert (reopened.state.digest(), reopened.head) == (main.state.digest(), main.state.head)
+
+
+def test_a_failure_while_producing_leaves_the_state_where_it_was(tmp_path, monkeypatch):
+    """``build_block`` commits the journal before it signs: a failure after that (here the signing
+    itself) must put the state back, or the node's state holds a block its head and store lack."""
+    node = single(tmp_path)
+    node.submit(Wallet(ALICE, node.state).send(BOB, RUFF).raw, NOW)
+    before = node.state.digest(), node.head
+
+    def broken(self, key, genesis_hash):
+        raise OSError("the key store went away")
+
+    monkeypatch.setattr(Header, "signed", broken)
+    with pytest.raises(OSError):
+        node.produce(GENESIS_TIME + 500)
+    assert (node.state.digest(), node.head) == before and node.store.head() == before[1]
+    monkeypatch.undo()
+    block = node.produce(GENESIS_TIME + 500)
+    assert block is not None and len(block.txs) == 1 and node.state.balance(addr(BOB)) == 101 * RUFF
+    node.close()

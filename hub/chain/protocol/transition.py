@@ -233,9 +233,13 @@ def build_block(state: State, key: keys.PrivateKey, slot: int, candidates: Itera
         state.rollback()
         raise
     changes, undo = state.commit()
-    state_hash = chain_state_hash(parent.state_hash, changes)
-    raws = tuple(t.raw for t in included)
-    header = Header(**{**draft.body(), "tx_root": tx_root(raws), "state_hash": state_hash}).signed(key, state.genesis_hash)
-    block = Block(header, raws)
-    state.head = Head(height, block.hash, slot, header.timestamp, state_hash)
+    try:  # as in apply_block: whatever is raised from here on, the state is put back
+        state_hash = chain_state_hash(parent.state_hash, changes)
+        raws = tuple(t.raw for t in included)
+        header = Header(**{**draft.body(), "tx_root": tx_root(raws), "state_hash": state_hash}).signed(key, state.genesis_hash)
+        block = Block(header, raws)
+        state.head = Head(height, block.hash, slot, header.timestamp, state_hash)
+    except BaseException:
+        state.revert(undo, parent)
+        raise
     return Built(Applied(block, included, changes, undo, parent), rejected)
