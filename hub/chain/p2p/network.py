@@ -34,6 +34,9 @@ log = logging.getLogger("hub.chain.p2p")
 
 #: Transaction refusals that prove the sender relayed junk (not just a race on nonces or fees).
 _MALFORMED_TX = {Reason.BAD_ENCODING, Reason.TOO_LARGE, Reason.UNKNOWN_TYPE, Reason.BAD_PAYLOAD, Reason.BAD_SIGNATURE}
+#: Refusals for a passing reason (its predecessor or funds not here yet, a full mempool): such a
+#: transaction is not remembered as seen, so a later copy of it is judged again.
+_PASSING_TX = {Reason.NONCE_TOO_HIGH, Reason.INSUFFICIENT_BALANCE, Reason.MEMPOOL_FULL}
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -619,6 +622,8 @@ class Network:
                     malformed += 1
                     why = str(result)
                 else:
+                    if result.reason in _PASSING_TX:
+                        self.seen_txs.discard(tx_hash)
                     log.debug("p2p: transaction from %s not admitted: %s", peer.name, result)
             else:
                 admitted.append((raw, tx_hash, peer))

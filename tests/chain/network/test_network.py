@@ -527,6 +527,32 @@ def test_transaction_admission_waits_while_a_block_is_handled(tmp_path, monkeypa
     node.close()
 
 
+async def test_a_transaction_refused_for_a_passing_reason_is_taken_when_gossiped_again(tmp_path):
+    """Nonce 2 gossiped before nonce 1 is refused (nonce too high), a passing reason: it must not be
+    remembered as seen, or its next copy, after nonce 1, would be dropped unread."""
+    sender = key("early-nonce-sender")
+    g, node, net = await _gossiping_node(tmp_path, sender)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
+        await handshake(reader, writer, g, key("gossiper"))
+        await _until(lambda: len(net.peers) == 1)
+        wallet = Wallet(sender, g)
+        first, second = wallet.send(key("someone"), 1), wallet.send(key("someone"), 2)
+        for tx in (second, first):
+            writer.write(encode_frame(messages.announce_txs([tx.raw])))
+            await writer.drain()
+        # Both judged: nonce 1 admitted, nonce 2 refused and (the fix) no longer marked seen.
+        await _until(lambda: first.hash in node.mempool and second.hash not in net.seen_txs)
+        assert second.hash not in node.mempool
+        writer.write(encode_frame(messages.announce_txs([second.raw])))
+        await writer.drain()
+        await _until(lambda: second.hash in node.mempool)
+        writer.close()
+    finally:
+        await net.stop()
+        node.close()
+
+
 async def test_gossip_of_a_transaction_already_in_a_block_is_dropped_unread(tmp_path):
     sender = key("late-sender")
     source = _node(tmp_path, "src", _genesis(balances={sender: 1000 * RUFF}), producing=True)
