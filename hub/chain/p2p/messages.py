@@ -17,7 +17,9 @@ from hub.crypto.signing import Network, signing_bytes
 #: 2: the hello carries a challenge nonce and each side proves its node key with an ``auth`` message.
 #: 3: ``announce_txs`` may name the other peers its frame went to (``also``); a version-2 node would
 #: take that field for garbage and score the sender down, so the two refuse each other at the hello.
-PROTOCOL_VERSION = 3
+#: 4: every signature (auth, block, transaction) binds the genesis hash; a version-3 node's would not
+#: verify, so the two refuse each other at the hello, naming the version, instead of at the auth.
+PROTOCOL_VERSION = 4
 AUTH_DOMAIN = "p2p-auth"
 NONCE_BYTES = 32
 _U64 = 2**64
