@@ -370,8 +370,9 @@ class ChainNode:
         same block would trip it again on every node running this code: so it is refused like an
         invalid block, with the exception named, and logged with its traceback once per block,
         never left half-applied or let through to stop the caller's loop."""
+        decoded = self._preverify(block)  # the node's own work: what it raises is not the block's fault
         try:
-            return apply_block(self.state, block, self.mempool.verify, self._preverify(block))
+            return apply_block(self.state, block, self.mempool.verify, decoded)
         except BlockRejected:
             raise
         except Exception as exc:
