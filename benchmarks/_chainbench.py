@@ -33,13 +33,13 @@ def setup(senders: int, **constants) -> tuple[Genesis, list[PrivateKey]]:
     return genesis, keys
 
 
-def transfers(keys: list[PrivateKey], count: int, first_nonce: int = 1) -> list[Transaction]:
-    """``count`` transfers, round-robin over ``keys`` so each sender's nonces rise by one."""
+def transfers(genesis: Genesis, keys: list[PrivateKey], count: int, first_nonce: int = 1) -> list[Transaction]:
+    """``count`` transfers signed for ``genesis``, round-robin over ``keys`` so each sender's nonces rise by one."""
     out = []
     to = address_of(key("recipient").public_key)
     for i in range(count):
         k = keys[i % len(keys)]
-        out.append(Transaction.create(k, CHAIN, "transfer", p.Transfer(to=to, amount=1 + i % 7),
+        out.append(Transaction.create(k, genesis.network, "transfer", p.Transfer(to=to, amount=1 + i % 7),
                                       nonce=first_nonce + i // len(keys), fee=10_000,
                                       valid_until=GENESIS_TIME + 3_600_000))
     return out

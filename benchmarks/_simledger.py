@@ -105,7 +105,7 @@ class Ledger:
     def verify(self, tx: Transaction) -> bool:
         v = self._verdicts.get(tx.hash)
         if v is None:
-            v = self._verdicts[tx.hash] = keys.verify(tx.sender, tx.signing_bytes(self.state.chain_id), tx.signature)
+            v = self._verdicts[tx.hash] = keys.verify(tx.sender, tx.signing_bytes(self.state.network), tx.signature)
         return v
 
     def build(self, parent: bytes, key: keys.PrivateKey, slot: int, candidates: list[Transaction]) -> Block:

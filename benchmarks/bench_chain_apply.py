@@ -14,7 +14,7 @@ import json
 import os
 import time
 
-from _chainbench import CHAIN, GENESIS_TIME, PRODUCER, setup, transfers
+from _chainbench import GENESIS_TIME, PRODUCER, setup, transfers
 
 from hub.chain.node.mempool import Mempool
 from hub.chain.node.verify import preverify
@@ -26,13 +26,13 @@ def run(count: int, senders: int, repeats: int, pin: bool) -> dict:
     if pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core for every figure
     genesis, senders_keys = setup(senders)
-    txs = transfers(senders_keys, count)
+    txs = transfers(genesis, senders_keys, count)
     base = genesis.state()
     producer_state = copy.deepcopy(base)
     block = build_block(producer_state, PRODUCER, 1, txs).applied.block
     assert len(block.txs) == count, "every transfer must fit in the block"
-    messages = [(t.sender, t.signing_bytes(CHAIN), t.signature) for t in txs]
-    pool = Mempool(CHAIN)
+    messages = [(t.sender, t.signing_bytes(genesis.network), t.signature) for t in txs]
+    pool = Mempool(genesis.network)
     for t in txs:
         pool.verify(t)
     bare, cold, warm, parallel = [], [], [], []
@@ -53,7 +53,7 @@ def run(count: int, senders: int, repeats: int, pin: bool) -> dict:
         if not pin:  # the node's receive path: signatures on every core, then apply_block
             state = copy.deepcopy(base)
             start = time.perf_counter()
-            checked = preverify(block.txs, CHAIN, {})
+            checked = preverify(block.txs, genesis.network, {})
             cache = set(checked.valid)
             apply_block(state, block, lambda t: t.hash in cache, checked.decoded)
             parallel.append(time.perf_counter() - start)

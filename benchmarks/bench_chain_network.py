@@ -60,9 +60,11 @@ import httpx
 from hub.chain.node.files import read_key
 from hub.chain.protocol import payloads as p
 from hub.chain.protocol.constants import RUFF
+from hub.chain.protocol.genesis import load_genesis
 from hub.chain.protocol.tx import Transaction
 from hub.crypto.address import address_of
 from hub.crypto.encoding import encode
+from hub.crypto.signing import Network
 
 TARGET = 2000
 OFFERED = 2300  # default --rate: above the target, see the docstring
@@ -77,13 +79,13 @@ def _pct(values: list[float], q: float) -> float | None:
     return s[min(len(s) - 1, int(len(s) * q))]
 
 
-def sign_transfers(chain_id: str, senders: list, count: int, valid_until: int) -> list[tuple[int, bytes]]:
+def sign_transfers(network: Network, senders: list, count: int, valid_until: int) -> list[tuple[int, bytes]]:
     """``count`` transfers round-robin over ``senders``: (sender index, wire bytes)."""
     to = address_of(key("recipient").public_key)
     out = []
     for i in range(count):
         s = i % len(senders)
-        tx = Transaction.create(senders[s], chain_id, "transfer", p.Transfer(to=to, amount=1 + i % 7),
+        tx = Transaction.create(senders[s], network, "transfer", p.Transfer(to=to, amount=1 + i % 7),
                                 nonce=1 + i // len(senders), fee=10_000, valid_until=valid_until)
         out.append((s, tx.raw))
     return out
@@ -281,17 +283,17 @@ def run(rate: int, seconds: float, senders: int, nodes: int, slot_ms: int, per_t
         # A plain devnet genesis (each producer key funded); the senders are funded by transfers
         # from the producers' accounts before the measured window.
         genesis = make_genesis(root, nodes, slot_ms, {})
-        chain_id = "ruff-devnet"
+        network = load_genesis(genesis).network  # signatures are bound to this genesis
         valid_until = int(time.time() * 1000) + 3_600_000
         producer_keys = [read_key(root / "g" / "keys" / f"producer-{i}.key") for i in range(nodes)]
         funding: list[list[bytes]] = [[] for _ in range(nodes)]
         for s, k in enumerate(sender_keys):
             j = s % nodes
             funding[j].append(Transaction.create(
-                producer_keys[j], chain_id, "transfer", p.Transfer(to=address_of(k.public_key), amount=FUND),
+                producer_keys[j], network, "transfer", p.Transfer(to=address_of(k.public_key), amount=FUND),
                 nonce=len(funding[j]) + 1, fee=10_000, valid_until=valid_until).raw)
         t_sign = time.perf_counter()
-        signed = sign_transfers(chain_id, sender_keys, count, valid_until)
+        signed = sign_transfers(network, sender_keys, count, valid_until)
         sign_s = time.perf_counter() - t_sign
         hashes = [hashlib.sha256(raw).digest() for _, raw in signed]
         net = Devnet(root, genesis, nodes)

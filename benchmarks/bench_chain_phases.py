@@ -39,7 +39,7 @@ def run(block: int, blocks: int) -> dict:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     genesis, keys = setup(block)
-    raws = [t.raw for t in transfers(keys, block * blocks)]
+    raws = [t.raw for t in transfers(genesis, keys, block * blocks)]
     clock = time.thread_time
     best = {stage: float("inf") for stage in STAGES}
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,7 +21,7 @@ from hub.crypto.encoding import encode
 def run(accounts: int, txs: int) -> dict:
     genesis, keys = setup(accounts)
     state = genesis.state()
-    block_txs = transfers(keys[:txs], txs)
+    block_txs = transfers(genesis, keys[:txs], txs)
     tracemalloc.start()
     start = time.perf_counter()
     snapshot = {name: dict(table) for name, table in state.ns.items()}

@@ -67,7 +67,7 @@ def build_chain(root: Path, blocks: int, per_block: int, senders: int) -> tuple[
         txs = []
         for _ in range(per_block):
             s = n % senders
-            txs.append(Transaction.create(sender_keys[s], CHAIN, "transfer", p.Transfer(to=to, amount=1 + n % 7),
+            txs.append(Transaction.create(sender_keys[s], genesis.network, "transfer", p.Transfer(to=to, amount=1 + n % 7),
                                           nonce=1 + n // senders, fee=10_000, valid_until=valid_until))
             n += 1
         signing += time.perf_counter() - t

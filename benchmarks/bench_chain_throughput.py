@@ -23,7 +23,7 @@ def run(count: int, senders: int) -> dict:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     genesis, keys = setup(senders)
-    raws = [t.raw for t in transfers(keys, count)]
+    raws = [t.raw for t in transfers(genesis, keys, count)]
     with tempfile.TemporaryDirectory() as tmp:
         node = ChainNode(Path(tmp), genesis, PRODUCER)
         start = time.perf_counter()

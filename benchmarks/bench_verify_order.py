@@ -39,8 +39,8 @@ def run(batch: int, rounds: int) -> dict:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     genesis, keys = setup(batch)
-    batches = [[t.raw for t in transfers(keys, batch, first_nonce=1 + i)] for i in range(4)]
-    verify = signature_verifier(genesis.chain_id)
+    batches = [[t.raw for t in transfers(genesis, keys, batch, first_nonce=1 + i)] for i in range(4)]
+    verify = signature_verifier(genesis.network)
     times: dict[str, list[float]] = {"interleaved": [], "back_to_back": []}
     for r in range(rounds):
         raws = batches[r % len(batches)]

@@ -131,7 +131,7 @@ class Simulation:
         cands = self.producer_keys + self.extra_keys
         until = t + TX_LIFETIME
         if kind == "register":
-            return [Transaction.create(k, CHAIN, "register_candidate", {"name": f"c{i:04d}"}, nonce=1,
+            return [Transaction.create(k, self.genesis.network, "register_candidate", {"name": f"c{i:04d}"}, nonce=1,
                                        fee=self.c.CANDIDATE_FEE + RUFF // 100, valid_until=until)
                     for i, k in enumerate(cands)]
         n, per = len(cands), min(self.c.MAX_VOTES, len(cands))
@@ -139,7 +139,7 @@ class Simulation:
         txs = []
         for v, k in enumerate(self.voter_keys):
             chosen = sorted({address_of(cands[(v * step + j + shift) % n].public_key) for j in range(per)})
-            txs.append(Transaction.create(k, CHAIN, "vote", {"candidates": chosen}, nonce=1 + (shift > 0),
+            txs.append(Transaction.create(k, self.genesis.network, "vote", {"candidates": chosen}, nonce=1 + (shift > 0),
                                           fee=RUFF // 100, valid_until=until))
         return txs
 

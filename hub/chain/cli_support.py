@@ -103,10 +103,10 @@ class _Chain:
         nonce = max(self.account(sender)[1], self.store.inbox_next_nonce(sender)) + 1
         valid_until = time.time_ns() // 1_000_000 + 3_600_000
         payload = payload.model_dump()
-        draft = Transaction.create(key, self.genesis.chain_id, tx_type, payload, nonce=nonce, fee=0, valid_until=valid_until)
+        draft = Transaction.create(key, self.genesis.network, tx_type, payload, nonce=nonce, fee=0, valid_until=valid_until)
         minimum = self.constants.fee_for(draft.size + 9) + (self.constants.CANDIDATE_FEE if tx_type == "register_candidate" else 0)
         fee = minimum if fee is None else fee
-        tx = Transaction.create(key, self.genesis.chain_id, tx_type, payload, nonce=nonce, fee=fee, valid_until=valid_until)
+        tx = Transaction.create(key, self.genesis.network, tx_type, payload, nonce=nonce, fee=fee, valid_until=valid_until)
         balance = self.account(sender)[0]
         spend = fee + (payload.get("amount", 0) if tx_type == "transfer" else 0)
         if spend > balance:

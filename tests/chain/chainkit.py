@@ -13,6 +13,7 @@ from hub.chain.protocol.transition import Applied, build_block
 from hub.chain.protocol.tx import Transaction
 from hub.crypto.address import address_of, encode_address
 from hub.crypto.keys import PrivateKey
+from hub.crypto.signing import Network
 
 CHAIN = "testnet"
 GENESIS_TIME = 1_000_000
@@ -37,11 +38,17 @@ def make_genesis(producers: list[PrivateKey], balances: dict[PrivateKey, int] | 
     )
 
 
-class Wallet:
-    """Signs transactions for one key with the right next nonce."""
+def network_of(where) -> Network:
+    """The network of a Network, Genesis, State or Sim (signatures are bound to the genesis)."""
+    return where if isinstance(where, Network) else where.network
 
-    def __init__(self, k: PrivateKey, chain_id: str = CHAIN) -> None:
-        self.key, self.chain_id, self.nonce = k, chain_id, 0
+
+class Wallet:
+    """Signs transactions for one key, for one network (``where``: its genesis, state, or sim),
+    with the right next nonce."""
+
+    def __init__(self, k: PrivateKey, where) -> None:
+        self.key, self.network, self.nonce = k, network_of(where), 0
         self.valid_until = GENESIS_TIME + 20 * 3_600_000  # within MAX_TX_LIFETIME of the early blocks
 
     def tx(self, tx_type: str, payload, *, fee: int = RUFF // 100, valid_until: int | None = None, nonce: int | None = None) -> Transaction:
@@ -50,7 +57,7 @@ class Wallet:
             nonce = self.nonce
         valid_until = self.valid_until if valid_until is None else valid_until
         # A dict goes on the wire as it is (so tests can sign invalid payloads too).
-        return Transaction.create(self.key, self.chain_id, tx_type, payload, nonce=nonce, fee=fee, valid_until=valid_until)
+        return Transaction.create(self.key, self.network, tx_type, payload, nonce=nonce, fee=fee, valid_until=valid_until)
 
     def send(self, to: PrivateKey | bytes, amount: int, **kw) -> Transaction:
         to_addr = to if isinstance(to, bytes) else addr(to)
@@ -69,6 +76,10 @@ class Sim:
     @property
     def c(self):
         return self.state.constants
+
+    @property
+    def network(self) -> Network:
+        return self.genesis.network
 
     def owner(self, slot: int) -> bytes:
         return dpos.slot_owner(dpos.schedule_after(self.state), slot)

@@ -36,7 +36,7 @@ from tests.chain.chainkit import GENESIS_TIME, Wallet, key
 
 directory = Path(sys.argv[1])
 node = ChainNode(directory, load_genesis(directory / "genesis.json"), key("producer0"))
-wallet = Wallet(key("alice"))
+wallet = Wallet(key("alice"), node.state)
 wallet.nonce = node.state.nonce(address_of(wallet.key.public_key))
 print("ready", node.head.height, flush=True)
 slot = node.head.slot
@@ -82,7 +82,7 @@ def _check_consistent(directory: Path) -> int:
     assert replay.head == head and replay.digest() == node.state.digest(), "stored state is not the head's state"
     assert decode(node.store.conn.execute("SELECT value FROM meta WHERE key='head'").fetchone()[0])[1] == head.hash
     # and it carries on
-    bob = Wallet(key("bob"))
+    bob = Wallet(key("bob"), node.state)
     bob.nonce = node.state.nonce(address_of(bob.key.public_key))
     node.submit(bob.send(key("alice"), 1).raw, GENESIS_TIME)
     assert node.produce(GENESIS_TIME + (head.slot + 1) * 500).header.height == head.height + 1

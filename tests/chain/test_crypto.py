@@ -12,7 +12,7 @@ from hub.crypto import merkle
 from hub.crypto.address import AddressError, address_of, decode_address, encode_address
 from hub.crypto.encoding import DecodeError, decode, encode
 from hub.crypto.keys import PrivateKey, verify
-from hub.crypto.signing import signing_bytes
+from hub.crypto.signing import Network, signing_bytes
 
 from tests.chain.chainkit import key
 
@@ -140,11 +140,15 @@ def test_decoding_random_bytes_raises_only_decode_error(data):
 # --- signing domains ----------------------------------------------------------------------------------
 
 
-def test_a_signature_is_bound_to_its_domain_and_chain():
+def test_a_signature_is_bound_to_its_domain_chain_and_genesis():
     k = PrivateKey(bytes(range(32)))
     body = {"x": 1}
-    sig = k.sign(signing_bytes("tx", "mainnet", body))
-    assert verify(k.public_key, signing_bytes("tx", "mainnet", body), sig)
-    assert not verify(k.public_key, signing_bytes("tx", "testnet", body), sig)
-    assert not verify(k.public_key, signing_bytes("block", "mainnet", body), sig)
+    main = Network("mainnet", b"\x01" * 32)
+    sig = k.sign(signing_bytes("tx", main, body))
+    assert verify(k.public_key, signing_bytes("tx", main, body), sig)
+    assert not verify(k.public_key, signing_bytes("tx", Network("testnet", main.genesis_hash), body), sig)
+    assert not verify(k.public_key, signing_bytes("tx", Network("mainnet", b"\x02" * 32), body), sig)
+    assert not verify(k.public_key, signing_bytes("block", main, body), sig)
+    with pytest.raises(TypeError, match="Network"):  # a bare chain id would sign without the genesis
+        signing_bytes("tx", "mainnet", body)
     assert "seed" not in repr(k) and k.seed.hex() not in repr(k)

@@ -87,8 +87,8 @@ def addr_of(pk: bytes) -> bytes:
 
 
 def _register_and_vote(s: Sim, candidates, votes: dict) -> None:
-    txs = [Wallet(k).tx("register_candidate", {"name": f"c{i}"}, fee=CAND_FEE) for i, k in enumerate(candidates)]
-    txs += [Wallet(v).tx("vote", {"candidates": [addr(c) for c in cs]}) for v, cs in votes.items()]
+    txs = [Wallet(k, s).tx("register_candidate", {"name": f"c{i}"}, fee=CAND_FEE) for i, k in enumerate(candidates)]
+    txs += [Wallet(v, s).tx("vote", {"candidates": [addr(c) for c in cs]}) for v, cs in votes.items()]
     s.next_block(txs)
 
 
@@ -139,7 +139,7 @@ def test_without_quorum_the_current_producers_stay():
     s.run_to_round_end()
     assert pending(s) == {k.public_key for k in PRODUCERS}
     # Quorum reached once the voter's stake grows past 10 %.
-    big = Wallet(OUTSIDERS[1])
+    big = Wallet(OUTSIDERS[1], s)
     big.nonce = 1
     s.next_block([big.send(VOTERS[0], 900 * RUFF)])
     s.run_to_round_end()
@@ -165,7 +165,7 @@ def test_at_the_limit_producers_can_be_re_elected():
 def test_a_ban_lasts_24_hours():
     # One-hour slots, so 24 h is 24 slots; the ban constant is the real one.
     s = sim(BLOCK_INTERVAL=3_600_000, PRODUCERS=4)
-    for w in map(Wallet, VOTERS):
+    for w in (Wallet(v, s) for v in VOTERS):
         w.valid_until = 10**10
     _register_and_vote(s, PRODUCERS, {v: PRODUCERS for v in VOTERS})
     absent = s.owner(s.state.head.slot + 1)
@@ -184,12 +184,12 @@ def test_a_disqualification_poll_decided_by_the_candidates():
     s = sim(PRODUCERS=4)
     target, *others = OUTSIDERS
     _register_and_vote(s, OUTSIDERS + PRODUCERS[:2], {VOTERS[0]: [target]})
-    opener = Wallet(PRODUCERS[0])
+    opener = Wallet(PRODUCERS[0], s)
     opener.nonce = 1
     poll = opener.tx("disqualify_poll", {"target": addr(target), "reason": "offline"})
     s.next_block([poll])
     # 5 other candidates; 3 approvals is more than half.
-    approvals = [Wallet(k) for k in others + [PRODUCERS[1]]]
+    approvals = [Wallet(k, s) for k in others + [PRODUCERS[1]]]
     for w in approvals:
         w.nonce = 1
     s.next_block([w.tx("disqualify_vote", {"poll": poll.hash, "approve": True}) for w in approvals])
@@ -204,10 +204,10 @@ def test_a_poll_without_a_majority_fails():
     s = sim(PRODUCERS=4)
     target = OUTSIDERS[0]
     _register_and_vote(s, OUTSIDERS + PRODUCERS[:2], {})
-    opener = Wallet(PRODUCERS[0])
+    opener = Wallet(PRODUCERS[0], s)
     opener.nonce = 1
     poll = opener.tx("disqualify_poll", {"target": addr(target)})
-    yes, no = Wallet(OUTSIDERS[1]), Wallet(OUTSIDERS[2])
+    yes, no = Wallet(OUTSIDERS[1], s), Wallet(OUTSIDERS[2], s)
     yes.nonce = no.nonce = 1
     s.next_block([poll, yes.tx("disqualify_vote", {"poll": poll.hash, "approve": True}),
                   no.tx("disqualify_vote", {"poll": poll.hash, "approve": False})])
@@ -222,10 +222,10 @@ def test_equivocation_evidence_disqualifies_the_producer():
     cheat = s.keys[s.owner(slot)]
     fork = copy.deepcopy(s.state)
     a = build_block(s.state, cheat, slot, []).applied.block
-    b = build_block(fork, cheat, slot, [Wallet(VOTERS[0]).send(VOTERS[1], 1)]).applied.block
+    b = build_block(fork, cheat, slot, [Wallet(VOTERS[0], s).send(VOTERS[1], 1)]).applied.block
     assert a.hash != b.hash and a.header.slot == b.header.slot
     s.blocks.append(a)
-    reporter = Wallet(VOTERS[2])
+    reporter = Wallet(VOTERS[2], s)
     s.next_block([reporter.tx("evidence", {"first": a.header.as_dict(), "second": b.header.as_dict()})])
     assert s.state.get("dq", addr(cheat)) == s.state.head.height
     # Its next slot is refused, so its turn becomes a miss for it.
@@ -250,11 +250,11 @@ def test_blocks_out_of_turn_or_tampered_are_refused_and_change_nothing():
     slot = s.state.head.slot + 1
     owner = s.keys[s.owner(slot)]
     intruder = next(k for k in PRODUCERS if k.public_key != owner.public_key)
-    tx = Wallet(VOTERS[0]).send(VOTERS[1], 5)
+    tx = Wallet(VOTERS[0], s).send(VOTERS[1], 5)
     good = build_block(copy.deepcopy(s.state), owner, slot, [tx]).applied.block
     wrong_turn = build_block(copy.deepcopy(s.state), owner, slot, [tx]).applied.block
     def resign(header: Header, k=owner, **changes) -> Block:
-        return Block(Header(**{**header.body(), **changes}).signed(k), good.txs)
+        return Block(Header(**{**header.body(), **changes}).signed(k, s.genesis.hash), good.txs)
 
     cases = {
         "belongs to": resign(wrong_turn.header, intruder),
@@ -271,7 +271,7 @@ def test_blocks_out_of_turn_or_tampered_are_refused_and_change_nothing():
         with pytest.raises(BlockRejected, match=message):
             apply_block(s.state, block)
         assert s.state.digest() == good_state.digest() and s.state.head == good_state.head
-    doubled = Block(Header(**{**good.header.body(), "tx_root": tx_root(good.txs * 2)}).signed(owner), good.txs * 2)
+    doubled = Block(Header(**{**good.header.body(), "tx_root": tx_root(good.txs * 2)}).signed(owner, s.genesis.hash), good.txs * 2)
     with pytest.raises(BlockRejected, match="appears twice|invalid"):
         apply_block(s.state, doubled)
     assert s.state.digest() == good_state.digest()

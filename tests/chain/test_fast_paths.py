@@ -25,7 +25,7 @@ from hub.chain.protocol.transition import apply_block, build_block, signature_ve
 from hub.chain.protocol.tx import Transaction
 from hub.crypto import keys
 from hub.crypto.encoding import encode
-from hub.crypto.signing import signing_bytes
+from hub.crypto.signing import Network, signing_bytes
 
 from tests.chain.chainkit import CHAIN, Sim, Wallet, addr, key, make_genesis
 
@@ -115,10 +115,12 @@ def test_from_dict_agrees_with_the_reference(d):
        st.integers(0, 2**64 - 1),
        st.dictionaries(st.text(max_size=8), st.one_of(st.integers(0, 2**40), st.binary(max_size=40)), max_size=3),
        st.one_of(st.just(bytes(64)), st.binary(max_size=80)),
-       st.sampled_from(["testnet", "", "m" * 40, "é"]))
-def test_signing_bytes_cut_from_the_wire_form_equal_the_generic_encoding(tx_type, fee, nonce, valid_until, payload, sig, chain_id):
+       st.sampled_from(["testnet", "", "m" * 40, "é"]), st.binary(min_size=32, max_size=32))
+def test_signing_bytes_cut_from_the_wire_form_equal_the_generic_encoding(tx_type, fee, nonce, valid_until, payload, sig,
+                                                                         chain_id, genesis_hash):
     tx = Transaction(tx_type, bytes(range(32)), nonce, fee, valid_until, payload, sig)
-    assert tx.signing_bytes(chain_id) == signing_bytes("tx", chain_id, tx.body())
+    network = Network(chain_id, genesis_hash)
+    assert tx.signing_bytes(network) == signing_bytes("tx", network, tx.body())
 
 
 # --- apply_block without a verifier checks signatures ahead, with the same verdicts -------------------
@@ -134,7 +136,7 @@ def _sim() -> Sim:
 
 def _block(s: Sim, items: list[tuple[str, int]]) -> tuple[Block, tuple[int, str | None] | None]:
     """A block of the given kinds of transaction (state hash left zero) and its first bad one."""
-    wallets = [Wallet(k) for k in SENDERS]
+    wallets = [Wallet(k, s) for k in SENDERS]
     raws: list[bytes] = []
     first_bad = None
     for index, (kind, who) in enumerate(items):
@@ -146,7 +148,7 @@ def _block(s: Sim, items: list[tuple[str, int]]) -> tuple[Block, tuple[int, str 
         elif kind == "nonce_high":
             raw, reason = w.tx("transfer", {"to": addr(SENDERS[0]), "amount": 1}, nonce=w.nonce + 5).raw, Reason.NONCE_TOO_HIGH
         elif kind == "foreign":
-            raw, reason = Wallet(w.key, "another-chain").tx("transfer", {"to": addr(SENDERS[0]), "amount": 1}, nonce=w.nonce + 1).raw, Reason.BAD_SIGNATURE
+            raw, reason = Wallet(w.key, Network(s.network.chain_id, bytes(32))).tx("transfer", {"to": addr(SENDERS[0]), "amount": 1}, nonce=w.nonce + 1).raw, Reason.BAD_SIGNATURE
         elif kind == "bad_sig":
             t = w.tx("transfer", {"to": addr(SENDERS[0]), "amount": 1}, nonce=w.nonce + 1)
             forged = bytes([t.signature[0] ^ 1]) + t.signature[1:]
@@ -158,7 +160,7 @@ def _block(s: Sim, items: list[tuple[str, int]]) -> tuple[Block, tuple[int, str 
             first_bad = (index, reason)
     slot = s.state.head.slot + 1
     draft = build_block(copy.deepcopy(s.state), PRODUCER, slot, []).applied.block.header
-    header = Header(**{**draft.body(), "tx_root": tx_root(raws), "state_hash": bytes(32)}).signed(PRODUCER)
+    header = Header(**{**draft.body(), "tx_root": tx_root(raws), "state_hash": bytes(32)}).signed(PRODUCER, s.genesis.hash)
     return Block(header, tuple(raws)), first_bad
 
 
@@ -183,7 +185,7 @@ def test_checking_signatures_ahead_gives_the_one_at_a_time_verdicts(ahead_sim, m
     monkeypatch.setattr(transition, "VERIFY_AHEAD", ahead)
     block, first_bad = _block(ahead_sim, items)
     default = _apply(ahead_sim, block, None)
-    assert default == _apply(ahead_sim, block, signature_verifier(CHAIN))
+    assert default == _apply(ahead_sim, block, signature_verifier(ahead_sim.network))
     message, index, reason = default
     if first_bad is None:
         assert "state hash" in message and index is None
@@ -209,7 +211,7 @@ def test_reusing_already_decoded_transactions_changes_nothing():
     alice, bob = key("reuse-alice"), key("reuse-bob")
     producers = [key(f"reuse-p{i}") for i in range(4)]
     sim = Sim(make_genesis(producers, {alice: 100 * RUFF}), producers)
-    wallet = Wallet(alice)
+    wallet = Wallet(alice, sim)
     txs = [wallet.send(bob, i + 1) for i in range(20)]
     plain, reused = copy.deepcopy(sim.state), copy.deepcopy(sim.state)
     block = sim.next_block(txs).block
@@ -227,7 +229,7 @@ def test_a_blocks_remembered_encoding_is_the_one_its_fields_give():
     alice, bob = key("enc-alice"), key("enc-bob")
     producers = [key(f"enc-p{i}") for i in range(4)]
     sim = Sim(make_genesis(producers, {alice: 100 * RUFF}), producers)
-    wallet = Wallet(alice)
+    wallet = Wallet(alice, sim)
     block = sim.next_block([wallet.send(bob, i + 1) for i in range(5)]).block
     generic = lambda b: encode({"header": b.header.as_dict(), "txs": list(b.txs)})  # noqa: E731
     wire = block.encode()

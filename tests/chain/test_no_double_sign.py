@@ -24,7 +24,7 @@ def test_after_losing_a_fork_the_producer_does_not_sign_its_slot_again(tmp_path)
     # B's block of slot s1 at the same height; vary its content until it wins the tie (lower hash)
     for amount in range(1, 200):
         other = ChainNode(tmp_path / f"b{amount}", g, B)
-        other.submit(Wallet(ALICE).send(B, amount).raw, at(s1))
+        other.submit(Wallet(ALICE, g).send(B, amount).raw, at(s1))
         theirs = other.produce(at(s1))
         other.close()
         if theirs.hash < mine.hash:

@@ -8,7 +8,7 @@ import pytest
 
 from hub.chain.node.mempool import SWEEP_MS, Mempool
 from hub.chain.node.node import ChainError, ChainNode
-from hub.chain.protocol import dpos
+from hub.chain.protocol import dpos, transition
 from hub.chain.protocol.block import Block, Header
 from hub.chain.protocol.constants import RUFF
 from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
@@ -36,8 +36,8 @@ def reason(fn) -> Reason:
 
 def test_mempool_orders_by_fee_but_keeps_each_senders_nonce_order():
     state = genesis().state()
-    pool = Mempool(CHAIN)
-    a, b = Wallet(ALICE), Wallet(BOB)
+    pool = Mempool(state.network)
+    a, b = Wallet(ALICE, state), Wallet(BOB, state)
     a1 = a.send(CAROL, 1, fee=20_000)
     a2 = a.send(CAROL, 1, fee=90_000)
     b1 = b.send(CAROL, 1, fee=50_000)
@@ -48,8 +48,8 @@ def test_mempool_orders_by_fee_but_keeps_each_senders_nonce_order():
 
 def test_mempool_entry_rules():
     state = genesis().state()
-    pool = Mempool(CHAIN, max_txs=3)
-    a = Wallet(ALICE)
+    pool = Mempool(state.network, max_txs=3)
+    a = Wallet(ALICE, state)
     first = a.send(BOB, 1, fee=20_000)
     pool.add(first, state, NOW)
     assert reason(lambda: pool.add(first, state, NOW)) is Reason.DUPLICATE
@@ -63,10 +63,10 @@ def test_mempool_entry_rules():
     assert reason(lambda: pool.add(a.send(BOB, 100 * RUFF - 10_000, nonce=2), state, NOW)) is Reason.INSUFFICIENT_BALANCE
     assert reason(lambda: pool.add(a.send(BOB, 1, nonce=2, valid_until=NOW - 1), state, NOW)) is Reason.EXPIRED
     # Size bound: full of better-paying transactions, a cheap one is refused; a richer one evicts.
-    pool.add(Wallet(BOB).send(ALICE, 1, fee=40_000), state, NOW)
-    pool.add(Wallet(CAROL).send(ALICE, 1, fee=50_000), state, NOW)
+    pool.add(Wallet(BOB, state).send(ALICE, 1, fee=40_000), state, NOW)
+    pool.add(Wallet(CAROL, state).send(ALICE, 1, fee=50_000), state, NOW)
     assert reason(lambda: pool.add(a.send(BOB, 1, nonce=2, fee=10_000), state, NOW)) is Reason.MEMPOOL_FULL
-    rich = Wallet(key("dave"))
+    rich = Wallet(key("dave"), state)
     state.begin(), state.set("acct", addr(rich.key), (RUFF, 0)), state.commit()
     pool.add(rich.send(ALICE, 1, fee=60_000), state, NOW)
     assert len(pool) == 3 and min(t.fee for t in pool.by_hash.values()) == 40_000
@@ -74,8 +74,8 @@ def test_mempool_entry_rules():
 
 def test_what_a_sender_has_pending_is_counted_against_its_balance_until_it_leaves():
     state = genesis().state()
-    pool = Mempool(CHAIN)
-    a = Wallet(ALICE)
+    pool = Mempool(state.network)
+    a = Wallet(ALICE, state)
     pending = [a.send(BOB, 30 * RUFF, fee=10_000) for _ in range(3)]  # 90 RUFF of alice's 100
     for tx in pending:
         pool.add(tx, state, NOW)
@@ -89,8 +89,8 @@ def test_what_a_sender_has_pending_is_counted_against_its_balance_until_it_leave
 
 def test_mempool_prunes_expired_and_included():
     state = genesis().state()
-    pool = Mempool(CHAIN)
-    a = Wallet(ALICE)
+    pool = Mempool(state.network)
+    a = Wallet(ALICE, state)
     soon = a.send(BOB, 1, valid_until=NOW + 5)
     after = a.send(BOB, 1)
     pool.add(soon, state, NOW)
@@ -101,8 +101,8 @@ def test_mempool_prunes_expired_and_included():
 
 def test_mempool_prunes_a_blocks_senders_at_once_and_everyone_at_the_expiry_sweep():
     state = genesis().state()
-    pool = Mempool(CHAIN)
-    alice, bob = Wallet(ALICE), Wallet(BOB)
+    pool = Mempool(state.network)
+    alice, bob = Wallet(ALICE, state), Wallet(BOB, state)
     pool.prune(state, NOW)  # the first call sweeps; the next sweep is due SWEEP_MS later
     included, waiting = alice.send(CAROL, 1), alice.send(CAROL, 1)
     expiring = bob.send(CAROL, 1, valid_until=NOW + 5)
@@ -126,7 +126,7 @@ def single(tmp_path, **kw) -> ChainNode:
 
 def test_single_producer_node_includes_submitted_transactions_and_survives_a_restart(tmp_path):
     node = single(tmp_path)
-    w = Wallet(ALICE)
+    w = Wallet(ALICE, node.state)
     txs = [w.send(BOB, RUFF) for _ in range(3)]
     for tx in txs:
         node.submit(tx.raw, NOW)
@@ -148,9 +148,9 @@ def test_single_producer_node_includes_submitted_transactions_and_survives_a_res
 def test_a_bad_transaction_never_stops_the_node(tmp_path):
     node = single(tmp_path)
     node.store.add_to_inbox(b"x" * 32, b"\xff garbage")
-    bad_sig = Wallet(ALICE).send(BOB, 1)
+    bad_sig = Wallet(ALICE, node.state).send(BOB, 1)
     node.store.add_to_inbox(b"y" * 32, bad_sig.raw[:-3] + b"abc")
-    good = Wallet(BOB).send(ALICE, 1)
+    good = Wallet(BOB, node.state).send(ALICE, 1)
     node.store.add_to_inbox(good.hash, good.raw)
     results = dict(node.drain_inbox(NOW))
     assert results[good.hash] == "pending"
@@ -178,7 +178,7 @@ def test_competing_branches_the_longest_wins_and_state_follows(tmp_path):
     g = genesis()
     main = Sim(g, PRODUCERS)
     node = follower(tmp_path)
-    tx = Wallet(ALICE).send(BOB, 7 * RUFF)
+    tx = Wallet(ALICE, main).send(BOB, 7 * RUFF)
     node.submit(tx.raw, NOW)
     a1 = main.next_block([tx])
     node.receive_block(a1.block)
@@ -186,7 +186,7 @@ def test_competing_branches_the_longest_wins_and_state_follows(tmp_path):
     for _ in range(2):
         assert node.receive_block(main.next_block().block).status == "applied"
     # The fork skips a slot (its producer was cut off) and then grows longer.
-    b2 = fork.next_block([Wallet(CAROL).send(ALICE, 3 * RUFF)], skip=1)
+    b2 = fork.next_block([Wallet(CAROL, main).send(ALICE, 3 * RUFF)], skip=1)
     assert node.receive_block(b2.block).status == "side"
     b3 = fork.next_block()
     assert node.receive_block(b3.block).status == "side"  # equal height: lower hash decides
@@ -207,7 +207,7 @@ def test_a_reorganisation_puts_every_reverted_transaction_back_in_the_mempool(tm
     main = Sim(genesis(), PRODUCERS)
     fork = copy.deepcopy(main)
     node = follower(tmp_path)
-    alice = Wallet(ALICE)
+    alice = Wallet(ALICE, main)
     first, second = alice.send(BOB, RUFF), alice.send(BOB, RUFF)
     for tx in (first, second):
         node.submit(tx.raw, NOW)
@@ -229,7 +229,7 @@ def test_a_reorganisation_the_store_refuses_to_commit_leaves_the_node_where_it_w
     main = Sim(genesis(), PRODUCERS)
     fork = copy.deepcopy(main)
     node = follower(tmp_path)
-    alice = Wallet(ALICE)
+    alice = Wallet(ALICE, main)
     node.receive_block(main.next_block([alice.send(BOB, RUFF)]).block)
     node.receive_block(main.next_block([alice.send(BOB, RUFF)]).block)
     before = node.state.digest(), node.head
@@ -298,7 +298,7 @@ def test_a_branch_with_an_invalid_block_leaves_the_node_where_it_was(tmp_path):
     node.receive_block(good)
     slot = fork.state.head.slot + 1
     owner = fork.keys[fork.owner(slot)]
-    bad_header = Header(**{**fork.next_block().block.header.body(), "state_hash": bytes(32)}).signed(owner)
+    bad_header = Header(**{**fork.next_block().block.header.body(), "state_hash": bytes(32)}).signed(owner, g.hash)
     before = node.state.digest(), node.head
     with pytest.raises(BlockRejected, match="state hash"):
         node.receive_block(Block(bad_header, ()))
@@ -317,11 +317,11 @@ def test_a_side_block_for_a_slot_its_producer_does_not_own_is_not_kept(tmp_path)
     # A sibling of block 2, correctly signed, but by a producer that does not own its slot.
     honest = fork.next_block(skip=1).block.header
     intruder = next(k for k in PRODUCERS if k.public_key != honest.producer)
-    stolen = Block(Header(**{**honest.body(), "producer": intruder.public_key}).signed(intruder), ())
+    stolen = Block(Header(**{**honest.body(), "producer": intruder.public_key}).signed(intruder, main.genesis.hash), ())
     with pytest.raises(BlockRejected, match="belongs to"):
         node.receive_block(stolen)
     early = Block(Header(**{**honest.body(), "slot": 1, "timestamp": dpos.slot_time(1, GENESIS_TIME, node.constants)})
-                  .signed(fork.keys[honest.producer]), ())
+                  .signed(fork.keys[honest.producer], main.genesis.hash), ())
     with pytest.raises(BlockRejected, match="not after its parent"):
         node.receive_block(early)
     assert not node.store.has_block(stolen.hash) and not node.store.has_block(early.hash)
@@ -351,7 +351,7 @@ def test_producer_waits_for_its_own_slot(tmp_path):
 def test_headers_are_read_without_decoding_the_block_and_old_stores_still_answer(tmp_path):
     main = Sim(genesis(), PRODUCERS)
     node = follower(tmp_path)
-    blocks = [main.next_block([Wallet(ALICE).send(BOB, RUFF)] if i == 0 else []).block for i in range(3)]
+    blocks = [main.next_block([Wallet(ALICE, main).send(BOB, RUFF)] if i == 0 else []).block for i in range(3)]
     for blk in blocks:
         node.receive_block(blk)
     assert [node.store.canonical_header(i + 1) for i in range(3)] == [b.header for b in blocks]
@@ -362,4 +362,82 @@ def test_headers_are_read_without_decoding_the_block_and_old_stores_still_answer
         conn.execute("DELETE FROM headers")
     assert node.store.header(blocks[0].hash) == blocks[0].header
     assert node.store.canonical_header(99) is None and node.store.header(b"\x00" * 32) is None
+    node.close()
+
+
+# --- a block that trips a bug ---------------------------------------------------------------------
+
+
+def test_a_block_that_trips_a_bug_on_the_head_is_refused_as_invalid_and_logged_once(tmp_path, monkeypatch, caplog):
+    main = Sim(genesis(), PRODUCERS)
+    node = follower(tmp_path)
+    node.receive_block(main.next_block().block)
+    before = node.state.digest(), node.head
+    bad = copy.deepcopy(main).next_block([Wallet(ALICE, main).send(BOB, RUFF)]).block
+    monkeypatch.setattr(transition, "_epilogue", _raising_for(transition._epilogue, {bad.hash}))
+    for _ in range(2):  # the same block from two peers
+        with pytest.raises(BlockRejected, match="ZeroDivisionError.*refused as invalid"):
+            node.receive_block(bad)
+        assert (node.state.digest(), node.head) == before and not node.store.has_block(bad.hash)
+    logged = [r for r in caplog.records if "could not be applied" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None  # once, with the traceback
+    monkeypatch.undo()
+    assert node.receive_block(main.next_block().block).status == "applied"  # and the node goes on
+    assert node.head == main.state.head and node.state.digest() == main.state.digest()
+    node.close()
+
+
+def _raising_for(original, blocks: set[bytes]):
+    """``_epilogue`` raising an unexpected error (not a rejection) for the given blocks, after
+    their transactions changed the state: a stand-in for a bug that a crafted block trips."""
+    def epilogue(state, h, fees, rewarded):
+        original(state, h, fees, rewarded)
+        if h.hash in blocks:
+            raise ZeroDivisionError("a bug this block trips")
+    return epilogue
+
+
+def test_a_branch_block_that_trips_a_bug_leaves_the_node_on_its_old_branch(tmp_path, monkeypatch):
+    """Before, ``_reorganise`` put the old branch back only on ``BlockRejected``: anything else
+    left the node's state on half the new branch while its store stayed on the old one."""
+    main = Sim(genesis(), PRODUCERS)
+    fork = copy.deepcopy(main)
+    node = follower(tmp_path)
+    node.receive_block(main.next_block([Wallet(ALICE, main).send(BOB, RUFF)]).block)
+    for _ in range(2):
+        node.receive_block(main.next_block().block)
+    before = node.state.digest(), node.head
+    branch = [fork.next_block(skip=1).block] + [fork.next_block().block for _ in range(3)]
+    monkeypatch.setattr(transition, "_epilogue", _raising_for(transition._epilogue, {branch[1].hash}))
+    statuses = []
+    with pytest.raises(BlockRejected, match="ZeroDivisionError"):
+        for blk in branch:  # the switch (at the tie or past it) applies branch block 1, then trips on 2
+            statuses.append(node.receive_block(blk).status)
+    assert set(statuses) == {"side"}
+    assert (node.state.digest(), node.head) == before and node.store.head() == before[1]
+    monkeypatch.undo()
+    node.receive_block(main.next_block().block)
+    assert node.head == main.state.head and node.state.digest() == main.state.digest()
+    node.close()
+    reopened = follower(tmp_path)
+    assert (reopened.state.digest(), reopened.head) == (main.state.digest(), main.state.head)
+
+
+def test_a_failure_while_producing_leaves_the_state_where_it_was(tmp_path, monkeypatch):
+    """``build_block`` commits the journal before it signs: a failure after that (here the signing
+    itself) must put the state back, or the node's state holds a block its head and store lack."""
+    node = single(tmp_path)
+    node.submit(Wallet(ALICE, node.state).send(BOB, RUFF).raw, NOW)
+    before = node.state.digest(), node.head
+
+    def broken(self, key, genesis_hash):
+        raise OSError("the key store went away")
+
+    monkeypatch.setattr(Header, "signed", broken)
+    with pytest.raises(OSError):
+        node.produce(GENESIS_TIME + 500)
+    assert (node.state.digest(), node.head) == before and node.store.head() == before[1]
+    monkeypatch.undo()
+    block = node.produce(GENESIS_TIME + 500)
+    assert block is not None and len(block.txs) == 1 and node.state.balance(addr(BOB)) == 101 * RUFF
     node.close()

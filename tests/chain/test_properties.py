@@ -49,7 +49,7 @@ def _tx(wallets: list[Wallet], kind: str, i: int, j: int, amount: int, extra: in
 
 def _run(plan) -> tuple[Sim, list[tuple[Transaction, TxRejected]]]:
     sim = Sim(make_genesis(PRODUCERS, START, PRODUCERS=3), PRODUCERS + USERS)  # users may get elected
-    wallets = [Wallet(u) for u in USERS]
+    wallets = [Wallet(u, sim) for u in USERS]
     rejected = []
     for skip, ops in plan:
         txs = []
@@ -96,9 +96,9 @@ def test_two_replays_of_the_same_blocks_agree(plan):
 @given(st.lists(op, min_size=1, max_size=25))
 def test_every_invalid_transaction_is_rejected_with_a_reason_and_changes_nothing(ops):
     state = make_genesis(PRODUCERS, START, PRODUCERS=3).state()
-    wallets = [Wallet(u) for u in USERS]
+    wallets = [Wallet(u, state) for u in USERS]
     ctx = BlockContext(1, 2_000_000, 1, frozenset(addr(k) for k in PRODUCERS))
-    verify = signature_verifier(CHAIN)
+    verify = signature_verifier(state.network)
     state.begin()
     for kind, i, j, amount, extra in ops:
         tx = _tx(wallets, kind, i, j, amount, extra)

@@ -94,9 +94,9 @@ def transfer(root: Path) -> Transaction:
     to = address_of(PrivateKey(hashlib.sha256(b"remote-hub-recipient").digest()).public_key)
     payload = {"to": to, "amount": 3_000_000, "memo": b""}
     valid_until = time.time_ns() // 1_000_000 + 3_600_000
-    draft = Transaction.create(sender, genesis.chain_id, "transfer", payload, nonce=1, fee=0, valid_until=valid_until)
+    draft = Transaction.create(sender, genesis.network, "transfer", payload, nonce=1, fee=0, valid_until=valid_until)
     fee = genesis.rules().fee_for(draft.size + 9)
-    return Transaction.create(sender, genesis.chain_id, "transfer", payload, nonce=1, fee=fee, valid_until=valid_until)
+    return Transaction.create(sender, genesis.network, "transfer", payload, nonce=1, fee=fee, valid_until=valid_until)
 
 
 def test_hub_follows_a_node_process_verifies_a_transfer_and_survives_the_node(tmp_path):
@@ -203,7 +203,7 @@ def test_tampered_answers_are_not_verified_and_balances_never_are(tmp_path):
     producer, alice, bob = key("rh-producer"), key("rh-alice"), key("rh-bob")
     g = make_genesis([producer], {alice: 10**9}, PRODUCERS=3)
     node = ChainNode(tmp_path / "node", g, producer)
-    wallet = Wallet(alice)
+    wallet = Wallet(alice, g)
     sent = [wallet.send(bob, 1000) for _ in range(3)]
     for tx in sent:
         node.submit(tx.raw, GENESIS_TIME + 1)
@@ -303,7 +303,7 @@ def test_embedded_mode_answers_the_same_routes(tmp_path):
     producer, alice, bob = key("em-producer"), key("em-alice"), key("em-bob")
     g = make_genesis([producer], {alice: 10**9}, PRODUCERS=3)
     node = ChainNode(tmp_path / "node", g, producer)
-    tx = Wallet(alice).send(bob, 1000)
+    tx = Wallet(alice, g).send(bob, 1000)
     node.submit(tx.raw, GENESIS_TIME + 1)
     for slot in range(1, 5):
         node.produce(GENESIS_TIME + g.rules().BLOCK_INTERVAL * slot)

@@ -43,6 +43,7 @@ from typing import Any
 from hub.chain.protocol import dpos, forkchoice
 from hub.chain.protocol.block import BlockFormatError, Header
 from hub.chain.protocol.genesis import Genesis
+from hub.chain.protocol.headers import HeaderRejected, Parent, check_header
 from hub.crypto import merkle
 from hub.crypto.encoding import DecodeError, decode, encode
 
@@ -148,6 +149,7 @@ class LightClient:
     def __init__(self, genesis: Genesis, *, window: int = DEFAULT_WINDOW, assume_unchanged_schedule: bool = False) -> None:
         self.genesis = genesis
         self.chain_id = genesis.chain_id
+        self.network = genesis.network
         self.constants = genesis.rules()
         self.genesis_time = genesis.genesis_time
         self.assume_unchanged_schedule = assume_unchanged_schedule
@@ -295,37 +297,27 @@ class LightClient:
         if block_hash in self._by_hash:
             return False
         height = h.height
-        if h.chain_id != self.chain_id:
-            raise LightClientError(Reason.WRONG_CHAIN, f"header is for chain {h.chain_id!r}, this is {self.chain_id!r}", height)
         parent = self._by_hash.get(h.prev_hash)
         if parent is None:
             if height <= self._final.height + 1:
                 raise LightClientError(Reason.BELOW_FINAL, f"the header forks at or below the last irreversible "
                                        f"header {self._final.height}", height)
             raise LightClientError(Reason.UNKNOWN_PARENT, "the previous hash names no header this client holds", height)
-        if height != parent.height + 1:
-            raise LightClientError(Reason.BAD_HEIGHT, f"height does not follow its parent's {parent.height}", height)
         if self._canon.get(parent.height) == parent.hash and parent.height < self._final.height:
             raise LightClientError(Reason.BELOW_FINAL, f"the header forks at height {parent.height}, below the last "
                                    f"irreversible header {self._final.height}", height)
-        if h.round != dpos.round_of(height, c):
-            raise LightClientError(Reason.BAD_ROUND, f"round {h.round} is wrong for this height", height)
-        if h.slot <= parent.slot:
-            raise LightClientError(Reason.BAD_SLOT, f"slot {h.slot} is not after the parent's slot {parent.slot}", height)
-        if h.timestamp != dpos.slot_time(h.slot, self.genesis_time, c):
-            raise LightClientError(Reason.BAD_TIMESTAMP, f"timestamp is not the start of slot {h.slot}", height)
         anchor = parent.hash if parent.height % c.PRODUCERS == 0 else parent.anchor
         order = self._order(anchor)
-        if order is None:
-            end = self._by_hash.get(anchor)
-            raise LightClientError(Reason.SCHEDULE_UNPROVEN, f"the producers of round {h.round} are not proven: add the "
-                                   f"schedule proof of block {end.height if end else '?'} (the previous round's last)", height)
-        owner = dpos.slot_owner(order, h.slot)
-        if h.producer != owner:
-            raise LightClientError(Reason.WRONG_PRODUCER, f"slot {h.slot} belongs to {owner.hex()[:16]}, not to "
-                                   f"{h.producer.hex()[:16]}", height)
-        if not h.signature_ok():
-            raise LightClientError(Reason.BAD_SIGNATURE, "the producer's signature does not verify", height)
+        try:  # the rules full nodes apply to a header, the same function
+            if order is None:  # every rule but the slot owner's (and the signature), then ask for the proof
+                check_header(h, Parent(parent.height, parent.slot), self.network, self.genesis_time, c, None, signed=False)
+                end = self._by_hash.get(anchor)
+                raise LightClientError(Reason.SCHEDULE_UNPROVEN, f"the producers of round {h.round} are not proven: add "
+                                       f"the schedule proof of block {end.height if end else '?'} (the previous round's "
+                                       "last)", height)
+            check_header(h, Parent(parent.height, parent.slot), self.network, self.genesis_time, c, order)
+        except HeaderRejected as exc:
+            raise LightClientError(Reason(exc.fault.value), str(exc), height) from None
         elected: tuple[bytes, ...] | None = None
         pending: tuple[bytes, ...] | None = None
         if height % c.PRODUCERS == 0:

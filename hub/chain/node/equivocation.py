@@ -17,8 +17,9 @@ PER_KEY = 4
 
 
 class EquivocationWatch:
-    def __init__(self, window_slots: int) -> None:
+    def __init__(self, window_slots: int, genesis_hash: bytes) -> None:
         self.window = window_slots
+        self.genesis_hash = genesis_hash  # signatures are checked for this network only
         self._by_slot: dict[int, dict[bytes, dict[bytes, Header]]] = {}
         self._oldest = 0
 
@@ -39,9 +40,9 @@ class EquivocationWatch:
             return None
         others = list(known.values())
         known[block_hash] = header
-        if not others or not header.signature_ok():
+        if not others or not header.signature_ok(self.genesis_hash):
             return None
         for other in others:
-            if other.signature_ok():
+            if other.signature_ok(self.genesis_hash):
                 return (other, header) if other.hash < block_hash else (header, other)
         return None

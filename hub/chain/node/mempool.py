@@ -30,6 +30,7 @@ from hub.chain.protocol.rules import TYPES_WITHOUT_RULES, check_envelope, check_
 from hub.chain.protocol.state import State
 from hub.chain.protocol.tx import Transaction
 from hub.chain.protocol.transition import signature_verifier
+from hub.crypto.signing import Network
 
 DEFAULT_MAX_TXS = 50_000
 VERIFIED_CACHE = 200_000
@@ -59,13 +60,13 @@ def _priority(tx: Transaction) -> tuple[int, bytes]:
 
 
 class Mempool:
-    def __init__(self, chain_id: str, max_txs: int = DEFAULT_MAX_TXS) -> None:
+    def __init__(self, network: Network, max_txs: int = DEFAULT_MAX_TXS) -> None:
         self.max_txs = max_txs
         self.by_hash: dict[bytes, Transaction] = {}
         self.by_sender: dict[bytes, dict[int, Transaction]] = {}
         self.spend: dict[bytes, int] = {}  # per sender: what its pending transactions spend in all
         self._next_sweep = 0  # chain time (ms) of the next full expiry sweep in prune()
-        self._verify_sig = signature_verifier(chain_id)
+        self._verify_sig = signature_verifier(network)
         self.verified: OrderedDict[bytes, None] = OrderedDict()
         self.fates: OrderedDict[bytes, Fate] = OrderedDict()
         self.new_drops: list[tuple[bytes, Fate]] = []  # since the node last took them (for its CLI inbox)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from hub.chain.protocol import dpos, forkchoice
 from hub.chain.protocol.block import Block, Header
-from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
+from hub.chain.protocol.errors import BlockRejected, ParentUnknown, Reason, TxRejected
 from hub.chain.protocol.genesis import Genesis
+from hub.chain.protocol.headers import Parent, check_header
 from hub.chain.protocol.state import Head, State
 from hub.chain.protocol.transition import Applied, apply_block, build_block
 from hub.chain.protocol.tx import Transaction
@@ -72,21 +73,20 @@ class ChainNode:
             raise ChainError(f"{self.store.path} belongs to another chain (genesis {stored.hex()[:16]}, "
                              f"this genesis file is {genesis.hash.hex()[:16]})")
         else:
-            self.state.ns = {name: {} for name in self.state.ns}
-            self.state.load(self.store.state_rows())
-            self.state.head = self.store.head()
+            self._reload_state()
         self.lib = self.store.get_meta("lib") or 0
         self._genesis_head_cache: Head | None = None
         # The last slot this key signed a block for, side branches included (they stay in the store).
         self.signed_slot = self.store.last_slot_of(key.public_key) if key is not None else 0
-        self.mempool = Mempool(genesis.chain_id, **({"max_txs": max_mempool} if max_mempool else {}))
+        self.mempool = Mempool(genesis.network, **({"max_txs": max_mempool} if max_mempool else {}))
         # Two rounds of slots: evidence about older slots still counts on chain, but a node that
         # was not watching then has nothing to compare with anyway.
-        self.watch = EquivocationWatch(2 * self.constants.PRODUCERS)
+        self.watch = EquivocationWatch(2 * self.constants.PRODUCERS, genesis.hash)
         self.equivocations: list[tuple[Header, Header]] = []  # seen since start, newest last
         self._block_work = 0
         self._blocks_done = threading.Condition()
         self._included: OrderedDict[bytes, None] = OrderedDict()
+        self._tripped: OrderedDict[bytes, None] = OrderedDict()  # blocks whose unexpected failure was logged
 
     @contextmanager
     def block_work(self) -> Iterator[None]:
@@ -226,10 +226,10 @@ class ChainNode:
         nonce = self.state.nonce(sender) + len(self.mempool.by_sender.get(sender, {})) + 1
         payload = {"first": pair[0].as_dict(), "second": pair[1].as_dict()}
         valid_until = now + min(EVIDENCE_LIFETIME, self.constants.MAX_TX_LIFETIME)
-        chain_id = self.state.chain_id
-        draft = Transaction.create(self.key, chain_id, "evidence", payload, nonce=nonce, fee=0, valid_until=valid_until)
+        network = self.state.network
+        draft = Transaction.create(self.key, network, "evidence", payload, nonce=nonce, fee=0, valid_until=valid_until)
         fee = self.constants.fee_for(draft.size + 9)  # the fee field grows by at most 8 bytes
-        tx = Transaction.create(self.key, chain_id, "evidence", payload, nonce=nonce, fee=fee, valid_until=valid_until)
+        tx = Transaction.create(self.key, network, "evidence", payload, nonce=nonce, fee=fee, valid_until=valid_until)
         try:
             self.mempool.add(tx, self.state, now)
         except TxRejected as exc:
@@ -278,7 +278,7 @@ class ChainNode:
                 return Received("known", self.head)
             h = block.header
             if h.prev_hash == self.head.hash:
-                applied = apply_block(self.state, block, self.mempool.verify, self._preverify(block))
+                applied = self._apply(block)
                 try:
                     self._commit([], [applied])
                 except BaseException:
@@ -293,32 +293,27 @@ class ChainNode:
             else:
                 parent = self.store.header(h.prev_hash)
                 if parent is None:
-                    raise BlockRejected("unknown parent: the block's predecessor has not been received")
-            parent_height = parent.height if parent is not None else 0
-            if parent_height + 1 != h.height or h.chain_id != self.state.chain_id or not h.signature_ok():
-                raise BlockRejected("not a valid successor of its parent (height, chain or signature)")
-            self._check_side_slot(h, parent)
+                    raise ParentUnknown("unknown parent: the block's predecessor has not been received")
+            self._check_side_header(h, parent)
             self.store.put_block(block)
             if not forkchoice.better(h.height, block.hash, self.head.height, self.head.hash):
                 return Received("side", self.head)
             return self._reorganise(block)
 
-    def _check_side_slot(self, h: Header, parent: Header | None) -> None:
-        """The slot checks ``apply_block`` would make, for a block kept on another branch.
+    def _check_side_header(self, h: Header, parent: Header | None) -> None:
+        """The header rules ``apply_block`` applies (one function, :func:`check_header`), for a
+        block kept on another branch.
 
         Without them anyone holding a producer key could fill the store with side blocks for any
         slot. The slot owner can be checked only where the schedule is known: a block of this
         head's round whose parent is on this chain uses this round's order."""
         c = self.constants
-        if parent is not None and h.slot <= parent.slot:
-            raise BlockRejected(f"slot {h.slot} is not after its parent's slot {parent.slot}")
-        if h.timestamp != dpos.slot_time(h.slot, self.state.genesis_time, c):
-            raise BlockRejected("timestamp is not the start of its slot")
+        order = None
         if dpos.round_of(h.height, c) == dpos.round_of(self.head.height, c) \
                 and self.store.canonical_hash(h.height - 1) == h.prev_hash:
-            owner = dpos.slot_owner(self.state.meta("order"), h.slot)
-            if owner != h.producer:
-                raise BlockRejected(f"slot {h.slot} belongs to {owner.hex()[:16]}, not to the block's producer")
+            order = self.state.meta("order")
+        position = Parent(parent.height, parent.slot) if parent is not None else Parent(0, 0)
+        check_header(h, position, self.state.network, self.state.genesis_time, c, order)
 
     def _branch_to(self, tip: Block) -> tuple[list[Block], int]:
         """The blocks from the common ancestor (exclusive) up to ``tip``, and the ancestor's height."""
@@ -330,39 +325,35 @@ class ChainNode:
                 return branch[::-1], prev_height
             cursor = self.store.block(cursor.header.prev_hash)
             if cursor is None:
-                raise BlockRejected("the branch does not connect to this chain")
+                raise ParentUnknown("the branch does not connect to this chain: a block below it is missing")
             branch.append(cursor)
 
     def _reorganise(self, tip: Block) -> Received:
         branch, ancestor = self._branch_to(tip)
         if ancestor < self.lib:
             raise BlockRejected(f"the branch forks at height {ancestor}, below the last irreversible block {self.lib}")
+        # Whatever goes wrong from here to the commit, the node ends where it was: a block that
+        # fails (for a reason or through a bug, which _apply turns into a reason) is dropped; any
+        # other failure (the store, the process) is raised as it is, after the state is put back.
         reverted: list[Applied] = []
-        for height in range(self.head.height, ancestor, -1):
-            block = self.store.canonical_block(height)
-            undo = self.store.undo_record(block.hash)
-            parent_head = head_of(self.store.header(block.header.prev_hash)) if height > 1 else self._genesis_head()
-            txs = [Transaction.from_bytes(raw) for raw in block.txs]
-            reverted.append(Applied(block, txs, [], undo, parent_head))
-            self.state.revert(undo, parent_head)
         applied: list[Applied] = []
         try:
+            for height in range(self.head.height, ancestor, -1):
+                block = self.store.canonical_block(height)
+                undo = self.store.undo_record(block.hash)
+                parent_head = head_of(self.store.header(block.header.prev_hash)) if height > 1 else self._genesis_head()
+                txs = [Transaction.from_bytes(raw) for raw in block.txs]
+                reverted.append(Applied(block, txs, [], undo, parent_head))
+                self.state.revert(undo, parent_head)
             for block in branch:
-                applied.append(apply_block(self.state, block, self.mempool.verify, self._preverify(block)))
+                applied.append(self._apply(block))
+            self._commit(reverted, applied)
         except BlockRejected:
-            for a in reversed(applied):
-                self.state.revert(a.undo, a.parent)
-            for r in reversed(reverted):  # back to where we were
-                apply_block(self.state, r.block, self.mempool.verify)
+            self._restore(reverted, applied)
             self.store.delete_block(tip.hash)
             raise
-        try:
-            self._commit(reverted, applied)
         except BaseException:
-            for a in reversed(applied):
-                self.state.revert(a.undo, a.parent)
-            for r in reversed(reverted):
-                apply_block(self.state, r.block, self.mempool.verify)
+            self._restore(reverted, applied)
             raise
         log.warning("chain: reorganised %d block(s) back to height %d, new head %d",
                     len(reverted), ancestor, self.head.height)
@@ -390,6 +381,49 @@ class ChainNode:
             except Exception:  # noqa: BLE001 - a status row is a courtesy; the block is committed
                 log.exception("chain: recording dropped transactions in the inbox failed")
 
+    def _apply(self, block: Block) -> Applied:
+        """``apply_block`` on the node's state, with anything it raises made a rejection.
+
+        ``apply_block`` leaves the state as it was whatever it raises. A rejection is the block's
+        fault; anything else is a bug that this block trips (the code or a dependency), and the
+        same block would trip it again on every node running this code: so it is refused like an
+        invalid block, with the exception named, and logged with its traceback once per block,
+        never left half-applied or let through to stop the caller's loop."""
+        decoded = self._preverify(block)  # the node's own work: what it raises is not the block's fault
+        try:
+            return apply_block(self.state, block, self.mempool.verify, decoded)
+        except BlockRejected:
+            raise
+        except Exception as exc:
+            if block.hash not in self._tripped:
+                self._tripped[block.hash] = None
+                while len(self._tripped) > 1024:
+                    self._tripped.popitem(last=False)
+                log.error("chain: block %d %s could not be applied (%s: %s); refused as invalid",
+                          block.header.height, block.hash.hex()[:16], type(exc).__name__, exc, exc_info=True)
+            raise BlockRejected(f"the block could not be applied ({type(exc).__name__}: {exc}); "
+                                "refused as invalid") from exc
+
+    def _restore(self, reverted: list[Applied], applied: list[Applied]) -> None:
+        """Put the state back at the stored head after a switch of branch failed before its
+        commit: undo what was applied, re-apply what was reverted, oldest first. Should that fail
+        too, reload the state from the store, which the failed switch did not touch."""
+        try:
+            for a in reversed(applied):
+                self.state.revert(a.undo, a.parent)
+            for r in reversed(reverted):
+                apply_block(self.state, r.block, self.mempool.verify)
+            if self.state.head != self.store.head():
+                raise RuntimeError("the restored head is not the stored head")
+        except Exception:
+            log.exception("chain: putting the old branch back failed; reloading the state from the store")
+            self._reload_state()
+
+    def _reload_state(self) -> None:
+        self.state.ns = {name: {} for name in self.state.ns}
+        self.state.load(self.store.state_rows())
+        self.state.head = self.store.head()
+
     def _preverify(self, block: Block) -> dict[bytes, Transaction]:
         """The block's transactions this node has decoded, keyed by their wire bytes, for
         ``apply_block`` not to decode them again: the mempool's, and the others, decoded here while
@@ -404,7 +438,7 @@ class ChainNode:
             else:
                 decoded[raw] = tx
         if others:
-            checked = preverify(others, self.state.chain_id, self.mempool.verified)
+            checked = preverify(others, self.state.network, self.mempool.verified)
             for tx_hash in checked.valid:
                 self.mempool.remember(tx_hash)
             decoded.update(checked.decoded)

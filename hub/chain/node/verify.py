@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from hub.chain.protocol.errors import TxRejected
 from hub.chain.protocol.tx import Transaction
 from hub.crypto import keys
+from hub.crypto.signing import Network
 
 MIN_PARALLEL = 256  # below this, threads cost more than they save
 _pool: ThreadPoolExecutor | None = None
@@ -42,7 +43,7 @@ class Checked:
     decoded: dict[bytes, Transaction] = field(default_factory=dict)  # what was decoded, by wire bytes
 
 
-def preverify(raws: tuple[bytes, ...] | list[bytes], chain_id: str, known: "set[bytes] | dict", workers: int | None = None) -> Checked:
+def preverify(raws: tuple[bytes, ...] | list[bytes], network: Network, known: "set[bytes] | dict", workers: int | None = None) -> Checked:
     """Check the signatures of the transactions in ``raws`` not in ``known``; undecodable ones are
     skipped (``apply_block`` will reject them with their reason)."""
     out = Checked()
@@ -55,7 +56,7 @@ def preverify(raws: tuple[bytes, ...] | list[bytes], chain_id: str, known: "set[
         except TxRejected:
             continue
         out.decoded[raw] = tx
-        todo.append((tx.hash, tx.sender, tx.signing_bytes(chain_id), tx.signature))
+        todo.append((tx.hash, tx.sender, tx.signing_bytes(network), tx.signature))
     if len(todo) < MIN_PARALLEL:
         out.valid = _check_chunk(todo)
         return out

@@ -12,12 +12,14 @@ from typing import Any
 
 from hub.chain.p2p.limits import MAX_HEADERS, MAX_PEERS, SYNC_BATCH, TX_BATCH
 from hub.crypto import keys
-from hub.crypto.signing import signing_bytes
+from hub.crypto.signing import Network, signing_bytes
 
 #: 2: the hello carries a challenge nonce and each side proves its node key with an ``auth`` message.
 #: 3: ``announce_txs`` may name the other peers its frame went to (``also``); a version-2 node would
 #: take that field for garbage and score the sender down, so the two refuse each other at the hello.
-PROTOCOL_VERSION = 3
+#: 4: every signature (auth, block, transaction) binds the genesis hash; a version-3 node's would not
+#: verify, so the two refuse each other at the hello, naming the version, instead of at the auth.
+PROTOCOL_VERSION = 4
 AUTH_DOMAIN = "p2p-auth"
 NONCE_BYTES = 32
 _U64 = 2**64
@@ -90,23 +92,23 @@ def parse_hello(msg: dict[str, Any]) -> Hello:
                  _bytes(msg, "head", 32), _bytes(msg, "node_key", 32), _bytes(msg, "nonce", NONCE_BYTES))
 
 
-def _auth_bytes(chain_id: str, challenge: bytes, node_key: bytes) -> bytes:
-    return signing_bytes(AUTH_DOMAIN, chain_id, {"nonce": challenge, "node_key": node_key})
+def _auth_bytes(network: Network, challenge: bytes, node_key: bytes) -> bytes:
+    return signing_bytes(AUTH_DOMAIN, network, {"nonce": challenge, "node_key": node_key})
 
 
-def auth(identity: keys.PrivateKey, chain_id: str, challenge: bytes) -> dict[str, Any]:
+def auth(identity: keys.PrivateKey, network: Network, challenge: bytes) -> dict[str, Any]:
     """Proof that we hold the node key our hello named: its signature over the peer's fresh nonce.
 
     Without it any peer could claim another node's key, to push that node out as a "duplicate
     connection" or to get it banned for what the impostor sends."""
-    return {"type": "auth", "sig": identity.sign(_auth_bytes(chain_id, challenge, identity.public_key))}
+    return {"type": "auth", "sig": identity.sign(_auth_bytes(network, challenge, identity.public_key))}
 
 
-def check_auth(msg: dict[str, Any], chain_id: str, challenge: bytes, node_key: bytes) -> None:
+def check_auth(msg: dict[str, Any], network: Network, challenge: bytes, node_key: bytes) -> None:
     if msg.get("type") != "auth":
         raise BadMessage(f"expected auth after hello, got {msg.get('type')!r}")
     _fields(msg, ("sig",))
-    if not keys.verify(node_key, _auth_bytes(chain_id, challenge, node_key), _bytes(msg, "sig", 64)):
+    if not keys.verify(node_key, _auth_bytes(network, challenge, node_key), _bytes(msg, "sig", 64)):
         raise BadMessage("auth: the signature does not prove the node key the hello named")
 
 

@@ -27,13 +27,16 @@ from hub.chain.p2p.peer import Peer
 from hub.chain.p2p.seen import SeenSet
 from hub.chain.protocol import dpos
 from hub.chain.protocol.block import Block, BlockFormatError
-from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
+from hub.chain.protocol.errors import BlockRejected, ParentUnknown, Reason, TxRejected
 from hub.crypto.keys import PrivateKey
 
 log = logging.getLogger("hub.chain.p2p")
 
 #: Transaction refusals that prove the sender relayed junk (not just a race on nonces or fees).
 _MALFORMED_TX = {Reason.BAD_ENCODING, Reason.TOO_LARGE, Reason.UNKNOWN_TYPE, Reason.BAD_PAYLOAD, Reason.BAD_SIGNATURE}
+#: Refusals for a passing reason (its predecessor or funds not here yet, a full mempool): such a
+#: transaction is not remembered as seen, so a later copy of it is judged again.
+_PASSING_TX = {Reason.NONCE_TOO_HIGH, Reason.INSUFFICIENT_BALANCE, Reason.MEMPOOL_FULL}
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -83,6 +86,7 @@ class Network:
         self.sync_batch = min(sync_batch, limits.SYNC_BATCH)  # what we ask for; what we serve is capped by limits
         self.chain_id = node.genesis.chain_id
         self.genesis_hash = node.genesis.hash
+        self.network = node.genesis.network  # what the auth signature is bound to
         self.max_frame = limits.frame_limit(node.constants.MAX_BLOCK_BYTES)
         self.peers: dict[bytes, Peer] = {}
         self.bans: dict[str, float] = {}  # node key hex or dialled address -> monotonic end of ban
@@ -254,12 +258,12 @@ class Network:
                 log.log(level, "p2p: refusing %s: %s", peer.address, refusal)
                 peer.close(refusal)
                 return False
-            await peer.send_direct(messages.auth(self.identity, self.chain_id, hello.nonce))
+            await peer.send_direct(messages.auth(self.identity, self.network, hello.nonce))
             message = await asyncio.wait_for(peer.receive(), limits.HANDSHAKE_TIMEOUT)
             if message is None:
                 peer.close("closed during the handshake")
                 return False
-            messages.check_auth(message, self.chain_id, challenge, hello.node_key)
+            messages.check_auth(message, self.network, challenge, hello.node_key)
         except (FrameError, BadMessage, asyncio.TimeoutError) as exc:
             log.warning("p2p: handshake with %s failed: %s", peer.address, exc or "timeout")
             peer.close("bad handshake")
@@ -407,16 +411,25 @@ class Network:
                 self._penalise(peer, limits.COST_FUTURE_BLOCK, f"block {h.height} is for slot {h.slot}, which has not started")
                 return "bad"
             await self._watch(h, now)
-            if not await self.in_block_thread(self._parent_known, block):
+            # Marked seen above, so copies from other peers wait for this verdict; only a block
+            # proven invalid stays marked. One that failed for a passing reason (its parent not
+            # here yet, a full disk) is forgotten, so a later announcement of it is taken again.
+            try:
+                if not await self.in_block_thread(self._parent_known, block):
+                    raise ParentUnknown("unknown parent")
+                result = await self.in_block_thread(self.node.receive_block, block)
+            except ParentUnknown:
+                self.seen_blocks.discard(block.hash)
+                self.seen_block_bytes.discard(raw_id)
                 if announced:
                     self._request_blocks(peer, self._gap_start(h.height), target=h.height)
                 return "gap"
-            try:
-                result = await self.in_block_thread(self.node.receive_block, block)
             except BlockRejected as exc:
                 self._penalise(peer, limits.COST_INVALID_BLOCK, f"block {h.height} {block.hash.hex()[:12]} refused: {exc}")
                 return "bad"
             except Exception:  # noqa: BLE001 - e.g. a full disk: not the peer's fault, and not fatal here
+                self.seen_blocks.discard(block.hash)
+                self.seen_block_bytes.discard(raw_id)
                 log.exception("p2p: storing block %d from %s failed", h.height, peer.name)
                 return "bad"
             peer.height = max(peer.height, h.height)  # only a block we accepted says how far the peer is
@@ -609,6 +622,8 @@ class Network:
                     malformed += 1
                     why = str(result)
                 else:
+                    if result.reason in _PASSING_TX:
+                        self.seen_txs.discard(tx_hash)
                     log.debug("p2p: transaction from %s not admitted: %s", peer.name, result)
             else:
                 admitted.append((raw, tx_hash, peer))

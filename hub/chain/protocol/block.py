@@ -2,7 +2,9 @@
 
 A header is the deterministic-CBOR map of chain id, height, round, slot, timestamp, previous hash,
 transactions root (RFC 6962 over the transactions' wire bytes), state hash, producer public key and
-signature (``sig``). The producer signs the header without ``sig`` in the ``block`` domain; the
+signature (``sig``). The producer signs the header without ``sig`` in the ``block`` domain, bound to
+the chain id and the genesis hash (which the header does not carry: the signer and the checker
+each know their own network's); the
 block's hash, which the next block names and the next round's producer order is seeded with, is
 SHA-256 of the whole signed header. The body is the list of transactions' wire bytes, so a
 transaction's hash and Merkle leaf are the same bytes everywhere.
@@ -16,7 +18,7 @@ from typing import Any
 
 from hub.crypto import keys, merkle
 from hub.crypto.encoding import DecodeError, decode, encode
-from hub.crypto.signing import signing_bytes
+from hub.crypto.signing import Network, signing_bytes
 
 DOMAIN = "block"
 _HEADER_FIELDS = ("chain_id", "height", "prev_hash", "producer", "round", "sig", "slot", "state_hash",
@@ -56,15 +58,16 @@ class Header:
     def hash(self) -> bytes:
         return hashlib.sha256(self.encode()).digest()
 
-    def signing_bytes(self) -> bytes:
-        return signing_bytes(DOMAIN, self.chain_id, self.body())
+    def signing_bytes(self, genesis_hash: bytes) -> bytes:
+        return signing_bytes(DOMAIN, Network(self.chain_id, genesis_hash), self.body())
 
-    def signed(self, key: keys.PrivateKey) -> "Header":
+    def signed(self, key: keys.PrivateKey, genesis_hash: bytes) -> "Header":
         unsigned = Header(**{**self.body(), "producer": key.public_key})
-        return Header(**{**unsigned.body(), "sig": key.sign(unsigned.signing_bytes())})
+        return Header(**{**unsigned.body(), "sig": key.sign(unsigned.signing_bytes(genesis_hash))})
 
-    def signature_ok(self) -> bool:
-        return keys.verify(self.producer, self.signing_bytes(), self.sig)
+    def signature_ok(self, genesis_hash: bytes) -> bool:
+        """Signed by its producer for this network (``genesis_hash``: the checker's genesis)."""
+        return keys.verify(self.producer, self.signing_bytes(genesis_hash), self.sig)
 
     @classmethod
     def from_dict(cls, d: Any) -> "Header":

@@ -56,3 +56,8 @@ class BlockRejected(ValueError):
         self.tx_index = tx_index
         self.tx_reason = tx_reason
         super().__init__(message)
+
+
+class ParentUnknown(BlockRejected):
+    """The block's parent (or an ancestor on its branch) is not known here yet: a passing reason,
+    no proof that the block is invalid; the same block may be accepted once its ancestors arrive."""

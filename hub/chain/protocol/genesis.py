@@ -18,6 +18,7 @@ from hub.chain.protocol import constants as k
 from hub.chain.protocol.state import ZERO_HASH, Head, State, chain_state_hash
 from hub.crypto.address import AddressError, decode_address
 from hub.crypto.encoding import hash_object
+from hub.crypto.signing import Network
 
 
 class GenesisError(ValueError):
@@ -82,6 +83,11 @@ class Genesis(BaseModel):
         """Computed once: it hashes every initial balance (190 ms with 4,000 accounts), and nodes
         compare block parents with it."""
         return hash_object(self.canonical())
+
+    @property
+    def network(self) -> Network:
+        """What every signature on this chain is bound to: its id and this genesis' hash."""
+        return Network(self.chain_id, self.hash)
 
     def state(self) -> State:
         """The state at height 0, whose head hash is the genesis hash."""

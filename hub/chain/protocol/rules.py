@@ -54,7 +54,8 @@ def check_envelope(state: State, tx: Transaction, now: int, verify: Callable[[Tr
     if tx.valid_until > now + c.MAX_TX_LIFETIME:
         raise TxRejected(Reason.VALIDITY_TOO_LONG, f"valid_until may be at most {c.MAX_TX_LIFETIME} ms ahead")
     if not verify(tx):
-        raise TxRejected(Reason.BAD_SIGNATURE, "the signature does not verify for this sender and chain")
+        raise TxRejected(Reason.BAD_SIGNATURE, "the signature does not verify for this sender and network "
+                         "(chain id and genesis): signed for another network, or by another key")
     expected = state.nonce(tx.sender_address) + 1
     if tx.nonce < expected:
         raise TxRejected(Reason.NONCE_TOO_LOW, f"nonce {tx.nonce}, the account's next nonce is {expected}")
@@ -176,7 +177,7 @@ def _evidence(state: State, tx: Transaction, m: "p.Evidence", ctx: BlockContext)
         raise TxRejected(Reason.BAD_EVIDENCE, "a header is from another chain")
     if a.hash == b.hash:
         raise TxRejected(Reason.BAD_EVIDENCE, "the two headers are the same")
-    if not (a.signature_ok() and b.signature_ok()):
+    if not (a.signature_ok(state.genesis_hash) and b.signature_ok(state.genesis_hash)):
         raise TxRejected(Reason.BAD_EVIDENCE, "a header's signature does not verify")
     offender = address_of(a.producer)
     if state.get("dq", offender) is not None:

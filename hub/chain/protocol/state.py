@@ -26,6 +26,7 @@ from typing import Any, Iterator
 
 from hub.chain.protocol.constants import Constants
 from hub.crypto.encoding import encode
+from hub.crypto.signing import Network
 
 NAMESPACES = ("acct", "ban", "cand", "dq", "meta", "miss", "name", "poll", "prod", "pvote", "vote")
 ZERO_HASH = b"\x00" * 32
@@ -73,6 +74,11 @@ class State:
         self.ns: dict[str, dict[Any, Any]] = {name: {} for name in NAMESPACES}
         self.head = head
         self._journal: dict[tuple[str, Any], Any] | None = None
+
+    @property
+    def network(self) -> Network:
+        """What signatures on this chain are bound to."""
+        return Network(self.chain_id, self.genesis_hash)
 
     # --- reading ---------------------------------------------------------------------------------
     def get(self, ns: str, key: Any, default: Any = None) -> Any:

@@ -2,7 +2,7 @@
 
 On the wire a transaction is the deterministic-CBOR map of those fields (the signature under
 ``sig``); its hash is SHA-256 of exactly those bytes. The signature covers the same map without
-``sig``, wrapped with the ``tx`` domain and the chain id (:mod:`hub.crypto.signing`).
+``sig``, wrapped with the ``tx`` domain, the chain id and the genesis hash (:mod:`hub.crypto.signing`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hub.chain.protocol.errors import Reason, TxRejected
 from hub.crypto import keys
 from hub.crypto.address import address_of
 from hub.crypto.encoding import DecodeError, decode, encode
-from hub.crypto.signing import signing_bytes
+from hub.crypto.signing import Network, signing_bytes
 
 DOMAIN = "tx"
 # Type names live here, not beside the pydantic payload models, so that code that only routes
@@ -24,15 +24,16 @@ CONTRACT_TYPES = frozenset({"create_contract", "call", "return", "review", "sett
 TYPES = frozenset({"transfer", "register_candidate", "vote", "disqualify_poll", "disqualify_vote", "evidence"}) \
     | DEVICE_TYPES | CONTRACT_TYPES
 _INT_SIZE = {24: 2, 25: 3, 26: 5, 27: 9}  # CBOR unsigned: additional info -> bytes incl. the first
-_PREFIXES: dict[str, bytes] = {}
+_PREFIXES: dict[Network, bytes] = {}
 
 
-def _prefix(chain_id: str) -> bytes:
-    """The encoding of ``["ruff", "tx", chain_id, `` (a 4-array's first three items) and the head
-    of a 6-entry map (the body's)."""
-    p = _PREFIXES.get(chain_id)
+def _prefix(network: Network) -> bytes:
+    """The encoding of ``["ruff", "tx", chain_id, genesis_hash, `` (a 5-array's first four items)
+    and the head of a 6-entry map (the body's)."""
+    p = _PREFIXES.get(network)
     if p is None:
-        p = _PREFIXES[chain_id] = encode(["ruff", DOMAIN, chain_id, 0])[:-1] + b"\xa6"
+        # Through signing_bytes, so the two paths cannot disagree on the wrapper (0 encodes as one byte).
+        p = _PREFIXES[network] = signing_bytes(DOMAIN, network, 0)[:-1] + b"\xa6"
         if len(_PREFIXES) > 64:
             _PREFIXES.clear()
     return p
@@ -91,8 +92,8 @@ class Transaction:
     def size(self) -> int:
         return len(self.raw)
 
-    def signing_bytes(self, chain_id: str) -> bytes:
-        """``encode(["ruff", "tx", chain_id, body])``. The body is the wire map without ``sig``, and
+    def signing_bytes(self, network: Network) -> bytes:
+        """``encode(["ruff", "tx", chain_id, genesis_hash, body])``. The body is the wire map without ``sig``, and
         ``sig`` is its second key in canonical order (after ``fee``), so the bytes are cut out of
         ``raw`` instead of encoding the body again: the same bytes (a test holds the two equal),
         at a fraction of the cost, which matters when a block brings 10,000 of them."""
@@ -100,8 +101,8 @@ class Transaction:
         if raw.startswith(b"\xa7\x63fee") and raw[5] < 0x20:
             pos = 5 + _INT_SIZE.get(raw[5] & 0x1F, 1)
             if raw.startswith(b"\x63sig\x58\x40", pos):
-                return b"".join((_prefix(chain_id), raw[1:pos], raw[pos + 70:]))
-        return signing_bytes(DOMAIN, chain_id, self.body())
+                return b"".join((_prefix(network), raw[1:pos], raw[pos + 70:]))
+        return signing_bytes(DOMAIN, network, self.body())
 
     def model(self):
         """The payload's pydantic model; raises TxRejected for an unknown type or a bad payload."""
@@ -116,12 +117,12 @@ class Transaction:
         return self._model
 
     @classmethod
-    def create(cls, key: keys.PrivateKey, chain_id: str, tx_type: str, payload: Any, *, nonce: int, fee: int,
+    def create(cls, key: keys.PrivateKey, network: Network, tx_type: str, payload: Any, *, nonce: int, fee: int,
                valid_until: int) -> "Transaction":
         if hasattr(payload, "model_dump"):
             payload = payload.model_dump()
         unsigned = cls(tx_type, key.public_key, nonce, fee, valid_until, payload, b"", raw=b"")
-        sig = key.sign(unsigned.signing_bytes(chain_id))
+        sig = key.sign(unsigned.signing_bytes(network))
         return cls(tx_type, key.public_key, nonce, fee, valid_until, payload, sig)
 
     @classmethod
@@ -162,6 +163,7 @@ class Transaction:
         return f"<Transaction {self.type} {self.hash.hex()[:12]} nonce={self.nonce} fee={self.fee}>"
 
 
-def check_signature(tx: Transaction, chain_id: str) -> None:
-    if not keys.verify(tx.sender, tx.signing_bytes(chain_id), tx.signature):
-        raise TxRejected(Reason.BAD_SIGNATURE, "the signature does not verify for this sender and chain")
+def check_signature(tx: Transaction, network: Network) -> None:
+    if not keys.verify(tx.sender, tx.signing_bytes(network), tx.signature):
+        raise TxRejected(Reason.BAD_SIGNATURE, "the signature does not verify for this sender and network "
+                         "(chain id and genesis): signed for another network, or by another key")

@@ -74,8 +74,8 @@ def refused(lc: LightClient, item, reason: Reason, changes=None) -> LightClientE
 
 
 def elect_outsiders(chain: Chain) -> None:
-    txs = [Wallet(k).tx("register_candidate", {"name": f"c{i}"}, fee=CAND_FEE) for i, k in enumerate(OUTSIDERS)]
-    txs += [Wallet(v).tx("vote", {"candidates": [addr(OUTSIDERS[i])]}) for i, v in enumerate(VOTERS)]
+    txs = [Wallet(k, chain.sim).tx("register_candidate", {"name": f"c{i}"}, fee=CAND_FEE) for i, k in enumerate(OUTSIDERS)]
+    txs += [Wallet(v, chain.sim).tx("vote", {"candidates": [addr(OUTSIDERS[i])]}) for i, v in enumerate(VOTERS)]
     chain.step(txs)
 
 
@@ -206,8 +206,8 @@ def test_a_new_set_is_refused_where_no_more_than_two_thirds_built_on_its_electio
 # --- bad headers ---------------------------------------------------------------------------------
 
 
-def _resign(h: Header, k, **fields) -> Header:
-    return Header(**{**h.body(), **fields}).signed(k)
+def _resign(h: Header, k, genesis_hash: bytes | None = None, **fields) -> Header:
+    return Header(**{**h.body(), **fields}).signed(k, genesis_hash or genesis().hash)
 
 
 def test_bad_headers_are_refused_with_their_reason_and_change_nothing():
@@ -381,7 +381,7 @@ def test_random_forks_agree_with_a_full_node(tmp_path):
 
 def test_inclusion_proofs_of_real_transactions():
     chain = Chain()
-    w = Wallet(ALICE)
+    w = Wallet(ALICE, chain.sim)
     txs = [w.send(BOB, i + 1) for i in range(5)]
     blocks = chain.grow(1) + [chain.step(txs)] + chain.grow(1)
     lc = LightClient(chain.sim.genesis)

@@ -25,7 +25,7 @@ async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
                                              identity.public_key, os.urandom(messages.NONCE_BYTES))))
     await writer.drain()
     theirs = messages.parse_hello(await asyncio.wait_for(read_frame(reader), 5))
-    writer.write(encode_frame(messages.auth(identity, genesis.chain_id, theirs.nonce)))
+    writer.write(encode_frame(messages.auth(identity, genesis.network, theirs.nonce)))
     await writer.drain()
     try:
         auth = await asyncio.wait_for(read_frame(reader), 5)

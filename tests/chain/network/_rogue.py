@@ -107,7 +107,7 @@ class Rogue:
         """A transfer from the rogue's account, so two blocks for one slot can differ."""
         sender = address_of(self.key.public_key)
         self.nonce = max(self.nonce, self.node.state.nonce(sender)) + 1
-        return Transaction.create(self.key, self.genesis.chain_id, "transfer", {"to": b"\x01" * 20, "amount": 1},
+        return Transaction.create(self.key, self.genesis.network, "transfer", {"to": b"\x01" * 20, "amount": 1},
                                   nonce=self.nonce, fee=10**6, valid_until=now_ms() + 600_000)
 
     def _build(self, slot: int, txs: list) -> Block:
@@ -148,7 +148,7 @@ class Rogue:
         while dpos.slot_owner(order, slot) == self.key.public_key:
             slot += 1
         base = self._header(slot)
-        return [Block(dataclasses.replace(base, state_hash=i.to_bytes(32, "big")).signed(self.key)).encode()
+        return [Block(dataclasses.replace(base, state_hash=i.to_bytes(32, "big")).signed(self.key, self.genesis.hash)).encode()
                 for i in range(count)]
 
     async def equivocate(self, first: int, second: int) -> dict:

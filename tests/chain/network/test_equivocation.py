@@ -45,7 +45,7 @@ def _two_blocks_for_one_slot(sim: Sim) -> tuple[Block, Block]:
     while sim.owner(slot) != OFFENDER.public_key:
         slot += 1
     out = []
-    for txs in ([], [Wallet(OFFENDER).send(HONEST, RUFF)]):
+    for txs in ([], [Wallet(OFFENDER, sim).send(HONEST, RUFF)]):
         built = build_block(sim.state, OFFENDER, slot, txs)
         assert not built.rejected
         sim.state.revert(built.applied.undo, built.applied.parent)
@@ -67,7 +67,7 @@ def _honest_node(tmp_path, sim: Sim, producer=HONEST) -> ChainNode:
 def test_the_watch_reports_a_pair_only_when_both_signatures_hold(chain):
     a, b = _two_blocks_for_one_slot(chain)
     slot = a.header.slot
-    watch = EquivocationWatch(window_slots=8)
+    watch = EquivocationWatch(window_slots=8, genesis_hash=chain.genesis.hash)
     forged = dataclasses.replace(b.header, sig=bytes(64))
     assert watch.observe(a.header, slot) is None
     assert watch.observe(a.header, slot) is None  # the same block again proves nothing
@@ -76,7 +76,7 @@ def test_the_watch_reports_a_pair_only_when_both_signatures_hold(chain):
     assert pair is not None and {h.hash for h in pair} == {a.hash, b.hash}
     assert pair[0].hash < pair[1].hash  # every node builds the same evidence
     # Outside the window (a sync of old blocks) nothing is kept or reported.
-    late = EquivocationWatch(window_slots=8)
+    late = EquivocationWatch(window_slots=8, genesis_hash=chain.genesis.hash)
     assert late.observe(a.header, slot + 9) is None and late.observe(b.header, slot + 9) is None
 
 

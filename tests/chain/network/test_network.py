@@ -104,7 +104,7 @@ async def test_a_peer_cannot_claim_a_node_key_it_does_not_hold(serving, caplog):
     await w2.drain()
     theirs = messages.parse_hello(await read_frame(r2))
     # Signed with the impostor's own key over the right challenge: does not prove the claimed key.
-    w2.write(encode_frame(messages.auth(key("impostor"), g.chain_id, theirs.nonce)))
+    w2.write(encode_frame(messages.auth(key("impostor"), g.network, theirs.nonce)))
     await w2.drain()
     assert await asyncio.wait_for(_closed(r2), 5)
     w2.close()
@@ -206,7 +206,7 @@ async def test_a_block_the_node_refuses_scores_the_sender_down_and_changes_nothi
     h = node_a.store.canonical_block(head.height).header
     fake = Header(chain_id=h.chain_id, height=head.height + 1, round=h.round, slot=head.slot + 1,
                   timestamp=h.timestamp + 500, prev_hash=head.hash, tx_root=h.tx_root, state_hash=h.state_hash,
-                  producer=intruder.public_key).signed(intruder)
+                  producer=intruder.public_key).signed(intruder, node_a.genesis.hash)
     reader, writer = await _raw_peer(net_a, node_a, "liar")
     await _until(lambda: len(net_a.peers) == 1)
     peer = next(iter(net_a.peers.values()))
@@ -234,6 +234,44 @@ async def test_an_announced_block_with_an_unknown_parent_fetches_the_gap(serving
         writer.write(encode_frame(messages.blocks(raw, 30), net_b.max_frame))
         await writer.drain()
         await _until(lambda: node_b.head.hash == node_a.head.hash)
+        writer.close()
+    finally:
+        await net_b.stop()
+        node_b.close()
+
+
+async def test_a_block_refused_for_a_passing_reason_is_taken_when_announced_again(serving, tmp_path, monkeypatch):
+    """Block 2 announced before block 1: its parent is unknown, a passing reason, so it must not be
+    remembered as seen; announced again once block 1 is here, it is applied. A block proven
+    invalid is remembered: announced again, it is not even decoded."""
+    node_a, _ = serving
+    node_b = _node(tmp_path, "b", _genesis())
+    net_b = Network(node_b, key("node-b"), listen=("127.0.0.1", 0))
+    first, second = (node_a.store.canonical_block(h).encode() for h in (1, 2))
+    h = node_a.store.canonical_block(2).header
+    intruder = key("not-a-producer")
+    invalid = Block(Header(**{**h.body(), "producer": intruder.public_key}).signed(intruder, node_a.genesis.hash)).encode()
+    decoded = []
+    real_decode = Block.decode
+    monkeypatch.setattr(Block, "decode", classmethod(lambda cls, raw: decoded.append(raw) or real_decode(raw)))
+    await net_b.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", net_b.port)
+        await handshake(reader, writer, node_b.genesis, key("early-announcer"))  # it never answers a request
+        await _until(lambda: len(net_b.peers) == 1)
+        for raw in (second, first):
+            writer.write(encode_frame(messages.announce_block(raw)))
+            await writer.drain()
+        await _until(lambda: node_b.head.height == 1)
+        writer.write(encode_frame(messages.announce_block(second)))
+        await writer.drain()
+        await _until(lambda: node_b.head.height == 2)  # before: dropped as already seen, B stuck at 1
+        for _ in range(2):
+            writer.write(encode_frame(messages.announce_block(invalid)))
+            await writer.drain()
+        await _until(lambda: invalid in decoded)
+        await asyncio.sleep(0.2)  # the second copy has been read
+        assert decoded.count(invalid) == 1 and not node_b.store.has_block(real_decode(invalid).hash)
         writer.close()
     finally:
         await net_b.stop()
@@ -326,7 +364,7 @@ async def test_in_a_full_mesh_each_transaction_crosses_each_link_once(tmp_path):
         net._receive_txs = counting
     try:
         await _until(lambda: all(len(n.peers) == 2 for n in (a, b, c)))
-        wallet = Wallet(sender)
+        wallet = Wallet(sender, g)
         for _ in range(60):
             tx = wallet.send(key("someone"), 1, fee=RUFF // 100)
             nodes[0].submit(tx.raw, GENESIS_TIME + 1000)
@@ -353,7 +391,7 @@ async def test_transactions_are_not_relayed_to_the_peers_their_frame_also_went_t
             conns[name] = await asyncio.open_connection("127.0.0.1", net.port)
             await handshake(*conns[name], g, key(name))
         await _until(lambda: len(net.peers) == 3)
-        wallet = Wallet(sender)
+        wallet = Wallet(sender, g)
         raws = [wallet.send(key("someone"), 1, fee=RUFF // 100).raw for _ in range(5)]
         writer = conns["origin"][1]
         writer.write(encode_frame(messages.announce_txs(raws, [key("node-a").public_key, key("named").public_key])))
@@ -384,7 +422,7 @@ async def test_transactions_are_gossiped_in_batches_and_not_echoed(tmp_path):
         r_out, w_out = await asyncio.open_connection("127.0.0.1", net.port)
         await handshake(r_out, w_out, g, key("peer-out"))
         await _until(lambda: len(net.peers) == 2)
-        wallet = Wallet(sender)
+        wallet = Wallet(sender, g)
         raws = [wallet.send(key("someone"), 1, fee=RUFF // 100).raw for _ in range(300)]
         for part in (raws[:150], raws[150:]):
             w_in.write(encode_frame(messages.announce_txs(part), net.max_frame))
@@ -451,7 +489,7 @@ async def test_a_block_is_not_held_up_by_transactions_waiting_for_admission(tmp_
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
         await handshake(reader, writer, node.genesis, key("busy-peer"))
-        wallet = Wallet(key("busy-sender"))
+        wallet = Wallet(key("busy-sender"), node.state)
         raws = [wallet.send(key("someone"), 1, fee=RUFF // 100).raw for _ in range(50)]
         writer.write(encode_frame(messages.announce_txs(raws), net.max_frame))
         _produce(source, 1)
@@ -478,7 +516,7 @@ def test_transaction_admission_waits_while_a_block_is_handled(tmp_path, monkeypa
     monkeypatch.setattr(node_module, "BLOCK_PRIORITY_WAIT", 60.0)  # it waits for the block, not a timer
     sender = key("prio-sender")
     node = _node(tmp_path, "a", _genesis(balances={sender: 1000 * RUFF}))
-    raws = [Wallet(sender).send(key("someone"), 1, fee=RUFF // 100).raw]
+    raws = [Wallet(sender, node.state).send(key("someone"), 1, fee=RUFF // 100).raw]
     done = threading.Event()
     with node.block_work():
         worker = threading.Thread(target=lambda: (node.submit_many(raws, GENESIS_TIME + 1000), done.set()))
@@ -489,11 +527,37 @@ def test_transaction_admission_waits_while_a_block_is_handled(tmp_path, monkeypa
     node.close()
 
 
+async def test_a_transaction_refused_for_a_passing_reason_is_taken_when_gossiped_again(tmp_path):
+    """Nonce 2 gossiped before nonce 1 is refused (nonce too high), a passing reason: it must not be
+    remembered as seen, or its next copy, after nonce 1, would be dropped unread."""
+    sender = key("early-nonce-sender")
+    g, node, net = await _gossiping_node(tmp_path, sender)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
+        await handshake(reader, writer, g, key("gossiper"))
+        await _until(lambda: len(net.peers) == 1)
+        wallet = Wallet(sender, g)
+        first, second = wallet.send(key("someone"), 1), wallet.send(key("someone"), 2)
+        for tx in (second, first):
+            writer.write(encode_frame(messages.announce_txs([tx.raw])))
+            await writer.drain()
+        # Both judged: nonce 1 admitted, nonce 2 refused and (the fix) no longer marked seen.
+        await _until(lambda: first.hash in node.mempool and second.hash not in net.seen_txs)
+        assert second.hash not in node.mempool
+        writer.write(encode_frame(messages.announce_txs([second.raw])))
+        await writer.drain()
+        await _until(lambda: second.hash in node.mempool)
+        writer.close()
+    finally:
+        await net.stop()
+        node.close()
+
+
 async def test_gossip_of_a_transaction_already_in_a_block_is_dropped_unread(tmp_path):
     sender = key("late-sender")
     source = _node(tmp_path, "src", _genesis(balances={sender: 1000 * RUFF}), producing=True)
     node = _node(tmp_path, "a", source.genesis)
-    tx = Wallet(sender).send(key("someone"), 1, fee=RUFF // 100)
+    tx = Wallet(sender, node.state).send(key("someone"), 1, fee=RUFF // 100)
     source.submit(tx.raw, GENESIS_TIME + 1000)
     _produce(source, 1)
     assert node.receive_block(source.store.canonical_block(1)).status == "applied"
@@ -507,7 +571,7 @@ async def test_gossip_of_a_transaction_already_in_a_block_is_dropped_unread(tmp_
         reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
         await handshake(reader, writer, node.genesis, key("late-peer"))
         await _until(lambda: len(net.peers) == 1)
-        fresh = Wallet(sender).send(key("someone"), 2, fee=RUFF // 100, nonce=2)
+        fresh = Wallet(sender, node.state).send(key("someone"), 2, fee=RUFF // 100, nonce=2)
         writer.write(encode_frame(messages.announce_txs([tx.raw, fresh.raw]), net.max_frame))
         await writer.drain()
         await _until(lambda: len(node.mempool) == 1)
@@ -536,7 +600,7 @@ async def test_a_failing_admission_batch_does_not_stop_later_ones(tmp_path, capl
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", net.port)
         await handshake(reader, writer, node.genesis, key("flaky-peer"))
-        wallet = Wallet(sender)
+        wallet = Wallet(sender, node.state)
         first = wallet.send(key("someone"), 1, fee=RUFF // 100)
         writer.write(encode_frame(messages.announce_txs([first.raw])))
         await writer.drain()
@@ -563,7 +627,7 @@ def test_admission_under_the_node_lock_does_not_wait_for_block_work(tmp_path, mo
     monkeypatch.setattr(node_module, "BLOCK_PRIORITY_WAIT", 60.0)
     sender = key("inbox-sender")
     node = _node(tmp_path, "a", _genesis(balances={sender: 1000 * RUFF}))
-    raw = Wallet(sender).send(key("someone"), 1, fee=RUFF // 100).raw
+    raw = Wallet(sender, node.state).send(key("someone"), 1, fee=RUFF // 100).raw
     done = threading.Event()
 
     def admit_under_lock():

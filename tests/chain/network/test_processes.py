@@ -78,9 +78,9 @@ def _submit_over_rpc(root: Path, port: int, deadline: float) -> bytes:
 
     payload = {"to": address_of(to), "amount": 2_000_000, "memo": b""}
     valid_until = time.time_ns() // 1_000_000 + 3_600_000
-    draft = Transaction.create(sender, genesis.chain_id, "transfer", payload, nonce=1, fee=0, valid_until=valid_until)
+    draft = Transaction.create(sender, genesis.network, "transfer", payload, nonce=1, fee=0, valid_until=valid_until)
     fee = genesis.rules().fee_for(draft.size + 9)
-    tx = Transaction.create(sender, genesis.chain_id, "transfer", payload, nonce=1, fee=fee, valid_until=valid_until)
+    tx = Transaction.create(sender, genesis.network, "transfer", payload, nonce=1, fee=fee, valid_until=valid_until)
     while True:
         assert time.monotonic() < deadline, "the RPC did not answer"
         try:

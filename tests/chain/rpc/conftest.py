@@ -20,7 +20,7 @@ class Chain:
     def __init__(self, node: ChainNode) -> None:
         self.node = node
         self.slot = 0
-        self.wallets = {k: Wallet(k) for k in (ALICE, BOB, CAROL)}
+        self.wallets = {k: Wallet(k, node.state) for k in (ALICE, BOB, CAROL)}
         self.txs = []
 
     def produce(self):

@@ -56,8 +56,8 @@ def test_a_light_client_follows_an_election_through_the_rpc(tmp_path):
         applied = sim.next_block(txs)
         committed[applied.block.header.height] = encode([list(c) for c in applied.changes])
 
-    txs = [Wallet(k).tx("register_candidate", {"name": f"o{i}"}, fee=11 * RUFF) for i, k in enumerate(OUTSIDERS)]
-    txs += [Wallet(v).tx("vote", {"candidates": [addr(k) for k in OUTSIDERS]}) for v in VOTERS]
+    txs = [Wallet(k, sim).tx("register_candidate", {"name": f"o{i}"}, fee=11 * RUFF) for i, k in enumerate(OUTSIDERS)]
+    txs += [Wallet(v, sim).tx("vote", {"candidates": [addr(k) for k in OUTSIDERS]}) for v in VOTERS]
     step(txs)
     while len(sim.blocks) < 3 * g.rules().PRODUCERS + 1:
         step()
