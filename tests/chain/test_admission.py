@@ -13,7 +13,7 @@ from hub.chain.node.node import ChainNode
 from hub.chain.protocol.constants import RUFF
 from hub.chain.protocol.errors import Reason, TxRejected
 
-from tests.chain.chainkit import CHAIN, GENESIS_TIME, Wallet, addr, key, make_genesis
+from tests.chain.chainkit import GENESIS_TIME, Wallet, addr, key, make_genesis
 
 PRODUCER = key("producer0")
 ALICE, BOB, CAROL = key("alice"), key("bob"), key("carol")
@@ -22,6 +22,9 @@ NOW = GENESIS_TIME + 10_000
 
 def genesis():
     return make_genesis([PRODUCER], {ALICE: 100 * RUFF, BOB: 100 * RUFF, CAROL: 100 * RUFF})
+
+
+GENESIS = genesis()
 
 
 def refused(fn) -> TxRejected:
@@ -44,24 +47,24 @@ def invalid_for_their_type(w: Wallet, nonce: int, fee: int) -> list[tuple[object
 
 def test_a_transaction_breaking_its_types_rules_is_refused_on_entry():
     state = genesis().state()
-    pool = Mempool(CHAIN)
-    for tx, why in invalid_for_their_type(Wallet(ALICE), 1, RUFF // 100):
+    pool = Mempool(GENESIS.network)
+    for tx, why in invalid_for_their_type(Wallet(ALICE, GENESIS), 1, RUFF // 100):
         assert refused(lambda: pool.add(tx, state, NOW)).reason is why
     assert len(pool) == 0 and not pool.spend
 
 
 def test_an_invalid_transaction_never_replaces_or_evicts_a_valid_one():
     state = genesis().state()
-    pool = Mempool(CHAIN, max_txs=2)
-    valid = Wallet(ALICE).send(BOB, 1, fee=10_000)
-    cheap = Wallet(BOB).send(ALICE, 1, fee=5_000)
+    pool = Mempool(GENESIS.network, max_txs=2)
+    valid = Wallet(ALICE, GENESIS).send(BOB, 1, fee=10_000)
+    cheap = Wallet(BOB, GENESIS).send(ALICE, 1, fee=5_000)
     pool.add(valid, state, NOW)
     pool.add(cheap, state, NOW)
     # Same sender and nonce, a far higher fee: a replacement if it were valid.
-    for tx, why in invalid_for_their_type(Wallet(ALICE), 1, RUFF):
+    for tx, why in invalid_for_their_type(Wallet(ALICE, GENESIS), 1, RUFF):
         assert refused(lambda: pool.add(tx, state, NOW)).reason is why
     # A full pool: a richer transaction would evict the cheapest, an invalid one does not.
-    for tx, why in invalid_for_their_type(Wallet(CAROL), 1, RUFF):
+    for tx, why in invalid_for_their_type(Wallet(CAROL, GENESIS), 1, RUFF):
         assert refused(lambda: pool.add(tx, state, NOW)).reason is why
     assert set(pool.by_hash) == {valid.hash, cheap.hash}
     assert pool.fate(valid.hash) is None and pool.fate(cheap.hash) is None
@@ -73,7 +76,7 @@ def node(tmp_path) -> ChainNode:
 
 def test_the_node_remembers_why_it_refused_a_transaction(tmp_path):
     n = node(tmp_path)
-    vote = Wallet(ALICE).tx("vote", {"candidates": [addr(key("stranger"))]})
+    vote = Wallet(ALICE, GENESIS).tx("vote", {"candidates": [addr(key("stranger"))]})
     assert refused(lambda: n.submit(vote.raw, NOW)).reason is Reason.UNKNOWN_CANDIDATE
     fate = n.mempool.fate(vote.hash)
     assert fate.status == "refused" and fate.reason is Reason.UNKNOWN_CANDIDATE
@@ -87,8 +90,8 @@ def test_the_node_remembers_why_it_refused_a_transaction(tmp_path):
 def test_a_transaction_dropped_at_block_time_says_why_also_to_the_cli_inbox(tmp_path):
     """Both registrations are valid against the head; only one can be in the block."""
     n = node(tmp_path)
-    first = Wallet(ALICE).tx("register_candidate", {"name": "same"}, fee=12 * RUFF)
-    second = Wallet(BOB).tx("register_candidate", {"name": "same"}, fee=11 * RUFF)
+    first = Wallet(ALICE, GENESIS).tx("register_candidate", {"name": "same"}, fee=12 * RUFF)
+    second = Wallet(BOB, GENESIS).tx("register_candidate", {"name": "same"}, fee=11 * RUFF)
     n.store.add_to_inbox(second.hash, second.raw, addr(BOB), 1)  # as `hub chain candidate register` queues it
     assert dict(n.drain_inbox(NOW)) == {second.hash: "pending"}
     n.submit(first.raw, NOW)
@@ -108,29 +111,29 @@ def test_a_transaction_dropped_at_block_time_says_why_also_to_the_cli_inbox(tmp_
 def test_replaced_and_evicted_transactions_are_reported_dropped(tmp_path):
     n = node(tmp_path)
     n.mempool.max_txs = 2
-    low = Wallet(ALICE).send(BOB, 1, fee=10_000)
+    low = Wallet(ALICE, GENESIS).send(BOB, 1, fee=10_000)
     n.store.add_to_inbox(low.hash, low.raw, addr(ALICE), 1)
     n.drain_inbox(NOW)
-    higher = Wallet(ALICE).send(CAROL, 1, fee=20_000)
+    higher = Wallet(ALICE, GENESIS).send(CAROL, 1, fee=20_000)
     n.submit(higher.raw, NOW)
     assert n.mempool.fate(low.hash).reason is Reason.REPLACED
     assert n.store.inbox_status(low.hash).startswith(f"dropped: replaced: replaced by {higher.hash.hex()}")
-    cheap = Wallet(BOB).send(ALICE, 1, fee=5_000)
+    cheap = Wallet(BOB, GENESIS).send(ALICE, 1, fee=5_000)
     n.submit(cheap.raw, NOW)
-    n.submit(Wallet(CAROL).send(ALICE, 1, fee=50_000).raw, NOW)
+    n.submit(Wallet(CAROL, GENESIS).send(ALICE, 1, fee=50_000).raw, NOW)
     assert n.mempool.fate(cheap.hash).reason is Reason.MEMPOOL_FULL
     n.close()
 
 
 def test_the_expiry_sweep_drops_what_another_senders_transaction_made_invalid():
     state = genesis().state()
-    pool = Mempool(CHAIN)
+    pool = Mempool(GENESIS.network)
     state.begin()
     state.set("cand", addr(BOB), ("bob", BOB.public_key, 1))
     state.set("name", "bob", addr(BOB))
     state.commit()
-    vote = Wallet(CAROL).tx("vote", {"candidates": [addr(BOB)]})
-    transfer = Wallet(ALICE).send(BOB, 1)
+    vote = Wallet(CAROL, GENESIS).tx("vote", {"candidates": [addr(BOB)]})
+    transfer = Wallet(ALICE, GENESIS).send(BOB, 1)
     pool.prune(state, NOW)  # the first call sweeps; the next is due SWEEP_MS later
     pool.add(vote, state, NOW)
     pool.add(transfer, state, NOW)
@@ -144,7 +147,7 @@ def test_the_expiry_sweep_drops_what_another_senders_transaction_made_invalid():
 
 def test_what_the_mempool_remembers_is_bounded(monkeypatch):
     monkeypatch.setattr(mempool_module, "REMEMBERED_FATES", 100)
-    pool = Mempool(CHAIN)
+    pool = Mempool(GENESIS.network)
     for i in range(250):
         pool.refused(i.to_bytes(32, "big"), TxRejected(Reason.BAD_SIGNATURE))
     assert len(pool.fates) == 100
@@ -159,5 +162,5 @@ def test_the_types_admission_does_not_check_again_have_no_rules_of_their_own():
     ctx = next_block_context(state, NOW)
     assert TYPES_WITHOUT_RULES == {"transfer"}
     before = state.digest()
-    check_type(state, Wallet(ALICE).send(addr(key("nobody")), 99 * RUFF), ctx)  # anyone, any amount: no rule
+    check_type(state, Wallet(ALICE, GENESIS).send(addr(key("nobody")), 99 * RUFF), ctx)  # anyone, any amount: no rule
     assert state.digest() == before
