@@ -68,7 +68,7 @@ class Node:
 
     def tx(self, key: PrivateKey, tx_type: str, payload: dict, *, nonce: int = 1, fee: int = RUFF) -> Transaction:
         valid_until = time.time_ns() // 1_000_000 + 3_600_000
-        return Transaction.create(key, self.genesis.chain_id, tx_type, payload, nonce=nonce, fee=fee, valid_until=valid_until)
+        return Transaction.create(key, self.genesis.network, tx_type, payload, nonce=nonce, fee=fee, valid_until=valid_until)
 
 
 @pytest.fixture
