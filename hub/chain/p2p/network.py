@@ -24,6 +24,7 @@ from hub.chain.p2p import limits, messages
 from hub.chain.p2p.frames import FrameError, encode_frame
 from hub.chain.p2p.messages import BadMessage, Hello
 from hub.chain.p2p.peer import Peer
+from hub.chain.p2p.peerslots import SlotLimits, least_useful
 from hub.chain.p2p.seen import SeenSet
 from hub.chain.protocol import dpos
 from hub.chain.protocol.block import Block, BlockFormatError
@@ -41,6 +42,11 @@ def parse_address(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"{text!r} is not HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+def _normal_address(text: str) -> str:
+    host, port = parse_address(text)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def wall_clock_ms() -> int:
@@ -70,15 +76,33 @@ def _unincluded(raws: list[bytes], hashes: list[bytes], included: Callable[[byte
     return [raws[i] for i in keep], [hashes[i] for i in keep]
 
 
+class PeerLimitError(ValueError):
+    """A runtime peer request the node's limits do not allow (the message says which)."""
+
+
 class Network:
     def __init__(self, node: ChainNode, identity: PrivateKey, *, listen: tuple[str, int] | None = None,
                  peers: list[str] | tuple[str, ...] = (), clock: Callable[[], int] = wall_clock_ms,
-                 sync_batch: int = limits.SYNC_BATCH) -> None:
+                 sync_batch: int = limits.SYNC_BATCH, slots: SlotLimits | None = None,
+                 sync_timeout: float = limits.SYNC_TIMEOUT, ping_interval: float = limits.PING_SECONDS,
+                 ping_timeout: float = limits.PING_TIMEOUT,
+                 handshake_timeout: float = limits.HANDSHAKE_TIMEOUT) -> None:
         self.node = node
         self.identity = identity  # the node key: signs the handshake challenge, never anything on chain
         self.node_key = identity.public_key
         self.listen = listen
-        self.peer_addresses = list(peers)
+        self.slots = slots or SlotLimits()
+        self.peer_addresses = [_normal_address(p) for p in peers]
+        if len(set(self.peer_addresses)) > self.slots.max_outbound:
+            raise PeerLimitError(f"{len(set(self.peer_addresses))} peers to dial, but at most "
+                                 f"{self.slots.max_outbound} outbound peers are allowed (max_outbound)")
+        self.peer_addresses = list(dict.fromkeys(self.peer_addresses))
+        self.sync_timeout = sync_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.handshake_timeout = handshake_timeout
+        self._pending: dict[str, int] = {}  # remote IP -> inbound connections still in their handshake
+        self._ping_nonce = 0
         self.clock = clock
         self.sync_batch = min(sync_batch, limits.SYNC_BATCH)  # what we ask for; what we serve is capped by limits
         self.chain_id = node.genesis.chain_id
@@ -119,7 +143,7 @@ class Network:
     async def start(self) -> None:
         if self.listen is not None:
             self._server = await asyncio.start_server(self._accept, self.listen[0], self.listen[1],
-                                                      limit=2 * limits.MIB)
+                                                      limit=limits.INBOUND_READ_AHEAD)
             log.info("p2p: listening on %s:%d (chain %s, genesis %s, node key %s)", self.listen[0], self.port,
                      self.chain_id, self.genesis_hash.hex()[:16], self.node_key.hex()[:16])
         for address in self.peer_addresses:
@@ -156,6 +180,79 @@ class Network:
             except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - shutting down anyway
                 pass
 
+    # --- runtime control (the RPC calls these on the node's event loop) ----------------------------
+    def add_peer(self, host: str, port: int) -> bool:
+        """Dial ``host:port`` from now on and keep it connected, like a ``--peers`` entry; False
+        if it is dialled already. :class:`PeerLimitError` when max_outbound addresses are
+        dialled; ValueError for an address that is not HOST:PORT."""
+        address = _normal_address(f"{host}:{port}")
+        if address in self.peer_addresses:
+            return False
+        if len(self.peer_addresses) >= self.slots.max_outbound:
+            raise PeerLimitError(f"{len(self.peer_addresses)} peers are dialled already, the limit "
+                                 f"(max_outbound) is {self.slots.max_outbound}")
+        self.peer_addresses.append(address)
+        self._spawn(self._dial_loop(address), f"p2p-dial-{address}")
+        log.info("p2p: peer %s added", address)
+        return True
+
+    def unban(self, what: str) -> list[str]:
+        """Lift the ban of a node key (64 hex digits) or of a dialled address (HOST:PORT), and of the
+        other name the same peer is banned under; the names whose ban was lifted (empty if none).
+        ValueError when ``what`` is neither."""
+        what = what.strip()
+        if len(what) == 64 and all(ch in "0123456789abcdefABCDEF" for ch in what):
+            node_key = bytes.fromhex(what)
+            names = {node_key.hex(), *(a for a, k in self._address_keys.items() if k == node_key)}
+        else:
+            try:
+                address = _normal_address(what)
+            except ValueError:
+                raise ValueError(f"{what!r} is neither a node key (64 hex digits) nor HOST:PORT") from None
+            names = {address}
+            if address in self._address_keys:
+                names.add(self._address_keys[address].hex())
+        lifted = sorted(n for n in names if self._banned(n))
+        for name in lifted:
+            del self.bans[name]
+        if lifted:
+            log.info("p2p: ban lifted: %s", ", ".join(lifted))
+        return lifted
+
+    def peer_list(self) -> list[dict[str, Any]]:
+        """Every connected peer, every ban in force and every dialled address not connected, as
+        JSON-able rows: ``state`` is "connected", "banned" or "dialling"."""
+        now = time.monotonic()
+        producers = self._producer_keys()
+        rows: list[dict[str, Any]] = []
+        connected = set()
+        for peer in list(self.peers.values()):
+            connected.add(peer.node_key)
+            if peer.outbound:
+                connected.add(peer.address)
+            rows.append({"state": "connected", "node_key": peer.node_key.hex(), "address": peer.address,
+                         "direction": "outbound" if peer.outbound else "inbound", "height": peer.height,
+                         "score": peer.score, "producer": peer.producer_key.hex() if peer.producer_key else None,
+                         "kept_because": self._valued(peer, producers), "good_blocks": peer.good_blocks,
+                         "connected_seconds": round(now - peer.connected_at, 1), "syncing": peer.syncing,
+                         "ban_seconds_left": None})
+        for name, until in sorted(self.bans.items()):
+            if until > now:
+                is_key = ":" not in name
+                rows.append({"state": "banned", "node_key": name if is_key else None,
+                             "address": None if is_key else name, "direction": None if is_key else "outbound",
+                             "height": None, "score": None, "producer": None, "kept_because": None,
+                             "good_blocks": None, "connected_seconds": None, "syncing": False,
+                             "ban_seconds_left": round(until - now, 1)})
+        for address in self.peer_addresses:
+            known = self._address_keys.get(address)
+            if (known is None or known not in connected) and not self._banned(address):
+                rows.append({"state": "dialling", "node_key": known.hex() if known else None, "address": address,
+                             "direction": "outbound", "height": None, "score": None, "producer": None,
+                             "kept_because": "configured", "good_blocks": None, "connected_seconds": None,
+                             "syncing": False, "ban_seconds_left": None})
+        return rows
+
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
@@ -166,9 +263,15 @@ class Network:
         remote = writer.get_extra_info("peername")
         address = f"{remote[0]}:{remote[1]}" if remote else "?"
         peer = Peer(reader, writer, outbound=False, address=address, max_frame=self.max_frame)
-        if len(self.peers) >= limits.MAX_PEERS:
-            peer.close("too many peers")
+        # Before anything is read: a stranger's connections cost a slot here until their handshake
+        # ends, and there are only so many (250 once took a node from 65 MB to 1.4 GB).
+        pending = self._pending.get(peer.ip, 0)
+        if sum(self._pending.values()) >= limits.PENDING_HANDSHAKES or pending >= limits.PENDING_PER_ADDRESS:
+            log.debug("p2p: refusing %s: too many handshakes under way", address)
+            peer.close("too many handshakes under way")
             return
+        self._pending[peer.ip] = pending + 1
+        peer.pending = True
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
@@ -210,6 +313,8 @@ class Network:
                 try:
                     message = await peer.receive()
                 except FrameError as exc:
+                    if peer.closed.is_set():
+                        break  # we closed it (evicted, no pong, stopping): its half frame is not its fault
                     if self._penalise(peer, limits.COST_FATAL if exc.fatal else limits.COST_GARBAGE, str(exc)) or exc.fatal:
                         break
                     continue
@@ -237,34 +342,52 @@ class Network:
 
     async def _handshake(self, peer: Peer) -> bool:
         """Hellos both ways, then each side signs the other's fresh nonce with the node key it
-        named: a peer is registered under a key only once it has proved it holds it."""
+        named: a peer is registered under a key only once it has proved it holds it. The whole
+        exchange has one deadline and small frames, so a stranger holds little for long."""
+        try:
+            return await self._handshake_steps(peer)
+        finally:
+            if peer.pending:
+                peer.pending = False
+                left = self._pending.get(peer.ip, 1) - 1
+                if left > 0:
+                    self._pending[peer.ip] = left
+                else:
+                    self._pending.pop(peer.ip, None)
+
+    async def _handshake_steps(self, peer: Peer) -> bool:
         head = self.node.head
         challenge = os.urandom(messages.NONCE_BYTES)
-        await peer.send_direct(messages.hello(self.chain_id, self.genesis_hash, head.height, head.hash,
-                                              self.node_key, challenge))
+        small = limits.HANDSHAKE_FRAME_BYTES
         try:
-            message = await asyncio.wait_for(peer.receive(), limits.HANDSHAKE_TIMEOUT)
-            if message is None:
-                peer.close("closed during the handshake")
-                return False
-            hello = messages.parse_hello(message)
-            refusal = self.check_hello(hello)
-            if refusal:
-                level = logging.DEBUG if refusal == "ourselves" else logging.WARNING
-                log.log(level, "p2p: refusing %s: %s", peer.address, refusal)
-                peer.close(refusal)
-                return False
-            await peer.send_direct(messages.auth(self.identity, self.chain_id, hello.nonce))
-            message = await asyncio.wait_for(peer.receive(), limits.HANDSHAKE_TIMEOUT)
-            if message is None:
-                peer.close("closed during the handshake")
-                return False
-            messages.check_auth(message, self.chain_id, challenge, hello.node_key)
-        except (FrameError, BadMessage, asyncio.TimeoutError) as exc:
-            log.warning("p2p: handshake with %s failed: %s", peer.address, exc or "timeout")
+            async with asyncio.timeout(self.handshake_timeout):
+                await peer.send_direct(messages.hello(self.chain_id, self.genesis_hash, head.height, head.hash,
+                                                      self.node_key, challenge))
+                message = await peer.receive(small)
+                if message is None:
+                    peer.close("closed during the handshake")
+                    return False
+                hello = messages.parse_hello(message)
+                refusal = self.check_hello(hello)
+                if refusal:
+                    level = logging.DEBUG if refusal == "ourselves" else logging.WARNING
+                    log.log(level, "p2p: refusing %s: %s", peer.address, refusal)
+                    peer.close(refusal)
+                    return False
+                await peer.send_direct(messages.auth(self.identity, self.chain_id, hello.nonce, self.node.key))
+                message = await peer.receive(small)
+                if message is None:
+                    peer.close("closed during the handshake")
+                    return False
+                producer = messages.check_auth(message, self.chain_id, challenge, hello.node_key)
+        except (FrameError, BadMessage, TimeoutError) as exc:
+            # Debug for a stranger (hundreds of them must not flood the log), a warning for a
+            # peer we dialled: that is the operator's configuration failing.
+            log.log(logging.WARNING if peer.outbound else logging.DEBUG, "p2p: handshake with %s failed: %s",
+                    peer.address, exc or f"not done within {self.handshake_timeout:.0f} s")
             peer.close("bad handshake")
             return False
-        peer.node_key, peer.height = hello.node_key, hello.height
+        peer.node_key, peer.height, peer.producer_key = hello.node_key, hello.height, producer
         if peer.outbound:
             self._address_keys[peer.address] = hello.node_key
         existing = self.peers.get(hello.node_key)
@@ -276,11 +399,59 @@ class Network:
                 peer.close("duplicate connection")
                 return False
             existing.close("duplicate connection")
-        elif len(self.peers) >= limits.MAX_PEERS:
-            peer.close("too many peers")
-            return False
+        else:
+            refusal = self._make_room(peer)
+            if refusal:
+                log.debug("p2p: refusing %s: %s", peer.name, refusal)
+                peer.close(refusal)
+                return False
+        peer.ping_due = time.monotonic() + self.ping_interval
         self.peers[hello.node_key] = peer
         return True
+
+    # --- peer slots ------------------------------------------------------------------------------
+    def _producer_keys(self) -> set[bytes]:
+        """The genesis producers and those of the current schedule (read without the lock: it
+        only decides who keeps a slot)."""
+        keys = {bytes.fromhex(k) for k in self.node.genesis.producers}
+        try:
+            keys.update(dpos.schedule_after(self.node.state))
+        except Exception:  # noqa: BLE001 - a block half applied: the genesis set still counts
+            pass
+        return keys
+
+    def _valued(self, peer: Peer, producers: set[bytes] | None = None) -> str | None:
+        """Why this peer is worth its slot whatever strangers come, or None for a stranger."""
+        if peer.outbound or peer.node_key in self._address_keys.values():
+            return "configured"
+        if peer.producer_key is not None and peer.producer_key in (producers or self._producer_keys()):
+            return "producer"
+        if peer.good_blocks:
+            return "served blocks"
+        return None
+
+    def _make_room(self, peer: Peer) -> str | None:
+        """Make room for a new authenticated peer; why it is refused, or None."""
+        if peer.outbound:
+            return None  # only addresses the operator named are dialled, at most max_outbound of them
+        producers = self._producer_keys()
+        valued = self._valued(peer, producers)
+        inbound = [p for p in self.peers.values() if not p.outbound and not p.closed.is_set()]
+        if not valued:
+            same = sum(1 for p in inbound if p.ip == peer.ip and not self._valued(p, producers))
+            if same >= self.slots.max_per_address:
+                return f"{same} peers from {peer.ip} already (max_per_address)"
+        if len(inbound) < self.slots.max_inbound:
+            return None
+        victim = least_useful(inbound, lambda p: self._valued(p, producers))
+        if victim is None:
+            # Every slot holds a peer worth keeping: a stranger waits, a valued peer still comes in.
+            return None if valued else f"all {len(inbound)} inbound slots hold peers worth keeping"
+        log.info("p2p: evicting inbound peer %s (score %d) for %s", victim.name, victim.score, peer.name)
+        victim.close("evicted for a new peer")
+        if self.peers.get(victim.node_key) is victim:
+            del self.peers[victim.node_key]
+        return None
 
     def check_hello(self, hello: Hello) -> str | None:
         """Why a peer's hello is refused, or None: another chain, ourselves, or a banned node."""
@@ -346,7 +517,9 @@ class Network:
         elif kind == "ping":
             peer.send(messages.pong(messages.parse_nonce(message)))
         elif kind == "pong":
-            messages.parse_nonce(message)
+            if messages.parse_nonce(message) == peer.ping_nonce and peer.ping_sent:
+                peer.ping_sent = 0.0
+                peer.ping_due = time.monotonic() + self.ping_interval
         else:
             self._penalise(peer, limits.COST_UNKNOWN_TYPE, f"unknown message type {kind!r}")
 
@@ -421,6 +594,7 @@ class Network:
                 return "bad"
             peer.height = max(peer.height, h.height)  # only a block we accepted says how far the peer is
             if result.status in ("applied", "reorganised"):
+                peer.good_blocks += 1
                 self.seen_blocks.add(block.hash)
                 if announced or self._sync_peer is None:
                     log.info("p2p: block %d (slot %d, %d txs) from %s %s; head %d", h.height, h.slot, len(block.txs),
@@ -460,6 +634,7 @@ class Network:
         if peer.syncing or peer.closed.is_set():
             return
         peer.syncing = True
+        peer.sync_late = False
         peer.sync_start = start
         peer.sync_sent = time.monotonic()
         peer.height = max(peer.height, target)
@@ -467,7 +642,15 @@ class Network:
 
     async def _receive_batch(self, peer: Peer, raw_blocks: list[bytes], height: int) -> None:
         if not peer.syncing:
-            self._penalise(peer, limits.COST_UNKNOWN_TYPE, "blocks nobody asked for")
+            if not peer.sync_late:
+                self._penalise(peer, limits.COST_UNKNOWN_TYPE, "blocks nobody asked for")
+                return
+            # The answer to a request that timed out (and was paid for): its blocks are still
+            # welcome, but another peer may be syncing us meanwhile, so nothing more is asked of it.
+            peer.sync_late = False
+            if raw_blocks:
+                await self._receive_blocks(peer, raw_blocks, announced=False)
+            self._maybe_sync()
             return
         peer.syncing = False
         start = peer.sync_start
@@ -510,13 +693,19 @@ class Network:
     def _maybe_sync(self) -> None:
         """Sync in batches from the peer with the highest head, when it is ahead of us."""
         current = self._sync_peer
-        if current is not None and not current.closed.is_set():
-            if not (current.syncing and time.monotonic() - current.sync_sent > limits.SYNC_TIMEOUT):
-                return
-            log.warning("p2p: %s did not answer get_blocks within %.0f s", current.name, limits.SYNC_TIMEOUT)
-            current.syncing = False
-        self._sync_peer = None
         ours = self.node.head.height
+        if current is not None and not current.closed.is_set():
+            if not (current.syncing and time.monotonic() - current.sync_sent > self.sync_timeout):
+                return
+            # It costs score, and its claimed height is not believed any more (only blocks it
+            # sends raise it again), so the next pick is another peer, not this one again.
+            current.syncing = False
+            current.sync_late = True
+            claimed, current.height = current.height, min(current.height, ours)
+            self._sync_peer = None
+            self._penalise(current, limits.COST_SYNC_TIMEOUT,
+                           f"did not answer get_blocks within {self.sync_timeout:g} s (it claimed height {claimed:,})")
+        self._sync_peer = None
         candidates = [p for p in self.peers.values() if not p.closed.is_set() and p.height > ours]
         if not candidates:
             return
@@ -654,7 +843,8 @@ class Network:
                     peer.send(messages.announce_txs(chunk))
         if everything:
             # One encoding for all the peers that lack the whole batch, naming them all.
-            also = [peer.node_key for peer in everything if peer.node_key is not None]
+            # Naming a subset is still true: the protocol bounds the list at MAX_PEERS keys.
+            also = [peer.node_key for peer in everything if peer.node_key is not None][:limits.MAX_PEERS]
             for chunk in _chunks([raw for raw, _, _ in batch]):
                 frame = self._frame(messages.announce_txs(chunk, also if len(also) > 1 else ()))
                 if frame:
@@ -689,15 +879,25 @@ class Network:
                 peer.send_frame(frame)
 
     async def _maintain(self) -> None:
-        """Once a second: pick a sync peer if one is ahead; now and then ping so dead links close."""
-        tick = 0
+        """Pick a sync peer if one is ahead (and give up on one that does not answer); ping each
+        peer now and then and drop the ones that do not answer in time, so a dead or wedged link
+        does not hold a slot."""
+        tick = min(1.0, self.sync_timeout / 4, self.ping_timeout / 4)
         while True:
-            await asyncio.sleep(1.0)
-            tick += 1
+            await asyncio.sleep(tick)
             try:
                 self._maybe_sync()
-                if tick % 15 == 0:
-                    for peer in list(self.peers.values()):
-                        peer.send(messages.ping(tick))
+                self._ping_peers(time.monotonic())
             except Exception:  # noqa: BLE001
                 log.exception("p2p: maintenance failed")
+
+    def _ping_peers(self, now: float) -> None:
+        for peer in list(self.peers.values()):
+            if peer.ping_sent:
+                if now - peer.ping_sent > self.ping_timeout:
+                    log.warning("p2p: dropping peer %s: no pong within %g s", peer.name, self.ping_timeout)
+                    peer.close(f"no pong within {self.ping_timeout:g} s")
+            elif now >= peer.ping_due:
+                self._ping_nonce += 1
+                peer.ping_nonce, peer.ping_sent = self._ping_nonce, now
+                peer.send(messages.ping(self._ping_nonce))
