@@ -888,8 +888,16 @@ class Network:
             try:
                 self._maybe_sync()
                 self._ping_peers(time.monotonic())
+                self._forget_old_bans()
             except Exception:  # noqa: BLE001
                 log.exception("p2p: maintenance failed")
+
+    def _forget_old_bans(self) -> None:
+        """Ended bans go: a key is only looked up again if it comes back, and strangers banned
+        under fresh keys never do, so their entries would otherwise pile up for good."""
+        now = time.monotonic()
+        for name in [n for n, until in self.bans.items() if until <= now]:
+            del self.bans[name]
 
     def _ping_peers(self, now: float) -> None:
         for peer in list(self.peers.values()):

@@ -197,6 +197,14 @@ async def test_a_ban_can_be_lifted_at_run_time(lonely):
         net.unban("somebody")
 
 
+async def test_ended_bans_of_keys_that_never_come_back_are_forgotten(lonely):
+    node, start = lonely
+    net = await start(ping_timeout=0.4)  # maintenance every 0.1 s
+    net.bans.update({f"{i:064x}": 0.0 for i in range(1000)})  # ended long ago, never looked up again
+    net.bans["127.0.0.1:1"] = float("inf")
+    await _until(lambda: list(net.bans) == ["127.0.0.1:1"])
+
+
 async def test_runtime_peers_are_bounded_by_max_outbound(lonely):
     node, start = lonely
     net = await start(slots=SlotLimits(max_outbound=1))
