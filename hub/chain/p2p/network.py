@@ -15,72 +15,40 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hub.chain.node.node import ChainNode
 from hub.chain.p2p import limits, messages
+from hub.chain.p2p.addresses import normal_address, parse_address
+from hub.chain.p2p.control import PeerControl, PeerLimitError
 from hub.chain.p2p.frames import FrameError, encode_frame
 from hub.chain.p2p.messages import BadMessage, Hello
 from hub.chain.p2p.peer import Peer
-from hub.chain.p2p.peerslots import SlotLimits, least_useful
+from hub.chain.p2p.peerslots import SlotLimits
 from hub.chain.p2p.seen import SeenSet
+from hub.chain.p2p.sync import Sync
+from hub.chain.p2p.txgossip import TxGossip
 from hub.chain.protocol import dpos
 from hub.chain.protocol.block import Block, BlockFormatError
-from hub.chain.protocol.errors import BlockRejected, Reason, TxRejected
+from hub.chain.protocol.errors import BlockRejected
 from hub.crypto.keys import PrivateKey
 
 log = logging.getLogger("hub.chain.p2p")
-
-#: Transaction refusals that prove the sender relayed junk (not just a race on nonces or fees).
-_MALFORMED_TX = {Reason.BAD_ENCODING, Reason.TOO_LARGE, Reason.UNKNOWN_TYPE, Reason.BAD_PAYLOAD, Reason.BAD_SIGNATURE}
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"{text!r} is not HOST:PORT")
-    return host.strip("[]"), int(port)
-
-
-def _normal_address(text: str) -> str:
-    host, port = parse_address(text)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _chunks(raws: list[bytes]) -> list[list[bytes]]:
-    """``announce_txs`` frames: at most TX_BATCH transactions and TX_BATCH_BYTES each (512 of the
-    largest transactions would not fit a frame)."""
-    if len(raws) <= limits.TX_BATCH and sum(map(len, raws)) <= limits.TX_BATCH_BYTES:
-        return [raws] if raws else []  # the usual case: one frame, no Python loop per transaction
-    out: list[list[bytes]] = []
-    size = limits.TX_BATCH_BYTES
-    for raw in raws:
-        if size + len(raw) > limits.TX_BATCH_BYTES or len(out[-1]) >= limits.TX_BATCH:
-            out.append([])
-            size = 0
-        out[-1].append(raw)
-        size += len(raw)
-    return out
+__all__ = ["Network", "PeerLimitError", "parse_address", "wall_clock_ms"]
 
 
-def _unincluded(raws: list[bytes], hashes: list[bytes], included: Callable[[bytes], bool]) -> tuple[list, list]:
-    keep = [i for i, tx_hash in enumerate(hashes) if not included(tx_hash)]
-    if len(keep) == len(raws):
-        return raws, hashes
-    return [raws[i] for i in keep], [hashes[i] for i in keep]
+class Network(PeerControl, Sync, TxGossip):
+    """One node's network; its parts by purpose: peer slots and runtime control (control.py),
+    block sync (sync.py), transaction gossip (txgossip.py), and here connections, handshakes,
+    scores, block relay and maintenance."""
 
-
-class PeerLimitError(ValueError):
-    """A runtime peer request the node's limits do not allow (the message says which)."""
-
-
-class Network:
     def __init__(self, node: ChainNode, identity: PrivateKey, *, listen: tuple[str, int] | None = None,
                  peers: list[str] | tuple[str, ...] = (), clock: Callable[[], int] = wall_clock_ms,
                  sync_batch: int = limits.SYNC_BATCH, slots: SlotLimits | None = None,
@@ -92,7 +60,7 @@ class Network:
         self.node_key = identity.public_key
         self.listen = listen
         self.slots = slots or SlotLimits()
-        self.peer_addresses = [_normal_address(p) for p in peers]
+        self.peer_addresses = [normal_address(p) for p in peers]
         if len(set(self.peer_addresses)) > self.slots.max_outbound:
             raise PeerLimitError(f"{len(set(self.peer_addresses))} peers to dial, but at most "
                                  f"{self.slots.max_outbound} outbound peers are allowed (max_outbound)")
@@ -179,79 +147,6 @@ class Network:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - shutting down anyway
                 pass
-
-    # --- runtime control (the RPC calls these on the node's event loop) ----------------------------
-    def add_peer(self, host: str, port: int) -> bool:
-        """Dial ``host:port`` from now on and keep it connected, like a ``--peers`` entry; False
-        if it is dialled already. :class:`PeerLimitError` when max_outbound addresses are
-        dialled; ValueError for an address that is not HOST:PORT."""
-        address = _normal_address(f"{host}:{port}")
-        if address in self.peer_addresses:
-            return False
-        if len(self.peer_addresses) >= self.slots.max_outbound:
-            raise PeerLimitError(f"{len(self.peer_addresses)} peers are dialled already, the limit "
-                                 f"(max_outbound) is {self.slots.max_outbound}")
-        self.peer_addresses.append(address)
-        self._spawn(self._dial_loop(address), f"p2p-dial-{address}")
-        log.info("p2p: peer %s added", address)
-        return True
-
-    def unban(self, what: str) -> list[str]:
-        """Lift the ban of a node key (64 hex digits) or of a dialled address (HOST:PORT), and of the
-        other name the same peer is banned under; the names whose ban was lifted (empty if none).
-        ValueError when ``what`` is neither."""
-        what = what.strip()
-        if len(what) == 64 and all(ch in "0123456789abcdefABCDEF" for ch in what):
-            node_key = bytes.fromhex(what)
-            names = {node_key.hex(), *(a for a, k in self._address_keys.items() if k == node_key)}
-        else:
-            try:
-                address = _normal_address(what)
-            except ValueError:
-                raise ValueError(f"{what!r} is neither a node key (64 hex digits) nor HOST:PORT") from None
-            names = {address}
-            if address in self._address_keys:
-                names.add(self._address_keys[address].hex())
-        lifted = sorted(n for n in names if self._banned(n))
-        for name in lifted:
-            del self.bans[name]
-        if lifted:
-            log.info("p2p: ban lifted: %s", ", ".join(lifted))
-        return lifted
-
-    def peer_list(self) -> list[dict[str, Any]]:
-        """Every connected peer, every ban in force and every dialled address not connected, as
-        JSON-able rows: ``state`` is "connected", "banned" or "dialling"."""
-        now = time.monotonic()
-        producers = self._producer_keys()
-        rows: list[dict[str, Any]] = []
-        connected = set()
-        for peer in list(self.peers.values()):
-            connected.add(peer.node_key)
-            if peer.outbound:
-                connected.add(peer.address)
-            rows.append({"state": "connected", "node_key": peer.node_key.hex(), "address": peer.address,
-                         "direction": "outbound" if peer.outbound else "inbound", "height": peer.height,
-                         "score": peer.score, "producer": peer.producer_key.hex() if peer.producer_key else None,
-                         "kept_because": self._valued(peer, producers), "good_blocks": peer.good_blocks,
-                         "connected_seconds": round(now - peer.connected_at, 1), "syncing": peer.syncing,
-                         "ban_seconds_left": None})
-        for name, until in sorted(self.bans.items()):
-            if until > now:
-                is_key = ":" not in name
-                rows.append({"state": "banned", "node_key": name if is_key else None,
-                             "address": None if is_key else name, "direction": None if is_key else "outbound",
-                             "height": None, "score": None, "producer": None, "kept_because": None,
-                             "good_blocks": None, "connected_seconds": None, "syncing": False,
-                             "ban_seconds_left": round(until - now, 1)})
-        for address in self.peer_addresses:
-            known = self._address_keys.get(address)
-            if (known is None or known not in connected) and not self._banned(address):
-                rows.append({"state": "dialling", "node_key": known.hex() if known else None, "address": address,
-                             "direction": "outbound", "height": None, "score": None, "producer": None,
-                             "kept_because": "configured", "good_blocks": None, "connected_seconds": None,
-                             "syncing": False, "ban_seconds_left": None})
-        return rows
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -408,50 +303,6 @@ class Network:
         peer.ping_due = time.monotonic() + self.ping_interval
         self.peers[hello.node_key] = peer
         return True
-
-    # --- peer slots ------------------------------------------------------------------------------
-    def _producer_keys(self) -> set[bytes]:
-        """The genesis producers and those of the current schedule (read without the lock: it
-        only decides who keeps a slot)."""
-        keys = {bytes.fromhex(k) for k in self.node.genesis.producers}
-        try:
-            keys.update(dpos.schedule_after(self.node.state))
-        except Exception:  # noqa: BLE001 - a block half applied: the genesis set still counts
-            pass
-        return keys
-
-    def _valued(self, peer: Peer, producers: set[bytes] | None = None) -> str | None:
-        """Why this peer is worth its slot whatever strangers come, or None for a stranger."""
-        if peer.outbound or peer.node_key in self._address_keys.values():
-            return "configured"
-        if peer.producer_key is not None and peer.producer_key in (producers or self._producer_keys()):
-            return "producer"
-        if peer.good_blocks:
-            return "served blocks"
-        return None
-
-    def _make_room(self, peer: Peer) -> str | None:
-        """Make room for a new authenticated peer; why it is refused, or None."""
-        if peer.outbound:
-            return None  # only addresses the operator named are dialled, at most max_outbound of them
-        producers = self._producer_keys()
-        valued = self._valued(peer, producers)
-        inbound = [p for p in self.peers.values() if not p.outbound and not p.closed.is_set()]
-        if not valued:
-            same = sum(1 for p in inbound if p.ip == peer.ip and not self._valued(p, producers))
-            if same >= self.slots.max_per_address:
-                return f"{same} peers from {peer.ip} already (max_per_address)"
-        if len(inbound) < self.slots.max_inbound:
-            return None
-        victim = least_useful(inbound, lambda p: self._valued(p, producers))
-        if victim is None:
-            # Every slot holds a peer worth keeping: a stranger waits, a valued peer still comes in.
-            return None if valued else f"all {len(inbound)} inbound slots hold peers worth keeping"
-        log.info("p2p: evicting inbound peer %s (score %d) for %s", victim.name, victim.score, peer.name)
-        victim.close("evicted for a new peer")
-        if self.peers.get(victim.node_key) is victim:
-            del self.peers[victim.node_key]
-        return None
 
     def check_hello(self, hello: Hello) -> str | None:
         """Why a peer's hello is refused, or None: another chain, ourselves, or a banned node."""
@@ -622,235 +473,6 @@ class Network:
         with self.node.lock:
             return self.node.store.has_block(prev)
 
-    def _gap_start(self, height: int) -> int:
-        """Where to ask from when a block at ``height`` has an unknown parent: just above our head
-        if it is ahead of us, else far enough back to find the fork point."""
-        ours = self.node.head.height
-        if height > ours + 1:
-            return ours + 1
-        return max(self.node.lib + 1, height - 8)
-
-    def _request_blocks(self, peer: Peer, start: int, *, target: int) -> None:
-        if peer.syncing or peer.closed.is_set():
-            return
-        peer.syncing = True
-        peer.sync_late = False
-        peer.sync_start = start
-        peer.sync_sent = time.monotonic()
-        peer.height = max(peer.height, target)
-        peer.send(messages.get_blocks(start, self.sync_batch))
-
-    async def _receive_batch(self, peer: Peer, raw_blocks: list[bytes], height: int) -> None:
-        if not peer.syncing:
-            if not peer.sync_late:
-                self._penalise(peer, limits.COST_UNKNOWN_TYPE, "blocks nobody asked for")
-                return
-            # The answer to a request that timed out (and was paid for): its blocks are still
-            # welcome, but another peer may be syncing us meanwhile, so nothing more is asked of it.
-            peer.sync_late = False
-            if raw_blocks:
-                await self._receive_blocks(peer, raw_blocks, announced=False)
-            self._maybe_sync()
-            return
-        peer.syncing = False
-        start = peer.sync_start
-        if not raw_blocks and height >= start:
-            # It claimed to have blocks from ``start`` and sent none: believe the reply, not the claim.
-            self._penalise(peer, limits.COST_UNKNOWN_TYPE, f"no blocks from {start} although its head is {height}")
-            peer.height = min(height, start - 1)
-            self._end_sync(peer)
-            return
-        peer.height = height
-        outcome = await self._receive_blocks(peer, raw_blocks, announced=False)
-        if outcome == "bad":
-            self._end_sync(peer)
-            return
-        if outcome == "gap":
-            # The batch does not connect: step back (doubling) towards the last irreversible block.
-            back = max(8, 2 * (self.node.head.height + 1 - start))
-            earlier = max(self.node.lib + 1, start - back)
-            if earlier >= start:
-                self._penalise(peer, limits.COST_INVALID_BLOCK, "its chain does not connect above our last irreversible block")
-                self._end_sync(peer)
-                return
-            self._request_blocks(peer, earlier, target=height)
-            return
-        ours = self.node.head.height
-        if raw_blocks and self._sync_peer is peer and (len(raw_blocks) >= 10 or ours >= height):
-            if ours >= height or time.monotonic() - self._sync_logged > 1:
-                log.info("p2p: synced %s/%s blocks from %s", f"{ours:,}", f"{height:,}", peer.name)
-                self._sync_logged = time.monotonic()
-        if raw_blocks and start + len(raw_blocks) <= height:
-            self._request_blocks(peer, start + len(raw_blocks), target=height)
-        else:
-            self._end_sync(peer)
-
-    def _end_sync(self, peer: Peer) -> None:
-        if self._sync_peer is peer:
-            self._sync_peer = None
-        self._maybe_sync()
-
-    def _maybe_sync(self) -> None:
-        """Sync in batches from the peer with the highest head, when it is ahead of us."""
-        current = self._sync_peer
-        ours = self.node.head.height
-        if current is not None and not current.closed.is_set():
-            if not (current.syncing and time.monotonic() - current.sync_sent > self.sync_timeout):
-                return
-            # It costs score, and its claimed height is not believed any more (only blocks it
-            # sends raise it again), so the next pick is another peer, not this one again.
-            current.syncing = False
-            current.sync_late = True
-            claimed, current.height = current.height, min(current.height, ours)
-            self._sync_peer = None
-            self._penalise(current, limits.COST_SYNC_TIMEOUT,
-                           f"did not answer get_blocks within {self.sync_timeout:g} s (it claimed height {claimed:,})")
-        self._sync_peer = None
-        candidates = [p for p in self.peers.values() if not p.closed.is_set() and p.height > ours]
-        if not candidates:
-            return
-        best = max(candidates, key=lambda p: p.height)
-        self._sync_peer = best
-        if best.height - ours >= 10:
-            log.info("p2p: syncing from %s: %s blocks behind", best.name, f"{best.height - ours:,}")
-        self._request_blocks(best, ours + 1, target=best.height)
-
-    # --- transactions ----------------------------------------------------------------------------
-    async def _receive_txs(self, peer: Peer, raws: list[bytes], also: Sequence[bytes] = ()) -> None:
-        """Queue the new ones for admission; when the queue is full, forget them instead (they
-        are gossip: another copy, or the block that includes them, will come). ``also``: peers
-        the sender says it sent the same frame to, which are therefore not sent them by us."""
-        sha256 = hashlib.sha256
-        all_hashes = [sha256(raw).digest() for raw in raws]
-        included = self.node.recently_included
-        peer.known_txs.update(all_hashes)
-        for node_key in also:
-            other = self.peers.get(node_key)
-            if other is not None and other is not peer:
-                other.known_txs.update(all_hashes)
-        fresh, hashes = [], []
-        for raw, tx_hash, new in zip(raws, all_hashes, self.seen_txs.add_many(all_hashes)):
-            if new and not included(tx_hash):
-                fresh.append(raw)
-                hashes.append(tx_hash)
-        if not fresh:
-            return
-        size = sum(map(len, fresh))
-        if self._tx_queued + len(fresh) > limits.TX_QUEUE or self._tx_queued_bytes + size > limits.TX_QUEUE_BYTES:
-            for tx_hash in hashes:
-                self.seen_txs.discard(tx_hash)
-            log.debug("p2p: %d transaction(s) from %s not queued: %d already wait for admission",
-                      len(fresh), peer.name, self._tx_queued)
-            return
-        self._tx_queue.append((peer, fresh, hashes))
-        self._tx_queued += len(fresh)
-        self._tx_queued_bytes += size
-        self._tx_wake.set()
-
-    async def _admit_txs(self) -> None:
-        """Admit queued gossip in arrival order (a sender's nonces arrive in order), several
-        frames per thread hop."""
-        while True:
-            await self._tx_wake.wait()
-            self._tx_wake.clear()
-            while self._tx_queue:
-                try:
-                    await self._admit_queued()
-                except Exception:  # noqa: BLE001 - this loop must outlive any one batch
-                    log.exception("p2p: admitting gossiped transactions failed")
-
-    async def _admit_queued(self) -> None:
-        """One thread hop: up to TX_ADMIT_BATCH queued transactions, then their verdicts."""
-        batches = []
-        count = 0
-        while self._tx_queue and count < limits.TX_ADMIT_BATCH:
-            batch = self._tx_queue.popleft()
-            batches.append(batch)
-            count += len(batch[1])
-        raws = [raw for _, fresh, _ in batches for raw in fresh]
-        self._tx_queued -= count
-        self._tx_queued_bytes -= sum(map(len, raws))
-        # What a block included while it waited is dropped here, unread.
-        included = self.node.recently_included
-        batches = [(peer, *_unincluded(fresh, hashes, included)) for peer, fresh, hashes in batches]
-        raws = [raw for _, fresh, _ in batches for raw in fresh]
-        if not raws:
-            return
-        try:
-            results = await asyncio.get_running_loop().run_in_executor(
-                self._tx_thread, self.node.submit_many, raws, self.clock())
-        except Exception:  # e.g. a store error: these are lost (welcome again), the node goes on
-            for _, _, hashes in batches:
-                for tx_hash in hashes:
-                    self.seen_txs.discard(tx_hash)
-            raise
-        position = 0
-        for peer, fresh, hashes in batches:
-            self._judge_txs(peer, fresh, hashes, results[position:position + len(fresh)])
-            position += len(fresh)
-
-    def _judge_txs(self, peer: Peer, fresh: list[bytes], hashes: list[bytes], results: list) -> None:
-        malformed = 0
-        admitted = []
-        for raw, tx_hash, result in zip(fresh, hashes, results):
-            if isinstance(result, TxRejected):
-                if result.reason in _MALFORMED_TX:
-                    malformed += 1
-                    why = str(result)
-                else:
-                    log.debug("p2p: transaction from %s not admitted: %s", peer.name, result)
-            else:
-                admitted.append((raw, tx_hash, peer))
-        self._queue_txs(admitted)
-        if malformed:  # also when the peer has gone meanwhile: the ban keeps it from coming back
-            # One bad batch costs what its transactions would have cost one by one, up to a drop.
-            self._penalise(peer, min(limits.SCORE_START, malformed * limits.COST_INVALID_TX),
-                           f"{malformed} invalid transaction(s), e.g. {why}")
-
-    def _queue_txs(self, items: list[tuple[bytes, bytes, Peer | None]]) -> None:
-        """Gossip (raw, hash, source) in batches: flush when a batch is full or TX_FLUSH_SECONDS
-        after the first."""
-        if not items:
-            return
-        self._tx_outbox.extend(items)
-        if len(self._tx_outbox) >= limits.TX_BATCH:
-            self._flush_txs()
-        elif self._tx_flush is None:
-            self._tx_flush = asyncio.get_running_loop().call_later(limits.TX_FLUSH_SECONDS, self._flush_txs)
-
-    def _flush_txs(self) -> None:
-        if self._tx_flush is not None:
-            self._tx_flush.cancel()
-            self._tx_flush = None
-        batch, self._tx_outbox = self._tx_outbox, []
-        if not batch:
-            return
-        # Per peer, what it lacks: not what came from it, nor what it sent us or another peer
-        # told us it was sent meanwhile (without this, every node relayed every transaction to
-        # every other, n - 2 redundant copies each in a full mesh).
-        everything: list[Peer] = []
-        hashes = [tx_hash for _, tx_hash, _ in batch]
-        for peer in list(self.peers.values()):
-            known = peer.known_txs
-            lacking = known.lacking(hashes)  # in a full mesh, after a relay: usually none
-            new = [(raw, tx_hash) for raw, tx_hash, source in batch if source is not peer and tx_hash in lacking] \
-                if lacking else []
-            known.update([tx_hash for _, tx_hash in new])
-            if len(new) == len(batch):
-                everything.append(peer)
-            else:
-                for chunk in _chunks([raw for raw, _ in new]):
-                    peer.send(messages.announce_txs(chunk))
-        if everything:
-            # One encoding for all the peers that lack the whole batch, naming them all.
-            # Naming a subset is still true: the protocol bounds the list at MAX_PEERS keys.
-            also = [peer.node_key for peer in everything if peer.node_key is not None][:limits.MAX_PEERS]
-            for chunk in _chunks([raw for raw, _, _ in batch]):
-                frame = self._frame(messages.announce_txs(chunk, also if len(also) > 1 else ()))
-                if frame:
-                    for peer in everything:
-                        peer.send_frame(frame)
-
     def _frame(self, message: dict[str, Any]) -> bytes:
         try:
             return encode_frame(message, self.max_frame)
@@ -862,13 +484,6 @@ class Network:
     def announce_block(self, block: Block) -> None:
         self.seen_blocks.add(block.hash)
         self._broadcast(messages.announce_block(block.encode()))
-
-    def announce_tx(self, raw: bytes, tx_hash: bytes | None = None) -> None:
-        """Gossip a transaction this node admitted (from its RPC, its CLI inbox, or evidence);
-        ``tx_hash``, when the caller has it, saves hashing the bytes again."""
-        tx_hash = tx_hash or hashlib.sha256(raw).digest()
-        self.seen_txs.add(tx_hash)
-        self._queue_txs([(raw, tx_hash, None)])
 
     def _broadcast(self, message: dict[str, Any], exclude: Peer | None = None) -> None:
         frame = self._frame(message)  # once, not once per peer (a block's frame is up to a few MB)
