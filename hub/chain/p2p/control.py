@@ -55,10 +55,10 @@ class PeerControl:
         log.info("p2p: peer %s added", address)
         return True
 
-    def unban(self, what: str) -> list[str]:
+    def unban(self, what: str) -> bool:
         """Lift the ban of a node key (64 hex digits) or of a dialled address (HOST:PORT), and of the
-        other name the same peer is banned under; the names whose ban was lifted (empty if none).
-        ValueError when ``what`` is neither."""
+        other name the same peer is banned under; False when neither was banned. ValueError when
+        ``what`` is neither a node key nor an address."""
         what = what.strip()
         if len(what) == 64 and all(ch in "0123456789abcdefABCDEF" for ch in what):
             node_key = bytes.fromhex(what)
@@ -76,7 +76,7 @@ class PeerControl:
             del self.bans[name]
         if lifted:
             log.info("p2p: ban lifted: %s", ", ".join(lifted))
-        return lifted
+        return bool(lifted)
 
     def peer_list(self) -> list[dict[str, Any]]:
         """Every connected peer, every ban in force and every dialled address not connected, as
