@@ -133,13 +133,13 @@ async def _answer_pings(reader, writer) -> None:
 
 async def test_a_peer_that_does_not_answer_a_ping_in_time_is_dropped(lonely):
     node, start = lonely
-    net = await start(ping_interval=0.2, ping_timeout=0.6)
+    net = await start(ping_interval=0.2, ping_timeout=1.0)
     mute = await _stranger(net, node, "mute", "127.0.0.2")
     lively = await _stranger(net, node, "lively", "127.0.0.3")
     answering = asyncio.create_task(_answer_pings(*lively))
     await _until(lambda: key("mute").public_key not in net.peers)
     assert await _is_closed(mute[0])
-    await asyncio.sleep(1.0)  # several more pings, all answered
+    await asyncio.sleep(1.5)  # several more pings, all answered
     assert key("lively").public_key in net.peers
     assert not net._banned(key("mute").public_key.hex())  # a dead link, not misbehaviour
     answering.cancel()
@@ -170,6 +170,28 @@ async def test_a_sync_peer_that_never_answers_costs_score_and_another_is_asked(s
             while True:
                 asked.append((await asyncio.wait_for(read_frame(reader), 1.0))["type"])
         assert "get_blocks" not in asked, asked
+        writer.close()
+    finally:
+        await net_b.stop()
+        node_b.close()
+
+
+async def test_a_late_answer_to_a_timed_out_sync_is_still_taken(serving, tmp_path):
+    """Slow is not malicious: the timeout cost score once, the blocks that come late are applied,
+    and the late batch is not scored as "blocks nobody asked for"."""
+    node_a, _ = serving
+    node_b = _node(tmp_path, "b", _genesis())
+    net_b = Network(node_b, key("node-b"), listen=("127.0.0.1", 0), sync_timeout=0.3)
+    await net_b.start()
+    try:
+        reader, writer = await connect("127.0.0.1", net_b.port, node_b.genesis, key("slow"), height=30,
+                                       head=node_a.head.hash)
+        assert (await asyncio.wait_for(read_frame(reader), 5))["type"] == "get_blocks"
+        await _until(lambda: net_b.peers[key("slow").public_key].score < limits.SCORE_START)
+        raw = [node_a.store.canonical_block(h).encode() for h in range(1, 31)]
+        writer.write(encode_frame(messages.blocks(raw, 30), net_b.max_frame))
+        await _until(lambda: node_b.head.hash == node_a.head.hash)
+        assert net_b.peers[key("slow").public_key].score == limits.SCORE_START - limits.COST_SYNC_TIMEOUT
         writer.close()
     finally:
         await net_b.stop()
