@@ -12,7 +12,16 @@ MAX_FRAME_BYTES = 8 * MIB
 LENGTH_PREFIX = 4  # bytes, big-endian
 SEND_QUEUE = 512  # frames waiting for a slow peer before it is dropped rather than slowing us
 SEND_QUEUE_BYTES = 64 * MIB  # and bytes: a peer asking for batches it never reads cannot fill our memory
-HANDSHAKE_TIMEOUT = 5.0  # seconds to receive a hello
+HANDSHAKE_TIMEOUT = 5.0  # seconds for the whole handshake (hellos and auths both ways)
+#: Before a peer has proved its key it may send only a hello and an auth (~250 and ~200 bytes): a
+#: larger frame is refused unread, so an unauthenticated connection cannot make us hold 8 MiB.
+HANDSHAKE_FRAME_BYTES = 1024
+#: Inbound connections still in their handshake: more are closed at once (one address: fewer).
+PENDING_HANDSHAKES = 64
+PENDING_PER_ADDRESS = 8
+#: Read-ahead of an inbound connection's stream: what a peer can make us buffer beyond the frame
+#: being read is about twice this (asyncio pauses the socket there). Dialled peers keep 2 MiB.
+INBOUND_READ_AHEAD = 256 * 1024
 WRITE_TIMEOUT = 10.0  # seconds one frame may take to leave before the peer counts as stalled
 SYNC_BATCH = 200  # blocks asked for per get_blocks
 SYNC_TIMEOUT = 10.0  # seconds to wait for a batch before asking another peer
@@ -28,7 +37,16 @@ TX_ADMIT_BATCH = 2048  # transactions admitted per thread hop at most
 SEEN_LIMIT = 100_000  # per seen-set (blocks, transactions), for de-duplication: the last 50,000 at least
 PEER_KNOWN_TXS = 16_384  # per peer: transactions it is known to have (the last 8,192: ~4 s at 2,000/s)
 SEEN_BLOCK_BYTES = 8_192  # hashes of announced blocks' bytes (the last 4,096: over an hour of 1 s slots)
+#: Protocol bound of ``announce_txs``' ``also`` (node keys a frame went to); a sender names at most these.
 MAX_PEERS = 50
+# Peer slots (``hub chain node --max-inbound/--max-outbound/--max-per-address``). Outbound peers are
+# only the addresses the operator named, so a stranger cannot take them; inbound slots are what
+# strangers compete for, and a full set evicts its least useful peer for a newcomer (network.py).
+MAX_INBOUND = 48
+MAX_OUTBOUND = 64  # a 50-node loopback devnet dials 49
+MAX_PER_ADDRESS = 8  # inbound peers from one IP address that the node knows nothing good about
+PING_SECONDS = 15.0  # a ping to every peer this often
+PING_TIMEOUT = 20.0  # and a peer that has not answered it this long after is dropped
 #: How far a block's slot may start after our clock says now. A producer never signs a slot before
 #: it starts, so more means a skewed clock or a producer trying to take the slots in between.
 MAX_CLOCK_AHEAD_MS = 1000
@@ -42,6 +60,7 @@ COST_INVALID_BLOCK = 20
 COST_INVALID_TX = 10
 COST_UNKNOWN_TYPE = 5
 COST_FUTURE_BLOCK = 5  # may be our clock that is wrong, so cheap
+COST_SYNC_TIMEOUT = 25  # a get_blocks not answered within SYNC_TIMEOUT: four and the peer is banned
 COST_FATAL = SCORE_START  # oversized or truncated frame: the stream cannot be trusted any more
 
 

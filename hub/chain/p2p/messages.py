@@ -19,8 +19,11 @@ from hub.crypto.signing import Network, signing_bytes
 #: take that field for garbage and score the sender down, so the two refuse each other at the hello.
 #: 4: every signature (auth, block, transaction) binds the genesis hash; a version-3 node's would not
 #: verify, so the two refuse each other at the hello, naming the version, instead of at the auth.
+#: Also in 4: ``auth`` may also prove a producer key (``producer``, ``producer_sig``), so a node keeps
+#: a peer slot for a known producer that strangers with fresh keys cannot take.
 PROTOCOL_VERSION = 4
 AUTH_DOMAIN = "p2p-auth"
+PRODUCER_DOMAIN = "p2p-producer"
 NONCE_BYTES = 32
 _U64 = 2**64
 
@@ -96,20 +99,40 @@ def _auth_bytes(network: Network, challenge: bytes, node_key: bytes) -> bytes:
     return signing_bytes(AUTH_DOMAIN, network, {"nonce": challenge, "node_key": node_key})
 
 
-def auth(identity: keys.PrivateKey, network: Network, challenge: bytes) -> dict[str, Any]:
+def _producer_bytes(network: Network, challenge: bytes, node_key: bytes, producer: bytes) -> bytes:
+    return signing_bytes(PRODUCER_DOMAIN, network, {"nonce": challenge, "node_key": node_key, "producer": producer})
+
+
+def auth(identity: keys.PrivateKey, network: Network, challenge: bytes,
+         producer: keys.PrivateKey | None = None) -> dict[str, Any]:
     """Proof that we hold the node key our hello named: its signature over the peer's fresh nonce.
 
     Without it any peer could claim another node's key, to push that node out as a "duplicate
-    connection" or to get it banned for what the impostor sends."""
-    return {"type": "auth", "sig": identity.sign(_auth_bytes(network, challenge, identity.public_key))}
+    connection" or to get it banned for what the impostor sends. A producing node also signs the
+    nonce and its node key with its producer key (its own domain, so the signature is good for
+    nothing else): the peer then knows it talks to a producer, which a stranger cannot fake."""
+    msg = {"type": "auth", "sig": identity.sign(_auth_bytes(network, challenge, identity.public_key))}
+    if producer is not None:
+        msg["producer"] = producer.public_key
+        msg["producer_sig"] = producer.sign(_producer_bytes(network, challenge, identity.public_key,
+                                                            producer.public_key))
+    return msg
 
 
-def check_auth(msg: dict[str, Any], network: Network, challenge: bytes, node_key: bytes) -> None:
+def check_auth(msg: dict[str, Any], network: Network, challenge: bytes, node_key: bytes) -> bytes | None:
+    """Check the proof of ``node_key``; the producer key the peer also proved, or None."""
     if msg.get("type") != "auth":
         raise BadMessage(f"expected auth after hello, got {msg.get('type')!r}")
-    _fields(msg, ("sig",))
+    _fields(msg, ("sig", "producer", "producer_sig") if "producer" in msg else ("sig",))
     if not keys.verify(node_key, _auth_bytes(network, challenge, node_key), _bytes(msg, "sig", 64)):
         raise BadMessage("auth: the signature does not prove the node key the hello named")
+    if "producer" not in msg:
+        return None
+    producer = _bytes(msg, "producer", keys.PUBLIC_KEY_SIZE)
+    if not keys.verify(producer, _producer_bytes(network, challenge, node_key, producer),
+                       _bytes(msg, "producer_sig", 64)):
+        raise BadMessage("auth: the producer signature does not prove the producer key it names")
+    return producer
 
 
 def get_blocks(start: int, count: int) -> dict[str, Any]:

@@ -15,73 +15,62 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hub.chain.node.node import ChainNode
 from hub.chain.p2p import limits, messages
+from hub.chain.p2p.addresses import normal_address, parse_address
+from hub.chain.p2p.control import PeerControl, PeerLimitError
 from hub.chain.p2p.frames import FrameError, encode_frame
 from hub.chain.p2p.messages import BadMessage, Hello
 from hub.chain.p2p.peer import Peer
+from hub.chain.p2p.peerslots import SlotLimits
 from hub.chain.p2p.seen import SeenSet
+from hub.chain.p2p.sync import Sync
+from hub.chain.p2p.txgossip import TxGossip
 from hub.chain.protocol import dpos
 from hub.chain.protocol.block import Block, BlockFormatError
-from hub.chain.protocol.errors import BlockRejected, ParentUnknown, Reason, TxRejected
+from hub.chain.protocol.errors import BlockRejected, ParentUnknown
 from hub.crypto.keys import PrivateKey
 
 log = logging.getLogger("hub.chain.p2p")
-
-#: Transaction refusals that prove the sender relayed junk (not just a race on nonces or fees).
-_MALFORMED_TX = {Reason.BAD_ENCODING, Reason.TOO_LARGE, Reason.UNKNOWN_TYPE, Reason.BAD_PAYLOAD, Reason.BAD_SIGNATURE}
-#: Refusals for a passing reason (its predecessor or funds not here yet, a full mempool): such a
-#: transaction is not remembered as seen, so a later copy of it is judged again.
-_PASSING_TX = {Reason.NONCE_TOO_HIGH, Reason.INSUFFICIENT_BALANCE, Reason.MEMPOOL_FULL}
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"{text!r} is not HOST:PORT")
-    return host.strip("[]"), int(port)
-
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _chunks(raws: list[bytes]) -> list[list[bytes]]:
-    """``announce_txs`` frames: at most TX_BATCH transactions and TX_BATCH_BYTES each (512 of the
-    largest transactions would not fit a frame)."""
-    if len(raws) <= limits.TX_BATCH and sum(map(len, raws)) <= limits.TX_BATCH_BYTES:
-        return [raws] if raws else []  # the usual case: one frame, no Python loop per transaction
-    out: list[list[bytes]] = []
-    size = limits.TX_BATCH_BYTES
-    for raw in raws:
-        if size + len(raw) > limits.TX_BATCH_BYTES or len(out[-1]) >= limits.TX_BATCH:
-            out.append([])
-            size = 0
-        out[-1].append(raw)
-        size += len(raw)
-    return out
+__all__ = ["Network", "PeerLimitError", "parse_address", "wall_clock_ms"]
 
 
-def _unincluded(raws: list[bytes], hashes: list[bytes], included: Callable[[bytes], bool]) -> tuple[list, list]:
-    keep = [i for i, tx_hash in enumerate(hashes) if not included(tx_hash)]
-    if len(keep) == len(raws):
-        return raws, hashes
-    return [raws[i] for i in keep], [hashes[i] for i in keep]
+class Network(PeerControl, Sync, TxGossip):
+    """One node's network; its parts by purpose: peer slots and runtime control (control.py),
+    block sync (sync.py), transaction gossip (txgossip.py), and here connections, handshakes,
+    scores, block relay and maintenance."""
 
-
-class Network:
     def __init__(self, node: ChainNode, identity: PrivateKey, *, listen: tuple[str, int] | None = None,
                  peers: list[str] | tuple[str, ...] = (), clock: Callable[[], int] = wall_clock_ms,
-                 sync_batch: int = limits.SYNC_BATCH) -> None:
+                 sync_batch: int = limits.SYNC_BATCH, slots: SlotLimits | None = None,
+                 sync_timeout: float = limits.SYNC_TIMEOUT, ping_interval: float = limits.PING_SECONDS,
+                 ping_timeout: float = limits.PING_TIMEOUT,
+                 handshake_timeout: float = limits.HANDSHAKE_TIMEOUT) -> None:
         self.node = node
         self.identity = identity  # the node key: signs the handshake challenge, never anything on chain
         self.node_key = identity.public_key
         self.listen = listen
-        self.peer_addresses = list(peers)
+        self.slots = slots or SlotLimits()
+        self.peer_addresses = [normal_address(p) for p in peers]
+        if len(set(self.peer_addresses)) > self.slots.max_outbound:
+            raise PeerLimitError(f"{len(set(self.peer_addresses))} peers to dial, but at most "
+                                 f"{self.slots.max_outbound} outbound peers are allowed (max_outbound)")
+        self.peer_addresses = list(dict.fromkeys(self.peer_addresses))
+        self.sync_timeout = sync_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.handshake_timeout = handshake_timeout
+        self._pending: dict[str, int] = {}  # remote IP -> inbound connections still in their handshake
+        self._ping_nonce = 0
         self.clock = clock
         self.sync_batch = min(sync_batch, limits.SYNC_BATCH)  # what we ask for; what we serve is capped by limits
         self.chain_id = node.genesis.chain_id
@@ -123,7 +112,7 @@ class Network:
     async def start(self) -> None:
         if self.listen is not None:
             self._server = await asyncio.start_server(self._accept, self.listen[0], self.listen[1],
-                                                      limit=2 * limits.MIB)
+                                                      limit=limits.INBOUND_READ_AHEAD)
             log.info("p2p: listening on %s:%d (chain %s, genesis %s, node key %s)", self.listen[0], self.port,
                      self.chain_id, self.genesis_hash.hex()[:16], self.node_key.hex()[:16])
         for address in self.peer_addresses:
@@ -170,9 +159,15 @@ class Network:
         remote = writer.get_extra_info("peername")
         address = f"{remote[0]}:{remote[1]}" if remote else "?"
         peer = Peer(reader, writer, outbound=False, address=address, max_frame=self.max_frame)
-        if len(self.peers) >= limits.MAX_PEERS:
-            peer.close("too many peers")
+        # Before anything is read: a stranger's connections cost a slot here until their handshake
+        # ends, and there are only so many (250 once took a node from 65 MB to 1.4 GB).
+        pending = self._pending.get(peer.ip, 0)
+        if sum(self._pending.values()) >= limits.PENDING_HANDSHAKES or pending >= limits.PENDING_PER_ADDRESS:
+            log.debug("p2p: refusing %s: too many handshakes under way", address)
+            peer.close("too many handshakes under way")
             return
+        self._pending[peer.ip] = pending + 1
+        peer.pending = True
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
@@ -214,6 +209,8 @@ class Network:
                 try:
                     message = await peer.receive()
                 except FrameError as exc:
+                    if peer.closed.is_set():
+                        break  # we closed it (evicted, no pong, stopping): its half frame is not its fault
                     if self._penalise(peer, limits.COST_FATAL if exc.fatal else limits.COST_GARBAGE, str(exc)) or exc.fatal:
                         break
                     continue
@@ -241,34 +238,52 @@ class Network:
 
     async def _handshake(self, peer: Peer) -> bool:
         """Hellos both ways, then each side signs the other's fresh nonce with the node key it
-        named: a peer is registered under a key only once it has proved it holds it."""
+        named: a peer is registered under a key only once it has proved it holds it. The whole
+        exchange has one deadline and small frames, so a stranger holds little for long."""
+        try:
+            return await self._handshake_steps(peer)
+        finally:
+            if peer.pending:
+                peer.pending = False
+                left = self._pending.get(peer.ip, 1) - 1
+                if left > 0:
+                    self._pending[peer.ip] = left
+                else:
+                    self._pending.pop(peer.ip, None)
+
+    async def _handshake_steps(self, peer: Peer) -> bool:
         head = self.node.head
         challenge = os.urandom(messages.NONCE_BYTES)
-        await peer.send_direct(messages.hello(self.chain_id, self.genesis_hash, head.height, head.hash,
-                                              self.node_key, challenge))
+        small = limits.HANDSHAKE_FRAME_BYTES
         try:
-            message = await asyncio.wait_for(peer.receive(), limits.HANDSHAKE_TIMEOUT)
-            if message is None:
-                peer.close("closed during the handshake")
-                return False
-            hello = messages.parse_hello(message)
-            refusal = self.check_hello(hello)
-            if refusal:
-                level = logging.DEBUG if refusal == "ourselves" else logging.WARNING
-                log.log(level, "p2p: refusing %s: %s", peer.address, refusal)
-                peer.close(refusal)
-                return False
-            await peer.send_direct(messages.auth(self.identity, self.network, hello.nonce))
-            message = await asyncio.wait_for(peer.receive(), limits.HANDSHAKE_TIMEOUT)
-            if message is None:
-                peer.close("closed during the handshake")
-                return False
-            messages.check_auth(message, self.network, challenge, hello.node_key)
-        except (FrameError, BadMessage, asyncio.TimeoutError) as exc:
-            log.warning("p2p: handshake with %s failed: %s", peer.address, exc or "timeout")
+            async with asyncio.timeout(self.handshake_timeout):
+                await peer.send_direct(messages.hello(self.chain_id, self.genesis_hash, head.height, head.hash,
+                                                      self.node_key, challenge))
+                message = await peer.receive(small)
+                if message is None:
+                    peer.close("closed during the handshake")
+                    return False
+                hello = messages.parse_hello(message)
+                refusal = self.check_hello(hello)
+                if refusal:
+                    level = logging.DEBUG if refusal == "ourselves" else logging.WARNING
+                    log.log(level, "p2p: refusing %s: %s", peer.address, refusal)
+                    peer.close(refusal)
+                    return False
+                await peer.send_direct(messages.auth(self.identity, self.network, hello.nonce, self.node.key))
+                message = await peer.receive(small)
+                if message is None:
+                    peer.close("closed during the handshake")
+                    return False
+                producer = messages.check_auth(message, self.network, challenge, hello.node_key)
+        except (FrameError, BadMessage, TimeoutError) as exc:
+            # Debug for a stranger (hundreds of them must not flood the log), a warning for a
+            # peer we dialled: that is the operator's configuration failing.
+            log.log(logging.WARNING if peer.outbound else logging.DEBUG, "p2p: handshake with %s failed: %s",
+                    peer.address, exc or f"not done within {self.handshake_timeout:.0f} s")
             peer.close("bad handshake")
             return False
-        peer.node_key, peer.height = hello.node_key, hello.height
+        peer.node_key, peer.height, peer.producer_key = hello.node_key, hello.height, producer
         if peer.outbound:
             self._address_keys[peer.address] = hello.node_key
         existing = self.peers.get(hello.node_key)
@@ -280,9 +295,13 @@ class Network:
                 peer.close("duplicate connection")
                 return False
             existing.close("duplicate connection")
-        elif len(self.peers) >= limits.MAX_PEERS:
-            peer.close("too many peers")
-            return False
+        else:
+            refusal = self._make_room(peer)
+            if refusal:
+                log.debug("p2p: refusing %s: %s", peer.name, refusal)
+                peer.close(refusal)
+                return False
+        peer.ping_due = time.monotonic() + self.ping_interval
         self.peers[hello.node_key] = peer
         return True
 
@@ -350,7 +369,9 @@ class Network:
         elif kind == "ping":
             peer.send(messages.pong(messages.parse_nonce(message)))
         elif kind == "pong":
-            messages.parse_nonce(message)
+            if messages.parse_nonce(message) == peer.ping_nonce and peer.ping_sent:
+                peer.ping_sent = 0.0
+                peer.ping_due = time.monotonic() + self.ping_interval
         else:
             self._penalise(peer, limits.COST_UNKNOWN_TYPE, f"unknown message type {kind!r}")
 
@@ -434,6 +455,7 @@ class Network:
                 return "bad"
             peer.height = max(peer.height, h.height)  # only a block we accepted says how far the peer is
             if result.status in ("applied", "reorganised"):
+                peer.good_blocks += 1
                 self.seen_blocks.add(block.hash)
                 if announced or self._sync_peer is None:
                     log.info("p2p: block %d (slot %d, %d txs) from %s %s; head %d", h.height, h.slot, len(block.txs),
@@ -461,221 +483,6 @@ class Network:
         with self.node.lock:
             return self.node.store.has_block(prev)
 
-    def _gap_start(self, height: int) -> int:
-        """Where to ask from when a block at ``height`` has an unknown parent: just above our head
-        if it is ahead of us, else far enough back to find the fork point."""
-        ours = self.node.head.height
-        if height > ours + 1:
-            return ours + 1
-        return max(self.node.lib + 1, height - 8)
-
-    def _request_blocks(self, peer: Peer, start: int, *, target: int) -> None:
-        if peer.syncing or peer.closed.is_set():
-            return
-        peer.syncing = True
-        peer.sync_start = start
-        peer.sync_sent = time.monotonic()
-        peer.height = max(peer.height, target)
-        peer.send(messages.get_blocks(start, self.sync_batch))
-
-    async def _receive_batch(self, peer: Peer, raw_blocks: list[bytes], height: int) -> None:
-        if not peer.syncing:
-            self._penalise(peer, limits.COST_UNKNOWN_TYPE, "blocks nobody asked for")
-            return
-        peer.syncing = False
-        start = peer.sync_start
-        if not raw_blocks and height >= start:
-            # It claimed to have blocks from ``start`` and sent none: believe the reply, not the claim.
-            self._penalise(peer, limits.COST_UNKNOWN_TYPE, f"no blocks from {start} although its head is {height}")
-            peer.height = min(height, start - 1)
-            self._end_sync(peer)
-            return
-        peer.height = height
-        outcome = await self._receive_blocks(peer, raw_blocks, announced=False)
-        if outcome == "bad":
-            self._end_sync(peer)
-            return
-        if outcome == "gap":
-            # The batch does not connect: step back (doubling) towards the last irreversible block.
-            back = max(8, 2 * (self.node.head.height + 1 - start))
-            earlier = max(self.node.lib + 1, start - back)
-            if earlier >= start:
-                self._penalise(peer, limits.COST_INVALID_BLOCK, "its chain does not connect above our last irreversible block")
-                self._end_sync(peer)
-                return
-            self._request_blocks(peer, earlier, target=height)
-            return
-        ours = self.node.head.height
-        if raw_blocks and self._sync_peer is peer and (len(raw_blocks) >= 10 or ours >= height):
-            if ours >= height or time.monotonic() - self._sync_logged > 1:
-                log.info("p2p: synced %s/%s blocks from %s", f"{ours:,}", f"{height:,}", peer.name)
-                self._sync_logged = time.monotonic()
-        if raw_blocks and start + len(raw_blocks) <= height:
-            self._request_blocks(peer, start + len(raw_blocks), target=height)
-        else:
-            self._end_sync(peer)
-
-    def _end_sync(self, peer: Peer) -> None:
-        if self._sync_peer is peer:
-            self._sync_peer = None
-        self._maybe_sync()
-
-    def _maybe_sync(self) -> None:
-        """Sync in batches from the peer with the highest head, when it is ahead of us."""
-        current = self._sync_peer
-        if current is not None and not current.closed.is_set():
-            if not (current.syncing and time.monotonic() - current.sync_sent > limits.SYNC_TIMEOUT):
-                return
-            log.warning("p2p: %s did not answer get_blocks within %.0f s", current.name, limits.SYNC_TIMEOUT)
-            current.syncing = False
-        self._sync_peer = None
-        ours = self.node.head.height
-        candidates = [p for p in self.peers.values() if not p.closed.is_set() and p.height > ours]
-        if not candidates:
-            return
-        best = max(candidates, key=lambda p: p.height)
-        self._sync_peer = best
-        if best.height - ours >= 10:
-            log.info("p2p: syncing from %s: %s blocks behind", best.name, f"{best.height - ours:,}")
-        self._request_blocks(best, ours + 1, target=best.height)
-
-    # --- transactions ----------------------------------------------------------------------------
-    async def _receive_txs(self, peer: Peer, raws: list[bytes], also: Sequence[bytes] = ()) -> None:
-        """Queue the new ones for admission; when the queue is full, forget them instead (they
-        are gossip: another copy, or the block that includes them, will come). ``also``: peers
-        the sender says it sent the same frame to, which are therefore not sent them by us."""
-        sha256 = hashlib.sha256
-        all_hashes = [sha256(raw).digest() for raw in raws]
-        included = self.node.recently_included
-        peer.known_txs.update(all_hashes)
-        for node_key in also:
-            other = self.peers.get(node_key)
-            if other is not None and other is not peer:
-                other.known_txs.update(all_hashes)
-        fresh, hashes = [], []
-        for raw, tx_hash, new in zip(raws, all_hashes, self.seen_txs.add_many(all_hashes)):
-            if new and not included(tx_hash):
-                fresh.append(raw)
-                hashes.append(tx_hash)
-        if not fresh:
-            return
-        size = sum(map(len, fresh))
-        if self._tx_queued + len(fresh) > limits.TX_QUEUE or self._tx_queued_bytes + size > limits.TX_QUEUE_BYTES:
-            for tx_hash in hashes:
-                self.seen_txs.discard(tx_hash)
-            log.debug("p2p: %d transaction(s) from %s not queued: %d already wait for admission",
-                      len(fresh), peer.name, self._tx_queued)
-            return
-        self._tx_queue.append((peer, fresh, hashes))
-        self._tx_queued += len(fresh)
-        self._tx_queued_bytes += size
-        self._tx_wake.set()
-
-    async def _admit_txs(self) -> None:
-        """Admit queued gossip in arrival order (a sender's nonces arrive in order), several
-        frames per thread hop."""
-        while True:
-            await self._tx_wake.wait()
-            self._tx_wake.clear()
-            while self._tx_queue:
-                try:
-                    await self._admit_queued()
-                except Exception:  # noqa: BLE001 - this loop must outlive any one batch
-                    log.exception("p2p: admitting gossiped transactions failed")
-
-    async def _admit_queued(self) -> None:
-        """One thread hop: up to TX_ADMIT_BATCH queued transactions, then their verdicts."""
-        batches = []
-        count = 0
-        while self._tx_queue and count < limits.TX_ADMIT_BATCH:
-            batch = self._tx_queue.popleft()
-            batches.append(batch)
-            count += len(batch[1])
-        raws = [raw for _, fresh, _ in batches for raw in fresh]
-        self._tx_queued -= count
-        self._tx_queued_bytes -= sum(map(len, raws))
-        # What a block included while it waited is dropped here, unread.
-        included = self.node.recently_included
-        batches = [(peer, *_unincluded(fresh, hashes, included)) for peer, fresh, hashes in batches]
-        raws = [raw for _, fresh, _ in batches for raw in fresh]
-        if not raws:
-            return
-        try:
-            results = await asyncio.get_running_loop().run_in_executor(
-                self._tx_thread, self.node.submit_many, raws, self.clock())
-        except Exception:  # e.g. a store error: these are lost (welcome again), the node goes on
-            for _, _, hashes in batches:
-                for tx_hash in hashes:
-                    self.seen_txs.discard(tx_hash)
-            raise
-        position = 0
-        for peer, fresh, hashes in batches:
-            self._judge_txs(peer, fresh, hashes, results[position:position + len(fresh)])
-            position += len(fresh)
-
-    def _judge_txs(self, peer: Peer, fresh: list[bytes], hashes: list[bytes], results: list) -> None:
-        malformed = 0
-        admitted = []
-        for raw, tx_hash, result in zip(fresh, hashes, results):
-            if isinstance(result, TxRejected):
-                if result.reason in _MALFORMED_TX:
-                    malformed += 1
-                    why = str(result)
-                else:
-                    if result.reason in _PASSING_TX:
-                        self.seen_txs.discard(tx_hash)
-                    log.debug("p2p: transaction from %s not admitted: %s", peer.name, result)
-            else:
-                admitted.append((raw, tx_hash, peer))
-        self._queue_txs(admitted)
-        if malformed:  # also when the peer has gone meanwhile: the ban keeps it from coming back
-            # One bad batch costs what its transactions would have cost one by one, up to a drop.
-            self._penalise(peer, min(limits.SCORE_START, malformed * limits.COST_INVALID_TX),
-                           f"{malformed} invalid transaction(s), e.g. {why}")
-
-    def _queue_txs(self, items: list[tuple[bytes, bytes, Peer | None]]) -> None:
-        """Gossip (raw, hash, source) in batches: flush when a batch is full or TX_FLUSH_SECONDS
-        after the first."""
-        if not items:
-            return
-        self._tx_outbox.extend(items)
-        if len(self._tx_outbox) >= limits.TX_BATCH:
-            self._flush_txs()
-        elif self._tx_flush is None:
-            self._tx_flush = asyncio.get_running_loop().call_later(limits.TX_FLUSH_SECONDS, self._flush_txs)
-
-    def _flush_txs(self) -> None:
-        if self._tx_flush is not None:
-            self._tx_flush.cancel()
-            self._tx_flush = None
-        batch, self._tx_outbox = self._tx_outbox, []
-        if not batch:
-            return
-        # Per peer, what it lacks: not what came from it, nor what it sent us or another peer
-        # told us it was sent meanwhile (without this, every node relayed every transaction to
-        # every other, n - 2 redundant copies each in a full mesh).
-        everything: list[Peer] = []
-        hashes = [tx_hash for _, tx_hash, _ in batch]
-        for peer in list(self.peers.values()):
-            known = peer.known_txs
-            lacking = known.lacking(hashes)  # in a full mesh, after a relay: usually none
-            new = [(raw, tx_hash) for raw, tx_hash, source in batch if source is not peer and tx_hash in lacking] \
-                if lacking else []
-            known.update([tx_hash for _, tx_hash in new])
-            if len(new) == len(batch):
-                everything.append(peer)
-            else:
-                for chunk in _chunks([raw for raw, _ in new]):
-                    peer.send(messages.announce_txs(chunk))
-        if everything:
-            # One encoding for all the peers that lack the whole batch, naming them all.
-            also = [peer.node_key for peer in everything if peer.node_key is not None]
-            for chunk in _chunks([raw for raw, _, _ in batch]):
-                frame = self._frame(messages.announce_txs(chunk, also if len(also) > 1 else ()))
-                if frame:
-                    for peer in everything:
-                        peer.send_frame(frame)
-
     def _frame(self, message: dict[str, Any]) -> bytes:
         try:
             return encode_frame(message, self.max_frame)
@@ -688,13 +495,6 @@ class Network:
         self.seen_blocks.add(block.hash)
         self._broadcast(messages.announce_block(block.encode()))
 
-    def announce_tx(self, raw: bytes, tx_hash: bytes | None = None) -> None:
-        """Gossip a transaction this node admitted (from its RPC, its CLI inbox, or evidence);
-        ``tx_hash``, when the caller has it, saves hashing the bytes again."""
-        tx_hash = tx_hash or hashlib.sha256(raw).digest()
-        self.seen_txs.add(tx_hash)
-        self._queue_txs([(raw, tx_hash, None)])
-
     def _broadcast(self, message: dict[str, Any], exclude: Peer | None = None) -> None:
         frame = self._frame(message)  # once, not once per peer (a block's frame is up to a few MB)
         if not frame:
@@ -704,15 +504,33 @@ class Network:
                 peer.send_frame(frame)
 
     async def _maintain(self) -> None:
-        """Once a second: pick a sync peer if one is ahead; now and then ping so dead links close."""
-        tick = 0
+        """Pick a sync peer if one is ahead (and give up on one that does not answer); ping each
+        peer now and then and drop the ones that do not answer in time, so a dead or wedged link
+        does not hold a slot."""
+        tick = min(1.0, self.sync_timeout / 4, self.ping_timeout / 4)
         while True:
-            await asyncio.sleep(1.0)
-            tick += 1
+            await asyncio.sleep(tick)
             try:
                 self._maybe_sync()
-                if tick % 15 == 0:
-                    for peer in list(self.peers.values()):
-                        peer.send(messages.ping(tick))
+                self._ping_peers(time.monotonic())
+                self._forget_old_bans()
             except Exception:  # noqa: BLE001
                 log.exception("p2p: maintenance failed")
+
+    def _forget_old_bans(self) -> None:
+        """Ended bans go: a key is only looked up again if it comes back, and strangers banned
+        under fresh keys never do, so their entries would otherwise pile up for good."""
+        now = time.monotonic()
+        for name in [n for n, until in self.bans.items() if until <= now]:
+            del self.bans[name]
+
+    def _ping_peers(self, now: float) -> None:
+        for peer in list(self.peers.values()):
+            if peer.ping_sent:
+                if now - peer.ping_sent > self.ping_timeout:
+                    log.warning("p2p: dropping peer %s: no pong within %g s", peer.name, self.ping_timeout)
+                    peer.close(f"no pong within {self.ping_timeout:g} s")
+            elif now >= peer.ping_due:
+                self._ping_nonce += 1
+                peer.ping_nonce, peer.ping_sent = self._ping_nonce, now
+                peer.send(messages.ping(self._ping_nonce))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from hub.chain.p2p import limits
@@ -25,6 +26,16 @@ class Peer:
         self.writer = writer
         self.outbound = outbound
         self.address = address  # the dialled host:port, or the remote socket address of an inbound peer
+        remote = writer.get_extra_info("peername")
+        self.ip = remote[0] if isinstance(remote, tuple) and remote else address.rpartition(":")[0]
+        self.connected_at = time.monotonic()
+        self.producer_key: bytes | None = None  # a producer key the peer proved in its auth
+        self.good_blocks = 0  # blocks from it that extended or switched our chain: why it is worth a slot
+        self.pending = False  # an inbound connection still in its handshake (counted by the network)
+        self.ping_nonce = 0
+        self.ping_due = 0.0  # monotonic time of the next ping
+        self.ping_sent = 0.0  # monotonic time of the unanswered ping, 0 when none is outstanding
+        self.sync_late = False  # a get_blocks to it timed out: its late answer is still welcome
         self.max_frame = max_frame
         self.score = limits.SCORE_START
         self.node_key: bytes | None = None
@@ -79,8 +90,8 @@ class Peer:
         self.writer.write(encode_frame(message, self.max_frame))
         await asyncio.wait_for(self.writer.drain(), limits.WRITE_TIMEOUT)
 
-    async def receive(self) -> dict[str, Any] | None:
-        return await read_frame(self.reader, self.max_frame)
+    async def receive(self, max_bytes: int | None = None) -> dict[str, Any] | None:
+        return await read_frame(self.reader, max_bytes or self.max_frame)
 
     def penalise(self, cost: int, why: str) -> bool:
         """Lower the score; True when it fell to the drop threshold (the caller bans and closes)."""

@@ -16,6 +16,8 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.chain.p2p import limits
+
 log = logging.getLogger("hub.chain.node")
 NODE_KEY_FILE = "node.key"
 
@@ -32,6 +34,9 @@ class NodeOptions:
     peers: list[str]
     producer_key: Path | None = None
     rpc: str | None = None
+    max_inbound: int = limits.MAX_INBOUND
+    max_outbound: int = limits.MAX_OUTBOUND
+    max_per_address: int = limits.MAX_PER_ADDRESS
 
 
 def open_node(opts: NodeOptions):
@@ -119,6 +124,7 @@ def _tune_gc() -> None:
 
 async def serve(opts: NodeOptions) -> None:
     from hub.chain.p2p.network import Network, parse_address
+    from hub.chain.p2p.peerslots import SlotLimits
     from hub.chain.p2p.slots import run_slots
 
     listen = parse_address(opts.listen)
@@ -133,7 +139,8 @@ async def serve(opts: NodeOptions) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    network = Network(node, node_key, listen=listen, peers=opts.peers)
+    network = Network(node, node_key, listen=listen, peers=opts.peers,
+                      slots=SlotLimits(opts.max_inbound, opts.max_outbound, opts.max_per_address))
     tasks: list[asyncio.Task] = []
     rpc = None
     try:

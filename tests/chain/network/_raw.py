@@ -19,13 +19,14 @@ class Refused(ConnectionError):
 
 
 async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, genesis, identity: PrivateKey, *,
-                    height: int = 0, head: bytes | None = None) -> messages.Hello:
-    """Say hello as ``identity`` (claiming ``height``), prove the key, and return the node's hello."""
+                    height: int = 0, head: bytes | None = None, producer: PrivateKey | None = None) -> messages.Hello:
+    """Say hello as ``identity`` (claiming ``height``), prove the key (and ``producer``'s, if
+    given), and return the node's hello."""
     writer.write(encode_frame(messages.hello(genesis.chain_id, genesis.hash, height, head or genesis.hash,
                                              identity.public_key, os.urandom(messages.NONCE_BYTES))))
     await writer.drain()
     theirs = messages.parse_hello(await asyncio.wait_for(read_frame(reader), 5))
-    writer.write(encode_frame(messages.auth(identity, genesis.network, theirs.nonce)))
+    writer.write(encode_frame(messages.auth(identity, genesis.network, theirs.nonce, producer)))
     await writer.drain()
     try:
         auth = await asyncio.wait_for(read_frame(reader), 5)
@@ -39,7 +40,10 @@ async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return theirs
 
 
-async def connect(host: str, port: int, genesis, identity: PrivateKey, **kw):
-    reader, writer = await asyncio.open_connection(host, port, limit=1 << 24)
+async def connect(host: str, port: int, genesis, identity: PrivateKey, *, source: str | None = None, **kw):
+    """A handshaken connection; ``source``: the local IP to connect from (any of 127.0.0.0/8 on
+    loopback), so one test can be several addresses."""
+    reader, writer = await asyncio.open_connection(host, port, limit=1 << 24,
+                                                   local_addr=(source, 0) if source else None)
     await handshake(reader, writer, genesis, identity, **kw)
     return reader, writer

@@ -114,7 +114,7 @@ def test_message_parsers_refuse_wrong_shapes():
 
 def test_gossip_batches_are_cut_by_count_and_by_bytes():
     from hub.chain.p2p import limits
-    from hub.chain.p2p.network import _chunks
+    from hub.chain.p2p.txgossip import _chunks
 
     small = [bytes([i % 256]) * 200 for i in range(1200)]
     chunks = _chunks(small)

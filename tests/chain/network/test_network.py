@@ -92,6 +92,7 @@ async def test_a_peer_cannot_claim_a_node_key_it_does_not_hold(serving, caplog):
     """An impostor names an honest peer's node key but cannot sign the challenge: it is refused,
     and the honest peer's connection, score and standing are untouched."""
     node_a, net_a = serving
+    caplog.set_level("DEBUG", logger="hub.chain.p2p")  # a stranger's failed handshake is not a warning
     honest = key("honest-peer")
     reader, writer = await asyncio.open_connection("127.0.0.1", net_a.port)
     await handshake(reader, writer, node_a.genesis, honest)

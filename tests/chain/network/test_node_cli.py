@@ -30,3 +30,14 @@ def test_addresses_must_be_host_and_port(tmp_path, monkeypatch):
     _genesis(runner, "a", "chain-a")
     result = runner.invoke(chain, ["node", "--genesis", "a/genesis.json", "--data", "d", "--peers", "nohost"])
     assert result.exit_code == 2 and "HOST:PORT" in result.output
+
+
+def test_peer_limits_are_checked_before_start(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    _genesis(runner, "a", "chain-a")
+    base = ["node", "--genesis", "a/genesis.json", "--data", "d"]
+    result = runner.invoke(chain, [*base, "--peers", "127.0.0.1:1,127.0.0.1:2", "--max-outbound", "1"])
+    assert result.exit_code == 2 and "2 peers given, but --max-outbound is 1" in result.output
+    result = runner.invoke(chain, [*base, "--max-inbound", "0"])
+    assert result.exit_code == 2 and "--max-inbound" in result.output
