@@ -102,6 +102,7 @@ class CommandRegistry:
         self._bus = bus
         self._now = now
         self.timeout = timeout
+        self.outcomes = {"ok": 0, "failed": 0}  # commands since start (GET /api/metrics)
         self._handlers: dict[str, Handler] = {}
 
     def set_handler(self, platform: str, handler: Handler) -> None:
@@ -166,7 +167,9 @@ class CommandRegistry:
                     raise
                 raise CommandFailed(f"{entry.platform} failed on {entity_id} {command}: {_describe(exc)}") from exc
         except CommandError as exc:
+            self.outcomes["failed"] += 1
             self._bus.publish(CommandCalled(self._now(), entity_id, command, args or {}, source, False, exc.message))
             raise
+        self.outcomes["ok"] += 1
         self._bus.publish(CommandCalled(self._now(), entity_id, command, model.model_dump(exclude_none=True), source, True))
         return result
