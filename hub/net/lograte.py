@@ -39,10 +39,12 @@ class RateLimitFilter(logging.Filter):
             # details in the text itself (asyncio's "socket.accept() out of system resource" names
             # the socket), so every one would be a kind of its own.
             passed, dropped = self._count((record.name, str(record.msg)), self.burst, now)
-            logger_passed, logger_dropped = self._count((record.name, None), 10 * self.burst, now)
-        if dropped or logger_dropped:
+            if not passed:
+                return False
+            passed, logger_dropped = self._count((record.name, None), 10 * self.burst, now)
+        if passed and (dropped or logger_dropped):
             record.msg = f"{record.msg} [{max(dropped, logger_dropped)} more like this dropped in the last {self.interval:g} s]"
-        return passed and logger_passed
+        return passed
 
     def _count(self, kind: tuple, burst: int, now: float) -> tuple[bool, int]:
         """(whether this record may pass, how many of its kind were dropped in the window before)."""
