@@ -149,8 +149,10 @@ def test_idle_sockets_beyond_the_file_limit_do_not_stop_the_rpc(node):
     finally:
         for s in socks:
             s.close()
-    # One warning about refused connections per ten seconds, not one line per connection.
-    assert node.log_path.stat().st_size - log_before < 20_000, node.log()
+    # One warning about refused connections per ten seconds, not one line per connection; and the
+    # node never ran out of file descriptors (asyncio logs a failed accept()).
+    written = node.log_path.read_bytes()[log_before:]
+    assert len(written) < 20_000 and b"out of system resource" not in written, node.log()
 
 
 @pytest.mark.parametrize("path", ["/tx", "/txs"])
