@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import __version__
-from hub.api import routes, rules, ws
+from hub.api import metrics, routes, rules, ws
 from hub.api.auth import require_token
 from hub.api.jsonsafe import DeclaredSizeCheck, JsonBodyCheck
 from hub.api.limits import MAX_BODY_BYTES
@@ -66,6 +66,7 @@ def create_app(hub) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(rules.router)
     app.include_router(ws.router)
+    app.include_router(metrics.router)
     for plugin, router in hub.routers:
         app.include_router(router, prefix=f"/api/plugins/{plugin}", dependencies=[Depends(require_token)])
 

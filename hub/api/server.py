@@ -12,6 +12,8 @@ import uvicorn
 
 from hub.api.app import create_app
 from hub.api.limits import uvicorn_limits
+from hub.net.httpguard import connection_cap
+from hub.net import lograte
 from hub.runtime import Hub
 
 log = logging.getLogger("hub")
@@ -61,9 +63,11 @@ async def serve(hub: Hub, host: str | None = None, port: int | None = None) -> N
     app = create_app(hub)
     server = _Server(
         uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off", **uvicorn_limits()
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
+            **uvicorn_limits(max_connections=connection_cap()),
         )
     )
+    lograte.install()  # after uvicorn's logging set-up: a flood of clients must not fill the disk with log lines
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown_host}:{port}"
     loop = asyncio.get_running_loop()

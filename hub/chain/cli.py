@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from hub.chain.cli_support import DEFAULT_KEY, _address, _Chain, _emit, _fail, _ruff, _table, _units
+from hub.chain.format import header_json as _header_json
 
 
 def _chain_dir(explicit: Path | None) -> Path:
@@ -216,15 +217,6 @@ def vote(candidates: tuple[str, ...], key_path, fee, wait, chain_dir, as_json) -
     if len(chosen) > c.constants.MAX_VOTES:
         _fail(f"at most {c.constants.MAX_VOTES} candidates per vote")
     c.submit(c.key(key_path), "vote", Vote(candidates=chosen), fee, wait, as_json)
-
-
-def _header_json(block) -> dict:
-    from hub.crypto.address import address_of, encode_address
-
-    h = block.header
-    return {"hash": block.hash.hex(), "height": h.height, "round": h.round, "slot": h.slot, "timestamp": h.timestamp,
-            "prev_hash": h.prev_hash.hex(), "tx_root": h.tx_root.hex(), "state_hash": h.state_hash.hex(),
-            "producer": encode_address(address_of(h.producer)), "transactions": len(block.txs)}
 
 
 @chain.command()

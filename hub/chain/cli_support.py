@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from hub.chain.format import ruff as _ruff  # noqa: F401 - the commands' name for it
+
 DEFAULT_KEY = "owner.key"
 
 
@@ -36,11 +38,6 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))
-
-
-def _ruff(units: int) -> str:
-    whole, frac = divmod(units, 10**6)
-    return f"{whole:,}.{frac:06d}".rstrip("0").rstrip(".") + " RUFF"
 
 
 def _units(text: str) -> int:

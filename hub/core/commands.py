@@ -103,6 +103,7 @@ class CommandRegistry:
         self._bus = bus
         self._now = now
         self.timeout = timeout
+        self.outcomes = {"ok": 0, "failed": 0}  # commands since start (GET /api/metrics)
         self._handlers: dict[str, Handler] = {}
 
     def set_handler(self, platform: str, handler: Handler) -> None:
@@ -169,9 +170,11 @@ class CommandRegistry:
                     raise
                 raise CommandFailed(f"{entry.platform} failed on {entity_id} {command}: {_describe(exc)}") from exc
         except CommandError as exc:
+            self.outcomes["failed"] += 1
             error = scrub(exc.message, secret_values(args, secret))
             self._bus.publish(CommandCalled(self._now(), entity_id, command, redact(args or {}, secret), source, False, error))
             raise
+        self.outcomes["ok"] += 1
         self._bus.publish(CommandCalled(self._now(), entity_id, command, redact(model.model_dump(exclude_none=True), secret), source, True))
         return result
 

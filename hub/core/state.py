@@ -88,6 +88,7 @@ class StateMachine:
         self._bus = bus
         self._now = now
         self._states: dict[str, State] = {}
+        self.writes = 0  # states changed since start (GET /api/metrics)
 
     def get(self, entity_id: str) -> State | None:
         return self._states.get(entity_id)
@@ -130,6 +131,7 @@ class StateMachine:
             now = self._now()
             new = State(entity_id, value, _EMPTY if not attributes else MappingProxyType(dict(attributes)), available, now, now)
         self._states[entity_id] = new
+        self.writes += 1
         self._bus.publish(self._event(now, entity_id, old, new))
         return new
 

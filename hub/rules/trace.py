@@ -131,8 +131,10 @@ class TraceLog:
     def __init__(self, per_rule: int = TRACES_PER_RULE) -> None:
         self.per_rule = per_rule
         self._by_rule: dict[str, deque[Trace]] = {}
+        self.added = 0  # rule runs since start, skipped and condition-failed ones too (GET /api/metrics)
 
     def add(self, trace: Trace) -> None:
+        self.added += 1
         bucket = self._by_rule.get(trace.rule_id)
         if bucket is None:
             bucket = self._by_rule[trace.rule_id] = deque(maxlen=self.per_rule)

@@ -47,6 +47,11 @@ class Recorder:
             bus.subscribe(CommandCalled, self._on_command),
         ]
 
+    @property
+    def backlog(self) -> int:
+        """Rows waiting for the next commit (GET /api/metrics): one that grows says the disk is slow."""
+        return len(self._states) + len(self._commands)
+
     def _on_state(self, event: StateChanged) -> None:
         s = event.new_state
         # The attributes are a read-only view that no one mutates: keep it, and copy it into a dict

@@ -62,6 +62,7 @@ class ChainNode:
         self.genesis = genesis
         self.key = key
         self.lock = threading.RLock()
+        self.admissions: dict[str, int] = {}  # "admitted" or a refusal reason -> transactions judged
         self.store = ChainStore(self.directory, synchronous=synchronous)
         self.state = genesis.state()
         stored = self.store.get_meta("genesis")
@@ -175,6 +176,10 @@ class ChainNode:
                     out.append(exc)
                 else:
                     out.append(item)
+            counts = self.admissions  # GET /metrics: admission rate and refusals by reason
+            for item in out:
+                outcome = item.reason.value if isinstance(item, TxRejected) else "admitted"
+                counts[outcome] = counts.get(outcome, 0) + 1
             self._publish_drops()  # the ones replaced or evicted
         return out
 

@@ -96,9 +96,18 @@ def _rpc_server(node, network, address: str):
 
     from hub.chain.p2p.network import parse_address
 
+    from hub.chain.node.rpc.admin import ensure_admin_token
+    from hub.net import lograte
+    from hub.net.httpguard import connection_cap, uvicorn_limits
+
     host, port = parse_address(address)
-    app = create_rpc_app(node, on_submit=lambda tx: network.announce_tx(tx.raw, tx.hash), admit_executor=network.admission)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    app = create_rpc_app(node, on_submit=lambda tx: network.announce_tx(tx.raw, tx.hash), admit_executor=network.admission,
+                         network=network, admin_token=ensure_admin_token(node.directory))
+    # Head and body timeouts, a connection cap below the file limit, rate-limited log lines: a
+    # flood of idle sockets once stopped the RPC and wrote 142 MB of log in 20 s.
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                            **uvicorn_limits(max_connections=connection_cap()))
+    lograte.install()
     server = uvicorn.Server(config)
     # The node owns SIGTERM/SIGINT: uvicorn must neither take them (capture_signals, uvicorn >= 0.29;
     # install_signal_handlers before) nor raise them again once it has stopped.

@@ -28,17 +28,20 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from hub.chain.node.rpc import stream, views
 from hub.chain.protocol.errors import Reason, TxRejected
 from hub.crypto.address import AddressError, decode_address
 from hub.crypto.encoding import DecodeError, decode
+from hub.net.jsonstrict import JsonError
+from hub.net.jsonstrict import loads as json_loads
 
 log = logging.getLogger("hub.chain.rpc")
 
 _CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
           415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_streams",
-          503: "unavailable"}
+          501: "not_implemented", 503: "unavailable"}
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 _MAX_HEIGHT = 2**62
 MAX_STREAMS = 64
@@ -94,7 +97,8 @@ _TXS_BODY = {"requestBody": {"required": True, "content": {
 
 
 def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interval: float = 0.2,
-                   on_submit: Callable[[Any], Any] | None = None, admit_executor: Executor | None = None) -> FastAPI:
+                   on_submit: Callable[[Any], Any] | None = None, admit_executor: Executor | None = None,
+                   network: Any = None, admin_token: str | None = None) -> FastAPI:
     """The RPC app of ``node`` (a :class:`~hub.chain.node.node.ChainNode`).
 
     ``now`` gives unix ms (transaction expiry, bans, the slot clock); ``stream_interval`` is how
@@ -106,6 +110,9 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
     ~1 % less CPU per transfer, loaded block propagation p50 240-302 ms against 318-352 ms).
     ``app.state.stop_streams()`` ends every open ``/stream`` (call it before stopping uvicorn, whose
     graceful shutdown otherwise waits for them forever).
+    ``network`` (the node's :class:`~hub.chain.p2p.network.Network`, if any) feeds ``/peers``,
+    ``/sync`` and the peer metrics; ``admin_token`` opens the admin routes (``POST /peers``,
+    ``DELETE /bans/{key}``) to clients that send it, and without it they are refused to everyone.
     """
     clock = now or _ms
     cache = views.HeaderCache()
@@ -115,6 +122,7 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
                   docs_url="/docs", redoc_url=None, **_NO_TELEMETRY)
     app.state.node = node
     app.state.streams = 0
+    app.state.admissions = {}  # "admitted" or a refusal reason -> count, for /metrics
     stopping = threading.Event()
     app.state.stop_streams = stopping.set  # call before stopping uvicorn: open streams end within a poll
 
@@ -139,24 +147,16 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
         return JSONResponse({"error": _CODES.get(exc.status_code, "error"), "message": str(exc.detail)},
                             status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, exc: ClientDisconnect) -> Response:
+        return Response(status_code=400)  # nobody reads it; and nothing logged for a client that left
+
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         log.exception("chain rpc: %s %s failed", request.method, request.url.path)
         return JSONResponse({"error": "internal", "message": "the node failed to answer; see its log"}, status_code=500)
 
     # --- transactions ------------------------------------------------------------------------------
-    async def _body(request: Request, limit: int) -> bytes:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise RpcError(413, "too_large", f"the body is over {limit} bytes")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RpcError(413, "too_large", f"the body is over {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     @app.post("/tx", openapi_extra=_TX_BODY, summary="Submit a signed transaction", responses={
         200: {"description": '`{"hash": hex, "status": "pending" | "included" | "irreversible"}`'},
         422: {"description": "refused: `error` is the reason code (bad_signature, nonce_too_low, ...)"}})
@@ -169,9 +169,8 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
         if kind in ("application/cbor", "application/octet-stream"):
             raw = await _body(request, max_tx)
         elif kind in ("application/json", ""):
-            body = await _body(request, 2 * max_tx + 1024)
+            data = _json(await _body(request, 2 * max_tx + 1024))
             try:
-                data = json.loads(body)
                 text = data["tx"]
                 raw = bytes.fromhex(text)
             except (ValueError, KeyError, TypeError):
@@ -208,9 +207,9 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
             if not isinstance(raws, list) or not all(isinstance(r, bytes) for r in raws):
                 raise RpcError(422, "invalid_request", "the body is a CBOR array of byte strings, one per transaction")
         elif kind in ("application/json", ""):
-            body = await _body(request, 2 * MAX_BATCH_BYTES + 64 * 1024)
+            data = _json(await _body(request, 2 * MAX_BATCH_BYTES + 64 * 1024))
             try:
-                texts = json.loads(body)["txs"]
+                texts = data["txs"]
                 if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
                     raise TypeError
                 raws = [bytes.fromhex(t) for t in texts]
@@ -230,7 +229,12 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
     async def admit(raws: list[bytes]) -> list[tuple[Any, dict]]:
-        return await asyncio.get_running_loop().run_in_executor(admit_executor, _admit, raws, clock())
+        judged = await asyncio.get_running_loop().run_in_executor(admit_executor, _admit, raws, clock())
+        counts = app.state.admissions
+        for _, answer in judged:
+            outcome = answer.get("error", "admitted" if answer.get("status") == "pending" else "known")
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return judged
 
     def _admit(raws: list[bytes], now: int) -> list[tuple[Any, dict]]:
         """Each transaction into the mempool, in order (in a worker thread): (the admitted
@@ -327,23 +331,65 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
         irreversible block)."""
         if stopping.is_set():
             raise RpcError(503, "stopping", "the node is shutting down")
+        # Checked and taken with no await between, so requests arriving together cannot all pass
+        # the check before any of them counts (300 at once used to open 300); given back when the
+        # response ends, however it ends.
         if app.state.streams >= MAX_STREAMS:
             raise RpcError(429, "too_many_streams", f"this node serves at most {MAX_STREAMS} streams")
+        app.state.streams += 1
 
-        async def counted():
-            app.state.streams += 1
-            try:
-                async for item in stream.events(node, request.is_disconnected, stream_interval, stopping):
-                    yield item
-            finally:
-                app.state.streams -= 1
+        def release() -> None:
+            app.state.streams -= 1
 
-        return StreamingResponse(counted(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return _CountedStream(stream.events(node, request.is_disconnected, stream_interval, stopping), release,
+                              media_type="text/event-stream",
+                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     from hub.chain.node.rpc.light_routes import add_light_routes  # GET /blocks/{height}/changes
+    from hub.chain.node.rpc.ops_routes import add_ops_routes  # peers, mempool, sync, version, metrics, admin
     add_light_routes(app, node)
+    add_ops_routes(app, node, read=read, clock=clock, network=network, admin_token=admin_token,
+                   max_streams=MAX_STREAMS)
     return app
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The body, refused with a 413 as soon as it is known to exceed ``limit`` (declared or read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RpcError(413, "too_large", f"the body is over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RpcError(413, "too_large", f"the body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(body: bytes) -> Any:
+    """Strict JSON, bounded depth: a body nested 15,000 deep was a RecursionError and a 500."""
+    try:
+        return json_loads(body)
+    except JsonError as exc:
+        raise RpcError(422, "invalid_request", f"the body is not acceptable JSON: {exc}") from None
+
+
+class _CountedStream(StreamingResponse):
+    """A stream that holds one of the node's stream slots until its response ends, even when the
+    client left before the body began (a generator never started never runs its ``finally``)."""
+
+    def __init__(self, content: Any, release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()
 
 
 def _tx_hash(raw: bytes) -> bytes:

@@ -12,8 +12,8 @@ import hashlib
 from collections import OrderedDict
 from typing import Any
 
-from hub.chain.cli import _header_json
-from hub.chain.cli_support import _ruff
+from hub.chain.format import header_json as _header_json
+from hub.chain.format import ruff as _ruff
 from hub.chain.protocol import dpos
 from hub.chain.protocol.block import Block, Header
 from hub.chain.protocol.tx import Transaction
