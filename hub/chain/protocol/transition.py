@@ -196,6 +196,9 @@ def apply_block(state: State, block: Block, verify: Verifier | None = None,
     if state_hash != h.state_hash:
         state.revert(undo, parent)
         raise BlockRejected("state hash does not match the state the block leads to")
+    if state.state_root() != h.state_root:
+        state.revert(undo, parent)
+        raise BlockRejected("state root does not match the state the block leads to")
     state.head = Head(h.height, block.hash, h.slot, h.timestamp, state_hash)
     return Applied(block, txs, changes, undo, parent)
 
@@ -241,7 +244,8 @@ def build_block(state: State, key: keys.PrivateKey, slot: int, candidates: Itera
     changes, undo = state.commit()
     state_hash = chain_state_hash(parent.state_hash, changes)
     raws = tuple(t.raw for t in included)
-    header = Header(**{**draft.body(), "tx_root": tx_root(raws), "state_hash": state_hash}).signed(key)
+    header = Header(**{**draft.body(), "tx_root": tx_root(raws), "state_hash": state_hash,
+                       "state_root": state.state_root()}).signed(key)
     block = Block(header, raws)
     state.head = Head(height, block.hash, slot, header.timestamp, state_hash)
     return Built(Applied(block, included, changes, undo, parent), rejected)
