@@ -212,7 +212,7 @@ class RemoteChain:
         return {"mode": "light", "rpc": self.url, "chain_id": self.genesis.chain_id,
                 "genesis_hash": self.genesis.hash.hex(), "height": h.height, "hash": h.hash.hex(),
                 "slot": h.slot, "timestamp": h.timestamp, "state_hash": h.state_hash.hex(),
-                "final": {"height": f.height, "hash": f.hash.hex()}, "lib": f.height,
+                "state_root": h.state_root.hex(), "final": {"height": f.height, "hash": f.hash.hex()}, "lib": f.height,
                 "connected": bool(self.connected), "last_ok": self.last_ok, "last_error": self.last_error,
                 "retry_in": self.retry_in, "node_head": self.node_head, "refused": self.refused}
 
