@@ -154,14 +154,15 @@ class State:
         Undo records read back from the store are decoded CBOR, whose arrays are lists: they are
         frozen here, as in :meth:`load`, or a reverted value would compare unequal to the same value
         written again (tuple != list) and the next block would record a change that is none."""
-        tree = self.tree
+        restored = []
         for ns, key, old in undo:
             key = freeze(key)
             if old is None:
                 self.ns[ns].pop(key, None)
             else:
                 old = self.ns[ns][key] = freeze(old)
-            tree.put(ns, key, old)
+            restored.append((ns, key, old))
+        self.tree.update(restored)
         self.head = head
 
     def load(self, rows: Iterator[Change]) -> None:
