@@ -120,6 +120,9 @@ def run(accounts: int, count: int, repeats: int, probes: int, bits: int | None) 
         "block_transfers": count, "block_changes": len(changes), "repeats": repeats,
         "bare_verify_s": round(b, 3), "apply_cold_s": round(c, 3), "cold_ratio": round(c / b, 2), "target_ratio": 1.5,
         "root_update_s": round(_median(root_s), 3), "root_share_of_apply": round(_median(root_s) / c, 3),
+        # Per repeat, against the bare checks of the same minute (the machine's speed drifts):
+        "root_vs_bare": round(_median([r / x for r, x in zip(root_s, bare)]), 3),
+        "apply_without_root_vs_bare": round(_median([(a - r) / x for a, r, x in zip(cold, root_s, bare)]), 2),
         "revert_s": round(_median(revert_s), 3), "smt_hashes_estimate_s": round(smt_s, 3),
     }
 
@@ -128,7 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--transfers", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--probes", type=int, default=2_000, help="keys proven and verified (half present, half absent)")
     parser.add_argument("--bits", type=int, default=None, help="another bucket count, for comparison only")
     args = parser.parse_args()
