@@ -113,7 +113,8 @@ def run(accounts: int, count: int, repeats: int, probes: int, bits: int | None) 
     b, c = _median(bare), _median(cold)
     return {
         "benchmark": "state_proofs", "accounts": len(state.ns["acct"]), "bucket_bits": statetree.BUCKET_BITS,
-        "load_and_build_s": round(build_s, 2), "tree_build_s": round(rebuild_s, 2), "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "load_and_build_s": round(build_s, 2), "tree_build_s": round(rebuild_s, 2),
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "bucket_entries_mean": round(sum(sizes) / 2**statetree.BUCKET_BITS, 1), "bucket_entries_max": max(sizes),
         "proof_bytes_median": int(_median(proof_bytes)), "proof_bytes_max": max(proof_bytes),
         "verify_us_median": round(_median(verify_s) * 1e6, 1), "prove_us_median": round(_median(prove_s) * 1e6, 1),
@@ -132,7 +133,8 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--transfers", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--probes", type=int, default=2_000, help="keys proven and verified (half present, half absent)")
+    parser.add_argument("--probes", type=int, default=2_000,
+                        help="keys proven and verified (half present, half absent)")
     parser.add_argument("--bits", type=int, default=None, help="another bucket count, for comparison only")
     args = parser.parse_args()
     print(json.dumps(run(args.accounts, args.transfers, args.repeats, args.probes, args.bits)))

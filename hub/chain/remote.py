@@ -273,7 +273,8 @@ class RemoteChain:
             except (LightClientError, NodeAnswered, NodeUnreachable) as exc:
                 self.log.debug("chain: sync before an account proof failed: %s", exc)
         try:
-            header, present, value = self.light.verify_state("acct", decode_address(address), proof, block_hash=block_hash)
+            header, present, value = self.light.verify_state("acct", decode_address(address), proof,
+                                                             block_hash=block_hash)
         except LightClientError as exc:
             self.log.warning("chain: refused the state the node at %s reports for %s: %s", self.url, address, exc)
             raise StateRefused(f"the node's balance for {address} is not shown: {exc.detail} "

@@ -269,7 +269,8 @@ def test_tampered_answers_are_not_verified_and_lying_balances_are_refused(tmp_pa
             lies = {
                 "a billion RUFF": rich,
                 "the account left out": lambda a: {**a, "proof": {**a["proof"], "entries": []}},
-                "a sibling hash changed": lambda a: {**a, "proof": {**a["proof"], "path": ["00" * 32] + a["proof"]["path"][1:]}},
+                "a sibling hash changed": lambda a: {**a, "proof": {**a["proof"],
+                                                                   "path": ["00" * 32] + a["proof"]["path"][1:]}},
                 "a block the client does not know": lambda a: {**a, "hash": "ab" * 32},
                 "no proof": lambda a: {k: v for k, v in a.items() if k != "proof"},
             }
@@ -472,8 +473,8 @@ def test_hub_in_light_mode_shows_only_proven_balances_and_refuses_a_lying_node(t
     try:
         poll("the node's RPC", lambda: node.get("/head"), 20, node.log)
         hub.start()
-        poll("the hub's light head", lambda: (h := hub.get("/api/plugins/chain/head"))["connected"] and h["height"] >= 2,
-             20, hub.log, node.log)
+        poll("the hub's light head",
+             lambda: (h := hub.get("/api/plugins/chain/head"))["connected"] and h["height"] >= 2, 20, hub.log, node.log)
         producer = json.loads((tmp_path / "g/keys/producer-0.key").read_text())["address"]
         status, honest = hub.request("GET", f"/api/plugins/chain/accounts/{producer}")
         genesis_balance = load_genesis(tmp_path / "g/genesis.json").balances[producer]  # no transfers: unchanged

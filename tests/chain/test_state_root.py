@@ -138,7 +138,8 @@ def test_a_block_whose_state_root_is_wrong_is_refused_and_changes_nothing(tmp_pa
     node.receive_block(sim.next_block([Wallet(ALICE).send(BOB, RUFF)]).block)
     good = sim.next_block().block
     owner = next(k for k in PRODUCERS if k.public_key == good.header.producer)
-    lying = Block(Header(**{**good.header.body(), "state_root": hashlib.sha256(b"lie").digest()}).signed(owner), good.txs)
+    lie = hashlib.sha256(b"lie").digest()
+    lying = Block(Header(**{**good.header.body(), "state_root": lie}).signed(owner), good.txs)
     before = node.state.digest(), node.head, node.state.state_root()
     with pytest.raises(BlockRejected, match="state root"):
         node.receive_block(lying)

@@ -2,8 +2,8 @@
 
 A header is the deterministic-CBOR map of chain id, height, round, slot, timestamp, previous hash,
 transactions root (RFC 6962 over the transactions' wire bytes), state hash, state root (the bucket
-tree over the whole state after the block, ``statetree``), producer public key and signature (``sig``). The producer signs the header without ``sig`` in the ``block`` domain; the
-block's hash, which the next block names and the next round's producer order is seeded with, is
+tree over the whole state after the block, ``statetree``), producer public key and signature
+(``sig``). The producer signs the header without ``sig`` in the ``block`` domain; the block's hash, which the next block names and the next round's producer order is seeded with, is
 SHA-256 of the whole signed header. The body is the list of transactions' wire bytes, so a
 transaction's hash and Merkle leaf are the same bytes everywhere.
 """
