@@ -18,7 +18,7 @@ from hub.chain.protocol.errors import BlockRejected
 from hub.chain.protocol.state import Head
 from hub.chain.protocol.statetree import EMPTY_ROOT, StateProofError, build, verify
 
-from tests.chain.chainkit import GENESIS_TIME, Sim, Wallet, addr, key, make_genesis
+from tests.chain.chainkit import Sim, Wallet, addr, key, make_genesis
 
 PRODUCERS = [key(f"sr-producer{i}") for i in range(4)]
 ALICE, BOB = key("sr-alice"), key("sr-bob")

@@ -1,7 +1,8 @@
 """The ledger: namespaced key-value maps, changed only inside a block's journal.
 
 Why a flat key-value shape: a block's effect is then just a list of ``(namespace, key, new value)``
-changes, which is what the header's state hash commits to, what the store writes in the same
+changes, which is what the header's state hash commits to (and what the state root's tree,
+``statetree``, is updated with: only the changed buckets' paths), what the store writes in the same
 SQLite transaction as the block, and whose inverse (the old values) is the undo record that lets a
 reorganisation step back one block in time proportional to that block, not to the ledger.
 

@@ -45,12 +45,6 @@ def bucket_of(kbytes: bytes) -> int:
     return int.from_bytes(_sha(kbytes).digest()[:4], "big") >> (32 - BUCKET_BITS)
 
 
-def entry_bytes(kbytes: bytes, value: Any) -> bytes:
-    """CBOR ``[ns, key, value]`` from the key's ``[ns, key]`` bytes: the same array with one more item
-    (0x82 -> 0x83), so each key is encoded once."""
-    return b"\x83" + kbytes[1:] + encode(value)
-
-
 def leaf_hash(entries: list[bytes]) -> bytes:
     """``entries`` already sorted."""
     return _sha(_LEAF + b"".join(entries)).digest()
@@ -110,7 +104,7 @@ class StateTree:
         buckets, dirty, sha, shift = self._buckets, self._dirty, _sha, 32 - BUCKET_BITS
         from_bytes = int.from_bytes
         for ns, key, value in changes:
-            kb = _dumps([ns, key], canonical=True)
+            kb = _dumps([ns, key], canonical=True)  # the entry is the same array with one more item
             b = from_bytes(sha(kb).digest()[:4], "big") >> shift
             bucket = buckets.get(b)
             if value is None:
