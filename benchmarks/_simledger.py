@@ -82,6 +82,7 @@ class Ledger:
                     ns[name].pop(key, None)
                 else:
                     ns[name][key] = value
+            state.tree.update(self.diff[h][0])  # the state root's tree follows the ledger
             state.head = heads[h]
         self.pos = target
 

@@ -6,7 +6,7 @@
 
 Same routes, same shapes where they mean the same thing: ``GET /head`` (with ``mode``),
 ``GET /tx/{hash}`` (the transaction with ``verified`` and ``final``), ``GET /accounts/{address}``
-(with ``verified``: false in remote mode, where a light client cannot check state). Submitting
+(in remote mode only with a state proof checked against a verified header; a 502 otherwise). Submitting
 transactions is the node's RPC (``POST /tx``) or the ``hub chain`` CLI.
 """
 

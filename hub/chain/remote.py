@@ -5,8 +5,10 @@ The hub opens no :class:`~hub.chain.node.node.ChainNode` and keeps no block bodi
 sends), pulls signed headers from one node's RPC (``GET /headers?from=&count=``) and the schedule
 proof of each round's last block (``GET /blocks/{height}/changes``), checks every header against the
 producer schedule, and tracks the head and the last irreversible ("final") header. Transactions the
-node reports are checked against the headers held (Merkle inclusion); balances cannot be (see
-docs/light-client.md, "The hub as a light client").
+node reports are checked against the headers held (Merkle inclusion), and so are balances: an
+account is shown only with a state proof that leads to the ``state_root`` of a header the light client
+verified; any other answer is refused (:class:`StateRefused`, a 502 on the hub's API), never shown
+labelled unverified (docs/light-client.md, "State proofs").
 
 The loop is :func:`hub.chain.light.sync_once` with the hub's policy around it: poll every half block
 interval (at most 2 s); when the node cannot be reached, log one WARNING per outage and retry with
@@ -46,6 +48,14 @@ class NodeAnswered(Exception):
     def __init__(self, status: int, message: str) -> None:
         self.status, self.message = status, message
         super().__init__(f"HTTP {status}: {message}")
+
+
+class StateRefused(NodeAnswered):
+    """The node's state proof does not check against the light client's headers: its answer is not
+    shown. A 502 on the hub's API (the node, not the request, is at fault)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(502, message)
 
 
 class RemoteChain:
@@ -202,7 +212,7 @@ class RemoteChain:
         return {"mode": "light", "rpc": self.url, "chain_id": self.genesis.chain_id,
                 "genesis_hash": self.genesis.hash.hex(), "height": h.height, "hash": h.hash.hex(),
                 "slot": h.slot, "timestamp": h.timestamp, "state_hash": h.state_hash.hex(),
-                "final": {"height": f.height, "hash": f.hash.hex()}, "lib": f.height,
+                "state_root": h.state_root.hex(), "final": {"height": f.height, "hash": f.hash.hex()}, "lib": f.height,
                 "connected": bool(self.connected), "last_ok": self.last_ok, "last_error": self.last_error,
                 "retry_in": self.retry_in, "node_head": self.node_head, "refused": self.refused}
 
@@ -244,11 +254,40 @@ class RemoteChain:
         return True, f"inclusion proof checked against the signed header {header.hash.hex()} at height {height}"
 
     async def account(self, address: str) -> dict:
-        """The node's answer for an account, labelled unverified: a light client holds no state."""
-        found = await self.get_json(f"/accounts/{urllib.parse.quote(address, safe='')}")
-        return {**(found if isinstance(found, dict) else {"answer": found}), "verified": False, "source": self.url,
-                "verification": "reported by the node; a light client cannot verify balances or nonces "
-                                "(the state hash is not a Merkle root of the state)"}
+        """The account's balance and nonce, proven: the node's ``GET /accounts/{address}/proof`` is
+        checked against the ``state_root`` of the header the light client holds for the block the
+        proof names (after one sync if the node is ahead). Raises :class:`StateRefused` when the
+        proof does not check or names a block the client cannot verify; what the node claimed is
+        then not returned at all."""
+        from hub.crypto.address import decode_address
+
+        found = await self.get_json(f"/accounts/{urllib.parse.quote(address, safe='')}/proof")
+        try:
+            block_hash = bytes.fromhex(found["hash"])
+            proof = found["proof"]
+        except (KeyError, TypeError, ValueError):
+            raise StateRefused(f"the node's account answer for {address} has no block hash or proof") from None
+        if self.light.get(block_hash) is None:  # the node is ahead of the light client: catch up once
+            try:
+                await self.sync()
+            except (LightClientError, NodeAnswered, NodeUnreachable) as exc:
+                self.log.debug("chain: sync before an account proof failed: %s", exc)
+        try:
+            header, present, value = self.light.verify_state("acct", decode_address(address), proof,
+                                                             block_hash=block_hash)
+        except LightClientError as exc:
+            self.log.warning("chain: refused the state the node at %s reports for %s: %s", self.url, address, exc)
+            raise StateRefused(f"the node's balance for {address} is not shown: {exc.detail} "
+                               f"({exc.reason.value})") from None
+        if self.light.header_at(header.height) != header:
+            raise StateRefused(f"the node's balance for {address} is not shown: it is proven at block "
+                               f"{header.hash.hex()[:16]}, which is not on the light client's head chain")
+        balance, nonce = value if present else (0, 0)
+        return {"address": address, "balance": balance, "nonce": nonce, "verified": True,
+                "height": header.height, "hash": header.hash.hex(), "state_root": header.state_root.hex(),
+                "final": header.height <= self.light.final.height, "source": self.url,
+                "verification": f"state proof checked against the signed header {header.hash.hex()} at height "
+                                f"{header.height}"}
 
 
 def open_remote(url: str, genesis_file: Any, *, log: logging.Logger | None = None,
@@ -264,4 +303,4 @@ def open_remote(url: str, genesis_file: Any, *, log: logging.Logger | None = Non
     return RemoteChain(url, genesis, log=log, now=now)
 
 
-__all__ = ["RemoteChain", "NodeUnreachable", "NodeAnswered", "open_remote", "MAX_BACKOFF"]
+__all__ = ["RemoteChain", "NodeUnreachable", "NodeAnswered", "StateRefused", "open_remote", "MAX_BACKOFF"]

@@ -132,7 +132,8 @@ def test_hub_follows_a_node_process_verifies_a_transfer_and_survives_the_node(tm
         assert final["height"] <= hub.get("/api/plugins/chain/head")["final"]["height"]
         sender = json.loads((tmp_path / "g/keys/producer-0.key").read_text())["address"]
         account = hub.get(f"/api/plugins/chain/accounts/{sender}")
-        assert account["verified"] is False and account["nonce"] == 1 and account["source"] == node.url
+        assert account["verified"] is True and account["nonce"] == 1 and account["source"] == node.url
+        assert account["height"] >= seen["height"] and "state proof" in account["verification"]
         status, missing = hub.request("GET", f"/api/plugins/chain/tx/{'ab' * 32}")
         assert status == 404 and missing["error"] == "not_found"
 
@@ -193,7 +194,7 @@ def _remote_over(client: TestClient, genesis):
     return remote
 
 
-def test_tampered_answers_are_not_verified_and_balances_never_are(tmp_path):
+def test_tampered_answers_are_not_verified_and_lying_balances_are_refused(tmp_path):
     from hub.chain.light import LightClientError
     from hub.chain.node.node import ChainNode
     from hub.chain.node.rpc import create_rpc_app
@@ -236,8 +237,51 @@ def test_tampered_answers_are_not_verified_and_balances_never_are(tmp_path):
                 ok, why = remote._check(sent[1].hash, lie)
                 assert ok is False and why, lie
 
-            account = asyncio.run(remote.account(encode_address(address_of(alice.public_key))))
-            assert account["verified"] is False and account["nonce"] == 3 and "cannot verify" in account["verification"]
+            alice_address = encode_address(address_of(alice.public_key))
+            account = asyncio.run(remote.account(alice_address))
+            assert account["verified"] is True and account["nonce"] == 3 and account["final"] is False
+            assert account["balance"] == 10**9 - 3 * 1000 - 3 * sent[0].fee and account["hash"] == node.head.hash.hex()
+            nobody = asyncio.run(remote.account(encode_address(b"\x05" * 20)))  # absence is proven too
+            assert nobody["verified"] is True and (nobody["balance"], nobody["nonce"]) == (0, 0)
+
+            # A node that lies about a balance: refused, and the lie is not shown at all.
+            from hub.chain.remote import StateRefused
+            from hub.crypto.encoding import decode, encode
+
+            real_fetch = remote._fetch
+
+            def lying(tamper):
+                def fetch(path):
+                    body, kind = real_fetch(path)
+                    if path.endswith("/proof"):
+                        body = json.dumps(tamper(json.loads(body))).encode()
+                    return body, kind
+                return fetch
+
+            def rich(answer):  # the account's entry rewritten to hold a billion RUFF
+                entries = answer["proof"]["entries"]
+                for i, e in enumerate(entries):
+                    ns, k, v = decode(bytes.fromhex(e))
+                    if k == address_of(alice.public_key):
+                        entries[i] = encode([ns, k, [10**15, v[1]]]).hex()
+                return {**answer, "balance": 10**15}
+
+            lies = {
+                "a billion RUFF": rich,
+                "the account left out": lambda a: {**a, "proof": {**a["proof"], "entries": []}},
+                "a sibling hash changed": lambda a: {**a, "proof": {**a["proof"],
+                                                                   "path": ["00" * 32] + a["proof"]["path"][1:]}},
+                "a block the client does not know": lambda a: {**a, "hash": "ab" * 32},
+                "no proof": lambda a: {k: v for k, v in a.items() if k != "proof"},
+            }
+            for what, tamper in lies.items():
+                remote._fetch = lying(tamper)
+                try:
+                    shown = asyncio.run(remote.account(alice_address))
+                    raise AssertionError(f"{what}: shown {shown}")
+                except StateRefused as exc:
+                    assert exc.status == 502 and alice_address in exc.message, (what, exc.message)
+            remote._fetch = real_fetch
 
             # Another chain's genesis: refused with a sentence that names both, nothing accepted.
             other = make_genesis([key("rh-someone-else")], {alice: 1}, PRODUCERS=3)
@@ -368,3 +412,84 @@ def test_a_refused_header_is_logged_with_its_reason_and_changes_nothing(tmp_path
             assert remote.light.head.hash == node.head.hash
     finally:
         node.close()
+
+
+class _LyingProxy:
+    """A loopback HTTP proxy in front of a node's RPC that passes everything through, except that
+    when ``lie`` is set it rewrites account proofs to give the account a billion RUFF (the attack
+    of issue 15: a hub in light mode showed such a balance, labelled unverified)."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import threading
+
+        from hub.crypto.encoding import decode, encode
+
+        proxy = self
+        self.lie = False
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the http.server interface
+                try:
+                    with urllib.request.urlopen(upstream + self.path, timeout=5) as resp:
+                        status, body, kind = resp.status, resp.read(), resp.headers.get("Content-Type", "")
+                except urllib.error.HTTPError as exc:
+                    status, body, kind = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+                if proxy.lie and self.path.endswith("/proof") and status == 200:
+                    answer = json.loads(body)
+                    entries = answer["proof"]["entries"]
+                    for i, e in enumerate(entries):
+                        ns, k, v = decode(bytes.fromhex(e))
+                        if ns == "acct" and encode(k).hex() == answer["key"]:
+                            entries[i] = encode([ns, k, [10**15, v[1]]]).hex()
+                    body = json.dumps({**answer, "balance": 10**15}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_hub_in_light_mode_shows_only_proven_balances_and_refuses_a_lying_node(tmp_path):
+    node = Node(tmp_path)
+    proxy = _LyingProxy(node.url)
+    data = tmp_path / "hub-data"
+    data.mkdir()
+    (data / "configuration.yaml").write_text(
+        f"chain:\n  rpc: {proxy.url}\n  genesis: {tmp_path / 'g' / 'genesis.json'}\n")
+    hub = HubProcess(data)
+    node.start()
+    try:
+        poll("the node's RPC", lambda: node.get("/head"), 20, node.log)
+        hub.start()
+        poll("the hub's light head",
+             lambda: (h := hub.get("/api/plugins/chain/head"))["connected"] and h["height"] >= 2, 20, hub.log, node.log)
+        producer = json.loads((tmp_path / "g/keys/producer-0.key").read_text())["address"]
+        status, honest = hub.request("GET", f"/api/plugins/chain/accounts/{producer}")
+        genesis_balance = load_genesis(tmp_path / "g/genesis.json").balances[producer]  # no transfers: unchanged
+        assert status == 200 and honest["verified"] is True and honest["balance"] == genesis_balance, honest
+
+        proxy.lie = True
+        status, refused = hub.request("GET", f"/api/plugins/chain/accounts/{producer}")
+        assert status == 502 and "not shown" in refused["message"] and "balance" not in refused, refused
+        assert str(10**15) not in json.dumps(refused)
+        assert "refused the state" in hub.log()
+
+        proxy.lie = False  # an honest answer is shown again
+        status, again = hub.request("GET", f"/api/plugins/chain/accounts/{producer}")
+        assert status == 200 and again["verified"] is True
+    finally:
+        node.close()
+        hub.stop()
+        proxy.close()

@@ -6,7 +6,8 @@ slot's start, producer = the slot's owner in the round's order, producer signatu
 full nodes' fork choice (most blocks, ties by lower hash) and their last-irreversible rule
 (BitShares-style, the same walk as ``ChainNode._compute_lib``), and never reverts below its last
 irreversible header. Transaction inclusion is checked with RFC 6962 audit paths against a stored
-header's ``tx_root``.
+header's ``tx_root``, and any state entry (a balance, a candidacy, a vote; its presence or its
+absence) with a state proof against a stored header's ``state_root`` (:meth:`LightClient.verify_state`).
 
 **How it learns each round's producers** (the part a stateless client cannot compute: the election
 needs balances and votes). The genesis producer set is trusted (the genesis hash commits to it).
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from hub.chain.protocol import dpos, forkchoice
+from hub.chain.protocol import dpos, forkchoice, statetree
 from hub.chain.protocol.block import BlockFormatError, Header
 from hub.chain.protocol.genesis import Genesis
 from hub.chain.protocol.headers import HeaderRejected, Parent, check_header
@@ -65,6 +66,7 @@ class Reason(StrEnum):
     BAD_SCHEDULE_PROOF = "bad_schedule_proof"  # the changes list does not hash to the state hash
     BELOW_FINAL = "below_final"  # a branch that forks below the last irreversible header
     NOT_STORED = "not_stored"  # a height outside the kept window (inclusion proofs)
+    BAD_STATE_PROOF = "bad_state_proof"  # a state proof that does not lead to the header's state root
 
 
 class LightClientError(ValueError):
@@ -93,6 +95,7 @@ class LightHeader:
     anchor: bytes
     schedule_size: int
     header: Header | None
+    state_root: bytes = b"\x00" * 32
 
 
 def _decode_header(item: Any) -> Header:
@@ -157,7 +160,7 @@ class LightClient:
         state = genesis.state()
         producers = tuple(sorted(state.meta("elected")))
         g = LightHeader(0, genesis.hash, 0, genesis.genesis_time, b"\x00" * 32, state.head.state_hash,
-                        b"\x00" * 32, b"", genesis.hash, len(producers), None)
+                        b"\x00" * 32, b"", genesis.hash, len(producers), None, state.state_root())
         self._by_hash: dict[bytes, LightHeader] = {g.hash: g}
         self._canon: dict[int, bytes] = {0: g.hash}
         # round-end hash (or the genesis hash) -> the set elected there (None: not proven yet)
@@ -328,7 +331,7 @@ class LightClient:
             elif self.assume_unchanged_schedule:
                 elected = tuple(sorted(order))
         entry = LightHeader(height, block_hash, h.slot, h.timestamp, h.prev_hash, h.state_hash, h.tx_root,
-                            h.producer, anchor, len(order), h)
+                            h.producer, anchor, len(order), h, h.state_root)
         # Fork choice, checked before anything is written.
         branch: list[LightHeader] = []
         if parent.hash != self._head.hash and forkchoice.better(height, block_hash, self._head.height, self._head.hash):
@@ -432,6 +435,33 @@ class LightClient:
             return merkle.verify_inclusion(raw, index, size, path, entry.tx_root)
         except (ValueError, TypeError, KeyError):
             return False
+
+
+    def verify_state(self, ns: str, key: Any, proof: Any, *, block_hash: bytes | None = None,
+                     height: int | None = None, final_only: bool = False) -> tuple[LightHeader, bool, Any]:
+        """Check a state proof (:func:`hub.chain.protocol.statetree.verify`'s shape, bytes or hex) of
+        ``(ns, key)`` against the state root of a header this client holds: the one named by
+        ``block_hash``, else the head chain's at ``height``. Returns (that header, present, value);
+        value is None when the proof shows the key absent. Raises ``not_stored`` when no such header
+        is held (or, with ``final_only``, it is not final) and ``bad_state_proof`` when the proof does
+        not lead to its root: then nothing the node said about that state may be shown."""
+        entry = self._by_hash.get(block_hash) if block_hash is not None else (
+            self.header_at(height) if height is not None else self._head)
+        if entry is None or (final_only and (entry.height > self._final.height
+                                             or self._canon.get(entry.height) != entry.hash)):
+            where = block_hash.hex()[:16] if block_hash is not None else height
+            raise LightClientError(Reason.NOT_STORED, f"no {'final ' if final_only else ''}header {where} held "
+                                   f"(light head {self._head.height}, final {self._final.height})",
+                                   entry.height if entry else height)
+        try:
+            present, value = statetree.verify(entry.state_root, ns, key, proof)
+        except statetree.StateProofError as exc:
+            raise LightClientError(Reason.BAD_STATE_PROOF, f"{ns} {_show(key)}: {exc}", entry.height) from None
+        return entry, present, value
+
+
+def _show(key: Any) -> str:
+    return key.hex() if isinstance(key, bytes) else repr(key)
 
 
 def _bytes(value: Any) -> bytes:

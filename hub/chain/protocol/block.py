@@ -1,11 +1,12 @@
 """Block headers and bodies.
 
 A header is the deterministic-CBOR map of chain id, height, round, slot, timestamp, previous hash,
-transactions root (RFC 6962 over the transactions' wire bytes), state hash, producer public key and
-signature (``sig``). The producer signs the header without ``sig`` in the ``block`` domain, bound to
-the chain id and the genesis hash (which the header does not carry: the signer and the checker
-each know their own network's); the
-block's hash, which the next block names and the next round's producer order is seeded with, is
+transactions root (RFC 6962 over the transactions' wire bytes), state hash, state root (the bucket
+tree over the whole state after the block, ``statetree``), producer public key and signature
+(``sig``). The producer signs the header without ``sig`` in the ``block`` domain, bound to the chain
+id and the genesis hash (which the header does not carry: the signer and the checker each know their
+own network's); the block's hash, which the next block names and the next round's producer order is
+seeded with, is
 SHA-256 of the whole signed header. The body is the list of transactions' wire bytes, so a
 transaction's hash and Merkle leaf are the same bytes everywhere.
 """
@@ -22,7 +23,7 @@ from hub.crypto.signing import Network, signing_bytes
 
 DOMAIN = "block"
 _HEADER_FIELDS = ("chain_id", "height", "prev_hash", "producer", "round", "sig", "slot", "state_hash",
-                  "timestamp", "tx_root")
+                  "state_root", "timestamp", "tx_root")
 _U64 = 2**64
 
 
@@ -42,11 +43,12 @@ class Header:
     state_hash: bytes
     producer: bytes
     sig: bytes = b""
+    state_root: bytes = b"\x00" * 32  # last, with a default, so positional construction is unchanged
 
     def body(self) -> dict[str, Any]:
         return {"chain_id": self.chain_id, "height": self.height, "round": self.round, "slot": self.slot,
                 "timestamp": self.timestamp, "prev_hash": self.prev_hash, "tx_root": self.tx_root,
-                "state_hash": self.state_hash, "producer": self.producer}
+                "state_hash": self.state_hash, "state_root": self.state_root, "producer": self.producer}
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.body(), "sig": self.sig}
@@ -79,7 +81,8 @@ class Header:
             v = d[name]
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < _U64:
                 raise BlockFormatError(f"{name} must be an unsigned 64-bit integer")
-        for name, size in (("prev_hash", 32), ("tx_root", 32), ("state_hash", 32), ("producer", 32), ("sig", 64)):
+        for name, size in (("prev_hash", 32), ("tx_root", 32), ("state_hash", 32), ("state_root", 32),
+                           ("producer", 32), ("sig", 64)):
             if not isinstance(d[name], bytes) or len(d[name]) != size:
                 raise BlockFormatError(f"{name} must be {size} bytes")
         return cls(**d)

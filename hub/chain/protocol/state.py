@@ -1,7 +1,8 @@
 """The ledger: namespaced key-value maps, changed only inside a block's journal.
 
 Why a flat key-value shape: a block's effect is then just a list of ``(namespace, key, new value)``
-changes, which is what the header's state hash commits to, what the store writes in the same
+changes, which is what the header's state hash commits to (and what the state root's tree,
+``statetree``, is updated with: only the changed buckets' paths), what the store writes in the same
 SQLite transaction as the block, and whose inverse (the old values) is the undo record that lets a
 reorganisation step back one block in time proportional to that block, not to the ledger.
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from hub.chain.protocol.constants import Constants
+from hub.chain.protocol.statetree import StateTree, build
 from hub.crypto.encoding import encode
 from hub.crypto.signing import Network
 
@@ -64,7 +66,7 @@ def freeze(value: Any) -> Any:
 
 
 class State:
-    __slots__ = ("chain_id", "constants", "genesis_time", "genesis_hash", "ns", "head", "_journal")
+    __slots__ = ("chain_id", "constants", "genesis_time", "genesis_hash", "ns", "head", "_journal", "tree")
 
     def __init__(self, chain_id: str, constants: Constants, genesis_time: int, genesis_hash: bytes, head: Head) -> None:
         self.chain_id = chain_id
@@ -74,6 +76,7 @@ class State:
         self.ns: dict[str, dict[Any, Any]] = {name: {} for name in NAMESPACES}
         self.head = head
         self._journal: dict[tuple[str, Any], Any] | None = None
+        self.tree = StateTree()  # the state root's tree, kept in step by commit, revert and load
 
     @property
     def network(self) -> Network:
@@ -98,6 +101,11 @@ class State:
 
     def meta(self, key: str, default: Any = None) -> Any:
         return self.ns["meta"].get(key, default)
+
+    def state_root(self) -> bytes:
+        """The root of the tree over every namespace (``hub.chain.protocol.statetree``): what a
+        header's ``state_root`` commits to and a state proof is checked against."""
+        return self.tree.root()
 
     # --- writing (inside a block only) -------------------------------------------------------------
     def set(self, ns: str, key: Any, value: Any) -> None:
@@ -135,6 +143,7 @@ class State:
             if new != old:
                 changes.append((ns, key, new))
                 undo.append((ns, key, old))
+        self.tree.update(changes)
         return changes, undo
 
     def rollback(self) -> None:
@@ -152,17 +161,23 @@ class State:
         Undo records read back from the store are decoded CBOR, whose arrays are lists: they are
         frozen here, as in :meth:`load`, or a reverted value would compare unequal to the same value
         written again (tuple != list) and the next block would record a change that is none."""
+        restored = []
         for ns, key, old in undo:
             key = freeze(key)
             if old is None:
                 self.ns[ns].pop(key, None)
             else:
-                self.ns[ns][key] = freeze(old)
+                old = self.ns[ns][key] = freeze(old)
+            restored.append((ns, key, old))
+        self.tree.update(restored)
         self.head = head
 
     def load(self, rows: Iterator[Change]) -> None:
+        """Add ``rows`` to the ledger (a state restored from the store), then rebuild the tree from
+        the whole ledger, so the root is the one the same entries give on any node."""
         for ns, key, value in rows:
             self.ns[ns][freeze(key)] = freeze(value)
+        self.tree = build((ns, k, v) for ns in NAMESPACES for k, v in self.ns[ns].items())
 
     def digest(self) -> bytes:
         """Hash of the whole ledger (tests compare two nodes with it; consensus uses the chained hash)."""

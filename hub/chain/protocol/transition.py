@@ -186,6 +186,8 @@ def apply_block(state: State, block: Block, verify: Verifier | None = None,
         state_hash = chain_state_hash(parent.state_hash, changes)
         if state_hash != h.state_hash:
             raise BlockRejected("state hash does not match the state the block leads to")
+        if state.state_root() != h.state_root:
+            raise BlockRejected("state root does not match the state the block leads to")
         state.head = Head(h.height, block.hash, h.slot, h.timestamp, state_hash)
     except BaseException:
         state.revert(undo, parent)
@@ -235,7 +237,8 @@ def build_block(state: State, key: keys.PrivateKey, slot: int, candidates: Itera
     try:  # as in apply_block: whatever is raised from here on, the state is put back
         state_hash = chain_state_hash(parent.state_hash, changes)
         raws = tuple(t.raw for t in included)
-        header = Header(**{**draft.body(), "tx_root": tx_root(raws), "state_hash": state_hash}).signed(key, state.genesis_hash)
+        header = Header(**{**draft.body(), "tx_root": tx_root(raws), "state_hash": state_hash,
+                           "state_root": state.state_root()}).signed(key, state.genesis_hash)
         block = Block(header, raws)
         state.head = Head(height, block.hash, slot, header.timestamp, state_hash)
     except BaseException:

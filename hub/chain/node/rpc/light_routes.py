@@ -25,6 +25,9 @@ _MAX_HEIGHT = 2**62  # as the other routes: beyond any chain, within SQLite's in
 
 def add_light_routes(app: FastAPI, node: Any) -> None:
     """Add the light-client routes of ``node`` (a :class:`~hub.chain.node.node.ChainNode`) to ``app``."""
+    from hub.chain.node.rpc.state_routes import add_state_routes
+
+    add_state_routes(app, node)  # state proofs: GET /state/{ns}/proof, GET /accounts/{address}/proof
 
     @app.get("/blocks/{height}/changes", summary="A block's state changes: a light client's schedule proof",
              response_class=Response, responses={
