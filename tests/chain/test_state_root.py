@@ -135,11 +135,11 @@ def test_a_block_whose_state_root_is_wrong_is_refused_and_changes_nothing(tmp_pa
     g = genesis()
     sim = Sim(g, PRODUCERS)
     node = ChainNode(tmp_path / "node", g)
-    node.receive_block(sim.next_block([Wallet(ALICE).send(BOB, RUFF)]).block)
+    node.receive_block(sim.next_block([Wallet(ALICE, g).send(BOB, RUFF)]).block)
     good = sim.next_block().block
     owner = next(k for k in PRODUCERS if k.public_key == good.header.producer)
     lie = hashlib.sha256(b"lie").digest()
-    lying = Block(Header(**{**good.header.body(), "state_root": lie}).signed(owner), good.txs)
+    lying = Block(Header(**{**good.header.body(), "state_root": lie}).signed(owner, g.hash), good.txs)
     before = node.state.digest(), node.head, node.state.state_root()
     with pytest.raises(BlockRejected, match="state root"):
         node.receive_block(lying)
@@ -153,7 +153,7 @@ def test_a_restarted_node_has_the_root_of_its_head(tmp_path):
     g = genesis()
     node = ChainNode(tmp_path / "node", g, PRODUCERS[0])
     sim = Sim(g, PRODUCERS)
-    wallet = Wallet(ALICE)
+    wallet = Wallet(ALICE, g)
     for i in range(6):
         node.receive_block(sim.next_block([wallet.send(key(f"sr-new{i}"), RUFF)]).block)
     head_root = sim.blocks[-1].header.state_root
