@@ -201,6 +201,31 @@ def test_history_range_is_inclusive_and_ascending(store: Store) -> None:
     assert [r.entity_id for r in store.history("sensor.x")] == ["sensor.x"]
 
 
+def test_each_rows_attributes_are_stored_whatever_mappings_the_batch_shares(store: Store) -> None:
+    """The store encodes each distinct attributes object once per batch: rows sharing one must each
+    get it, and rows with equal-looking but distinct objects, read-only views and None their own."""
+    from types import MappingProxyType
+
+    shared = MappingProxyType({"unit": "W", "device_class": "power"})
+    other = MappingProxyType({"unit": "kW"})
+    rows = [
+        StateRow("sensor.a", 1.0, shared, True, 1.0, 1.0),
+        StateRow("sensor.b", 2.0, other, True, 1.0, 1.0),
+        StateRow("sensor.a", 3.0, shared, True, 2.0, 2.0),
+        StateRow("sensor.b", 4.0, {"unit": "kW", "note": "plain dict"}, True, 2.0, 2.0),
+        StateRow("sensor.b", 5.0, None, True, 3.0, 3.0),
+        StateRow("sensor.a", 6.0, MappingProxyType({}), False, 3.0, 3.0),
+    ]
+    store.write_states(rows)
+    assert [(r.value, r.attributes) for r in store.history("sensor.a")] == [
+        (1.0, {"unit": "W", "device_class": "power"}), (3.0, {"unit": "W", "device_class": "power"}), (6.0, {}),
+    ]
+    assert [(r.value, r.attributes) for r in store.history("sensor.b")] == [
+        (2.0, {"unit": "kW"}), (4.0, {"unit": "kW", "note": "plain dict"}), (5.0, {}),
+    ]
+    assert {r.entity_id: r.attributes for r in store.load_last_states()} == {"sensor.a": {}, "sensor.b": {}}
+
+
 def test_history_rows_are_complete(store: Store) -> None:
     row = StateRow("light.l", "on", {"brightness": 128, "rgb": [1, 2, 3]}, False, 10.0, 12.5)
     store.write_states([row])

@@ -49,8 +49,8 @@ class Recorder:
 
     def _on_state(self, event: StateChanged) -> None:
         s = event.new_state
-        # The attributes are a read-only view that no one mutates: keep it, and copy it into a dict
-        # on the writer thread rather than on every state change.
+        # The attributes are a read-only view that no one mutates: keep it (no copy per change);
+        # the store encodes each distinct view once per batch.
         self._states.append(self._row(s.entity_id, s.value, s.attributes, s.available, s.last_changed, s.last_updated))
 
     def _on_command(self, event: CommandCalled) -> None:
@@ -92,7 +92,7 @@ class Recorder:
             states, self._states = self._states, []
             commands, self._commands = self._commands, []
             if states:
-                await self._commit(self._write_states, states, self._states, "states")
+                await self._commit(self._store.write_states, states, self._states, "states")
             if commands:
                 await self._commit(self._write_commands, commands, self._commands, "command log")
 
@@ -113,11 +113,6 @@ class Recorder:
                 dropped = len(queue) - MAX_BACKLOG
                 del queue[:dropped]
                 log.error("recorder dropped the %d oldest %s rows: %d are waiting for the database", dropped, what, MAX_BACKLOG)
-
-    def _write_states(self, rows: list) -> None:
-        for row in rows:
-            row.attributes = dict(row.attributes)
-        self._store.write_states(rows)
 
     def _write_commands(self, commands: list[CommandCalled]) -> None:
         for c in commands:
