@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from hub.store import SCHEMA_VERSION, SchemaError, StateRow, Store, TokenError
+from hub.store.schema import MIGRATIONS
+from hub.store.store import _PURGE_HISTORY
 
 
 @pytest.fixture
@@ -239,6 +241,43 @@ def test_purge_drops_old_history_but_keeps_last_states(store: Store) -> None:
     assert store.history("sensor.old") == []
     assert store.purge_history(older_than=1e12) == 1
     assert {r.entity_id: r.value for r in store.load_last_states()} == {"sensor.t": 3.0, "sensor.old": "x"}
+
+
+def test_purge_mixes_entities_and_times_and_deletes_exactly_the_old_rows(store: Store) -> None:
+    # Entity ids sorting around each other, times interleaved across batches, rows exactly at the cutoff.
+    ids = ["a", "sensor.b", "sensor.b2", "sensor.ba", "z.last", "sensor.a'quote"]
+    store.write_states([state(e, t, t) for t in (5.0, 1.0, 3.0, 2.0, 4.0) for e in ids])
+    assert store.purge_history(older_than=3.0) == 2 * len(ids)
+    for e in ids:
+        assert [r.value for r in store.history(e)] == [3.0, 4.0, 5.0]
+    assert store.purge_history(older_than=3.0) == 0
+    plan = " ".join(str(row) for row in raw(store).execute("EXPLAIN QUERY PLAN " + _PURGE_HISTORY, (3.0,)))
+    assert "SCAN history" not in plan  # one index range per entity, not a pass over the whole table
+
+
+def test_a_version_2_database_loses_the_time_index_and_keeps_its_history(data_dir: Path) -> None:
+    """Schema 3 drops ``history_time`` (a B-tree insert per state change that only the purge read)."""
+    data_dir.mkdir(parents=True)
+    conn = sqlite3.connect(data_dir / "hub.db", isolation_level=None)
+    for statements in MIGRATIONS[:2]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.executemany(
+        "INSERT INTO history (entity_id, value, attributes, available, last_changed, last_updated) VALUES (?, ?, ?, 1, ?, ?)",
+        [("sensor.t", str(t), '{"unit":"W"}', t, t) for t in (1.0, 2.0, 3.0)],
+    )
+    conn.close()
+    with Store(data_dir) as s:
+        assert [r.value for r in s.history("sensor.t", start=2.0)] == [2.0, 3.0]
+        assert s.history("sensor.t")[0].attributes == {"unit": "W"}
+        assert s.purge_history(older_than=2.0) == 1
+        s.write_states([state("sensor.t", 4.0, 4.0)])
+    conn = sqlite3.connect(data_dir / "hub.db")
+    indexes = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    conn.close()
+    assert "history_time" not in indexes and "history_entity_time" in indexes
 
 
 def test_the_file_shrinks_after_a_purge(store: Store) -> None:
