@@ -275,7 +275,7 @@ def test_a_version_2_database_loses_the_time_index_and_keeps_its_history(data_di
         s.write_states([state("sensor.t", 4.0, 4.0)])
     conn = sqlite3.connect(data_dir / "hub.db")
     indexes = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
     assert "history_time" not in indexes and "history_entity_time" in indexes
 
