@@ -261,6 +261,9 @@ class Store:
     def write_states(self, rows: list[StateRow]) -> None:
         """Append ``rows`` to history and advance ``last_states``, all in one transaction.
 
+        A row is anything with :class:`StateRow`'s fields (the recorder passes the hub's immutable
+        ``State`` objects themselves); ``attributes`` any mapping, or None for none.
+
         JSON encoding happens before the lock is taken, so a non-serialisable value fails the
         whole batch without writing anything and without holding up other threads. A state only
         replaces the stored latest one if it is not older, so a late batch cannot roll an entity
