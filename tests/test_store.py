@@ -280,6 +280,37 @@ def test_a_version_2_database_loses_the_time_index_and_keeps_its_history(data_di
     assert "history_time" not in indexes and "history_entity_time" in indexes
 
 
+def test_reads_do_not_wait_for_a_write_in_progress(store: Store) -> None:
+    """The API checks tokens on the event loop; waiting there for a recorder commit (seconds with a
+    large batch) froze every request and WebSocket for as long. A read sees the last commit."""
+    token = store.create_token("owner")
+    store.write_states([state("sensor.t", 1.0, 1.0)])
+    writing, release = threading.Event(), threading.Event()
+
+    def long_commit() -> None:
+        with store._write() as conn:
+            conn.execute("INSERT INTO history (entity_id, value, attributes, available, last_changed, last_updated) "
+                         "VALUES ('sensor.t', '2.0', '{}', 1, 2.0, 2.0)")
+            writing.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=long_commit)
+    writer.start()
+    try:
+        assert writing.wait(10)
+        answers: list = []
+        reader = threading.Thread(target=lambda: answers.append(
+            (store.check_token(token), [r.value for r in store.history("sensor.t")], store.list_tokens()[0]["name"])))
+        reader.start()
+        reader.join(10)
+        assert answers == [("owner", [1.0], "owner")], "a read waited for the open write transaction"
+    finally:
+        release.set()
+        writer.join()
+    assert [r.value for r in store.history("sensor.t")] == [1.0, 2.0]
+    assert store.check_token(token) == "owner" and store.list_tokens()[0]["last_used"] is not None
+
+
 def test_the_file_shrinks_after_a_purge(store: Store) -> None:
     """Retention must give the space back: an SD card fills up otherwise, however old the rows."""
 

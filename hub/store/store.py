@@ -2,10 +2,12 @@
 
 Why these choices:
 
-* **One connection, one lock.** The hub calls in from worker threads (``asyncio.to_thread``);
-  SQLite serialises writers anyway, and one connection guarded by an ``RLock`` avoids
-  "database is locked" fights between our own threads. ``check_same_thread=False`` is safe only
-  because of that lock.
+* **One writing connection, one lock; one reading connection, its own lock.** The hub calls in
+  from worker threads (``asyncio.to_thread``); SQLite serialises writers anyway, and one writing
+  connection guarded by an ``RLock`` avoids "database is locked" fights between our own threads.
+  Reads go through a second, query-only connection, so they see the last commit without waiting
+  for a write under way (the API checks tokens on the event loop). ``check_same_thread=False`` is
+  safe only because of those locks.
 * **WAL + busy_timeout.** The CLI (``hub token create``) opens the same file while the hub runs.
   WAL lets readers proceed during a write; the 5 s busy timeout makes the two processes queue for
   the write lock instead of failing.
@@ -172,15 +174,29 @@ class Store:
         except BaseException:
             conn.close()
             raise
+        try:
+            # Reads have their own connection and lock: in WAL mode a reader sees the last commit
+            # while a write is under way, so a token check on the event loop no longer waits for the
+            # recorder's commit (seconds with a large batch), which froze the API and every
+            # WebSocket for as long. query_only: nothing written through it, by mistake or not.
+            reader = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+            reader.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            conn.close()
+            raise
         self._conn = conn
+        self._reader = reader
+        self._read_lock = threading.Lock()
         self._closed = False
 
     # -- plumbing ---------------------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             if not self._closed:
                 self._closed = True
+                self._reader.close()
                 self._conn.close()
 
     def __enter__(self) -> Store:
@@ -197,8 +213,8 @@ class Store:
             yield self._conn
 
     def _read(self, sql: str, params: tuple | list = ()) -> list[tuple]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     # -- registries -------------------------------------------------------------------------------
 
@@ -446,7 +462,9 @@ class Store:
             return None
         name, last_used = match
         now = self._now()
-        if last_used is None or now - last_used >= _tokens.TOUCH_INTERVAL:
+        # Not if a write is under way: the check runs on the event loop, which must not wait for a
+        # recorder commit; a later request will touch it.
+        if (last_used is None or now - last_used >= _tokens.TOUCH_INTERVAL) and self._lock.acquire(blocking=False):
             try:
                 with self._write() as conn:
                     # The WHERE re-check keeps other threads/processes from touching it twice.
@@ -457,6 +475,8 @@ class Store:
                     )
             except sqlite3.OperationalError as exc:
                 log.warning("could not record last use of token %r: %s", name, exc)
+            finally:
+                self._lock.release()
         return name
 
     # -- command log ------------------------------------------------------------------------------
