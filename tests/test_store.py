@@ -228,6 +228,15 @@ def test_each_rows_attributes_are_stored_whatever_mappings_the_batch_shares(stor
     assert {r.entity_id: r.attributes for r in store.load_last_states()} == {"sensor.a": {}, "sensor.b": {}}
 
 
+def test_rows_at_the_same_time_keep_their_order_within_each_entity(store: Store) -> None:
+    # The store groups a batch by entity before inserting; history must still list each entity's
+    # rows in the order they happened, also when their timestamps are equal.
+    store.write_states([state(e, f"{e}-{n}", 7.0) for n in range(5) for e in ("sensor.b", "sensor.a", "sensor.c")])
+    for e in ("sensor.a", "sensor.b", "sensor.c"):
+        assert [r.value for r in store.history(e)] == [f"{e}-{n}" for n in range(5)]
+    assert {r.entity_id: r.value for r in store.load_last_states()} == {e: f"{e}-4" for e in ("sensor.a", "sensor.b", "sensor.c")}
+
+
 def test_history_rows_are_complete(store: Store) -> None:
     row = StateRow("light.l", "on", {"brightness": 128, "rgb": [1, 2, 3]}, False, 10.0, 12.5)
     store.write_states([row])
