@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from hub.store import SCHEMA_VERSION, SchemaError, StateRow, Store, TokenError
+from hub.store.schema import MIGRATIONS
+from hub.store.store import _PURGE_HISTORY
 
 
 @pytest.fixture
@@ -201,6 +203,40 @@ def test_history_range_is_inclusive_and_ascending(store: Store) -> None:
     assert [r.entity_id for r in store.history("sensor.x")] == ["sensor.x"]
 
 
+def test_each_rows_attributes_are_stored_whatever_mappings_the_batch_shares(store: Store) -> None:
+    """The store encodes each distinct attributes object once per batch: rows sharing one must each
+    get it, and rows with equal-looking but distinct objects, read-only views and None their own."""
+    from types import MappingProxyType
+
+    shared = MappingProxyType({"unit": "W", "device_class": "power"})
+    other = MappingProxyType({"unit": "kW"})
+    rows = [
+        StateRow("sensor.a", 1.0, shared, True, 1.0, 1.0),
+        StateRow("sensor.b", 2.0, other, True, 1.0, 1.0),
+        StateRow("sensor.a", 3.0, shared, True, 2.0, 2.0),
+        StateRow("sensor.b", 4.0, {"unit": "kW", "note": "plain dict"}, True, 2.0, 2.0),
+        StateRow("sensor.b", 5.0, None, True, 3.0, 3.0),
+        StateRow("sensor.a", 6.0, MappingProxyType({}), False, 3.0, 3.0),
+    ]
+    store.write_states(rows)
+    assert [(r.value, r.attributes) for r in store.history("sensor.a")] == [
+        (1.0, {"unit": "W", "device_class": "power"}), (3.0, {"unit": "W", "device_class": "power"}), (6.0, {}),
+    ]
+    assert [(r.value, r.attributes) for r in store.history("sensor.b")] == [
+        (2.0, {"unit": "kW"}), (4.0, {"unit": "kW", "note": "plain dict"}), (5.0, {}),
+    ]
+    assert {r.entity_id: r.attributes for r in store.load_last_states()} == {"sensor.a": {}, "sensor.b": {}}
+
+
+def test_rows_at_the_same_time_keep_their_order_within_each_entity(store: Store) -> None:
+    # The store groups a batch by entity before inserting; history must still list each entity's
+    # rows in the order they happened, also when their timestamps are equal.
+    store.write_states([state(e, f"{e}-{n}", 7.0) for n in range(5) for e in ("sensor.b", "sensor.a", "sensor.c")])
+    for e in ("sensor.a", "sensor.b", "sensor.c"):
+        assert [r.value for r in store.history(e)] == [f"{e}-{n}" for n in range(5)]
+    assert {r.entity_id: r.value for r in store.load_last_states()} == {e: f"{e}-4" for e in ("sensor.a", "sensor.b", "sensor.c")}
+
+
 def test_history_rows_are_complete(store: Store) -> None:
     row = StateRow("light.l", "on", {"brightness": 128, "rgb": [1, 2, 3]}, False, 10.0, 12.5)
     store.write_states([row])
@@ -214,6 +250,74 @@ def test_purge_drops_old_history_but_keeps_last_states(store: Store) -> None:
     assert store.history("sensor.old") == []
     assert store.purge_history(older_than=1e12) == 1
     assert {r.entity_id: r.value for r in store.load_last_states()} == {"sensor.t": 3.0, "sensor.old": "x"}
+
+
+def test_purge_mixes_entities_and_times_and_deletes_exactly_the_old_rows(store: Store) -> None:
+    # Entity ids sorting around each other, times interleaved across batches, rows exactly at the cutoff.
+    ids = ["a", "sensor.b", "sensor.b2", "sensor.ba", "z.last", "sensor.a'quote"]
+    store.write_states([state(e, t, t) for t in (5.0, 1.0, 3.0, 2.0, 4.0) for e in ids])
+    assert store.purge_history(older_than=3.0) == 2 * len(ids)
+    for e in ids:
+        assert [r.value for r in store.history(e)] == [3.0, 4.0, 5.0]
+    assert store.purge_history(older_than=3.0) == 0
+    plan = " ".join(str(row) for row in raw(store).execute("EXPLAIN QUERY PLAN " + _PURGE_HISTORY, (3.0,)))
+    assert "SCAN history" not in plan  # one index range per entity, not a pass over the whole table
+
+
+def test_a_version_2_database_loses_the_time_index_and_keeps_its_history(data_dir: Path) -> None:
+    """Schema 3 drops ``history_time`` (a B-tree insert per state change that only the purge read)."""
+    data_dir.mkdir(parents=True)
+    conn = sqlite3.connect(data_dir / "hub.db", isolation_level=None)
+    for statements in MIGRATIONS[:2]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.executemany(
+        "INSERT INTO history (entity_id, value, attributes, available, last_changed, last_updated) VALUES (?, ?, ?, 1, ?, ?)",
+        [("sensor.t", str(t), '{"unit":"W"}', t, t) for t in (1.0, 2.0, 3.0)],
+    )
+    conn.close()
+    with Store(data_dir) as s:
+        assert [r.value for r in s.history("sensor.t", start=2.0)] == [2.0, 3.0]
+        assert s.history("sensor.t")[0].attributes == {"unit": "W"}
+        assert s.purge_history(older_than=2.0) == 1
+        s.write_states([state("sensor.t", 4.0, 4.0)])
+    conn = sqlite3.connect(data_dir / "hub.db")
+    indexes = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+    assert "history_time" not in indexes and "history_entity_time" in indexes
+
+
+def test_reads_do_not_wait_for_a_write_in_progress(store: Store) -> None:
+    """The API checks tokens on the event loop; waiting there for a recorder commit (seconds with a
+    large batch) froze every request and WebSocket for as long. A read sees the last commit."""
+    token = store.create_token("owner")
+    store.write_states([state("sensor.t", 1.0, 1.0)])
+    writing, release = threading.Event(), threading.Event()
+
+    def long_commit() -> None:
+        with store._write() as conn:
+            conn.execute("INSERT INTO history (entity_id, value, attributes, available, last_changed, last_updated) "
+                         "VALUES ('sensor.t', '2.0', '{}', 1, 2.0, 2.0)")
+            writing.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=long_commit)
+    writer.start()
+    try:
+        assert writing.wait(10)
+        answers: list = []
+        reader = threading.Thread(target=lambda: answers.append(
+            (store.check_token(token), [r.value for r in store.history("sensor.t")], store.list_tokens()[0]["name"])))
+        reader.start()
+        reader.join(10)
+        assert answers == [("owner", [1.0], "owner")], "a read waited for the open write transaction"
+    finally:
+        release.set()
+        writer.join()
+    assert [r.value for r in store.history("sensor.t")] == [1.0, 2.0]
+    assert store.check_token(token) == "owner" and store.list_tokens()[0]["last_used"] is not None
 
 
 def test_the_file_shrinks_after_a_purge(store: Store) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ class StateRow:
 
     entity_id: str
     value: Any
-    attributes: dict
+    attributes: Mapping[str, Any]
     available: bool
     last_changed: float
     last_updated: float

@@ -100,6 +100,11 @@ MIGRATIONS.append(
     )
 )
 
+# 3: history loses its index on time alone. Every state change paid for a third B-tree insert
+# (history_time) whose only reader was the hourly purge; the purge now walks the
+# (entity_id, last_updated) index once per entity instead (Store.purge_history).
+MIGRATIONS.append(("DROP INDEX IF EXISTS history_time",))
+
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

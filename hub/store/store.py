@@ -2,10 +2,12 @@
 
 Why these choices:
 
-* **One connection, one lock.** The hub calls in from worker threads (``asyncio.to_thread``);
-  SQLite serialises writers anyway, and one connection guarded by an ``RLock`` avoids
-  "database is locked" fights between our own threads. ``check_same_thread=False`` is safe only
-  because of that lock.
+* **One writing connection, one lock; one reading connection, its own lock.** The hub calls in
+  from worker threads (``asyncio.to_thread``); SQLite serialises writers anyway, and one writing
+  connection guarded by an ``RLock`` avoids "database is locked" fights between our own threads.
+  Reads go through a second, query-only connection, so they see the last commit without waiting
+  for a write under way (the API checks tokens on the event loop). ``check_same_thread=False`` is
+  safe only because of those locks.
 * **WAL + busy_timeout.** The CLI (``hub token create``) opens the same file while the hub runs.
   WAL lets readers proceed during a write; the 5 s busy timeout makes the two processes queue for
   the write lock instead of failing.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import operator
 import sqlite3
 import threading
 import time
@@ -51,16 +54,40 @@ DB_NAME = "hub.db"
 BUSY_TIMEOUT = 5.0
 SYNCHRONOUS_MODES = frozenset({"NORMAL", "FULL", "EXTRA"})
 #: Bytes per database page. A commit writes every page it touches to the WAL whole: a one-row history
-#: commit touches four (the table, its two indexes, last_states), 18 KB at SQLite's default 4 KiB
-#: pages, 5.5 KB at 1 KiB. Rows are ~150 bytes, so small pages cost little in tree depth.
+#: commit touched four (the table, its two indexes, last_states), 18 KB at SQLite's default 4 KiB
+#: pages, 5.5 KB at 1 KiB; three since schema 3 dropped the time index. Rows are ~150 bytes, so small
+#: pages cost little in tree depth.
 PAGE_SIZE = 1024
 AUTO_VACUUM_INCREMENTAL = 2
 #: An error message is one line for a person; a longer one quotes input, which the log does not keep.
 MAX_ERROR = 1024
 #: Rows of the command log kept at most (with rows of at most ~5 KB, under 500 MB in the worst case).
 MAX_COMMAND_ROWS = 100_000
+#: SQLite's page cache, KiB. The default 2 MiB is 2,000 of our 1 KiB pages, fewer than a history
+#: commit touches: each sensor's rows go to its own leaf of the (entity_id, last_updated) index, so
+#: 1,000 sensors keep 1,000 leaves hot, and with the default they were read back from the OS for every
+#: batch (write_states cost ~40% more). The cache fills only as pages are used.
+CACHE_KIB = 16 * 1024
 
 _STATE_COLUMNS = "entity_id, value, attributes, available, last_changed, last_updated"
+#: History has no index on time alone (one B-tree insert less per state change, schema version 3),
+#: so the purge takes each entity's old rows from the (entity_id, last_updated) index: the recursive
+#: part lists the distinct entity ids with one index seek each, then each entity's rows before the
+#: cutoff are one range of that index. Cost: seeks per entity plus the rows deleted, not a table scan.
+#: (DELETE comes first, not WITH: sqlite3's rowcount counts only statements that start with it.)
+_PURGE_HISTORY = """
+    DELETE FROM history WHERE last_updated < ? AND entity_id IN (
+        WITH RECURSIVE entity(id) AS (
+            SELECT min(entity_id) FROM history
+            UNION ALL
+            SELECT (SELECT min(entity_id) FROM history WHERE entity_id > entity.id) FROM entity WHERE entity.id IS NOT NULL
+        )
+        SELECT id FROM entity WHERE id IS NOT NULL
+    )
+"""
+
+
+_entity_of = operator.itemgetter(0)
 
 
 def _state_row(row: tuple) -> StateRow:
@@ -146,19 +173,34 @@ class Store:
                 raise sqlite3.OperationalError(f"could not enable WAL on {self.path} (got {mode!r})")
             conn.execute(f"PRAGMA synchronous = {sync}")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA cache_size = {-CACHE_KIB:d}")
             migrate(conn)
         except BaseException:
             conn.close()
             raise
+        try:
+            # Reads have their own connection and lock: in WAL mode a reader sees the last commit
+            # while a write is under way, so a token check on the event loop no longer waits for the
+            # recorder's commit (seconds with a large batch), which froze the API and every
+            # WebSocket for as long. query_only: nothing written through it, by mistake or not.
+            reader = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+            reader.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            conn.close()
+            raise
         self._conn = conn
+        self._reader = reader
+        self._read_lock = threading.Lock()
         self._closed = False
 
     # -- plumbing ---------------------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             if not self._closed:
                 self._closed = True
+                self._reader.close()
                 self._conn.close()
 
     def __enter__(self) -> Store:
@@ -175,8 +217,8 @@ class Store:
             yield self._conn
 
     def _read(self, sql: str, params: tuple | list = ()) -> list[tuple]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     # -- registries -------------------------------------------------------------------------------
 
@@ -239,6 +281,9 @@ class Store:
     def write_states(self, rows: list[StateRow]) -> None:
         """Append ``rows`` to history and advance ``last_states``, all in one transaction.
 
+        A row is anything with :class:`StateRow`'s fields (the recorder passes the hub's immutable
+        ``State`` objects themselves); ``attributes`` any mapping, or None for none.
+
         JSON encoding happens before the lock is taken, so a non-serialisable value fails the
         whole batch without writing anything and without holding up other threads. A state only
         replaces the stored latest one if it is not older, so a late batch cannot roll an entity
@@ -246,22 +291,30 @@ class Store:
         """
         if not rows:
             return
-        history = [
-            (
-                r.entity_id,
-                _dumps(r.value),
-                _dumps(r.attributes if r.attributes is not None else {}),
-                1 if r.available else 0,
-                float(r.last_changed),
-                float(r.last_updated),
-            )
-            for r in rows
-        ]
+        # A sensor's attributes are one read-only mapping shared by all its states until they
+        # change, so a batch holds far fewer distinct mappings than rows: each is encoded once (the
+        # rows keep them alive, so an id is not reused within the batch). Encoding per row cost
+        # about as much as the inserts.
+        encoded: dict[int, str] = {}
+        history = []
+        append = history.append
+        for r in rows:
+            attributes = r.attributes
+            key = id(attributes)
+            attrs = encoded.get(key)
+            if attrs is None:
+                attrs = encoded[key] = _dumps({} if attributes is None else dict(attributes))
+            append((r.entity_id, _dumps(r.value), attrs, 1 if r.available else 0,
+                    float(r.last_changed), float(r.last_updated)))
         latest: dict[str, tuple] = {}
         for params in history:
             prev = latest.get(params[0])
             if prev is None or params[5] >= prev[5]:
                 latest[params[0]] = params
+        # Grouped by entity (a stable sort: each entity's rows keep their order, and history is read
+        # per entity, by time), each entity's index leaf takes its rows one after another instead of
+        # 1,000 leaves taking turns: ~10% less per row, sort included.
+        history.sort(key=_entity_of)
         with self._write() as conn:
             conn.executemany(
                 f"INSERT INTO history ({_STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", history
@@ -308,7 +361,7 @@ class Store:
     def purge_history(self, older_than: float) -> int:
         """Delete history before ``older_than``; ``last_states`` is a separate table and stays."""
         with self._write() as conn:
-            return conn.execute("DELETE FROM history WHERE last_updated < ?", (older_than,)).rowcount
+            return conn.execute(_PURGE_HISTORY, (older_than,)).rowcount
 
     def purge_command_log(self, older_than: float, keep: int | None = None) -> int:
         """The command log is kept as long as the history: without a purge it grows forever. It is
@@ -417,7 +470,9 @@ class Store:
             return None
         name, last_used = match
         now = self._now()
-        if last_used is None or now - last_used >= _tokens.TOUCH_INTERVAL:
+        # Not if a write is under way: the check runs on the event loop, which must not wait for a
+        # recorder commit; a later request will touch it.
+        if (last_used is None or now - last_used >= _tokens.TOUCH_INTERVAL) and self._lock.acquire(blocking=False):
             try:
                 with self._write() as conn:
                     # The WHERE re-check keeps other threads/processes from touching it twice.
@@ -428,6 +483,8 @@ class Store:
                     )
             except sqlite3.OperationalError as exc:
                 log.warning("could not record last use of token %r: %s", name, exc)
+            finally:
+                self._lock.release()
         return name
 
     # -- command log ------------------------------------------------------------------------------
