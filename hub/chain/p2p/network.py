@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from hub.chain.deadline import within
 from hub.chain.node.node import ChainNode
 from hub.chain.p2p import limits, messages
 from hub.chain.p2p.frames import FrameError, encode_frame
@@ -188,7 +189,7 @@ class Network:
                 await asyncio.sleep(limits.REDIAL_SECONDS)
                 continue
             try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=2 * limits.MIB),
+                reader, writer = await within(asyncio.open_connection(host, port, limit=2 * limits.MIB),
                                                         limits.HANDSHAKE_TIMEOUT)
             except (OSError, asyncio.TimeoutError) as exc:
                 log.debug("p2p: cannot reach %s: %s", address, exc)
@@ -243,7 +244,7 @@ class Network:
         await peer.send_direct(messages.hello(self.chain_id, self.genesis_hash, head.height, head.hash,
                                               self.node_key, challenge))
         try:
-            message = await asyncio.wait_for(peer.receive(), limits.HANDSHAKE_TIMEOUT)
+            message = await within(peer.receive(), limits.HANDSHAKE_TIMEOUT)
             if message is None:
                 peer.close("closed during the handshake")
                 return False
@@ -255,7 +256,7 @@ class Network:
                 peer.close(refusal)
                 return False
             await peer.send_direct(messages.auth(self.identity, self.chain_id, hello.nonce))
-            message = await asyncio.wait_for(peer.receive(), limits.HANDSHAKE_TIMEOUT)
+            message = await within(peer.receive(), limits.HANDSHAKE_TIMEOUT)
             if message is None:
                 peer.close("closed during the handshake")
                 return False

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+from hub.chain.deadline import within
 from hub.chain.p2p import limits
 from hub.chain.p2p.frames import encode_frame, read_frame
 from hub.chain.p2p.seen import SeenSet
@@ -77,7 +78,7 @@ class Peer:
     async def send_direct(self, message: dict[str, Any]) -> None:
         """Write before the writer task runs (the handshake)."""
         self.writer.write(encode_frame(message, self.max_frame))
-        await asyncio.wait_for(self.writer.drain(), limits.WRITE_TIMEOUT)
+        await within(self.writer.drain(), limits.WRITE_TIMEOUT)
 
     async def receive(self) -> dict[str, Any] | None:
         return await read_frame(self.reader, self.max_frame)
@@ -94,7 +95,7 @@ class Peer:
                 frame = await self._queue.get()
                 self._queued_bytes -= len(frame)
                 self.writer.write(frame)
-                await asyncio.wait_for(self.writer.drain(), limits.WRITE_TIMEOUT)
+                await within(self.writer.drain(), limits.WRITE_TIMEOUT)
         except asyncio.CancelledError:
             pass
         except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
