@@ -57,6 +57,22 @@ def _units(text: str) -> int:
     return int(units)
 
 
+def sign_tx(key, genesis, tx_type: str, payload: dict, nonce: int, fee: int | None = None,
+            valid_until: int | None = None):
+    """Sign a transaction for the chain of ``genesis``: (the transaction, the minimum fee). The fee
+    is the minimum unless given. The one place the CLI (local or ``--rpc``) signs, so a change to
+    what a signature covers is made once."""
+    from hub.chain.protocol.tx import Transaction
+
+    constants = genesis.rules()
+    valid_until = time.time_ns() // 1_000_000 + 3_600_000 if valid_until is None else valid_until
+    draft = Transaction.create(key, genesis.chain_id, tx_type, payload, nonce=nonce, fee=0, valid_until=valid_until)
+    # The fee field grows by at most 8 bytes once set.
+    minimum = constants.fee_for(draft.size + 9) + (constants.CANDIDATE_FEE if tx_type == "register_candidate" else 0)
+    fee = minimum if fee is None else fee
+    return Transaction.create(key, genesis.chain_id, tx_type, payload, nonce=nonce, fee=fee, valid_until=valid_until), minimum
+
+
 class _Chain:
     """What a command needs: the genesis, the store, and helpers to read and submit."""
 
@@ -96,17 +112,13 @@ class _Chain:
 
     def submit(self, key, tx_type: str, payload, fee: int | None, wait: bool, as_json: bool) -> None:
         from hub.chain.protocol.errors import TxRejected
-        from hub.chain.protocol.tx import Transaction
         from hub.crypto.address import address_of
 
         sender = address_of(key.public_key)
         nonce = max(self.account(sender)[1], self.store.inbox_next_nonce(sender)) + 1
-        valid_until = time.time_ns() // 1_000_000 + 3_600_000
         payload = payload.model_dump()
-        draft = Transaction.create(key, self.genesis.chain_id, tx_type, payload, nonce=nonce, fee=0, valid_until=valid_until)
-        minimum = self.constants.fee_for(draft.size + 9) + (self.constants.CANDIDATE_FEE if tx_type == "register_candidate" else 0)
-        fee = minimum if fee is None else fee
-        tx = Transaction.create(key, self.genesis.chain_id, tx_type, payload, nonce=nonce, fee=fee, valid_until=valid_until)
+        tx, minimum = sign_tx(key, self.genesis, tx_type, payload, nonce, fee)
+        fee = tx.fee
         balance = self.account(sender)[0]
         spend = fee + (payload.get("amount", 0) if tx_type == "transfer" else 0)
         if spend > balance:

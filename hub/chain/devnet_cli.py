@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 RPC_TIMEOUT = 2.0
-STOP_TIMEOUT = 10.0  # a node gets this long after SIGTERM to close its store before it is killed
+STOP_TIMEOUT = 15.0  # a node gets this long after SIGTERM to close its store (its own deadline is 10 s + 2 s) before it is killed
 START_LEAD_MS = 3000  # genesis this far after the devnet command starts, so no node misses slot 1
 START_MS_PER_NODE = 400  # and this much more per node: each is a Python process starting on the same cores
 
