@@ -59,6 +59,16 @@ def _when(ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000)) if ms else ""
 
 
+def _clock(clock: dict | None) -> str | None:
+    """The node's clock against its peers' blocks (hub/chain/node/clockwatch.py)."""
+    if not clock or clock.get("skew_ms") is None:
+        return None
+    skew = clock["skew_ms"] / 1000
+    if clock.get("state") == "ok":
+        return f"ok ({skew:+.2f} s from peers' blocks)"
+    return f"{abs(skew):.1f} s {clock['state']}: fix the system clock, or this producer misses slots and is banned"
+
+
 def _print_status(status: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -70,7 +80,8 @@ def _print_status(status: dict) -> None:
     for label, value in [("chain", head.get("chain_id")), ("height", head["height"]),
                          ("head hash", head["hash"][:16]), ("last irreversible", head["lib"]["height"]),
                          ("round", head["round"]), ("slot", head["slot"]), ("next slot", sched.get("next_slot")),
-                         ("next producer", sched.get("next_producer")), ("mempool", head.get("mempool"))]:
+                         ("next producer", sched.get("next_producer")), ("mempool", head.get("mempool")),
+                         ("clock", _clock(head.get("clock")))]:
         summary.add_row(label, "" if value is None else str(value))
     order = Table(title=f"Schedule, round {sched['round']}", header_style="bold")
     for col in ["#", "address", "name", "produced", "missed", "banned until", "disqualified"]:

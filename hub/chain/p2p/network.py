@@ -402,6 +402,8 @@ class Network:
                 if not self.seen_blocks.add(block.hash):
                     continue
             now = self.clock()
+            if announced:
+                self.node.clock_watch.observe(h.timestamp, now)  # is our clock right? (warns once)
             if dpos.slot_time(h.slot, self.node.state.genesis_time, self.node.constants) > now + limits.MAX_CLOCK_AHEAD_MS:
                 self.seen_blocks.discard(block.hash)  # welcome again once its slot has come
                 self.seen_block_bytes.discard(raw_id)

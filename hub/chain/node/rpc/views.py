@@ -66,7 +66,8 @@ def head(node) -> dict:
             "height": h.height, "hash": h.hash.hex(), "slot": h.slot, "round": dpos.round_of(h.height, c),
             "timestamp": h.timestamp, "state_hash": h.state_hash.hex(),
             "lib": {"height": lib, "hash": _hex(node.store.canonical_hash(lib))},
-            "mempool": len(node.mempool), "block_interval": c.BLOCK_INTERVAL, "producers": c.PRODUCERS}
+            "mempool": len(node.mempool), "block_interval": c.BLOCK_INTERVAL, "producers": c.PRODUCERS,
+            "clock": node.clock_watch.status()}
 
 
 def _hex(value: bytes | None) -> str | None:
