@@ -99,6 +99,9 @@ class _Chain:
         value = self.store.state_value("acct", address)
         return (value[0], value[1]) if value else (0, 0)
 
+    def candidate_address(self, name: str) -> bytes | None:
+        return self.store.state_value("name", name)
+
     def meta(self, key: str) -> Any:
         return self.store.state_value("meta", key)
 

@@ -341,6 +341,8 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
 
     from hub.chain.node.rpc.light_routes import add_light_routes  # GET /blocks/{height}/changes
     add_light_routes(app, node)
+    from hub.chain.node.rpc.genesis_route import add_genesis_route  # GET /genesis, for hub chain ... --rpc
+    add_genesis_route(app, node)
     return app
 
 

@@ -150,6 +150,8 @@ def account(node, address: bytes, now: int) -> dict:
     balance = state.balance(address)
     return {"address": encode_address(address), "balance": balance, "balance_ruff": _ruff(balance),
             "nonce": state.nonce(address), "candidate": _candidate(state, address, now),
+            # What the sender's next transaction uses: its pending ones in the mempool come first.
+            "next_nonce": state.nonce(address) + len(node.mempool.by_sender.get(address, {})) + 1,
             # Genesis producers need not be registered candidates, and evidence disqualifies them too.
             "disqualified_at": state.get("dq", address),
             "vote": [encode_address(a) for a in state.get("vote", address) or ()]}
