@@ -61,10 +61,7 @@ def _source(chain_dir: Path | None, rpc_url: str | None):
         return _Chain(_chain_dir(chain_dir))
     from hub.chain.cli_rpc import RpcNode
 
-    node = RpcNode(rpc_url)
-    node.dir = _chain_dir(chain_dir)  # where the default key file is
-    node.key = lambda path: _Chain.key(node, path)
-    return node
+    return RpcNode(rpc_url, _chain_dir(chain_dir))
 
 
 @click.group()
@@ -294,7 +291,7 @@ def tx(tx_hash: str, chain_dir: Path | None, rpc_url: str | None, as_json: bool)
     if rpc_url is not None:
         data = _source(chain_dir, rpc_url).transaction(tx_hash)
         if "height" not in data:  # not in a block: pending, or whatever the node says became of it
-            status = data["status"] + (f": {data['reason']}" if data.get("reason") else "")
+            status = data["status"] + "".join(f": {data[k]}" for k in ("reason", "message") if data.get(k))
             _emit(data) if as_json else click.echo(f"{tx_hash}: {status}")
             sys.exit(0 if data["status"] == "pending" else 1)
     else:

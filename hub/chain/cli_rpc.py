@@ -14,11 +14,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import click
 
-from hub.chain.cli_support import _emit, _fail, _ruff, sign_tx
+from hub.chain.cli_support import _emit, _fail, _ruff, read_key_file, sign_tx
 
 TIMEOUT = 10.0  # seconds per request
 
@@ -27,10 +28,14 @@ class RpcNode:
     """A node as the CLI sees it through its RPC; every failure ends the command with a message
     naming the URL and what went wrong."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, chain_dir: Path) -> None:
         url = url.strip().rstrip("/")
         self.url = url if "://" in url else f"http://{url}"
+        self.dir = chain_dir  # only for the default key file, <chain-dir>/keys/owner.key
         self._genesis = None
+
+    def key(self, path: Path | None):
+        return read_key_file(path, self.dir)
 
     # --- HTTP --------------------------------------------------------------------------------------
     def request(self, path: str, body: Any = None, *, missing_ok: bool = False) -> Any:
@@ -127,9 +132,9 @@ class RpcNode:
                     _fail(f"the node at {self.url} dropped transaction {tx.hash.hex()} from its mempool "
                           "without including it (it became invalid, e.g. its nonce was taken)")
                 status = found.get("status", "pending")
-                if status not in ("pending", "included", "irreversible"):
+                if status not in ("pending", "included", "irreversible"):  # refused or dropped, and why
                     _fail(f"the node at {self.url} did not include transaction {tx.hash.hex()}: {status}"
-                          + (f": {found['reason']}" if found.get("reason") else ""))
+                          + "".join(f": {found[k]}" for k in ("reason", "message") if found.get(k)))
                 height = found.get("height")
         if as_json:
             _emit({"hash": tx.hash.hex(), "nonce": nonce, "fee": tx.fee, "status": status, "height": height})
@@ -178,7 +183,7 @@ class RpcNode:
         if found is None:
             _fail(f"no transaction {tx_hash} in the chain or the mempool of {self.url}")
         if "height" not in found:
-            return {k: found[k] for k in ("hash", "status", "reason") if k in found}
+            return {k: found[k] for k in ("hash", "status", "reason", "message") if k in found}
         header = self.request(f"/blocks/{found['height']}")
         proof = found["proof"]
         ok = header.get("tx_root") == proof["tx_root"] and merkle.verify_inclusion(

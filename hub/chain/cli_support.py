@@ -57,6 +57,16 @@ def _units(text: str) -> int:
     return int(units)
 
 
+def read_key_file(path: Path | None, chain_dir: Path):
+    """The key in ``path``, or ``<chain_dir>/keys/owner.key``; a bad file ends the command."""
+    from hub.chain.node.files import KEYS_DIR, KeyFileError, read_key
+
+    try:
+        return read_key(path or chain_dir / KEYS_DIR / DEFAULT_KEY)
+    except KeyFileError as exc:
+        _fail(str(exc))
+
+
 def sign_tx(key, genesis, tx_type: str, payload: dict, nonce: int, fee: int | None = None,
             valid_until: int | None = None):
     """Sign a transaction for the chain of ``genesis``: (the transaction, the minimum fee). The fee
@@ -106,12 +116,7 @@ class _Chain:
         return self.store.state_value("meta", key)
 
     def key(self, path: Path | None):
-        from hub.chain.node.files import KEYS_DIR, KeyFileError, read_key
-
-        try:
-            return read_key(path or self.dir / KEYS_DIR / DEFAULT_KEY)
-        except KeyFileError as exc:
-            _fail(str(exc))
+        return read_key_file(path, self.dir)
 
     def submit(self, key, tx_type: str, payload, fee: int | None, wait: bool, as_json: bool) -> None:
         from hub.chain.protocol.errors import TxRejected

@@ -101,3 +101,16 @@ def test_a_repeated_warning_is_logged_a_few_times_then_counted():
     assert seen[3] == "chain: something else"
     assert seen[4] == "p2p: handshake with 127.0.0.1:9 failed: timeout (and 97 more like it in the previous 60 s, not logged)"
     assert len(seen) == 5
+
+
+async def test_a_banned_producer_says_until_when_once(tmp_path, caplog):
+    node = ChainNode(tmp_path / "n", make_genesis([PRODUCER]), PRODUCER)
+    node.state.begin()
+    node.state.set("ban", addr(PRODUCER), GENESIS_TIME + 10**12)
+    node.state.set("miss", addr(PRODUCER), 3)
+    node.state.commit()
+    with caplog.at_level(logging.INFO, logger="hub.chain"):
+        await _run_slots(node, 6)
+    node.close()
+    said = [r.getMessage() for r in caplog.records if "banned" in r.getMessage()]
+    assert len(said) == 1 and "3 missed" in said[0] and "clock" in said[0], caplog.text
