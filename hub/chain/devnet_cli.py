@@ -386,31 +386,6 @@ def _new_devnet(root: Path, count: int, slot: float, base_port: int | None) -> l
     return nodes
 
 
-@devnet.command("restart")
-@click.option("--dir", "root", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="The running devnet's directory.")
-@click.option("--node", "index", required=True, type=click.IntRange(0), help="Which node (node-I).")
-def restart(root: Path, index: int) -> None:
-    """Restart one node of a running devnet (SIGTERM, then the same command line and data)."""
-    import time
+from hub.chain.devnet_dir import restart as _restart_command  # noqa: E402 - defined apart, registered here
 
-    from hub.chain.devnet_dir import alive, marker, read_state
-
-    try:
-        state = read_state(root)
-    except ValueError as exc:
-        _fail(str(exc))
-    if state is None or not alive(state.get("supervisor")):
-        _fail(f"no devnet is running from {root}; `hub chain devnet --dir {root}` resumes it")
-    if index >= len(state["nodes"]):
-        _fail(f"--node {index}: the devnet in {root} has nodes 0 to {len(state['nodes']) - 1}")
-    old = state["nodes"][index]["pid"]
-    marker(root, index).touch()
-    deadline = time.monotonic() + STOP_TIMEOUT + 15
-    while marker(root, index).exists():
-        if time.monotonic() > deadline or not alive(state["supervisor"]):
-            marker(root, index).unlink(missing_ok=True)
-            _fail(f"the devnet running from {root} did not restart node-{index}")
-        time.sleep(0.1)
-    new = read_state(root)["nodes"][index]
-    click.echo(f"node-{index}: restarted (pid {old} -> {new['pid']}); rpc http://127.0.0.1:{new['rpc']}")
+devnet.add_command(_restart_command)

@@ -15,6 +15,8 @@ import json
 import os
 from pathlib import Path
 
+import click
+
 STATE_FILE = "devnet.json"
 
 
@@ -54,3 +56,33 @@ def alive(pid: int | None) -> bool:
 
 def marker(root: Path, index: int) -> Path:
     return root / f"node-{index}.restart"
+
+
+@click.command("restart")
+@click.option("--dir", "root", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="The running devnet's directory.")
+@click.option("--node", "index", required=True, type=click.IntRange(0), help="Which node (node-I).")
+def restart(root: Path, index: int) -> None:
+    """Restart one node of a running devnet (SIGTERM, then the same command line and data)."""
+    import time
+
+    from hub.chain.devnet_cli import STOP_TIMEOUT, _fail
+
+    try:
+        state = read_state(root)
+    except ValueError as exc:
+        _fail(str(exc))
+    if state is None or not alive(state.get("supervisor")):
+        _fail(f"no devnet is running from {root}; `hub chain devnet --dir {root}` resumes it")
+    if index >= len(state["nodes"]):
+        _fail(f"--node {index}: the devnet in {root} has nodes 0 to {len(state['nodes']) - 1}")
+    old = state["nodes"][index]["pid"]
+    marker(root, index).touch()
+    deadline = time.monotonic() + STOP_TIMEOUT + 15
+    while marker(root, index).exists():
+        if time.monotonic() > deadline or not alive(state["supervisor"]):
+            marker(root, index).unlink(missing_ok=True)
+            _fail(f"the devnet running from {root} did not restart node-{index}")
+        time.sleep(0.1)
+    new = read_state(root)["nodes"][index]
+    click.echo(f"node-{index}: restarted (pid {old} -> {new['pid']}); rpc http://127.0.0.1:{new['rpc']}")
