@@ -1,8 +1,9 @@
 """``hub chain ...``: keys, genesis, accounts, transactions, blocks, producers.
 
-How the CLI reaches the chain in this issue (issue #6 adds ``--rpc URL``): it works on the chain
-directory, ``<data>/chain`` by default (``--chain-dir`` for another), the one the hub's embedded
-chain uses. Reads go straight to ``chain.db`` (SQLite in WAL mode, safe beside a running hub).
+How the CLI reaches the chain: with ``--rpc URL`` it talks to that node's HTTP RPC
+(``hub/chain/cli_rpc.py``: transactions are signed here and submitted with ``POST /tx``). Without
+it, it works on the chain directory, ``<data>/chain`` by default (``--chain-dir`` for another),
+the one the hub's embedded chain uses. Reads go straight to ``chain.db`` (SQLite in WAL mode, safe beside a running hub).
 Transactions are signed here and queued in the store's inbox; the running node takes them into its
 mempool within a second and produces them into its next block. ``--wait`` waits for that. With the
 hub stopped, they wait in the inbox until it starts.
@@ -50,6 +51,18 @@ key_option = click.option("--key", "key_path", type=click.Path(dir_okay=False, p
                           help=f"Key file of the sender (default <chain-dir>/keys/{DEFAULT_KEY}).")
 fee_option = click.option("--fee", type=click.IntRange(0), help="Fee in base units (default: the minimum).")
 wait_option = click.option("--wait", is_flag=True, help="Wait until a block includes it.")
+rpc_option = click.option("--rpc", "rpc_url", metavar="URL",
+                          help="A node's RPC (e.g. http://127.0.0.1:9800) instead of the chain directory; "
+                               "transactions are signed here with the key file and submitted to it.")
+
+
+def _source(chain_dir: Path | None, rpc_url: str | None):
+    """The chain directory (``_Chain``) or, with ``--rpc``, the node (``RpcNode``): the same methods."""
+    if rpc_url is None:
+        return _Chain(_chain_dir(chain_dir))
+    from hub.chain.cli_rpc import RpcNode
+
+    return RpcNode(rpc_url, _chain_dir(chain_dir))
 
 
 @click.group()
@@ -133,12 +146,13 @@ def genesis(out: Path | None, chain_id: str, producers: int, balances: tuple[str
 @click.argument("address", required=False)
 @key_option
 @chain_dir_option
+@rpc_option
 @json_option
-def balance(address: str | None, key_path: Path | None, chain_dir: Path | None, as_json: bool) -> None:
+def balance(address: str | None, key_path: Path | None, chain_dir: Path | None, rpc_url: str | None, as_json: bool) -> None:
     """Balance and nonce of ADDRESS (default: the owner key's account)."""
     from hub.crypto.address import address_of, encode_address
 
-    c = _Chain(_chain_dir(chain_dir))
+    c = _source(chain_dir, rpc_url)
     raw = _address(address) if address else address_of(c.key(key_path).public_key)
     bal, nonce = c.account(raw)
     if as_json:
@@ -155,12 +169,13 @@ def balance(address: str | None, key_path: Path | None, chain_dir: Path | None, 
 @fee_option
 @wait_option
 @chain_dir_option
+@rpc_option
 @json_option
-def send(to: str, amount: str, memo: str, key_path, fee, wait, chain_dir, as_json) -> None:
+def send(to: str, amount: str, memo: str, key_path, fee, wait, chain_dir, rpc_url, as_json) -> None:
     """Send AMOUNT RUFF (decimals allowed: 1.5) to the address TO."""
     from hub.chain.protocol.payloads import Transfer
 
-    c = _Chain(_chain_dir(chain_dir))
+    c = _source(chain_dir, rpc_url)
     if len(memo.encode()) > 64:
         _fail("--memo is longer than 64 bytes")
     payload = Transfer(to=_address(to), amount=_units(amount), memo=memo.encode())
@@ -178,14 +193,15 @@ def candidate() -> None:
 @fee_option
 @wait_option
 @chain_dir_option
+@rpc_option
 @json_option
-def candidate_register(name: str, key_path, fee, wait, chain_dir, as_json) -> None:
+def candidate_register(name: str, key_path, fee, wait, chain_dir, rpc_url, as_json) -> None:
     """Register the key's account as candidate NAME (a-z, 0-9, _ and -; the fee includes CANDIDATE_FEE)."""
     from pydantic import ValidationError
 
     from hub.chain.protocol.payloads import RegisterCandidate
 
-    c = _Chain(_chain_dir(chain_dir))
+    c = _source(chain_dir, rpc_url)
     try:
         payload = RegisterCandidate(name=name)
     except ValidationError:
@@ -199,18 +215,19 @@ def candidate_register(name: str, key_path, fee, wait, chain_dir, as_json) -> No
 @fee_option
 @wait_option
 @chain_dir_option
+@rpc_option
 @json_option
-def vote(candidates: tuple[str, ...], key_path, fee, wait, chain_dir, as_json) -> None:
+def vote(candidates: tuple[str, ...], key_path, fee, wait, chain_dir, rpc_url, as_json) -> None:
     """Vote for CANDIDATES (names or addresses); replaces your previous vote; none withdraws it."""
     from hub.chain.protocol.payloads import Vote
 
-    c = _Chain(_chain_dir(chain_dir))
+    c = _source(chain_dir, rpc_url)
     chosen = []
     for item in candidates:
         if item.startswith("ruff1"):
             chosen.append(_address(item))
         else:
-            found = c.store.state_value("name", item)
+            found = c.candidate_address(item)
             if found is None:
                 _fail(f"no candidate named {item!r}")
             chosen.append(found)
@@ -222,19 +239,23 @@ def vote(candidates: tuple[str, ...], key_path, fee, wait, chain_dir, as_json) -
 @chain.command()
 @click.argument("height", type=click.IntRange(1), required=False)
 @chain_dir_option
+@rpc_option
 @json_option
-def block(height: int | None, chain_dir: Path | None, as_json: bool) -> None:
+def block(height: int | None, chain_dir: Path | None, rpc_url: str | None, as_json: bool) -> None:
     """The canonical block at HEIGHT (default: the head) and its transactions."""
     from hub.chain.protocol.tx import Transaction
 
-    c = _Chain(_chain_dir(chain_dir))
-    head = c.store.head()
-    height = head.height if height is None else height
-    if height == 0:
-        _fail("height 0 is the genesis; see genesis.json")
-    blk = c.store.canonical_block(height)
-    if blk is None:
-        _fail(f"no block at height {height}; the head is {head.height}")
+    if rpc_url is not None:
+        blk = _source(chain_dir, rpc_url).block(height)
+    else:
+        c = _Chain(_chain_dir(chain_dir))
+        head = c.store.head()
+        height = head.height if height is None else height
+        if height == 0:
+            _fail("height 0 is the genesis; see genesis.json")
+        blk = c.store.canonical_block(height)
+        if blk is None:
+            _fail(f"no block at height {height}; the head is {head.height}")
     txs = [Transaction.from_bytes(raw) for raw in blk.txs]
     data = {**_header_json(blk), "txs": [{"hash": t.hash.hex(), "type": t.type, "fee": t.fee} for t in txs]}
     if as_json:
@@ -250,19 +271,41 @@ def block(height: int | None, chain_dir: Path | None, as_json: bool) -> None:
 @chain.command()
 @click.argument("tx_hash")
 @chain_dir_option
+@rpc_option
 @json_option
-def tx(tx_hash: str, chain_dir: Path | None, as_json: bool) -> None:
+def tx(tx_hash: str, chain_dir: Path | None, rpc_url: str | None, as_json: bool) -> None:
     """A transaction, with its Merkle inclusion proof checked against its block's header."""
-    from hub.chain.protocol.tx import Transaction
-    from hub.crypto import merkle
-    from hub.crypto.address import encode_address
-
-    c = _Chain(_chain_dir(chain_dir))
     try:
         raw_hash = bytes.fromhex(tx_hash)
         assert len(raw_hash) == 32
     except (ValueError, AssertionError):
         _fail("a transaction hash is 64 hex digits")
+    if rpc_url is not None:
+        data = _source(chain_dir, rpc_url).transaction(tx_hash)
+        if "height" not in data:  # not in a block: pending, or whatever the node says became of it
+            status = data["status"] + "".join(f": {data[k]}" for k in ("reason", "message") if data.get(k))
+            _emit(data) if as_json else click.echo(f"{tx_hash}: {status}")
+            sys.exit(0 if data["status"] == "pending" else 1)
+    else:
+        data = _tx_local(_Chain(_chain_dir(chain_dir)), tx_hash, raw_hash, as_json)
+    if as_json:
+        _emit(data)
+        return
+    proof = data["proof"]
+    for k in ("hash", "status", "height", "index", "block", "type", "sender", "nonce", "fee"):
+        click.echo(f"{k:>8}: {data[k]}")
+    click.echo(f"{'payload':>8}: {json.dumps(data['payload'])}")
+    click.echo(f"   proof: {len(proof['path'])} hashes to tx_root {proof['tx_root'][:16]}..., "
+               f"{'verified' if proof['verified'] else 'DOES NOT VERIFY'}")
+    for p in proof["path"]:
+        click.echo(f"          {p}")
+
+
+def _tx_local(c, tx_hash: str, raw_hash: bytes, as_json: bool) -> dict:
+    from hub.chain.protocol.tx import Transaction
+    from hub.crypto import merkle
+    from hub.crypto.address import encode_address
+
     where = c.store.tx_location(raw_hash)
     if where is None:
         status = c.store.inbox_status(raw_hash)
@@ -280,27 +323,30 @@ def tx(tx_hash: str, chain_dir: Path | None, as_json: bool) -> None:
             "payload": {k: (v.hex() if isinstance(v, bytes) else v) for k, v in t.payload.items()},
             "proof": {"tx_root": blk.header.tx_root.hex(), "tree_size": len(blk.txs), "path": [p.hex() for p in proof],
                       "verified": ok}}
-    if as_json:
-        _emit(data)
-        return
-    for k in ("hash", "status", "height", "index", "block", "type", "sender", "nonce", "fee"):
-        click.echo(f"{k:>8}: {data[k]}")
-    click.echo(f"{'payload':>8}: {json.dumps(data['payload'])}")
-    click.echo(f"   proof: {len(proof)} hashes to tx_root {data['proof']['tx_root'][:16]}..., "
-               f"{'verified' if ok else 'DOES NOT VERIFY'}")
-    for p in proof:
-        click.echo(f"          {p.hex()}")
+    return data
 
 
 @chain.command()
 @chain_dir_option
+@rpc_option
 @json_option
-def producers(chain_dir: Path | None, as_json: bool) -> None:
+def producers(chain_dir: Path | None, rpc_url: str | None, as_json: bool) -> None:
     """This round's producers in slot order, with blocks produced, slots missed and bans."""
+    info = _source(chain_dir, rpc_url).producers() if rpc_url is not None else _producers_local(_Chain(_chain_dir(chain_dir)))
+    if as_json:
+        _emit(info)
+        return
+    _table(f"Round {info['round']} (head {info['head']}, irreversible {info['lib']})",
+           ["#", "address", "name", "produced", "missed", "banned until", "disqualified", "next round"],
+           [[r["position"], r["address"], r["name"], r["produced"], r["missed"],
+             time.strftime("%Y-%m-%d %H:%M", time.localtime(r["banned_until"] / 1000)) if r["banned_until"] else "",
+             "yes" if r["disqualified"] else "", "yes" if r["next_round"] else "no"] for r in info["producers"]])
+
+
+def _producers_local(c) -> dict:
     from hub.chain.protocol import dpos
     from hub.crypto.address import address_of, encode_address
 
-    c = _Chain(_chain_dir(chain_dir))
     head = c.store.head()
     cst = c.constants
     order = [bytes(pk) for pk in c.meta("order")]
@@ -317,16 +363,8 @@ def producers(chain_dir: Path | None, as_json: bool) -> None:
                      "produced": c.store.state_value("prod", a) or 0, "missed": c.store.state_value("miss", a) or 0,
                      "banned_until": ban if ban > now else None, "disqualified": c.store.state_value("dq", a) is not None,
                      "next_round": pk in elected})
-    info = {"round": dpos.round_of(head.height + 1, cst), "head": head.height, "lib": c.store.get_meta("lib"),
+    return {"round": dpos.round_of(head.height + 1, cst), "head": head.height, "lib": c.store.get_meta("lib"),
             "producers": rows}
-    if as_json:
-        _emit(info)
-        return
-    _table(f"Round {info['round']} (head {head.height}, irreversible {info['lib']})",
-           ["#", "address", "name", "produced", "missed", "banned until", "disqualified", "next round"],
-           [[r["position"], r["address"], r["name"], r["produced"], r["missed"],
-             time.strftime("%Y-%m-%d %H:%M", time.localtime(r["banned_until"] / 1000)) if r["banned_until"] else "",
-             "yes" if r["disqualified"] else "", "yes" if r["next_round"] else "no"] for r in rows])
 
 
 from hub.chain.node_cli import node as _node_command  # noqa: E402 - defined apart, registered here

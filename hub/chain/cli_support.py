@@ -54,6 +54,32 @@ def _units(text: str) -> int:
     return int(units)
 
 
+def read_key_file(path: Path | None, chain_dir: Path):
+    """The key in ``path``, or ``<chain_dir>/keys/owner.key``; a bad file ends the command."""
+    from hub.chain.node.files import KEYS_DIR, KeyFileError, read_key
+
+    try:
+        return read_key(path or chain_dir / KEYS_DIR / DEFAULT_KEY)
+    except KeyFileError as exc:
+        _fail(str(exc))
+
+
+def sign_tx(key, genesis, tx_type: str, payload: dict, nonce: int, fee: int | None = None,
+            valid_until: int | None = None):
+    """Sign a transaction for the chain of ``genesis``: (the transaction, the minimum fee). The fee
+    is the minimum unless given. The one place the CLI (local or ``--rpc``) signs, so a change to
+    what a signature covers is made once."""
+    from hub.chain.protocol.tx import Transaction
+
+    constants = genesis.rules()
+    valid_until = time.time_ns() // 1_000_000 + 3_600_000 if valid_until is None else valid_until
+    draft = Transaction.create(key, genesis.network, tx_type, payload, nonce=nonce, fee=0, valid_until=valid_until)
+    # The fee field grows by at most 8 bytes once set.
+    minimum = constants.fee_for(draft.size + 9) + (constants.CANDIDATE_FEE if tx_type == "register_candidate" else 0)
+    fee = minimum if fee is None else fee
+    return Transaction.create(key, genesis.network, tx_type, payload, nonce=nonce, fee=fee, valid_until=valid_until), minimum
+
+
 class _Chain:
     """What a command needs: the genesis, the store, and helpers to read and submit."""
 
@@ -80,30 +106,24 @@ class _Chain:
         value = self.store.state_value("acct", address)
         return (value[0], value[1]) if value else (0, 0)
 
+    def candidate_address(self, name: str) -> bytes | None:
+        return self.store.state_value("name", name)
+
     def meta(self, key: str) -> Any:
         return self.store.state_value("meta", key)
 
     def key(self, path: Path | None):
-        from hub.chain.node.files import KEYS_DIR, KeyFileError, read_key
-
-        try:
-            return read_key(path or self.dir / KEYS_DIR / DEFAULT_KEY)
-        except KeyFileError as exc:
-            _fail(str(exc))
+        return read_key_file(path, self.dir)
 
     def submit(self, key, tx_type: str, payload, fee: int | None, wait: bool, as_json: bool) -> None:
         from hub.chain.protocol.errors import TxRejected
-        from hub.chain.protocol.tx import Transaction
         from hub.crypto.address import address_of
 
         sender = address_of(key.public_key)
         nonce = max(self.account(sender)[1], self.store.inbox_next_nonce(sender)) + 1
-        valid_until = time.time_ns() // 1_000_000 + 3_600_000
         payload = payload.model_dump()
-        draft = Transaction.create(key, self.genesis.network, tx_type, payload, nonce=nonce, fee=0, valid_until=valid_until)
-        minimum = self.constants.fee_for(draft.size + 9) + (self.constants.CANDIDATE_FEE if tx_type == "register_candidate" else 0)
-        fee = minimum if fee is None else fee
-        tx = Transaction.create(key, self.genesis.network, tx_type, payload, nonce=nonce, fee=fee, valid_until=valid_until)
+        tx, minimum = sign_tx(key, self.genesis, tx_type, payload, nonce, fee)
+        fee = tx.fee
         balance = self.account(sender)[0]
         spend = fee + (payload.get("amount", 0) if tx_type == "transfer" else 0)
         if spend > balance:

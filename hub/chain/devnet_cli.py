@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 RPC_TIMEOUT = 2.0
-STOP_TIMEOUT = 10.0  # a node gets this long after SIGTERM to close its store before it is killed
+STOP_TIMEOUT = 15.0  # a node gets this long after SIGTERM to close its store (its own deadline is 10 s + 2 s) before it is killed
 START_LEAD_MS = 3000  # genesis this far after the devnet command starts, so no node misses slot 1
 START_MS_PER_NODE = 400  # and this much more per node: each is a Python process starting on the same cores
 
@@ -59,6 +59,16 @@ def _when(ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000)) if ms else ""
 
 
+def _clock(clock: dict | None) -> str | None:
+    """The node's clock against its peers' blocks (hub/chain/node/clockwatch.py)."""
+    if not clock or clock.get("skew_ms") is None:
+        return None
+    skew = clock["skew_ms"] / 1000
+    if clock.get("state") == "ok":
+        return f"ok ({skew:+.2f} s from peers' blocks)"
+    return f"{abs(skew):.1f} s {clock['state']}: fix the system clock, or this producer misses slots and is banned"
+
+
 def _print_status(status: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -70,7 +80,8 @@ def _print_status(status: dict) -> None:
     for label, value in [("chain", head.get("chain_id")), ("height", head["height"]),
                          ("head hash", head["hash"][:16]), ("last irreversible", head["lib"]["height"]),
                          ("round", head["round"]), ("slot", head["slot"]), ("next slot", sched.get("next_slot")),
-                         ("next producer", sched.get("next_producer")), ("mempool", head.get("mempool"))]:
+                         ("next producer", sched.get("next_producer")), ("mempool", head.get("mempool")),
+                         ("clock", _clock(head.get("clock")))]:
         summary.add_row(label, "" if value is None else str(value))
     order = Table(title=f"Schedule, round {sched['round']}", header_style="bold")
     for col in ["#", "address", "name", "produced", "missed", "banned until", "disqualified"]:
@@ -128,19 +139,26 @@ class _Node:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.rpc}"
 
-    def start(self, peers: list[int]) -> None:
+    def command(self, peers: list[int]) -> list[str]:
+        """The node's command line: printed, so a user can run this node by hand."""
+        return [sys.executable, "-m", "hub.cli", "chain", "node", "--genesis", str(self.root / "genesis.json"),
+                "--data", str(self.root / f"node-{self.index}"),
+                "--producer-key", str(self.root / "keys" / f"producer-{self.index}.key"),
+                "--listen", f"127.0.0.1:{self.p2p}", "--peers", ",".join(f"127.0.0.1:{p}" for p in peers),
+                "--rpc", f"127.0.0.1:{self.rpc}"]
+
+    def start(self, peers: list[int], append: bool = False) -> None:
         import os
         import subprocess
+        import time
 
-        log = open(self.root / f"node-{self.index}.log", "w")  # noqa: SIM115 - the child keeps it open
-        cmd = [sys.executable, "-m", "hub.cli", "chain", "node", "--genesis", str(self.root / "genesis.json"),
-               "--data", str(self.root / f"node-{self.index}"),
-               "--producer-key", str(self.root / "keys" / f"producer-{self.index}.key"),
-               "--listen", f"127.0.0.1:{self.p2p}", "--peers", ",".join(f"127.0.0.1:{p}" for p in peers),
-               "--rpc", f"127.0.0.1:{self.rpc}"]
+        log = open(self.root / f"node-{self.index}.log", "a" if append else "w")  # noqa: SIM115 - the child keeps it open
+        if append:
+            log.write(f"=== started again at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            log.flush()
         with log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self.proc = subprocess.Popen(self.command(peers), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
     def poll(self) -> dict:
         """A row of the table; ``state`` is up, starting (alive, RPC not answering yet) or down."""
@@ -190,6 +208,29 @@ def _poll_all(nodes: list[_Node], pool) -> list[dict]:
     return list(pool.map(lambda n: n.poll(), nodes))
 
 
+def _state(nodes: list[_Node], slot: float, supervisor: int | None) -> dict:
+    return {"supervisor": supervisor, "slot": slot,
+            "nodes": [{"index": n.index, "p2p": n.p2p, "rpc": n.rpc, "public_key": n.public_key,
+                       "pid": n.proc.pid if n.proc else None,
+                       "command": n.command([m.p2p for m in nodes if m is not n])} for n in nodes]}
+
+
+def _restart_marked(nodes: list[_Node], root: Path, slot: float) -> None:
+    """Restart the nodes ``hub chain devnet restart`` asked for (a marker file each)."""
+    import os
+
+    from hub.chain.devnet_dir import marker, write_state
+
+    for n in nodes:
+        if not marker(root, n.index).exists():
+            continue
+        _stop_all([n])
+        n.start([m.p2p for m in nodes if m is not n], append=True)
+        write_state(root, _state(nodes, slot, os.getpid()))
+        marker(root, n.index).unlink(missing_ok=True)
+        click.echo(f"node-{n.index}: restarted, pid {n.proc.pid}")
+
+
 def _stop_all(nodes: list[_Node]) -> None:
     """SIGTERM first so each node closes its store cleanly; kill only the ones that hang."""
     import signal
@@ -211,58 +252,84 @@ def _stop_all(nodes: list[_Node]) -> None:
             p.wait(5)
 
 
-@click.command("devnet")
-@click.option("--nodes", "count", default=3, show_default=True, type=click.IntRange(1, 50), help="Producers, one node each.")
-@click.option("--slot", default=1.0, show_default=True, type=click.FloatRange(0.1, 60), help="Block interval in seconds.")
+@click.group("devnet", invoke_without_command=True)
+@click.option("--nodes", "count", type=click.IntRange(1, 50), help="Producers, one node each (default 3).")
+@click.option("--slot", type=click.FloatRange(0.1, 60), help="Block interval in seconds (default 1).")
 @click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path),
-              help="Where genesis, keys, node data and logs go (default: a new temporary directory).")
+              help="Where genesis, keys, node data and logs go (default: a new temporary directory); "
+                   "a stopped devnet's directory resumes it.")
 @click.option("--base-port", type=click.IntRange(1024, 65000),
               help="Node i listens on P+2i (p2p) and P+2i+1 (RPC); default: free ports from the OS.")
 @click.option("--no-live", is_flag=True, help="Print a plain status line per node every few seconds (no TTY needed).")
 @click.option("--seconds", type=click.FloatRange(0, min_open=True), help="Stop by itself after this many seconds.")
-def devnet(count: int, slot: float, root: Path | None, base_port: int | None, no_live: bool, seconds: float | None) -> None:
-    """Run N producer nodes on loopback to try the chain; Ctrl-C stops them all."""
+@click.pass_context
+def devnet(ctx: click.Context, count: int | None, slot: float | None, root: Path | None, base_port: int | None,
+           no_live: bool, seconds: float | None) -> None:
+    """Run N producer nodes on loopback to try the chain; Ctrl-C stops them all.
+
+    Run again with the same --dir to resume a stopped devnet; `hub chain devnet restart --dir DIR
+    --node I` restarts one node of a running one."""
+    import os
     import signal
-    import subprocess
     import tempfile
     import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
 
+    from hub.chain.devnet_dir import alive, read_state, write_state
+
+    if ctx.invoked_subcommand is not None:
+        return
+    saved = None
+    if root is not None and (root / "genesis.json").exists():
+        try:
+            saved = read_state(root)
+        except ValueError as exc:
+            _fail(str(exc))
+        if saved is None:
+            _fail(f"{root} holds a chain but no {root / 'devnet.json'}: it is not a devnet's directory "
+                  "(or one from before devnets could resume); choose another --dir")
+        if alive(saved.get("supervisor")):
+            _fail(f"a devnet is already running from {root} (pid {saved['supervisor']}); "
+                  f"`hub chain devnet restart --dir {root} --node I` restarts one of its nodes")
+        for given, name, kept in ((count, "--nodes", len(saved["nodes"])), (slot, "--slot", saved["slot"])):
+            if given is not None and given != kept:
+                _fail(f"{name} {given:g}: the devnet in {root} has {name} {kept:g}; leave it out to resume it")
+        count, slot = len(saved["nodes"]), saved["slot"]
+    count = 3 if count is None else count
+    slot = 1.0 if slot is None else slot
     root = Path(tempfile.mkdtemp(prefix="ruff-devnet-")) if root is None else root
     root.mkdir(parents=True, exist_ok=True)
-    # Genesis a little in the future, so every node is up before the first slot: a slot missed at
-    # start-up would ban its producer for 24 h (DESIGN.md) before the devnet has done anything.
-    start_lead_ms = START_LEAD_MS + START_MS_PER_NODE * count
-    genesis_time = time.time_ns() // 1_000_000 + start_lead_ms
-    made = subprocess.run([sys.executable, "-m", "hub.cli", "chain", "genesis", "--out", str(root),
-                           "--producers", str(count), "--set", f"BLOCK_INTERVAL={round(slot * 1000)}",
-                           "--time", str(genesis_time)],
-                          capture_output=True, text=True)
-    if made.returncode != 0:
-        click.secho(f"Error: could not write the genesis in {root}:\n{made.stderr.strip()}", fg="red", err=True)
-        sys.exit(1)
-    click.echo(f"devnet directory: {root}; the first slot starts in {start_lead_ms / 1000:.1f} s")
-
-    ports = ([base_port + i for i in range(2 * count)] if base_port is not None else free_ports(2 * count))
-    nodes = []
-    for i in range(count):
-        key = json.loads((root / "keys" / f"producer-{i}.key").read_text())["public_key"]
-        nodes.append(_Node(i, root, ports[2 * i], ports[2 * i + 1], key))
-
+    if saved is None:
+        nodes = _new_devnet(root, count, slot, base_port)
+    else:
+        nodes = [_Node(n["index"], root, n["p2p"], n["rpc"], n["public_key"]) for n in saved["nodes"]]
+        click.echo(f"devnet directory: {root}; resuming its {count} node(s) on their ports")
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        import shlex
+
         for n in nodes:
-            n.start([m.p2p for m in nodes if m is not n])
+            n.start([m.p2p for m in nodes if m is not n], append=saved is not None)
             click.echo(f"node-{n.index}: rpc {n.url}  p2p 127.0.0.1:{n.p2p}  pid {n.proc.pid}  log {root}/node-{n.index}.log")
+            click.echo(f"  command: {shlex.join(n.command([m.p2p for m in nodes if m is not n]))}")
+        write_state(root, _state(nodes, slot, os.getpid()))
+        click.echo(f"restart one node: hub chain devnet restart --dir {root} --node I; "
+                   f"resume after stopping: hub chain devnet --dir {root}")
         end = time.monotonic() + seconds if seconds is not None else None
         note = "Ctrl-C stops" if seconds is None else f"stops after {seconds:g} s"
 
         def wait(interval: float) -> bool:
-            """Sleep until the next refresh; False once it is time to stop."""
-            timeout = interval if end is None else min(interval, max(0.0, end - time.monotonic()))
-            stop.wait(timeout)
+            """Sleep until the next refresh, restarting the nodes asked for meanwhile; False once
+            it is time to stop."""
+            until = time.monotonic() + interval
+            while not stop.is_set():
+                _restart_marked(nodes, root, slot)
+                left = until - time.monotonic() if end is None else min(until, end) - time.monotonic()
+                if left <= 0:
+                    break
+                stop.wait(min(0.25, left))
             return not stop.is_set() and (end is None or time.monotonic() < end)
 
         with ThreadPoolExecutor(max_workers=count) as pool:
@@ -284,6 +351,41 @@ def devnet(count: int, slot: float, root: Path | None, base_port: int | None, no
     finally:
         click.echo("\nstopping the nodes…")
         _stop_all(nodes)
+        write_state(root, _state(nodes, slot, None))
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    click.echo(f"stopped; data and logs are in {root}")
+    click.echo(f"stopped; data and logs are in {root}; `hub chain devnet --dir {root}` resumes it")
+
+
+def _fail(message: str) -> None:
+    click.secho(f"Error: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+def _new_devnet(root: Path, count: int, slot: float, base_port: int | None) -> list[_Node]:
+    """Write the genesis and keys of a new devnet in ``root``; its nodes, not started yet."""
+    import subprocess
+    import time
+
+    # Genesis a little in the future, so every node is up before the first slot: a slot missed at
+    # start-up would ban its producer for 24 h (DESIGN.md) before the devnet has done anything.
+    start_lead_ms = START_LEAD_MS + START_MS_PER_NODE * count
+    genesis_time = time.time_ns() // 1_000_000 + start_lead_ms
+    made = subprocess.run([sys.executable, "-m", "hub.cli", "chain", "genesis", "--out", str(root),
+                           "--producers", str(count), "--set", f"BLOCK_INTERVAL={round(slot * 1000)}",
+                           "--time", str(genesis_time)],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        _fail(f"could not write the genesis in {root}:\n{made.stderr.strip()}")
+    click.echo(f"devnet directory: {root}; the first slot starts in {start_lead_ms / 1000:.1f} s")
+    ports = ([base_port + i for i in range(2 * count)] if base_port is not None else free_ports(2 * count))
+    nodes = []
+    for i in range(count):
+        key = json.loads((root / "keys" / f"producer-{i}.key").read_text())["public_key"]
+        nodes.append(_Node(i, root, ports[2 * i], ports[2 * i + 1], key))
+    return nodes
+
+
+from hub.chain.devnet_dir import restart as _restart_command  # noqa: E402 - defined apart, registered here
+
+devnet.add_command(_restart_command)

@@ -31,6 +31,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from hub.chain.deadline import within
 from hub.chain.light import LightClient, LightClientError, Reason, sync_once
 
 MAX_BACKOFF = 10.0  # seconds between attempts while the node is unreachable (or refused a header), at most
@@ -170,7 +171,7 @@ class RemoteChain:
                 await asyncio.sleep(delay)
             else:
                 try:
-                    await asyncio.wait_for(stop.wait(), delay)
+                    await within(stop.wait(), delay)
                 except asyncio.TimeoutError:
                     pass
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from hub.chain.protocol.headers import Parent, check_header
 from hub.chain.protocol.state import Head, State
 from hub.chain.protocol.transition import Applied, apply_block, build_block
 from hub.chain.protocol.tx import Transaction
+from hub.chain.node.clockwatch import ClockWatch
 from hub.chain.node.equivocation import EquivocationWatch
 from hub.chain.node.mempool import Mempool
 from hub.chain.node.store import ChainStore, head_of
@@ -88,6 +90,7 @@ class ChainNode:
         self._blocks_done = threading.Condition()
         self._included: OrderedDict[bytes, None] = OrderedDict()
         self._tripped: OrderedDict[bytes, None] = OrderedDict()  # blocks whose unexpected failure was logged
+        self.clock_watch = ClockWatch(self.constants.BLOCK_INTERVAL)
 
     @contextmanager
     def block_work(self) -> Iterator[None]:
@@ -257,6 +260,8 @@ class ChainNode:
             # a slot this node already produced in, and a second block there is equivocation.
             if slot <= self.head.slot or slot <= self.signed_slot or self.slot_owner(slot) != self.key.public_key:
                 return None
+            if self.state.get("dq", address_of(self.key.public_key)) is not None:
+                return None  # its block would be refused; producer_standing says why, once
             # Only the expiry sweep when due: blocks already pruned their senders, and what
             # expired since is refused by build_block and dropped below.
             self.mempool.prune(self.state, dpos.slot_time(slot, self.state.genesis_time, self.constants), ())
@@ -273,6 +278,28 @@ class ChainNode:
                     self.mempool.discard(tx, exc.reason, exc.detail)
             self._publish_drops()
             return built.applied.block
+
+    def producer_standing(self, now: int) -> str | None:
+        """Why this node's producer key does not produce normally, in words, or None when it does
+        (or has no key). Read without the lock: a stale answer only delays a log line."""
+        if self.key is None:
+            return None
+        state, address = self.state, address_of(self.key.public_key)
+        dq = state.get("dq", address)
+        if dq is not None:
+            return (f"this node's producer key {self.key.public_key.hex()[:16]} was disqualified at height {dq} "
+                    "(evidence of double signing, or a poll); it no longer produces, and its slots stay empty "
+                    "until the next election replaces it")
+        ban = state.get("ban", address, 0)
+        if ban > now:
+            return (f"this node's producer key {self.key.public_key.hex()[:16]} is banned until "
+                    f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ban / 1000))} for missing slots "
+                    f"({state.get('miss', address, 0)} missed); elections leave it out until then. Is this node's "
+                    "clock right, and was it running and connected in its slots?")
+        if self.key.public_key not in set(dpos.schedule_after(state)) | set(state.meta("elected") or ()):
+            return (f"this node's producer key {self.key.public_key.hex()[:16]} is not in the schedule; "
+                    "it produces once elected")
+        return None
 
     # --- receiving ---------------------------------------------------------------------------------
     def receive_block(self, block: Block) -> Received:

@@ -24,13 +24,37 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class StandingLog:
+    """Logs the producer key's standing (disqualified, banned, not elected) when it changes, once:
+    a producer that cannot produce says why in words, not with a traceback every wake-up."""
+
+    def __init__(self, node: ChainNode) -> None:
+        self.node = node
+        self.last: str | None = None
+
+    def check(self, now: int) -> None:
+        try:
+            standing = self.node.producer_standing(now)
+        except Exception:  # noqa: BLE001 - read without the lock; the next wake looks again
+            return
+        if standing == self.last:
+            return
+        if standing is not None:
+            log.warning("chain: %s", standing)
+        elif self.last is not None:
+            log.warning("chain: this node's producer key is in good standing again and produces in its slots")
+        self.last = standing
+
+
 async def run_producer(node: ChainNode, clock: Callable[[], int] = wall_clock_ms,
                        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                        on_block: Callable[[Block], None] | None = None) -> None:
     c = node.constants
+    standing = StandingLog(node)
     while True:
         now = clock()
         await asyncio.to_thread(node.drain_inbox, now)
+        standing.check(now)
         try:
             block = await asyncio.to_thread(node.produce, now)
         except Exception:  # noqa: BLE001 - a failed slot is logged; the next slot tries again

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from hub.chain.deadline import within
 from hub.chain.node.node import ChainNode
 from hub.chain.p2p import limits, messages
 from hub.chain.p2p.addresses import normal_address, parse_address
@@ -187,7 +188,7 @@ class Network(PeerControl, Sync, TxGossip):
                 await asyncio.sleep(limits.REDIAL_SECONDS)
                 continue
             try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=2 * limits.MIB),
+                reader, writer = await within(asyncio.open_connection(host, port, limit=2 * limits.MIB),
                                                         limits.HANDSHAKE_TIMEOUT)
             except (OSError, asyncio.TimeoutError) as exc:
                 log.debug("p2p: cannot reach %s: %s", address, exc)
@@ -426,6 +427,8 @@ class Network(PeerControl, Sync, TxGossip):
                 if not self.seen_blocks.add(block.hash):
                     continue
             now = self.clock()
+            if announced:
+                self.node.clock_watch.observe(h.timestamp, now)  # is our clock right? (warns once)
             if dpos.slot_time(h.slot, self.node.state.genesis_time, self.node.constants) > now + limits.MAX_CLOCK_AHEAD_MS:
                 self.seen_blocks.discard(block.hash)  # welcome again once its slot has come
                 self.seen_block_bytes.discard(raw_id)

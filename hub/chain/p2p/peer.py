@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from hub.chain.deadline import within
 from hub.chain.p2p import limits
 from hub.chain.p2p.frames import encode_frame, read_frame
 from hub.chain.p2p.seen import SeenSet
@@ -88,7 +89,7 @@ class Peer:
     async def send_direct(self, message: dict[str, Any]) -> None:
         """Write before the writer task runs (the handshake)."""
         self.writer.write(encode_frame(message, self.max_frame))
-        await asyncio.wait_for(self.writer.drain(), limits.WRITE_TIMEOUT)
+        await within(self.writer.drain(), limits.WRITE_TIMEOUT)
 
     async def receive(self, max_bytes: int | None = None) -> dict[str, Any] | None:
         return await read_frame(self.reader, max_bytes or self.max_frame)
@@ -105,7 +106,7 @@ class Peer:
                 frame = await self._queue.get()
                 self._queued_bytes -= len(frame)
                 self.writer.write(frame)
-                await asyncio.wait_for(self.writer.drain(), limits.WRITE_TIMEOUT)
+                await within(self.writer.drain(), limits.WRITE_TIMEOUT)
         except asyncio.CancelledError:
             pass
         except (OSError, asyncio.TimeoutError, ConnectionError) as exc:

@@ -20,6 +20,7 @@ from hub.chain.p2p import limits
 
 log = logging.getLogger("hub.chain.node")
 NODE_KEY_FILE = "node.key"
+GRACEFUL_RPC_STOP = 3.0  # seconds (within the node's stop deadline)
 
 
 class NodeSetupError(RuntimeError):
@@ -132,6 +133,7 @@ def _tune_gc() -> None:
 
 
 async def serve(opts: NodeOptions) -> None:
+    from hub.chain.node.lifecycle import stop_within
     from hub.chain.p2p.network import Network, parse_address
     from hub.chain.p2p.peerslots import SlotLimits
     from hub.chain.p2p.slots import run_slots
@@ -168,13 +170,19 @@ async def serve(opts: NodeOptions) -> None:
         waiter.cancel()
         log.info("node: stopping")
     finally:
-        if rpc is not None:
-            rpc.config.app.state.stop_streams()  # an open /stream would hold uvicorn's shutdown forever
-            rpc.should_exit = True
-        for task in tasks:
-            if task.get_name() != "rpc":
-                task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await network.stop()
-        await asyncio.to_thread(node.close)
-        log.info("node: stopped at head %d", node.head.height)
+        await stop_within(_stop(node, network, rpc, tasks))
+
+
+async def _stop(node, network, rpc, tasks: list[asyncio.Task]) -> None:
+    """Reverse order of start-up; ``stop_within`` bounds it (hub/chain/node/lifecycle.py)."""
+    if rpc is not None:
+        rpc.config.app.state.stop_streams()  # an open /stream would hold uvicorn's shutdown forever
+        rpc.config.timeout_graceful_shutdown = GRACEFUL_RPC_STOP  # then requests still running are closed
+        rpc.should_exit = True
+    for task in tasks:
+        if task.get_name() != "rpc":
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await network.stop()
+    await asyncio.to_thread(node.close)
+    log.info("node: stopped at head %d", node.head.height)

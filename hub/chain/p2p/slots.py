@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 
 from hub.chain.node.node import ChainNode
+from hub.chain.node.producer import StandingLog
 from hub.chain.p2p.network import Network, wall_clock_ms
 from hub.chain.protocol import dpos
 from hub.chain.protocol.errors import TxRejected
@@ -56,8 +57,10 @@ async def run_slots(node: ChainNode, network: Network, clock: Callable[[], int] 
     c = node.constants
     genesis_time = node.state.genesis_time
     delay = int(c.BLOCK_INTERVAL * PRODUCE_DELAY)
+    standing = StandingLog(node)
     while True:
         now = clock()
+        standing.check(now)
         try:
             for raw in await asyncio.to_thread(_pump_locked, node, now):
                 network.announce_tx(raw)

@@ -107,6 +107,7 @@ def test_status_of_a_devnet_node(tmp_path, spawn):
     assert as_json.returncode == 0, as_json.stderr
     data = json.loads(as_json.stdout)
     assert data["head"]["height"] >= 0 and len(data["schedule"]["producers"]) == 2
+    assert data["head"]["clock"]["state"] in ("unknown", "ok")  # the node judges its clock from peers' blocks
     rest, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, "".join(lines) + rest
     assert not [p for p in _node_pids("".join(lines)) if _alive(p)]
@@ -116,3 +117,54 @@ def test_status_names_an_unreachable_url():
     r = subprocess.run([*HUB, "chain", "status", "--rpc", "http://127.0.0.1:1"], capture_output=True, text=True, timeout=20)
     assert r.returncode == 1
     assert "http://127.0.0.1:1" in r.stderr
+
+
+def _read_until(proc: subprocess.Popen, lines: list[str], pattern: str, deadline: float) -> re.Match:
+    while True:
+        found = re.search(pattern, "".join(lines), re.M)
+        if found:
+            return found
+        assert time.monotonic() < deadline, "".join(lines)
+        line = proc.stdout.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+
+
+def test_devnet_restarts_one_node_prints_command_lines_and_resumes(tmp_path, spawn):
+    root = tmp_path / "net"
+    proc = spawn("chain", "devnet", "--nodes", "2", "--slot", "0.5", "--no-live", "--seconds", "14", "--dir", str(root))
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    _read_until(proc, lines, r"^restart one node: hub chain devnet restart", deadline)
+    out = "".join(lines)
+    commands = re.findall(r"^  command: (.*)$", out, re.M)
+    assert len(commands) == 2 and all(" chain node --genesis " in c and "--rpc 127.0.0.1:" in c for c in commands), out
+    old = _node_pids(out)
+    _read_until(proc, lines, r"^node-1 up height=[1-9]", deadline)  # running and producing
+
+    again = subprocess.run([*HUB, "chain", "devnet", "restart", "--dir", str(root), "--node", "1"],
+                           capture_output=True, text=True, timeout=40)
+    assert again.returncode == 0, again.stdout + again.stderr
+    new_pid = int(re.search(r"pid \d+ -> (\d+)", again.stdout).group(1))
+    assert new_pid != old[1] and _alive(new_pid) and not _alive(old[1]) and _alive(old[0])
+    rest, _ = proc.communicate(timeout=40)
+    out = "".join(lines) + rest
+    assert proc.returncode == 0, out
+    final = LINE.findall(out.split("final:")[-1])
+    assert [r[1] for r in final] == ["up", "up"], out
+    assert (root / "node-1.log").read_text().count("=== started again") == 1
+    assert not _alive(new_pid)
+    height_before = int(final[0][2])
+
+    # Asking a stopped devnet to restart a node says how to resume it; resuming it keeps its chain.
+    stopped = subprocess.run([*HUB, "chain", "devnet", "restart", "--dir", str(root), "--node", "0"],
+                             capture_output=True, text=True, timeout=20)
+    assert stopped.returncode == 1 and f"hub chain devnet --dir {root}" in stopped.stderr
+    different = subprocess.run([*HUB, "chain", "devnet", "--dir", str(root), "--nodes", "3"],
+                               capture_output=True, text=True, timeout=20)
+    assert different.returncode == 1 and "--nodes 3" in different.stderr
+    resumed = spawn("chain", "devnet", "--dir", str(root), "--no-live", "--seconds", "8")
+    out, _ = resumed.communicate(timeout=40)
+    assert resumed.returncode == 0 and "resuming its 2 node(s)" in out, out
+    final = LINE.findall(out.split("final:")[-1])
+    assert [r[1] for r in final] == ["up", "up"] and int(final[0][2]) > height_before, out

@@ -350,6 +350,8 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
     add_light_routes(app, node)
     add_ops_routes(app, node, read=read, clock=clock, network=network, admin_token=admin_token,
                    max_streams=MAX_STREAMS)
+    from hub.chain.node.rpc.genesis_route import add_genesis_route  # GET /genesis, for hub chain ... --rpc
+    add_genesis_route(app, node)
     return app
 
 

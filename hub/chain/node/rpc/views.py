@@ -66,7 +66,8 @@ def head(node) -> dict:
             "height": h.height, "hash": h.hash.hex(), "slot": h.slot, "round": dpos.round_of(h.height, c),
             "timestamp": h.timestamp, "state_hash": h.state_hash.hex(),
             "lib": {"height": lib, "hash": _hex(node.store.canonical_hash(lib))},
-            "mempool": len(node.mempool), "block_interval": c.BLOCK_INTERVAL, "producers": c.PRODUCERS}
+            "mempool": len(node.mempool), "block_interval": c.BLOCK_INTERVAL, "producers": c.PRODUCERS,
+            "clock": node.clock_watch.status()}
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -154,6 +155,8 @@ def account(node, address: bytes, now: int) -> dict:
     balance = state.balance(address)
     return {"address": encode_address(address), "balance": balance, "balance_ruff": _ruff(balance),
             "nonce": state.nonce(address), "candidate": _candidate(state, address, now),
+            # What the sender's next transaction uses: its pending ones in the mempool come first.
+            "next_nonce": state.nonce(address) + len(node.mempool.by_sender.get(address, {})) + 1,
             # Genesis producers need not be registered candidates, and evidence disqualifies them too.
             "disqualified_at": state.get("dq", address),
             "vote": [encode_address(a) for a in state.get("vote", address) or ()]}
