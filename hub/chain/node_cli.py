@@ -50,9 +50,6 @@ def node(genesis_file: Path, data_dir: Path, producer_key: Path | None, listen: 
         raise click.BadParameter(f"{len(set(peer_list))} peers given, but --max-outbound is {max_outbound}",
                                  param_hint="--peers")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from hub.chain.node.logflood import install
-
-    install()  # a warning that repeats is logged a few times a minute, with a count
     opts = NodeOptions(genesis=genesis_file, data=data_dir, listen=listen, peers=peer_list,
                        producer_key=producer_key, rpc=rpc, max_inbound=max_inbound, max_outbound=max_outbound,
                        max_per_address=max_per_address)

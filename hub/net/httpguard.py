@@ -187,7 +187,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 
 def connection_cap(default: int = MAX_CONNECTIONS) -> int:
-    """``default``, or a quarter of the process's file descriptors when that is less: a server
+    """``default``, or an eighth of the process's file descriptors when that is less: a server
     that accepts until ``accept()`` fails with EMFILE stops answering everyone (and asyncio logs
     every failed accept), and the rest of the process (peers, SQLite, logs) needs descriptors too."""
     try:
@@ -198,7 +198,7 @@ def connection_cap(default: int = MAX_CONNECTIONS) -> int:
         return default
     if soft == resource.RLIM_INFINITY or soft <= 0:
         return default
-    return max(8, min(default, soft // 4))
+    return max(8, min(default, soft // 8))
 
 
 def uvicorn_limits(*, max_connections: int | None = None, **overrides: Any) -> dict[str, Any]:
@@ -210,11 +210,12 @@ def uvicorn_limits(*, max_connections: int | None = None, **overrides: Any) -> d
     return {
         "http": protocol,
         # The listen backlog is also how many connections asyncio accepts in one go, before the
-        # refused ones among them are closed, and it can do so twice before the first batch is:
-        # uvicorn's 2,048 let a burst of idle sockets take every descriptor of a node with a
-        # 1,024-file limit ("accept() out of system resource") despite the cap. Equal to the cap,
-        # open sockets stay under three times it, a quarter of the file limit each (measured: 1,100
-        # idle sockets for 20 s, no accept failure, /head answered throughout).
+        # refused ones among them are closed (two or three loop iterations after their accept, and
+        # every iteration may accept another batch). uvicorn's 2,048 let a burst of idle sockets
+        # take every descriptor of a node with a 1,024-file limit ("accept() out of system
+        # resource") despite the cap. Equal to the cap, open sockets stay under about four times
+        # it; with the cap at an eighth of the file limit (connection_cap) that is half of it. A
+        # quarter, as first chosen, ran out on a loaded machine (the full test suite on 2 cores).
         "backlog": protocol.max_connections,
         "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
         "ws_max_size": MAX_WS_MESSAGE_BYTES,

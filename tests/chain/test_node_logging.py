@@ -77,32 +77,6 @@ def test_a_clock_behind_or_ahead_of_the_peers_is_said_once_and_in_status(caplog)
     assert len(said) == 2 and "agrees" in said[0] and "2.0 s ahead of peers" in said[1], said
 
 
-def test_a_repeated_warning_is_logged_a_few_times_then_counted():
-    from hub.chain.node.logflood import FloodFilter
-
-    now = [0.0]
-    flood = FloodFilter(burst=3, window=60, clock=lambda: now[0])
-    logger = logging.getLogger("tests.flood")
-    logger.propagate = False
-    seen: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: seen.append(record.getMessage())
-    handler.addFilter(flood)
-    logger.addHandler(handler)
-    try:
-        for i in range(100):  # a peer failing its handshake at every redial, with new arguments each time
-            logger.warning("p2p: handshake with %s failed: %s", f"127.0.0.1:{i}", "timeout")
-        logger.warning("chain: something else")  # another template is not held back
-        now[0] = 61.0
-        logger.warning("p2p: handshake with %s failed: %s", "127.0.0.1:9", "timeout")
-    finally:
-        logger.removeHandler(handler)
-    assert seen[:3] == [f"p2p: handshake with 127.0.0.1:{i} failed: timeout" for i in range(3)]
-    assert seen[3] == "chain: something else"
-    assert seen[4] == "p2p: handshake with 127.0.0.1:9 failed: timeout (and 97 more like it in the previous 60 s, not logged)"
-    assert len(seen) == 5
-
-
 async def test_a_banned_producer_says_until_when_once(tmp_path, caplog):
     node = ChainNode(tmp_path / "n", make_genesis([PRODUCER]), PRODUCER)
     node.state.begin()

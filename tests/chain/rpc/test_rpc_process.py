@@ -26,7 +26,7 @@ from hub.net.httpguard import HEAD_TIMEOUT
 from tests.chain.network.test_processes import HUB, _hub
 
 FILE_LIMIT = 512
-CAP = FILE_LIMIT // 4
+CAP = FILE_LIMIT // 8
 
 
 class Node:
