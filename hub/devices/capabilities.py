@@ -212,6 +212,29 @@ def check_option_names(names: Any) -> None:
                              f"no into true and false; quote it ('off')")
 
 
+NUMBER_KEYS = ("min", "max", "step", "mode")
+
+
+def check_entity_options(capability: str, config: Any) -> dict:
+    """A driver's entity configuration (``config``, with attributes ``min``, ``max``, ``step``,
+    ``mode`` and ``options``) names a number's range or a select's options beside its capability:
+    one that names them for another capability holds a mistake the user must see, and a range must
+    satisfy :class:`NumberOptions`, checked in ``hub config check`` rather than when the hub starts.
+    Every driver's config check calls this; it returns the number's options as the model takes them."""
+    number = {k: getattr(config, k) for k in NUMBER_KEYS if getattr(config, k) is not None}
+    if capability != "number" and number:
+        verb = "is" if len(number) == 1 else "are"
+        raise ValueError(f"{', '.join(number)} {verb} for a number, not a {capability}")
+    if capability != "select" and config.options is not None:
+        raise ValueError(f"options are for a select, not a {capability}")
+    if capability == "number":
+        try:
+            NumberOptions.model_validate(number)
+        except ValueError as exc:
+            raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+    return number
+
+
 class SelectOptions(BaseModel):
     """A select entity's options, in the order a user interface shows them (and ``select_next`` walks)."""
 

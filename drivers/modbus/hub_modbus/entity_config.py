@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hub.devices.capabilities import NumberOptions, check_option_names
+from hub.devices.capabilities import NUMBER_KEYS, check_entity_options, check_option_names
 
 from hub_modbus.codec import INTEGER, NUMERIC, DataType, Order
 
@@ -114,19 +114,9 @@ class EntityConfig(BaseModel):
     def _check_number_and_select(self) -> None:
         if self.capability in ("number", "select") and self.register_type != "holding":
             raise ValueError(f"a {self.capability} must be a holding register (the others are read-only)")
-        number_keys = [k for k in ("min", "max", "step", "mode") if getattr(self, k) is not None]
-        if self.capability != "number" and number_keys:
-            verb = "is" if len(number_keys) == 1 else "are"
-            raise ValueError(f"{', '.join(number_keys)} {verb} for a number, not a {self.capability}")
-        if self.capability != "select" and self.options is not None:
-            raise ValueError(f"options are for a select, not a {self.capability}")
-        if self.capability == "number":
-            if self.data_type not in NUMERIC:
-                raise ValueError(f"a number needs a numeric data_type, not {self.data_type}")
-            try:  # the hub's own rules for a number's range, checked now rather than when the hub starts
-                NumberOptions.model_validate(self.number_options)
-            except ValueError as exc:
-                raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+        if self.capability == "number" and self.data_type not in NUMERIC:
+            raise ValueError(f"a number needs a numeric data_type, not {self.data_type}")
+        check_entity_options(self.capability, self)
         if self.capability == "select":
             if self.data_type not in INTEGER:
                 raise ValueError(f"a select needs an integer data_type, not {self.data_type}")
@@ -138,7 +128,7 @@ class EntityConfig(BaseModel):
 
     @property
     def number_options(self) -> dict:
-        return {k: getattr(self, k) for k in ("min", "max", "step", "mode") if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in NUMBER_KEYS if getattr(self, k) is not None}
 
     @property
     def option_values(self) -> dict[str, int]:

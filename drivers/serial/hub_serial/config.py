@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hub.devices.capabilities import NumberOptions, check_option_names, get_capability
+from hub.devices.capabilities import NUMBER_KEYS, check_entity_options, check_option_names, get_capability
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
@@ -96,23 +96,13 @@ class EntityConfig(_Strict):
         if self.capability == "climate":
             return {"min_temp": self.min_temp, "max_temp": self.max_temp}
         if self.capability == "number":
-            return {k: getattr(self, k) for k in ("min", "max", "step", "mode") if getattr(self, k) is not None}
+            return {k: getattr(self, k) for k in NUMBER_KEYS if getattr(self, k) is not None}
         if self.capability == "select":
             return {"options": self.options}
         return {}
 
     def _check_number_and_select(self) -> None:
-        number_keys = [k for k in ("min", "max", "step", "mode") if getattr(self, k) is not None]
-        if self.capability != "number" and number_keys:
-            verb = "is" if len(number_keys) == 1 else "are"
-            raise ValueError(f"{', '.join(number_keys)} {verb} for a number, not a {self.capability}")
-        if self.capability != "select" and self.options is not None:
-            raise ValueError(f"options are for a select, not a {self.capability}")
-        if self.capability == "number":
-            try:  # the hub's own rules for a number's range, checked now rather than when the hub starts
-                NumberOptions.model_validate(self.hub_options)
-            except ValueError as exc:
-                raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+        check_entity_options(self.capability, self)
         if self.capability == "select":
             if not self.options:
                 raise ValueError("a select needs options")
