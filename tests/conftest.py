@@ -1,5 +1,7 @@
 import pytest
 
+from tests.hubproc import DEMO, HubProcess
+
 
 @pytest.fixture
 def write_config(tmp_path):
@@ -11,3 +13,15 @@ def write_config(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """A real ``hub run`` on the fast demo home (a module that needs another configuration defines
+    its own ``hub``)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "configuration.yaml").write_text(DEMO)
+    proc = HubProcess(data).start()
+    yield proc
+    proc.stop()

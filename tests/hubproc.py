@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+#: The demo home, stepping fast and reproducibly: what most API tests run against.
+DEMO = "demo:\n  update_interval: 0.05\n  time_scale: 60\n  seed: 1\n"
 
 
 def free_port() -> int:

@@ -16,20 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from hub.api.limits import MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_HEAD_BYTES
-from tests.hubproc import HubProcess, run_cli
-
-DEMO = "demo:\n  update_interval: 0.05\n  time_scale: 60\n  seed: 1\n"
-
-
-@pytest.fixture
-def hub(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "configuration.yaml").write_text(DEMO)
-    proc = HubProcess(data).start()
-    yield proc
-    proc.stop()
-
+from tests.hubproc import run_cli
 
 def ws_connect(hub, token: str | None = None, **kw):
     headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -6,22 +6,6 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-import pytest
-
-from tests.hubproc import HubProcess
-
-DEMO = "demo:\n  update_interval: 0.05\n  time_scale: 60\n  seed: 1\n"
-
-
-@pytest.fixture
-def hub(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "configuration.yaml").write_text(DEMO)
-    proc = HubProcess(data).start()
-    yield proc
-    proc.stop()
-
 
 def scrape(hub, token: str | None) -> tuple[int, str, dict[str, float]]:
     req = urllib.request.Request(hub.url + "/api/metrics")

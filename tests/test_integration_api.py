@@ -5,23 +5,9 @@ from __future__ import annotations
 import json
 import textwrap
 
-import pytest
 from websockets.sync.client import connect
 
-from tests.hubproc import HubProcess, run_cli
-
-DEMO = "demo:\n  update_interval: 0.05\n  time_scale: 60\n  seed: 1\n"
-
-
-@pytest.fixture
-def hub(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "configuration.yaml").write_text(DEMO)
-    proc = HubProcess(data).start()
-    yield proc
-    proc.stop()
-
+from tests.hubproc import DEMO, HubProcess, run_cli
 
 def test_fresh_data_dir_runs_the_embedded_default(tmp_path):
     proc = HubProcess(tmp_path / "fresh").start()
