@@ -375,3 +375,7 @@ from hub.chain.devnet_cli import devnet as _devnet_command, status as _status_co
 
 chain.add_command(_devnet_command)
 chain.add_command(_status_command)
+
+from hub.chain.peers_cli import peers as _peers_command  # noqa: E402 - as above
+
+chain.add_command(_peers_command)

@@ -38,12 +38,17 @@ class RpcNode:
         return read_key_file(path, self.dir)
 
     # --- HTTP --------------------------------------------------------------------------------------
-    def request(self, path: str, body: Any = None, *, missing_ok: bool = False) -> Any:
+    def request(self, path: str, body: Any = None, *, missing_ok: bool = False, method: str | None = None,
+                token: str | None = None) -> Any:
         """The JSON answer to GET (or POST ``body``) ``path``; None for a 404 when ``missing_ok``.
-        A 4xx ends the command with the node's message, a failure to connect with the URL."""
+        A 4xx ends the command with the node's message, a failure to connect with the URL.
+        ``token``: the node's admin token, for the routes that change its peers."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method="GET" if body is None else "POST",
-                                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.url + path, data=data,
+                                         method=method or ("GET" if body is None else "POST"), headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as reply:
                 return json.loads(reply.read())

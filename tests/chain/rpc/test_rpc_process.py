@@ -223,3 +223,26 @@ def test_admin_routes_need_the_node_admin_token(node):
     assert lifted.status_code == 422 and "neither a node key" in lifted.json()["message"], lifted.text
     lifted = node.http.delete("/bans/" + "ab" * 32, headers=admin)
     assert lifted.status_code == 404 and lifted.json()["error"] == "not_found", lifted.text
+
+
+def test_hub_chain_peers_lists_adds_and_unbans_through_the_rpc(node):
+    token_file = node.root / "n0" / "rpc-admin.token"
+
+    def cli(*args):
+        return subprocess.run([*HUB, "chain", "peers", "--rpc", node.url, *args], capture_output=True, text=True,
+                              timeout=30, env={**os.environ, "COLUMNS": "200"})
+
+    added = cli("add", "127.0.0.1:3", "--admin-token", str(token_file))
+    assert added.returncode == 0 and "127.0.0.1:3: dialling" in added.stdout, added.stderr
+    listed = cli("--json")
+    assert listed.returncode == 0 and "127.0.0.1:3" in json.loads(listed.stdout)["dialling"], listed.stderr
+    assert "dialling 127.0.0.1:3" in cli().stdout
+
+    wrong = node.root / "wrong.token"
+    wrong.write_text("not-the-token")
+    refused = cli("add", "127.0.0.1:4", "--admin-token", str(wrong))
+    assert refused.returncode == 1 and "HTTP 401" in refused.stderr and "rpc-admin.token" in refused.stderr
+    not_banned = cli("unban", "ab" * 32, "--admin-token", str(token_file))
+    assert not_banned.returncode == 1 and "HTTP 404" in not_banned.stderr and "no ban" in not_banned.stderr
+    bad = cli("unban", "nonsense", "--admin-token", str(token_file))
+    assert bad.returncode == 1 and "neither a node key" in bad.stderr
