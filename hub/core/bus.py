@@ -127,4 +127,3 @@ class EventBus:
         """Wait for the async subscribers started so far: tests and shutdown use it."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-

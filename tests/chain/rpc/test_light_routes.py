@@ -96,4 +96,3 @@ def test_a_light_client_follows_an_election_through_the_rpc(tmp_path):
 def test_the_route_is_in_the_openapi_document(client):
     spec = client.get("/openapi.json").json()
     assert "application/cbor" in spec["paths"]["/blocks/{height}/changes"]["get"]["responses"]["200"]["content"]
-
