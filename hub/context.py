@@ -122,6 +122,18 @@ class PluginContext:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return path
 
+    def provide(self, name: str, service: Any) -> None:
+        """Offer ``service`` to the hub's other parts under ``name`` (the embedded chain offers its
+        ``ChainAccess`` as "chain"). One provider per name: a second is an error, not a silent swap."""
+        current = self._hub.services.get(name)
+        if current is not None and current is not service:
+            raise RuntimeError(f"service {name!r} is already provided")
+        self._hub.services[name] = service
+
+    def service(self, name: str) -> Any:
+        """What another part provides under ``name``, or None (no chain configured, say)."""
+        return self._hub.services.get(name)
+
     def get_state(self, entity_id: str) -> State | None:
         return self._hub.states.get(entity_id)
 

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 
     from hub.context import EntityHandle, PluginContext
     from hub.devices.capabilities import Args
+    from hub.crypto.statements import Signed
 
 hookspec = pluggy.HookspecMarker("ruffhub")
 
@@ -122,6 +123,19 @@ def hub_handle_command(hub: "PluginContext", entity: "EntityHandle", command: st
     this device will not do it (out of its range, a wrong code): the caller gets a 422 with your
     message. Any other exception is a device failure (502). A returned value is passed back to the
     caller as the command's result.
+    """
+
+
+@hookspec
+def hub_forward_signed(hub: "PluginContext", entity: "EntityHandle", signed: "Signed") -> Any:
+    """Pass a signed command (``hub.crypto.statements.Signed`` of a ``Command``) to a device that
+    holds its own key and verifies commands itself (the whitepaper's light node; an ESP32 plug).
+
+    Only for plugins whose devices hold keys: the identity gate calls it instead of
+    ``hub_handle_command`` when the device is registered as key-holding, so the hub never stands in
+    for the device's own check. Return the device's result; raise
+    ``hub.identity.errors.Refused(reason, message)`` with the device's reason (``replayed``,
+    ``forged``...) when the device refuses, and any other exception when it cannot be reached.
     """
 
 

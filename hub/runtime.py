@@ -95,6 +95,9 @@ class Hub:
         self.config: LoadedConfig | None = None
         self.core = CoreConfig()
         self.routers: list[tuple[str, Any]] = []
+        #: Objects one built-in part offers the others (the chain's ``ChainAccess`` under "chain",
+        #: the identity gate under "identity"), so they meet through the hub, not through imports.
+        self.services: dict[str, Any] = {}
         self.rule_triggers: dict[str, tuple[str, Any, Any]] = {}
         self.rule_actions: dict[str, tuple[str, Any, Any]] = {}
         self.started_at: float | None = None
