@@ -127,15 +127,26 @@ def hub_handle_command(hub: "PluginContext", entity: "EntityHandle", command: st
 
 
 @hookspec
-def hub_forward_signed(hub: "PluginContext", entity: "EntityHandle", signed: "Signed") -> Any:
-    """Pass a signed command (``hub.crypto.statements.Signed`` of a ``Command``) to a device that
-    holds its own key and verifies commands itself (the whitepaper's light node; an ESP32 plug).
+def hub_deliver_statement(hub: "PluginContext", device_id: str, signed: "Signed") -> Any:
+    """Deliver a signed statement (``hub.crypto.statements.Signed``) to a device that holds its own
+    key and verifies for itself (the whitepaper's light node; an ESP32 plug): a ``Command``, or a
+    ``Bind``, ``Handover``, ``Grant``, ``Revoke`` it must record.
 
-    Only for plugins whose devices hold keys: the identity gate calls it instead of
-    ``hub_handle_command`` when the device is registered as key-holding, so the hub never stands in
-    for the device's own check. Return the device's result; raise
+    Only for plugins whose devices hold keys (``Device.holds_key``): the identity gate calls it
+    instead of ``hub_handle_command`` for them, so the hub never stands in for the device's own
+    check. Return the device's answer (a command's result); raise
     ``hub.identity.errors.Refused(reason, message)`` with the device's reason (``replayed``,
     ``forged``...) when the device refuses, and any other exception when it cannot be reached.
+    """
+
+
+@hookspec
+def hub_request_bind_proof(hub: "PluginContext", device_id: str, controller: bytes, nonce: bytes,
+                           code_mac: bytes) -> "Signed":
+    """Strong binding: ask a key-holding device to prove it holds its key. ``code_mac`` is
+    HMAC-SHA256(setup code from the label, controller ‖ nonce): the device checks it against its
+    own setup code, then returns a signed ``BindProof`` (``hub.crypto.statements``) and records the
+    controller. Raise ``Refused("bad_setup_code")`` when the code does not match.
     """
 
 
