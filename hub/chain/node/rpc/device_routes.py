@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import FastAPI, Query
-
 from hub.chain.protocol.devices import anchor_key
 from hub.chain.protocol.state import State
 from hub.crypto.address import AddressError, address_of, decode_address, encode_address
@@ -45,13 +43,17 @@ def parse_address(text: str) -> bytes:
 
 def device(state: State, public_key: bytes) -> dict[str, Any]:
     """The device's binding; raises :class:`NotFound` (``unbound``) if the chain never saw one."""
-    record = state.get("dev", public_key)
+    return binding(public_key, state.get("dev", public_key), state.head.height)
+
+
+def binding(public_key: bytes, record: Any, height: int) -> dict[str, Any]:
+    """A ``dev`` record as JSON (also what ``hub chain device`` prints from a chain directory)."""
     if record is None:
         raise NotFound("unbound", f"no binding of device {public_key.hex()} on chain")
     controller, seq, time, epoch = record
     return {"device": public_key.hex(), "bound": bool(controller), "controller": controller.hex() or None,
             "controller_address": encode_address(address_of(controller)) if controller else None,
-            "seq": seq, "time": time, "epoch": epoch, "height": state.head.height}
+            "seq": seq, "time": time, "epoch": epoch, "height": height}
 
 
 def anchors(state: State, keeper: bytes, start: int = 0, limit: int = MAX_ANCHORS) -> dict[str, Any]:
@@ -78,9 +80,11 @@ def anchors(state: State, keeper: bytes, start: int = 0, limit: int = MAX_ANCHOR
             "more_from": first if first < following else None, "height": state.head.height}
 
 
-def add_device_routes(app: FastAPI, read: Any, error: Any) -> None:
-    """``read(fn, *args)`` runs ``fn(node, *args)`` under the node's lock in a worker thread;
-    ``error(status, code, message)`` makes the exception the app renders."""
+def add_device_routes(app: Any, read: Any, error: Any) -> None:
+    """Add the routes to ``app`` (FastAPI). ``read(fn, *args)`` runs ``fn(node, *args)`` under the
+    node's lock in a worker thread; ``error(status, code, message)`` makes the exception the app
+    renders."""
+    from fastapi import Query
 
     async def answer(fn: Any, *args: Any) -> dict:
         try:
