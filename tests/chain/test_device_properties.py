@@ -113,3 +113,52 @@ def test_random_device_transactions_keep_supply_root_and_revert_exact(plan):
         sim.state.revert(step.undo, step.parent)
         snapshots.pop()
         assert (sim.state.digest(), sim.state.state_root(), sim.state.head) == snapshots[-1]
+
+
+_plain = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**65, 2**65) | st.floats() | st.text(max_size=8)
+    | st.binary(max_size=40) | st.sampled_from([b"\x01" * 32, b"\x01" * 64, "bind", "sale", "grant", "command"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10) | st.sampled_from(
+        ["kind", "body", "sig", "device", "controller", "time", "seq", "price", "commands", "v"]), inner, max_size=6),
+    max_leaves=20)
+
+
+def _mangled(body, data):
+    """``body`` (a signed statement's map) with one field, at any depth, replaced by random data."""
+    if not isinstance(body, dict) or not body:
+        return data.draw(_plain)
+    field = data.draw(st.sampled_from(sorted(body)))
+    return {**body, field: _mangled(body[field], data) if data.draw(st.booleans()) else data.draw(_plain)}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_malformed_device_payloads_are_refused_with_a_reason_never_an_exception(data):
+    """Whatever the payload's fields hold (as they come off the wire), a device transaction is refused
+    with a reason and changes nothing, or applies: a TypeError here once escaped apply_block."""
+    from hub.chain.protocol.errors import TxRejected
+    from hub.chain.protocol.rules import BlockContext, apply_tx
+    from hub.chain.protocol.transition import signature_verifier
+
+    genesis = make_genesis(PRODUCERS, START, PRODUCERS=3)
+    state = genesis.state()
+    alice, dev = USERS[0], DEVICES[0]
+    valid = {
+        "bind_device": bind(dev, alice.public_key, 0, genesis),
+        "control_command": command(alice, dev.public_key, genesis, grant=grant(alice, dev.public_key, alice.public_key, genesis)),
+        "state_change": report(dev.public_key, b"\x02" * 32, value={"w": 1.5}),
+        "command_log": log_batch(0, 3),
+    }
+    tx_type = data.draw(st.sampled_from(sorted(valid)))
+    payload = _mangled(valid[tx_type], data)
+    try:
+        tx = Wallet(alice, genesis).tx(tx_type, payload)
+    except Exception:  # noqa: BLE001 - not encodable as CBOR (e.g. a NaN key): nothing to send
+        return
+    before = state.digest()
+    state.begin()
+    try:
+        apply_tx(state, tx, BlockContext(1, 2_000_000, 1, frozenset()), signature_verifier(state.network))
+    except TxRejected as exc:
+        assert exc.reason and state.digest() == before
+    state.commit()
