@@ -103,3 +103,6 @@ def test_a_light_client_proves_the_binding_and_an_anchor(rpc, node):
         answer = rpc.get(f"/state/{ns}/proof", params={"key": encode(k).hex()}).json()
         _, present, value = lc.verify_state(ns, k, answer["proof"], block_hash=bytes.fromhex(answer["hash"]))
         assert present and value == node.state.get(ns, k)
+        plain = rpc.get(f"/state/{ns}/proof", params={"key": k.hex()}).json()  # the key's bytes, not CBOR
+        assert plain["key"] == answer["key"] and plain["proof"] == answer["proof"]
+    assert "32 bytes" in rpc.get("/state/dev/proof", params={"key": "abcd"}).json()["message"]
