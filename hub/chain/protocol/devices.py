@@ -24,7 +24,7 @@ from hub.chain.protocol.errors import Reason, TxRejected
 from hub.chain.protocol.state import State
 from hub.chain.protocol.tx import Transaction
 from hub.crypto.address import address_of
-from hub.crypto.statements import Bind, BindProof, Handover, Reset, Revoke, Sale, Signed
+from hub.crypto.statements import Bind, BindProof, Reset, Revoke, Sale, Signed
 
 if TYPE_CHECKING:
     from hub.chain.protocol import payloads as p
