@@ -86,6 +86,7 @@ def _pct(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=5000, help="per measurement")
+    parser.add_argument("--freeze", action="store_true", help="gc.freeze() in the hub first (an experiment)")
     parser.add_argument("--profile", action="store_true", help="print a profile of the in-hub path instead")
     parser.add_argument("--core", type=int, default=0, help="the CPU the hub is pinned to (the client takes the others)")
     args = parser.parse_args()
@@ -117,7 +118,7 @@ def main() -> None:
             gc_pauses: list[tuple[int, int]] = []
             for _ in range(max(1, args.commands // 500)):
                 body = json.dumps(signer.batch(500))
-                conn.request("POST", "/api/plugins/bench_gate/run", body,
+                conn.request("POST", "/api/plugins/bench_gate/run" + ("?freeze=true" if args.freeze else ""), body,
                              {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
                 resp = conn.getresponse()
                 answer = json.loads(resp.read())
