@@ -88,3 +88,20 @@ async def test_the_hub_signs_with_rising_counters_and_local_commands_need_no_key
     # A keyless device with a key but no controller still obeys its owner's token and rules.
     await hub.commands.call("switch.smart_plug", "turn_on", source="api:owner")
     assert hub.states.get("switch.smart_plug").value == "on"
+
+
+async def test_a_command_may_bring_its_grant_and_the_chain_its_own_clock(hub):
+    """chainctl's path: a control_command carries the grantee's grant, checked at block time."""
+    identity = hub.services["identity"]
+    block_ms = int(time.time() * 1000) - 3_600_000  # an hour ago: stale by the hub's clock, not the block's
+    identity.set_key(PLUG, PLUG_KEY.public_key, False)
+    await identity.deliver(PLUG, sign(Bind(PLUG_KEY.public_key, OWNER.public_key, block_ms - 1000), PLUG_KEY, NET))
+    grant = sign(Grant(PLUG_KEY.public_key, OWNER.public_key, RENTER.public_key, ["outlet.turn_on"],
+                       block_ms - 60_000, block_ms + 60_000, 0, "contract:ab"), OWNER, NET)
+    late = command(NET, RENTER, "turn_on", issued_at=block_ms)
+    assert await _refusal(identity.signed_call(late)) == Reason.NOT_AUTHORISED  # no grant known yet
+    # The grant is recorded now, but by the hub's clock it ended long ago.
+    assert await _refusal(identity.signed_call(late, grant=grant)) == Reason.NOT_GRANTED
+    await identity.signed_call(late, grant=grant, source="chain:0123456789abcdef", now_ms=block_ms + 2000)
+    assert hub.states.get("switch.smart_plug").value == "on"
+    assert [g["ref"] for g in identity.record(PLUG).grants] == ["contract:ab"]
