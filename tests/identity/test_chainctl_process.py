@@ -9,17 +9,18 @@ chain."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
 import urllib.error
 from pathlib import Path
 
-from hub.chain.node.files import read_key
+from hub.chain.node.files import read_key, write_key
 from hub.chain.protocol.genesis import load_genesis
 from hub.crypto.address import address_of, encode_address
 from hub.crypto.keys import PrivateKey
-from hub.crypto.statements import Bind, Command, sign
+from hub.crypto.statements import Bind, Command, Grant, sign
 from hub.identity.lightnode import LightNode
 from hub.identity.store import IdentityStore, SqliteFlash
 from tests.hubproc import DEMO, HubProcess, hub_command
@@ -135,11 +136,24 @@ def test_embedded_chain_command_runs_once_across_kill_9_and_is_reported(tmp_path
         hub.wait_for(lambda: (inbox.status(stranger) or "").startswith("rejected"), 10, what="the refusal")
         assert "not_controller" in inbox.status(stranger)
 
-        # The owner turns the plug off locally; the hub dies with kill -9 and comes back: the chain
-        # command is not run again (the plug stays off), nothing is reported twice.
-        hub.post("/api/entities/switch.smart_plug/commands/turn_off")
-        hub.wait_for(lambda: any(r[1] == "turn_off" and r[2].startswith("api:") for r in command_log(data)[-3:]),
-                     what="the owner's command recorded")  # what a kill -9 keeps is what was committed
+        # A renter with the owner's grant, through `hub chain control` (signs and queues it for the
+        # running hub's chain): the granted command runs.
+        write_key(tmp_path / "renter.key", USER)
+        grant = sign(Grant(PLUG_KEY.public_key, owner.public_key, USER.public_key, ["outlet.turn_off"], 0, 0, 0,
+                           "share"), owner, net)
+        (tmp_path / "grant.json").write_text(json.dumps(grant.to_json()))
+        sent = subprocess.run(hub_command("chain", "control", PLUG_KEY.public_key.hex(), "outlet", "turn_off",
+                                          "--data", str(data), "--key", str(tmp_path / "renter.key"),
+                                          "--grant", str(tmp_path / "grant.json"), "--wait", "--json"),
+                              capture_output=True, text=True, timeout=30)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        by_renter = bytes.fromhex(json.loads(sent.stdout)["hash"])
+        assert _taken(hub, by_renter)["outcome"]["ok"] is True and _outlet(hub) == "off"
+
+        # The hub dies with kill -9 and comes back: no chain command runs again (the plug stays off
+        # although the first one turned it on), nothing is reported twice.
+        hub.wait_for(lambda: sum(r[2].startswith("chain:") for r in command_log(data)) == 3,
+                     what="the chain commands recorded")  # what a kill -9 keeps is what was committed
         hub.kill()
         hub.start()
         later = inbox.send(USER, "transfer", {"to": address_of(STRANGER.public_key), "amount": 1, "memo": b""})
@@ -148,10 +162,10 @@ def test_embedded_chain_command_runs_once_across_kill_9_and_is_reported(tmp_path
         hub.wait_for(lambda: _outlet(hub) in ("on", "off"), what="the demo plug after the restart")
         assert _outlet(hub) == "off"
         chain_runs = [row for row in command_log(data) if row[2].startswith("chain:")]
-        assert [(row[1], row[3]) for row in chain_runs] == [("turn_on", 1), ("turn_off", 0)], chain_runs
+        assert [(row[1], row[3]) for row in chain_runs] == [("turn_on", 1), ("turn_off", 0), ("turn_off", 1)], chain_runs
         assert chain_runs[0][2] == f"chain:{tx.hex()[:16]}" and chain_runs[1][4].startswith("stale")
         listed = hub.get("/api/plugins/chainctl/commands")["commands"]
-        assert sorted(c["tx"] for c in listed) == sorted([tx.hex(), stale.hex()])
+        assert sorted(c["tx"] for c in listed) == sorted([tx.hex(), stale.hex(), by_renter.hex()])
         assert all(c["reported"] == "final" for c in listed)
         assert hub.request("GET", f"/api/plugins/chainctl/commands/{'zz' * 32}")[0] == 422
         assert "Traceback" not in hub.log()
@@ -204,8 +218,38 @@ def test_a_hub_following_a_node_process_runs_its_chain_commands(tmp_path):
         assert report["status"] == "irreversible"
         hub.wait_for(lambda: [r[2] for r in command_log(data) if r[2].startswith("chain:")] == [f"chain:{tx.hex()[:16]}"],
                      what="the chain command in the command log")
+        # `hub chain control --rpc`: the controller sends a command to the node directly.
+        (tmp_path / "owner.key").write_text((g / "keys" / "producer-0.key").read_text())
+        sent = subprocess.run(hub_command("chain", "control", PLUG_KEY.public_key.hex(), "outlet", "turn_off",
+                                          "--rpc", node.url, "--key", str(tmp_path / "owner.key"), "--json"),
+                              capture_output=True, text=True, timeout=30)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        by_cli = bytes.fromhex(json.loads(sent.stdout)["hash"])
+        assert _taken(hub, by_cli, timeout=30)["outcome"]["ok"] is True and _outlet(hub) == "off"
         assert "Traceback" not in hub.log()
     finally:
         node.close()
         hub.stop()
     assert os.stat(data / "identity" / "identity.db").st_mode & 0o077 == 0
+
+
+def test_chain_control_cli_names_what_is_wrong(tmp_path):
+    from click.testing import CliRunner
+
+    from hub.cli import main
+
+    _genesis(tmp_path / "chain", 200)
+    (tmp_path / "not-a-grant.json").write_text('{"kind": "revoke"}')
+
+    def run(*args):
+        result = CliRunner().invoke(main, ["chain", "control", *args, "--chain-dir", str(tmp_path / "chain"),
+                                           "--key", str(tmp_path / "chain" / "keys" / "producer-0.key")])
+        assert result.exit_code == 1, result.output
+        return result.output
+
+    assert "DEVICE_KEY" in run("zz", "outlet", "turn_on")
+    assert "--grant" in run(PLUG_KEY.public_key.hex(), "outlet", "turn_on", "--grant", str(tmp_path / "not-a-grant.json"))
+    assert "entity" in run(PLUG_KEY.public_key.hex(), "x" * 80, "turn_on")
+    assert "argument 'oops'" in run(PLUG_KEY.public_key.hex(), "outlet", "turn_on", "oops")
+    # Well-formed, but the device is not bound on this chain: refused before anything is queued.
+    assert "unbound" in run(PLUG_KEY.public_key.hex(), "outlet", "turn_on", "--wait")
