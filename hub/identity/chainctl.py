@@ -110,7 +110,10 @@ class ChainControl:
             cursor = self.chain.head()[1]
             self.store.set_cursor(genesis, cursor, None)
             log.info("chain control: following chain %s from its final block %d", self.chain.network.chain_id, cursor)
-        blocks = await self.chain.blocks_since(cursor, BATCH)
+        final = self.chain.head()[1]
+        if final <= cursor:
+            return False
+        blocks = await self.chain.blocks_since(cursor, min(BATCH, final - cursor))  # final ones only
         for block in blocks:
             if not block.final:
                 return False
@@ -125,7 +128,7 @@ class ChainControl:
                     self._binding(tx)
             self.store.set_cursor(genesis, block.height, block.hash)
             cursor = block.height
-        return len(blocks) >= BATCH
+        return final - cursor > 0 and len(blocks) >= BATCH
 
     async def _command(self, tx: Any, block: Any) -> None:
         from hub.core.commands import CommandError
