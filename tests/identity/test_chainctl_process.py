@@ -27,7 +27,13 @@ from tests.hubproc import DEMO, HubProcess, hub_command
 from tests.identity.kit import PLUG, PLUG_KEY, STRANGER, command_log
 
 USER = PrivateKey(b"\x61" * 32)  # pays for the transactions; signs none of the envelopes
-COUNTERS = iter(range(int(time.time() * 1000), 2**62))
+_last = [0]
+
+
+def _counter() -> int:
+    """Rising, in microseconds: the scheme `hub device call` and `hub chain control` use."""
+    _last[0] = max(_last[0] + 1, int(time.time() * 1_000_000))
+    return _last[0]
 
 
 def _genesis(out: Path, block_ms: int) -> None:
@@ -53,7 +59,7 @@ def _bind_locally(data: Path, net, controller: PrivateKey):
 
 def _envelope(net, signer: PrivateKey, name: str, *, issued_at: int | None = None) -> dict:
     st = Command(net.chain_id, PLUG_KEY.public_key, "outlet", name, {},
-                 int(time.time() * 1000) if issued_at is None else issued_at, next(COUNTERS), signer.public_key)
+                 int(time.time() * 1000) if issued_at is None else issued_at, _counter(), signer.public_key)
     return {"command": sign(st, signer, net).to_body(), "grant": None}
 
 
@@ -101,7 +107,7 @@ def test_embedded_chain_command_runs_once_across_kill_9_and_is_reported(tmp_path
     _genesis(chain_dir, 200)
     owner_key = chain_dir / "keys" / "producer-0.key"
     owner = read_key(owner_key)
-    (data / "configuration.yaml").write_text(f"chain:\nidentity:\n  key: {owner_key}\n{DEMO}")
+    (data / "configuration.yaml").write_text(f"hub: {{commit_interval: 0.1}}\nchain:\nidentity:\n  key: {owner_key}\n{DEMO}")
     net = load_genesis(chain_dir / "genesis.json").network
     binding = _bind_locally(data, net, owner)
     hub = HubProcess(data).start()
@@ -188,7 +194,7 @@ def test_a_hub_following_a_node_process_runs_its_chain_commands(tmp_path):
     data = tmp_path / "hub-data"
     data.mkdir()
     (data / "configuration.yaml").write_text(
-        f"chain:\n  rpc: {node.url}\n  genesis: {g / 'genesis.json'}\nidentity:\n  key: {g / 'keys' / 'producer-0.key'}\n{DEMO}")
+        f"hub: {{commit_interval: 0.1}}\nchain:\n  rpc: {node.url}\n  genesis: {g / 'genesis.json'}\nidentity:\n  key: {g / 'keys' / 'producer-0.key'}\n{DEMO}")
     binding = _bind_locally(data, net, owner)
     nonce = iter(range(1, 1000))
 
@@ -226,6 +232,20 @@ def test_a_hub_following_a_node_process_runs_its_chain_commands(tmp_path):
         assert sent.returncode == 0, sent.stdout + sent.stderr
         by_cli = bytes.fromhex(json.loads(sent.stdout)["hash"])
         assert _taken(hub, by_cli, timeout=30)["outcome"]["ok"] is True and _outlet(hub) == "off"
+
+        # The hub is killed; a command reaches the chain while it is down; it comes back, catches
+        # up from its cursor, runs that one, and none of the earlier ones again.
+        ran = [f"chain:{tx.hex()[:16]}", f"chain:{by_cli.hex()[:16]}"]
+        hub.wait_for(lambda: [r[2] for r in command_log(data) if r[2].startswith("chain:")] == ran,
+                     what="both chain commands recorded")
+        hub.kill()
+        offline = send("control_command", _envelope(net, owner, "turn_on"))
+        poll("the command in a block", lambda: (node.get(f"/tx/{offline.hex()}") or {}).get("height"), 20, node.log)
+        hub.start()
+        assert (t := _taken(hub, offline, timeout=30))["outcome"]["ok"] is True, t
+        hub.wait_for(lambda: _outlet(hub) == "on", what="the plug on after the restart")
+        hub.wait_for(lambda: [r[2] for r in command_log(data) if r[2].startswith("chain:")]
+                     == ran + [f"chain:{offline.hex()[:16]}"], what="the offline command recorded, once")
         assert "Traceback" not in hub.log()
     finally:
         node.close()
