@@ -125,10 +125,12 @@ def test_embedded_chain_command_runs_once_across_kill_9_and_is_reported(tmp_path
         tx = inbox.send(USER, "control_command", _envelope(net, owner, "turn_on"))
         taken = _taken(hub, tx)
         assert taken["outcome"]["ok"] is True and taken["outcome"]["entity"] == "outlet", taken
+        assert taken["outcome"]["value"] == "on"  # the entity's state once the command ran
         assert _outlet(hub) == "on"
         report = hub.get(f"/api/plugins/chain/tx/{taken['report_tx']}")
         assert report["type"] == "state_change" and report["final"] and report["payload"]["command"] == tx.hex()
         assert report["payload"]["ok"] is True and report["sender_key"] == owner.public_key.hex()
+        assert report["payload"]["value"] == "on" and report["payload"]["entity"] == "outlet"
 
         # A command issued two minutes before its block: the chain takes it, the gate refuses it as
         # stale (the window is judged against the block's time), and the refusal is reported.
