@@ -14,6 +14,7 @@ import os
 import subprocess
 import time
 import urllib.error
+import urllib.request
 from pathlib import Path
 
 from hub.chain.node.files import read_key, write_key
@@ -36,9 +37,9 @@ def _counter() -> int:
     return _last[0]
 
 
-def _genesis(out: Path, block_ms: int) -> None:
-    subprocess.run(hub_command("chain", "genesis", "--out", str(out), "--producers", "1", "--chain-id", "ctlnet",
-                               "--set", f"BLOCK_INTERVAL={block_ms}", "--set", "PRODUCERS=3",
+def _genesis(out: Path, block_ms: int, producers: int = 1) -> None:
+    subprocess.run(hub_command("chain", "genesis", "--out", str(out), "--producers", str(producers), "--chain-id",
+                               "ctlnet", "--set", f"BLOCK_INTERVAL={block_ms}", "--set", "PRODUCERS=3",
                                "--balance", f"{encode_address(address_of(USER.public_key))}=1000"),
                    check=True, capture_output=True, timeout=30)
 
@@ -182,54 +183,108 @@ def test_embedded_chain_command_runs_once_across_kill_9_and_is_reported(tmp_path
         hub.stop()
 
 
-def test_a_hub_following_a_node_process_runs_its_chain_commands(tmp_path):
-    """Remote mode: the transactions go to a `hub chain node` process; the hub reads its blocks
-    through the light client (each checked against a verified header) and reports by `POST /tx`."""
-    from hub.chain.access import build_tx
-    from tests.chain.test_remote_hub import Node, poll
+class Devnet:
+    """Two `hub chain node` processes, one producer each, connected peer to peer, each with an RPC:
+    the hub follows ``a``; users submit to ``b`` (gossip carries it over)."""
 
-    node = Node(tmp_path, "--chain-id", "ctlnet", "--balance", f"{encode_address(address_of(USER.public_key))}=1000")
+    def __init__(self, root: Path) -> None:
+        from hub.chain.devnet_cli import free_ports
+
+        self.root = root
+        _genesis(root / "g", 250, producers=2)
+        self.genesis = load_genesis(root / "g" / "genesis.json")
+        p2p, rpc = free_ports(2), free_ports(2)
+        self.urls = [f"http://127.0.0.1:{port}" for port in rpc]
+        self.a, self.b = self.urls
+        self.procs = []
+        for i in range(2):
+            with open(root / f"n{i}.log", "a") as log:
+                self.procs.append(subprocess.Popen(
+                    hub_command("chain", "node", "--genesis", "g/genesis.json", "--data", f"n{i}",
+                                "--producer-key", f"g/keys/producer-{i}.key", "--listen", f"127.0.0.1:{p2p[i]}",
+                                "--peers", f"127.0.0.1:{p2p[1 - i]}", "--rpc", f"127.0.0.1:{rpc[i]}"),
+                    cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"}))
+
+    def get(self, url: str, path: str):
+        try:
+            with urllib.request.urlopen(url + path, timeout=2) as resp:
+                return json.loads(resp.read())
+        except (OSError, ValueError):
+            return None
+
+    def post_tx(self, raw: bytes) -> bytes:
+        req = urllib.request.Request(self.b + "/tx", data=json.dumps({"tx": raw.hex()}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return bytes.fromhex(json.loads(resp.read())["hash"])
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"the node refused the transaction: {exc.read()!r}") from None
+
+    def in_block(self, tx_hash: bytes, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not (self.get(self.a, f"/tx/{tx_hash.hex()}") or {}).get("height"):
+            assert time.monotonic() < deadline, f"{tx_hash.hex()} not in a block of node a\n{self.logs()}"
+            time.sleep(0.1)
+
+    def logs(self) -> str:
+        return "\n".join((self.root / f"n{i}.log").read_text(errors="replace")[-2000:] for i in range(2))
+
+    def close(self) -> None:
+        from tests.chain.network.test_processes import stop_all
+
+        stop_all(self.procs)
+
+
+def test_a_hub_following_a_devnet_runs_its_chain_commands_once(tmp_path):
+    """Remote mode: two node processes; the hub follows one as a light client (each block checked
+    against a verified header) and reports by `POST /tx`; users submit to the other."""
+    from hub.chain.access import build_tx
+
+    devnet = Devnet(tmp_path)
     g = tmp_path / "g"
     owner = read_key(g / "keys" / "producer-0.key")
-    genesis = load_genesis(g / "genesis.json")
-    net = genesis.network
+    net = devnet.genesis.network
     data = tmp_path / "hub-data"
     data.mkdir()
     (data / "configuration.yaml").write_text(
-        f"hub: {{commit_interval: 0.1}}\nchain:\n  rpc: {node.url}\n  genesis: {g / 'genesis.json'}\nidentity:\n  key: {g / 'keys' / 'producer-0.key'}\n{DEMO}")
+        f"hub: {{commit_interval: 0.1}}\nchain:\n  rpc: {devnet.a}\n  genesis: {g / 'genesis.json'}\n"
+        f"identity:\n  key: {g / 'keys' / 'producer-0.key'}\n{DEMO}")
     binding = _bind_locally(data, net, owner)
     nonce = iter(range(1, 1000))
 
     def send(tx_type: str, payload: dict) -> bytes:
-        tx = build_tx(USER, net, genesis.rules(), tx_type, payload, next(nonce), int(time.time() * 1000))
-        try:
-            return bytes.fromhex(node.post_tx(tx.raw)["hash"])
-        except urllib.error.HTTPError as exc:
-            raise AssertionError(f"the node refused the {tx_type}: {exc.read()!r}") from None
+        return devnet.post_tx(build_tx(USER, net, devnet.genesis.rules(), tx_type, payload, next(nonce),
+                                       int(time.time() * 1000)).raw)
 
-    node.start()
+    def chain_runs() -> list[str]:
+        return [r[2] for r in command_log(data) if r[2].startswith("chain:")]
+
     hub = HubProcess(data)
     try:
-        poll("the node's RPC", lambda: node.get("/head"), 20, node.log)
+        deadline = time.monotonic() + 20
+        while not all(devnet.get(url, "/head") for url in devnet.urls):
+            assert time.monotonic() < deadline, devnet.logs()
+            time.sleep(0.1)
         hub.start()
         hub.wait_for(lambda: hub.get("/api/plugins/chain/head")["connected"], 20, what="the light client")
         hub.wait_for(lambda: _outlet(hub) in ("on", "off"), what="the demo plug")
         if _outlet(hub) == "on":
             hub.post("/api/entities/switch.smart_plug/commands/turn_off")
-        bound = send("bind_device", {"statement": binding.to_body()})
-        poll("the binding in a block", lambda: (node.get(f"/tx/{bound.hex()}") or {}).get("height"), 20, node.log)
+        devnet.in_block(send("bind_device", {"statement": binding.to_body()}))
         tx = send("control_command", _envelope(net, owner, "turn_on"))
         taken = _taken(hub, tx, timeout=30)
         assert taken["outcome"]["ok"] is True and _outlet(hub) == "on", (taken, hub.log()[-2000:])
-        report = node.get(f"/tx/{taken['report_tx']}")
+        report = devnet.get(devnet.b, f"/tx/{taken['report_tx']}")  # the hub sent it to a; b has it too
         assert report["type"] == "state_change" and report["payload"]["command"] == tx.hex()
         assert report["status"] == "irreversible"
-        hub.wait_for(lambda: [r[2] for r in command_log(data) if r[2].startswith("chain:")] == [f"chain:{tx.hex()[:16]}"],
-                     what="the chain command in the command log")
-        # `hub chain control --rpc`: the controller sends a command to the node directly.
+        hub.wait_for(lambda: chain_runs() == [f"chain:{tx.hex()[:16]}"], what="the chain command in the command log")
+
+        # `hub chain control --rpc`: the controller sends a command to a node directly.
         (tmp_path / "owner.key").write_text((g / "keys" / "producer-0.key").read_text())
         sent = subprocess.run(hub_command("chain", "control", PLUG_KEY.public_key.hex(), "outlet", "turn_off",
-                                          "--rpc", node.url, "--key", str(tmp_path / "owner.key"), "--json"),
+                                          "--rpc", devnet.b, "--key", str(tmp_path / "owner.key"), "--json"),
                               capture_output=True, text=True, timeout=30)
         assert sent.returncode == 0, sent.stdout + sent.stderr
         by_cli = bytes.fromhex(json.loads(sent.stdout)["hash"])
@@ -238,19 +293,18 @@ def test_a_hub_following_a_node_process_runs_its_chain_commands(tmp_path):
         # The hub is killed; a command reaches the chain while it is down; it comes back, catches
         # up from its cursor, runs that one, and none of the earlier ones again.
         ran = [f"chain:{tx.hex()[:16]}", f"chain:{by_cli.hex()[:16]}"]
-        hub.wait_for(lambda: [r[2] for r in command_log(data) if r[2].startswith("chain:")] == ran,
-                     what="both chain commands recorded")
+        hub.wait_for(lambda: chain_runs() == ran, what="both chain commands recorded")
         hub.kill()
         offline = send("control_command", _envelope(net, owner, "turn_on"))
-        poll("the command in a block", lambda: (node.get(f"/tx/{offline.hex()}") or {}).get("height"), 20, node.log)
+        devnet.in_block(offline)
         hub.start()
         assert (t := _taken(hub, offline, timeout=30))["outcome"]["ok"] is True, t
         hub.wait_for(lambda: _outlet(hub) == "on", what="the plug on after the restart")
-        hub.wait_for(lambda: [r[2] for r in command_log(data) if r[2].startswith("chain:")]
-                     == ran + [f"chain:{offline.hex()[:16]}"], what="the offline command recorded, once")
+        hub.wait_for(lambda: chain_runs() == ran + [f"chain:{offline.hex()[:16]}"],
+                     what="the offline command recorded, once")
         assert "Traceback" not in hub.log()
     finally:
-        node.close()
+        devnet.close()
         hub.stop()
     assert os.stat(data / "identity" / "identity.db").st_mode & 0o077 == 0
 
