@@ -45,6 +45,10 @@ log = logging.getLogger("hub.identity.chainctl")
 BATCH = 100  # blocks per look at the chain
 MAX_BACKOFF = 30.0  # seconds between looks while the chain is unreachable, at most
 MAX_VALUE_BYTES = 200  # a state value reported larger than this is reported as null
+#: Refusals of a report that say nothing about the report itself (the hub's key has no funds yet, the
+#: mempool is full, a nonce race): it is submitted again on a later look, not given up.
+RETRY_REASONS = frozenset({"insufficient_balance", "mempool_full", "nonce_too_low", "nonce_too_high",
+                           "replacement_fee_too_low", "duplicate", "fee_too_low"})
 
 
 class ChainControl:
@@ -58,6 +62,7 @@ class ChainControl:
         block_s = chain.constants.BLOCK_INTERVAL / 1000
         self.interval = min(max(block_s / 2, 0.05), 2.0)
         self.down: str | None = None  # why the chain cannot be reached, while it cannot
+        self._waiting: dict[bytes, str] = {}  # reports held back, and why (logged once per reason)
 
     # --- the loop ------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -241,9 +246,16 @@ class ChainControl:
                 if exc.reason == "already_reported":
                     self.store.set_report(taken.tx_hash, taken.report_tx, "final")
                     continue
+                if exc.reason in RETRY_REASONS:  # the key's account, not the report: try again later
+                    if self._waiting.get(taken.tx_hash) != exc.reason:
+                        log.warning("chain control: the report of %s waits: %s", taken.tx_hash.hex()[:16], exc)
+                        self._waiting[taken.tx_hash] = exc.reason
+                    continue
+                self._waiting.pop(taken.tx_hash, None)
                 self.store.set_report(taken.tx_hash, None, f"refused: {exc.reason}: {exc.message}")
                 log.warning("chain control: the report of %s was refused: %s", taken.tx_hash.hex()[:16], exc)
                 continue
+            self._waiting.pop(taken.tx_hash, None)
             self.store.set_report(taken.tx_hash, report_tx, None)
 
 

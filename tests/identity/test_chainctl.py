@@ -216,3 +216,27 @@ async def test_a_sale_on_chain_moves_the_local_binding_and_the_old_owner_stops_r
     assert [c[2] for c in w.gate.calls] == [RENTER.public_key.hex()[:8]]
     # This hub's key (OWNER) no longer controls the plug: it cannot report, and says so.
     assert w.store.get(tx).reported.startswith("skipped: the hub's key is not the device's controller")
+
+
+async def test_a_report_the_hubs_key_cannot_pay_for_yet_waits_and_goes_out_once_funded(world, caplog):
+    w = world
+    poor = kit.key("cc-poor")  # the hub's controller key, with nothing to pay fees with
+    w.gate.controller_key = poor
+    bind = sign(Bind(PLUG.public_key, poor.public_key, w.clock.ms), PLUG, w.genesis.network)
+    w.gate.node.bind(bind)
+    await w.chain.submit(RENTER, "bind_device", {"statement": bind.to_body()})
+    w.final()
+    await w.control.step()
+    tx = await w.chain.submit(RENTER, "control_command", w.command(poor, counter=1))
+    w.final()
+    for _ in range(3):
+        await w.control.step()
+    waiting = w.store.get(tx)
+    assert waiting.outcome["ok"] is True and waiting.reported is None and waiting.report_tx is None
+    assert caplog.text.count("waits: insufficient_balance") == 1  # said once, not on every look
+    await w.chain.submit(OWNER, "transfer", {"to": kit.addr(poor), "amount": RUFF})
+    w.final()
+    await w.control.step()
+    w.final()
+    await w.control.step()
+    assert w.store.get(tx).reported == "final" and (await w.chain.state("done", tx))[:2] == (True, "")
