@@ -151,7 +151,14 @@ class EmbeddedAccess:
 
         with self.node.lock:
             found = transaction(self.node, tx_hash)
+            queued = self.node.store.inbox_status(tx_hash) if found is None else None
         if found is None:
+            if queued is not None and queued.startswith(("rejected", "dropped")):  # what the CLI queued
+                kind, _, why = queued.partition(": ")
+                return {"status": "refused" if kind == "rejected" else "dropped", "height": None,
+                        "reason": why.partition(":")[0] or None, "message": why}
+            if queued is not None:
+                return {"status": "pending", "height": None, "reason": None}
             return {"status": "unknown", "height": None, "reason": None}
         status = _STATUS.get(found["status"], found["status"])
         return {"status": status, "height": found.get("height"), "reason": found.get("reason"),

@@ -105,6 +105,13 @@ class ChainControl:
         await self.report()
         return more
 
+    def status(self) -> dict[str, Any]:
+        """What ``GET /api/plugins/chainctl/status`` shows: how far the hub followed, and why not further."""
+        head, final = self.chain.head()
+        return {"chain_id": self.chain.network.chain_id, "cursor": self.store.cursor(self.chain.network.genesis_hash),
+                "head": head, "final": final, "available": self.chain.available(), "down": self.down,
+                "unreported": len(self.store.unreported())}
+
     # --- following ----------------------------------------------------------------------------------
     async def follow(self) -> bool:
         genesis = self.chain.network.genesis_hash
@@ -307,7 +314,7 @@ def hub_api_routes(hub: Any) -> Any:
     from hub.identity.chainctl_api import router
 
     store = hub.data.get("store")
-    return router(store) if store is not None else None
+    return router(store, hub.data["control"]) if store is not None else None
 
 
 @hookimpl

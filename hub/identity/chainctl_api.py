@@ -1,6 +1,7 @@
 """``/api/plugins/chainctl/``: what chain-state control did (behind the hub's token).
 
-``GET /commands`` lists the latest ``control_command`` transactions the hub took for its devices,
+``GET /status`` says how far the hub followed the chain (``cursor``: the last final block handled)
+and why not further (``down``: the chain is unreachable, and why). ``GET /commands`` lists the latest ``control_command`` transactions the hub took for its devices,
 newest first, with their outcome and the ``state_change`` that reports it; ``GET /commands/{tx}``
 one of them (404 when the hub never took it: not for its devices, or not final yet).
 """
@@ -15,8 +16,12 @@ from fastapi import APIRouter, HTTPException, Query
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 
 
-def router(store: Any) -> APIRouter:
+def router(store: Any, control: Any) -> APIRouter:
     api = APIRouter()
+
+    @api.get("/status")
+    def status() -> dict:
+        return control.status()
 
     @api.get("/commands")
     def commands(limit: int = Query(100, ge=1, le=1000)) -> dict:

@@ -57,6 +57,13 @@ def test_embedded_submit_chooses_nonces_and_fees_and_reads_back_what_the_chain_h
             found = await access.status(third)
             assert found["status"] in ("included", "final") and found["height"] == 1
             assert (await access.status(b"\x01" * 32))["status"] == "unknown"
+            # One the CLI queued and the node refused when it took it in: refused, with the reason.
+            bad = build_tx(OTHER, access.network, access.constants, "transfer", {"to": to, "amount": 1}, 7, clock())
+            node.store.add_to_inbox(bad.hash, bad.raw, address_of(OTHER.public_key), 7)
+            assert (await access.status(bad.hash))["status"] == "pending"  # queued, not looked at yet
+            node.drain_inbox(clock())
+            refused = await access.status(bad.hash)
+            assert refused["status"] == "refused" and refused["reason"] == "nonce_too_high", refused
             balance, nonce = await access.state("acct", to)
             assert balance == 9 * RUFF + 1 and nonce == 0
             assert (await access.state("acct", addr(OWNER)))[1] == 4

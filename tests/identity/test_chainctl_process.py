@@ -177,6 +177,10 @@ def test_embedded_chain_command_runs_once_across_kill_9_and_is_reported(tmp_path
         assert sorted(c["tx"] for c in listed) == sorted([tx.hex(), stale.hex(), by_renter.hex()])
         assert all(c["reported"] == "final" for c in listed)
         assert hub.request("GET", f"/api/plugins/chainctl/commands/{'zz' * 32}")[0] == 422
+        assert hub.request("GET", f"/api/plugins/chainctl/commands/{'ab' * 32}")[0] == 404
+        state = hub.get("/api/plugins/chainctl/status")
+        assert state["chain_id"] == "ctlnet" and state["available"] and state["down"] is None
+        assert 0 < state["cursor"] <= state["final"] <= state["head"] and state["unreported"] == 0
         assert "Traceback" not in hub.log()
     finally:
         inbox.close()
