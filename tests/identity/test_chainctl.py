@@ -240,3 +240,80 @@ async def test_a_report_the_hubs_key_cannot_pay_for_yet_waits_and_goes_out_once_
     w.final()
     await w.control.step()
     assert w.store.get(tx).reported == "final" and (await w.chain.state("done", tx))[:2] == (True, "")
+
+
+# --- a property: whatever the crash points, every command runs at most once and is reported once ---
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+class Crash(BaseException):
+    """The hub process dying mid-command (a kill -9): nothing after it runs, nothing is cleaned up."""
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(st.tuples(st.booleans(), st.booleans(), st.integers(1, 3)), min_size=1, max_size=6))
+def test_whatever_the_crashes_each_command_runs_at_most_once_and_is_reported_once(tmp_path_factory, plan):
+    """``plan``: per command, (the hub dies while running it, the cursor's last commit is lost after
+    its block, how many commands share its block)."""
+    w = World(tmp_path_factory.mktemp("crash"))
+    try:
+        asyncio.run(_crashes(w, plan))
+    finally:
+        w.close()
+
+
+async def _crashes(w: World, plan) -> None:
+    await _bound(w)
+    die_at: set[int] = set()
+    runs: dict[int, int] = {}
+    original = w.gate.signed_call
+
+    async def signed_call(signed, **kw):
+        counter = signed.statement.counter
+        await original(signed, **kw)
+        runs[counter] = runs.get(counter, 0) + 1
+        if counter in die_at:
+            die_at.discard(counter)  # it dies once; the next life must not run it again
+            raise Crash()
+
+    w.gate.signed_call = signed_call
+    txs: dict[int, bytes] = {}
+    counter = 0
+    i = 0
+    while i < len(plan):
+        batch = plan[i:i + plan[i][2]]
+        for dies, _, _ in batch:
+            counter += 1
+            txs[counter] = await w.chain.submit(OWNER, "control_command", w.command(OWNER, counter=counter))
+            if dies:
+                die_at.add(counter)
+        w.final()
+        before = w.store.cursor(w.genesis.hash)
+        while True:  # one life of the hub after another until the block is handled
+            try:
+                await w.control.step()
+                break
+            except Crash:
+                w.control = w.make()
+                w.control.recover()
+        if any(lost for _, lost, _ in batch):
+            w.store.set_cursor(w.genesis.hash, before, None)  # the cursor's commit never made it
+            w.control = w.make()
+            w.control.recover()
+        i += len(batch)
+    for _ in range(4):  # let the reports land
+        w.final()
+        await w.control.step()
+    assert all(n == 1 for n in runs.values()) and set(runs) == set(txs)  # each ran, once
+    for c, tx in txs.items():
+        taken = w.store.get(tx)
+        assert taken.reported == "final", taken
+        done = await w.chain.state("done", tx)
+        if taken.outcome["reason"] == "interrupted":
+            assert done[:2] == (False, "interrupted")
+        else:
+            assert taken.outcome["ok"] is True and done[:2] == (True, "")
+    interrupted = {c for c, tx in txs.items() if w.store.get(tx).outcome["reason"] == "interrupted"}
+    assert interrupted == {c for c, (dies, _, _) in enumerate(plan, 1) if dies}
