@@ -4,7 +4,6 @@ real ``hub chain node`` process followed through the light client (nothing unver
 from __future__ import annotations
 
 import asyncio
-import subprocess
 
 import pytest
 
