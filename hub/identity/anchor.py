@@ -61,6 +61,13 @@ class AnchorConfig(BaseModel):
     poll: float = Field(2.0, gt=0, le=600, description="Seconds between looks at the chain.")
 
 
+_VERIFIED_BY = {
+    "RemoteAccess": "the anchor entry's state proof and the block's transactions were checked against headers the "
+                    "hub's light client verified",
+    "EmbeddedAccess": "the anchor entry and the block were read from the hub's own full node",
+}
+
+
 def place_key(keeper: bytes, chain_first: int) -> bytes:
     """The key of a batch's entry in the chain's ``anchor`` namespace."""
     return keeper + chain_first.to_bytes(8, "big")
@@ -234,9 +241,7 @@ class Anchorer:
             "root": bytes(anchor[0]).hex(), "count": anchor[1], "first_time": anchor[2], "last_time": anchor[3],
             "height": anchor[4]}
         out["checks"]["anchor"] = anchor is not None and bytes(anchor[0]) == batch.root and anchor[1] == batch.count
-        out["verification"] = getattr(chain, "verification", None) or (
-            "state read through the hub's chain service: checked against a header the light client verified "
-            "(remote node) or the hub's own node (embedded)")
+        out["verification"] = _VERIFIED_BY.get(type(chain).__name__, "read through the hub's chain service")
         if anchor is not None:
             blocks = await chain.blocks_since(anchor[4] - 1, 1)
             block = blocks[0] if blocks and blocks[0].height == anchor[4] else None
