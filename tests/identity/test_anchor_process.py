@@ -64,6 +64,9 @@ def test_commands_are_anchored_once_across_a_kill_9_and_their_proofs_verify(tmp_
         assert proof["verified"] and proof["checked_here"] and proof["block"]["final"]
         listed = run_cli(data, "device", "log", "demo:living_room_light")
         assert listed.returncode == 0 and "final" in listed.stdout, listed.stdout + listed.stderr
+        assert hub.request("GET", "/api/commands/first/proof")[0] == 422
+        assert hub.request("GET", "/api/commands/1/proof", auth=False)[0] == 401
+        assert hub.request("GET", "/api/commands?device=demo:nothing")[0] == 404
         missing = run_cli(data, "device", "log", "verify", "99999")
         assert missing.returncode == 1 and "no command 99999" in missing.stderr
     finally:
