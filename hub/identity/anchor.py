@@ -35,19 +35,6 @@ from hub import hookimpl
 
 log = logging.getLogger("hub.anchor")
 
-try:  # the chain service's errors (chainlink's hub/chain/access.py)
-    from hub.chain.access import ChainUnavailable, TxRefused
-except ImportError:  # pragma: no cover - until that module is merged
-    class ChainUnavailable(Exception):  # type: ignore[no-redef]
-        """The chain cannot be reached now."""
-
-    class TxRefused(Exception):  # type: ignore[no-redef]
-        """The node refused the transaction."""
-
-        def __init__(self, reason: str, message: str) -> None:
-            super().__init__(f"{reason}: {message}")
-            self.reason, self.message = reason, message
-
 #: How long after its submission a transaction may still land (ChainAccess sets valid_until to now + 1 h);
 #: a batch moves to another keeper only after that, so it cannot land under both.
 TX_LIFETIME = 3600.0 + 300.0
@@ -98,6 +85,7 @@ class Anchorer:
         key = self._key()
         if key is None:
             return "no key"
+        from hub.chain.access import ChainUnavailable  # here, not at import: the hub starts without the chain's code
         from hub.crypto.address import address_of
 
         keeper = address_of(key.public_key)
@@ -120,6 +108,8 @@ class Anchorer:
 
     async def _advance(self, chain: Any, key: Any, keeper: bytes, batch: Any) -> bool:
         """Move one batch on; True once it is in a block (the next one may then follow)."""
+        from hub.chain.access import TxRefused
+
         update = self.anchors.update
         if batch.height is not None:
             return await self._confirm(chain, batch)

@@ -12,7 +12,7 @@ from typing import Any
 
 from hub.crypto.address import address_of
 from hub.crypto.encoding import encode
-from hub.identity.anchor import ChainUnavailable, TxRefused
+from hub.chain.access import ChainUnavailable, TxRefused
 
 
 @dataclass
