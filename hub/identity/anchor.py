@@ -72,7 +72,6 @@ class Anchorer:
         self._now = now
         self.config = config or AnchorConfig()
         self.last_error: str | None = None
-        self.flush_requested = False
 
     # --- one pass ----------------------------------------------------------------------------------
     async def step(self) -> str:
@@ -94,11 +93,9 @@ class Anchorer:
                 if not await self._advance(chain, key, keeper, batch):
                     return "waiting"
             first, count, oldest = await asyncio.to_thread(self.anchors.unbatched)
-            due = count >= self.config.batch_size or (
-                count and (self.flush_requested or self._now() * 1000 - oldest >= self.config.interval * 1000))
+            due = count >= self.config.batch_size or (count and self._now() * 1000 - oldest >= self.config.interval * 1000)
             if not due:
                 return "idle" if not count else "gathering"
-            self.flush_requested = False
             batch = await asyncio.to_thread(self.anchors.seal, self.config.batch_size)
             await self._advance(chain, key, keeper, batch)
             return "sealed"
@@ -125,6 +122,11 @@ class Anchorer:
             if state == "refused":
                 self._error(f"batch {batch.first}: the chain refused its anchor: {status.get('reason')}")
         if batch.keeper is not None and batch.keeper != keeper:
+            entry = await chain.state("anchor", place_key(batch.keeper, batch.chain_first))
+            if entry is not None and bytes(entry[0]) == batch.root and entry[1] == batch.count:
+                await asyncio.to_thread(update, batch.first, height=entry[4])  # it landed under the old key
+                batch.height = entry[4]
+                return await self._confirm(chain, batch)
             if batch.tx is not None and self._now() - (batch.submitted_at or 0) < TX_LIFETIME:
                 return False  # its transaction under the old key may still land: wait until it cannot
             log.warning("batch %d moves to keeper %s (the hub's key changed)", batch.first, keeper.hex())
@@ -223,9 +225,22 @@ class Anchorer:
             return out
         chain = self._chain()
         if chain is None or not chain.available():
-            out["checks"]["chain"] = None
+            out["checks"]["anchor"] = None
             out["chain_error"] = "the chain cannot be reached now: the anchor is not checked"
             return out
+        from hub.chain.access import ChainUnavailable
+
+        try:
+            await self._check_anchor(chain, batch, out)
+        except ChainUnavailable as exc:
+            out["checks"]["anchor"] = None
+            out["chain_error"] = f"the chain cannot be reached now ({exc}): the anchor is not checked"
+        out["verified"] = all(out["checks"].values())
+        return out
+
+    async def _check_anchor(self, chain: Any, batch: Any, out: dict[str, Any]) -> None:
+        from hub.crypto.address import address_of
+
         anchor = await chain.state("anchor", place_key(batch.keeper, batch.chain_first))
         out["anchor"] = None if anchor is None else {
             "root": bytes(anchor[0]).hex(), "count": anchor[1], "first_time": anchor[2], "last_time": anchor[3],
@@ -236,13 +251,11 @@ class Anchorer:
             blocks = await chain.blocks_since(anchor[4] - 1, 1)
             block = blocks[0] if blocks and blocks[0].height == anchor[4] else None
             tx = next((t for t in (block.txs if block else []) if t.type == "command_log"
-                       and bytes(t.payload.get("root", b"")) == batch.root), None)
+                       and address_of(t.sender) == batch.keeper and bytes(t.payload.get("root", b"")) == batch.root), None)
             out["block"] = None if block is None else {"height": block.height, "hash": block.hash.hex(),
                                                        "timestamp": block.timestamp, "final": block.final}
             out["tx"] = tx.hash.hex() if tx is not None else None
             out["checks"]["block"] = tx is not None
-        out["verified"] = all(out["checks"].values())
-        return out
 
 
 # --- the plugin ------------------------------------------------------------------------------------

@@ -98,3 +98,25 @@ async def test_a_changed_row_fails_its_proof(tmp_path: Path) -> None:
         proof = await anchorer.proof(1)
         assert not proof["verified"] and proof["checks"]["leaf"] is False and proof["checks"]["merkle"] is False
         assert proof["checks"]["anchor"] and (await anchorer.proof(2))["verified"]
+
+
+async def test_a_new_hub_key_anchors_the_rest_and_old_proofs_still_verify(tmp_path: Path) -> None:
+    clock, chain = FakeScheduler(), AnchorChain()
+    chain.up = True
+    config = AnchorConfig(interval=1, batch_size=50)
+    other = PrivateKey(b"\x09" * 32)
+    with Store(tmp_path) as store:
+        _log(store, clock, 30)
+        await clock.advance(5)
+        await _until_settled(Anchorer(store, chain, KEY, clock.now, config), chain)
+        _log(store, clock, 30)
+        await clock.advance(5)
+        anchorer = Anchorer(store, chain, other, clock.now, config)  # identity.key changed
+        await _until_settled(anchorer, chain)
+        assert chain.clog[address_of(KEY.public_key)] == (30, 1)
+        assert chain.clog[address_of(other.public_key)] == (30, 1)  # its own log starts at 0
+        assert (await anchorer.proof(1))["verified"] and (await anchorer.proof(60))["verified"]
+        chain.up = False  # the proof is still shown, its anchor not checked: not "verified", not an error
+        offline = await anchorer.proof(1)
+        assert offline["checks"]["merkle"] and offline["checks"]["anchor"] is None and not offline["verified"]
+        assert "cannot be reached" in offline["chain_error"]
