@@ -86,6 +86,8 @@ def _pct(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=5000, help="per measurement")
+    parser.add_argument("--freeze", action="store_true", help="gc.freeze() in the hub first (an experiment)")
+    parser.add_argument("--profile", action="store_true", help="print a profile of the in-hub path instead")
     parser.add_argument("--core", type=int, default=0, help="the CPU the hub is pinned to (the client takes the others)")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
@@ -105,18 +107,25 @@ def main() -> None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             route = f"/api/devices/{PLUG}/signed-commands"
             _post(conn, route, signer.batch(1))  # warm-up: the light node is opened here
+            if args.profile:
+                conn.request("POST", "/api/plugins/bench_gate/run?profile=true", json.dumps(signer.batch(2000)),
+                             {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+                print(json.loads(conn.getresponse().read())["profile"])
+                return
             # (a) in the hub: the gate, one command at a time
             gate_lat: list[float] = []
             gate_total = 0.0
+            gc_pauses: list[tuple[int, int]] = []
             for _ in range(max(1, args.commands // 500)):
                 body = json.dumps(signer.batch(500))
-                conn.request("POST", "/api/plugins/bench_gate/run", body,
+                conn.request("POST", "/api/plugins/bench_gate/run" + ("?freeze=true" if args.freeze else ""), body,
                              {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
                 resp = conn.getresponse()
                 answer = json.loads(resp.read())
                 assert resp.status == 200, answer
                 gate_lat += [ns / 1e6 for ns in answer["lat_ns"]]
                 gate_total += answer["total_s"]
+                gc_pauses += answer["gc_ns"]
             # (b) over HTTP, one per request
             single: list[float] = []
             started = time.perf_counter()
@@ -140,7 +149,11 @@ def main() -> None:
         "commands": len(gate_lat),
         "gate_p50_ms": round(statistics.median(gate_lat), 3),
         "gate_p99_ms": round(_pct(gate_lat, 99), 3),
+        "gate_p95_ms": round(_pct(gate_lat, 95), 3),
+        "gate_over_2ms": sum(1 for x in gate_lat if x > 2),
         "gate_per_s": round(len(gate_lat) / gate_total),
+        "gc_gen2_max_ms": round(max([ns for g, ns in gc_pauses if g == 2] or [0]) / 1e6, 3),
+        "gc_over_1ms": sum(1 for _, ns in gc_pauses if ns > 1e6),
         "http_single_p50_ms": round(statistics.median(single), 3),
         "http_single_p99_ms": round(_pct(single, 99), 3),
         "http_single_per_s": round(len(single) / single_total),

@@ -9,6 +9,10 @@ rules, WebSocket subscribers). It times each from the parsed JSON body to the dr
 
 from __future__ import annotations
 
+import cProfile
+import gc
+import io
+import pstats
 import time
 
 from fastapi import APIRouter, Body
@@ -22,14 +26,37 @@ def hub_api_routes(hub):
     router = APIRouter()
 
     @router.post("/run")
-    async def run(commands: list = Body(...), device: str = "demo:smart_plug") -> dict:
+    async def run(commands: list = Body(...), device: str = "demo:smart_plug", profile: bool = False,
+                  freeze: bool = False) -> dict:
         identity = hub.service("identity")
+        if freeze:  # an experiment: the hub's start-up heap out of the collector's way
+            gc.freeze()
         lat = []
+        profiler = cProfile.Profile() if profile else None
+        if profiler:
+            profiler.enable()
+        pauses = []
+
+        def on_gc(phase, info, _t=[0]):
+            if phase == "start":
+                _t[0] = time.perf_counter_ns()
+            else:
+                pauses.append((info["generation"], time.perf_counter_ns() - _t[0]))
+
+        gc.callbacks.append(on_gc)
         started = time.perf_counter()
         for item in commands:
             t0 = time.perf_counter_ns()
             await identity.signed_call(Signed.from_json(item), device_id=device)
             lat.append(time.perf_counter_ns() - t0)
-        return {"total_s": time.perf_counter() - started, "lat_ns": lat}
+        total = time.perf_counter() - started
+        gc.callbacks.remove(on_gc)
+        out = {"total_s": total, "lat_ns": lat, "gc_ns": pauses}
+        if profiler:
+            profiler.disable()
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(40)
+            out["profile"] = text.getvalue()
+        return out
 
     return router
