@@ -25,8 +25,18 @@ class _LogGroup(click.Group):
     log verify 12``. A first word that is not a subcommand is the device."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and not args[0].startswith("-") and args[0] not in self.commands:
-            ctx.meta[_DEVICE] = args.pop(0)
+        taking_values = {name for param in self.params if isinstance(param, click.Option) and not param.is_flag
+                         for name in param.opts}
+        i = 0
+        while i < len(args):
+            if args[i] in taking_values:
+                i += 2
+            elif args[i].startswith("-"):
+                i += 1
+            else:
+                if args[i] not in self.commands:
+                    ctx.meta[_DEVICE] = args.pop(i)
+                break
         return super().parse_args(ctx, args)
 
 
