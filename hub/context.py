@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from hub.core.bus import EventBus
     from hub.core.scheduler import Scheduler
     from hub.runtime import Hub
+    from hub.store import Store
 
 
 class EntityHandle:
@@ -114,6 +115,12 @@ class PluginContext:
         """The hub's data directory itself, for the hub's built-in parts that keep a folder of their
         own beside the database (the embedded chain's ``chain/``); other plugins use ``data_dir``."""
         return self._hub.data_dir
+
+    @property
+    def store(self) -> "Store":
+        """The hub's database, for the hub's built-in parts that extend it (the command log's anchors);
+        other plugins keep their own files in ``data_dir``."""
+        return self._hub.store
 
     @property
     def data_dir(self) -> Path:

@@ -102,3 +102,25 @@ def test_the_command_log_keeps_at_most_the_newest_rows(tmp_path):
         assert [r["args"]["i"] for r in store.command_log(limit=100)] == list(range(29, 19, -1))
         assert store.purge_command_log(older_than=1_025.0, keep=10) == 5
         assert store.purge_command_log(older_than=0.0, keep=10) == 0
+
+
+async def test_commands_are_committed_soon_not_at_the_states_interval(tmp_path):
+    """A command is evidence: a kill -9 must not take the last five seconds of them with it."""
+    from hub.core.commands import UnknownEntity
+
+    store, bus, clock = Store(tmp_path), EventBus(), Clock()
+    commands = CommandRegistry(EntityRegistry(), StateMachine(bus, clock), bus, clock)
+    recorder = Recorder(store, bus, commit_interval=3600, history_days=10, now=clock)
+    recorder.start()
+    for _ in range(3):
+        try:
+            await commands.call("switch.ghost", "turn_on", source="api:owner")
+        except UnknownEntity:
+            pass
+    for _ in range(500):
+        if len(store.command_log()) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert len(store.command_log()) == 3  # committed while the states' hour-long interval runs
+    await recorder.stop()
+    store.close()

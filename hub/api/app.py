@@ -21,6 +21,7 @@ from hub.api.jsonsafe import DeclaredSizeCheck, JsonBodyCheck
 from hub.api.limits import MAX_BODY_BYTES
 from hub.api.sessions import Sessions
 from hub.core.commands import CommandError
+from hub.identity import anchor_api
 from hub.identity import api as identity_api
 
 log = logging.getLogger("hub.api")
@@ -69,6 +70,7 @@ def create_app(hub) -> FastAPI:
     app.include_router(rules.router)
     app.include_router(ws.router)
     app.include_router(metrics.router)
+    app.include_router(anchor_api.router)
     for plugin, router in hub.routers:
         app.include_router(router, prefix=f"/api/plugins/{plugin}", dependencies=[Depends(require_token)])
 

@@ -184,7 +184,8 @@ class CommandRegistry:
             self._bus.publish(CommandCalled(self._now(), entity_id, command, redact(args or {}, secret), source, False, error))
             raise
         self.outcomes["ok"] += 1
-        self._bus.publish(CommandCalled(self._now(), entity_id, command, redact(model.model_dump(exclude_none=True), secret), source, True))
+        self._bus.publish(CommandCalled(self._now(), entity_id, command, redact(model.model_dump(exclude_none=True), secret), source, True,
+                                        result=result))
         return result
 
     def _secret_fields(self, entity_id: str, command: str) -> frozenset[str]:

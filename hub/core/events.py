@@ -51,10 +51,10 @@ class StateChanged(Event):
 class CommandCalled(Event):
     """A command went through the command registry: validated, dispatched, and its outcome."""
 
-    __slots__ = ("entity_id", "command", "args", "source", "ok", "error")
+    __slots__ = ("entity_id", "command", "args", "source", "ok", "error", "result")
     event_type = "command_called"
 
-    def __init__(self, time, entity_id, command, args, source, ok, error=None) -> None:
+    def __init__(self, time, entity_id, command, args, source, ok, error=None, result=None) -> None:
         self.time = time
         self.entity_id = entity_id
         self.command = command
@@ -62,6 +62,7 @@ class CommandCalled(Event):
         self.source = source
         self.ok = ok
         self.error = error
+        self.result = result  # what the driver answered: the command log keeps a summary of it
 
     def data(self) -> dict[str, Any]:
         return {

@@ -47,6 +47,14 @@ def inclusion_proof(leaves: list[bytes], index: int) -> list[bytes]:
     return _path(index, [leaf_hash(x) for x in leaves])
 
 
+def inclusion_proof_of_hashes(hashes: list[bytes], index: int) -> list[bytes]:
+    """The same path from the leaves' hashes: what a log that keeps 32 bytes per entry (not the
+    entries themselves, which it may have purged) can prove from."""
+    if not 0 <= index < len(hashes):
+        raise IndexError(f"leaf {index} is not in a tree of {len(hashes)}")
+    return _path(index, hashes)
+
+
 def _path(m: int, hashes: list[bytes]) -> list[bytes]:
     n = len(hashes)
     if n == 1:

@@ -136,3 +136,8 @@ def devices(ctx: Ctx, as_json: bool) -> None:
                     _short(ident.get("controller"), mine) if ident else "-",
                     ", ".join(f"{g['grantee'][:8]}…: {','.join(g['commands'])}" for g in grants) or "-"])
     table("Devices", ["device", "model", "key", "holds key", "controller", "grants"], out)
+
+
+from hub.identity.cli_log import log as _log  # noqa: E402 - registered after the group exists
+
+device.add_command(_log)

@@ -105,6 +105,54 @@ MIGRATIONS.append(
 # (entity_id, last_updated) index once per entity instead (Store.purge_history).
 MIGRATIONS.append(("DROP INDEX IF EXISTS history_time",))
 
+# 4: the command log, anchored (hub/identity/anchor.py, docs/identity.md). command_log is rebuilt with
+# AUTOINCREMENT, so an id is never reused after a purge empties the table: a leaf names its row by id.
+# log_leaves holds each command's RFC 6962 leaf hash (hub/store/logleaf.py) at a contiguous index; it
+# is written in the same transaction as the row, so no purge and no kill -9 can lose a command before
+# it is anchored. log_batches holds the roots published (or to publish) as `command_log` transactions.
+MIGRATIONS.append(
+    (
+        """CREATE TABLE command_log_v4 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            entity_id TEXT NOT NULL,
+            command TEXT NOT NULL,
+            args TEXT NOT NULL,
+            source TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            error TEXT,
+            result TEXT
+        )""",
+        "INSERT INTO command_log_v4 SELECT id, ts, entity_id, command, args, source, ok, error, result FROM command_log",
+        "DROP TABLE command_log",
+        "ALTER TABLE command_log_v4 RENAME TO command_log",
+        "CREATE INDEX command_log_entity_ts ON command_log (entity_id, ts)",
+        "CREATE INDEX command_log_ts ON command_log (ts)",
+        """CREATE TABLE log_leaves (
+            idx INTEGER PRIMARY KEY,
+            log_id INTEGER NOT NULL UNIQUE,
+            ts INTEGER NOT NULL,
+            hash BLOB NOT NULL
+        )""",
+        # first/count: leaf indexes; keeper: the address that anchors it and chain_first its `first`
+        # on chain (fixed before the first submission, so a batch can never land at two places);
+        # height: the block that holds its anchor; final: that block is irreversible.
+        """CREATE TABLE log_batches (
+            first INTEGER PRIMARY KEY,
+            count INTEGER NOT NULL,
+            root BLOB NOT NULL,
+            first_time INTEGER NOT NULL,
+            last_time INTEGER NOT NULL,
+            keeper BLOB,
+            chain_first INTEGER,
+            tx BLOB,
+            submitted_at REAL,
+            height INTEGER,
+            final INTEGER NOT NULL DEFAULT 0
+        )""",
+    )
+)
+
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

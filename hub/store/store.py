@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hub.store import anchors as _anchors
 from hub.store import tokens as _tokens
 from hub.store.codec import MAX_TEXT
 from hub.store.codec import dumps as _dumps
@@ -175,6 +176,10 @@ class Store:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA cache_size = {-CACHE_KIB:d}")
             migrate(conn)
+            if _anchors.needs_backfill(conn):
+                with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    _anchors.backfill(conn)
         except BaseException:
             conn.close()
             raise
@@ -369,11 +374,14 @@ class Store:
         a loop, refused or not, would otherwise fill the card within the retention time."""
         keep = MAX_COMMAND_ROWS if keep is None else keep
         with self._write() as conn:
-            return conn.execute(
+            removed = conn.execute(
                 "DELETE FROM command_log WHERE ts < ? "
                 "OR id <= (SELECT id FROM command_log ORDER BY id DESC LIMIT 1 OFFSET ?)",
                 (older_than, keep),
             ).rowcount
+            # Each row's leaf outlives it until its batch is final on chain (hub.store.anchors).
+            _anchors.purge_leaves(conn)
+            return removed
 
     def reclaim(self) -> int:
         """Give the pages freed by purges back to the filesystem; return how many.
@@ -503,23 +511,38 @@ class Store:
     ) -> int:
         """One command, bounded: names and texts cut to a few hundred characters, arguments and result
         to a summary of at most a few kilobytes (:func:`hub.store.codec.summary`), whatever was sent."""
-        params = (
-            float(ts),
-            _short(entity_id),
-            _short(command),
-            _dumps(_summary(args if args is not None else {})),
-            _short(source),
-            1 if ok else 0,
-            _short(error, MAX_ERROR),
-            _dumps(_summary(result)),
-        )
-        with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO command_log (ts, entity_id, command, args, source, ok, error, result) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                params,
+        return self.log_commands([{"ts": ts, "entity_id": entity_id, "command": command, "args": args,
+                                   "source": source, "ok": ok, "error": error, "result": result}])[0]
+
+    def log_commands(self, commands: list[dict]) -> list[int]:
+        """Several commands (``log_command``'s keywords each) in one transaction, each with its leaf
+        in the anchored log (:mod:`hub.store.anchors`) in that same transaction; returns their ids."""
+        rows = [
+            (
+                float(c["ts"]),
+                _short(c["entity_id"]),
+                _short(c["command"]),
+                _dumps(_summary(c.get("args") if c.get("args") is not None else {})),
+                _short(c["source"]),
+                1 if c["ok"] else 0,
+                _short(c.get("error"), MAX_ERROR),
+                _dumps(_summary(c.get("result"))),
             )
-            return cur.lastrowid
+            for c in commands
+        ]
+        if not rows:
+            return []
+        with self._write() as conn:
+            stored = []
+            for params in rows:
+                cur = conn.execute(
+                    "INSERT INTO command_log (ts, entity_id, command, args, source, ok, error, result) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    params,
+                )
+                stored.append((cur.lastrowid, *params))
+            _anchors.append_leaves(conn, stored)
+            return [row[0] for row in stored]
 
     def command_log(self, entity_id: str | None = None, limit: int = 100) -> list[dict]:
         """Most recent first (by ``ts``, then by insertion order)."""
