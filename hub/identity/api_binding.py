@@ -19,7 +19,8 @@ from hub.api.auth import require_token
 from hub.crypto.statements import Signed, StatementError
 from hub.identity.errors import Refused
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_token)], tags=["identity"])
+#: Included by ``hub.identity.api.router`` (prefix ``/api``).
+router = APIRouter(dependencies=[Depends(require_token)], tags=["identity"])
 
 HEX64 = r"^[0-9a-fA-F]{64}$"
 MAX_LABEL = 200  # the longest label text is ~110 characters
@@ -89,11 +90,15 @@ def _proof_requester(hub: Any, identity: Any):
         entry = hub.devices.get(device_id)
         if entry is None:
             raise Refused("wrong_device", f"unknown device {device_id!r}")
+        ctx = hub.contexts.get(entry.platform)
+        if ctx is None or hub.plugins.impl(entry.platform, "hub_request_bind_proof") is None:
+            raise Refused("unbound", f"{device_id}: its driver {entry.platform!r} is not running or cannot ask for a proof")
+        # Hooks name a device by the driver's own id, as hub_deliver_statement does.
         proof = await hub.plugins.call_one(entry.platform, "hub_request_bind_proof", timeout=10,
-                                           hub=hub.contexts[entry.platform], device_id=device_id,
+                                           hub=ctx, device_id=device_id.split(":", 1)[1],
                                            controller=controller, nonce=nonce, code_mac=mac)
-        if proof is None:
-            raise Refused("malformed", f"the driver of {device_id!r} cannot ask its device for a proof")
+        if isinstance(proof, dict):
+            proof = Signed.from_body(proof)
         return proof
 
     return ask

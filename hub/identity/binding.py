@@ -147,8 +147,13 @@ def _hex_or_bytes(value: Any) -> bytes | None:
     return bytes.fromhex(value)
 
 
-def _signed(value: Any) -> Signed:
-    return value if isinstance(value, Signed) else Signed.from_json(value)
+def _grant(value: Any) -> Grant:
+    """A grant as a record lists it: signed (JSON or object) or its statement's body alone."""
+    if isinstance(value, Signed):
+        return value.statement
+    if isinstance(value, dict) and "kind" in value:
+        return Signed.from_json(value).statement
+    return Grant.from_json(value)
 
 
 class Binder:
@@ -202,27 +207,27 @@ class Binder:
 
     # --- applying a statement to the device -------------------------------------------------------
     async def _apply(self, device_id: str, signed: Signed, rec: Any) -> None:
-        """The device accepts the statement or refuses it (``Refused``): the device itself when it
-        holds its key, the hub's light node for it otherwise."""
+        """The device accepts the statement or refuses it (``Refused``): a key-holding device itself
+        (``identity.deliver``; the hub's mirror of its record follows), the hub's light node for a
+        keyless one. Grants and revocations also go through the identity's own bookkeeping."""
         st = signed.statement
+        holds_key = bool(getattr(rec, "holds_key", False))
         if isinstance(st, Grant):
+            if holds_key:
+                await self.identity.deliver(device_id, signed)
             await _maybe_await(self.identity.add_grant(device_id, signed))
-            return
-        if isinstance(st, Revoke):
+        elif isinstance(st, Revoke) and not holds_key:
             await _maybe_await(self.identity.revoke(device_id, signed))
-            return
-        if getattr(rec, "holds_key", False):
+        else:
             await self.identity.deliver(device_id, signed)
-            return
-        node = self.identity.lightnode(device_id)
-        if isinstance(st, (Bind, BindProof)):
-            node.bind(signed)
-        elif isinstance(st, Handover):
-            node.handover(signed)
-        elif isinstance(st, Reset):
-            node.reset(st.time)
-        else:  # pragma: no cover - the flows below build only the kinds above
-            raise Refused(Reason.MALFORMED, f"{st.DOMAIN} is not a statement a device records")
+
+    def _mirror(self, device_id: str, apply: Callable[[Any], None], what: str) -> None:
+        """What a key-holding device did by itself (a strong binding, its reset button), in the hub's
+        mirror of its record; a mirror that disagrees is logged, never trusted over the device."""
+        try:
+            apply(self.identity.lightnode(device_id))
+        except Refused as exc:
+            log.warning("%s: the device's %s does not apply to the hub's mirror of it (%s)", device_id, what, exc)
 
     async def publish(self, signed: Signed) -> dict[str, Any]:
         """Publish a device statement in a ``bind_device`` transaction paid by the controller key;
@@ -287,9 +292,7 @@ class Binder:
             proof = check_proof(await self._request_proof(device_id, controller, nonce, mac), device, controller,
                                 nonce, network)
             # The device recorded the controller when it signed; the hub's mirror follows.
-            recorded = getattr(self.identity, "record_binding", None)
-            if recorded is not None:
-                await _maybe_await(recorded(device_id, proof))
+            self._mirror(device_id, lambda node: node.bind(proof), "binding")
             signed = proof
         else:
             if signed is None:
@@ -363,10 +366,8 @@ class Binder:
             raise Refused(Reason.FORGED, "the reset is not signed by the device's key on this chain")
         if not getattr(rec, "holds_key", False):
             await self._apply(device_id, signed, rec)
-        else:
-            recorded = getattr(self.identity, "record_reset", None)
-            if recorded is not None:
-                await _maybe_await(recorded(device_id, signed))
+        else:  # the device reset itself (its button); the hub's mirror follows
+            self._mirror(device_id, lambda node: node.reset(st.time), "reset")
         outcome = self._outcome(device_id, "reset", signed)
         outcome.chain = await self.publish(signed)
         log.info("device %s reset; chain: %s", device_id, _said(outcome.chain))
@@ -399,8 +400,7 @@ class Binder:
         device = _hex_or_bytes(rec.public_key)
         now = self.now_ms()
         keep = []
-        for g in map(_signed, getattr(rec, "grants", None) or []):
-            st = g.statement
+        for st in map(_grant, getattr(rec, "grants", None) or []):
             if grantee is None or st.grantee == grantee or (st.not_after and st.not_after < now):
                 continue
             keep.append(st)

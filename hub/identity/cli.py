@@ -136,3 +136,9 @@ def devices(ctx: Ctx, as_json: bool) -> None:
                     _short(ident.get("controller"), mine) if ident else "-",
                     ", ".join(f"{g['grantee'][:8]}…: {','.join(g['commands'])}" for g in grants) or "-"])
     table("Devices", ["device", "model", "key", "holds key", "controller", "grants"], out)
+
+
+# keygen, bind, transfer, sell, buy, reset, share, revoke (hub/identity/cli_binding.py)
+from hub.identity.cli_binding import register as _register_ownership  # noqa: E402
+
+_register_ownership(device)
