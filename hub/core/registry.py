@@ -32,6 +32,8 @@ class DeviceEntry:
     sw_version: str | None = None
     connection: str | None = None
     created_at: float = 0.0
+    public_key: str | None = None  # hex, declared by a driver whose device holds its own key
+    holds_key: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +83,8 @@ class DeviceRegistry:
             sw_version=device.sw_version,
             connection=device.connection,
             created_at=old.created_at if old else now,
+            public_key=device.public_key,
+            holds_key=device.holds_key,
         )
         if entry != old:
             self._devices[device_id] = entry

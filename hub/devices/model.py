@@ -31,6 +31,21 @@ class Device(BaseModel):
     connection: str | None = Field(
         default=None, description="How the hub reaches it: 'tcp://10.0.0.5:502 id 3', '/dev/ttyUSB0'."
     )
+    public_key: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$",
+        description="The device's Ed25519 public key (hex), for a device that holds its own key.",
+    )
+    holds_key: bool = Field(
+        default=False,
+        description="The device verifies signed commands itself (the whitepaper's light node); the identity "
+        "gate delivers them to it instead of calling hub_handle_command.",
+    )
+
+    @model_validator(mode="after")
+    def _key_holder_names_its_key(self) -> "Device":
+        if self.holds_key and self.public_key is None:
+            raise ValueError("a device that holds its key (holds_key) must declare its public_key")
+        return self
 
 
 class EntitySpec(BaseModel):
