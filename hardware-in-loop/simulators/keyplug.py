@@ -72,7 +72,7 @@ class NodeFlash:
 
 class Plug:
     def __init__(self, flash_path: Path, *, strong: bool, window_s: float, label_out: Path | None) -> None:
-        self.flash = JsonFlash(flash_path)
+        self.flash = JsonFlash(flash_path, section=None)
         self.window_ms = int(window_s * 1000)
         self.flash_data: dict[str, Any] = self.flash.load() or {}
         if not self.flash_data:
@@ -82,6 +82,7 @@ class Plug:
         self.clients: set[asyncio.StreamWriter] = set()
         self.code_lock = asyncio.Lock()
         self._ticked = time.monotonic()
+        self._node: LightNode | None = None
 
     # --- flash -------------------------------------------------------------------------------------
     def _manufacture(self, strong: bool, label_out: Path | None) -> None:
@@ -102,7 +103,9 @@ class Plug:
         return Network(net[0], bytes.fromhex(net[1])) if net else None
 
     def node(self, network: Network) -> LightNode:
-        return LightNode(self.public_key, network, NodeFlash(self), window_ms=self.window_ms)
+        if self._node is None or self._node.network != network:
+            self._node = LightNode(self.public_key, network, NodeFlash(self), window_ms=self.window_ms)
+        return self._node
 
     # --- what a hub asks -------------------------------------------------------------------------
     def deliver(self, message: dict) -> Any:
@@ -139,7 +142,7 @@ class Plug:
             node.handover(signed)
             return {"controller": statement.to.hex()}
         if isinstance(statement, Grant):
-            node.grant(signed)
+            node.grant(signed, now_ms())
             return {"grantee": statement.grantee.hex()}
         if isinstance(statement, Revoke):
             node.revoke(signed)
