@@ -19,7 +19,7 @@ from hub_lightnode import protocol
 from hub_lightnode.link import Link, NotConnected
 
 log = logging.getLogger("hub.plugins.lightnode")
-PREFIX = "lightnode:"
+PREFIX = "lightnode:"  # the hub prefixes a device id with its plugin's name
 
 
 def device_id_for(public_key: bytes) -> str:
@@ -55,7 +55,7 @@ class Devices:
         try:
             specs = [EntitySpec(key=e["key"], capability=e["capability"], unit=e["unit"],
                                 device_class=e["device_class"]) for e in hello["entities"]]
-            device = Device(id=device_id, name=name, model=hello["model"], connection=f"tcp://{link.address}",
+            device = Device(id=public_key.hex(), name=name, model=hello["model"], connection=f"tcp://{link.address}",
                             public_key=public_key.hex(), holds_key=True)
         except ValidationError as exc:
             raise protocol.ProtocolError(f"hello: {exc.errors(include_url=False)[0]['msg']}") from None
