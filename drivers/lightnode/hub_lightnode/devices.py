@@ -4,6 +4,7 @@ identity gate makes of them (deliver a statement, prove a key, run an owner's co
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from typing import Any
 
@@ -88,8 +89,14 @@ class Devices:
         except StatementError as exc:
             log.warning("%s: a malformed reset: %s", device_id[:26], exc)
             return
-        if signed.statement.DOMAIN != "reset" or signed.statement.device != self.by_id[device_id].hello["device"]:
+        public_key = self.by_id[device_id].hello["device"]
+        if signed.statement.DOMAIN != "reset" or signed.statement.device != public_key:
             log.warning("%s: a reset for another device, ignored", device_id[:26])
+            return
+        identity = self.hub.service("identity")
+        network = identity.network if identity is not None else None
+        if network is not None and not signed.verify(public_key, network):
+            log.warning("%s: a reset not signed by the device on this chain, ignored", device_id[:26])
             return
         self.resets[device_id] = signed
         log.warning("%s: factory reset on the device: it has no controller now", device_id[:26])
@@ -149,6 +156,8 @@ class Devices:
             raise CommandRefused(f"{device_id} obeys signed commands only, and the identity service is not running")
         try:
             signed = identity.sign_command(device_id, entity.key, command, args.model_dump())
+            if inspect.isawaitable(signed):
+                signed = await signed
             return await self.deliver(device_id, signed)
         except Refused as exc:
             raise CommandRefused(f"{exc.reason.value}: {exc.message}") from None

@@ -51,11 +51,13 @@ class Link:
             try:
                 await self._session()
                 delay = 0.2  # it was up: the next attempt comes soon
-            except (OSError, TimeoutError, asyncio.IncompleteReadError, protocol.ProtocolError) as exc:
+            except Exception as exc:  # noqa: BLE001 - one device's fault must not end the others' links
                 self.failures += 1
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 if error != self.last_error:
-                    log.warning("lightnode device at %s: %s", self.address, error)
+                    expected = isinstance(exc, (OSError, TimeoutError, asyncio.IncompleteReadError,
+                                                protocol.ProtocolError))
+                    log.warning("lightnode device at %s: %s", self.address, error, exc_info=not expected)
                 self.last_error = error
             finally:
                 self._drop()
