@@ -36,7 +36,7 @@ log = logging.getLogger("hub.plugins")
 ENTRY_POINT_GROUP = "ruffhub.plugins"
 #: Parts of the hub itself that are plugins, registered exactly like installed ones (name, module).
 #: They load even with RUFFHUB_NO_ENTRYPOINTS, since they are the hub.
-BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (("chain", "hub.chain.embedded"),)
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (("chain", "hub.chain.embedded"), ("identity", "hub.identity.plugin"))
 HOOK_NAMES = tuple(
     name for name, obj in vars(hookspecs).items() if name.startswith("hub_") and callable(obj)
 )

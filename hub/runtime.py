@@ -203,6 +203,11 @@ class Hub:
             elif self.plugins.impl(name, "hub_config_schema") is None:
                 info.configured = True  # a plugin with no settings runs whenever it is installed
                 config.plugin_configs[name] = {}
+            elif getattr(self.plugins.pm.get_plugin(name), "RUNS_UNCONFIGURED", False):
+                # A part of the hub that runs on its defaults (the identity gate: a device holding
+                # its key takes only signed commands, the owner's included).
+                info.configured = True
+                config.plugin_configs[name] = _check_schema(self.plugins.call_one_sync(name, "hub_config_schema")).model_validate({})
             else:
                 info.status = "not_configured"
         for issue in config.issues:

@@ -21,6 +21,7 @@ from hub.api.jsonsafe import DeclaredSizeCheck, JsonBodyCheck
 from hub.api.limits import MAX_BODY_BYTES
 from hub.api.sessions import Sessions
 from hub.core.commands import CommandError
+from hub.identity import api as identity_api
 
 log = logging.getLogger("hub.api")
 
@@ -63,6 +64,7 @@ def create_app(hub) -> FastAPI:
     app.state.hub = hub
     app.state.sessions = Sessions(hub.store)
     app.include_router(routes.public)
+    app.include_router(identity_api.router)  # its own auth: a signed command's signature is the credential
     app.include_router(routes.router)
     app.include_router(rules.router)
     app.include_router(ws.router)

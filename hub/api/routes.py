@@ -16,6 +16,7 @@ from hub.core.commands import CommandError
 from hub.core.events import CustomEvent
 from hub.core.state import iso
 from hub.devices.capabilities import CAPABILITIES
+from hub.identity.api import identity_of
 
 public = APIRouter(prefix="/api")
 router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
@@ -82,7 +83,8 @@ async def health(request: Request) -> dict[str, Any]:
 async def list_devices(request: Request) -> list[dict[str, Any]]:
     hub = _hub(request)
     return [
-        {**d.as_dict(), "entities": [e.entity_id for e in hub.entities.for_device(d.id)]} for d in hub.devices
+        {**d.as_dict(), "entities": [e.entity_id for e in hub.entities.for_device(d.id)],
+         "identity": identity_of(hub, d.id)} for d in hub.devices
     ]
 
 
@@ -92,7 +94,8 @@ async def get_device(device_id: str, request: Request) -> dict[str, Any]:
     device = hub.devices.get(device_id)
     if device is None:
         raise HTTPException(404, f"unknown device {device_id!r}")
-    return {**device.as_dict(), "entities": [_entity_dict(hub, e) for e in hub.entities.for_device(device_id)]}
+    return {**device.as_dict(), "entities": [_entity_dict(hub, e) for e in hub.entities.for_device(device_id)],
+            "identity": identity_of(hub, device_id)}
 
 
 @router.get("/entities", summary="Entities with capability, commands and current state")

@@ -105,6 +105,9 @@ class CommandRegistry:
         self.timeout = timeout
         self.outcomes = {"ok": 0, "failed": 0}  # commands since start (GET /api/metrics)
         self._handlers: dict[str, Handler] = {}
+        #: The identity gate (hub.identity.gate), once its plugin runs: it routes a command for a
+        #: device that holds its own key to the device, signed, instead of to the driver's handler.
+        self.gate: Any = None
 
     def set_handler(self, platform: str, handler: Handler) -> None:
         self._handlers[platform] = handler
@@ -135,7 +138,11 @@ class CommandRegistry:
             raise InvalidArguments(f"invalid arguments for {entry.capability}.{command}: {detail}", errors=errors) from None
         return entry, spec, model
 
-    async def call(self, entity_id: str, command: str, args: dict | None = None, *, source: str = "api") -> Any:
+    async def call(self, entity_id: str, command: str, args: dict | None = None, *, source: str = "api",
+                   signed: Any = None) -> Any:
+        """``source`` names the caller for the command log (``api:<token>``, ``rule:<id>``,
+        ``signed:<signer>``, ``chain:<tx>``); ``signed`` is the signed command the gate verified
+        (or will deliver to a device that verifies for itself), None for a local caller."""
         secret: frozenset[str] = frozenset()
         try:
             secret = self._secret_fields(entity_id, command)
@@ -152,6 +159,8 @@ class CommandRegistry:
                 # state, so every driver gets them by implementing select_option alone.
                 model = spec.derive(entry.options, state.value if state is not None else None, model)
                 sent = spec.via
+            if self.gate is not None:
+                handler = self.gate.route(entry, handler, signed)
             try:
                 result = handler(entry, sent, model)
                 if inspect.isawaitable(result):
