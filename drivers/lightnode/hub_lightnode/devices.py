@@ -27,6 +27,12 @@ def device_id_for(public_key: bytes) -> str:
     return PREFIX + public_key.hex()
 
 
+def hub_id(device_id: str) -> str:
+    """The hub's id of a device, from it or from the driver's own (the key's hex, which the gate
+    passes to ``hub_deliver_statement``)."""
+    return device_id if device_id.startswith(PREFIX) else PREFIX + device_id
+
+
 class Devices:
     def __init__(self, hub: PluginContext) -> None:
         self.hub = hub
@@ -42,7 +48,7 @@ class Devices:
         await asyncio.gather(*(link.run() for link in self.links))
 
     def owns(self, device_id: str) -> bool:
-        return device_id in self.by_id
+        return hub_id(device_id) in self.by_id
 
     # --- what a link reports ---------------------------------------------------------------------
     def _hello(self, link: Link, hello: dict) -> None:
@@ -116,7 +122,7 @@ class Devices:
         return network
 
     async def _ask(self, device_id: str, message: dict) -> Any:
-        link = self.by_id[device_id]
+        link = self.by_id[hub_id(device_id)]
         network = self._network()
         answer = await link.request({**message, "chain": network.chain_id, "genesis": network.genesis_hash})
         if answer["ok"]:
@@ -133,7 +139,7 @@ class Devices:
     async def prove(self, device_id: str, controller: bytes, nonce: bytes, code_mac: bytes) -> Signed:
         body = await self._ask(device_id, {"t": "prove", "controller": controller, "nonce": nonce,
                                            "code_mac": code_mac})
-        public_key = self.by_id[device_id].hello["device"]
+        public_key = self.by_id[hub_id(device_id)].hello["device"]
         try:
             proof = Signed.from_body(body)
         except StatementError as exc:
@@ -155,7 +161,7 @@ class Devices:
         if identity is None:
             raise CommandRefused(f"{device_id} obeys signed commands only, and the identity service is not running")
         try:
-            signed = identity.sign_command(device_id, entity.key, command, args.model_dump())
+            signed = identity.sign_command(device_id, entity.key, command, args.model_dump(mode="json", exclude_none=True))
             if inspect.isawaitable(signed):
                 signed = await signed
             return await self.deliver(device_id, signed)
