@@ -8,7 +8,8 @@ key in ``<data>/chain/keys/`` that the genesis names as a producer makes it prod
 
 ``rpc:`` (a full node's RPC URL) switches to remote mode instead: no node in the hub, a light client
 of that node's chain (:mod:`hub.chain.remote`), anchored in the ``genesis:`` file, which is then
-required (the trust anchor comes from the user, never from the node). This module only dispatches.
+required (the trust anchor comes from the user, never from the node). This module only dispatches, and offers either mode to the hub's other parts as the service
+``"chain"`` (:mod:`hub.chain.access`).
 
 Start-up cost matters (``hub run`` should answer within ~1.5 s): this module imports nothing heavy;
 the node, libsodium and SQLite are loaded in ``hub_setup``, off the event loop.
@@ -97,17 +98,28 @@ def _config(hub: Any) -> ChainConfig:
     return hub.config if isinstance(hub.config, ChainConfig) else ChainConfig.model_validate(hub.config or {})
 
 
+def _access(chain: Any, hub: Any) -> Any:
+    """The ``ChainAccess`` the hub's other parts find as the service "chain" (identity, anchoring,
+    chain-state control), on the hub's clock."""
+    from hub.chain.access import EmbeddedAccess, RemoteAccess
+
+    clock = lambda: int(hub.now() * 1000)  # noqa: E731
+    return RemoteAccess(chain, clock) if "remote" in hub.data else EmbeddedAccess(chain, clock)
+
+
 @hookimpl
 async def hub_setup(hub: Any) -> None:
     config = _config(hub)
     if config.rpc is not None:
         remote = await asyncio.to_thread(_open_remote, config, hub.log, hub.now)
         hub.data["remote"] = remote
+        hub.provide("chain", _access(remote, hub))
         hub.log.info("chain %s: light client of %s (genesis %s, trusted from %s); keeps no blocks",
                      remote.genesis.chain_id, remote.url, remote.genesis.hash.hex()[:16], config.genesis)
         return
     node = await asyncio.to_thread(_open, _chain_dir(hub), config, int(hub.now() * 1000))
     hub.data["node"] = node
+    hub.provide("chain", _access(node, hub))
     role = "producing" if node.key is not None else "following (no producer key in keys/)"
     hub.log.info("chain %s: head %d, %s; `hub chain --help` for the CLI", node.genesis.chain_id, node.head.height, role)
 

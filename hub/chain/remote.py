@@ -44,10 +44,11 @@ class NodeUnreachable(Exception):
 
 
 class NodeAnswered(Exception):
-    """The node answered with an HTTP error (a 4xx): ``status`` and its ``message``."""
+    """The node answered with an HTTP error (a 4xx): ``status``, its ``message`` and its ``code``
+    (the RPC's ``error``, e.g. a refused transaction's reason), when it sent one."""
 
-    def __init__(self, status: int, message: str) -> None:
-        self.status, self.message = status, message
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        self.status, self.message, self.code = status, message, code
         super().__init__(f"HTTP {status}: {message}")
 
 
@@ -85,21 +86,27 @@ class RemoteChain:
         self.retry_in = self.interval  # seconds until the next poll (grows while the node fails)
 
     # --- HTTP --------------------------------------------------------------------------------------
-    def _fetch(self, path: str) -> tuple[bytes, str]:
-        """GET ``path`` from the node (blocking): (body, content type)."""
-        request = urllib.request.Request(self.url + path, headers={"Accept": "application/json, application/cbor"})
+    def _fetch(self, path: str, body: bytes | None = None) -> tuple[bytes, str]:
+        """GET ``path`` from the node, or POST ``body`` (JSON) to it (blocking): (body, content type)."""
+        headers = {"Accept": "application/json, application/cbor"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.url + path, data=body, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as resp:
                 return resp.read(), resp.headers.get("Content-Type", "")
         except urllib.error.HTTPError as exc:
-            body = exc.read()
+            answer = exc.read()
+            code = None
             try:
-                message = json.loads(body)["message"]
-            except (ValueError, KeyError, TypeError):
-                message = body[:200].decode(errors="replace") or exc.reason
+                found = json.loads(answer)
+                message = found["message"]
+                code = found.get("error") if isinstance(found.get("error"), str) else None
+            except (ValueError, KeyError, TypeError, AttributeError):
+                message = answer[:200].decode(errors="replace") or exc.reason
             if exc.code >= 500:
                 raise NodeUnreachable(f"the node answered HTTP {exc.code}: {message}") from None
-            raise NodeAnswered(exc.code, str(message)) from None
+            raise NodeAnswered(exc.code, str(message), code) from None
         except (urllib.error.URLError, OSError) as exc:  # refused, timeout, reset, DNS
             reason = getattr(exc, "reason", exc)
             raise NodeUnreachable(f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__) from None
@@ -110,6 +117,14 @@ class RemoteChain:
             return json.loads(body)
         except ValueError:
             raise NodeUnreachable(f"the node's answer to {path} is not JSON") from None
+
+    async def post_json(self, path: str, data: Any) -> Any:
+        """POST ``data`` as JSON (``POST /tx``): the node's JSON answer."""
+        body, _ = await asyncio.to_thread(self._fetch, path, json.dumps(data).encode())
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise NodeUnreachable(f"the node's answer to POST {path} is not JSON") from None
 
     async def get_bytes(self, path: str) -> bytes:
         body, _ = await asyncio.to_thread(self._fetch, path)

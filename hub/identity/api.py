@@ -32,11 +32,19 @@ def _identity(request: Request) -> Any:
     return identity
 
 
-@router.get("/identity", summary="The network signed statements are bound to (no token needed)")
-async def network(request: Request) -> dict[str, Any]:
+@router.get("/identity", summary="The network signed statements are bound to (no token needed)",
+            description="With `device=ID`, also that device's public key (public: a signer needs it).")
+async def network(request: Request, device: str | None = None) -> dict[str, Any]:
     identity = _identity(request)
     net = identity.network
+    found = None
+    if device is not None:
+        record = identity.record(device)
+        if record is None:
+            raise HTTPException(404, f"device: {device!r} has no identity on this hub")
+        found = {"id": record.device_id, "public_key": record.public_key, "holds_key": record.holds_key}
     return {
+        "device": found,
         "signed_control": net is not None,
         "chain_id": net.chain_id if net else None,
         "genesis_hash": net.genesis_hash.hex() if net else None,

@@ -97,3 +97,76 @@ class Sim:
     def run_to_round_end(self) -> None:
         while not dpos.is_round_end(self.state.head.height, self.c):
             self.next_block()
+
+
+# --- device statements and payloads (hub.crypto.statements; docs/chain.md "Device transactions") ---
+
+def signed(statement, k: PrivateKey, where) -> dict:
+    """``statement`` signed by ``k`` for the network of ``where``, as a payload carries it."""
+    from hub.crypto.statements import sign
+
+    return sign(statement, k, network_of(where)).to_body()
+
+
+def bind(device: PrivateKey, controller: bytes, time: int, where, *, proof: bool = False) -> dict:
+    """A ``bind_device`` payload: the device key binds ``controller`` from ``time`` on (``proof``:
+    the strong mode's BindProof, with a fixed nonce)."""
+    from hub.crypto.statements import Bind, BindProof
+
+    s = (BindProof(device.public_key, controller, b"\x07" * 32, time) if proof
+         else Bind(device.public_key, controller, time))
+    return {"statement": signed(s, device, where)}
+
+
+def reset(device: PrivateKey, time: int, where) -> dict:
+    from hub.crypto.statements import Reset
+
+    return {"statement": signed(Reset(device.public_key, time), device, where)}
+
+
+def handover(controller: PrivateKey, device: bytes, to: bytes, seq: int, where) -> dict:
+    from hub.crypto.statements import Handover
+
+    return {"statement": signed(Handover(device, controller.public_key, to, seq), controller, where)}
+
+
+def sale(seller: PrivateKey, device: bytes, price: int, seq: int, expires: int, where, buyer: bytes = b"") -> dict:
+    from hub.crypto.statements import Sale
+
+    return {"statement": signed(Sale(device, seller.public_key, buyer, price, seq, expires), seller, where)}
+
+
+def revoke(controller: PrivateKey, device: bytes, epoch: int, where) -> dict:
+    from hub.crypto.statements import Revoke
+
+    return {"statement": signed(Revoke(device, controller.public_key, epoch), controller, where)}
+
+
+def grant(controller: PrivateKey, device: bytes, grantee: bytes, where, *, commands=("*",), not_before: int = 0,
+          not_after: int = 0, epoch: int = 0, ref: str = "share") -> dict:
+    """A signed Grant body (for ``command(..., grant=...)``)."""
+    from hub.crypto.statements import Grant
+
+    return signed(Grant(device, controller.public_key, grantee, tuple(commands), not_before, not_after, epoch, ref),
+                  controller, where)
+
+
+def command(signer: PrivateKey, device: bytes, where, *, entity: str = "relay", name: str = "turn_on",
+            args: dict | None = None, counter: int = 1, issued_at: int = GENESIS_TIME, chain: str = CHAIN,
+            grant: dict | None = None) -> dict:
+    """A ``control_command`` payload: ``signer``'s Command, with ``grant`` (a signed Grant body) if any."""
+    from hub.crypto.statements import Command
+
+    s = Command(chain, device, entity, name, args or {}, issued_at, counter, signer.public_key)
+    return {"command": signed(s, signer, where), "grant": grant}
+
+
+def report(device: bytes, command_tx: bytes = b"", *, ok: bool = True, reason: str = "", entity: str = "relay",
+           value=None) -> dict:
+    """A ``state_change`` payload."""
+    return {"device": device, "command": command_tx, "ok": ok, "reason": reason, "entity": entity, "value": value}
+
+
+def log_batch(first: int, count: int, *, root: bytes = b"\x01" * 32, first_time: int = 0, last_time: int = 0) -> dict:
+    """A ``command_log`` payload."""
+    return {"root": root, "first": first, "count": count, "first_time": first_time, "last_time": last_time}

@@ -167,3 +167,30 @@ def test_replays_stay_refused_after_kill_9_and_everything_is_logged(tmp_path):
     refused = [row for row in log if row[3] == 0]
     assert refused and refused[-1][2] == signer and refused[-1][4].startswith("replayed: ")
     assert log[-1][2].startswith("api:")
+
+
+def test_hub_device_call_signs_locally_and_hub_devices_shows_the_binding(bound, tmp_path):
+    from hub.chain.node.files import write_key
+    from tests.hubproc import run_cli
+
+    hub, net = bound
+    write_key(tmp_path / "owner.key", OWNER)
+    write_key(tmp_path / "renter.key", RENTER)
+    nowhere = tmp_path / "no-data"  # a signer with no token and no data directory of this hub
+
+    def call(key: str, *args: str):
+        return run_cli(nowhere, "device", "call", PLUG, "outlet", *args, "--key", str(tmp_path / key), "--url", hub.url)
+
+    done = call("owner.key", "turn_off")
+    assert done.returncode == 0 and "turn_off: ok" in done.stdout, done.stderr
+    hub.wait_for(lambda: _outlet(hub) == "off", what="the plug off by the CLI")
+    counter = int((tmp_path / "owner.key.counter").read_text())
+    again = call("owner.key", "turn_on", "--counter", str(counter))
+    assert again.returncode == 1 and "refused (replayed)" in again.stderr
+    refused = call("renter.key", "turn_off")
+    assert refused.returncode == 1 and "not_granted" in refused.stderr
+    assert call("renter.key", "turn_on").returncode == 0
+    shown = run_cli(hub.data, "devices", "--url", hub.url)
+    assert shown.returncode == 0, shown.stderr
+    line = next(line for line in shown.stdout.splitlines() if PLUG in line)
+    assert OWNER.public_key.hex()[:16] in line and "outlet.turn_on" in line

@@ -15,6 +15,11 @@ from typing import Any
 RUFF = 10**6  # base units per RUFF
 SECOND = 1000  # milliseconds
 HOUR = 3600 * SECOND
+#: How far a device-signed binding or reset's ``time`` may be ahead of the block's time (clock skew
+#: between a device, its hub and the producers). Not a genesis constant: changing it would change
+#: every genesis hash, and no network needs another value. Without a bound, one binding dated in the
+#: far future could never be superseded by a factory reset.
+MAX_STATEMENT_AHEAD = 60 * SECOND
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,24 @@ class Reason(StrEnum):
     UNKNOWN_POLL = "unknown_poll"
     ALREADY_VOTED = "already_voted"
     BAD_EVIDENCE = "bad_evidence"
+    # devices (bind_device, control_command, state_change, command_log; docs/chain.md)
+    BAD_STATEMENT = "bad_statement"  # a well-formed statement that does not fit this use
+    BAD_STATEMENT_SIGNATURE = "bad_statement_signature"  # not signed by the key it must be signed by
+    FUTURE_TIME = "future_time"
+    STALE_BINDING = "stale_binding"
+    UNBOUND = "unbound"
+    NOT_CONTROLLER = "not_controller"
+    WRONG_SEQ = "wrong_seq"
+    OFFER_EXPIRED = "offer_expired"
+    WRONG_BUYER = "wrong_buyer"
+    STALE_EPOCH = "stale_epoch"
+    WRONG_CHAIN = "wrong_chain"
+    NOT_GRANTED = "not_granted"
+    GRANT_REVOKED = "grant_revoked"
+    UNKNOWN_COMMAND = "unknown_command"
+    ALREADY_REPORTED = "already_reported"
+    LOG_GAP = "log_gap"
+    LOG_OVERLAP = "log_overlap"
     # mempool only (not consensus)
     DUPLICATE = "duplicate"
     MEMPOOL_FULL = "mempool_full"

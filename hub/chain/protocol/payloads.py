@@ -2,17 +2,23 @@
 
 Strict pydantic models (no coercion: a string is never read as a number) with ``extra="forbid"``:
 two nodes must agree on whether a payload is valid, so nothing is guessed. Types whose effects come
-in later issues (device and contract types) are validated here already, so blocks carrying them are
-judged the same way by every node from the first release.
+in later issues (``data_anchor`` and the contract types) are validated here already, so blocks
+carrying them are judged the same way by every node from the first release. The device types carry
+signed statements (``hub.crypto.statements``) as their CBOR bodies, parsed here field by field;
+their signatures are checked by the rules (``devices.py``), which know who must have signed.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError,
+                      field_validator, model_validator)
 
 from hub.chain.protocol.tx import CONTRACT_TYPES, DEVICE_TYPES, TYPES  # noqa: F401 - re-exported
+from hub.crypto.encoding import encode
+from hub.crypto.statements import Bind, BindProof, Command, Grant, Handover, Reset, Revoke, Sale, Signed, Statement
 
 U64 = Annotated[int, Field(ge=0, lt=2**64)]
 PosU64 = Annotated[int, Field(gt=0, lt=2**64)]
@@ -61,32 +67,112 @@ class Evidence(Payload):
     second: dict[str, Any]
 
 
+def _signed(*kinds: type[Statement], optional: bool = False) -> Any:
+    """A field holding one signed statement (``Signed.to_body()``) of one of ``kinds``, parsed into
+    a :class:`Signed` (fields checked, signature not: the rules check it against the state)."""
+    names = {k.DOMAIN for k in kinds}
+
+    def parse(value: Any) -> Signed | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, Signed):  # a model built in code, not read off the wire
+            value = value.to_body()
+        signed = Signed.from_body(value)  # StatementError (a ValueError) names the field
+        if signed.statement.DOMAIN not in names:
+            raise ValueError(f"a {signed.statement.DOMAIN} statement is not accepted here; "
+                             f"expected {' or '.join(sorted(names))}")
+        return signed
+
+    def dump(value: Signed | None) -> Any:
+        return None if value is None else value.to_body()
+
+    return Annotated[Any, AfterValidator(parse), PlainSerializer(dump)]
+
+
+def _small_value(value: Any) -> Any:
+    """A reported state: plain CBOR data (finite floats only), at most MAX_VALUE_BYTES encoded."""
+    _plain_value(value, 0)
+    size = len(encode(value))
+    if size > MAX_VALUE_BYTES:
+        raise ValueError(f"{size} bytes encoded, at most {MAX_VALUE_BYTES}")
+    return value
+
+
+def _plain_value(value: Any, depth: int) -> None:
+    if depth > 4:
+        raise ValueError("nested deeper than 4")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError("map keys must be text")
+            _plain_value(v, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _plain_value(v, depth + 1)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -2**64 < value < 2**64:
+            raise ValueError("integer out of range")
+    elif not (value is None or isinstance(value, (bool, str, bytes))):
+        raise ValueError(f"{type(value).__name__} is not allowed")
+
+
+MAX_VALUE_BYTES = 256  # encoded state_change value
+
+
 class BindDevice(Payload):
-    device: PublicKey
-    controller: PublicKey
-    time: U64
-    device_signature: Signature
+    """A binding, hand-over, sale, factory reset or revocation, as the device or its controller
+    signed it (``hub.crypto.statements``); the rules are in ``devices.py``."""
+
+    statement: _signed(Bind, BindProof, Handover, Sale, Reset, Revoke)
 
 
 class ControlCommand(Payload):
-    device: PublicKey
-    command: Annotated[str, Field(min_length=1, max_length=64)]
-    args: dict[str, Any] = {}
-    counter: U64
+    """A signed command for the device's hub to run (once); ``grant``: the controller's grant to
+    the command's signer, when the signer is not the controller."""
+
+    command: _signed(Command)
+    grant: _signed(Grant, optional=True) = None
 
 
 class StateChange(Payload):
+    """A device's reported state; with ``command`` (a ``control_command`` transaction's hash) the
+    outcome of that command, which closes it."""
+
     device: PublicKey
-    entity: Annotated[str, Field(min_length=1, max_length=64)]
-    value: Any = None
+    command: Annotated[bytes, Field(max_length=32)] = b""
+    ok: bool = True
+    reason: Annotated[str, Field(max_length=64)] = ""
+    entity: Annotated[str, Field(max_length=64)] = ""
+    value: Annotated[Any, AfterValidator(_small_value)] = None
+
+    @field_validator("command")
+    @classmethod
+    def _command_hash(cls, value: bytes) -> bytes:
+        if len(value) not in (0, 32):
+            raise ValueError("a transaction hash (32 bytes) or empty")
+        return value
 
 
 class CommandLog(Payload):
-    device: PublicKey
+    """The root of an RFC 6962 tree over the sender's command-log entries ``first`` to
+    ``first + count - 1`` (the sender's log has no gap and no overlap: ``devices.py``)."""
+
     root: Hash
+    first: U64
     count: PosU64
-    first_time: U64
-    last_time: U64
+    first_time: U64  # ms, the first entry's time
+    last_time: U64  # ms, the last entry's
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CommandLog":
+        if self.first + self.count > 2**64:
+            raise ValueError("first + count is beyond 2^64")
+        if self.first_time > self.last_time:
+            raise ValueError(f"first_time {self.first_time} is after last_time {self.last_time}")
+        return self
 
 
 class DataAnchor(Payload):
@@ -168,4 +254,4 @@ def parse(tx_type: str, payload: dict) -> Payload:
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise ValueError(f"{where}: {first['msg']}") from None
+        raise ValueError(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None

@@ -7,8 +7,9 @@ block it is building without any rollback. The same split lets the mempool run a
 so a transaction that breaks its type's rules is refused on entry instead of being gossiped and
 then dropped without paying a fee.
 
-Only types with implemented effects are valid (:data:`ENABLED_TYPES`); the device and contract
-types are refused (``type_not_enabled``) until their effects land, see docs/chain.md.
+Only types with implemented effects are valid (:data:`ENABLED_TYPES`); ``data_anchor`` and the
+contract types are refused (``type_not_enabled``) until their effects land, see docs/chain.md. The
+device types' handlers are in ``devices.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hub.chain.protocol import dpos
+from hub.chain.protocol import devices, dpos
 from hub.chain.protocol.block import BlockFormatError, Header
 from hub.chain.protocol.errors import Reason, TxRejected
 from hub.chain.protocol.state import State
@@ -69,12 +70,26 @@ def apply_tx(state: State, tx: Transaction, ctx: BlockContext, verify: Callable[
     model = tx.model()  # validated by check_envelope, so this is the cached model
     sender = tx.sender_address
     balance, nonce = state.get("acct", sender, (0, 0))
-    spend = tx.fee + (model.amount if tx.type == "transfer" else 0)
+    spend = tx.fee
+    if tx.type == "transfer":
+        spend += model.amount
+    elif tx.type == "bind_device":
+        spend += devices.sale_price(model)
     if balance < spend:
         raise TxRejected(Reason.INSUFFICIENT_BALANCE, f"needs {spend}, the account holds {balance}")
     finish = _HANDLERS[tx.type](state, tx, model, ctx)  # checks only; returns the writes
     state.set("acct", sender, (balance - spend, nonce + 1))
     finish()
+    return tx.fee
+
+
+def spend(tx: Transaction) -> int:
+    """What ``tx`` takes from its sender's balance: the fee, a transfer's amount, a sale's price
+    (the mempool counts it per sender, so it never admits more than an account can pay)."""
+    if tx.type == "transfer":
+        return tx.fee + tx.model().amount
+    if tx.type == "bind_device":
+        return tx.fee + devices.sale_price(tx.model())
     return tx.fee
 
 
@@ -195,6 +210,7 @@ _HANDLERS = {
     "disqualify_poll": _poll,
     "disqualify_vote": _poll_vote,
     "evidence": _evidence,
+    **devices.HANDLERS,
 }
 #: Types whose handler checks nothing beyond the envelope and the balance (admission skips
 #: :func:`check_type` for them: a transfer is most of the load, and building its context cost 2 us).

@@ -17,6 +17,14 @@ namespace and its value shape:
 ``meta``  "supply", "minted", "round", "order" (this round's producer keys), "elected" (next round's),
           "pending" (the last election's result, not yet in effect), "signers" (keys that signed a
           block of this round, sorted)
+
+Devices (``devices.py``, docs/chain.md "Device transactions"):
+
+``dev``    device public key -> (controller public key, or b"" after a factory reset, seq, time, epoch)
+``ctl``    control_command tx hash -> (device public key, height): a command not reported yet
+``done``   control_command tx hash -> (ok, reason, height of the state_change that reported it)
+``clog``   command-log keeper address -> (next entry index, batches anchored)
+``anchor`` keeper address + first index (8 bytes, big-endian) -> (root, count, first_time, last_time, height)
 """
 
 from __future__ import annotations
@@ -30,7 +38,8 @@ from hub.chain.protocol.statetree import StateTree, build
 from hub.crypto.encoding import encode
 from hub.crypto.signing import Network
 
-NAMESPACES = ("acct", "ban", "cand", "dq", "meta", "miss", "name", "poll", "prod", "pvote", "vote")
+NAMESPACES = ("acct", "anchor", "ban", "cand", "clog", "ctl", "dev", "done", "dq", "meta", "miss", "name", "poll",
+              "prod", "pvote", "vote")
 ZERO_HASH = b"\x00" * 32
 _MISSING = object()
 
