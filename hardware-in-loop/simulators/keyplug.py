@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hmac
 import os
-import secrets
 import signal
 import sys
 import time
@@ -32,6 +30,7 @@ from hub.crypto import keys
 from hub.crypto.signing import Network
 from hub.crypto.statements import (Bind, BindProof, Command, Grant, Handover, Reset, Revoke, Signed,
                                    StatementError, sign)
+from hub.identity import labels
 from hub.identity.errors import Reason, Refused
 from hub.identity.lightnode import JsonFlash, LightNode
 
@@ -49,7 +48,6 @@ ENTITIES = [
     {"key": "energy", "capability": "meter", "unit": "kWh", "device_class": "energy"},
 ]
 RELAY_COMMANDS = {"turn_on", "turn_off", "toggle"}
-CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def now_ms() -> int:
@@ -86,13 +84,15 @@ class Plug:
 
     # --- flash -------------------------------------------------------------------------------------
     def _manufacture(self, strong: bool, label_out: Path | None) -> None:
-        key = keys.PrivateKey.generate()
-        code = "".join(secrets.choice(CROCKFORD) for _ in range(10)) if strong else None
-        self.flash_data = {"version": FLASH_VERSION, "seed": key.seed.hex(), "setup_code": code,
-                           "code_open": bool(code), "network": None, "relay": False, "energy_kwh": 0.0}
+        label, text = labels.make(strong=strong)
+        self.flash_data = {"version": FLASH_VERSION, "seed": label.seed.hex(), "setup_code": label.setup_code,
+                           "code_open": label.strong, "network": None, "relay": False, "energy_kwh": 0.0}
         self.save()
-        if label_out is not None:
-            write_label(label_out, key, code)
+        if label_out is not None:  # what the manufacturer prints on the plug: text and QR code
+            label_out.mkdir(parents=True, exist_ok=True)
+            name = f"keyplug-{label.public_key.hex()[:16]}-label"
+            labels.write_private(label_out / f"{name}.txt", text + "\n")
+            labels.write_png(text, label_out / f"{name}.png")
 
     def save(self) -> None:
         self.flash.save(self.flash_data)
@@ -174,8 +174,7 @@ class Plug:
         if not self.flash_data.get("code_open"):
             raise Refused(Reason.ALREADY_BOUND, "the setup code was used; press the reset button first")
         async with self.code_lock:  # one guess at a time, each wrong one paid for
-            expected = hmac.new(code.encode(), message["controller"] + message["nonce"], "sha256").digest()
-            if not hmac.compare_digest(expected, message["code_mac"]):
+            if not labels.check_code_mac(code, message["controller"], message["nonce"], message["code_mac"]):
                 await asyncio.sleep(WRONG_CODE_PAUSE)
                 raise Refused(Reason.BAD_SETUP_CODE, "the setup code does not match this device's label")
             network = Network(message["chain"], message["genesis"])
@@ -294,20 +293,6 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         pass
 
 
-def write_label(folder: Path, key: keys.PrivateKey, setup_code: str | None) -> None:
-    """What the manufacturer prints: the seed (whitepaper mode) or the public key and the setup code
-    (strong mode), in ``spec16``'s label text, 0600."""
-    if setup_code:
-        text = f"ruff-device:1:pk:{key.public_key.hex()}:{setup_code}"
-    else:
-        text = f"ruff-device:1:sk:{key.seed.hex()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"keyplug-{key.public_key.hex()[:16]}-label.txt"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text + "\n")
-
-
 async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--flash", type=Path, required=True, help="the device's flash: a JSON file, made on first start")
@@ -316,7 +301,7 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--strong", action="store_true",
                         help="on first start, make a strong label (public key and setup code) instead of a printed seed")
     parser.add_argument("--window", type=float, default=30.0, help="seconds a command's issued_at may differ from now")
-    parser.add_argument("--label-out", type=Path, help="on first start, write the label's text into this folder")
+    parser.add_argument("--label-out", type=Path, help="on first start, write the label (text and QR code PNG) into this folder")
     parser.add_argument("--tick", type=float, default=1.0, help="seconds between energy readings")
     args = parser.parse_args(argv)
 
