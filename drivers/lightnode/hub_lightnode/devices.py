@@ -66,7 +66,10 @@ class Devices:
                             public_key=public_key.hex(), holds_key=True)
         except ValidationError as exc:
             raise protocol.ProtocolError(f"hello: {exc.errors(include_url=False)[0]['msg']}") from None
-        self.handles[device_id] = self.hub.add_device(device, specs)
+        try:
+            self.handles[device_id] = self.hub.add_device(device, specs)
+        except ValueError as exc:  # two entities with one key, say: the device's fault, not the hub's
+            raise protocol.ProtocolError(f"hello: {exc}") from None
         self.by_id[device_id] = link
         identity = self.hub.service("identity")
         if identity is not None:

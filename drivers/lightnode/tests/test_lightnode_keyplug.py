@@ -229,3 +229,20 @@ def test_at_most_four_hubs_at_once(plug):
     while (hello := Client(device.port).hello)["t"] == "busy" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert hello["t"] == "hello"
+
+
+def test_the_energy_meter_rises_while_on_and_never_runs_backwards_across_kill_9(plug, tmp_path):
+    device = plug("--tick", "0.05")
+    owner = keys.PrivateKey.generate()
+    client = Client(device.port)
+    bind(client, device, owner)
+    assert client.deliver(command(device.public_key, owner, "turn_on", 1))["ok"]
+    first = client.wait_push(lambda m: m.get("entity") == "energy" and m["value"] > 0)["value"]
+    later = client.wait_push(lambda m: m.get("entity") == "energy" and m["value"] > first)["value"]
+    device.kill()  # while on: every reading a hub saw was in flash before it was sent
+
+    again = plug()
+    client = Client(again.port)
+    states = {m["entity"]: m["value"] for m in (client.read() for _ in range(3))}
+    assert states["relay"] == "on" and states["power"] == 1500.0
+    assert states["energy"] >= later  # a meter never runs backwards
