@@ -268,11 +268,13 @@ class Plug:
 
     async def answer(self, message: dict) -> dict:
         kind, request_id = message["t"], message.get("id")
-        if kind not in ("deliver", "prove", "ping"):
+        if kind not in ("deliver", "prove", "ping", "auth"):
             raise protocol.ProtocolError(f"{kind}: not a request a hub may send")
         try:
             if kind == "ping":
                 result: Any = "pong"
+            elif kind == "auth":  # the hub's check that this device holds the key its hello claims
+                result = self.key.sign(protocol.auth_bytes(message["nonce"], self.public_key))
             elif kind == "deliver":
                 result = self.deliver(message)
             else:

@@ -246,3 +246,16 @@ def test_the_energy_meter_rises_while_on_and_never_runs_backwards_across_kill_9(
     states = {m["entity"]: m["value"] for m in (client.read() for _ in range(3))}
     assert states["relay"] == "on" and states["power"] == 1500.0
     assert states["energy"] >= later  # a meter never runs backwards
+
+
+def test_the_device_shows_it_holds_the_key_its_hello_claims(plug):
+    from hub.crypto.keys import verify
+
+    from hub_lightnode.protocol import auth_bytes
+
+    device = plug()
+    client = Client(device.port)
+    nonce = os.urandom(32)
+    signature = client.ask({"t": "auth", "nonce": nonce})["result"]
+    assert verify(device.public_key, auth_bytes(nonce, device.public_key), signature)
+    assert not verify(device.public_key, auth_bytes(os.urandom(32), device.public_key), signature)
