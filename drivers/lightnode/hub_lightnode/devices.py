@@ -124,8 +124,14 @@ class Devices:
             raise NotConnected("no chain network: a key-holding device takes only statements signed for one")
         return network
 
+    def _link(self, device_id: str) -> Link:
+        link = self.by_id.get(hub_id(device_id))
+        if link is None:
+            raise NotConnected(f"{hub_id(device_id)} has not connected since the hub started")
+        return link
+
     async def _ask(self, device_id: str, message: dict) -> Any:
-        link = self.by_id[hub_id(device_id)]
+        link = self._link(device_id)
         network = self._network()
         answer = await link.request({**message, "chain": network.chain_id, "genesis": network.genesis_hash})
         if answer["ok"]:
@@ -142,7 +148,7 @@ class Devices:
     async def prove(self, device_id: str, controller: bytes, nonce: bytes, code_mac: bytes) -> Signed:
         body = await self._ask(device_id, {"t": "prove", "controller": controller, "nonce": nonce,
                                            "code_mac": code_mac})
-        public_key = self.by_id[hub_id(device_id)].hello["device"]
+        public_key = self._link(device_id).hello["device"]
         try:
             proof = Signed.from_body(body)
         except StatementError as exc:

@@ -1,5 +1,6 @@
-"""A peer whose hello claims a key it does not hold is not taken for that device: the hub checks
-the claim (``auth``) before it registers anything, in a hub running in this process."""
+"""Links that must not be believed, in a hub running in this process: a peer whose hello claims a
+key it does not hold is not taken for that device (the hub checks the claim, ``auth``, before it
+registers anything), and a device that is not connected is never reported as having been told."""
 
 from __future__ import annotations
 
@@ -55,3 +56,17 @@ async def test_a_hello_claiming_someone_elses_key_registers_nothing(hub):
     assert not link.connected
     assert hub.devices.get(f"lightnode:{VICTIM.hex()}") is None
     assert hub.states.get("switch.plug_relay") is None
+
+
+async def test_a_statement_for_a_device_that_is_not_connected_fails_loudly(hub):
+    from hub.crypto.signing import Network
+    from hub.crypto.statements import Grant, sign
+
+    from hub_lightnode.link import NotConnected
+
+    owner = keys.PrivateKey.generate()
+    grant = sign(Grant(VICTIM, owner.public_key, owner.public_key, ["*"], 0, 0, 0, "share"), owner,
+                 Network("ruff-test", bytes(32)))
+    with pytest.raises(NotConnected, match="has not connected since the hub started"):
+        await hub.plugins.call_one("lightnode", "hub_deliver_statement", hub=hub.contexts["lightnode"],
+                                   device_id=VICTIM.hex(), signed=grant)
