@@ -40,8 +40,9 @@ class Devices:
                            on_down=self._down) for device in hub.config.devices]
         self.by_id: dict[str, Link] = {}
         self.handles: dict[str, dict[str, EntityHandle]] = {}
-        #: The last device-signed Reset each device sent (its button): public, signed evidence that
-        #: ``hub device reset`` publishes with ``bind_device``.
+        #: The last device-signed Reset each device sent (its button): public, signed evidence. The
+        #: ``lightnode_reset`` event carries it to hub/identity/ownership.py, which mirrors and
+        #: publishes it; ``GET .../resets/{id}`` serves it for ``hub device reset --signed``.
         self.resets: dict[str, Signed] = {}
 
     async def run(self) -> None:
