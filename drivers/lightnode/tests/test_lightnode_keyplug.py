@@ -259,3 +259,22 @@ def test_the_device_shows_it_holds_the_key_its_hello_claims(plug):
     signature = client.ask({"t": "auth", "nonce": nonce})["result"]
     assert verify(device.public_key, auth_bytes(nonce, device.public_key), signature)
     assert not verify(device.public_key, auth_bytes(os.urandom(32), device.public_key), signature)
+
+
+@pytest.mark.parametrize("content, error", [
+    ("not json", "damaged flash"),
+    ('{"version": 1, "seed": "zz"}', "damaged flash: no valid seed"),
+    ('{"version": 9, "seed": "00"}', "flash version 9, this firmware reads 1"),
+])
+def test_a_damaged_flash_is_named_not_replaced(tmp_path, content, error):
+    import subprocess
+    import sys
+
+    from keyplug_proc import KEYPLUG
+
+    flash = tmp_path / "flash.json"
+    flash.write_text(content)
+    done = subprocess.run([sys.executable, str(KEYPLUG), "--flash", str(flash), "--port", "1"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and f"{flash}: " in done.stderr and error in done.stderr, done.stderr
+    assert flash.read_text() == content  # its key may still be recovered from it: never overwritten
