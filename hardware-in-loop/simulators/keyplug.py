@@ -185,9 +185,9 @@ class Plug:
         code = self.flash_data.get("setup_code")
         if not code:
             raise Refused(Reason.BAD_SETUP_CODE, "this device has a whitepaper label (no setup code)")
-        if not self.flash_data.get("code_open"):
-            raise Refused(Reason.ALREADY_BOUND, "the setup code was used; press the reset button first")
         async with self.code_lock:  # one guess at a time, each wrong one paid for
+            if not self.flash_data.get("code_open"):  # checked here: two right guesses bind once
+                raise Refused(Reason.ALREADY_BOUND, "the setup code was used; press the reset button first")
             if not labels.check_code_mac(code, message["controller"], message["nonce"], message["code_mac"]):
                 await asyncio.sleep(WRONG_CODE_PAUSE)
                 raise Refused(Reason.BAD_SETUP_CODE, "the setup code does not match this device's label")

@@ -278,3 +278,26 @@ def test_a_damaged_flash_is_named_not_replaced(tmp_path, content, error):
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 1 and f"{flash}: " in done.stderr and error in done.stderr, done.stderr
     assert flash.read_text() == content  # its key may still be recovered from it: never overwritten
+
+
+def test_two_binders_with_the_right_code_at_once_bind_it_once(plug):
+    device = plug("--strong")
+    guesser, first, second = Client(device.port), Client(device.port), Client(device.port)
+
+    def ask(client: Client, code: str) -> None:
+        controller, nonce = keys.PrivateKey.generate().public_key, os.urandom(32)
+        mac = hmac.new(code.encode(), controller + nonce, "sha256").digest()
+        client.send({"t": "prove", "id": 1, "controller": controller, "nonce": nonce, "code_mac": mac,
+                     "chain": NETWORK.chain_id, "genesis": NETWORK.genesis_hash})
+
+    def answer(client: Client) -> dict:
+        return next(m for m in iter(client.read, None) if m["t"] == "answer")
+
+    ask(guesser, "0000000000")  # a wrong guess holds the device's code check for its pause ...
+    time.sleep(0.2)  # (only so that it is read first; the pause it starts is 0.5 s)
+    ask(first, device.setup_code())  # ... while two right ones queue behind it
+    ask(second, device.setup_code())
+    assert answer(guesser)["reason"] in ("bad_setup_code", "already_bound")
+    answers = [answer(first), answer(second)]
+    assert sorted(a["ok"] for a in answers) == [False, True]
+    assert next(a for a in answers if not a["ok"])["reason"] == "already_bound"
