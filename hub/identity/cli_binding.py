@@ -20,11 +20,23 @@ from typing import Any
 
 import click
 
-from hub.cliutil import Ctx, call_api, connection_options, emit_json, fail, json_option, pass_ctx
+from hub.client import ClientError
+from hub.cliutil import Ctx, connection_options, emit_json, fail, json_option, pass_ctx
 
 LABELS_DIR = "identity/labels"  # under the data directory: the hub erases what it holds here once bound
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_MS = {"": 1000, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def call_api(ctx: Ctx, fn):
+    """Like ``hub.cliutil.call_api``, and a device's refusal shows its reason code (``bad_setup_code:
+    ...``), the word to look up in docs/identity.md."""
+    try:
+        return fn(ctx.client())
+    except ClientError as exc:
+        code = exc.body.get("error") if isinstance(exc.body, dict) else None
+        generic = {None, "refused", "invalid_request", "not_found", "unauthorized", "error"}
+        fail(f"{code}: {exc}" if code not in generic else str(exc))
 
 
 def _duration_ms(text: str, what: str) -> int:
