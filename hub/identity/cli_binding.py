@@ -196,7 +196,7 @@ def keygen(ctx: Ctx, strong: bool, out: Path | None, name: str | None, device: s
     identity = None
     if device:
         identity = call_api(ctx, lambda c: c.request("POST", _device_path(device) + "/identity",
-                                                     {"public_key": label.public_key.hex(), "holds_key": False}))
+                                                     {"public_key": label.public_key.hex()}))
     result = {"public_key": label.public_key.hex(), "strong": strong, "files": {k: str(v) for k, v in files.items()},
               "device": device, "setup_code": label.setup_code}
     if as_json:

@@ -33,11 +33,11 @@ lightnode:
 """
 
 
-@pytest.fixture
-def plug(tmp_path):
+@pytest.fixture(params=["--strong"])
+def plug(tmp_path, request):
     folder = tmp_path / "plug"
     folder.mkdir()
-    device = KeyPlug(folder, "--strong").start()
+    device = KeyPlug(folder, *([request.param] if request.param else [])).start()
     yield device
     device.stop()
 
@@ -103,3 +103,24 @@ def test_strong_binding_share_revoke_and_the_reset_button(hub, plug):
     assert _reason(_call(hub, device_id, device, owner, "turn_off", 2)) == "unbound"
     result = run_cli(hub.data, "devices", "--json")
     assert result.returncode == 0
+
+
+@pytest.mark.parametrize("plug", [""], indirect=True)
+def test_label_binding_and_hand_over_are_checked_by_the_device(hub, plug):
+    """Whitepaper mode on a device that holds its key: the hub signs the binding with the printed
+    key, the device checks it; a hand-over goes to the device too, which then obeys the new key only."""
+    device = plug.public_key
+    device_id = f"lightnode:{device.hex()}"
+    hub.wait_for(lambda: hub.request("GET", f"/api/devices/{device_id}")[0] == 200, what="the plug's hello")
+    label = next((plug.folder / "labels").glob("*-label.txt"))
+    out = _cli(hub.data, "device", "bind", device_id, "--label", str(label))
+    assert "bound (label)" in out and "keep it safe" in out  # outside the hub's data: not erased
+    owner = read_key(hub.data / "chain" / "keys" / "owner.key")
+    assert _reason(_call(hub, device_id, device, owner, "turn_on", 1)) == "ok"
+
+    heir = PrivateKey.generate()
+    _cli(hub.data, "device", "transfer", device_id, "--to", heir.public_key.hex())
+    assert _reason(_call(hub, device_id, device, owner, "turn_off", 2)) == "not_authorised"
+    assert _reason(_call(hub, device_id, device, heir, "turn_off", 1)) == "ok"
+    hub.wait_for(lambda: (_chain_value(hub.data, "dev", device) or (None,))[0] == heir.public_key, timeout=15,
+                 what="the hand-over on chain")
