@@ -190,9 +190,10 @@ def test_sale_moves_payment_and_control_in_one_transaction(hub, tmp_path):
     data = hub.data
     made = _json(data, "device", "keygen", "--device", PLUG)
     device = bytes.fromhex(made["public_key"])
-    _cli(data, "device", "bind", PLUG, "--label", made["files"]["txt"])
+    out = _cli(data, "device", "bind", PLUG, "--label", made["files"]["txt"], "--wait")
+    assert "in block" in out  # --wait: the binding is on chain when the command returns
     owner = read_key(data / "chain" / "keys" / "owner.key")
-    _wait_chain(hub, "dev", device, lambda v: v and v[0] == owner.public_key, "the binding on chain")
+    assert _chain_value(data, "dev", device)[0] == owner.public_key
 
     buyer_file = tmp_path / "buyer.key"
     _cli(data, "chain", "keygen", "--out", str(buyer_file))
