@@ -206,6 +206,12 @@ def keygen(ctx: Ctx, strong: bool, out: Path | None, name: str | None, device: s
     if strong and device:
         fail("--strong is for a device that keeps its own key; a keyless hub device (--device) is bound with the "
              "label's private key, so leave out --strong")
+    if device:  # before any file is written: a key nobody can give the device is worse than none
+        current = call_api(ctx, lambda c: c.get(_device_path(device)))
+        bound = (current.get("identity") or {}).get("controller")
+        if bound:
+            fail(f"{device} is bound (controller {bound[:16]}...): a new key would forget that binding; "
+                 f"reset it first (`hub device reset {device} --label ...`)")
     label, text = labels.make(strong=strong)
     stem = name or (re.sub(r"[^A-Za-z0-9_.-]+", "_", device) if device else f"device-{label.public_key.hex()[:8]}")
     folder = out if out is not None else ctx.data / LABELS_DIR

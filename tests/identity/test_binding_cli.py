@@ -177,6 +177,11 @@ def test_bad_requests_are_named(hub, tmp_path):
     _cli(data, "device", "bind", PLUG, "--label", made["files"]["txt"])
     status, body = hub.request("POST", f"/api/devices/{PLUG}/identity", {"public_key": "cd" * 32})
     assert status == 409 and "is bound" in body["message"]
+    before = sorted((data / "identity" / "labels").iterdir())
+    out = _cli(data, "device", "keygen", "--device", PLUG, "--name", "again", ok=False)
+    assert "is bound" in out and sorted((data / "identity" / "labels").iterdir()) == before  # no orphan key files
+    out = _cli(data, "device", "keygen", "--device", "demo:nothing", "--name", "nothing", ok=False)
+    assert "demo:nothing" in out and not (data / "identity" / "labels" / "nothing.key").exists()
     status, body = hub.request("POST", f"/api/devices/{PLUG}/identity", {"public_key": "cd" * 32, "holds_key": True})
     assert status == 422  # a key-holding device's key comes from its driver, never from here
     status, body = hub.request("POST", f"/api/devices/{PLUG}/revoke", {"grantee": "ef" * 32})
