@@ -176,7 +176,10 @@ class IdentityStore:
 
     # --- counters -------------------------------------------------------------------------------
     def save_counter(self, device_id: str, signer: bytes, counter: int) -> None:
-        self._write([_upsert_counter(device_id, signer, counter)])
+        """One statement in autocommit mode: its own transaction, committed when it returns (a
+        third of the cost of BEGIN, upsert, COMMIT on the gate's hot path)."""
+        with self._lock:
+            self._conn.execute(*_upsert_counter(device_id, signer, counter))
 
     def counters(self, device_id: str) -> dict[bytes, int]:
         return dict(self._read("SELECT signer, counter FROM counters WHERE device_id = ?", (device_id,)))
