@@ -379,3 +379,7 @@ chain.add_command(_status_command)
 from hub.chain.peers_cli import peers as _peers_command  # noqa: E402 - as above
 
 chain.add_command(_peers_command)
+
+from hub.chain.control_cli import control as _control_command  # noqa: E402 - as above
+
+chain.add_command(_control_command)
