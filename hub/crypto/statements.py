@@ -330,7 +330,7 @@ def _parts(data: Any) -> tuple[str, Any, Any]:
     if not isinstance(data, dict) or set(data) != {"kind", "body", "sig"}:
         raise StatementError("a signed statement is {kind, body, sig}")
     kind = data["kind"]
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # a list or map here raised TypeError (unhashable)
         raise StatementError(f"kind: {kind!r} is not one of {', '.join(sorted(KINDS))}")
     return kind, data["body"], data["sig"]
 
