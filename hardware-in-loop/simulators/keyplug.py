@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -50,6 +49,10 @@ ENTITIES = [
 RELAY_COMMANDS = {"turn_on", "turn_off", "toggle"}
 
 
+class FlashError(Exception):
+    """The flash file cannot be this plug's: the message names the file and what is wrong."""
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -72,10 +75,21 @@ class Plug:
     def __init__(self, flash_path: Path, *, strong: bool, window_s: float, label_out: Path | None) -> None:
         self.flash = JsonFlash(flash_path, section=None)
         self.window_ms = int(window_s * 1000)
-        self.flash_data: dict[str, Any] = self.flash.load() or {}
+        try:
+            self.flash_data: dict[str, Any] = self.flash.load() or {}
+        except ValueError as exc:  # not JSON, or not an object
+            raise FlashError(f"{flash_path}: damaged flash: {exc}") from None
         if not self.flash_data:
             self._manufacture(strong, label_out)
-        self.key = keys.PrivateKey(bytes.fromhex(self.flash_data["seed"]))
+        elif self.flash_data.get("version") != FLASH_VERSION:
+            raise FlashError(f"{flash_path}: flash version {self.flash_data.get('version')!r}, "
+                             f"this firmware reads {FLASH_VERSION}")
+        elif strong and not self.flash_data.get("setup_code"):
+            print("this plug was made with a whitepaper label: --strong applies on first start only", flush=True)
+        try:
+            self.key = keys.PrivateKey(bytes.fromhex(self.flash_data["seed"]))
+        except (KeyError, TypeError, ValueError):
+            raise FlashError(f"{flash_path}: damaged flash: no valid seed") from None
         self.public_key = self.key.public_key
         self.clients: set[asyncio.StreamWriter] = set()
         self.code_lock = asyncio.Lock()
@@ -235,15 +249,14 @@ class Plug:
             writer.write(frame)
 
     async def meter(self, tick: float) -> None:
-        saved = time.monotonic()
+        """Each tick while on, the energy drawn is counted, saved, then shown: a hub never sees a
+        reading the flash does not hold, so a kill -9 cannot make the meter run backwards."""
         while True:
             await asyncio.sleep(tick)
             self._tick()
             if self.flash_data["relay"]:
+                self.save()
                 self.broadcast(self.states()[2])
-                if time.monotonic() - saved >= 5:  # a kill -9 loses at most a few seconds of energy
-                    self.save()
-                    saved = time.monotonic()
 
     # --- connections -------------------------------------------------------------------------------
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -270,11 +283,13 @@ class Plug:
 
     async def answer(self, message: dict) -> dict:
         kind, request_id = message["t"], message.get("id")
-        if kind not in ("deliver", "prove", "ping"):
+        if kind not in ("deliver", "prove", "ping", "auth"):
             raise protocol.ProtocolError(f"{kind}: not a request a hub may send")
         try:
             if kind == "ping":
                 result: Any = "pong"
+            elif kind == "auth":  # the hub's check that this device holds the key its hello claims
+                result = self.key.sign(protocol.auth_bytes(message["nonce"], self.public_key))
             elif kind == "deliver":
                 result = self.deliver(message)
             else:
@@ -305,7 +320,10 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tick", type=float, default=1.0, help="seconds between energy readings")
     args = parser.parse_args(argv)
 
-    plug = Plug(args.flash, strong=args.strong, window_s=args.window, label_out=args.label_out)
+    try:
+        plug = Plug(args.flash, strong=args.strong, window_s=args.window, label_out=args.label_out)
+    except FlashError as exc:
+        sys.exit(f"keyplug: {exc}")
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, plug.press_reset)
     stop = asyncio.Event()

@@ -40,8 +40,9 @@ class Devices:
                            on_down=self._down) for device in hub.config.devices]
         self.by_id: dict[str, Link] = {}
         self.handles: dict[str, dict[str, EntityHandle]] = {}
-        #: The last device-signed Reset each device sent (its button): public, signed evidence that
-        #: ``hub device reset`` publishes with ``bind_device``.
+        #: The last device-signed Reset each device sent (its button): public, signed evidence. The
+        #: ``lightnode_reset`` event carries it to hub/identity/ownership.py, which mirrors and
+        #: publishes it; ``GET .../resets/{id}`` serves it for ``hub device reset --signed``.
         self.resets: dict[str, Signed] = {}
 
     async def run(self) -> None:
@@ -66,7 +67,10 @@ class Devices:
                             public_key=public_key.hex(), holds_key=True)
         except ValidationError as exc:
             raise protocol.ProtocolError(f"hello: {exc.errors(include_url=False)[0]['msg']}") from None
-        self.handles[device_id] = self.hub.add_device(device, specs)
+        try:
+            self.handles[device_id] = self.hub.add_device(device, specs)
+        except ValueError as exc:  # two entities with one key, say: the device's fault, not the hub's
+            raise protocol.ProtocolError(f"hello: {exc}") from None
         self.by_id[device_id] = link
         identity = self.hub.service("identity")
         if identity is not None:
@@ -121,8 +125,14 @@ class Devices:
             raise NotConnected("no chain network: a key-holding device takes only statements signed for one")
         return network
 
+    def _link(self, device_id: str) -> Link:
+        link = self.by_id.get(hub_id(device_id))
+        if link is None:
+            raise NotConnected(f"{hub_id(device_id)} has not connected since the hub started")
+        return link
+
     async def _ask(self, device_id: str, message: dict) -> Any:
-        link = self.by_id[hub_id(device_id)]
+        link = self._link(device_id)
         network = self._network()
         answer = await link.request({**message, "chain": network.chain_id, "genesis": network.genesis_hash})
         if answer["ok"]:
@@ -139,7 +149,7 @@ class Devices:
     async def prove(self, device_id: str, controller: bytes, nonce: bytes, code_mac: bytes) -> Signed:
         body = await self._ask(device_id, {"t": "prove", "controller": controller, "nonce": nonce,
                                            "code_mac": code_mac})
-        public_key = self.by_id[hub_id(device_id)].hello["device"]
+        public_key = self._link(device_id).hello["device"]
         try:
             proof = Signed.from_body(body)
         except StatementError as exc:

@@ -1,7 +1,7 @@
 """One TCP link from the hub to one key-holding device: connect, learn who it is, mirror its states,
 carry requests and their answers, and reconnect with back-off when it drops.
 
-The device speaks first (``hello``) and may push ``state`` and ``reset`` frames at any time, so one
+The device speaks first (``hello``), proves it holds the key it names (``auth``), and may push ``state`` and ``reset`` frames at any time, so one
 reader task owns the socket's read side and hands each ``answer`` to the request waiting for its
 ``id``. A ping every ``ping_interval`` keeps a half-open link from looking alive: when nothing at
 all arrives for three intervals the link is dropped and the device's entities become unavailable.
@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
+
+from hub.crypto import keys
 
 from hub_lightnode import protocol
 from hub_lightnode.config import DeviceConfig, LightnodeConfig
@@ -76,11 +79,28 @@ class Link:
             raise protocol.ProtocolError(f"expected hello first, got {hello['t']}")
         if hello["v"] != protocol.VERSION:
             raise protocol.ProtocolError(f"hello.v: protocol version {hello['v']}, this hub speaks {protocol.VERSION}")
+        nonce = os.urandom(32)
+        await protocol.write_frame(writer, {"t": "auth", "id": 0, "nonce": nonce}, timeout)
+        pending: list[dict] = []  # states pushed before the answer: applied once the device is known
+        while True:
+            message = await protocol.read_frame(reader, timeout)
+            if message["t"] == "answer" and message["id"] == 0:
+                break
+            if message["t"] not in ("state", "reset") or len(pending) >= 64:
+                raise protocol.ProtocolError(f"{message['t']}: not expected before the answer to auth")
+            pending.append(message)
+        signature = message.get("result")
+        if not (message["ok"] and isinstance(signature, bytes)
+                and keys.verify(hello["device"], protocol.auth_bytes(nonce, hello["device"]), signature)):
+            raise protocol.ProtocolError(f"the device could not show it holds key {hello['device'].hex()[:16]}..., "
+                                         "which its hello claims")
         self.hello = hello
         self.on_hello(self, hello)
         self.connected = True
         self.last_error = None
         log.info("lightnode device %s... at %s connected", hello["device"].hex()[:16], self.address)
+        for message in pending:
+            self.on_message(self, message)
         pinger = asyncio.create_task(self._ping())
         try:
             while True:

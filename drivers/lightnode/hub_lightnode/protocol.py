@@ -13,10 +13,14 @@ is read, so a peer cannot make the other end allocate what it likes. Every messa
 | ``state``   | device, any time    | ``entity``, ``value`` | none |
 | ``reset``   | device, button      | ``statement``: the device-signed ``Reset`` body, or null if never bound | none |
 | ``deliver`` | hub                 | ``id``, ``signed`` (a ``Signed.to_body()``), ``chain``, ``genesis`` | ``answer`` |
+| ``auth``    | hub, after hello    | ``id``, ``nonce`` (32 random bytes) | ``answer`` (result: the device key's signature of :func:`auth_bytes`) |
 | ``prove``   | hub                 | ``id``, ``controller``, ``nonce``, ``code_mac``, ``chain``, ``genesis`` | ``answer`` (result: the ``BindProof`` body) |
 | ``ping``    | hub                 | ``id`` | ``answer`` (result: ``"pong"``) |
 | ``answer``  | device              | ``id``, ``ok``, then ``result`` or ``reason`` and ``message`` | |
 | ``busy``    | device              | ``message``: every connection slot is taken; it closes | |
+
+A hello only claims a key: the hub registers the device once it has answered ``auth`` with a
+signature by that key over the hub's fresh nonce, so a device cannot pose as another one.
 
 ``chain`` and ``genesis`` name the network the hub signs for: a device that is not bound yet adopts
 it with its binding (it keeps it in flash, and drops it on a factory reset), a bound device refuses
@@ -50,6 +54,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "prove": {"id": "int", "controller": "key", "nonce": "key", "code_mac": "key", "chain": "name",
               "genesis": "key"},
     "ping": {"id": "int"},
+    "auth": {"id": "int", "nonce": "key"},
     "answer": {"id": "int", "ok": "bool"},
     "busy": {"message": "text"},
 }
@@ -139,6 +144,12 @@ def _check_field(where: str, kind: str, value: Any) -> None:
 
 _EXPECTED = {"int": "a non-negative integer", "bool": "true or false", "key": "32 bytes",
              "name": "text of 1 to 64 characters", "text": "text of at most 256 characters", "map": "a map"}
+
+
+def auth_bytes(nonce: bytes, device: bytes) -> bytes:
+    """What a device signs to show it holds the key its hello claims: the hub's nonce, the key, and
+    a domain of their own, so the signature can pass for no statement and no other protocol."""
+    return encode(["ruff", "lightnode-auth", nonce, device])
 
 
 def answer_ok(request_id: int, result: Any) -> dict[str, Any]:

@@ -20,7 +20,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.hubproc import HubProcess  # noqa: E402
-from tests.identity.kit import NETPLUGIN  # noqa: E402  (the chain's network for the gate, until chainlink)
 
 CONFIG = """\
 lightnode:
@@ -122,7 +121,7 @@ def signed_call(process: HubProcess, device: KeyPlug, signed: Signed) -> tuple[i
 @pytest.fixture
 def bound(keyplug, hub):
     device = keyplug()
-    process = hub(CHAINED.format(port=device.port), plugins_dir=NETPLUGIN)
+    process = hub(CHAINED.format(port=device.port))
     process.wait_for(lambda: state(process, RELAY).get("available"), what="the relay")
     code, body = owner_call(process, "turn_on")
     assert (code, body["reason"]) == (409, "unbound"), body  # the device said so: nobody controls it yet

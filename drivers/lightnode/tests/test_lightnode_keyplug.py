@@ -229,3 +229,52 @@ def test_at_most_four_hubs_at_once(plug):
     while (hello := Client(device.port).hello)["t"] == "busy" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert hello["t"] == "hello"
+
+
+def test_the_energy_meter_rises_while_on_and_never_runs_backwards_across_kill_9(plug, tmp_path):
+    device = plug("--tick", "0.05")
+    owner = keys.PrivateKey.generate()
+    client = Client(device.port)
+    bind(client, device, owner)
+    assert client.deliver(command(device.public_key, owner, "turn_on", 1))["ok"]
+    first = client.wait_push(lambda m: m.get("entity") == "energy" and m["value"] > 0)["value"]
+    later = client.wait_push(lambda m: m.get("entity") == "energy" and m["value"] > first)["value"]
+    device.kill()  # while on: every reading a hub saw was in flash before it was sent
+
+    again = plug()
+    client = Client(again.port)
+    states = {m["entity"]: m["value"] for m in (client.read() for _ in range(3))}
+    assert states["relay"] == "on" and states["power"] == 1500.0
+    assert states["energy"] >= later  # a meter never runs backwards
+
+
+def test_the_device_shows_it_holds_the_key_its_hello_claims(plug):
+    from hub.crypto.keys import verify
+
+    from hub_lightnode.protocol import auth_bytes
+
+    device = plug()
+    client = Client(device.port)
+    nonce = os.urandom(32)
+    signature = client.ask({"t": "auth", "nonce": nonce})["result"]
+    assert verify(device.public_key, auth_bytes(nonce, device.public_key), signature)
+    assert not verify(device.public_key, auth_bytes(os.urandom(32), device.public_key), signature)
+
+
+@pytest.mark.parametrize("content, error", [
+    ("not json", "damaged flash"),
+    ('{"version": 1, "seed": "zz"}', "damaged flash: no valid seed"),
+    ('{"version": 9, "seed": "00"}', "flash version 9, this firmware reads 1"),
+])
+def test_a_damaged_flash_is_named_not_replaced(tmp_path, content, error):
+    import subprocess
+    import sys
+
+    from keyplug_proc import KEYPLUG
+
+    flash = tmp_path / "flash.json"
+    flash.write_text(content)
+    done = subprocess.run([sys.executable, str(KEYPLUG), "--flash", str(flash), "--port", "1"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and f"{flash}: " in done.stderr and error in done.stderr, done.stderr
+    assert flash.read_text() == content  # its key may still be recovered from it: never overwritten

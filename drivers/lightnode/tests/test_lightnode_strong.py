@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,12 +16,6 @@ from hub.identity.errors import Refused
 from hub.runtime import Hub
 
 from keyplug_proc import KeyPlug
-
-REPO = Path(__file__).resolve().parents[3]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from tests.identity.kit import NETPLUGIN  # noqa: E402
 
 
 @pytest.fixture
@@ -39,7 +31,7 @@ async def hub(tmp_path, strong_plug):
     data.mkdir()
     (data / "configuration.yaml").write_text(
         f"chain: {{}}\nlightnode:\n  devices:\n    - {{host: 127.0.0.1, port: {strong_plug.port}, name: Plug}}\n")
-    hub = Hub(data, plugins_dir=NETPLUGIN, entrypoints=False)
+    hub = Hub(data, entrypoints=False)
     hub.plugins.register("lightnode", hub_lightnode)
     await hub.start()
     yield hub
