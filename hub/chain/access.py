@@ -171,17 +171,17 @@ class EmbeddedAccess:
 
     def _blocks_since(self, height: int, limit: int) -> list[VerifiedBlock]:
         node = self.node
-        out = []
-        with node.lock:
+        blocks = []
+        with node.lock:  # only the reads: decoding (up to 10,000 transactions a block) waits for no one
             last = min(node.head.height, height + max(limit, 0))
             lib = node.lib
             for h in range(max(height, 0) + 1, last + 1):
                 block = node.store.canonical_block(h)
                 if block is None:  # cannot happen below the head; stop rather than skip a block
                     break
-                txs = [Transaction.from_bytes(raw) for raw in block.txs]
-                out.append(VerifiedBlock(h, block.hash, block.header.timestamp, h <= lib, txs))
-        return out
+                blocks.append(block)
+        return [VerifiedBlock(b.header.height, b.hash, b.header.timestamp, b.header.height <= lib,
+                              [Transaction.from_bytes(raw) for raw in b.txs]) for b in blocks]
 
 
 class RemoteAccess:
@@ -310,10 +310,12 @@ class RemoteAccess:
         """The value at ``(ns, key)`` proven against the state root of a header the light client
         verified on its head chain; None when the proof shows the key absent."""
         from hub.chain.light import LightClientError
-        from hub.chain.protocol.state import freeze
+        from hub.chain.protocol.state import NAMESPACES, freeze
         from hub.chain.remote import NodeAnswered
         from hub.crypto.encoding import encode
 
+        if ns not in NAMESPACES:
+            raise ValueError(f"no state namespace {ns!r}; there are {', '.join(NAMESPACES)}")
         try:
             found = await self._call(self.remote.get_json(f"/state/{ns}/proof?key={encode(key).hex()}"))
         except NodeAnswered as exc:
@@ -348,8 +350,11 @@ class RemoteAccess:
 
         light = self.remote.light
         head, final = light.head.height, light.final.height
+        start = max(height, 0) + 1
+        if light.header_at(start) is None and start <= head:
+            start = max(start, light.lowest_kept())  # below the window: the gap shows in the heights
         out: list[VerifiedBlock] = []
-        for h in range(max(height, 0) + 1, min(head, height + max(limit, 0)) + 1):
+        for h in range(start, min(head, start - 1 + max(limit, 0)) + 1):
             entry = light.header_at(h)
             if entry is None:
                 continue

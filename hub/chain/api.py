@@ -6,7 +6,9 @@
 
 Same routes, same shapes where they mean the same thing: ``GET /head`` (with ``mode``),
 ``GET /tx/{hash}`` (the transaction with ``verified`` and ``final``), ``GET /accounts/{address}``
-(in remote mode only with a state proof checked against a verified header; a 502 otherwise). Submitting
+(in remote mode only with a state proof checked against a verified header; a 502 otherwise), and in
+embedded mode ``GET /devices/{public key}`` (a binding) and ``GET /anchors/{address}`` (command-log
+batches), as the node's RPC answers them. Submitting
 transactions is the node's RPC (``POST /tx``) or the ``hub chain`` CLI.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -71,6 +73,34 @@ def router(node: Any) -> APIRouter:
         with node.lock:
             return {"address": encode_address(raw), "balance": node.state.balance(raw), "nonce": node.state.nonce(raw),
                     "verified": True}
+
+    @api.get("/devices/{public_key}")
+    def device(public_key: str) -> dict:
+        """The device's binding on the hub's chain (404 when it was never bound there)."""
+        from hub.chain.node.rpc import device_routes as views
+
+        try:
+            raw = views.parse_public_key(public_key)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        try:
+            with node.lock:
+                return {**views.device(node.state, raw), "verified": True}
+        except views.NotFound as exc:
+            raise HTTPException(404, exc.message) from None
+
+    @api.get("/anchors/{address}")
+    def anchors(address: str, start: int = Query(0, alias="from", ge=0, lt=2**64),
+                limit: int = Query(100, ge=1, le=100)) -> dict:
+        """A page of the command-log batches ``address`` anchored (``GET /anchors`` of the node RPC)."""
+        from hub.chain.node.rpc import device_routes as views
+
+        raw = _address(address)
+        try:
+            with node.lock:
+                return {**views.anchors(node.state, raw, start, limit), "verified": True}
+        except views.NotFound as exc:
+            raise HTTPException(404, exc.message) from None
 
     return api
 

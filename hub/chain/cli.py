@@ -1,4 +1,4 @@
-"""``hub chain ...``: keys, genesis, accounts, transactions, blocks, producers.
+"""``hub chain ...``: keys, genesis, accounts, transactions, blocks, producers, device bindings.
 
 How the CLI reaches the chain: with ``--rpc URL`` it talks to that node's HTTP RPC
 (``hub/chain/cli_rpc.py``: transactions are signed here and submitted with ``POST /tx``). Without
@@ -302,6 +302,7 @@ def tx(tx_hash: str, chain_dir: Path | None, rpc_url: str | None, as_json: bool)
 
 
 def _tx_local(c, tx_hash: str, raw_hash: bytes, as_json: bool) -> dict:
+    from hub.chain.node.rpc.views import jsonable
     from hub.chain.protocol.tx import Transaction
     from hub.crypto import merkle
     from hub.crypto.address import encode_address
@@ -320,10 +321,41 @@ def _tx_local(c, tx_hash: str, raw_hash: bytes, as_json: bool) -> dict:
     ok = merkle.verify_inclusion(t.raw, index, len(blk.txs), proof, blk.header.tx_root)
     data = {"hash": tx_hash, "status": "included", "height": height, "index": index, "block": blk.hash.hex(),
             "type": t.type, "sender": encode_address(t.sender_address), "nonce": t.nonce, "fee": t.fee,
-            "payload": {k: (v.hex() if isinstance(v, bytes) else v) for k, v in t.payload.items()},
+            "payload": jsonable(t.payload),  # device payloads nest their bytes in signed statements
             "proof": {"tx_root": blk.header.tx_root.hex(), "tree_size": len(blk.txs), "path": [p.hex() for p in proof],
                       "verified": ok}}
     return data
+
+
+@chain.command()
+@click.argument("public_key")
+@chain_dir_option
+@rpc_option
+@json_option
+def device(public_key: str, chain_dir: Path | None, rpc_url: str | None, as_json: bool) -> None:
+    """A device's binding on chain: its controller, binding counter (seq), time and revocation epoch."""
+    from hub.chain.node.rpc.device_routes import NotFound, binding, parse_public_key
+
+    try:
+        raw = parse_public_key(public_key)
+    except ValueError as exc:
+        _fail(str(exc))
+    if rpc_url is not None:
+        data = _source(chain_dir, rpc_url).request(f"/devices/{raw.hex()}", missing_ok=True)
+        if data is None:
+            _fail(f"device {raw.hex()} was never bound on the chain at {rpc_url}")
+    else:
+        c = _Chain(_chain_dir(chain_dir))
+        try:
+            data = binding(raw, c.store.state_value("dev", raw), c.store.head().height)
+        except NotFound as exc:
+            _fail(exc.message)
+    if as_json:
+        _emit(data)
+        return
+    who = f"{data['controller']} ({data['controller_address']})" if data["bound"] else "none (factory reset)"
+    click.echo(f"    device: {data['device']}\ncontroller: {who}\n       seq: {data['seq']}\n"
+               f"      time: {data['time']}\n     epoch: {data['epoch']}\n    height: {data['height']}")
 
 
 @chain.command()
@@ -379,3 +411,7 @@ chain.add_command(_status_command)
 from hub.chain.peers_cli import peers as _peers_command  # noqa: E402 - as above
 
 chain.add_command(_peers_command)
+
+from hub.chain.control_cli import control as _control_command  # noqa: E402 - as above
+
+chain.add_command(_control_command)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from hub.core.commands import CommandError
@@ -64,6 +65,8 @@ async def _one(identity: Any, device_id: str, data: Any) -> tuple[int, dict[str,
         return exc.status, {"ok": False, "reason": exc.reason.value, "message": getattr(exc, "detail", exc.message)}
     except CommandError as exc:
         return exc.status, {"ok": False, "reason": exc.code, "message": exc.message}
+    if not isinstance(result, (type(None), bool, int, float, str)):
+        result = jsonable_encoder(result)  # a driver's answer, as the token route gives it back
     return 200, {"ok": True, "result": result}
 
 
@@ -81,7 +84,8 @@ async def signed_commands(device_id: str, request: Request, body: Any = Body(...
     if isinstance(body, list):
         if not 1 <= len(body) <= MAX_BATCH:
             raise HTTPException(422, f"body: a list of 1 to {MAX_BATCH} signed commands expected, got {len(body)}")
-        return [(await _one(identity, device_id, item))[1] for item in body]
+        # A JSONResponse of plain dicts: FastAPI's encoder would walk 100 answers again for nothing.
+        return JSONResponse([(await _one(identity, device_id, item))[1] for item in body])
     status, answer = await _one(identity, device_id, body)
     return JSONResponse(answer, status_code=status)
 

@@ -32,7 +32,7 @@ class _Body(BaseModel):
 
 class KeyBody(_Body):
     public_key: str = Field(pattern=HEX64, description="The device's Ed25519 public key, 64 hex digits.")
-    holds_key: bool = Field(False, description="True for a device that verifies for itself (its driver sets it).")
+    replace: bool = Field(False, description="Give a bound device a new key, forgetting its binding and grants.")
 
 
 class BindBody(_Body):
@@ -125,11 +125,29 @@ async def _run(request: Request, device_id: str, flow) -> Any:
     return result.as_dict() if hasattr(result, "as_dict") else result
 
 
-@router.post("/devices/{device_id:path}/identity", summary="Set a device's public key (keygen for a keyless device)")
+@router.post("/devices/{device_id:path}/identity", summary="Set a keyless device's public key (hub device keygen)")
 async def set_identity(request: Request, device_id: str, body: KeyBody) -> Any:
+    """Only for a device the hub represents: a key-holding device's driver declares its key. A key is
+    one device's (the identity store would move it silently), and a new key on a bound device is a
+    new device, its binding forgotten: both are refused unless meant."""
+    from hub.identity.binding import BindingError
+
+    public_key = bytes.fromhex(body.public_key)
+
     async def flow(binder):
-        binder.identity.set_key(device_id, bytes.fromhex(body.public_key), body.holds_key)
-        return {"device": device_id, "public_key": body.public_key.lower(), "holds_key": body.holds_key}
+        entry = request.app.state.hub.devices.get(device_id)
+        if getattr(entry, "holds_key", False):
+            raise BindingError(409, f"{device_id!r} holds its own key; its driver declares it")
+        identity = binder.identity
+        other = identity.device_for_key(public_key)
+        if other is not None and other != device_id:
+            raise BindingError(409, f"that key is already {other!r}'s; a device key belongs to one device")
+        rec = identity.record(device_id)
+        if rec is not None and rec.controller and rec.public_key != public_key.hex() and not body.replace:
+            raise BindingError(409, f"{device_id!r} is bound (controller {rec.controller[:16]}...): a new key forgets "
+                                    "that binding; reset it first (hub device reset --label) or pass replace")
+        identity.set_key(device_id, public_key, False)
+        return {"device": device_id, "public_key": public_key.hex(), "holds_key": False}
 
     return await _run(request, device_id, flow)
 

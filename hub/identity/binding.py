@@ -399,13 +399,11 @@ class Binder:
         rec = self._must_control(device_id)
         device = _hex_or_bytes(rec.public_key)
         now = self.now_ms()
-        keep = []
-        for st in map(_grant, getattr(rec, "grants", None) or []):
-            if grantee is None or st.grantee == grantee or (st.not_after and st.not_after < now):
-                continue
-            keep.append(st)
-        if grantee is not None and len(keep) == len(getattr(rec, "grants", None) or []):
+        grants = [_grant(g) for g in getattr(rec, "grants", None) or []]
+        live = [st for st in grants if not (st.not_after and st.not_after < now)]
+        if grantee is not None and not any(st.grantee == grantee for st in live):
             raise BindingError(404, f"{device_id!r} has no live grant for {grantee.hex()[:16]}...")
+        keep = [] if grantee is None else [st for st in live if st.grantee != grantee]
         epoch = int(rec.epoch)
         on_chain = await self._chain_dev(device)
         if on_chain is not None:

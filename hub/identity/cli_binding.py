@@ -20,11 +20,23 @@ from typing import Any
 
 import click
 
-from hub.cliutil import Ctx, call_api, connection_options, emit_json, fail, json_option, pass_ctx
+from hub.client import ClientError
+from hub.cliutil import Ctx, connection_options, emit_json, fail, json_option, pass_ctx
 
 LABELS_DIR = "identity/labels"  # under the data directory: the hub erases what it holds here once bound
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_MS = {"": 1000, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def call_api(ctx: Ctx, fn):
+    """Like ``hub.cliutil.call_api``, and a device's refusal shows its reason code (``bad_setup_code:
+    ...``), the word to look up in docs/identity.md."""
+    try:
+        return fn(ctx.client())
+    except ClientError as exc:
+        code = exc.body.get("error") if isinstance(exc.body, dict) else None
+        generic = {None, "refused", "invalid_request", "not_found", "unauthorized", "error"}
+        fail(f"{code}: {exc}" if code not in generic else str(exc))
 
 
 def _duration_ms(text: str, what: str) -> int:
@@ -72,6 +84,33 @@ def _network_and_controller(client) -> tuple[Any, bytes] | None:
     if len(controller) != 32:
         return None
     return network, controller
+
+
+wait_option = click.option("--wait", is_flag=True, help="Wait until a block includes the bind_device transaction.")
+
+
+def _wait_published(ctx: Ctx, result: dict, wait: bool, timeout: float = 30) -> None:
+    """With ``--wait``: follow the transaction through the hub's chain view until a block has it
+    (or the chain says it will not), and put what it said into ``result["chain"]``."""
+    import time
+
+    chain = result.get("chain") or {}
+    if not wait or not chain.get("published"):
+        return
+    client = ctx.client()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = client.get(f"/api/plugins/chain/tx/{chain['tx']}")
+        except ClientError as exc:
+            found = {"status": "unknown"} if exc.status == 404 else fail(str(exc))
+        if found.get("verified") or found.get("status") not in (None, "pending", "unknown"):
+            chain.update({k: found[k] for k in ("status", "height", "final", "reason") if k in found})
+            return
+        if time.monotonic() > deadline:
+            fail(f"bind_device {chain['tx']} is not in a block after {timeout:.0f} s; "
+                 f"`hub chain tx {chain['tx']}` shows it later")
+        time.sleep(0.2)
 
 
 def _show(result: dict, as_json: bool, headline: str) -> None:
@@ -167,6 +206,12 @@ def keygen(ctx: Ctx, strong: bool, out: Path | None, name: str | None, device: s
     if strong and device:
         fail("--strong is for a device that keeps its own key; a keyless hub device (--device) is bound with the "
              "label's private key, so leave out --strong")
+    if device:  # before any file is written: a key nobody can give the device is worse than none
+        current = call_api(ctx, lambda c: c.get(_device_path(device)))
+        bound = (current.get("identity") or {}).get("controller")
+        if bound:
+            fail(f"{device} is bound (controller {bound[:16]}...): a new key would forget that binding; "
+                 f"reset it first (`hub device reset {device} --label ...`)")
     label, text = labels.make(strong=strong)
     stem = name or (re.sub(r"[^A-Za-z0-9_.-]+", "_", device) if device else f"device-{label.public_key.hex()[:8]}")
     folder = out if out is not None else ctx.data / LABELS_DIR
@@ -184,7 +229,7 @@ def keygen(ctx: Ctx, strong: bool, out: Path | None, name: str | None, device: s
     identity = None
     if device:
         identity = call_api(ctx, lambda c: c.request("POST", _device_path(device) + "/identity",
-                                                     {"public_key": label.public_key.hex(), "holds_key": False}))
+                                                     {"public_key": label.public_key.hex()}))
     result = {"public_key": label.public_key.hex(), "strong": strong, "files": {k: str(v) for k, v in files.items()},
               "device": device, "setup_code": label.setup_code}
     if as_json:
@@ -210,10 +255,11 @@ def keygen(ctx: Ctx, strong: bool, out: Path | None, name: str | None, device: s
 @click.argument("device")
 @click.option("--label", "source", required=True, metavar="FILE|PNG|TEXT",
               help="The device's label: its text, a text file, or a PNG of its QR code.")
+@wait_option
 @json_option
 @connection_options
 @pass_ctx
-def bind(ctx: Ctx, device: str, source: str, as_json: bool) -> None:
+def bind(ctx: Ctx, device: str, source: str, wait: bool, as_json: bool) -> None:
     """Bind DEVICE to this hub's controller key with its label, then publish the binding on chain.
 
     A private-key label is signed here and its copies in the hub's data directory are erased; a
@@ -234,6 +280,7 @@ def bind(ctx: Ctx, device: str, source: str, as_json: bool) -> None:
 
     result = call_api(ctx, go)
     erased = [] if label.strong else _erase_held_copies(ctx.data, source, label.public_key)
+    _wait_published(ctx, result, wait)
     result["erased"] = [str(p) for p in erased]
     _show(result, as_json, f"{device}: bound ({'strong: the device proved its key' if label.strong else 'label'})")
     if as_json:
@@ -256,13 +303,15 @@ def _now_ms() -> int:
 @click.command()
 @click.argument("device")
 @click.option("--to", "to", required=True, metavar="PUBKEY", help="The new controller's public key (64 hex digits).")
+@wait_option
 @json_option
 @connection_options
 @pass_ctx
-def transfer(ctx: Ctx, device: str, to: str, as_json: bool) -> None:
+def transfer(ctx: Ctx, device: str, to: str, wait: bool, as_json: bool) -> None:
     """Hand DEVICE over to another controller key (signed by this hub's key), and publish it."""
     to = _pubkey(to, "--to")
     result = call_api(ctx, lambda c: c.request("POST", _device_path(device) + "/transfer", {"to": to}))
+    _wait_published(ctx, result, wait)
     _show(result, as_json, f"{device}: handed over to {to}")
 
 
@@ -362,10 +411,11 @@ def buy(ctx: Ctx, offer: str, key_path: Path | None, rpc_url: str | None, chain_
               help="A keyless device's label (its private key is its reset button).")
 @click.option("--signed", "signed_path", type=click.Path(dir_okay=False, path_type=Path),
               help="A key-holding device's own signed reset (JSON), as its button made it.")
+@wait_option
 @json_option
 @connection_options
 @pass_ctx
-def reset(ctx: Ctx, device: str, source: str | None, signed_path: Path | None, as_json: bool) -> None:
+def reset(ctx: Ctx, device: str, source: str | None, signed_path: Path | None, wait: bool, as_json: bool) -> None:
     """Factory-reset DEVICE: no controller, no grants; published on chain. A key-holding device is
     reset with its own button; its driver passes the device's signed reset to the hub."""
     from hub.identity import binding
@@ -390,6 +440,7 @@ def reset(ctx: Ctx, device: str, source: str | None, signed_path: Path | None, a
         return c.request("POST", _device_path(device) + "/reset", {"signed": signed.to_json()})
 
     result = call_api(ctx, go)
+    _wait_published(ctx, result, wait)
     _show(result, as_json, f"{device}: reset (no controller)")
 
 
@@ -419,13 +470,15 @@ def share(ctx: Ctx, device: str, to: str, commands: str | None, duration: str | 
 @click.command()
 @click.argument("device")
 @click.option("--grantee", metavar="PUBKEY", help="Revoke only this key's grants (the others are granted again).")
+@wait_option
 @json_option
 @connection_options
 @pass_ctx
-def revoke(ctx: Ctx, device: str, grantee: str | None, as_json: bool) -> None:
+def revoke(ctx: Ctx, device: str, grantee: str | None, wait: bool, as_json: bool) -> None:
     """Revoke DEVICE's grants: its epoch rises, so the device refuses them even while offline."""
     body = {"grantee": _pubkey(grantee, "--grantee") if grantee else None}
     result = call_api(ctx, lambda c: c.request("POST", _device_path(device) + "/revoke", body))
+    _wait_published(ctx, result, wait)
     epoch = result["statement"]["body"]["epoch"]
     _show(result, as_json, f"{device}: grants {'of ' + body['grantee'][:16] + '... ' if grantee else ''}"
                            f"revoked (epoch {epoch})")

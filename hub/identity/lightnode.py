@@ -149,6 +149,15 @@ class LightNode:
         kept = [g for g in self._grants if g.statement.epoch >= st.epoch]
         self._change(epoch=st.epoch, grants=kept, bump=False)
 
+    def transfer(self, controller: bytes) -> None:
+        """Control passed to ``controller`` by a hand-over or sale the chain accepted in a final
+        block. Only the hub calls this, for a keyless device it plays the light node of: a sale's
+        payment can be checked on chain alone, so for on-chain transfers the chain is authoritative
+        (``hub.identity.chainctl``). The previous controller's grants end, as with a hand-over."""
+        if not isinstance(controller, bytes) or len(controller) != 32:
+            raise ValueError("a controller is a 32-byte public key")
+        self._change(controller=controller.hex(), grants=[])
+
     # --- commands -------------------------------------------------------------------------------
     def check(self, signed: Signed, now_ms: int) -> Command:
         """Accept a signed command or raise :class:`Refused`; on acceptance the signer's counter

@@ -67,6 +67,7 @@ class Identity:
         self._key: PrivateKey | None = None
         self._nodes: dict[str, LightNode] = {}
         self._holders: dict[str, bool] = {}  # device id -> holds its key (cached: asked on every command)
+        self._by_key: dict[bytes, str] = {}  # public key -> device id (cached likewise)
 
     # --- what it is bound to ----------------------------------------------------------------------
     @property
@@ -110,6 +111,7 @@ class Identity:
         device_id = self._hub_id(device_id, public_key)
         self.store.set_identity(device_id, public_key, holds_key, self._hub.now())
         self._nodes.pop(device_id, None)
+        self._by_key = {k: v for k, v in self._by_key.items() if v != device_id and k != public_key}
         self._holders[device_id] = holds_key
 
     def _declared(self, device_id: str) -> None:
@@ -129,12 +131,17 @@ class Identity:
         return known
 
     def device_for_key(self, public_key: bytes) -> str | None:
-        found = self.store.device_for_key(public_key)
+        found = self._by_key.get(public_key)
         if found is None:
-            for entry in self._hub.devices:
-                if entry.holds_key and entry.public_key == public_key.hex():
-                    self._declared(entry.id)
-                    return entry.id
+            found = self.store.device_for_key(public_key)
+            if found is None:
+                for entry in self._hub.devices:
+                    if entry.holds_key and entry.public_key == public_key.hex():
+                        self._declared(entry.id)
+                        found = entry.id
+                        break
+            if found is not None:
+                self._by_key[public_key] = found
         return found
 
     def record(self, device_id: str) -> DeviceRecord | None:
@@ -276,7 +283,8 @@ class Identity:
                                                        f"not {target}")
             if found is None:
                 raise Refused(Reason.WRONG_DEVICE, f"no device of this hub has key {st.device.hex()[:16]}...")
-            entry = next((e for e in self._hub.entities.for_device(found) if e.key == st.entity), None)
+            platform, own_id = found.split(":", 1)
+            entry = self._hub.entities.get_unique(platform, f"{own_id}:{st.entity}")
             entity_id = entry.entity_id if entry is not None else f"{found}/{st.entity}"
             if st.chain != network.chain_id:
                 raise Refused(Reason.WRONG_CHAIN, f"signed for chain {st.chain!r}, this is {network.chain_id!r}")

@@ -63,6 +63,26 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX grants_device ON grants (device_id)",
     ),
+    # 2: chain-state control (hub/identity/chainctl_store.py): how far the hub followed the chain,
+    # and each control_command taken, its outcome and its state_change report
+    (
+        """CREATE TABLE chain_cursor (
+            genesis BLOB PRIMARY KEY,
+            height INTEGER NOT NULL,
+            hash BLOB
+        ) WITHOUT ROWID""",
+        """CREATE TABLE chain_commands (
+            tx_hash BLOB PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            height INTEGER NOT NULL,
+            taken_at REAL NOT NULL,
+            outcome TEXT,
+            done_at REAL,
+            report_tx BLOB,
+            reported TEXT
+        ) WITHOUT ROWID""",
+        "CREATE INDEX chain_commands_open ON chain_commands (reported) WHERE reported IS NULL",
+    ),
 ]
 
 
@@ -176,7 +196,10 @@ class IdentityStore:
 
     # --- counters -------------------------------------------------------------------------------
     def save_counter(self, device_id: str, signer: bytes, counter: int) -> None:
-        self._write([_upsert_counter(device_id, signer, counter)])
+        """One statement in autocommit mode: its own transaction, committed when it returns (a
+        third of the cost of BEGIN, upsert, COMMIT on the gate's hot path)."""
+        with self._lock:
+            self._conn.execute(*_upsert_counter(device_id, signer, counter))
 
     def counters(self, device_id: str) -> dict[bytes, int]:
         return dict(self._read("SELECT signer, counter FROM counters WHERE device_id = ?", (device_id,)))

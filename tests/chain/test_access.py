@@ -144,11 +144,26 @@ def test_remote_submit_resyncs_its_nonces_and_returns_only_what_verifies(tmp_pat
             assert balance == 9 * RUFF + 6 and nonce == 0
             assert (await access.state("acct", address_of(sender.public_key)))[1] == 5
             assert await access.state("acct", b"\x00" * 20) is None
+            with pytest.raises(ValueError, match="no state namespace"):
+                await access.state("nope", b"")
             blocks = await access.blocks_since(0, limit=max(heights))
             assert [b.height for b in blocks] == list(range(1, max(heights) + 1))
             got = {t.hash: b.height for b in blocks for t in b.txs}
             assert [got[h] for h in (first, second, other.hash, third, fourth)] == heights
             assert all(b.final for b in blocks if b.height <= remote.light.final.height)
+
+            # Blocks below the light client's window cannot be verified: they are left out, and the
+            # gap shows in the heights (the caller says so) instead of the answer staying empty.
+            from hub.chain.light import LightClient
+
+            poll("a chain longer than the window", lambda: node.get("/head")["height"] >= 24, 20, node.log)
+            short = RemoteChain(node.url, genesis)
+            short.light = LightClient(genesis, window=4)
+            await short.sync()
+            short.light._prune()  # it prunes every 32 headers; this chain may be shorter yet
+            assert short.light.lowest_kept() > 1
+            later = await RemoteAccess(short).blocks_since(0, limit=3)
+            assert [b.height for b in later] == [short.light.lowest_kept() + i for i in range(3)]
 
             # A node that lies about a block's transactions or a state value is not believed.
             honest = remote._fetch

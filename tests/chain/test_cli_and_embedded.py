@@ -153,3 +153,31 @@ async def test_a_bad_chain_section_is_reported_and_the_hub_still_starts(tmp_path
         assert "produse" in hub.plugins.info["chain"].error
     finally:
         await hub.stop()
+
+
+def test_hub_chain_device_shows_a_binding_and_tx_shows_its_statement(tmp_path):
+    from hub.crypto.keys import PrivateKey
+    from tests.chain.chainkit import Wallet, bind
+
+    chain_dir = tmp_path / "data" / "chain"
+    make_devnet(chain_dir)
+    genesis = load_genesis(chain_dir / "genesis.json")
+    producer = read_key(chain_dir / "keys" / "producer-0.key")
+    plug = PrivateKey(b"\x05" * 32)
+    node = ChainNode(chain_dir, genesis, producer)
+    now = time.time_ns() // 1_000_000
+    tx = Wallet(producer, genesis).tx("bind_device", bind(plug, producer.public_key, now, genesis),
+                                      valid_until=now + 3_600_000)
+    node.submit(tx.raw, now)
+    node.produce(now + 500)
+    node.close()
+    where = ["--chain-dir", str(chain_dir)]
+    shown = json.loads(hub_cli("chain", "device", plug.public_key.hex(), *where, "--json").output)
+    assert shown["controller"] == producer.public_key.hex() and shown["seq"] == 1 and shown["bound"] is True
+    assert producer.public_key.hex() in hub_cli("chain", "device", plug.public_key.hex(), *where).output
+    never = hub_cli("chain", "device", "ab" * 32, *where, ok=False)
+    assert never.exit_code == 1 and "no binding" in never.output
+    assert "64 hex digits" in hub_cli("chain", "device", "nope", *where, ok=False).output
+    included = json.loads(hub_cli("chain", "tx", tx.hash.hex(), *where, "--json").output)
+    assert included["payload"]["statement"]["kind"] == "bind"
+    assert "bind" in hub_cli("chain", "tx", tx.hash.hex(), *where).output

@@ -14,7 +14,7 @@ from hub.crypto.address import address_of
 from hub.crypto.signing import Network
 from hub.crypto.statements import Bind, Handover
 
-from tests.chain.chainkit import (Wallet, addr, bind, command, grant, handover, key, log_batch, make_genesis, report,
+from tests.chain.chainkit import (GENESIS_TIME, Wallet, addr, bind, command, grant, handover, key, log_batch, make_genesis, report,
                                   reset, revoke, sale, signed)
 
 PRODUCERS = [key(f"producer{i}") for i in range(4)]
@@ -327,3 +327,43 @@ def test_device_state_is_proved_by_the_state_root(state):
     root = state.state_root()
     assert statetree.verify(root, "dev", DEV, state.tree.prove("dev", DEV)) == (True, (ALICE.public_key, 1, NOW - 1000, 0))
     assert statetree.verify(root, "dev", b"\x09" * 32, state.tree.prove("dev", b"\x09" * 32)) == (False, None)
+
+
+# --- blocks and admission ------------------------------------------------------------------------
+
+def test_a_block_with_a_device_transaction_mints_the_block_reward():
+    from tests.chain.chainkit import Sim
+
+    genesis = make_genesis(PRODUCERS, {ALICE: 1000 * RUFF})
+    sim = Sim(genesis, PRODUCERS)
+    sim.next_block([W(ALICE, sim.state).tx("transfer", {"to": addr(BOB), "amount": RUFF})])
+    assert sim.state.meta("minted") == 0
+    sim.next_block([W(ALICE, sim.state).tx("bind_device", bind(PLUG, ALICE.public_key, GENESIS_TIME, sim))])
+    reward = sim.state.constants.BLOCK_REWARD
+    assert sim.state.meta("minted") == reward and sim.state.meta("supply") == 1000 * RUFF + reward
+    assert sim.state.get("dev", DEV)[0] == ALICE.public_key
+
+
+def test_the_mempool_runs_the_device_rules_and_counts_a_sales_price_as_spent():
+    from hub.chain.node.mempool import Mempool
+
+    genesis = make_genesis(PRODUCERS, {ALICE: 1000 * RUFF, BOB: 10 * RUFF})
+    state = genesis.state()
+    state.begin()
+    state.set("dev", DEV, (ALICE.public_key, 1, GENESIS_TIME, 0))
+    state.commit()
+    pool, now = Mempool(genesis.network), GENESIS_TIME + 1000
+    bob = Wallet(BOB, genesis)
+    with pytest.raises(TxRejected) as info:  # the type's rules at admission
+        pool.add(bob.tx("bind_device", handover(ALICE, DEV, BOB.public_key, 7, genesis)), state, now)
+    assert info.value.reason is Reason.WRONG_SEQ
+    bob.nonce = 0
+    pool.add(bob.send(ALICE, 5 * RUFF, fee=RUFF // 100), state, now)
+    offer = sale(ALICE, DEV, 5 * RUFF, 1, now + 60_000, genesis)  # 5 + 5 + fees: more than BOB's 10
+    with pytest.raises(TxRejected) as info:
+        pool.add(bob.tx("bind_device", offer, fee=RUFF // 100), state, now)
+    assert info.value.reason is Reason.INSUFFICIENT_BALANCE and len(pool) == 1
+    cheap = sale(ALICE, DEV, 4 * RUFF, 1, now + 60_000, genesis)
+    bob.nonce = 1
+    pool.add(bob.tx("bind_device", cheap, fee=RUFF // 100), state, now)
+    assert pool.spend[addr(BOB)] == 9 * RUFF + 2 * (RUFF // 100)

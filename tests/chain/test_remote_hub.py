@@ -34,10 +34,10 @@ class Node:
     """One ``hub chain node`` process (1 producer, 3-block rounds: a schedule proof every 3 blocks),
     restartable on its data directory; killed by its pid at the end."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *genesis_args: str) -> None:
         self.root = root
         _hub("chain", "genesis", "--out", "g", "--producers", "1", "--set", f"BLOCK_INTERVAL={BLOCK_MS}",
-             "--set", "PRODUCERS=3", cwd=root)
+             "--set", "PRODUCERS=3", *genesis_args, cwd=root)
         self.p2p, self.rpc_port = free_ports(2)
         self.url = f"http://127.0.0.1:{self.rpc_port}"
         self.proc: subprocess.Popen | None = None

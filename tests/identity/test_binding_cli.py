@@ -170,16 +170,35 @@ def test_bad_requests_are_named(hub, tmp_path):
     assert status == 409 and body["error"] == "unbound"
     status, body = hub.request("POST", f"/api/devices/{PLUG}/shares", {"to": "ab" * 32, "commands": ["outlet"]})
     assert status in (409, 422)
-    assert made["public_key"]
+
+    # A device key is one device's, and a new key on a bound device is refused unless meant.
+    status, body = hub.request("POST", "/api/devices/demo:thermostat/identity", {"public_key": made["public_key"]})
+    assert status == 409 and "already 'demo:smart_plug'" in body["message"]
+    _cli(data, "device", "bind", PLUG, "--label", made["files"]["txt"])
+    status, body = hub.request("POST", f"/api/devices/{PLUG}/identity", {"public_key": "cd" * 32})
+    assert status == 409 and "is bound" in body["message"]
+    before = sorted((data / "identity" / "labels").iterdir())
+    out = _cli(data, "device", "keygen", "--device", PLUG, "--name", "again", ok=False)
+    assert "is bound" in out and sorted((data / "identity" / "labels").iterdir()) == before  # no orphan key files
+    out = _cli(data, "device", "keygen", "--device", "demo:nothing", "--name", "nothing", ok=False)
+    assert "demo:nothing" in out and not (data / "identity" / "labels" / "nothing.key").exists()
+    status, body = hub.request("POST", f"/api/devices/{PLUG}/identity", {"public_key": "cd" * 32, "holds_key": True})
+    assert status == 422  # a key-holding device's key comes from its driver, never from here
+    status, body = hub.request("POST", f"/api/devices/{PLUG}/revoke", {"grantee": "ef" * 32})
+    assert status == 404 and "no live grant" in body["message"]
+    status, body = hub.request("POST", f"/api/devices/{PLUG}/identity", {"public_key": "cd" * 32, "replace": True})
+    assert status == 200
+    assert hub.get(f"/api/devices/{PLUG}")["identity"]["controller"] is None
 
 
 def test_sale_moves_payment_and_control_in_one_transaction(hub, tmp_path):
     data = hub.data
     made = _json(data, "device", "keygen", "--device", PLUG)
     device = bytes.fromhex(made["public_key"])
-    _cli(data, "device", "bind", PLUG, "--label", made["files"]["txt"])
+    out = _cli(data, "device", "bind", PLUG, "--label", made["files"]["txt"], "--wait")
+    assert "in block" in out  # --wait: the binding is on chain when the command returns
     owner = read_key(data / "chain" / "keys" / "owner.key")
-    _wait_chain(hub, "dev", device, lambda v: v and v[0] == owner.public_key, "the binding on chain")
+    assert _chain_value(data, "dev", device)[0] == owner.public_key
 
     buyer_file = tmp_path / "buyer.key"
     _cli(data, "chain", "keygen", "--out", str(buyer_file))

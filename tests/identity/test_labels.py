@@ -159,3 +159,50 @@ def test_parse_never_raises_anything_but_label_error(text):
         labels.parse(text)
     except LabelError:
         pass
+
+
+@pytest.mark.parametrize("mode", ["grey1", "grey8", "grey16", "rgb", "rgba-transparent", "palette"])
+def test_png_of_any_common_kind_reads_back(tmp_path, mode):
+    """A label photographed, screenshotted or re-saved comes in another PNG flavour than segno's."""
+    import png
+    import segno
+
+    _, text = labels.make(strong=True)
+    matrix = [list(r) for r in segno.make_qr(text, error="m").matrix]
+    scale, border = 4, 4
+    size = (len(matrix) + 2 * border) * scale
+
+    def dark(x: int, y: int) -> bool:
+        mx, my = x // scale - border, y // scale - border
+        return 0 <= mx < len(matrix) and 0 <= my < len(matrix) and bool(matrix[my][mx])
+
+    path = tmp_path / f"{mode}.png"
+    pixels = [[dark(x, y) for x in range(size)] for y in range(size)]
+    with open(path, "wb") as fh:
+        if mode == "grey1":
+            png.Writer(size, size, greyscale=True, bitdepth=1).write(fh, [[0 if d else 1 for d in r] for r in pixels])
+        elif mode == "grey8":
+            png.Writer(size, size, greyscale=True).write(fh, [[0 if d else 255 for d in r] for r in pixels])
+        elif mode == "grey16":
+            png.Writer(size, size, greyscale=True, bitdepth=16).write(fh, [[0 if d else 65535 for d in r] for r in pixels])
+        elif mode == "rgb":
+            png.Writer(size, size, greyscale=False).write(
+                fh, [[c for d in r for c in ((20, 20, 60) if d else (250, 245, 230))] for r in pixels])
+        elif mode == "rgba-transparent":  # dark modules on a transparent background (which reads as paper)
+            png.Writer(size, size, greyscale=False, alpha=True).write(
+                fh, [[c for d in r for c in ((0, 0, 0, 255) if d else (0, 0, 0, 0))] for r in pixels])
+        else:
+            png.Writer(size, size, palette=[(0, 0, 0), (255, 255, 255)], bitdepth=1).write(
+                fh, [[0 if d else 1 for d in r] for r in pixels])
+    assert labels.read(path).text() == text
+
+
+def test_too_large_image_is_refused_before_decoding(tmp_path):
+    import png
+
+    path = tmp_path / "huge.png"
+    width = 5000
+    with open(path, "wb") as fh:  # compresses to little: the size check must read the header only
+        png.Writer(width, 3400, greyscale=True, bitdepth=1).write(fh, ([0] * width for _ in range(3400)))
+    with pytest.raises(LabelError, match="5000x3400 pixels is too large"):
+        labels.read(path)

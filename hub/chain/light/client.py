@@ -187,6 +187,10 @@ class LightClient:
         h = self._canon.get(height)
         return self._by_hash[h] if h is not None else None
 
+    def lowest_kept(self) -> int:
+        """The lowest height above the genesis whose head-chain header is still kept (0: none)."""
+        return min((h for h in self._canon if h > 0), default=0)
+
     def get(self, block_hash: bytes) -> LightHeader | None:
         return self._by_hash.get(block_hash)
 

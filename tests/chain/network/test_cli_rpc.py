@@ -120,3 +120,27 @@ def test_remote_errors_say_what_is_wrong(node, tmp_path):
     assert "no block at height 999999" in result.output
     result = _run("vote", "nobody", "--rpc", url, "--key", producer, ok=False)
     assert "no candidate named 'nobody'" in result.output
+
+
+def test_hub_chain_device_reads_a_binding_from_a_remote_node(node, tmp_path):
+    from hub.chain.node.files import read_key
+    from hub.chain.protocol.genesis import load_genesis
+    from hub.crypto.keys import PrivateKey
+    from tests.chain.chainkit import Wallet, bind
+
+    url, producer_file = node
+    genesis, producer = load_genesis(tmp_path / "g/genesis.json"), read_key(producer_file)
+    plug = PrivateKey(b"\x06" * 32)
+    now = time.time_ns() // 1_000_000
+    tx = Wallet(producer, genesis).tx("bind_device", bind(plug, producer.public_key, now, genesis), nonce=1,
+                                      valid_until=now + 3_600_000)
+    assert httpx.post(f"{url}/tx", json={"tx": tx.raw.hex()}).json()["status"] == "pending"
+    deadline = time.monotonic() + 10
+    while _run("tx", tx.hash.hex(), "--rpc", url, "--json").get("status") == "pending":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    shown = _run("device", plug.public_key.hex(), "--rpc", url, "--json")
+    assert shown["controller"] == producer.public_key.hex() and shown["seq"] == 1
+    assert _run("tx", tx.hash.hex(), "--rpc", url, "--json")["payload"]["statement"]["kind"] == "bind"
+    result = _run("device", "ab" * 32, "--rpc", url, ok=False)
+    assert "never bound" in result.output and url in result.output

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 ROUTES = ["/tx", "/head", "/blocks/", "/headers", "/tx/", "/accounts/", "/candidates", "/schedule", "/blocks/1/", "",
-          "/mempool", "/peers", "/sync", "/version", "/metrics", "/bans/"]
+          "/mempool", "/peers", "/sync", "/version", "/metrics", "/bans/", "/devices/", "/anchors/"]
 segment = st.one_of(
     st.text(alphabet=string.ascii_letters + string.digits + "-_.~%", max_size=80),
     st.text(max_size=20).map(lambda s: s.replace("/", "").replace("?", "").replace("#", "")),

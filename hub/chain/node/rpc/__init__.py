@@ -1,5 +1,6 @@
 """The chain node's HTTP RPC (FastAPI): submit transactions, read blocks, headers, transactions with
-their Merkle proofs, accounts, candidates, the schedule, and a live stream of blocks.
+their Merkle proofs, accounts, candidates, the schedule, device bindings, command-log anchors, and a
+live stream of blocks.
 
 ``create_rpc_app(node)`` builds the app; the ``hub chain node`` process serves it with uvicorn.
 Errors have one shape, the hub API's: ``{"error": code, "message": text}`` (``error`` is a
@@ -352,6 +353,8 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
                    max_streams=MAX_STREAMS)
     from hub.chain.node.rpc.genesis_route import add_genesis_route  # GET /genesis, for hub chain ... --rpc
     add_genesis_route(app, node)
+    from hub.chain.node.rpc.device_routes import add_device_routes  # GET /devices/{key}, /anchors/{address}
+    add_device_routes(app, read, RpcError)
     return app
 
 

@@ -1,7 +1,8 @@
 """State proofs for light clients: any key of the ledger, present or absent, against the head's root.
 
 ``GET /state/{ns}/proof?key=HEX`` (``key``: the hex of the key's deterministic CBOR, e.g. ``54`` + 20
-address bytes for an ``acct`` key) and ``GET /accounts/{address}/proof`` (the same for an account,
+address bytes for an ``acct`` key; for the device namespaces also the key's plain bytes, e.g. a
+device's public key for ``dev``) and ``GET /accounts/{address}/proof`` (the same for an account,
 named by its ``ruff1...`` address) answer the head block (height, hash, ``state_root``) and the proof
 (``hub.chain.protocol.statetree``: bucket, entries, path; byte strings as hex), read under the node's
 lock so proof and head belong together. A light client checks the proof against the ``state_root``
@@ -23,6 +24,10 @@ from hub.crypto.address import AddressError, decode_address, encode_address
 from hub.crypto.encoding import DecodeError, decode, encode
 
 MAX_KEY_BYTES = 256  # every key of the ledger is far shorter (an address is 20 bytes)
+#: Namespaces whose keys are byte strings of one size (state.py): their key may also be given as
+#: its plain bytes in hex (a device's public key as it is written everywhere else). The CBOR form
+#: is two bytes longer, so the two cannot be confused.
+RAW_KEYS = {"dev": 32, "ctl": 32, "done": 32, "clog": 20, "anchor": 28}
 
 
 def _plain(value: Any) -> Any:
@@ -60,10 +65,12 @@ def add_state_routes(app: FastAPI, node: Any) -> None:
         if ns not in NAMESPACES:
             raise HTTPException(404, f"no state namespace {ns!r}; there are {', '.join(NAMESPACES)}")
         try:
-            value = decode(bytes.fromhex(key))
+            raw = bytes.fromhex(key)
+            value = raw if len(raw) == RAW_KEYS.get(ns) else decode(raw)
         except ValueError as exc:  # bad hex and DecodeError alike
             why = exc if isinstance(exc, DecodeError) else "not hex"
-            raise HTTPException(422, f"key: the hex of a deterministic-CBOR key is expected ({why})") from None
+            raw_too = f" or the key's {RAW_KEYS[ns]} bytes" if ns in RAW_KEYS else ""
+            raise HTTPException(422, f"key: the hex of a deterministic-CBOR key{raw_too} is expected ({why})") from None
         return await asyncio.to_thread(state_proof, node, ns, value)
 
     @app.get("/accounts/{address}/proof", summary="An account's balance and nonce with their state proof")
