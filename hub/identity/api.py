@@ -95,3 +95,9 @@ def identity_of(hub: Any, device_id: str) -> dict[str, Any] | None:
     identity = hub.services.get("identity")
     record = identity.record(device_id) if identity is not None else None
     return record.as_dict() if record is not None else None
+
+
+# The ownership routes (hub/identity/api_binding.py), token-protected, under the same /api prefix.
+from hub.identity.api_binding import router as _ownership  # noqa: E402
+
+router.include_router(_ownership)

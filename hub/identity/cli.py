@@ -141,3 +141,8 @@ def devices(ctx: Ctx, as_json: bool) -> None:
 from hub.identity.cli_log import log as _log  # noqa: E402 - registered after the group exists
 
 device.add_command(_log)
+
+# keygen, bind, transfer, sell, buy, reset, share, revoke (hub/identity/cli_binding.py)
+from hub.identity.cli_binding import register as _register_ownership  # noqa: E402
+
+_register_ownership(device)
