@@ -227,3 +227,21 @@ def test_sale_moves_payment_and_control_in_one_transaction(hub, tmp_path):
     assert again.returncode != 0 and "not_controller" in again.stdout + again.stderr
     assert _chain_value(data, "acct", buyer_addr)[0] == 50 * RUFF - 12_500_000 - bought["fee"]
     assert _chain_value(data, "dev", device)[0] == buyer.public_key
+
+
+def test_without_a_chain_binding_says_why(tmp_path):
+    """No `chain:` section: the device gets its key, but a binding has no network to be signed for."""
+    data = tmp_path / "nochain"
+    data.mkdir()
+    (data / "configuration.yaml").write_text(DEMO)
+    hub = HubProcess(data).start()
+    try:
+        made = _json(data, "device", "keygen", "--device", PLUG)
+        out = _cli(data, "device", "bind", PLUG, "--label", made["files"]["txt"], ok=False)
+        assert "no chain" in out and "Traceback" not in out
+        assert Path(made["files"]["key"]).exists()  # nothing bound, so nothing erased
+        status, body = hub.request("POST", f"/api/devices/{PLUG}/shares", {"to": "ab" * 32})
+        assert 400 <= status < 500, body
+        assert hub.request("POST", "/api/entities/switch.smart_plug/commands/turn_on")[0] == 200  # local control as ever
+    finally:
+        hub.stop()
