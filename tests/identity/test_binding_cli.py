@@ -221,6 +221,11 @@ def test_sale_moves_payment_and_control_in_one_transaction(hub, tmp_path):
     assert record[0] == buyer.public_key
     assert _chain_value(data, "acct", seller_addr)[0] == seller_before + 12_500_000
     assert _chain_value(data, "acct", buyer_addr)[0] == 50 * RUFF - 12_500_000 - bought["fee"]
+    # The hub follows the chain (it plays the keyless plug's light node): the buyer's key now commands it.
+    hub.wait_for(lambda: hub.get(f"/api/devices/{PLUG}")["identity"]["controller"] == buyer.public_key.hex(),
+                 timeout=15, what="the hub's record to follow the sale")
+    assert _reason(Signer(hub, device, buyer).call("turn_on")) == "ok"
+    assert _reason(Signer(hub, device, owner).call("turn_off")) == "not_authorised"
 
     # The same offer again: refused by the chain (its seller controls the device no more); nothing moves.
     again = run_cli(data, "device", "buy", str(offer), "--key", str(buyer_file))
