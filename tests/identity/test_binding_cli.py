@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from hub.crypto.keys import PrivateKey
 from hub.crypto.signing import Network
 from hub.crypto.statements import Command, sign
 from hub.identity import labels
-from tests.hubproc import DEMO, HubProcess, run_cli
+from tests.hubproc import DEMO, HubProcess, hub_command, run_cli
 
 PLUG = "demo:smart_plug"
 RUFF = 10**6
@@ -195,7 +196,10 @@ def test_sale_moves_payment_and_control_in_one_transaction(hub, tmp_path):
     data = hub.data
     made = _json(data, "device", "keygen", "--device", PLUG)
     device = bytes.fromhex(made["public_key"])
-    out = _cli(data, "device", "bind", PLUG, "--label", made["files"]["txt"], "--wait")
+    pasted = subprocess.run(hub_command("--data", str(data), "device", "bind", PLUG, "--label", "-", "--wait"),
+                            input=Path(made["files"]["txt"]).read_text(), capture_output=True, text=True, timeout=30)
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    out = pasted.stdout
     assert "in block" in out  # --wait: the binding is on chain when the command returns
     owner = read_key(data / "chain" / "keys" / "owner.key")
     assert _chain_value(data, "dev", device)[0] == owner.public_key
