@@ -35,7 +35,7 @@ def call_api(ctx: Ctx, fn):
         return fn(ctx.client())
     except ClientError as exc:
         code = exc.body.get("error") if isinstance(exc.body, dict) else None
-        generic = {None, "refused", "invalid_request", "not_found", "unauthorized", "error"}
+        generic = {None, "refused", "conflict", "invalid_request", "not_found", "unauthorized", "error"}
         fail(f"{code}: {exc}" if code not in generic else str(exc))
 
 
