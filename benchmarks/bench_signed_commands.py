@@ -11,8 +11,10 @@ and runs on the other core. Measured:
 
 - ``gate_*``: in the hub, each command from its parsed JSON body through the whole signed path to
   the driver's return (the probe times it; no HTTP), one at a time: latency p50/p99, and rate;
-- ``http_single_*``: one command per HTTP request, one request at a time, over a kept-alive
-  connection, timed by the client (round trip: an upper bound of arrival-to-driver-call);
+- ``send_to_driver_*``: one command per HTTP request, one request at a time, from the client's
+  send (its monotonic clock) to the moment the demo driver switched the plug (the probe's stamp
+  on the same clock): arrival at the hub to the driver call, plus the client's send;
+- ``http_single_*``: the same requests' round trips, timed by the client;
 - ``http_batch_per_s``: lists of 100 commands per request (the route's maximum).
 
 Every command changes the plug (turn_on / turn_off alternate), so each is a state change the
@@ -78,6 +80,24 @@ def _post(conn: http.client.HTTPConnection, path: str, body) -> tuple[int, objec
     return resp.status, json.loads(resp.read())
 
 
+def _post_token(conn: http.client.HTTPConnection, path: str, token: str):
+    conn.request("POST", path, "", {"Authorization": f"Bearer {token}"})
+    return json.loads(conn.getresponse().read())
+
+
+def _match(sends: list[int], stamps: list[int]) -> list[float]:
+    """ms from each send to the first driver stamp before the next send (one request at a time)."""
+    out, j = [], 0
+    stamps = sorted(stamps)
+    for i, sent in enumerate(sends):
+        end = sends[i + 1] if i + 1 < len(sends) else float("inf")
+        while j < len(stamps) and stamps[j] < sent:
+            j += 1
+        if j < len(stamps) and stamps[j] < end:
+            out.append((stamps[j] - sent) / 1e6)
+    return out
+
+
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -86,6 +106,7 @@ def _pct(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=5000, help="per measurement")
+    parser.add_argument("--freeze", action="store_true", help="gc.freeze() in the hub first (an experiment)")
     parser.add_argument("--profile", action="store_true", help="print a profile of the in-hub path instead")
     parser.add_argument("--core", type=int, default=0, help="the CPU the hub is pinned to (the client takes the others)")
     args = parser.parse_args()
@@ -117,7 +138,7 @@ def main() -> None:
             gc_pauses: list[tuple[int, int]] = []
             for _ in range(max(1, args.commands // 500)):
                 body = json.dumps(signer.batch(500))
-                conn.request("POST", "/api/plugins/bench_gate/run", body,
+                conn.request("POST", "/api/plugins/bench_gate/run" + ("?freeze=true" if args.freeze else ""), body,
                              {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
                 resp = conn.getresponse()
                 answer = json.loads(resp.read())
@@ -127,13 +148,17 @@ def main() -> None:
                 gc_pauses += answer["gc_ns"]
             # (b) over HTTP, one per request
             single: list[float] = []
+            sends: list[int] = []
+            _post_token(conn, "/api/plugins/bench_gate/stamps", token)
             started = time.perf_counter()
             for item in (x for _ in range(max(1, args.commands // 500)) for x in signer.batch(500)):
                 t0 = time.perf_counter()
+                sends.append(time.monotonic_ns())
                 status, answer = _post(conn, route, item)
                 single.append((time.perf_counter() - t0) * 1000)
                 assert status == 200 and answer["ok"], answer
             single_total = time.perf_counter() - started
+            to_driver = _match(sends, _post_token(conn, "/api/plugins/bench_gate/stamps", token))
             # (c) over HTTP, batches of 100
             batches = [signer.batch(100) for _ in range(max(1, args.commands // 100))]
             started = time.perf_counter()
@@ -153,6 +178,9 @@ def main() -> None:
         "gate_per_s": round(len(gate_lat) / gate_total),
         "gc_gen2_max_ms": round(max([ns for g, ns in gc_pauses if g == 2] or [0]) / 1e6, 3),
         "gc_over_1ms": sum(1 for _, ns in gc_pauses if ns > 1e6),
+        "send_to_driver_matched": len(to_driver),
+        "send_to_driver_p50_ms": round(statistics.median(to_driver), 3),
+        "send_to_driver_p99_ms": round(_pct(to_driver, 99), 3),
         "http_single_p50_ms": round(statistics.median(single), 3),
         "http_single_p99_ms": round(_pct(single, 99), 3),
         "http_single_per_s": round(len(single) / single_total),

@@ -31,7 +31,8 @@ def test_metrics_need_the_token_and_follow_the_hub(hub):
     status, ctype, before = scrape(hub, hub.token)
     assert status == 200 and ctype.startswith("text/plain")
     assert before["ruff_hub_entities"] == len(hub.get("/api/entities")) > 0
-    assert before['ruff_hub_plugins{status="running"}'] == 1 and before['ruff_hub_plugins{status="failed"}'] == 0
+    # The demo and the identity gate (a built-in part that runs on its defaults).
+    assert before['ruff_hub_plugins{status="running"}'] == 2 and before['ruff_hub_plugins{status="failed"}'] == 0
     assert before["ruff_hub_recorder_backlog"] >= 0 and "ruff_hub_rule_runs_total" in before
 
     hub.post("/api/entities/light.living_room/commands/turn_on", {"brightness": 42})

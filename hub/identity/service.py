@@ -189,11 +189,21 @@ class Identity:
                 except Refused as exc:
                     log.warning("%s accepted a %s the hub's mirror refuses (%s); the mirror may be behind",
                                 device_id, signed.statement.DOMAIN, exc)
+                self._book(device_id, signed)
             return result
         if isinstance(signed.statement, Command):
             return await self.signed_call(signed)
         self._apply(self.lightnode(device_id), signed)
+        self._book(device_id, signed)
         return None
+
+    def _book(self, device_id: str, signed: Signed) -> None:
+        """The owner's list of grants follows what the device (or its light node) accepted."""
+        st = signed.statement
+        if isinstance(st, Grant):
+            self.store.add_grant(device_id, signed.signature, st.grantee, signed.to_json(), st.epoch, st.not_after)
+        elif isinstance(st, Revoke):
+            self.store.revoke_grants(device_id, st.epoch)
 
     def _apply(self, node: LightNode, signed: Signed) -> None:
         st = signed.statement
@@ -232,16 +242,18 @@ class Identity:
         st = signed_grant.statement
         if not isinstance(st, Grant):
             raise Refused(Reason.MALFORMED, "expected a signed grant")
-        self._apply(self.lightnode(device_id), signed_grant)
-        self.store.add_grant(device_id, signed_grant.signature, st.grantee, signed_grant.to_json(), st.epoch, st.not_after)
+        self._apply(self.lightnode(device_id), signed_grant)  # idempotent: a grant already there stays once
+        self._book(device_id, signed_grant)
 
     def revoke(self, device_id: str, signed_revoke: Signed) -> None:
         device_id = self._hub_id(device_id)
         st = signed_revoke.statement
         if not isinstance(st, Revoke):
             raise Refused(Reason.MALFORMED, "expected a signed revoke")
-        self._apply(self.lightnode(device_id), signed_revoke)
-        self.store.revoke_grants(device_id, st.epoch)
+        node = self.lightnode(device_id)
+        if not (self.holds_key(device_id) and st.epoch <= node.epoch):  # a mirror may have it from deliver()
+            self._apply(node, signed_revoke)
+        self._book(device_id, signed_revoke)
 
     # --- commands ---------------------------------------------------------------------------------
     def sign_command(self, device_id: str, entity: str, command: str, args: dict[str, Any]) -> Signed:

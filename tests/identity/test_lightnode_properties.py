@@ -162,3 +162,20 @@ def _refusal(fn, *args) -> Reason | None:
     except Refused as exc:
         return exc.reason
     return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["chain", "device", "entity", "command", "args", "issued_at", "counter", "signer"]),
+       st.integers(1, 2**32))
+def test_no_changed_field_of_an_accepted_command_is_ever_accepted(field, salt):
+    node = _bound_node(MemoryFlash())
+    original = Command(NET.chain_id, DEVICE.public_key, "relay", "turn_on", {"n": 1}, NOW, 10, OWNER.public_key)
+    signed = sign(original, OWNER, NET)
+    changed = {
+        "chain": "ruff-test2", "device": OTHER_DEVICE.public_key, "entity": f"relay{salt}", "command": f"turn_{salt}",
+        "args": {"n": salt + 1}, "issued_at": NOW + salt % WINDOW + 1, "counter": 10 + salt, "signer": RENTER.public_key,
+    }[field]
+    body = dict(original.body(), **{field: changed})
+    tampered = Signed(Command.from_body(body), signed.signature)
+    assert _outcome(node, tampered, 0) is not None
+    assert _outcome(node, signed, 0) is None  # the original still is, once

@@ -123,6 +123,8 @@ def test_malformed_bodies_are_4xx_naming_the_field(bound):
                         ({**good, "body": {**good["body"], "counter": -1}}, "counter"), ("text", "kind")]:
         status, answer = hub.request("POST", ROUTE, body, auth=False)
         assert status == 422 and answer["reason"] == "malformed" and field in answer["message"], (body, answer)
+    status, answer = hub.request("POST", ROUTE, raw=b'{"kind": "' + b"x" * 300_000 + b'"}', auth=False)
+    assert status == 413 and "limit" in answer["message"], answer
 
 
 def test_owner_token_commands_still_work_and_the_identity_is_shown(bound):
