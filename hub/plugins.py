@@ -37,7 +37,7 @@ ENTRY_POINT_GROUP = "ruffhub.plugins"
 #: Parts of the hub itself that are plugins, registered exactly like installed ones (name, module).
 #: They load even with RUFFHUB_NO_ENTRYPOINTS, since they are the hub.
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (("chain", "hub.chain.embedded"), ("identity", "hub.identity.plugin"),
-                                              ("chainctl", "hub.identity.chainctl"), ("ownership", "hub.identity.ownership"))
+                                                 ("chainctl", "hub.identity.chainctl"))
 HOOK_NAMES = tuple(
     name for name, obj in vars(hookspecs).items() if name.startswith("hub_") and callable(obj)
 )

@@ -207,19 +207,10 @@ class Binder:
 
     # --- applying a statement to the device -------------------------------------------------------
     async def _apply(self, device_id: str, signed: Signed, rec: Any) -> None:
-        """The device accepts the statement or refuses it (``Refused``): a key-holding device itself
-        (``identity.deliver``; the hub's mirror of its record follows), the hub's light node for a
-        keyless one. Grants and revocations also go through the identity's own bookkeeping."""
-        st = signed.statement
-        holds_key = bool(getattr(rec, "holds_key", False))
-        if isinstance(st, Grant):
-            if holds_key:
-                await _reach(device_id, st.DOMAIN, self.identity.deliver(device_id, signed))
-            await _maybe_await(self.identity.add_grant(device_id, signed))
-        elif isinstance(st, Revoke) and not holds_key:
-            await _maybe_await(self.identity.revoke(device_id, signed))
-        else:
-            await _reach(device_id, st.DOMAIN, self.identity.deliver(device_id, signed))
+        """The device accepts the statement or refuses it (``Refused``): a key-holding device itself,
+        the hub's light node for a keyless one (``identity.deliver``, which also keeps the hub's
+        mirror of the device and the owner's list of grants)."""
+        await _reach(device_id, signed.statement.DOMAIN, self.identity.deliver(device_id, signed))
 
     def _mirror(self, device_id: str, apply: Callable[[Any], None], what: str) -> None:
         """What a key-holding device did by itself (a strong binding, its reset button), in the hub's
