@@ -31,8 +31,11 @@ def test_metrics_need_the_token_and_follow_the_hub(hub):
     status, ctype, before = scrape(hub, hub.token)
     assert status == 200 and ctype.startswith("text/plain")
     assert before["ruff_hub_entities"] == len(hub.get("/api/entities")) > 0
-    # The demo, the identity gate and the command log's anchorer (built-in parts that run on their defaults).
-    assert before['ruff_hub_plugins{status="running"}'] == 3 and before['ruff_hub_plugins{status="failed"}'] == 0
+    # The gauge agrees with what /api/plugins says, whichever built-in parts run on their defaults.
+    plugins = hub.get("/api/plugins")
+    statuses = [p["status"] for p in (plugins.values() if isinstance(plugins, dict) else plugins)]
+    assert before['ruff_hub_plugins{status="running"}'] == statuses.count("running") >= 2
+    assert before['ruff_hub_plugins{status="failed"}'] == statuses.count("failed") == 0
     assert before["ruff_hub_recorder_backlog"] >= 0 and "ruff_hub_rule_runs_total" in before
 
     hub.post("/api/entities/light.living_room/commands/turn_on", {"brightness": 42})

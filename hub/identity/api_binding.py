@@ -65,6 +65,10 @@ class RevokeBody(_Body):
     grantee: str | None = Field(None, pattern=HEX64, description="Revoke this key's grants only (default: all).")
 
 
+#: The error code of a flow's own refusals (a device's carry the device's reason instead).
+_CODES = {404: "not_found", 409: "conflict", 422: "invalid_request", 502: "device_unreachable"}
+
+
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
 
@@ -119,7 +123,7 @@ async def _run(request: Request, device_id: str, flow) -> Any:
     except Refused as exc:
         return _error(exc.status, exc.reason.value, exc.message)
     except BindingError as exc:
-        return _error(exc.status, "refused", exc.message)
+        return _error(exc.status, _CODES.get(exc.status, "refused"), exc.message)
     except (StatementError, LabelError) as exc:
         return _error(422, "invalid_request", str(exc))
     return result.as_dict() if hasattr(result, "as_dict") else result

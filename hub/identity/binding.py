@@ -207,19 +207,10 @@ class Binder:
 
     # --- applying a statement to the device -------------------------------------------------------
     async def _apply(self, device_id: str, signed: Signed, rec: Any) -> None:
-        """The device accepts the statement or refuses it (``Refused``): a key-holding device itself
-        (``identity.deliver``; the hub's mirror of its record follows), the hub's light node for a
-        keyless one. Grants and revocations also go through the identity's own bookkeeping."""
-        st = signed.statement
-        holds_key = bool(getattr(rec, "holds_key", False))
-        if isinstance(st, Grant):
-            if holds_key:
-                await self.identity.deliver(device_id, signed)
-            await _maybe_await(self.identity.add_grant(device_id, signed))
-        elif isinstance(st, Revoke) and not holds_key:
-            await _maybe_await(self.identity.revoke(device_id, signed))
-        else:
-            await self.identity.deliver(device_id, signed)
+        """The device accepts the statement or refuses it (``Refused``): a key-holding device itself,
+        the hub's light node for a keyless one (``identity.deliver``, which also keeps the hub's
+        mirror of the device and the owner's list of grants)."""
+        await _reach(device_id, signed.statement.DOMAIN, self.identity.deliver(device_id, signed))
 
     def _mirror(self, device_id: str, apply: Callable[[Any], None], what: str) -> None:
         """What a key-holding device did by itself (a strong binding, its reset button), in the hub's
@@ -289,8 +280,8 @@ class Binder:
                 raise BindingError(409, "no driver can ask this device for a proof")
             nonce = new_nonce()
             mac = labels.code_mac(label.setup_code, controller, nonce)
-            proof = check_proof(await self._request_proof(device_id, controller, nonce, mac), device, controller,
-                                nonce, network)
+            answer = await _reach(device_id, "bind proof", self._request_proof(device_id, controller, nonce, mac))
+            proof = check_proof(answer, device, controller, nonce, network)
             # The device recorded the controller when it signed; the hub's mirror follows.
             self._mirror(device_id, lambda node: node.bind(proof), "binding")
             signed = proof
@@ -420,6 +411,20 @@ class Binder:
         log.info("device %s: grants before epoch %d revoked, %d granted again; chain: %s", device_id, epoch + 1,
                  len(keep), _said(outcome.chain))
         return outcome
+
+
+async def _reach(device_id: str, what: str, call: Awaitable[Any]) -> Any:
+    """Await a call that reaches a key-holding device. Its refusal (``Refused``) is the answer; any
+    other failure means the device (or its driver) could not be asked: a 502 naming the device, not
+    a 500, and nothing recorded or published."""
+    try:
+        return await call
+    except (Refused, BindingError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a driver's own error types are unknown here
+        log.warning("%s: the %s did not reach the device: %s", device_id, what, exc, exc_info=True)
+        raise BindingError(502, f"{device_id}: the device could not be asked ({what}): "
+                                f"{type(exc).__name__}: {exc}") from None
 
 
 async def _maybe_await(value: Any) -> Any:

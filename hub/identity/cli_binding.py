@@ -35,7 +35,7 @@ def call_api(ctx: Ctx, fn):
         return fn(ctx.client())
     except ClientError as exc:
         code = exc.body.get("error") if isinstance(exc.body, dict) else None
-        generic = {None, "refused", "invalid_request", "not_found", "unauthorized", "error"}
+        generic = {None, "refused", "conflict", "invalid_request", "not_found", "unauthorized", "error"}
         fail(f"{code}: {exc}" if code not in generic else str(exc))
 
 
@@ -56,9 +56,15 @@ def _pubkey(text: str, what: str) -> str:
 
 
 def _read_label(source: str):
+    """``--label``: the text itself, a file, a PNG, or ``-`` for standard input (pasted, or piped
+    from a scanner), so the text need not sit in the shell's history."""
+    import sys
+
     from hub.identity import labels
 
     try:
+        if source == "-":
+            return labels.parse(sys.stdin.read(4096))
         return labels.read(source)
     except labels.LabelError as exc:
         fail(f"label: {exc}")
@@ -253,8 +259,8 @@ def keygen(ctx: Ctx, strong: bool, out: Path | None, name: str | None, device: s
 
 @click.command()
 @click.argument("device")
-@click.option("--label", "source", required=True, metavar="FILE|PNG|TEXT",
-              help="The device's label: its text, a text file, or a PNG of its QR code.")
+@click.option("--label", "source", required=True, metavar="FILE|PNG|TEXT|-",
+              help="The device's label: its text, a text file, a PNG of its QR code, or - to read it from stdin.")
 @wait_option
 @json_option
 @connection_options

@@ -237,11 +237,17 @@ def write_png(text: str, path: str | os.PathLike[str], scale: int = 8) -> Path:
     return write_private(path, buf.getvalue())
 
 
-def terminal(text: str) -> str:
-    """The QR code drawn with Unicode half blocks, dark on light whatever the terminal's colours."""
+def terminal(text: str, ansi: bool = True) -> str:
+    """The QR code drawn with Unicode half blocks. The blocks are the light modules, so on a light
+    terminal theme the code would come out inverted (which many phone scanners do not read): with
+    ``ansi``, every line is painted bright white on black, dark on light whatever the theme (click
+    strips the colours when the output is not a terminal)."""
     out = io.StringIO()
     _qr(text).terminal(out=out, compact=True, border=2)
-    return out.getvalue()
+    lines = out.getvalue().splitlines()
+    if not ansi:
+        return "".join(line + "\n" for line in lines)
+    return "".join(f"\x1b[97;40m{line}\x1b[0m\n" for line in lines)
 
 
 def write_private(path: str | os.PathLike[str], data: bytes | str) -> Path:

@@ -1,26 +1,26 @@
-"""What a key-holding device does to its ownership by itself, followed by the hub: a built-in plugin.
+"""What a key-holding device does to its ownership by itself, followed by the hub.
 
 A factory reset happens on the device (its button), not through the hub, yet the chain must learn
 of it, or it keeps naming the old controller. The device signs a ``Reset`` with its own key and its
 driver fires the custom event ``device_reset`` (``lightnode_reset`` from ``drivers/lightnode``) with
-``{"device_id", "statement"}``; this plugin checks the statement (signed by that device's key, for
+``{"device_id", "statement"}``; this part checks the statement (signed by that device's key, for
 this chain), brings the hub's mirror of the device along and publishes it in a ``bind_device``
 transaction, as ``hub device reset`` does for a keyless device. A statement that does not check is
-logged and dropped: an event is not evidence.
+logged and dropped: an event is not evidence. The identity plugin starts it (:func:`follow_resets`)
+with the gate: it has nothing to configure and nothing to do without it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from hub import hookimpl
-
-RUNS_UNCONFIGURED = True
 RESET_EVENTS = ("device_reset", "lightnode_reset")
 
 
-@hookimpl
-def hub_setup(hub: Any) -> None:
+def follow_resets(hub: Any) -> Callable[[], None]:
+    """Subscribe to the reset events on ``hub``'s bus (a ``PluginContext``); returns the unsubscribe."""
+
     async def on_reset(event: Any) -> None:
         from hub.crypto.statements import Signed, StatementError
         from hub.identity.binding import Binder, BindingError
@@ -47,10 +47,10 @@ def hub_setup(hub: Any) -> None:
                      f"bind_device {chain['tx'][:16]}... {chain.get('status', '')}" if chain.get("published")
                      else chain.get("reason"))
 
-    hub.data["unsubscribe"] = [hub.bus.subscribe(name, on_reset) for name in RESET_EVENTS]
+    unsubscribes = [hub.bus.subscribe(name, on_reset) for name in RESET_EVENTS]
 
+    def stop() -> None:
+        for unsubscribe in unsubscribes:
+            unsubscribe()
 
-@hookimpl
-def hub_shutdown(hub: Any) -> None:
-    for unsubscribe in hub.data.pop("unsubscribe", []):
-        unsubscribe()
+    return stop

@@ -52,10 +52,14 @@ def hub_setup(hub: Any) -> None:
     hub.data["identity"] = identity
     hub.provide("identity", identity)
     core.commands.gate = Gate(identity)
+    from hub.identity.ownership import follow_resets  # a key-holding device's own reset, to the chain
+
+    hub.data["ownership"] = follow_resets(hub)
 
 
 @hookimpl
 def hub_shutdown(hub: Any) -> None:
+    hub.data.pop("ownership", lambda: None)()
     identity = hub.data.pop("identity", None)
     if identity is not None:
         hub._hub.commands.gate = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from hub.crypto.keys import PrivateKey
 from hub.crypto.signing import Network
 from hub.crypto.statements import Command, sign
 from hub.identity import labels
-from tests.hubproc import DEMO, HubProcess, run_cli
+from tests.hubproc import DEMO, HubProcess, hub_command, run_cli
 
 PLUG = "demo:smart_plug"
 RUFF = 10**6
@@ -195,7 +196,10 @@ def test_sale_moves_payment_and_control_in_one_transaction(hub, tmp_path):
     data = hub.data
     made = _json(data, "device", "keygen", "--device", PLUG)
     device = bytes.fromhex(made["public_key"])
-    out = _cli(data, "device", "bind", PLUG, "--label", made["files"]["txt"], "--wait")
+    pasted = subprocess.run(hub_command("--data", str(data), "device", "bind", PLUG, "--label", "-", "--wait"),
+                            input=Path(made["files"]["txt"]).read_text(), capture_output=True, text=True, timeout=30)
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    out = pasted.stdout
     assert "in block" in out  # --wait: the binding is on chain when the command returns
     owner = read_key(data / "chain" / "keys" / "owner.key")
     assert _chain_value(data, "dev", device)[0] == owner.public_key
@@ -221,9 +225,32 @@ def test_sale_moves_payment_and_control_in_one_transaction(hub, tmp_path):
     assert record[0] == buyer.public_key
     assert _chain_value(data, "acct", seller_addr)[0] == seller_before + 12_500_000
     assert _chain_value(data, "acct", buyer_addr)[0] == 50 * RUFF - 12_500_000 - bought["fee"]
+    # The hub follows the chain (it plays the keyless plug's light node): the buyer's key now commands it.
+    hub.wait_for(lambda: hub.get(f"/api/devices/{PLUG}")["identity"]["controller"] == buyer.public_key.hex(),
+                 timeout=15, what="the hub's record to follow the sale")
+    assert _reason(Signer(hub, device, buyer).call("turn_on")) == "ok"
+    assert _reason(Signer(hub, device, owner).call("turn_off")) == "not_authorised"
 
     # The same offer again: refused by the chain (its seller controls the device no more); nothing moves.
     again = run_cli(data, "device", "buy", str(offer), "--key", str(buyer_file))
     assert again.returncode != 0 and "not_controller" in again.stdout + again.stderr
     assert _chain_value(data, "acct", buyer_addr)[0] == 50 * RUFF - 12_500_000 - bought["fee"]
     assert _chain_value(data, "dev", device)[0] == buyer.public_key
+
+
+def test_without_a_chain_binding_says_why(tmp_path):
+    """No `chain:` section: the device gets its key, but a binding has no network to be signed for."""
+    data = tmp_path / "nochain"
+    data.mkdir()
+    (data / "configuration.yaml").write_text(DEMO)
+    hub = HubProcess(data).start()
+    try:
+        made = _json(data, "device", "keygen", "--device", PLUG)
+        out = _cli(data, "device", "bind", PLUG, "--label", made["files"]["txt"], ok=False)
+        assert "no chain" in out and "Traceback" not in out
+        assert Path(made["files"]["key"]).exists()  # nothing bound, so nothing erased
+        status, body = hub.request("POST", f"/api/devices/{PLUG}/shares", {"to": "ab" * 32})
+        assert 400 <= status < 500, body
+        assert hub.request("POST", "/api/entities/switch.smart_plug/commands/turn_on")[0] == 200  # local control as ever
+    finally:
+        hub.stop()

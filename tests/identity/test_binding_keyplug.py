@@ -124,3 +124,9 @@ def test_label_binding_and_hand_over_are_checked_by_the_device(hub, plug):
     assert _reason(_call(hub, device_id, device, heir, "turn_off", 1)) == "ok"
     hub.wait_for(lambda: (_chain_value(hub.data, "dev", device) or (None,))[0] == heir.public_key, timeout=15,
                  what="the hand-over on chain")
+
+    # The device gone: the hub says it could not ask it (naming it), never a 500, and publishes nothing.
+    plug.stop()
+    status, body = hub.request("POST", f"/api/devices/{device_id}/bind", {"label": label.read_text().strip()})
+    assert (status, body["error"]) == (502, "device_unreachable") and device_id in body["message"], body
+    assert _chain_value(hub.data, "dev", device)[0] == heir.public_key

@@ -75,7 +75,10 @@ def test_write_private_never_overwrites(tmp_path):
 def test_terminal_qr_scans_back():
     """The terminal rendering is a real QR code: turn its half blocks back into pixels and scan."""
     _, text = labels.make(strong=True)
-    drawn = labels.terminal(text).splitlines()
+    painted = labels.terminal(text)
+    assert painted.startswith("\x1b[97;40m")  # white on black: not inverted on a light terminal theme
+    drawn = labels.terminal(text, ansi=False).splitlines()
+    assert [line.removeprefix("\x1b[97;40m").removesuffix("\x1b[0m") for line in painted.splitlines()] == drawn
     # Light: the top or bottom half of a cell is printed (the border is light).
     top = {"█": 1, "▀": 1, "▄": 0, " ": 0}
     bottom = {"█": 1, "▀": 0, "▄": 1, " ": 0}
