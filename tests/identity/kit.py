@@ -15,7 +15,6 @@ from hub.crypto.statements import Bind, Command, Grant, Signed, sign
 from hub.identity.lightnode import LightNode
 from hub.identity.store import IdentityStore, SqliteFlash
 
-NETPLUGIN = Path(__file__).parent / "netplugin"
 PLUG = "demo:smart_plug"
 PLUG_KEY = PrivateKey(b"\x51" * 32)  # as printed on the plug's label
 OWNER = PrivateKey(b"\x52" * 32)  # the controller

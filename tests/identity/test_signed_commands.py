@@ -11,7 +11,6 @@ import pytest
 from hub.crypto.keys import PrivateKey
 from tests.hubproc import HubProcess
 from tests.identity.kit import (
-    NETPLUGIN,
     OWNER,
     PLUG,
     RENTER,
@@ -26,11 +25,11 @@ ROUTE = f"/api/devices/{PLUG}/signed-commands"
 
 
 def _bound_hub(data: Path, **bind) -> tuple[HubProcess, object]:
-    first = HubProcess(data, plugins_dir=NETPLUGIN).start()  # makes the embedded chain's genesis
+    first = HubProcess(data).start()  # makes the embedded chain's genesis
     first.stop()
     net = network_of(data)
     bind_plug(data, net, **bind)
-    return HubProcess(data, plugins_dir=NETPLUGIN).start(), net
+    return HubProcess(data).start(), net
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +156,7 @@ def test_replays_stay_refused_after_kill_9_and_everything_is_logged(tmp_path):
     try:
         assert _send(hub, accepted)[0] == 200
         hub.kill()  # no shutdown: the counter must already be on disk
-        hub = HubProcess(data, plugins_dir=NETPLUGIN).start()
+        hub = HubProcess(data).start()
         assert _send(hub, accepted)[1]["reason"] == "replayed"
         assert _send(hub, command(net, OWNER, "turn_off"))[0] == 200
         hub.post("/api/entities/switch.smart_plug/commands/turn_on")
