@@ -24,7 +24,7 @@ before any signature work.
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from hub.crypto import keys
 from hub.crypto.encoding import encode
@@ -37,6 +37,20 @@ WILDCARD = "*"  # a grant of every command (a shared admin)
 U64 = 2**64
 
 T = TypeVar("T", bound="Statement")
+
+
+# Field kinds: each annotation carries the name ``_check`` knows it by.
+Key = Annotated[bytes, "bytes32"]  # an Ed25519 public key or a 32-byte nonce
+OptionalKey = Annotated[bytes, "bytes32?"]  # the same, or empty (anyone)
+U64Field = Annotated[int, "u64"]
+Name = Annotated[str, "name"]  # 1-64 characters
+Names = Annotated[tuple[str, ...], "names"]  # command names, sorted, unique
+Text = Annotated[str, "text"]  # at most 256 characters
+Args = Annotated[dict[str, Any], "args"]  # a command's arguments, bounded
+
+
+def _kind(annotation: Any) -> str:
+    return annotation.__metadata__[0]
 
 
 class StatementError(ValueError):
@@ -78,7 +92,7 @@ class Statement:
         for f in fields(cls):
             if f.name not in body:
                 raise StatementError(f"{cls.DOMAIN}.{f.name}: missing")
-            values[f.name] = _check(cls.DOMAIN, f.name, f.type, body[f.name])
+            values[f.name] = _check(cls.DOMAIN, f.name, _kind(f.type), body[f.name])
         made = cls(**values)
         made._validate()
         return made
@@ -94,7 +108,7 @@ class Statement:
     def from_json(cls: type[T], data: Any) -> T:
         if not isinstance(data, dict):
             raise StatementError(f"{cls.DOMAIN}: expected an object")
-        types = {f.name: f.type for f in fields(cls)}
+        types = {f.name: _kind(f.type) for f in fields(cls)}
         body = {}
         for k, v in data.items():
             if types.get(k) in ("bytes", "bytes32", "bytes32?") and isinstance(v, str):
@@ -174,9 +188,9 @@ class Bind(Statement):
     """The whitepaper's binding, signed with the private key read from the device's label."""
 
     DOMAIN: ClassVar[str] = "bind"
-    device: "bytes32"
-    controller: "bytes32"
-    time: "u64"  # ms; a later device-signed Bind or Reset supersedes an earlier one
+    device: Key
+    controller: Key
+    time: U64Field  # ms; a later device-signed Bind or Reset supersedes an earlier one
 
 
 @dataclass(frozen=True)
@@ -185,10 +199,10 @@ class BindProof(Statement):
     private key never leaves it. ``nonce`` is the controller's, so an old proof cannot be replayed."""
 
     DOMAIN: ClassVar[str] = "bind-proof"
-    device: "bytes32"
-    controller: "bytes32"
-    nonce: "bytes32"
-    time: "u64"
+    device: Key
+    controller: Key
+    nonce: Key
+    time: U64Field
 
 
 @dataclass(frozen=True)
@@ -198,10 +212,10 @@ class Handover(Statement):
 
     DOMAIN: ClassVar[str] = "handover"
     SIGNER: ClassVar[str] = "controller"
-    device: "bytes32"
-    controller: "bytes32"
-    to: "bytes32"
-    seq: "u64"
+    device: Key
+    controller: Key
+    to: Key
+    seq: U64Field
 
 
 @dataclass(frozen=True)
@@ -211,12 +225,12 @@ class Sale(Statement):
 
     DOMAIN: ClassVar[str] = "sale"
     SIGNER: ClassVar[str] = "seller"
-    device: "bytes32"
-    seller: "bytes32"
-    buyer: "bytes32?"
-    price: "u64"
-    seq: "u64"
-    expires: "u64"  # ms, block time
+    device: Key
+    seller: Key
+    buyer: OptionalKey
+    price: U64Field
+    seq: U64Field
+    expires: U64Field  # ms, block time
 
 
 @dataclass(frozen=True)
@@ -224,8 +238,8 @@ class Reset(Statement):
     """A factory reset, signed by the device key: no controller from ``time`` on."""
 
     DOMAIN: ClassVar[str] = "reset"
-    device: "bytes32"
-    time: "u64"
+    device: Key
+    time: U64Field
 
 
 @dataclass(frozen=True)
@@ -237,14 +251,14 @@ class Grant(Statement):
 
     DOMAIN: ClassVar[str] = "grant"
     SIGNER: ClassVar[str] = "controller"
-    device: "bytes32"
-    controller: "bytes32"
-    grantee: "bytes32"
-    commands: "names"
-    not_before: "u64"  # ms
-    not_after: "u64"  # ms; 0 = no end
-    epoch: "u64"
-    ref: "text"  # why: "share", "contract:<hex>"
+    device: Key
+    controller: Key
+    grantee: Key
+    commands: Names
+    not_before: U64Field  # ms
+    not_after: U64Field  # ms; 0 = no end
+    epoch: U64Field
+    ref: Text  # why: "share", "contract:<hex>"
 
     def __post_init__(self) -> None:  # signer and verifier must hash the same list: sorted, unique
         object.__setattr__(self, "commands", tuple(sorted(set(self.commands))))
@@ -262,9 +276,9 @@ class Revoke(Statement):
 
     DOMAIN: ClassVar[str] = "revoke"
     SIGNER: ClassVar[str] = "controller"
-    device: "bytes32"
-    controller: "bytes32"
-    epoch: "u64"
+    device: Key
+    controller: Key
+    epoch: U64Field
 
 
 @dataclass(frozen=True)
@@ -276,14 +290,14 @@ class Command(Statement):
 
     DOMAIN: ClassVar[str] = "command"
     SIGNER: ClassVar[str] = "signer"
-    chain: "name"
-    device: "bytes32"
-    entity: "name"
-    command: "name"
-    args: "args"
-    issued_at: "u64"
-    counter: "u64"
-    signer: "bytes32"
+    chain: Name
+    device: Key
+    entity: Name
+    command: Name
+    args: Args
+    issued_at: U64Field
+    counter: U64Field
+    signer: Key
 
 
 @dataclass(frozen=True)

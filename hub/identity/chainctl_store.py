@@ -13,13 +13,12 @@ Its own connection to the same file (WAL), so it needs nothing of the gate's sto
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.identity.store import BUSY_TIMEOUT, migrate
+from hub.identity.store import connect
 
 
 @dataclass(frozen=True)
@@ -41,16 +40,7 @@ class ChainctlStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+        self._conn = connect(self.path)
 
     def close(self) -> None:
         with self._lock:

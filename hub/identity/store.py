@@ -26,6 +26,23 @@ DB_DIR = "identity"
 DB_NAME = "identity.db"
 BUSY_TIMEOUT = 10.0
 
+
+def connect(path: Path) -> sqlite3.Connection:
+    """An autocommit connection to identity.db in WAL mode, migrated: the gate's store and
+    chain-state control's each open one, so the two never wait on one Python lock."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise sqlite3.OperationalError(f"could not enable WAL on {path} (got {mode!r})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
 MIGRATIONS: list[tuple[str, ...]] = [
     # 1: identities, counters, grants
     (
@@ -123,18 +140,7 @@ class IdentityStore:
             if suffix == "" or self.path.with_name(DB_NAME + suffix).exists():
                 private_file(self.path.with_name(DB_NAME + suffix))
         self._lock = threading.RLock()
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise sqlite3.OperationalError(f"could not enable WAL on {self.path} (got {mode!r})")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+        self._conn = connect(self.path)
 
     def close(self) -> None:
         with self._lock:

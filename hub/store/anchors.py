@@ -176,7 +176,7 @@ class LogAnchors:
 
     def entries_with_status(self, entity_ids: list[str] | None, limit: int) -> list[dict[str, Any]]:
         """Recent commands (newest first), each with its leaf index and its batch's anchor status."""
-        sql = (f"SELECT c.id, c.ts, c.entity_id, c.command, c.source, c.ok, c.error, l.idx, "
+        sql = ("SELECT c.id, c.ts, c.entity_id, c.command, c.source, c.ok, c.error, l.idx, "
                "b.first, b.height, b.final, b.tx FROM command_log c LEFT JOIN log_leaves l ON l.log_id = c.id "
                "LEFT JOIN log_batches b ON l.idx >= b.first AND l.idx < b.first + b.count")
         params: list[Any] = []
