@@ -19,8 +19,8 @@ Nothing twice, nothing lost, across ``kill -9`` at any point:
 Configuration (section ``anchor:``, optional; the plugin always runs and idles without a chain):
 ``interval`` (seconds, 60) cuts a batch once its oldest command is that old, ``batch_size``
 (16,384: a million commands in 62 transactions, a proof of at most 14 hashes), ``poll`` (seconds
-between looks at the chain, 2). It has no ``hub_config_schema`` so that it runs with no section at
-all; its section is validated here and an error names the key.
+between looks at the chain, 2). It runs with no section at all (``RUNS_UNCONFIGURED``, as the
+identity gate) and declares its schema, so ``hub config check`` names a bad key with its file and line.
 """
 
 from __future__ import annotations
@@ -259,7 +259,18 @@ class Anchorer:
 
 
 # --- the plugin ------------------------------------------------------------------------------------
+#: Anchoring runs on its defaults: a user's own configuration.yaml without `anchor:` must not stop it.
+RUNS_UNCONFIGURED = True
+
+
+@hookimpl
+def hub_config_schema() -> type[AnchorConfig]:
+    return AnchorConfig
+
+
 def _config(hub: Any) -> AnchorConfig:
+    if isinstance(hub.config, AnchorConfig):
+        return hub.config
     try:
         return AnchorConfig.model_validate(hub.config or {})
     except ValidationError as exc:
