@@ -6,13 +6,14 @@ a return carries the controller's review consent (one more Ed25519 check) and a 
 settle the renter's cheque (one more), checks that no mempool cache saves, so those types cost more
 than a transfer by design. *cold*: transactions this node never saw (every envelope signature
 checked in ``apply_block``); *warm*: they passed through this node's mempool (envelope verdicts
-cached; statement signatures still checked).
+cached, and the statement signatures its admission checked remembered, ``Statement.verify``).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import os
 import time
@@ -21,9 +22,10 @@ from _chainbench import GENESIS_TIME, PRODUCER, key, setup, transfers
 
 from hub.chain.node.mempool import Mempool
 from hub.chain.protocol.market import channel_id
+from hub.chain.protocol.rules import check_type, next_block_context
 from hub.chain.protocol.transition import apply_block, build_block
 from hub.chain.protocol.tx import Transaction
-from hub.crypto.statements import Bind, Cheque, ReviewConsent, sign
+from hub.crypto.statements import Bind, Cheque, ReviewConsent, forget_verdicts, sign
 
 OWNERS = 10
 VALID = GENESIS_TIME + 3_600_000
@@ -138,31 +140,41 @@ def run(count: int, repeats: int, pin: bool) -> dict:
         pools[name] = pool = Mempool(genesis.network)
         for t in txs:
             pool.verify(t)
+    ctx = next_block_context(base, GENESIS_TIME + 3000)
     for _ in range(repeats):
-        for name, (block, _txs, head) in blocks.items():  # interleaved, so a disturbance hits every type alike
+        for name, (block, txs, head) in blocks.items():  # interleaved, so a disturbance hits every type alike
             state = copy.deepcopy(base)
+            forget_verdicts()  # a block of transactions this node never saw: nothing remembered
+            gc.collect()
             start = time.perf_counter()
             apply_block(state, block)
             cold[name].append(time.perf_counter() - start)
             assert state.head == head
             state = copy.deepcopy(base)
+            for t in txs:  # what the mempool's admission checks (envelope and rules) leave behind
+                check_type(state, t, ctx)
+            gc.collect()
             start = time.perf_counter()
             apply_block(state, block, pools[name].verify)
             warm[name].append(time.perf_counter() - start)
     med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
-    t_cold, t_warm = med(cold["transfer"]), med(warm["transfer"])
-    return {"benchmark": "market_apply_block", "transactions": count, "repeats": repeats, "one_core": pin,
-            "target_ratio": 1.5,
-            "cold_s": {name: round(med(v), 4) for name, v in cold.items()},
-            "warm_s": {name: round(med(v), 4) for name, v in warm.items()},
-            "cold_ratio": {name: round(med(v) / t_cold, 2) for name, v in cold.items()},
-            "warm_ratio": {name: round(med(v) / t_warm, 2) for name, v in warm.items()}}
+    # The best of the repeats as well as the median: on a shared machine the median moved by 2x
+    # between runs while the best moved by a few per cent.
+    out = {"benchmark": "market_apply_block", "transactions": count, "repeats": repeats, "one_core": pin,
+           "target_ratio": 1.5}
+    for label, pick in (("best", min), ("median", med)):
+        t_cold, t_warm = pick(cold["transfer"]), pick(warm["transfer"])
+        out[label] = {"cold_s": {name: round(pick(v), 4) for name, v in cold.items()},
+                      "warm_s": {name: round(pick(v), 4) for name, v in warm.items()},
+                      "cold_ratio": {name: round(pick(v) / t_cold, 2) for name, v in cold.items()},
+                      "warm_ratio": {name: round(pick(v) / t_warm, 2) for name, v in warm.items()}}
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", type=int, default=1_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--all-cores", action="store_true", help="Do not pin to one core.")
     args = parser.parse_args()
     print(json.dumps(run(args.transactions, args.repeats, not args.all_cores)))
