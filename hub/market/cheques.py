@@ -194,6 +194,12 @@ class ChequeBook:
                 del self.receipts[h]
             self._conn.execute("DELETE FROM cheque_receipts WHERE call = ?", (call,))
 
+    def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """One statement on market.db under the book's lock, for the parts that keep their rows beside
+        the cheques (the close watcher): never inside a batch's transaction."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
     # --- reading ----------------------------------------------------------------------------------
     def latest_for_channel(self, channel: bytes) -> Kept | None:
         return self.latest.get(channel)
