@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,7 +142,11 @@ class ChequeBook:
     ``payee`` is this hub's controller key: only channels paying it are noted. Thread-safe (one
     lock): the API checks batches in a worker thread while the market notes blocks."""
 
-    def __init__(self, path: Path, network: Network) -> None:
+    def __init__(self, path: Path, network: Network,
+                 receipts: Callable[[bytes], tuple[bytes, int] | None] | None = None) -> None:
+        """``receipts``: the receipt issued under a hash, as (its call, the price of the usage up to
+        it), or None; the market's (it keeps the receipts it signs). Without it, the receipts noted
+        here with :meth:`note_receipt`."""
         self.path = Path(path)
         self.network = network
         self._lock = threading.Lock()
@@ -154,6 +158,7 @@ class ChequeBook:
         self.calls = {r[0]: Call(r[1], r[2], r[3], bool(r[4]))
                       for r in c.execute("SELECT call, channel, contract, renter, open FROM cheque_calls")}
         self.receipts = {r[0]: (r[1], r[2]) for r in c.execute("SELECT hash, call, price FROM cheque_receipts")}
+        self.receipt = receipts or self.receipts.get
         self.latest: dict[bytes, Kept] = {r[0]: Kept(r[1], r[2], _signed_from_row(r[3])) for r in
                                           c.execute("SELECT channel, amount, call_amount, signed FROM cheque_latest")}
         self.by_call: dict[bytes, Kept] = {r[0]: Kept(r[1], r[2], _signed_from_row(r[3])) for r in
@@ -201,11 +206,15 @@ class ChequeBook:
             return self._conn.execute(sql, params).fetchall()
 
     # --- reading ----------------------------------------------------------------------------------
-    def latest_for_channel(self, channel: bytes) -> Kept | None:
-        return self.latest.get(channel)
+    def latest_for_channel(self, channel: bytes) -> Signed | None:
+        """The cheque a ``settle`` (or an answer to a close) carries."""
+        kept = self.latest.get(channel)
+        return kept.signed if kept is not None else None
 
-    def latest_for_call(self, call: bytes) -> Kept | None:
-        return self.by_call.get(call)
+    def latest_for_call(self, call: bytes) -> Signed | None:
+        """The cheque the call's ``return`` carries."""
+        kept = self.by_call.get(call)
+        return kept.signed if kept is not None else None
 
     # --- checking ---------------------------------------------------------------------------------
     def check(self, signed: Signed) -> Cheque:
@@ -255,7 +264,7 @@ class ChequeBook:
         if st.amount > channel.deposit:
             raise ChequeRefused("above_deposit", f"cheque.amount: {st.amount} is above the channel's deposit "
                                 f"{channel.deposit}")
-        issued = self.receipts.get(st.receipt)
+        issued = self.receipt(st.receipt)
         if issued is None or issued[0] != st.call:
             raise ChequeRefused("unknown_receipt", f"cheque.receipt: {st.receipt.hex()[:16]} is not a receipt this "
                                 f"hub issued for call {st.call.hex()[:16]}")
