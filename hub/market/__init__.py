@@ -1,0 +1,1 @@
+"""The market: device contracts, escrow, pay-per-use billing and reviews (issue #17, docs/market.md)."""
