@@ -136,9 +136,9 @@ class Rental:
         return signed
 
     def pay(self, final: bool = False) -> dict[str, Any]:
-        """Sign a cheque for the usage of the latest receipt and hand it to the hub; what it covers."""
-        from hub.crypto.encoding import hash_object
-        from hub.crypto.statements import Cheque, sign
+        """Read the latest receipt and, when its usage costs more than already paid, sign a cheque for
+        it and hand it to the hub (amounts must rise: an unchanged cost needs no cheque)."""
+        from hub.crypto.statements import Cheque, receipt_hash, sign
 
         signed = self.receipt()
         reading = signed.statement.reading
@@ -148,26 +148,29 @@ class Rental:
             usage = max(0, reading - self.base_reading)
         else:
             usage = reading  # ms since the call
-        cost = max(self.cost, metered_cost(self.terms, usage))
+        self.usage = usage
         deposit = int((self.channel or {}).get("deposit", 0))
-        exhausted = self.channel_base + cost >= deposit
-        cost = min(cost, deposit - self.channel_base)
+        cost = min(max(self.cost, metered_cost(self.terms, usage)), deposit - self.channel_base)
+        exhausted = self.channel_base + metered_cost(self.terms, usage) >= deposit
+        report = {"usage": usage, "cost": cost, "amount": self.channel_base + cost, "exhausted": exhausted,
+                  "final": final, "answer": {"ok": True, "sent": False}}
+        if cost <= self.cost:
+            return report
         chan = self.channel_hex()
-        cheque = Cheque(chain=self.network.chain_id, channel=bytes.fromhex(chan), contract=bytes.fromhex(self.contract["id"]),
-                        call=self.call, receipt=hash_object(signed.statement.body()), amount=self.channel_base + cost,
-                        call_amount=cost, renter=self.key.public_key)
+        cheque = Cheque(chain=self.network.chain_id, channel=bytes.fromhex(chan),
+                        contract=bytes.fromhex(self.contract["id"]), call=self.call,
+                        receipt=receipt_hash(signed.statement), amount=self.channel_base + cost, call_amount=cost,
+                        renter=self.key.public_key)
         signed_cheque = sign(cheque, self.key, self.network).to_json()
         self.book.record(chan, cheque.amount, signed_cheque)  # durable before it leaves this machine
+        self.cost = cost  # signed: owed from now on, whether or not the hub hears of it now
         try:
             answer = self.client.request("POST", "/api/market/cheques", signed_cheque, auth=False)
         except ClientError as exc:
-            if exc.status is None:
-                answer = {"accepted": False, "message": str(exc)}  # the hub is away: the cheque waits in the book
-            else:
-                raise RentError(f"the hub refused the cheque: {exc}") from None
-        self.usage, self.cost = usage, cost
-        return {"usage": usage, "cost": cost, "amount": cheque.amount, "exhausted": exhausted, "answer": answer,
-                "final": final}
+            # Away (no status): the cheque waits in the book and the next, higher one replaces it.
+            answer = exc.body or {"ok": False, "reason": "unreachable", "message": str(exc)}
+        report["answer"] = {**answer, "sent": True}
+        return report
 
     # --- the end ------------------------------------------------------------------------------------
     def end(self, counter: int) -> dict[str, Any]:
