@@ -51,9 +51,12 @@ def _call_id(text: str) -> bytes:
 def _refusal(exc: Exception) -> HTTPException:
     """The service's refusal as a 4xx: a missing thing 404, a bad value 422, the rest (no chain yet,
     a chain refusal with its reason) 409."""
-    reason = getattr(exc, "reason", None)
+    reason = getattr(exc, "code", None) or getattr(exc, "reason", None)
     message = getattr(exc, "message", None) or str(exc)
     text = f"{reason}: {message}" if reason and not message.startswith(str(reason)) else message
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and 400 <= status < 600:  # the service's own (MarketError)
+        return HTTPException(status, text)
     if isinstance(exc, LookupError):
         return HTTPException(404, text)
     if isinstance(exc, (ValueError, TypeError)):
@@ -252,7 +255,10 @@ async def end(request: Request, call: str, body: EndRequest) -> dict[str, Any]:
         raise HTTPException(422, f"wrong_chain: signed for chain {st.chain!r}, this is {network.chain_id!r}")
     if abs(st.issued_at - time.time_ns() // 1_000_000) > identity.window_ms:
         raise HTTPException(422, "stale: issued_at is too far from this hub's clock; sign the request again")
-    found = await _run(market.status(raw))
+    try:
+        found = await _run(market.status(raw))
+    except Exception as exc:  # noqa: BLE001
+        raise _refusal(exc) from None
     if found is None:
         raise HTTPException(404, f"call: this hub has no call {call} to one of its contracts")
     renter = _jsonable(found.get("renter") if isinstance(found, dict) else None)

@@ -15,10 +15,9 @@ from typing import Any
 
 # The state's tuples, as spec17 fixes them (hub/chain/protocol/market.py writes them).
 CONTRACT = ("device", "controller", "commands", "terms", "endpoint", "height", "time")
-CALL = ("contract", "renter", "deposit", "channel", "time", "windows", "status")
-CHANNEL = ("renter", "payee", "deposit", "withdrawn", "closing", "closing_at", "opened")
-PREPAID = ("kind", "price", "window", "max_duration")
-METERED = ("kind", "rate", "meter", "interval", "deposit", "max_duration")
+CALL = ("contract", "renter", "deposit", "channel", "time", "windows", "status", "used", "ended")
+CHANNEL = ("renter", "payee", "deposit", "withdrawn", "closing", "closing_at", "opened", "closed")
+TERMS = ("kind", "price", "window", "rate", "meter", "interval", "deposit", "max_duration")
 
 
 def channel_id(renter: bytes, payee: bytes, openings: int) -> bytes:
@@ -41,9 +40,7 @@ def terms_dict(terms: Any) -> dict[str, Any]:
     """The terms as a dict, from the state's tuple (or a dict already)."""
     if isinstance(terms, dict):
         return dict(terms)
-    terms = list(terms)
-    names = PREPAID if terms and terms[0] == "prepaid" else METERED
-    return dict(zip(names, terms, strict=False))
+    return dict(zip(TERMS, terms, strict=False))
 
 
 def _record(names: tuple[str, ...], value: Any) -> dict[str, Any]:

@@ -315,7 +315,7 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
         status = rental.wait_for_grant(timeout=60 + 10 * view.source.constants.BLOCK_INTERVAL / 1000)
     except RentError as exc:
         fail(str(exc))
-    until = status.get("not_after")
+    until = (status.get("grant") or {}).get("not_after")
     click.echo(f"access granted for {', '.join(found.get('commands', []))}" + (f" until {_when(until)}" if until else ""))
     click.echo(f"  control it: hub device call <device id> <entity> <command> --key {key_path}")
     started = time.monotonic()
@@ -459,8 +459,17 @@ def channel(click_ctx: click.Context, key_path: Path | None, rpc_url: str | None
         return
     table("Channels", ["channel", "payee", "deposit", "withdrawn", "your last cheque", "closing"],
           [[r["id"], str(r.get("payee"))[:16] + "…", ruff(r.get("deposit", 0)), ruff(r.get("withdrawn", 0)),
-            ruff(r["signed"]), (f"{ruff(r.get('closing', 0))} from {_when(r['closing_at'])}" if r.get("closing_at") else "open")]
-           for r in rows])
+            ruff(r["signed"]), _channel_state(r)] for r in rows])
+
+
+def _channel_state(row: dict[str, Any]) -> str:
+    from hub.market.units import ruff
+
+    if row.get("closed"):
+        return f"paid out (block {row['closed']})"
+    if row.get("closing_at"):
+        return f"closing at {ruff(row.get('closing', 0))}; challenge until {_when(row['closing_at'])}"
+    return "open"
 
 
 @channel.command("close")

@@ -88,11 +88,11 @@ class Rental:
         last = None
         while time.monotonic() < deadline:
             last = self.status()
-            if last and (last.get("granted") or last.get("grant") or last.get("not_after")):
+            if last and last.get("state") == "open" and last.get("grant"):
                 return last
-            if last and last.get("status") in ("returned", "refunded", "refused"):
-                raise RentError(f"the hub did not open access: the call is {last['status']}"
-                                + (f" ({last['reason']})" if last.get("reason") else ""))
+            if last and last.get("state") not in (None, "open"):
+                raise RentError(f"the hub did not open access: the call is {last['state']}"
+                                + (f" ({last['end_reason']})" if last.get("end_reason") else ""))
             time.sleep(0.25)
         raise RentError(f"the hub at {self.client.url} has not opened access within {timeout:.0f} s "
                         f"(its view: {last or 'no such call yet'}); `hub market refund {self.call.hex()}` gets the "
