@@ -16,6 +16,9 @@ the domain keeps a signature on a hand-over from being passed off as a command, 
 | ``Grant``     | the controller                                          | ``grantee`` may run ``commands`` in a window |
 | ``Revoke``    | the controller                                          | grants of an epoch below ``epoch`` are void |
 | ``Command``   | the controller or a grantee                             | run ``entity.command(args)``, once |
+| ``Cheque``    | a renter                                                | the payee may take ``amount`` (cumulative) from ``channel`` |
+| ``Receipt``   | the device, or the hub as its light node                | ``entity`` read ``reading`` at ``time`` during ``call`` |
+| ``ReviewConsent`` | the controller                                      | the renter of ``call`` may review ``contract`` and ``device`` |
 
 Bodies are plain CBOR maps with short text keys; bytes are bytes (hex in JSON). ``from_body``
 checks every field's type and size, so a malformed statement is refused with the field named,
@@ -27,7 +30,7 @@ from dataclasses import dataclass, fields
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from hub.crypto import keys
-from hub.crypto.encoding import encode
+from hub.crypto.encoding import encode, hash_object
 from hub.crypto.signing import Network, signing_bytes
 
 VERSION = 1
@@ -301,6 +304,70 @@ class Command(Statement):
 
 
 @dataclass(frozen=True)
+class Cheque(Statement):
+    """A renter's off-chain payment (issue #17, the market): the payee of ``channel`` may withdraw
+    ``amount``, cumulative over the whole channel, so only the latest cheque matters and an older
+    one is worth less. ``call_amount`` is cumulative over ``call`` (what a ``return`` may claim for
+    it); ``receipt`` is the hash of the device-signed receipt it pays for, so a dispute points at
+    signed evidence. Chain, channel and contract are all signed: µRaiden had a replay hole until
+    its contract address was."""
+
+    DOMAIN: ClassVar[str] = "cheque"
+    SIGNER: ClassVar[str] = "renter"
+    chain: Name
+    channel: Key
+    contract: Key
+    call: Key
+    receipt: Key
+    amount: U64Field
+    call_amount: U64Field
+    renter: Key
+
+    def _validate(self) -> None:
+        if self.call_amount > self.amount:  # a call's share cannot exceed the channel's total
+            raise StatementError(f"cheque.call_amount: {self.call_amount} is above amount {self.amount}")
+
+
+@dataclass(frozen=True)
+class Receipt(Statement):
+    """A meter reading during a call, signed by the device (or by the hub as its light node):
+    the evidence a cheque pays for. ``reading``: the meter in integer milli-units (Wh for a kWh
+    meter) or, for time-metered contracts, the ms elapsed since the call. A receipt's hash, which
+    a cheque names, is :func:`receipt_hash`."""
+
+    DOMAIN: ClassVar[str] = "receipt"
+    SIGNER: ClassVar[str] = "signer"
+    chain: Name
+    device: Key
+    call: Key
+    entity: Name
+    reading: U64Field
+    time: U64Field  # ms
+    signer: Key
+
+
+@dataclass(frozen=True)
+class ReviewConsent(Statement):
+    """The controller's consent, signed with its ``return`` before the renter speaks, to be
+    reviewed by the call's renter: a review then needs no second signature from the owner, and an
+    owner cannot avoid reviews by refusing to sign after a bad rental."""
+
+    DOMAIN: ClassVar[str] = "review-consent"
+    SIGNER: ClassVar[str] = "controller"
+    chain: Name
+    contract: Key
+    call: Key
+    device: Key
+    controller: Key
+
+
+def receipt_hash(receipt: Receipt) -> bytes:
+    """What a cheque's ``receipt`` field names: the hash of the receipt's body (not its
+    signature, so the hash is known before signing and cannot be changed by re-signing)."""
+    return hash_object(receipt.body())
+
+
+@dataclass(frozen=True)
 class Signed:
     """A statement with its signature: the unit that travels (HTTP, TCP, a transaction)."""
 
@@ -354,5 +421,6 @@ def sign(statement: Statement, key: keys.PrivateKey, network: Network) -> Signed
 
 
 KINDS: dict[str, type[Statement]] = {
-    cls.DOMAIN: cls for cls in (Bind, BindProof, Handover, Sale, Reset, Grant, Revoke, Command)
+    cls.DOMAIN: cls for cls in (Bind, BindProof, Handover, Sale, Reset, Grant, Revoke, Command, Cheque, Receipt,
+                                 ReviewConsent)
 }
