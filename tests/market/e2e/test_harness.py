@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.market.kit import FUNDS, OWNER, PLUG_KEY, RENTER, wait_until
+from tests.market.e2e.kit import FUNDS, OWNER, PLUG_KEY, RENTER, wait_until
 
 
 @pytest.mark.parametrize("chain", ["embedded", "devnet"])

@@ -432,3 +432,51 @@ def genesis_of(path: Path) -> Genesis:
 
 __all__ = ["RUFF", "PLUG", "PLUG_KEY", "OWNER", "RENTER", "STRANGER", "FUNDS", "Embedded", "Devnet", "Owner",
            "Renter", "Truth", "Refused", "settled", "wait_until", "reason", "address", "now_ms", "free_port"]
+
+
+# --- market transactions, signed by hand: what a cheating renter or owner sends --------------------
+
+def channel_id(renter: PrivateKey, payee: PrivateKey, openings: int) -> bytes:
+    """spec17.md: sha256(b"channel" ‖ renter pk ‖ payee pk ‖ openings, 8 bytes big-endian)."""
+    return hashlib.sha256(b"channel" + renter.public_key + payee.public_key + openings.to_bytes(8, "big")).digest()
+
+
+def cheque(genesis: Genesis, *, channel: bytes, contract: bytes, call: bytes, amount: int, call_amount: int,
+           receipt: bytes = b"\x00" * 32, renter: PrivateKey = RENTER):
+    from hub.crypto.statements import Cheque
+
+    return sign(Cheque(genesis.network.chain_id, channel, contract, call, receipt, amount, call_amount,
+                       renter.public_key), renter, genesis.network)
+
+
+def consent(genesis: Genesis, *, contract: bytes, call: bytes):
+    from hub.crypto.statements import ReviewConsent
+
+    return sign(ReviewConsent(genesis.network.chain_id, contract, call, PLUG_KEY.public_key, OWNER.public_key),
+                OWNER, genesis.network)
+
+
+PREPAID = {"kind": "prepaid", "price": 1 * RUFF, "window": 2000, "max_duration": 4000}
+
+
+def create_contract(chain, terms: dict, *, commands=("outlet.turn_on",), endpoint: str = "") -> bytes:
+    """The owner's offer sent straight to the chain (the contract id is the transaction hash)."""
+    tx = chain.submit(OWNER, "create_contract", {"device": PLUG_KEY.public_key, "commands": list(commands),
+                                                   "terms": terms, "endpoint": endpoint})
+    assert settled(chain, tx) == "included", chain.fate(tx)
+    return tx
+
+
+def call(chain, contract: bytes, deposit: int, renter: PrivateKey = RENTER) -> bytes:
+    tx = chain.submit(renter, "call", {"contract": contract, "deposit": deposit})
+    assert settled(chain, tx) == "included", chain.fate(tx)
+    return tx
+
+
+def fate_of(chain, key: PrivateKey, tx_type: str, payload: dict, timeout: float = 20) -> str:
+    """Send and wait: "included", or the refusal's reason (at admission or when producing)."""
+    try:
+        tx = chain.submit(key, tx_type, payload)
+    except Refused as exc:
+        return f"refused: {exc.reason}: {exc}"
+    return settled(chain, tx, timeout)

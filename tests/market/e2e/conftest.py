@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.market.kit import Devnet, Embedded, Owner
+from tests.market.e2e.kit import Devnet, Embedded, Owner
 
 
 @pytest.fixture
