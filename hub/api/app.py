@@ -23,6 +23,7 @@ from hub.api.sessions import Sessions
 from hub.core.commands import CommandError
 from hub.identity import anchor_api
 from hub.identity import api as identity_api
+from hub.market import cheques_api
 
 log = logging.getLogger("hub.api")
 
@@ -71,6 +72,7 @@ def create_app(hub) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(metrics.router)
     app.include_router(anchor_api.router)
+    app.include_router(cheques_api.router)  # its own auth: the renter's signature is the credential
     for plugin, router in hub.routers:
         app.include_router(router, prefix=f"/api/plugins/{plugin}", dependencies=[Depends(require_token)])
 
