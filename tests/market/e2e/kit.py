@@ -480,3 +480,46 @@ def fate_of(chain, key: PrivateKey, tx_type: str, payload: dict, timeout: float 
     except Refused as exc:
         return f"refused: {exc.reason}: {exc}"
     return settled(chain, tx, timeout)
+
+
+# --- the renter's side of a metered call, by hand (the CLI's `rent` does the same) ----------------
+
+METERED_TIME = {"kind": "metered", "rate": 100_000, "meter": "", "interval": 500, "deposit": 5 * RUFF,
+                "max_duration": 60_000}  # 0.1 RUFF per started half second, at most a minute
+
+
+def market_call(owner: Owner, call_id: bytes) -> tuple[int, Any]:
+    """The renter's view of its call on the owner's hub (no token)."""
+    return owner.hub.request("GET", f"/api/market/calls/{call_id.hex()}", auth=False)
+
+
+def latest_receipt(owner: Owner, call_id: bytes):
+    """The latest meter receipt of the call, signed now by the device or the hub (no token)."""
+    from hub.crypto.statements import Signed
+
+    status, body = owner.hub.request("GET", f"/api/market/calls/{call_id.hex()}/receipt", auth=False)
+    assert status == 200, (status, body)
+    return Signed.from_json(body.get("receipt", body) if isinstance(body, dict) and "receipt" in body else body)
+
+
+def price_of(terms: dict, reading: int) -> int:
+    """What usage up to ``reading`` costs under ``terms`` (spec17.md: per 1,000 milli-units of a
+    meter, rounded down; per interval of time)."""
+    if terms["meter"]:
+        return terms["rate"] * reading // 1000
+    return terms["rate"] * (reading // terms["interval"])
+
+
+def pay(owner: Owner, call_id: bytes, contract: bytes, channel: bytes, terms: dict, paid_before: int = 0,
+        renter: PrivateKey = RENTER):
+    """The renter pays the hub's latest receipt: a cheque for what it costs (cumulative over the
+    channel: ``paid_before`` from earlier calls). Returns (the signed cheque, the hub's answer)."""
+    from hub.crypto.statements import receipt_hash
+
+    receipt = latest_receipt(owner, call_id)
+    assert receipt.verify(receipt.statement.signer, owner.chain.genesis.network)
+    cost = price_of(terms, receipt.statement.reading)
+    signed = cheque(owner.chain.genesis, channel=channel, contract=contract, call=call_id,
+                    receipt=receipt_hash(receipt.statement), amount=paid_before + cost, call_amount=cost,
+                    renter=renter)
+    return signed, owner.hub.request("POST", "/api/market/cheques", signed.to_json(), auth=False)
