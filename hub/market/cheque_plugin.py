@@ -30,9 +30,9 @@ def hub_setup(hub: Any) -> None:
         found = market.usage_cost(receipt_hash)
         return (bytes(found["call"]), int(found["cost"])) if found is not None else None
 
-    def ours(contract: bytes) -> bool:
-        # The market stores an offer when it submits it, so a call to it is never ahead of this.
-        return market.store.contract(contract) is not None
+    def ours(contract: bytes) -> bool | None:
+        # Known to the market: ours. Not (yet: its follower may lag behind this one): ask the chain.
+        return True if market.store.contract(contract) is not None else None
 
     book = ChequeBook(hub.hub_data_dir / "market" / "market.db", chain.network, receipts=receipt)
     market.cheques = book

@@ -16,7 +16,8 @@ pays for usage the hub really metered, checked here, in this order, cheapest fir
 - ``amount`` and ``call_amount`` rise over the last kept, and the channel's increase covers the
   call's (``not_rising``, ``inconsistent``); ``amount`` is within the deposit (``above_deposit``);
 - the receipt it names is one the hub issued for that call, and the price of the usage up to that
-  receipt is covered by ``call_amount`` (``unknown_receipt``, ``underpaid``).
+  receipt is covered by ``call_amount`` (``unknown_receipt``, ``underpaid``), unless the cheque
+  pays the whole deposit (all the channel can pay: the market then ends the access).
 
 Why the hub keeps its own view of channels, calls and receipts instead of asking the chain per
 cheque: cheques arrive several a second per renter (5,000/s per hub is the target), must keep
@@ -268,7 +269,7 @@ class ChequeBook:
         if issued is None or issued[0] != st.call:
             raise ChequeRefused("unknown_receipt", f"cheque.receipt: {st.receipt.hex()[:16]} is not a receipt this "
                                 f"hub issued for call {st.call.hex()[:16]}")
-        if st.call_amount < issued[1]:
+        if st.call_amount < issued[1] and st.amount < channel.deposit:  # at the deposit: all it can pay
             raise ChequeRefused("underpaid", f"cheque.call_amount: {st.call_amount} is below {issued[1]}, the "
                                 "price of the usage up to the receipt it names")
         return st

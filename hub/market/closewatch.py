@@ -38,7 +38,7 @@ log = logging.getLogger("hub.market.closewatch")
 
 BATCH = 100
 MAX_BACKOFF = 30.0
-HAND_OVER_EVERY = 5.0  # seconds between hand-overs of changed cheques to the watchers
+HAND_OVER_EVERY = 2.0  # seconds between hand-overs of changed cheques to the watchers
 #: Refusals that say the answer is moot (paid out, or someone answered higher first): no retry.
 SETTLED_REASONS = frozenset({"channel_closed", "challenge_over", "cheque_not_rising"})
 
@@ -63,6 +63,8 @@ class CloseWatch:
         self.answered: list[dict] = []  # what this run answered, for status and logs
         self._handed: dict[tuple[str, bytes], int] = {}  # (watcher, channel) -> amount handed over
         self._last_hand_over = 0.0
+        self._refused: dict[tuple[str, bytes], Any] = {}
+        self._contracts: dict[bytes, bool] = {}  # contract id -> this hub's (its controller is the payee)
 
     # --- the loop ------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -134,7 +136,13 @@ class CloseWatch:
         p = tx.payload
         if tx.type == "call":
             contract = p.get("contract")
-            if self.ours(contract) is False:
+            mine = self.ours(contract)
+            if mine is None:
+                mine = self._contracts.get(contract)
+            if mine is None:
+                entry = await self.chain.state("contract", contract)
+                mine = self._contracts[contract] = bool(entry) and bytes(entry[1]) == self.key.public_key
+            if not mine:
                 return
             entry = await self.chain.state("call", tx.hash)
             if not entry or not entry[3]:
@@ -195,7 +203,7 @@ class CloseWatch:
                 if status in ("pending", "included", "final"):
                     continue
             try:
-                tx = await self.chain.submit(self.key, "settle", {"channel": channel, "cheque": kept, "close": True})
+                tx = await self.chain.submit(self.key, "settle", {"channel": channel, "cheque": kept.to_body(), "close": True})
             except TxRefused as exc:
                 if exc.reason in SETTLED_REASONS:
                     self._done(channel)
@@ -227,6 +235,10 @@ class CloseWatch:
                 elif answer.get("error") == "unreachable":
                     log.warning("market: watcher %s cannot be reached: %s", url, answer.get("message"))
                     break
+                elif self._refused.get((url, channel)) != answer.get("error"):  # once per reason
+                    self._refused[(url, channel)] = answer.get("error")
+                    log.warning("market: watcher %s refused the cheque of channel %s…: %s: %s", url,
+                                channel.hex()[:16], answer.get("error"), answer.get("message"))
         return out
 
 

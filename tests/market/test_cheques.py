@@ -84,6 +84,9 @@ def test_receipts_must_be_issued_for_the_call_and_paid_for(tmp_path):
     elsewhere = r.receipt(reading=1, price=0, call=other_call)
     assert r.book.accept(r.cheque(40, receipt=elsewhere))["reason"] == "unknown_receipt"
     assert r.book.accept(r.cheque(40, receipt=priced))["ok"]
+    beyond = r.receipt(reading=900, price=5000)  # usage priced above the deposit (1000)
+    assert r.book.accept(r.cheque(999, receipt=beyond))["reason"] == "underpaid"
+    assert r.book.accept(r.cheque(1000, receipt=beyond))["ok"]  # the whole deposit: all it can pay
 
 
 def test_call_amounts_must_be_covered_by_the_channel_amount(tmp_path):

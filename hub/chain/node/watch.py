@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from starlette.requests import Request
+
 from hub.crypto.encoding import decode, encode
 from hub.crypto.statements import Cheque, Signed, StatementError
 
@@ -177,7 +179,7 @@ class WatchService:
         nonce = max(node.state.nonce(sender), max(queue, default=0)) + 1
         try:
             tx = build_tx(self.key, self.network, node.constants, "settle",
-                          {"channel": channel, "cheque": signed, "close": False}, nonce, now_ms)
+                          {"channel": channel, "cheque": signed.to_body(), "close": False}, nonce, now_ms)
             node.submit(tx.raw, now_ms)
         except (TxRefused, TxRejected) as exc:
             log.warning("watch: the answer to the close of channel %s… was refused: %s (fund %s to pay its fee)",
@@ -211,7 +213,6 @@ async def run_watch(service: WatchService, clock: Callable[[], int], interval: f
 
 
 def add_watch_routes(app: Any, service: WatchService) -> None:
-    from fastapi import Request
     from fastapi.responses import JSONResponse
 
     @app.post("/watch", summary="Hand over a channel's latest cheque; the node answers a renter's close with it")
