@@ -159,7 +159,7 @@ class ChequeBook:
         self.calls = {r[0]: Call(r[1], r[2], r[3], bool(r[4]))
                       for r in c.execute("SELECT call, channel, contract, renter, open FROM cheque_calls")}
         self.receipts = {r[0]: (r[1], r[2]) for r in c.execute("SELECT hash, call, price FROM cheque_receipts")}
-        self.receipt = receipts or self.receipts.get
+        self.receipt = self.receipts.get if receipts is None else (lambda h: self.receipts.get(h) or receipts(h))
         self.latest: dict[bytes, Kept] = {r[0]: Kept(r[1], r[2], _signed_from_row(r[3])) for r in
                                           c.execute("SELECT channel, amount, call_amount, signed FROM cheque_latest")}
         self.by_call: dict[bytes, Kept] = {r[0]: Kept(r[1], r[2], _signed_from_row(r[3])) for r in
