@@ -156,3 +156,21 @@ def _post(url: str, body) -> tuple[int, dict]:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_a_close_made_while_the_hub_was_killed_is_answered_after_it_restarts(embedded):
+    """kill -9 of the owner's hub (and so of its embedded chain); the renter's close waits in the
+    chain's inbox and lands once the hub is back: the kept cheque survived and answers it."""
+    owner, chain = embedded, embedded.chain
+    truth = chain.truth
+    channel, first, second = _two_cheques(owner, chain)
+    owner.hub.kill()
+    closing = chain.submit(RENTER, "settle", {"channel": channel, "cheque": first.to_body(), "close": True})
+    owner.start()
+    assert chain.fate(closing) in (None, "included")
+    paid_out = wait_until("the answer after the restart", lambda: (v := truth.value("chan", channel)) and v[7] and v,
+                          30, owner.hub.log)
+    amount = second.statement.amount
+    assert truth.included(closing) is not None and paid_out[3] == amount
+    assert truth.balance(OWNER) == FUNDS + amount - truth.fees(OWNER)
+    assert truth.balance(RENTER) == FUNDS - amount - truth.fees(RENTER)
