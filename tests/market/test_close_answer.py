@@ -67,6 +67,10 @@ def test_the_hub_answers_a_close_with_an_older_cheque(embedded):
     assert paid_out[3] == amount  # the payee got the newer cheque's amount, not the older one's
     assert truth.balance(RENTER) == FUNDS - amount - truth.fees(RENTER)
     assert truth.balance(OWNER) == FUNDS + amount - truth.fees(OWNER)
+    status = owner.hub.get("/api/plugins/cheques/status")
+    assert status["down"] is None and status["channels"] >= 1
+    assert [a["channel"] for a in status["answered"]] == [channel.hex()]
+    assert status["answered"][0]["amount"] == amount and status["answered"][0]["closing"] == first.statement.amount
     # The channel is closing: the hub takes no more cheques on it.
     status, answer = owner.hub.request("POST", "/api/market/cheques", second.to_json(), auth=False)
     assert answer.get("duplicate") or answer.get("reason") == "channel_closing", answer
