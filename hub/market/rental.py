@@ -218,7 +218,7 @@ class Rentals:
     # --- returns -------------------------------------------------------------------------------------
     async def _return(self, chain: Any, call: CallRow, now: int) -> None:
         from hub.chain.access import TxRefused
-        from hub.crypto.statements import ReviewConsent
+        from hub.crypto.statements import ReviewConsent, sign
 
         if call.return_tx is not None:
             status = (await chain.status(call.return_tx))["status"]
@@ -240,10 +240,10 @@ class Rentals:
             used = min(used, cheque.statement.call_amount if cheque is not None else 0)
             if used != call.used:
                 self.store.set_used(call.id, used)
-        consent = ReviewConsent(chain=network.chain_id, contract=call.contract, call=call.id, device=contract.device,
-                                controller=key.public_key)
+        consent = sign(ReviewConsent(chain=network.chain_id, contract=call.contract, call=call.id,
+                                     device=contract.device, controller=key.public_key), key, network)
         payload = {"call": call.id, "used": used, "result": (call.end_reason or "")[:64],
-                   "consent": consent.sign(key, network),
+                   "consent": consent.to_body(),
                    "cheque": cheque.to_body() if cheque is not None else None}
         try:
             tx = await chain.submit(key, "return", payload)
@@ -270,7 +270,7 @@ class Rentals:
             return None
         if not entry:
             return None
-        status = entry[-1]
+        status = entry[6]  # state.py: (contract, renter, escrow, channel, time, windows, status, used, ended)
         return status if isinstance(status, str) else None
 
     # --- settles (withdrawals without closing) -------------------------------------------------------
