@@ -142,9 +142,10 @@ class Rentals:
         return max(0, reading - start)
 
     def _cheque(self, call_id: bytes) -> Any:
+        """The latest signed cheque the cheque book kept for the call, or None."""
         cheques = self._cheques()
         finder = getattr(cheques, "latest_for_call", None) if cheques is not None else None
-        return finder(call_id) if finder is not None else None
+        return _signed(finder(call_id)) if finder is not None else None
 
     # --- ending --------------------------------------------------------------------------------------
     def used_at(self, call: CallRow, at_ms: int) -> int:
@@ -285,7 +286,7 @@ class Rentals:
         channels = {c.channel for c in self.store.calls(states=("open", "ended")) if c.channel}
         key = self.identity.controller_key
         for channel in sorted(channels):
-            cheque = latest(channel)
+            cheque = _signed(latest(channel))
             if cheque is None:
                 continue
             amount = cheque.statement.amount
@@ -314,3 +315,7 @@ class Rentals:
             elif call.state == "ended" and call.ended_at is not None and call.ended_at < call.until:
                 await self._apply_grant(call, call.ended_at)
 
+
+def _signed(kept: Any) -> Any:
+    """A cheque book's entry (``Kept``, with ``.signed``) or a ``Signed`` as it is: the Signed."""
+    return getattr(kept, "signed", kept)
