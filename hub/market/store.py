@@ -335,9 +335,11 @@ class MarketStore:
                           (receipt_hash,))
         return _receipt(rows[0]) if rows else None
 
-    def latest_receipt(self, call_id: bytes) -> dict[str, Any] | None:
+    def latest_receipt(self, call_id: bytes, before: int | None = None) -> dict[str, Any] | None:
+        """The call's latest receipt, or its latest issued at ``before`` (ms) or earlier."""
         rows = self._exec("SELECT hash, call, reading, time, usage, cost, signed FROM receipts WHERE call = ? "
-                          "ORDER BY time DESC, reading DESC LIMIT 1", (call_id,))
+                          "AND time <= ? ORDER BY time DESC, reading DESC LIMIT 1",
+                          (call_id, 2**63 - 1 if before is None else before))
         return _receipt(rows[0]) if rows else None
 
     # --- payments ------------------------------------------------------------------------------------
