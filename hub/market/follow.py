@@ -231,6 +231,8 @@ class Follower:
             call = named if named is not None else call
         if tx.sender == me and call is not None and (cheque is not None or p.get("close")):
             await self._channel_paid(chain, tx, block, channel, cheque, "settle", call)
+            if cheque is not None:
+                self.store.set_settle(channel, int(cheque["body"]["amount"]), tx.hash, "final")
         elif p.get("close") or cheque is not None:  # a renter's close, or an answer to one: a challenge runs
             amount = int(cheque["body"]["amount"]) if cheque is not None else 0
             before = self._closing.get(channel, (0, b""))[0]

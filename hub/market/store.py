@@ -381,10 +381,6 @@ class MarketStore:
         self._exec("INSERT INTO settles (channel, amount, tx, status) VALUES (?, ?, ?, ?) ON CONFLICT (channel, amount) "
                    "DO UPDATE SET tx = excluded.tx, status = excluded.status", (channel, amount, tx, status))
 
-    def open_settles(self) -> list[tuple[bytes, int, bytes | None, str]]:
-        rows = self._exec("SELECT channel, amount, tx, status FROM settles WHERE status IN ('due', 'sent')")
-        return [(bytes(r[0]), r[1], bytes(r[2]) if r[2] is not None else None, r[3]) for r in rows]
-
 
 def _contract(row: tuple) -> Contract:
     return Contract(bytes(row[0]), row[1], bytes(row[2]), bytes(row[3]), tuple(json.loads(row[4])),
