@@ -42,6 +42,7 @@ class Follower:
 
     def reload(self) -> None:
         self.contracts = {c.id: c for c in self.store.contracts()}
+        self.rentals.contracts = self.contracts
         self.channels = {c.channel: c.id for c in self.store.calls(limit=1_000_000) if c.channel}
 
     # --- one look --------------------------------------------------------------------------------------
@@ -99,6 +100,7 @@ class Follower:
             call = self.store.call(target)
             if call is not None:
                 self.store.set_state(call.id, "refunded", note=f"refunded by the renter in {tx.hash.hex()[:16]}")
+                self.rentals.forget(call.id)
                 log.warning("market: call %s was refunded (no return reached the chain in time)", call.id.hex()[:16])
             elif target in self.channels:
                 await self._channel_refunded(chain, tx, block, target)
@@ -137,7 +139,7 @@ class Follower:
         deposit = int(tx.payload["deposit"])
         renter = tx.sender
         start = block.timestamp
-        entry = await self._state(chain, "call", tx.hash)
+        entry = await self._state(chain, "call", tx.hash) if terms.kind == "metered" else None
         channel = b""
         windows = 0
         state, note = "open", None
@@ -211,6 +213,7 @@ class Follower:
         p = tx.payload
         self.store.set_state(call.id, "returned")
         self.store.set_return(call.id, tx.hash, "final")
+        self.rentals.forget(call.id)
         if call.kind == "prepaid":
             self._book(tx, block, call, "return", int(p["used"]))
         elif p.get("cheque"):
@@ -226,8 +229,10 @@ class Follower:
         if cheque is not None:
             named = self.store.call(cheque["body"]["call"])
             call = named if named is not None else call
-        if tx.sender == me and call is not None and cheque is not None:
+        if tx.sender == me and call is not None and (cheque is not None or p.get("close")):
             await self._channel_paid(chain, tx, block, channel, cheque, "settle", call)
+            if cheque is not None:
+                self.store.set_settle(channel, int(cheque["body"]["amount"]), tx.hash, "final")
         elif p.get("close") or cheque is not None:  # a renter's close, or an answer to one: a challenge runs
             amount = int(cheque["body"]["amount"]) if cheque is not None else 0
             before = self._closing.get(channel, (0, b""))[0]
@@ -237,8 +242,8 @@ class Follower:
         """The payout after a challenge: the closing amount less what was withdrawn."""
         closing, call_id = self._closing.pop(channel, (0, self.channels[channel]))
         held = await self._state(chain, "chan", channel)
-        if held is not None:
-            closing = max(closing, int(held[4]))
+        if held is not None:  # paid out: (renter, payee, deposit, paid to the payee in all, ...)
+            closing = int(held[3]) if held[7] else max(closing, int(held[4]))
         call = self.store.call(call_id or self.channels[channel])
         if call is None:
             return
@@ -246,12 +251,14 @@ class Follower:
         self._book(tx, block, call, "refund", closing - paid)  # booked first: keyed by tx, never twice
         self.store.set_channel_paid(channel, call.renter, max(paid, closing))
 
-    async def _channel_paid(self, chain: Any, tx: Any, block: Any, channel: bytes, cheque: dict, kind: str,
+    async def _channel_paid(self, chain: Any, tx: Any, block: Any, channel: bytes, cheque: dict | None, kind: str,
                             call: CallRow) -> None:
-        amount = int(cheque["body"]["amount"])
+        amount = int(cheque["body"]["amount"]) if cheque is not None else 0
         held = await self._state(chain, "chan", channel)
-        if held is not None:
-            amount = min(amount, int(held[2]))
+        if held is not None and held[7]:  # closed: what it paid the payee in all is fixed for good
+            amount = int(held[3])
+        elif held is not None:
+            amount = min(amount, int(held[2]))  # the chain caps a cheque by the deposit
         paid = self.store.channel_paid(channel)
         if amount <= paid:
             return

@@ -34,6 +34,8 @@ RETRY_REASONS = frozenset({"insufficient_balance", "mempool_full", "nonce_too_lo
                            "replacement_fee_too_low", "duplicate", "fee_too_low"})
 #: The chain's words for a call that can take no more return.
 CLOSED = ("returned", "refunded")
+#: How long a sent return is left alone before its status is asked again (a dropped one is re-sent).
+RECHECK_MS = 10_000
 
 
 def call_ref(call_id: bytes) -> str:
@@ -68,7 +70,13 @@ class Rentals:
         self.receipts = receipts  # hub.market.service.Market: signs receipts
         self._delivered: set[bytes] = set()  # grants a key-holding device confirmed this run
         self._waiting: dict[bytes, str] = {}  # transactions held back, and why (logged once per reason)
-        self._unpaid_since: dict[bytes, int] = {}
+        self.contracts: dict[bytes, Any] = {}  # the follower's contracts by id (it shares its dict)
+        self._checked: dict[bytes, int] = {}  # call -> when its return's status was last asked (ms)
+
+    def contract(self, contract_id: bytes) -> Any:
+        """A contract of this hub, from the follower's memory (set by it) or market.db."""
+        found = self.contracts.get(contract_id)
+        return found if found is not None else self.store.contract(contract_id)
 
     def now_ms(self) -> int:
         return int(self.now() * 1000)
@@ -81,7 +89,7 @@ class Rentals:
     def _grant(self, call: CallRow, not_after: int) -> Any:
         from hub.crypto.statements import Grant, sign
 
-        contract = self.store.contract(call.contract)
+        contract = self.contract(call.contract)
         node = self.identity.lightnode(call.device_id)
         key = self.identity.controller_key
         grant = Grant(device=contract.device, controller=key.public_key, grantee=call.renter,
@@ -114,18 +122,19 @@ class Rentals:
 
     async def open(self, call: CallRow) -> None:
         """The call is persisted: open access (and, metered, take the meter's first reading)."""
-        if call.kind == "metered" and call.start_reading is None:
-            reading = self._reading(call)
-            if reading is not None:
-                self.store.set_start_reading(call.id, reading)
         if self.now_ms() < call.until:
             await self._apply_grant(call, call.until)
+        if call.kind == "metered" and self.receipts is not None:
+            try:  # the first receipt: where the call's usage starts (after the grant: a device checks it)
+                await self.receipts.issue(call, self.now_ms())
+            except Exception as exc:  # noqa: BLE001 - no reading yet: the next pass's receipt starts it
+                log.warning("market: no first receipt for call %s: %s", call.id.hex()[:16], exc)
         log.info("market: call %s opened on %s for %s… until %d", call.id.hex()[:16], call.device_id,
                  call.renter.hex()[:16], call.until)
 
     # --- metering ------------------------------------------------------------------------------------
     def _reading(self, call: CallRow, at_ms: int | None = None) -> int | None:
-        contract = self.store.contract(call.contract)
+        contract = self.contract(call.contract)
         terms = Terms.from_payload(contract.terms)
         if not terms.meter:
             at = self.now_ms() if at_ms is None else at_ms
@@ -134,7 +143,7 @@ class Rentals:
 
     def usage(self, call: CallRow, reading: int) -> int:
         """Usage so far: milli-units since the call's first reading, or ms since the call."""
-        contract = self.store.contract(call.contract)
+        contract = self.contract(call.contract)
         terms = Terms.from_payload(contract.terms)
         if not terms.meter:
             return reading
@@ -142,14 +151,15 @@ class Rentals:
         return max(0, reading - start)
 
     def _cheque(self, call_id: bytes) -> Any:
+        """The latest signed cheque the cheque book kept for the call, or None."""
         cheques = self._cheques()
         finder = getattr(cheques, "latest_for_call", None) if cheques is not None else None
-        return finder(call_id) if finder is not None else None
+        return _signed(finder(call_id)) if finder is not None else None
 
     # --- ending --------------------------------------------------------------------------------------
     def used_at(self, call: CallRow, at_ms: int) -> int:
         """What the terms charge for the call ended at ``at_ms`` (metered: before the cheques' cap)."""
-        terms = Terms.from_payload(self.store.contract(call.contract).terms)
+        terms = Terms.from_payload(self.contract(call.contract).terms)
         if call.kind == "prepaid":
             return terms.prepaid_used(at_ms - call.start, call.windows, call.deposit)
         latest = self.store.latest_receipt(call.id)
@@ -162,7 +172,7 @@ class Rentals:
         at = min(self.now_ms() if at_ms is None else at_ms, call.until)
         if call.kind == "metered" and self.receipts is not None:
             try:
-                self.receipts.issue(call, at)  # the final receipt: what the return charges
+                await self.receipts.issue(call, at)  # the final receipt: what the return charges
             except Exception as exc:  # noqa: BLE001 - the meter may be gone; the last receipt stands
                 log.warning("market: no final receipt for call %s: %s", call.id.hex()[:16], exc)
         used = self.used_at(call, at)
@@ -195,42 +205,48 @@ class Rentals:
             log.debug("market: the chain went away mid-pass: %s", exc)
 
     async def _meter(self, call: CallRow, now: int) -> None:
-        """Issue a receipt every ``receipt_interval``; end a renter whose cheques stopped covering it."""
+        """Issue a receipt every ``receipt_interval``; end a renter whose cheques do not cover the
+        receipt it had ``pay_timeout`` ago (the renter went away, or stopped paying)."""
         latest = self.store.latest_receipt(call.id)
         if self.receipts is not None and (latest is None or now - latest["time"] >= self.config.receipt_interval * 1000):
             try:
-                self.receipts.issue(call, now)
+                await self.receipts.issue(call, now)
                 latest = self.store.latest_receipt(call.id)
             except Exception as exc:  # noqa: BLE001 - a meter that cannot be read: the last receipt stands
                 log.debug("market: no receipt for call %s now: %s", call.id.hex()[:16], exc)
-        if latest is None:
+        due = self.store.latest_receipt(call.id, before=now - int(self.config.pay_timeout * 1000))
+        if due is None:
             return
         cheque = self._cheque(call.id)
         paid = cheque.statement.call_amount if cheque is not None else 0
-        if latest["cost"] - paid > self.config.unpaid_slack:
-            since = self._unpaid_since.setdefault(call.id, now)
-            if now - since >= self.config.pay_timeout * 1000:
-                self._unpaid_since.pop(call.id, None)
-                await self.end(call, "unpaid", now)
-        else:
-            self._unpaid_since.pop(call.id, None)
+        if due["cost"] - paid > self.config.unpaid_slack:  # a receipt pay_timeout old is still not paid
+            await self.end(call, "unpaid", now)
+
+    def forget(self, call_id: bytes) -> None:
+        """A call the chain closed: nothing of it stays in memory."""
+        self._checked.pop(call_id, None)
+        self._waiting.pop(call_id, None)
 
     # --- returns -------------------------------------------------------------------------------------
     async def _return(self, chain: Any, call: CallRow, now: int) -> None:
         from hub.chain.access import TxRefused
-        from hub.crypto.statements import ReviewConsent
+        from hub.crypto.statements import ReviewConsent, sign
 
         if call.return_tx is not None:
+            checked = self._checked.get(call.id)
+            if checked is not None and now - checked < RECHECK_MS:
+                return  # sent a moment ago: the follower books it when its block is final
+            self._checked[call.id] = now
             status = (await chain.status(call.return_tx))["status"]
             if status in ("pending", "included", "final"):
-                return  # the follower books it when its block is final
+                return
         if call.kind == "metered" and call.ended_at is not None and now - call.ended_at < self.config.cheque_grace * 1000:
             return  # the renter's final cheque may still come
         state = await self._call_state(chain, call.id)
         if state is not None and state in CLOSED:
             self.store.set_state(call.id, state)
             return
-        contract = self.store.contract(call.contract)
+        contract = self.contract(call.contract)
         key = self.identity.controller_key
         network = chain.network
         used = call.used or 0
@@ -240,10 +256,10 @@ class Rentals:
             used = min(used, cheque.statement.call_amount if cheque is not None else 0)
             if used != call.used:
                 self.store.set_used(call.id, used)
-        consent = ReviewConsent(chain=network.chain_id, contract=call.contract, call=call.id, device=contract.device,
-                                controller=key.public_key)
+        consent = sign(ReviewConsent(chain=network.chain_id, contract=call.contract, call=call.id,
+                                     device=contract.device, controller=key.public_key), key, network)
         payload = {"call": call.id, "used": used, "result": (call.end_reason or "")[:64],
-                   "consent": consent.sign(key, network),
+                   "consent": consent.to_body(),
                    "cheque": cheque.to_body() if cheque is not None else None}
         try:
             tx = await chain.submit(key, "return", payload)
@@ -260,6 +276,7 @@ class Rentals:
             return
         self._waiting.pop(call.id, None)
         self.store.set_return(call.id, tx, "sent")
+        self._checked[call.id] = now
         log.info("market: return for call %s sent (used %d) in %s", call.id.hex()[:16], used, tx.hex()[:16])
 
     async def _call_state(self, chain: Any, call_id: bytes) -> str | None:
@@ -270,7 +287,7 @@ class Rentals:
             return None
         if not entry:
             return None
-        status = entry[-1]
+        status = entry[6]  # state.py: (contract, renter, escrow, channel, time, windows, status, used, ended)
         return status if isinstance(status, str) else None
 
     # --- settles (withdrawals without closing) -------------------------------------------------------
@@ -285,7 +302,7 @@ class Rentals:
         channels = {c.channel for c in self.store.calls(states=("open", "ended")) if c.channel}
         key = self.identity.controller_key
         for channel in sorted(channels):
-            cheque = latest(channel)
+            cheque = _signed(latest(channel))
             if cheque is None:
                 continue
             amount = cheque.statement.amount
@@ -314,3 +331,7 @@ class Rentals:
             elif call.state == "ended" and call.ended_at is not None and call.ended_at < call.until:
                 await self._apply_grant(call, call.ended_at)
 
+
+def _signed(kept: Any) -> Any:
+    """A cheque book's entry (``Kept``, with ``.signed``) or a ``Signed`` as it is: the Signed."""
+    return getattr(kept, "signed", kept)
