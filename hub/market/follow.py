@@ -29,7 +29,8 @@ MARKET_TYPES = frozenset({"create_contract", "call", "return", "review", "settle
 
 class Follower:
     def __init__(self, store: MarketStore, rentals: Rentals, chain: Callable[[], Any], identity: Any,
-                 emit: Callable[[str, dict], None]) -> None:
+                 emit: Callable[[str, dict], None], cheques: Callable[[], Any] = lambda: None) -> None:
+        self._cheques = cheques  # the cheque book (hub.market.cheques): told of channels and calls
         self.store = store
         self.rentals = rentals
         self._chain = chain
@@ -94,14 +95,18 @@ class Follower:
         elif kind == "settle":
             if p["channel"] in self.channels:
                 await self._settled(chain, tx, block)
+                await self._note_channel(chain, p["channel"])
         elif kind == "refund":
             target = p["target"]
             call = self.store.call(target)
             if call is not None:
                 self.store.set_state(call.id, "refunded", note=f"refunded by the renter in {tx.hash.hex()[:16]}")
+                if call.channel:
+                    self._note("forget_call", call.id)
                 log.warning("market: call %s was refunded (no return reached the chain in time)", call.id.hex()[:16])
             elif target in self.channels:
                 await self._channel_refunded(chain, tx, block, target)
+                await self._note_channel(chain, target)
         elif kind == "review":
             call = self.store.call(p["call"])
             if call is not None:
@@ -161,6 +166,9 @@ class Follower:
             return
         if channel:
             self.channels[channel] = tx.hash
+            await self._note_channel(chain, channel)
+            if state == "open":
+                self._note("note_call", tx.hash, "Call", channel, contract.id, renter, True)
         self.emit("contract_called", {"contract": contract.id.hex(), "call": tx.hash.hex(), "renter": renter.hex(),
                                       "device": contract.device_id, "amount": deposit})
         if state == "open":
@@ -168,6 +176,26 @@ class Follower:
         else:
             log.warning("market: call %s on %s not served: %s; it is returned with nothing used", tx.hash.hex()[:16],
                         contract.device_id, note)
+
+    # --- the cheque book's view of this hub's channels and calls --------------------------------------
+    def _note(self, method: str, key: bytes, kind: str | None = None, *fields: Any) -> None:
+        book = self._cheques()
+        if book is None or not hasattr(book, method):
+            return
+        if kind is None:
+            getattr(book, method)(key)
+            return
+        from hub.market import cheques
+
+        getattr(book, method)(key, getattr(cheques, kind)(*fields))
+
+    async def _note_channel(self, chain: Any, channel: bytes) -> None:
+        if self._cheques() is None:
+            return
+        held = await self._state(chain, "chan", channel)
+        if held is not None:  # (renter, payee, deposit, withdrawn, closing amount, closing_at, opened, closed)
+            self._note("note_channel", channel, "Channel", bytes(held[0]), int(held[2]), int(held[3]), int(held[5]),
+                       int(held[4]))
 
     async def _openings(self, chain: Any, renter: bytes, contract: Any) -> int:
         from hub.crypto.address import address_of
@@ -211,6 +239,9 @@ class Follower:
         p = tx.payload
         self.store.set_state(call.id, "returned")
         self.store.set_return(call.id, tx.hash, "final")
+        if call.channel:
+            self._note("forget_call", call.id)
+            await self._note_channel(chain, call.channel)
         if call.kind == "prepaid":
             self._book(tx, block, call, "return", int(p["used"]))
         elif p.get("cheque"):
@@ -226,7 +257,7 @@ class Follower:
         if cheque is not None:
             named = self.store.call(cheque["body"]["call"])
             call = named if named is not None else call
-        if tx.sender == me and call is not None and cheque is not None:
+        if tx.sender == me and call is not None and (cheque is not None or p.get("close")):
             await self._channel_paid(chain, tx, block, channel, cheque, "settle", call)
         elif p.get("close") or cheque is not None:  # a renter's close, or an answer to one: a challenge runs
             amount = int(cheque["body"]["amount"]) if cheque is not None else 0
@@ -237,8 +268,8 @@ class Follower:
         """The payout after a challenge: the closing amount less what was withdrawn."""
         closing, call_id = self._closing.pop(channel, (0, self.channels[channel]))
         held = await self._state(chain, "chan", channel)
-        if held is not None:
-            closing = max(closing, int(held[4]))
+        if held is not None:  # paid out: (renter, payee, deposit, paid to the payee in all, ...)
+            closing = int(held[3]) if held[7] else max(closing, int(held[4]))
         call = self.store.call(call_id or self.channels[channel])
         if call is None:
             return
@@ -246,12 +277,14 @@ class Follower:
         self._book(tx, block, call, "refund", closing - paid)  # booked first: keyed by tx, never twice
         self.store.set_channel_paid(channel, call.renter, max(paid, closing))
 
-    async def _channel_paid(self, chain: Any, tx: Any, block: Any, channel: bytes, cheque: dict, kind: str,
+    async def _channel_paid(self, chain: Any, tx: Any, block: Any, channel: bytes, cheque: dict | None, kind: str,
                             call: CallRow) -> None:
-        amount = int(cheque["body"]["amount"])
+        amount = int(cheque["body"]["amount"]) if cheque is not None else 0
         held = await self._state(chain, "chan", channel)
-        if held is not None:
-            amount = min(amount, int(held[2]))
+        if held is not None and held[7]:  # closed: what it paid the payee in all is fixed for good
+            amount = int(held[3])
+        elif held is not None:
+            amount = min(amount, int(held[2]))  # the chain caps a cheque by the deposit
         paid = self.store.channel_paid(channel)
         if amount <= paid:
             return

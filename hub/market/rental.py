@@ -142,9 +142,10 @@ class Rentals:
         return max(0, reading - start)
 
     def _cheque(self, call_id: bytes) -> Any:
+        """The latest signed cheque the cheque book kept for the call, or None."""
         cheques = self._cheques()
         finder = getattr(cheques, "latest_for_call", None) if cheques is not None else None
-        return finder(call_id) if finder is not None else None
+        return _signed(finder(call_id)) if finder is not None else None
 
     # --- ending --------------------------------------------------------------------------------------
     def used_at(self, call: CallRow, at_ms: int) -> int:
@@ -218,7 +219,7 @@ class Rentals:
     # --- returns -------------------------------------------------------------------------------------
     async def _return(self, chain: Any, call: CallRow, now: int) -> None:
         from hub.chain.access import TxRefused
-        from hub.crypto.statements import ReviewConsent
+        from hub.crypto.statements import ReviewConsent, sign
 
         if call.return_tx is not None:
             status = (await chain.status(call.return_tx))["status"]
@@ -240,10 +241,10 @@ class Rentals:
             used = min(used, cheque.statement.call_amount if cheque is not None else 0)
             if used != call.used:
                 self.store.set_used(call.id, used)
-        consent = ReviewConsent(chain=network.chain_id, contract=call.contract, call=call.id, device=contract.device,
-                                controller=key.public_key)
+        consent = sign(ReviewConsent(chain=network.chain_id, contract=call.contract, call=call.id,
+                                     device=contract.device, controller=key.public_key), key, network)
         payload = {"call": call.id, "used": used, "result": (call.end_reason or "")[:64],
-                   "consent": consent.sign(key, network),
+                   "consent": consent.to_body(),
                    "cheque": cheque.to_body() if cheque is not None else None}
         try:
             tx = await chain.submit(key, "return", payload)
@@ -270,7 +271,7 @@ class Rentals:
             return None
         if not entry:
             return None
-        status = entry[-1]
+        status = entry[6]  # state.py: (contract, renter, escrow, channel, time, windows, status, used, ended)
         return status if isinstance(status, str) else None
 
     # --- settles (withdrawals without closing) -------------------------------------------------------
@@ -285,7 +286,7 @@ class Rentals:
         channels = {c.channel for c in self.store.calls(states=("open", "ended")) if c.channel}
         key = self.identity.controller_key
         for channel in sorted(channels):
-            cheque = latest(channel)
+            cheque = _signed(latest(channel))
             if cheque is None:
                 continue
             amount = cheque.statement.amount
@@ -314,3 +315,7 @@ class Rentals:
             elif call.state == "ended" and call.ended_at is not None and call.ended_at < call.until:
                 await self._apply_grant(call, call.ended_at)
 
+
+def _signed(kept: Any) -> Any:
+    """A cheque book's entry (``Kept``, with ``.signed``) or a ``Signed`` as it is: the Signed."""
+    return getattr(kept, "signed", kept)

@@ -41,7 +41,7 @@ class Market:
         self.receipt_signer = receipt_signer
         self.rentals = Rentals(store, identity, chain, now=now, read_entity=read_entity, config=config,
                                emit=self._emit, cheques=lambda: self.cheques, receipts=self)
-        self.follower = Follower(store, self.rentals, chain, identity, self._emit)
+        self.follower = Follower(store, self.rentals, chain, identity, self._emit, cheques=lambda: self.cheques)
         self.down: str | None = None
 
     @property
@@ -159,8 +159,7 @@ class Market:
     def issue(self, call: CallRow, at_ms: int) -> Any:
         """A receipt of the meter now (or, for time metering, of the ms elapsed at ``at_ms``),
         signed by the hub as the keyless device's light node, persisted before it is handed out."""
-        from hub.crypto.encoding import hash_object
-        from hub.crypto.statements import Receipt, sign
+        from hub.crypto.statements import Receipt, receipt_hash, sign
 
         contract = self.store.contract(call.contract)
         terms = Terms.from_payload(contract.terms)
@@ -181,8 +180,10 @@ class Market:
                                   entity=terms.meter or "time", reading=reading, time=at_ms, signer=key.public_key),
                           key, network)
         usage = self.rentals.usage(call, reading)
-        self.store.add_receipt(hash_object(signed.statement.body()), call.id, reading, at_ms, usage, terms.cost(usage),
-                               signed.to_json())
+        named = receipt_hash(signed.statement)
+        self.store.add_receipt(named, call.id, reading, at_ms, usage, terms.cost(usage), signed.to_json())
+        if self.cheques is not None and hasattr(self.cheques, "note_receipt"):
+            self.cheques.note_receipt(named, call.id, terms.cost(usage))
         return signed
 
     def receipt(self, call_id: bytes | str) -> Any:

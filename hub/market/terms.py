@@ -62,13 +62,23 @@ class Terms:
                 raise TermsError("terms.price: a prepaid contract needs a price per window above 0")
             if self.window <= 0:
                 raise TermsError("terms.window: a prepaid contract needs a window above 0 ms")
-            if self.max_duration and self.max_duration < self.window:
-                raise TermsError("terms.max_duration: shorter than one window")
+            if self.max_duration < self.window:
+                raise TermsError("terms.max_duration: shorter than one window (a prepaid contract needs one)")
+            for name in ("rate", "interval", "deposit"):
+                if getattr(self, name):
+                    raise TermsError(f"terms.{name}: not a term of a prepaid contract; leave it out")
+            if self.meter:
+                raise TermsError("terms.meter: not a term of a prepaid contract; leave it out")
         else:
             if self.rate <= 0:
                 raise TermsError("terms.rate: a metered contract needs a rate above 0")
             if not self.meter and self.interval <= 0:
                 raise TermsError("terms.interval: time metering needs an interval above 0 ms")
+            if self.meter and self.interval:
+                raise TermsError("terms.interval: for time metering only; with a meter the rate is per 1,000 "
+                                 "milli-units")
+            if self.price or self.window:
+                raise TermsError("terms.price, terms.window: not terms of a metered contract; leave them out")
             if self.max_duration <= 0:
                 raise TermsError("terms.max_duration: a metered contract needs a maximum duration above 0 ms")
 
@@ -86,10 +96,7 @@ class Terms:
     def windows(self, deposit: int) -> int:
         """Windows a prepaid call's deposit pays for: ``min(deposit // price, max_duration // window)``,
         at least 1 (the chain refuses a deposit below one window's price)."""
-        paid = deposit // self.price
-        if self.max_duration:
-            paid = min(paid, self.max_duration // self.window)
-        return max(paid, 1)
+        return max(min(deposit // self.price, self.max_duration // self.window), 1)
 
     def prepaid_used(self, elapsed_ms: int, windows: int, deposit: int) -> int:
         """``price × ceil(elapsed / window)``, at most the windows paid and the deposit."""
