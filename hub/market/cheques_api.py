@@ -27,8 +27,7 @@ router = APIRouter(prefix="/api/market")
 
 def cheque_book(services: dict[str, Any]) -> Any:
     """The market's cheque book, or None while the market is not running."""
-    market = services.get("market")
-    return getattr(market, "cheques", None) or services.get("cheques")
+    return getattr(services.get("market"), "cheques", None)
 
 
 @router.post(
