@@ -39,6 +39,7 @@ def hub_setup(hub: Any) -> None:
     watchers = list(getattr(getattr(market, "config", None), "watchers", []) or [])
     hub.data["book"] = book
     hub.data["watch"] = CloseWatch(chain, book, identity.controller_key, watchers=watchers, ours=ours)
+    hub.provide("cheques", hub.data["watch"])  # POST /api/market/watch hands cheques over through it
 
 
 @hookimpl

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 
 from hub.crypto.address import address_of, encode_address
@@ -92,6 +93,17 @@ def test_a_devnet_node_answers_for_an_offline_owner(tmp_path):
         wait_until("the hub to hand its latest cheque to the node",
                    lambda: any(a for a in [_get(chain.url + "/watch")] if a["watched"] >= 1)
                    and _watched_amount(chain, channel) == amount, 20, owner.hub.log)
+        assert "Nothing new to hand over" in owner.cli("market", "watch", "--rpc", chain.url)
+        # What anyone may post to a node's /watch is bounded and checked against the chain.
+        assert _post(chain.url, first.to_json())[1]["error"] == "not_rising"
+        forged = second.to_json()
+        forged["body"]["amount"] += 1
+        assert _post(chain.url, forged)[:2] == (403, {"error": "forged", "message": forged_message()})
+        stranger_channel = cheque(chain.genesis, channel=b"\x01" * 32, contract=b"\x02" * 32, call=b"\x03" * 32,
+                                  amount=1, call_amount=1)
+        assert _post(chain.url, stranger_channel.to_json())[:2][0] == 404
+        assert _post(chain.url, {"kind": "cheque", "body": {}, "sig": "00"})[0] == 422
+        assert _post(chain.url, {"pad": "x" * 5000})[0] == 413
         owner.hub.stop()  # the owner's hub is away for the whole challenge
 
         assert fate_of(chain, RENTER, "settle", {"channel": channel, "cheque": first.to_body(),
@@ -130,3 +142,17 @@ def _watched_amount(chain, channel: bytes) -> int | None:
         return row[0] if row else None
     finally:
         conn.close()
+
+
+def forged_message() -> str:
+    return "sig: not the channel's renter's signature over this cheque on this chain"
+
+
+def _post(url: str, body) -> tuple[int, dict]:
+    req = urllib.request.Request(url + "/watch", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
