@@ -123,12 +123,13 @@ class Rentals:
 
     async def open(self, call: CallRow) -> None:
         """The call is persisted: open access (and, metered, take the meter's first reading)."""
-        if call.kind == "metered" and call.start_reading is None:
-            reading = self._reading(call)
-            if reading is not None:
-                self.store.set_start_reading(call.id, reading)
         if self.now_ms() < call.until:
             await self._apply_grant(call, call.until)
+        if call.kind == "metered" and self.receipts is not None:
+            try:  # the first receipt: where the call's usage starts (after the grant: a device checks it)
+                await self.receipts.issue(call, self.now_ms())
+            except Exception as exc:  # noqa: BLE001 - no reading yet: the next pass's receipt starts it
+                log.warning("market: no first receipt for call %s: %s", call.id.hex()[:16], exc)
         log.info("market: call %s opened on %s for %s… until %d", call.id.hex()[:16], call.device_id,
                  call.renter.hex()[:16], call.until)
 
@@ -172,7 +173,7 @@ class Rentals:
         at = min(self.now_ms() if at_ms is None else at_ms, call.until)
         if call.kind == "metered" and self.receipts is not None:
             try:
-                self.receipts.issue(call, at)  # the final receipt: what the return charges
+                await self.receipts.issue(call, at)  # the final receipt: what the return charges
             except Exception as exc:  # noqa: BLE001 - the meter may be gone; the last receipt stands
                 log.warning("market: no final receipt for call %s: %s", call.id.hex()[:16], exc)
         used = self.used_at(call, at)
@@ -209,7 +210,7 @@ class Rentals:
         latest = self.store.latest_receipt(call.id)
         if self.receipts is not None and (latest is None or now - latest["time"] >= self.config.receipt_interval * 1000):
             try:
-                self.receipts.issue(call, now)
+                await self.receipts.issue(call, now)
                 latest = self.store.latest_receipt(call.id)
             except Exception as exc:  # noqa: BLE001 - a meter that cannot be read: the last receipt stands
                 log.debug("market: no receipt for call %s now: %s", call.id.hex()[:16], exc)
