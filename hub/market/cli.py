@@ -248,14 +248,20 @@ def offers(ctx: Ctx, device_key: str | None, show_all: bool, rpc_url: str | None
     from hub.market.chainview import open_market
     from hub.market.units import describe_terms, review_score
 
-    rows = open_market(_chain_dir(ctx), rpc_url).contracts(device=device_key, live=not show_all)
+    view = open_market(_chain_dir(ctx), rpc_url)
+    rows = view.contracts(device=device_key, live=not show_all)
+    devices: dict[str, dict[str, Any]] = {}
+    for r in rows:  # a device's own score counts every contract it was rented under
+        if r["device"] not in devices:
+            devices[r["device"]] = view.reviews(bytes.fromhex(r["device"]))
+        r["device_reviews"] = devices[r["device"]]
     if as_json:
         emit_json(rows)
         return
     out, warnings = [], []
     for r in rows:
-        score, warn = review_score(r.get("returned", 0), r.get("negative", 0))
-        dev_score, dev_warn = review_score(r.get("device_returned", 0), r.get("device_negative", 0))
+        score, warn = review_score(r["reviews"]["returned"], r["reviews"]["negative"])
+        dev_score, dev_warn = review_score(r["device_reviews"]["returned"], r["device_reviews"]["negative"])
         out.append([r["id"], r["device"][:16] + "…", ", ".join(r.get("commands", [])), describe_terms(r["terms"]),
                     r["controller"][:16] + "…", score + ("  ⚠" if warn else ""), r.get("endpoint") or "-"])
         if warn or dev_warn:
@@ -532,7 +538,7 @@ def refund(ctx: Ctx, target: str, key_path: Path, rpc_url: str | None, yes: bool
         if chan is None:
             fail(f"no call or channel {target} on this chain")
         what = (f"Pay out channel {target[:16]}…: deposit {ruff(chan.get('deposit', 0))}, "
-                f"closing at {ruff(chan.get('closing', 0))}")
+                f"{_channel_state(chan)}")
     _confirm_and_submit(view.source, key, "refund", {"target": raw}, [what], yes)
 
 
@@ -571,8 +577,8 @@ def _channel_state(row: dict[str, Any]) -> str:
 
     if row.get("closed"):
         return f"paid out (block {row['closed']})"
-    if row.get("closing_at"):
-        return f"closing at {ruff(row.get('closing', 0))}; challenge until {_when(row['closing_at'])}"
+    if row.get("challenge_ends"):
+        return f"closing at {ruff(row.get('closing') or 0)}; challenge until {_when(row['challenge_ends'])}"
     return "open"
 
 
