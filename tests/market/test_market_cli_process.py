@@ -123,6 +123,10 @@ def test_owner_routes_need_the_token_and_refuse_bad_input(market):
     status, body = hub.request("POST", "/api/market/offers", {"device": PLUG, "commands": ["outlet.turn_on"],
                                                               "terms": {"kind": "prepaid", "price": 0}, "preview": True})
     assert status == 422 and "terms" in body["message"]
+    for commands, said in ((["outlet.turn_onn"], "no command 'turn_onn'"), (["socket.turn_on"], "no entity 'socket'")):
+        status, body = hub.request("POST", "/api/market/offers", {"device": PLUG, "commands": commands, "terms": {
+            "kind": "prepaid", "price": 1, "window": 1000, "max_duration": 1000}})
+        assert status == 422 and said in body["message"], body
     status, body = hub.request("GET", "/api/market/earnings?since=yesterday")
     assert status == 422 and "since" in body["message"]
     [row] = hub.get("/api/market/contracts")
