@@ -333,6 +333,9 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
         status = rental.wait_for_grant(timeout=60 + 10 * view.source.constants.BLOCK_INTERVAL / 1000)
     except RentError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        fail(f"stopped waiting; the call is on chain: `hub market end {call.hex()} --key {key_path}` ends it once "
+             "the hub has seen it, `hub market refund` takes the deposit back if the owner never returns it")
     until = (status.get("grant") or {}).get("not_after")
     click.echo(f"access granted for {', '.join(found.get('commands', []))}" + (f" until {_when(until)}" if until else ""))
     click.echo(f"  control it: hub device call <device id> <entity> <command> --key {key_path}")
@@ -340,8 +343,9 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
     if terms["kind"] == "prepaid":
         if for_ms is None:
             return
+        left = (until - time.time() * 1000) if until else for_ms  # no sleeping past the paid window
         try:
-            time.sleep(for_ms / 1000)
+            time.sleep(max(0.0, min(for_ms, left)) / 1000)
         except KeyboardInterrupt:
             pass
         _end(rental, key_path)
@@ -350,6 +354,10 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
     try:
         while for_ms is None or (time.monotonic() - started) * 1000 < for_ms:
             try:
+                now = rental.status() or {}
+                if now.get("state") not in (None, "open"):  # the hub ended it: its maximum duration, unpaid use
+                    click.echo(f"  the hub ended the rental ({now.get('end_reason') or now.get('state')})")
+                    break
                 paid = rental.pay()
             except RentError as exc:
                 click.secho(f"  {exc}", fg="yellow", err=True)
@@ -385,6 +393,11 @@ def _end(rental: Any, key_path: Path) -> None:
     from hub.market.renter import RentError
 
     try:
+        now = rental.status() or {}
+        if now.get("state") not in (None, "open"):
+            click.echo(f"the rental has ended ({now.get('end_reason') or now.get('state')}); the owner's hub answers "
+                       "with its return")
+            return
         rental.end(next_counter(key_path, None))
     except RentError as exc:
         fail(str(exc))

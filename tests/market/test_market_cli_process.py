@@ -112,6 +112,20 @@ def test_metered_rent_streams_cheques_and_the_return_pays_the_last_one(market):
     assert after == before - fee + 5 * RUFF - costs[-1]  # the rest of the deposit, to the unit
 
 
+def test_prepaid_rent_for_longer_than_paid_stops_at_the_window(market):
+    hub, _metered, renter_key = market
+    contract = run_cli(hub.data, "market", "offer", PLUG, "--commands", "outlet.turn_on", "--price", "0.5",
+                       "--window", "1s", "--max", "2s", "--yes", "--wait").stdout.strip()
+    started = time.monotonic()
+    out = _cli(hub.data, "market", "rent", contract, "--deposit", "5", "--key", str(renter_key), "--for", "1h", "--yes")
+    assert "pays 2 × 1 s (at most 1 RUFF" in out, out  # 5 RUFF would pay 10 windows; --max allows 2
+    # At the window's end: ended by the hub already, or by this request a moment before it would have.
+    assert "access granted" in out and ("the rental has ended" in out or "ended;" in out), out
+    assert time.monotonic() - started < 60  # not the hour asked for: the paid window is over
+    out = _cli(hub.data, "market", "end", "--key", str(renter_key))
+    assert "used 1 RUFF, 4 RUFF of the deposit back to you" in out, out
+
+
 def test_owner_routes_need_the_token_and_refuse_bad_input(market):
     hub, contract, _renter_key = market
     for method, path in (("GET", "/api/market/contracts"), ("GET", "/api/market/earnings"),
