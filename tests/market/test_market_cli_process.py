@@ -95,6 +95,10 @@ def test_metered_rent_streams_cheques_and_the_return_pays_the_last_one(market):
     assert chan[2] == 5 * RUFF and chan[3] == costs[-1]  # deposit, withdrawn
     earned = hub.wait_for(lambda: hub.get("/api/market/earnings"), timeout=15, what="the payment in the earnings")
     assert [(e["call"], e["amount"]) for e in earned] == [(call.hex(), costs[-1])]
+    csv = _cli(data, "market", "earnings", "--csv", "--since", "1h").splitlines()
+    assert csv[0] == "time_utc,device,contract,call,amount_ruff,amount_units"
+    assert csv[1].endswith(f",{PLUG},{contract},{call.hex()},{costs[-1] // RUFF}.{costs[-1] % RUFF:06d},{costs[-1]}")
+    assert _cli(data, "market", "earnings", "--csv", "--device", "demo:other").splitlines()[1:] == []
 
     # The renter's view of its channel, then its close alone and the payout after the challenge.
     listed = _cli(data, "market", "channel", "--key", str(renter_key))
