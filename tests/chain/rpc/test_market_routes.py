@@ -156,3 +156,20 @@ def test_the_remote_router_shows_market_records_only_as_proven(market, clients):
         remote._fetch = lying
         refused = hub.get(f"/channels/{market['channel'].hex()}")
         assert lies == [True] and refused.status_code == 502 and "301" not in refused.text
+
+
+def test_hub_chain_contract_prints_a_contract_from_the_chain_directory(market):
+    from click.testing import CliRunner
+
+    from hub.chain.cli import chain
+    from hub.chain.node.files import GENESIS_FILE
+
+    chain_dir = market["node"].directory
+    (chain_dir / GENESIS_FILE).write_text(market["genesis"].to_json())
+    runner = CliRunner()
+    shown = runner.invoke(chain, ["contract", market["lock"].hex(), "--chain-dir", str(chain_dir)])
+    assert shown.exit_code == 0, shown.output
+    assert "price=50" in shown.output and "1 negative of 1 returned" in shown.output and "live: yes" in shown.output
+    missing = runner.invoke(chain, ["contract", "ab" * 32, "--chain-dir", str(chain_dir)])
+    assert missing.exit_code != 0 and "no contract" in missing.output
+    assert "64 hex digits" in runner.invoke(chain, ["contract", "xyz", "--chain-dir", str(chain_dir)]).output
