@@ -43,7 +43,8 @@ class Constants:
     MAX_TX_LIFETIME: int = 24 * HOUR  # valid_until may be at most this far after the including block
     # --- market (effects in later issues; fixed now so genesis files need not change) -----------
     REVIEW_PERIOD: int = 7 * 24 * HOUR  # a renter may file a negative review this long after a return
-    REFUND_TIMEOUT: int = 1 * HOUR  # a call with no return after this long may be refunded
+    REFUND_TIMEOUT: int = 1 * HOUR  # a call with no return this long after its paid time may be refunded
+    CHALLENGE_PERIOD: int = 1 * HOUR  # after a renter closes a channel alone, a newer cheque may answer this long
 
     def fee_for(self, size: int) -> int:
         return self.MIN_FEE + self.FEE_PER_BYTE * size
@@ -51,8 +52,21 @@ class Constants:
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
 
+    def canonical(self) -> dict[str, int]:
+        """What the genesis hash commits to: every constant, except one added after the first
+        release while it keeps its default (:data:`ADDED_LATER`). So a chain started before the
+        constant existed keeps its genesis hash (its store, its signatures) and means the default,
+        while a genesis that sets another value commits to it."""
+        table = self.as_dict()
+        for name in ADDED_LATER:
+            if table[name] == getattr(DEFAULT, name):
+                del table[name]
+        return table
+
 
 DEFAULT = Constants()
+#: Constants added after chains existed; left out of the genesis hash while at their default.
+ADDED_LATER = ("CHALLENGE_PERIOD",)
 _LIMITS = {"PRODUCERS": (1, 1000), "BLOCK_INTERVAL": (100, 3_600_000), "QUORUM": (0, 10_000),
            "POLL_MAJORITY": (0, 9_999), "MAX_VOTES": (1, 1000), "MAX_BLOCK_BYTES": (1024, 64_000_000),
            "MAX_TX_BYTES": (256, 1_000_000), "CANDIDATE_LIMIT": (1, 100_000)}

@@ -75,7 +75,7 @@ class Genesis(BaseModel):
             "genesis_time": self.genesis_time,
             "producers": sorted(bytes.fromhex(pk) for pk in self.producers),
             "balances": sorted([decode_address(a), v] for a, v in self.balances.items()),
-            "constants": self.rules().as_dict(),
+            "constants": self.rules().canonical(),
         }
 
     @cached_property

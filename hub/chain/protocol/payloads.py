@@ -18,7 +18,8 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PlainSeriali
 
 from hub.chain.protocol.tx import CONTRACT_TYPES, DEVICE_TYPES, TYPES  # noqa: F401 - re-exported
 from hub.crypto.encoding import encode
-from hub.crypto.statements import Bind, BindProof, Command, Grant, Handover, Reset, Revoke, Sale, Signed, Statement
+from hub.crypto.statements import (Bind, BindProof, Cheque, Command, Grant, Handover, Reset, Revoke, ReviewConsent, Sale,
+                                   Signed, Statement)
 
 U64 = Annotated[int, Field(ge=0, lt=2**64)]
 PosU64 = Annotated[int, Field(gt=0, lt=2**64)]
@@ -181,47 +182,114 @@ class DataAnchor(Payload):
 
 
 class Terms(Payload):
+    """A contract's price list. ``prepaid``: ``price`` per ``window`` (ms), at most ``max_duration``
+    (ms) per call (Slock.it's lock). ``metered``: ``rate`` per 1,000 milli-units of the ``meter``
+    entity (per kWh of "energy"), or with ``meter`` "" per ``interval`` ms of time; ``deposit`` is
+    the least a renter's channel must hold, ``max_duration`` (ms) the longest session. The other
+    kind's fields must stay 0 (or ""), so one price list has one encoding (docs/chain.md, "Market
+    transactions")."""
+
     kind: Literal["prepaid", "metered"]
-    price: U64 = 0  # prepaid: per window
-    window: U64 = 0  # ms
-    rate: U64 = 0  # metered: per interval
-    interval: U64 = 0  # ms
+    price: U64 = 0
+    window: U64 = 0
+    rate: U64 = 0
+    meter: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{0,64}$")] = ""
+    interval: U64 = 0
     deposit: U64 = 0
-    max_duration: U64 = 0  # ms
+    max_duration: PosU64
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Terms":
+        if self.kind == "prepaid":
+            unused = {"rate": self.rate, "meter": self.meter, "interval": self.interval, "deposit": self.deposit}
+            if not self.price:
+                raise ValueError("a prepaid contract needs a price (per window) above 0")
+            if not self.window:
+                raise ValueError("a prepaid contract needs a window (ms) above 0")
+            if self.max_duration < self.window:
+                raise ValueError(f"max_duration {self.max_duration} is shorter than one window ({self.window})")
+        else:
+            unused = {"price": self.price, "window": self.window}
+            if not self.rate:
+                raise ValueError("a metered contract needs a rate above 0")
+            if not self.meter and not self.interval:
+                raise ValueError("a time-metered contract (meter \"\") needs an interval (ms) above 0")
+            if self.meter and self.interval:
+                raise ValueError("interval is for time metering only; with a meter the rate is per 1,000 milli-units")
+        for name, value in unused.items():
+            if value:
+                raise ValueError(f"{name} is not a term of a {self.kind} contract; leave it out")
+        return self
+
+    def as_tuple(self) -> tuple:
+        """The terms as the ``contract`` namespace keeps them (state.py)."""
+        return (self.kind, self.price, self.window, self.rate, self.meter, self.interval, self.deposit,
+                self.max_duration)
+
+
+CommandName = Annotated[str, Field(min_length=1, max_length=130)]  # "<entity>.<command>", as grants name them
 
 
 class CreateContract(Payload):
+    """An offer of ``device``'s ``commands`` on ``terms``; ``endpoint``: the owner's hub URL for
+    renters (may be ""). Sent by the device's controller on chain; its id is the transaction hash."""
+
     device: PublicKey
-    commands: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1, max_length=32)]
+    commands: Annotated[list[CommandName], Field(min_length=1, max_length=32)]
     terms: Terms
+    endpoint: Text = ""
+
+    @field_validator("commands")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a command is named twice")
+        if "*" in value:
+            raise ValueError("a contract names its commands; \"*\" (every command) is for shared admins only")
+        return value
 
 
 class Call(Payload):
-    contract_height: U64
-    contract_tx: Hash
-    deposit: PosU64
+    """A renter's call: a prepaid contract's escrow, or a top-up (may be 0) of the renter's channel
+    to the contract's controller for a metered one."""
+
+    contract: Hash
+    deposit: U64
 
 
 class Return(Payload):
+    """The controller's answer to a call: ``used`` is paid, the rest of a prepaid escrow goes back.
+    ``consent``: the controller's signed consent to be reviewed; ``cheque``: the call's latest
+    cheque (required for a metered call, absent for a prepaid one)."""
+
     call: Hash
     used: U64
     result: Text = ""
-    review: Annotated[bytes, Field(max_length=256)] = b""
+    consent: _signed(ReviewConsent)
+    cheque: _signed(Cheque, optional=True) = None
 
 
 class Review(Payload):
-    return_tx: Hash
-    controller_signature: Signature
+    """One negative review by the call's renter, within REVIEW_PERIOD after the return."""
+
+    call: Hash
+    comment: Text = ""
 
 
 class Settle(Payload):
-    call: Hash
-    amount: U64
-    cheque_signature: Signature
+    """A channel's cheque: withdrawn by the payee (``close`` false), a cooperative close by the
+    payee, a renter's close alone (which starts a challenge), or an answer to one."""
+
+    channel: Hash
+    cheque: _signed(Cheque, optional=True) = None
+    close: bool = False
 
 
 class Refund(Payload):
-    call: Hash
+    """``target``: a call nobody returned in time (its renter takes the deposit back) or a
+    channel whose challenge is over (anyone pays it out)."""
+
+    target: Hash
 
 
 MODELS: dict[str, type[Payload]] = {

@@ -7,9 +7,9 @@ block it is building without any rollback. The same split lets the mempool run a
 so a transaction that breaks its type's rules is refused on entry instead of being gossiped and
 then dropped without paying a fee.
 
-Only types with implemented effects are valid (:data:`ENABLED_TYPES`); ``data_anchor`` and the
-contract types are refused (``type_not_enabled``) until their effects land, see docs/chain.md. The
-device types' handlers are in ``devices.py``.
+Only types with implemented effects are valid (:data:`ENABLED_TYPES`); ``data_anchor`` is refused
+(``type_not_enabled``) until its effects land, see docs/chain.md. The device types' handlers are in
+``devices.py``, the market's in ``market.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hub.chain.protocol import devices, dpos
+from hub.chain.protocol import devices, dpos, market
 from hub.chain.protocol.block import BlockFormatError, Header
 from hub.chain.protocol.errors import Reason, TxRejected
 from hub.chain.protocol.state import State
@@ -75,6 +75,8 @@ def apply_tx(state: State, tx: Transaction, ctx: BlockContext, verify: Callable[
         spend += model.amount
     elif tx.type == "bind_device":
         spend += devices.sale_price(model)
+    elif tx.type == "call":
+        spend += market.deposit_of(model)
     if balance < spend:
         raise TxRejected(Reason.INSUFFICIENT_BALANCE, f"needs {spend}, the account holds {balance}")
     finish = _HANDLERS[tx.type](state, tx, model, ctx)  # checks only; returns the writes
@@ -84,12 +86,14 @@ def apply_tx(state: State, tx: Transaction, ctx: BlockContext, verify: Callable[
 
 
 def spend(tx: Transaction) -> int:
-    """What ``tx`` takes from its sender's balance: the fee, a transfer's amount, a sale's price
-    (the mempool counts it per sender, so it never admits more than an account can pay)."""
+    """What ``tx`` takes from its sender's balance: the fee, a transfer's amount, a sale's price, a
+    call's deposit (the mempool counts it per sender, so it never admits more than an account can pay)."""
     if tx.type == "transfer":
         return tx.fee + tx.model().amount
     if tx.type == "bind_device":
         return tx.fee + devices.sale_price(tx.model())
+    if tx.type == "call":
+        return tx.fee + market.deposit_of(tx.model())
     return tx.fee
 
 
@@ -211,6 +215,7 @@ _HANDLERS = {
     "disqualify_vote": _poll_vote,
     "evidence": _evidence,
     **devices.HANDLERS,
+    **market.HANDLERS,
 }
 #: Types whose handler checks nothing beyond the envelope and the balance (admission skips
 #: :func:`check_type` for them: a transfer is most of the load, and building its context cost 2 us).

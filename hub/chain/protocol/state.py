@@ -25,6 +25,20 @@ Devices (``devices.py``, docs/chain.md "Device transactions"):
 ``done``   control_command tx hash -> (ok, reason, height of the state_change that reported it)
 ``clog``   command-log keeper address -> (next entry index, batches anchored)
 ``anchor`` keeper address + first index (8 bytes, big-endian) -> (root, count, first_time, last_time, height)
+
+The market (``market.py``, docs/chain.md "Market transactions"); times in ms, amounts in base units:
+
+``contract`` create_contract tx hash -> (device key, controller key, sorted commands, terms, endpoint,
+           height, time); terms = (kind, price, window, rate, meter, interval, deposit, max_duration)
+``call``     call tx hash -> (contract, renter key, escrow (prepaid; 0 metered), channel id (metered) or
+           b"", time, windows paid (prepaid; 0 metered), status "open"/"returned"/"refunded", used,
+           ended at (time of the return or refund; 0 while open))
+``chan``     channel id -> (renter key, payee key, deposit (all top-ups), withdrawn, closing amount,
+           closing_at (the end of a renter's close's challenge; 0 while none), opened height,
+           closed height (0 while not paid out)); it holds deposit - withdrawn until closed
+``chanof``   renter address + payee address -> (current channel id, openings)
+``rev``      contract id or device key -> (returned calls, negative reviews)
+``reviewed`` call tx hash -> height of its review
 """
 
 from __future__ import annotations
@@ -38,8 +52,8 @@ from hub.chain.protocol.statetree import StateTree, build
 from hub.crypto.encoding import encode
 from hub.crypto.signing import Network
 
-NAMESPACES = ("acct", "anchor", "ban", "cand", "clog", "ctl", "dev", "done", "dq", "meta", "miss", "name", "poll",
-              "prod", "pvote", "vote")
+NAMESPACES = ("acct", "anchor", "ban", "call", "cand", "chan", "chanof", "clog", "contract", "ctl", "dev", "done", "dq",
+              "meta", "miss", "name", "poll", "prod", "pvote", "rev", "reviewed", "vote")
 ZERO_HASH = b"\x00" * 32
 _MISSING = object()
 
