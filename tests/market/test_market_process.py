@@ -1,0 +1,115 @@
+"""The owner's side of a rental against a real ``hub run`` with its embedded chain.
+
+The demo plug is keyless and bound to the hub's own key (the chain's funded producer key). The
+owner offers it with a ``create_contract`` (queued the way ``hub chain send`` queues it); a renter
+(another funded key) calls it. The hub must open a grant for exactly the paid commands and window,
+accept the renter's signed commands in it and refuse them after it, and answer with a ``return``
+that pays the owner what the terms say, to the unit, once, also across a kill -9.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from hub.chain.node.files import read_key
+from hub.chain.protocol.genesis import load_genesis
+from hub.crypto.address import address_of
+from hub.crypto.keys import PrivateKey
+from hub.crypto.statements import Command, sign
+from tests.hubproc import DEMO, HubProcess
+from tests.identity.kit import PLUG, PLUG_KEY
+from tests.identity.test_chainctl_process import USER, Inbox, _bind_locally, _counter, _genesis
+
+RENTER = USER  # funded in the genesis
+PRICE, WINDOW = 100, 3_000
+
+
+def _command(net, signer: PrivateKey, name: str, entity: str = "outlet") -> dict:
+    st = Command(net.chain_id, PLUG_KEY.public_key, entity, name, {}, int(time.time() * 1000), _counter(),
+                 signer.public_key)
+    return sign(st, signer, net).to_json()
+
+
+def _final(hub: HubProcess, tx: bytes, what: str, timeout: float = 20) -> None:
+    hub.wait_for(lambda: (r := hub.request("GET", f"/api/plugins/chain/tx/{tx.hex()}"))[0] == 200 and r[1]["final"],
+                 timeout, what=what)
+
+
+def _balance(inbox: Inbox, key: PrivateKey) -> int:
+    found = inbox.store.state_value("acct", address_of(key.public_key))
+    return found[0] if found else 0
+
+
+def _market_rows(data: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(f"file:{data / 'market' / 'market.db'}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_prepaid_rental_grants_the_paid_window_and_the_return_pays_the_owner_once(tmp_path):
+    data = tmp_path / "data"
+    chain_dir = data / "chain"
+    _genesis(chain_dir, 200)
+    owner_key = chain_dir / "keys" / "producer-0.key"
+    owner = read_key(owner_key)
+    (data / "configuration.yaml").write_text(
+        f"hub: {{commit_interval: 0.1}}\nchain:\nidentity:\n  key: {owner_key}\nmarket:\n  poll: 0.1\n{DEMO}")
+    net = load_genesis(chain_dir / "genesis.json").network
+    binding = _bind_locally(data, net, owner)
+    hub = HubProcess(data).start()
+    inbox = Inbox(chain_dir)
+    url = f"/api/devices/{PLUG}/signed-commands"
+    try:
+        assert {p["name"]: p for p in hub.get("/api/plugins")}["market"]["status"] == "running"
+        _final(hub, inbox.send(RENTER, "bind_device", {"statement": binding.to_body()}), "the binding")
+        offer = inbox.send(owner, "create_contract", {
+            "device": PLUG_KEY.public_key, "commands": ["outlet.turn_on", "outlet.turn_off"],
+            "terms": {"kind": "prepaid", "price": PRICE, "window": WINDOW, "max_duration": 2 * WINDOW},
+            "endpoint": hub.url})
+        _final(hub, offer, "the offer")
+        hub.wait_for(lambda: _market_rows(data, "SELECT status FROM contracts") == [("live",)], what="the contract live")
+
+        # Not yet a renter: refused.
+        assert hub.request("POST", url, _command(net, RENTER, "turn_on"), auth=False)[0] == 403
+        before = _balance(inbox, RENTER)
+        call = inbox.send(RENTER, "call", {"contract": offer, "deposit": 250})  # 2 windows (max_duration caps)
+        _final(hub, call, "the call")
+        opened = time.monotonic()
+        hub.wait_for(lambda: hub.request("POST", url, _command(net, RENTER, "turn_on"), auth=False)[0] == 200,
+                     what="the renter's command accepted under the grant")
+        assert hub.get("/api/states/switch.smart_plug")["value"] == "on"
+        # Only the paid commands: the plug's other entities stay the owner's.
+        status, answer = hub.request("POST", url, _command(net, RENTER, "turn_on", entity="usb"), auth=False)
+        assert status in (403, 404), answer
+
+        # The hub dies mid-rental and comes back: the grant is still there, nothing is charged twice.
+        hub.kill()
+        hub.start()
+        if time.monotonic() - opened < 2 * WINDOW / 1000 - 1:
+            assert hub.request("POST", url, _command(net, RENTER, "turn_off"), auth=False)[0] == 200
+
+        # After the paid window: refused by the light node (the grant's own end), and returned.
+        hub.wait_for(lambda: inbox.store.state_value("call", call) is not None
+                     and inbox.store.state_value("call", call)[6] == "returned", 30, what="the return on chain")
+        status, answer = hub.request("POST", url, _command(net, RENTER, "turn_on"), auth=False)
+        assert status == 403 and answer["reason"] == "not_granted", answer
+        entry = inbox.store.state_value("call", call)
+        assert entry[7] == 2 * PRICE  # both windows ran: price × ceil(elapsed / window)
+        fee = hub.get(f"/api/plugins/chain/tx/{call.hex()}")["fee"]
+        assert before - _balance(inbox, RENTER) == 2 * PRICE + fee  # 250 in escrow, 50 back, and the call's fee
+        hub.wait_for(lambda: _market_rows(data, "SELECT kind, amount FROM payments") == [("return", 2 * PRICE)],
+                     what="the payment booked once")
+        rows = _market_rows(data, "SELECT state, used, end_reason FROM calls")
+        assert rows == [("returned", 2 * PRICE, "window_closed")], rows
+        hub.kill()
+        hub.start()  # a restart books nothing again and sends no second return
+        time.sleep(1.0)
+        assert _market_rows(data, "SELECT kind, amount FROM payments") == [("return", 2 * PRICE)]
+        assert "Traceback" not in hub.log()
+    finally:
+        inbox.close()
+        hub.stop()
