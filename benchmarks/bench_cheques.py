@@ -130,8 +130,9 @@ def over_http(n: int, core: int, tmp: Path) -> dict:
     for k in fixture:
         fixture[k] += extra[k]
     (data / "cheque-fixture.json").write_text(json.dumps(fixture))
-    if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
-        os.sched_setaffinity(0, os.sched_getaffinity(0) - {core})
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_setaffinity") else None
+    if affinity is not None and len(affinity) > 1:
+        os.sched_setaffinity(0, affinity - {core})
     proc = start(data, port, plugins_dir=FIXTURE_PLUGIN, core=core)
     result = {}
     try:
@@ -156,6 +157,8 @@ def over_http(n: int, core: int, tmp: Path) -> dict:
         result["http_single_per_s"] = round(len(singles) / (time.perf_counter() - started))
     finally:
         stop(proc)
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
     return result
 
 

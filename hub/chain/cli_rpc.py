@@ -104,7 +104,7 @@ class RpcNode:
                 return decode_address(row["address"])
         return None
 
-    def submit(self, key, tx_type: str, payload, fee: int | None, wait: bool, as_json: bool) -> None:
+    def submit(self, key, tx_type: str, payload, fee: int | None, wait: bool, as_json: bool) -> bytes:
         """Sign here, submit to the node, and (``wait``) read it back until a block includes it."""
         from hub.chain.protocol.errors import TxRejected
         from hub.crypto.address import address_of
@@ -147,6 +147,7 @@ class RpcNode:
             where = f" in block {height}" if height is not None else \
                 f" (the node includes it in a coming block; `hub chain tx HASH --rpc {self.url}` shows its status)"
             click.echo(f"{tx_type} {tx.hash.hex()} {status}{where}; fee {_ruff(tx.fee)}")
+        return tx.hash  # the market's commands go on with it (a call's id is its hash)
 
     # --- reads -------------------------------------------------------------------------------------
     def block(self, height: int | None):
