@@ -35,6 +35,9 @@ OWNER = PrivateKey(hashlib.sha256(b"market-owner").digest())  # the device's con
 RENTER = PrivateKey(hashlib.sha256(b"market-renter").digest())
 STRANGER = PrivateKey(hashlib.sha256(b"market-stranger").digest())
 FUNDS = 1000 * RUFF
+#: Where a ``call`` record (hub/chain/protocol/state.py) keeps its status:
+#: (contract, renter, escrow, channel, time, windows, status, used, ended at).
+STATUS = 6
 
 #: The market's clock, small: a whole rental with its settlement in seconds.
 REFUND_TIMEOUT = 4000
@@ -163,12 +166,10 @@ class Truth:
             for ns, _key, value in store.state_rows():
                 if ns == "acct":
                     held += value[0]
-                elif ns == "call" and value[-1] == "open":
-                    held += value[2]
-                elif ns == "chan":
-                    deposit, withdrawn, closing_amount, closing_at = value[2], value[3], value[4], value[5]
-                    del closing_amount, closing_at
-                    held += deposit - withdrawn
+                elif ns == "call" and value[STATUS] == "open":
+                    held += value[2]  # a prepaid call's escrow
+                elif ns == "chan" and not value[7]:  # a channel holds deposit - withdrawn until paid out
+                    held += value[2] - value[3]
             return held, store.state_value("meta", "supply")
         finally:
             store.close()

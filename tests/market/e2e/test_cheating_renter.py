@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from tests.market.e2e.kit import (FUNDS, METERED_TIME, OWNER, RENTER, RUFF, STRANGER, Renter, call, cheque,
+from tests.market.e2e.kit import (STATUS, FUNDS, METERED_TIME, OWNER, RENTER, RUFF, STRANGER, Renter, call, cheque,
                                   create_contract, fate_of, market_call, now_ms, pay, reason, wait_until)
 
 TERMS = {**METERED_TIME, "max_duration": 8000}
@@ -48,10 +48,10 @@ def test_cheating_renter_is_refused_answered_and_pays_its_latest_cheque(embedded
     # The owner's hub answers with the latest cheque it holds, within the challenge.
     wait_until("the hub's answer to the close", lambda: truth.value("chan", channel)[4] == latest.statement.amount,
                15, owner.hub.log)
-    closing_at = truth.value("chan", channel)[5]
+    challenge_ends = truth.value("chan", channel)[5]
     early = fate_of(chain, STRANGER, "refund", {"target": channel})
     assert "challenge_running" in early, early
-    wait_until("the challenge to end", lambda: now_ms() > closing_at + genesis.rules().CHALLENGE_PERIOD + 300, 15)
+    wait_until("the challenge to end", lambda: now_ms() > challenge_ends + 300, 15)
     fate_of(chain, STRANGER, "refund", {"target": channel})  # anyone may pay it out (the hub may have already)
 
     time.sleep(1)  # whatever the hub still sends for the call (its return) lands in the next blocks

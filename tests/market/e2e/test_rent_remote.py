@@ -1,0 +1,61 @@
+"""The whole prepaid flow across real processes, as people type it: the owner's ``hub run`` follows
+a devnet of node processes as a light client and offers the demo plug from its CLI; a renter on
+another machine (its own data directory and key, only the node's and the hub's addresses) finds the
+offer, rents it, controls the plug with signed commands inside the grant and is refused outside it
+and after the window; the hub's return pays the owner exactly price × windows; the renter reviews;
+the owner's earnings show the payment."""
+
+from __future__ import annotations
+
+import json
+
+from tests.market.e2e.kit import (FUNDS, OWNER, PLUG, PLUG_KEY, RENTER, RUFF, STATUS, Renter, now_ms, wait_until)
+
+
+def test_offer_rent_control_return_review_and_earnings_through_a_remote_node(devnet, tmp_path):
+    owner, chain = devnet, devnet.chain
+    truth = chain.truth
+    renter = Renter(tmp_path, owner)
+
+    offered = json.loads(owner.cli("market", "offer", PLUG, "--commands", "outlet.turn_on", "--price", "1",
+                                   "--window", "3s", "--max", "6s", "--endpoint", owner.hub.url, "--yes", "--json"))
+    contract = offered["contract"]
+    rpc = ["--rpc", chain.url]
+    listed = wait_until("the offer on chain", lambda: [o for o in json.loads(
+        renter.cli("market", "offers", *rpc, "--json")) if o["id"] == contract], 20)
+    assert listed[0]["device"] == PLUG_KEY.public_key.hex() and listed[0]["controller"] == OWNER.public_key.hex()
+
+    out = renter.cli("market", "rent", contract, "--deposit", "3", "--key", str(renter.key_file), *rpc, "--yes",
+                     timeout=90)
+    assert "fee of the call transaction" in out and "access granted" in out, out
+    called = bytes.fromhex(next(line.split()[1] for line in out.splitlines() if line.startswith("call ")))
+    record = truth.value("call", called)
+    assert record[5] == 2  # 3 RUFF pays min(3, 6 s // 3 s) = 2 windows
+
+    device = ["device", "call", PLUG, "outlet"]
+    key = ["--key", str(renter.key_file), "--url", owner.hub.url]
+    renter.cli(*device, "turn_on", *key)
+    wait_until("the plug on", lambda: owner.outlet() == "on", 5)
+    outside = renter.cli(*device, "turn_off", *key, ok=False)
+    assert "not_granted" in outside, outside
+
+    ends = record[4] + 3000 * record[5]
+    wait_until("the end of the paid window", lambda: now_ms() > ends + 300, 15)
+    after = renter.cli(*device, "turn_on", *key, ok=False)
+    assert "not_granted" in after or "not_authorised" in after, after
+
+    wait_until("the hub's return", lambda: truth.value("call", called)[STATUS] == "returned", 30, owner.hub.log)
+    assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER) + 2 * RUFF
+    assert truth.balance(RENTER) == FUNDS - truth.fees(RENTER) - 2 * RUFF
+
+    renter.cli("market", "review", called.hex(), "--comment", "it flickered", "--key", str(renter.key_file), *rpc,
+               "--yes")
+    wait_until("the review on chain", lambda: truth.value("rev", bytes.fromhex(contract)) == (1, 1), 20)
+    assert truth.value("rev", PLUG_KEY.public_key) == (1, 1)
+
+    earned = json.loads(owner.cli("market", "earnings", "--json"))
+    assert [(row["call"], row["amount"]) for row in earned] == [(called.hex(), 2 * RUFF)], earned
+    csv = owner.cli("market", "earnings", "--csv")
+    assert called.hex() in csv and "2.000000" in csv, csv
+    held, supply = truth.supply_holds()
+    assert held == supply
