@@ -116,12 +116,17 @@ async def offer(request: Request, body: Offer) -> dict[str, Any]:
         record = identity.record(body.device) if identity is not None else None
         if chain is None or record is None or not record.public_key:
             raise HTTPException(409, f"device: {body.device!r} has no key on a chain yet (`hub device keygen`, `bind`)")
-        payload = {"device": bytes(record.public_key), "commands": body.commands, "terms": body.terms,
-                   "endpoint": body.endpoint}
         from hub.chain.access import TxRefused
+        from hub.market.terms import Terms, TermsError
 
+        key = record.public_key
         try:
+            payload = {"device": bytes.fromhex(key) if isinstance(key, str) else bytes(key),
+                       "commands": sorted(set(body.commands)), "terms": Terms.from_payload(body.terms).payload(),
+                       "endpoint": body.endpoint}
             fee = _fee_of(chain, "create_contract", payload)
+        except TermsError as exc:
+            raise HTTPException(422, f"terms: {exc}") from None
         except TxRefused as exc:
             raise HTTPException(422, f"{exc.reason}: {exc.message}") from None
         return {"preview": True, "fee": fee, "device": body.device, "commands": body.commands, "terms": body.terms,
