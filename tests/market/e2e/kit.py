@@ -368,6 +368,12 @@ class Owner:
         assert (result.returncode == 0) == ok, text
         return text
 
+    def json(self, *args: str, timeout: float = 60) -> Any:
+        """A command's ``--json`` answer (standard output only; words go to standard error)."""
+        result = run_cli(self.data, *args, "--json", timeout=timeout)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
     def outlet(self) -> str:
         return self.hub.get("/api/states/switch.smart_plug")["value"]
 
@@ -387,12 +393,19 @@ class Renter:
         self.key, self.owner = key, owner
         self.counter = 0
 
+    @property
     def chain_args(self) -> list[str]:
-        chain = self.owner.chain
-        return ["--rpc", chain.url] if chain.mode == "remote" else ["--chain-dir", str(chain.chain_dir)]
+        return ["--rpc", self.owner.chain.url] if self.owner.chain.mode == "remote" else []
+
+    @property
+    def data(self) -> Path:
+        """Where the CLI runs: the renter's own directory with a node to talk to; on the embedded
+        default the chain is only reachable on the owner's machine, so there the renter runs its
+        commands beside the owner's (the README walkthrough's case), with its own key file."""
+        return self.home if self.owner.chain.mode == "remote" else self.owner.data
 
     def run(self, *args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
-        return run_cli(self.home, *args, timeout=timeout, env=env)
+        return run_cli(self.data, *args, timeout=timeout, env=env)
 
     def cli(self, *args: str, ok: bool = True, timeout: float = 60) -> str:
         result = self.run(*args, timeout=timeout)
@@ -400,10 +413,15 @@ class Renter:
         assert (result.returncode == 0) == ok, text
         return text
 
+    def json(self, *args: str, timeout: float = 60) -> Any:
+        result = self.run(*args, "--json", timeout=timeout)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
     def popen(self, *args: str) -> subprocess.Popen:
         """A long-running CLI command (``hub market rent``), its output in a log file."""
         log = open(self.home / "cli.log", "ab")
-        return subprocess.Popen(hub_command("--data", str(self.home), *args), stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(hub_command("--data", str(self.data), *args), stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
                                 start_new_session=True)
 
