@@ -43,6 +43,7 @@ class Follower:
 
     def reload(self) -> None:
         self.contracts = {c.id: c for c in self.store.contracts()}
+        self.rentals.contracts = self.contracts
         self.channels = {c.channel: c.id for c in self.store.calls(limit=1_000_000) if c.channel}
 
     # --- one look --------------------------------------------------------------------------------------
@@ -101,6 +102,7 @@ class Follower:
             call = self.store.call(target)
             if call is not None:
                 self.store.set_state(call.id, "refunded", note=f"refunded by the renter in {tx.hash.hex()[:16]}")
+                self.rentals.forget(call.id)
                 if call.channel:
                     self._note("forget_call", call.id)
                 log.warning("market: call %s was refunded (no return reached the chain in time)", call.id.hex()[:16])
@@ -142,7 +144,7 @@ class Follower:
         deposit = int(tx.payload["deposit"])
         renter = tx.sender
         start = block.timestamp
-        entry = await self._state(chain, "call", tx.hash)
+        entry = await self._state(chain, "call", tx.hash) if terms.kind == "metered" else None
         channel = b""
         windows = 0
         state, note = "open", None
@@ -239,6 +241,7 @@ class Follower:
         p = tx.payload
         self.store.set_state(call.id, "returned")
         self.store.set_return(call.id, tx.hash, "final")
+        self.rentals.forget(call.id)
         if call.channel:
             self._note("forget_call", call.id)
             await self._note_channel(chain, call.channel)

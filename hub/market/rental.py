@@ -34,6 +34,8 @@ RETRY_REASONS = frozenset({"insufficient_balance", "mempool_full", "nonce_too_lo
                            "replacement_fee_too_low", "duplicate", "fee_too_low"})
 #: The chain's words for a call that can take no more return.
 CLOSED = ("returned", "refunded")
+#: How long a sent return is left alone before its status is asked again (a dropped one is re-sent).
+RECHECK_MS = 10_000
 
 
 def call_ref(call_id: bytes) -> str:
@@ -69,6 +71,13 @@ class Rentals:
         self._delivered: set[bytes] = set()  # grants a key-holding device confirmed this run
         self._waiting: dict[bytes, str] = {}  # transactions held back, and why (logged once per reason)
         self._unpaid_since: dict[bytes, int] = {}
+        self.contracts: dict[bytes, Any] = {}  # the follower's contracts by id (it shares its dict)
+        self._checked: dict[bytes, int] = {}  # call -> when its return's status was last asked (ms)
+
+    def contract(self, contract_id: bytes) -> Any:
+        """A contract of this hub, from the follower's memory (set by it) or market.db."""
+        found = self.contracts.get(contract_id)
+        return found if found is not None else self.store.contract(contract_id)
 
     def now_ms(self) -> int:
         return int(self.now() * 1000)
@@ -81,7 +90,7 @@ class Rentals:
     def _grant(self, call: CallRow, not_after: int) -> Any:
         from hub.crypto.statements import Grant, sign
 
-        contract = self.store.contract(call.contract)
+        contract = self.contract(call.contract)
         node = self.identity.lightnode(call.device_id)
         key = self.identity.controller_key
         grant = Grant(device=contract.device, controller=key.public_key, grantee=call.renter,
@@ -125,7 +134,7 @@ class Rentals:
 
     # --- metering ------------------------------------------------------------------------------------
     def _reading(self, call: CallRow, at_ms: int | None = None) -> int | None:
-        contract = self.store.contract(call.contract)
+        contract = self.contract(call.contract)
         terms = Terms.from_payload(contract.terms)
         if not terms.meter:
             at = self.now_ms() if at_ms is None else at_ms
@@ -134,7 +143,7 @@ class Rentals:
 
     def usage(self, call: CallRow, reading: int) -> int:
         """Usage so far: milli-units since the call's first reading, or ms since the call."""
-        contract = self.store.contract(call.contract)
+        contract = self.contract(call.contract)
         terms = Terms.from_payload(contract.terms)
         if not terms.meter:
             return reading
@@ -150,7 +159,7 @@ class Rentals:
     # --- ending --------------------------------------------------------------------------------------
     def used_at(self, call: CallRow, at_ms: int) -> int:
         """What the terms charge for the call ended at ``at_ms`` (metered: before the cheques' cap)."""
-        terms = Terms.from_payload(self.store.contract(call.contract).terms)
+        terms = Terms.from_payload(self.contract(call.contract).terms)
         if call.kind == "prepaid":
             return terms.prepaid_used(at_ms - call.start, call.windows, call.deposit)
         latest = self.store.latest_receipt(call.id)
@@ -216,22 +225,32 @@ class Rentals:
         else:
             self._unpaid_since.pop(call.id, None)
 
+    def forget(self, call_id: bytes) -> None:
+        """A call the chain closed: nothing of it stays in memory."""
+        self._checked.pop(call_id, None)
+        self._waiting.pop(call_id, None)
+        self._unpaid_since.pop(call_id, None)
+
     # --- returns -------------------------------------------------------------------------------------
     async def _return(self, chain: Any, call: CallRow, now: int) -> None:
         from hub.chain.access import TxRefused
         from hub.crypto.statements import ReviewConsent, sign
 
         if call.return_tx is not None:
+            checked = self._checked.get(call.id)
+            if checked is not None and now - checked < RECHECK_MS:
+                return  # sent a moment ago: the follower books it when its block is final
+            self._checked[call.id] = now
             status = (await chain.status(call.return_tx))["status"]
             if status in ("pending", "included", "final"):
-                return  # the follower books it when its block is final
+                return
         if call.kind == "metered" and call.ended_at is not None and now - call.ended_at < self.config.cheque_grace * 1000:
             return  # the renter's final cheque may still come
         state = await self._call_state(chain, call.id)
         if state is not None and state in CLOSED:
             self.store.set_state(call.id, state)
             return
-        contract = self.store.contract(call.contract)
+        contract = self.contract(call.contract)
         key = self.identity.controller_key
         network = chain.network
         used = call.used or 0
@@ -261,6 +280,7 @@ class Rentals:
             return
         self._waiting.pop(call.id, None)
         self.store.set_return(call.id, tx, "sent")
+        self._checked[call.id] = now
         log.info("market: return for call %s sent (used %d) in %s", call.id.hex()[:16], used, tx.hex()[:16])
 
     async def _call_state(self, chain: Any, call_id: bytes) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hub.chain.node.files import read_key
 from hub.chain.protocol.genesis import load_genesis
-from hub.crypto.address import address_of
+from hub.crypto.address import address_of, encode_address
 from hub.crypto.keys import PrivateKey
 from hub.crypto.statements import Command, sign
 from tests.hubproc import DEMO, HubProcess
@@ -23,6 +23,7 @@ from tests.identity.kit import PLUG, PLUG_KEY
 from tests.identity.test_chainctl_process import USER, Inbox, _bind_locally, _counter, _genesis
 
 RENTER = USER  # funded in the genesis
+TIP = PrivateKey(b"\x71" * 32)  # the owner's rules pay it
 PRICE, WINDOW = 100, 3_000
 
 
@@ -60,6 +61,15 @@ def test_prepaid_rental_grants_the_paid_window_and_the_return_pays_the_owner_onc
         f"hub: {{commit_interval: 0.1}}\nchain:\nidentity:\n  key: {owner_key}\nmarket:\n  poll: 0.1\n{DEMO}")
     net = load_genesis(chain_dir / "genesis.json").network
     binding = _bind_locally(data, net, owner)
+    # The owner's rules: a tip to a third key when the plug is rented, another when the hub is paid.
+    (data / "automations.yaml").write_text(f"""
+- id: tip_on_call
+  trigger: [{{trigger: chain, event: contract_called, device: "{PLUG}"}}]
+  action: [{{chain_tx: {{type: transfer, to: "{TIP.public_key.hex()}", amount: 7}}}}]
+- id: tip_on_payment
+  trigger: [{{trigger: chain, event: payment_received}}]
+  action: [{{chain_tx: {{type: transfer, to: "{encode_address(address_of(TIP.public_key))}", amount: 11}}}}]
+""")
     hub = HubProcess(data).start()
     inbox = Inbox(chain_dir)
     url = f"/api/devices/{PLUG}/signed-commands"
@@ -86,6 +96,9 @@ def test_prepaid_rental_grants_the_paid_window_and_the_return_pays_the_owner_onc
         status, answer = hub.request("POST", url, _command(net, RENTER, "turn_on", entity="usb"), auth=False)
         assert status in (403, 404), answer
 
+        # The owner's rule tipped on the call (a rule's chain_tx is not resent after a kill -9, so
+        # its block comes first).
+        hub.wait_for(lambda: _balance(inbox, TIP) == 7, 10, what="the rule's transfer on the call")
         # The hub dies mid-rental and comes back: the grant is still there, nothing is charged twice.
         hub.kill()
         hub.start()
@@ -105,10 +118,13 @@ def test_prepaid_rental_grants_the_paid_window_and_the_return_pays_the_owner_onc
                      what="the payment booked once")
         rows = _market_rows(data, "SELECT state, used, end_reason FROM calls")
         assert rows == [("returned", 2 * PRICE, "window_closed")], rows
+        # The rules fired once each: the call (7) and the payment (11).
+        hub.wait_for(lambda: _balance(inbox, TIP) == 18, 20, what="the rules' transfers")
         hub.kill()
-        hub.start()  # a restart books nothing again and sends no second return
+        hub.start()  # a restart books nothing again, sends no second return, fires no rule again
         time.sleep(1.0)
         assert _market_rows(data, "SELECT kind, amount FROM payments") == [("return", 2 * PRICE)]
+        assert _balance(inbox, TIP) == 18
         assert "Traceback" not in hub.log()
     finally:
         inbox.close()
