@@ -13,8 +13,8 @@ written (latest per channel and per call, in market.db, WAL). Measured:
   hands it: parse, every check, the two upserts, one commit per list), this process pinned to one core;
 - ``book_single_per_s``: the same one cheque per call (one commit each);
 - ``http_batch_per_s``: ``POST /api/market/cheques`` with lists of 100 to a real ``hub run`` pinned
-  to one core (embedded default, the cheque fixture plugin noting the channels, calls and receipts),
-  the client on the other core;
+  to one core (embedded default; the hub's own cheque book, into which the fixture plugin
+  ``tests/market/chequeplug`` notes the channels, calls and receipts), the client on the other core;
 - ``http_single_per_s``: the route with one cheque per request.
 """
 
@@ -137,6 +137,9 @@ def over_http(n: int, core: int, tmp: Path) -> dict:
     result = {}
     try:
         wait_healthy(proc, port)
+        deadline = time.monotonic() + 60
+        while not (data / "cheque-fixture.noted").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
         def post(body) -> object:

@@ -16,7 +16,8 @@ pays for usage the hub really metered, checked here, in this order, cheapest fir
 - ``amount`` and ``call_amount`` rise over the last kept, and the channel's increase covers the
   call's (``not_rising``, ``inconsistent``); ``amount`` is within the deposit (``above_deposit``);
 - the receipt it names is one the hub issued for that call, and the price of the usage up to that
-  receipt is covered by ``call_amount`` (``unknown_receipt``, ``underpaid``).
+  receipt is covered by ``call_amount`` (``unknown_receipt``, ``underpaid``), unless the cheque
+  pays the whole deposit (all the channel can pay: the market then ends the access).
 
 Why the hub keeps its own view of channels, calls and receipts instead of asking the chain per
 cheque: cheques arrive several a second per renter (5,000/s per hub is the target), must keep
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,11 @@ class ChequeBook:
     ``payee`` is this hub's controller key: only channels paying it are noted. Thread-safe (one
     lock): the API checks batches in a worker thread while the market notes blocks."""
 
-    def __init__(self, path: Path, network: Network) -> None:
+    def __init__(self, path: Path, network: Network,
+                 receipts: Callable[[bytes], tuple[bytes, int] | None] | None = None) -> None:
+        """``receipts``: the receipt issued under a hash, as (its call, the price of the usage up to
+        it), or None; the market's (it keeps the receipts it signs). Without it, the receipts noted
+        here with :meth:`note_receipt`."""
         self.path = Path(path)
         self.network = network
         self._lock = threading.Lock()
@@ -154,6 +159,7 @@ class ChequeBook:
         self.calls = {r[0]: Call(r[1], r[2], r[3], bool(r[4]))
                       for r in c.execute("SELECT call, channel, contract, renter, open FROM cheque_calls")}
         self.receipts = {r[0]: (r[1], r[2]) for r in c.execute("SELECT hash, call, price FROM cheque_receipts")}
+        self.receipt = self.receipts.get if receipts is None else (lambda h: self.receipts.get(h) or receipts(h))
         self.latest: dict[bytes, Kept] = {r[0]: Kept(r[1], r[2], _signed_from_row(r[3])) for r in
                                           c.execute("SELECT channel, amount, call_amount, signed FROM cheque_latest")}
         self.by_call: dict[bytes, Kept] = {r[0]: Kept(r[1], r[2], _signed_from_row(r[3])) for r in
@@ -194,12 +200,22 @@ class ChequeBook:
                 del self.receipts[h]
             self._conn.execute("DELETE FROM cheque_receipts WHERE call = ?", (call,))
 
-    # --- reading ----------------------------------------------------------------------------------
-    def latest_for_channel(self, channel: bytes) -> Kept | None:
-        return self.latest.get(channel)
+    def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """One statement on market.db under the book's lock, for the parts that keep their rows beside
+        the cheques (the close watcher): never inside a batch's transaction."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
 
-    def latest_for_call(self, call: bytes) -> Kept | None:
-        return self.by_call.get(call)
+    # --- reading ----------------------------------------------------------------------------------
+    def latest_for_channel(self, channel: bytes) -> Signed | None:
+        """The cheque a ``settle`` (or an answer to a close) carries."""
+        kept = self.latest.get(channel)
+        return kept.signed if kept is not None else None
+
+    def latest_for_call(self, call: bytes) -> Signed | None:
+        """The cheque the call's ``return`` carries."""
+        kept = self.by_call.get(call)
+        return kept.signed if kept is not None else None
 
     # --- checking ---------------------------------------------------------------------------------
     def check(self, signed: Signed) -> Cheque:
@@ -249,11 +265,11 @@ class ChequeBook:
         if st.amount > channel.deposit:
             raise ChequeRefused("above_deposit", f"cheque.amount: {st.amount} is above the channel's deposit "
                                 f"{channel.deposit}")
-        issued = self.receipts.get(st.receipt)
+        issued = self.receipt(st.receipt)
         if issued is None or issued[0] != st.call:
             raise ChequeRefused("unknown_receipt", f"cheque.receipt: {st.receipt.hex()[:16]} is not a receipt this "
                                 f"hub issued for call {st.call.hex()[:16]}")
-        if st.call_amount < issued[1]:
+        if st.call_amount < issued[1] and st.amount < channel.deposit:  # at the deposit: all it can pay
             raise ChequeRefused("underpaid", f"cheque.call_amount: {st.call_amount} is below {issued[1]}, the "
                                 "price of the usage up to the receipt it names")
         return st

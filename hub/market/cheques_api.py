@@ -14,8 +14,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.api.auth import require_token
 
 from hub.market.cheques import STATUS
 
@@ -27,8 +30,7 @@ router = APIRouter(prefix="/api/market")
 
 def cheque_book(services: dict[str, Any]) -> Any:
     """The market's cheque book, or None while the market is not running."""
-    market = services.get("market")
-    return getattr(market, "cheques", None) or services.get("cheques")
+    return getattr(services.get("market"), "cheques", None)
 
 
 @router.post(
@@ -50,3 +52,24 @@ async def cheques(request: Request, body: Any = Body(...)) -> Any:
         return JSONResponse(await asyncio.to_thread(book.accept_many, body))
     answer = (await asyncio.to_thread(book.accept_many, [body]))[0]
     return JSONResponse(answer, status_code=200 if answer["ok"] else STATUS[answer["reason"]])
+
+
+class WatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rpc: list[str] = Field(min_length=1, max_length=16, description="Full nodes' RPC URLs (http://host:port).")
+
+
+@router.post("/watch", dependencies=[Depends(require_token)],
+             summary="Hand this hub's latest cheque per channel to full nodes that answer closes for it",
+             description="Each node keeps the cheque (`POST /watch` on its RPC) and, should the renter close the "
+             "channel alone with less while this hub is away, answers with it. Cheques already handed to a node "
+             "are not sent again. One answer per (node, channel).")
+async def watch(request: Request, body: WatchRequest) -> Any:
+    follower = request.app.state.hub.services.get("cheques")
+    if follower is None:
+        raise HTTPException(409, "the market is not running on this hub (no chain, or no controller key)")
+    for url in body.rpc:
+        if not url.startswith(("http://", "https://")):
+            raise HTTPException(422, f"rpc: {url!r} is not an http:// or https:// URL")
+    return {"handed": await asyncio.to_thread(follower.hand_over, body.rpc)}

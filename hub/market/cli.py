@@ -613,3 +613,27 @@ def channel_close(ctx: Ctx, channel_id: str, key_path: Path, rpc_url: str | None
 
 
 __all__ = ["market"]
+
+
+@market.command()
+@click.option("--rpc", "rpcs", multiple=True, required=True, metavar="URL",
+              help="A full node's RPC URL (repeat for several): it answers a renter's close while this hub is away.")
+@json_option
+@connection_options
+@pass_ctx
+def watch(ctx: Ctx, rpcs: tuple[str, ...], as_json: bool) -> None:
+    """Hand this hub's latest cheques to full nodes that answer closes for it (docs/cheques.md).
+    `market: {watchers: [URL]}` in the configuration does the same every few seconds."""
+    from hub.market.units import ruff
+
+    answer = call_api(ctx, lambda c: c.post("/api/market/watch", {"rpc": list(rpcs)}))
+    if as_json:
+        emit_json(answer)
+        return
+    rows = answer.get("handed", [])
+    if not rows:
+        click.echo("Nothing new to hand over: every channel's latest cheque is with these nodes already.")
+        return
+    table("Cheques handed over", ["node", "channel", "amount", "kept"],
+          [[r["watcher"], r["channel"][:16] + "…", ruff(r.get("amount", 0)) if r.get("ok") else "",
+            "yes" if r.get("ok") else f"no: {r.get('error')}: {r.get('message', '')}"] for r in rows])

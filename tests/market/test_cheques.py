@@ -24,8 +24,8 @@ def test_rising_cheques_are_kept_and_an_older_one_is_refused(tmp_path):
     assert older["reason"] == "not_rising"
     same = r.book.accept(r.cheque(25, receipt=r.receipt(26, 0)))  # another cheque, same amount: no rise
     assert same["reason"] == "not_rising"
-    assert r.book.latest_for_channel(r.channel).amount == 25
-    assert r.book.latest_for_call(r.call).call_amount == 25
+    assert r.book.latest_for_channel(r.channel).statement.amount == 25
+    assert r.book.latest_for_call(r.call).statement.call_amount == 25
 
 
 def test_the_same_cheque_again_is_answered_as_kept(tmp_path):
@@ -84,6 +84,9 @@ def test_receipts_must_be_issued_for_the_call_and_paid_for(tmp_path):
     elsewhere = r.receipt(reading=1, price=0, call=other_call)
     assert r.book.accept(r.cheque(40, receipt=elsewhere))["reason"] == "unknown_receipt"
     assert r.book.accept(r.cheque(40, receipt=priced))["ok"]
+    beyond = r.receipt(reading=900, price=5000)  # usage priced above the deposit (1000)
+    assert r.book.accept(r.cheque(999, receipt=beyond))["reason"] == "underpaid"
+    assert r.book.accept(r.cheque(1000, receipt=beyond))["ok"]  # the whole deposit: all it can pay
 
 
 def test_call_amounts_must_be_covered_by_the_channel_amount(tmp_path):
@@ -97,8 +100,8 @@ def test_call_amounts_must_be_covered_by_the_channel_amount(tmp_path):
     assert r.book.accept(r.cheque(60, 55))["reason"] == "inconsistent"
     assert r.book.accept(r.cheque(60, 29))["reason"] == "not_rising"
     assert r.book.accept(r.cheque(60, 40))["ok"]
-    assert r.book.latest_for_call(second).call_amount == 20
-    assert r.book.latest_for_call(r.call).call_amount == 40
+    assert r.book.latest_for_call(second).statement.call_amount == 20
+    assert r.book.latest_for_call(r.call).statement.call_amount == 40
 
 
 def test_a_batch_answers_each_cheque_and_a_malformed_one_is_named(tmp_path):
@@ -117,7 +120,7 @@ def test_kept_cheques_survive_a_restart(tmp_path):
     receipt = r.receipt(100, 30)
     r.book.close()
     book = ChequeBook(tmp_path / "market.db", NETWORK)
-    assert book.latest_for_channel(r.channel).amount == 10
+    assert book.latest_for_channel(r.channel).statement.amount == 10
     r.book = book
     assert book.accept(r.cheque(5))["reason"] == "not_rising"
     assert book.accept(r.cheque(30, receipt=receipt))["ok"]
@@ -142,4 +145,4 @@ def test_an_accepted_cheque_survives_kill_9(tmp_path):
     channel = bytes.fromhex(done.stdout.strip())
     book = ChequeBook(db, NETWORK)
     kept = book.latest_for_channel(channel)
-    assert kept.amount == 30 and kept.signed.statement.channel == channel
+    assert kept.statement.amount == 30 and kept.statement.channel == channel

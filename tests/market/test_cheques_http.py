@@ -55,6 +55,7 @@ def hub(tmp_path_factory):
         "receipts": receipts,
     }))
     proc = HubProcess(data, plugins_dir=PLUGINS).start()
+    proc.wait_for(lambda: (data / "cheque-fixture.noted").exists(), what="the fixture noted")
     try:
         yield proc, renter, receipts
     finally:
