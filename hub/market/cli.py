@@ -369,7 +369,8 @@ def _progress(paid: dict[str, Any], terms: dict[str, Any]) -> None:
     usage = paid["usage"]
     used = f"{usage / 1000:g} {'units' if terms.get('meter') else 's'}"
     answer = paid["answer"]
-    note = "" if answer.get("ok") else f" (cheque not taken: {answer.get('reason')}: {answer.get('message')})"
+    reason = answer.get("reason") or answer.get("error")
+    note = "" if answer.get("ok") else f" (cheque not taken: {reason}: {answer.get('message')})"
     click.echo(f"  used {used}, cost {ruff(paid['cost'])}{note}")
 
 
