@@ -522,11 +522,11 @@ def latest_receipt(owner: Owner, call_id: bytes):
 
 
 def price_of(terms: dict, reading: int) -> int:
-    """What usage up to ``reading`` costs under ``terms`` (spec17.md: per 1,000 milli-units of a
-    meter, rounded down; per interval of time)."""
+    """What usage up to ``reading`` costs under ``terms``: ``rate`` per 1,000 milli-units of a
+    meter, or per ``interval`` ms of time, pro rata, rounded down (in the renter's favour)."""
     if terms["meter"]:
         return terms["rate"] * reading // 1000
-    return terms["rate"] * (reading // terms["interval"])
+    return terms["rate"] * reading // terms["interval"]
 
 
 def pay(owner: Owner, call_id: bytes, contract: bytes, channel: bytes, terms: dict, paid_before: int = 0,

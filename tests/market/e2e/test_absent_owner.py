@@ -72,5 +72,13 @@ def test_a_return_above_what_the_renter_signed_or_paid_for_is_refused(devnet):
     assert truth.balance(RENTER) == FUNDS - fees_renter - 2 * RUFF - 5 * RUFF
     chan = truth.value("chan", channel)
     assert chan[2] - chan[3] == 5 * RUFF - 1_500_000
+
+    # A cheque above the deposit (a renter's mistake the hub would refuse) is capped on chain.
+    above = cheque(genesis, channel=channel, contract=metered, call=used, amount=7 * RUFF, call_amount=1_500_000)
+    assert fate_of(chain, OWNER, "settle", {"channel": channel, "cheque": above.to_body(), "close": False}) \
+        == "included"
+    chan = truth.value("chan", channel)
+    assert chan[3] == chan[2] == 5 * RUFF  # withdrawn up to the deposit, not a unit more
+    assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER) + 2 * RUFF + 5 * RUFF
     held, supply = truth.supply_holds()
     assert held == supply
