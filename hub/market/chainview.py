@@ -149,9 +149,7 @@ class RpcMarket:
         return _hex(row) if row else None
 
     def channels(self, renter: bytes) -> list[dict[str, Any]]:
-        from hub.crypto.address import address_of, encode_address
-
-        page = self._get(f"/channels?renter={encode_address(address_of(renter))}") or {}
+        page = self._get(f"/channels?renter={renter.hex()}") or {}  # the node names parties by public key
         rows = page.get("channels", []) if isinstance(page, dict) else page
         return [_hex(r) for r in rows]
 
