@@ -63,3 +63,32 @@ def test_offer_rent_control_return_review_and_earnings(where, request, tmp_path)
     assert called.hex() in csv and "2.000000" in csv, csv
     held, supply = truth.supply_holds()
     assert held == supply
+
+
+@pytest.mark.parametrize("where", ["embedded", "devnet"])
+def test_metered_rent_streams_cheques_and_the_return_takes_the_last(where, request, tmp_path):
+    """``hub market rent`` on a time-metered offer: the CLI pays the hub's receipts with cheques as
+    the rental runs, ends it after --for with a final cheque, and the owner's return takes exactly
+    what the renter's last cheque says; the rest stays in the renter's channel."""
+    owner = request.getfixturevalue(where)
+    truth = owner.chain.truth
+    renter = Renter(tmp_path, owner)
+    contract = owner.json("market", "offer", PLUG, "--commands", "outlet.turn_on,outlet.turn_off", "--rate", "0.1",
+                          "--per", "1s", "--deposit", "2", "--max", "1m", "--endpoint", owner.hub.url, "--yes",
+                          "--wait")["contract"]
+    wait_until("the offer on chain", lambda: truth.value("contract", bytes.fromhex(contract)), 20)
+    out = renter.cli("market", "rent", contract, "--deposit", "2", "--for", "3s", "--every", "0.5", "--key",
+                     str(renter.key_file), *renter.chain_args, "--yes", timeout=120)
+    assert "access granted" in out and "ended" in out, out
+    called = bytes.fromhex(next(line.split()[1] for line in out.splitlines() if line.startswith("call ")))
+    wait_until("the hub's return", lambda: truth.value("call", called)[STATUS] == "returned", 30, owner.hub.log)
+    channels = renter.json("market", "channel", "--key", str(renter.key_file), *renter.chain_args)
+    assert len(channels) == 1, channels
+    signed = channels[0]["signed"]  # the renter's own record of its last cheque
+    used = truth.value("call", called)[7]
+    assert used == signed and 0 < used <= 2 * RUFF, (used, signed, out)
+    assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER) + used
+    left = (lambda c: c[2] - c[3])(truth.value("chan", bytes.fromhex(channels[0]["id"])))
+    assert truth.balance(RENTER) + left == FUNDS - truth.fees(RENTER) - used
+    held, supply = truth.supply_holds()
+    assert held == supply
