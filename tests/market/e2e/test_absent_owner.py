@@ -5,11 +5,11 @@ REFUND_TIMEOUT has passed, not before), and an owner who claims more than the re
 
 from __future__ import annotations
 
-from tests.market.e2e.kit import (STATUS, FUNDS, OWNER, PREPAID, RENTER, RUFF, consent, call, cheque, create_contract,
+from tests.market.e2e.kit import (Renter, STATUS, FUNDS, OWNER, PREPAID, RENTER, RUFF, consent, call, cheque, create_contract,
                                   fate_of, wait_until)
 
 
-def test_no_return_the_renter_takes_the_deposit_back_after_the_timeout(devnet):
+def test_no_return_the_renter_takes_the_deposit_back_after_the_timeout(devnet, tmp_path):
     owner, chain = devnet, devnet.chain
     truth = chain.truth
     contract = create_contract(chain, PREPAID)
@@ -23,12 +23,14 @@ def test_no_return_the_renter_takes_the_deposit_back_after_the_timeout(devnet):
     held, supply = truth.supply_holds()
     assert held == supply  # the deposit is in escrow, not gone
 
-    early = fate_of(chain, RENTER, "refund", {"target": called})
+    renter = Renter(tmp_path, owner)
+    refund = ["market", "refund", called.hex(), "--key", str(renter.key_file), *renter.chain_args, "--yes"]
+    early = renter.cli(*refund, ok=False)
     assert "refund_too_early" in early, early
     # The controller may answer until the paid windows are over, and REFUND_TIMEOUT after that.
     due = record[4] + PREPAID["window"] * record[5] + truth.genesis.rules().REFUND_TIMEOUT
     wait_until("the refund timeout to pass on chain", lambda: chain.get("/head")["timestamp"] > due, 20)
-    assert fate_of(chain, RENTER, "refund", {"target": called}) == "included"
+    renter.cli(*refund)
     assert truth.value("call", called)[STATUS] == "refunded"
     assert truth.balance(RENTER) == FUNDS - truth.fees(RENTER)  # every unit of the deposit is back
     assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.market.e2e.kit import (FUNDS, OWNER, PLUG, PLUG_KEY, RENTER, RUFF, STATUS, Renter, now_ms, wait_until)
+from tests.market.e2e.kit import (FUNDS, OWNER, PLUG, PLUG_KEY, RENTER, RUFF, STATUS, Renter, now_ms, reason,
+                                  wait_until)
 
 
 @pytest.mark.parametrize("where", ["embedded", "devnet"])
@@ -92,3 +93,24 @@ def test_metered_rent_streams_cheques_and_the_return_takes_the_last(where, reque
     assert truth.balance(RENTER) + left == FUNDS - truth.fees(RENTER) - used
     held, supply = truth.supply_holds()
     assert held == supply
+
+
+def test_a_renter_who_ends_a_prepaid_rental_early_pays_the_windows_started(embedded, tmp_path):
+    """``hub market end`` one second into a rental of three 2-second windows: access closes at once
+    (a newer grant ends the old one), the return charges one window and gives two back."""
+    owner, truth = embedded, embedded.chain.truth
+    renter = Renter(tmp_path, owner)
+    contract = owner.json("market", "offer", PLUG, "--commands", "outlet.turn_on", "--price", "1", "--window", "2s",
+                          "--max", "6s", "--endpoint", owner.hub.url, "--yes", "--wait")["contract"]
+    wait_until("the offer on chain", lambda: truth.value("contract", bytes.fromhex(contract)), 20)
+    out = renter.cli("market", "rent", contract, "--deposit", "3", "--key", str(renter.key_file), "--yes")
+    called = bytes.fromhex(next(line.split()[1] for line in out.splitlines() if line.startswith("call ")))
+    assert renter.command("turn_on")[0] == 200
+    renter.cli("market", "end", called.hex(), "--key", str(renter.key_file), "--wait", "30")
+    record = truth.value("call", called)
+    assert record[STATUS] == "returned" and record[5] == 3 and now_ms() < record[4] + 6000, record
+    refused = renter.command("turn_on")
+    assert refused[0] == 403 and reason(refused) == "not_granted", refused
+    assert record[7] == 1 * RUFF  # one started window
+    assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER) + 1 * RUFF
+    assert truth.balance(RENTER) == FUNDS - truth.fees(RENTER) - 1 * RUFF
