@@ -48,7 +48,7 @@ def market(tmp_path_factory):
     block(alice.tx("return", returned(ALICE, rental, lock, PLUG.public_key, 50, g)),
           alice.tx("settle", {"channel": channel, "cheque": cheque(BOB, channel, plug, session, 70, g)}))
     block(bob.tx("review", {"call": rental, "comment": "slow"}))
-    yield {"node": n, "lock": lock, "plug": plug, "pile": pile, "rental": rental, "session": session, "channel": channel}
+    yield {"node": n, "genesis": g, "lock": lock, "plug": plug, "pile": pile, "rental": rental, "session": session, "channel": channel}
     n.close()
 
 
@@ -112,3 +112,64 @@ def test_reviews_are_counted_per_contract_and_per_device(market, clients, prefix
     assert (device["returned"], device["negative"], device["score"]) == (1, 1, 1.0)
     none = client.get(f"{prefix}/reviews/{PILE.public_key.hex()}").json()
     assert (none["returned"], none["negative"], none["score"]) == (0, 0, None)
+
+
+def test_the_remote_router_shows_market_records_only_as_proven(market, clients):
+    """In remote mode the hub proves each record against headers its light client verified; a node
+    lying about a channel's numbers is refused, not shown."""
+    import asyncio
+    import json
+
+    from hub.chain.api import remote_router
+
+    from tests.chain.test_remote_hub import _remote_over
+
+    remote = _remote_over(clients[""], market["genesis"])
+    asyncio.run(remote.sync())
+    app = FastAPI()
+    app.include_router(remote_router(remote))
+    with TestClient(app) as hub:
+        contract = hub.get(f"/contracts/{market['lock'].hex()}").json()
+        assert contract["verified"] is True and contract["reviews"]["negative"] == 1 and contract["live"] is True
+        chan = hub.get(f"/channels/{market['channel'].hex()}").json()
+        assert chan["verified"] is True and (chan["deposit"], chan["withdrawn"]) == (300, 70)
+        call = hub.get(f"/calls/{market['session'].hex()}").json()
+        assert call["verified"] is True and call["status"] == "open"
+        assert hub.get(f"/reviews/{PLUG.public_key.hex()}").json()["returned"] == 1
+        assert hub.get(f"/calls/{'cd' * 32}").status_code == 404  # absence is proven too
+        listed = hub.get("/contracts", params={"device": PILE.public_key.hex()}).json()
+        assert listed["verified"] is False and [c["id"] for c in listed["contracts"]] == [market["pile"].hex()]
+
+        real_fetch = remote._fetch
+        lies = []
+
+        def lying(path):  # the channel's deposit, 300 (CBOR 19012c), claimed as 301
+            body, kind = real_fetch(path)
+            if "/state/chan/proof" in path:
+                answer = json.loads(body)
+                told = [e.replace("19012c", "19012d") for e in answer["proof"]["entries"]]
+                lies.append(told != answer["proof"]["entries"])
+                answer["proof"]["entries"] = told
+                body = json.dumps(answer).encode()
+            return body, kind
+
+        remote._fetch = lying
+        refused = hub.get(f"/channels/{market['channel'].hex()}")
+        assert lies == [True] and refused.status_code == 502 and "301" not in refused.text
+
+
+def test_hub_chain_contract_prints_a_contract_from_the_chain_directory(market):
+    from click.testing import CliRunner
+
+    from hub.chain.cli import chain
+    from hub.chain.node.files import GENESIS_FILE
+
+    chain_dir = market["node"].directory
+    (chain_dir / GENESIS_FILE).write_text(market["genesis"].to_json())
+    runner = CliRunner()
+    shown = runner.invoke(chain, ["contract", market["lock"].hex(), "--chain-dir", str(chain_dir)])
+    assert shown.exit_code == 0, shown.output
+    assert "price=50" in shown.output and "1 negative of 1 returned" in shown.output and "live: yes" in shown.output
+    missing = runner.invoke(chain, ["contract", "ab" * 32, "--chain-dir", str(chain_dir)])
+    assert missing.exit_code != 0 and "no contract" in missing.output
+    assert "64 hex digits" in runner.invoke(chain, ["contract", "xyz", "--chain-dir", str(chain_dir)]).output
