@@ -71,9 +71,19 @@ def hub_setup(hub: Any) -> None:
         state = core.states.get(entry.entity_id) if entry is not None else None
         return state.value if state is not None and state.available else None
 
+    async def device_receipt(device_id: str, call: bytes, entity: str, since: int) -> Any:
+        """A key-holding device signs its own receipt, through its driver (``hub_request_receipt``)."""
+        entry = core.devices.get(device_id)
+        ctx = core.contexts.get(entry.platform) if entry is not None else None
+        if ctx is None or core.plugins.impl(entry.platform, "hub_request_receipt") is None:
+            raise RuntimeError(f"{device_id}: its driver is not running or cannot ask for receipts")
+        return await core.plugins.call_one(entry.platform, "hub_request_receipt", timeout=core.commands.timeout,
+                                           hub=ctx, device_id=device_id.split(":", 1)[1], call=call, entity=entity,
+                                           since=since)
+
     store = MarketStore(hub.hub_data_dir)
     market = Market(store, identity, lambda: hub.service("chain"), now=hub.now, read_entity=read_entity,
-                    config=_config(hub), receipt_signer=None)
+                    config=_config(hub), receipt_signer=device_receipt)
     hub.data["market"] = market
     hub.provide("market", market)
 

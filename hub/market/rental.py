@@ -70,7 +70,6 @@ class Rentals:
         self.receipts = receipts  # hub.market.service.Market: signs receipts
         self._delivered: set[bytes] = set()  # grants a key-holding device confirmed this run
         self._waiting: dict[bytes, str] = {}  # transactions held back, and why (logged once per reason)
-        self._unpaid_since: dict[bytes, int] = {}
         self.contracts: dict[bytes, Any] = {}  # the follower's contracts by id (it shares its dict)
         self._checked: dict[bytes, int] = {}  # call -> when its return's status was last asked (ms)
 
@@ -123,12 +122,13 @@ class Rentals:
 
     async def open(self, call: CallRow) -> None:
         """The call is persisted: open access (and, metered, take the meter's first reading)."""
-        if call.kind == "metered" and call.start_reading is None:
-            reading = self._reading(call)
-            if reading is not None:
-                self.store.set_start_reading(call.id, reading)
         if self.now_ms() < call.until:
             await self._apply_grant(call, call.until)
+        if call.kind == "metered" and self.receipts is not None:
+            try:  # the first receipt: where the call's usage starts (after the grant: a device checks it)
+                await self.receipts.issue(call, self.now_ms())
+            except Exception as exc:  # noqa: BLE001 - no reading yet: the next pass's receipt starts it
+                log.warning("market: no first receipt for call %s: %s", call.id.hex()[:16], exc)
         log.info("market: call %s opened on %s for %s… until %d", call.id.hex()[:16], call.device_id,
                  call.renter.hex()[:16], call.until)
 
@@ -172,7 +172,7 @@ class Rentals:
         at = min(self.now_ms() if at_ms is None else at_ms, call.until)
         if call.kind == "metered" and self.receipts is not None:
             try:
-                self.receipts.issue(call, at)  # the final receipt: what the return charges
+                await self.receipts.issue(call, at)  # the final receipt: what the return charges
             except Exception as exc:  # noqa: BLE001 - the meter may be gone; the last receipt stands
                 log.warning("market: no final receipt for call %s: %s", call.id.hex()[:16], exc)
         used = self.used_at(call, at)
@@ -205,31 +205,27 @@ class Rentals:
             log.debug("market: the chain went away mid-pass: %s", exc)
 
     async def _meter(self, call: CallRow, now: int) -> None:
-        """Issue a receipt every ``receipt_interval``; end a renter whose cheques stopped covering it."""
+        """Issue a receipt every ``receipt_interval``; end a renter whose cheques do not cover the
+        receipt it had ``pay_timeout`` ago (the renter went away, or stopped paying)."""
         latest = self.store.latest_receipt(call.id)
         if self.receipts is not None and (latest is None or now - latest["time"] >= self.config.receipt_interval * 1000):
             try:
-                self.receipts.issue(call, now)
+                await self.receipts.issue(call, now)
                 latest = self.store.latest_receipt(call.id)
             except Exception as exc:  # noqa: BLE001 - a meter that cannot be read: the last receipt stands
                 log.debug("market: no receipt for call %s now: %s", call.id.hex()[:16], exc)
-        if latest is None:
+        due = self.store.latest_receipt(call.id, before=now - int(self.config.pay_timeout * 1000))
+        if due is None:
             return
         cheque = self._cheque(call.id)
         paid = cheque.statement.call_amount if cheque is not None else 0
-        if latest["cost"] - paid > self.config.unpaid_slack:
-            since = self._unpaid_since.setdefault(call.id, now)
-            if now - since >= self.config.pay_timeout * 1000:
-                self._unpaid_since.pop(call.id, None)
-                await self.end(call, "unpaid", now)
-        else:
-            self._unpaid_since.pop(call.id, None)
+        if due["cost"] - paid > self.config.unpaid_slack:  # a receipt pay_timeout old is still not paid
+            await self.end(call, "unpaid", now)
 
     def forget(self, call_id: bytes) -> None:
         """A call the chain closed: nothing of it stays in memory."""
         self._checked.pop(call_id, None)
         self._waiting.pop(call_id, None)
-        self._unpaid_since.pop(call_id, None)
 
     # --- returns -------------------------------------------------------------------------------------
     async def _return(self, chain: Any, call: CallRow, now: int) -> None:

@@ -35,13 +35,15 @@ class Market:
         self._chain = chain
         self.now = now
         self.config = config
-        self.cheques: Any = None  # hub.market.cheques: set by whoever provides the cheque checker
+        self.cheques: Any = None  # hub.market.cheques.ChequeBook: set by the cheques plugin (it looks up
+        # receipts with usage_cost and notes channels and calls from final blocks itself)
         self._listeners: list[Callable[[str, dict], None]] = []
-        #: For a device that holds its key: ``(device_id, Receipt) -> Signed`` asks the device itself.
+        #: For a device that holds its key: ``async (device_id, call, entity, since) -> Signed`` asks the
+        #: device itself (``hub_request_receipt``).
         self.receipt_signer = receipt_signer
         self.rentals = Rentals(store, identity, chain, now=now, read_entity=read_entity, config=config,
                                emit=self._emit, cheques=lambda: self.cheques, receipts=self)
-        self.follower = Follower(store, self.rentals, chain, identity, self._emit, cheques=lambda: self.cheques)
+        self.follower = Follower(store, self.rentals, chain, identity, self._emit)
         self.down: str | None = None
 
     @property
@@ -136,7 +138,7 @@ class Market:
 
     def status(self, call_id: bytes | str) -> dict[str, Any]:
         call = self._call(call_id)
-        contract = self.store.contract(call.contract)
+        contract = self.rentals.contract(call.contract)
         latest = self.store.latest_receipt(call.id)
         cheque = self.rentals._cheque(call.id)
         out = call.as_dict()
@@ -156,43 +158,47 @@ class Market:
         return self.status(call.id)
 
     # --- receipts ----------------------------------------------------------------------------------
-    def issue(self, call: CallRow, at_ms: int) -> Any:
+    async def issue(self, call: CallRow, at_ms: int) -> Any:
         """A receipt of the meter now (or, for time metering, of the ms elapsed at ``at_ms``),
-        signed by the hub as the keyless device's light node, persisted before it is handed out."""
+        persisted before it is handed out. A keyless device's is signed by the hub as its light
+        node; a device that holds its key signs its own (``hub_request_receipt``): its reading, its
+        clock, checked here against its key."""
         from hub.crypto.statements import Receipt, receipt_hash, sign
 
-        contract = self.store.contract(call.contract)
+        contract = self.rentals.contract(call.contract)
         terms = Terms.from_payload(contract.terms)
-        reading = self.rentals._reading(call, at_ms)
-        if reading is None:
-            raise MarketError(503, "no_reading", f"{call.device_id}'s meter {terms.meter!r} has no reading now")
+        entity = terms.meter or "time"
+        network = self.chain.network if self.chain is not None else self.identity.network
+        if self.identity.holds_key(call.device_id) and self.receipt_signer is not None:
+            signed = await self.receipt_signer(call.device_id, call.id, entity, call.start)
+            st = signed.statement
+            if (not isinstance(st, Receipt) or st.device != contract.device or st.call != call.id
+                    or st.entity != entity or not signed.verify(contract.device, network)):
+                raise MarketError(502, "bad_receipt", f"{call.device_id} answered with a receipt that is not its own "
+                                  "for this call")
+            reading, at_ms = st.reading, st.time
+        else:
+            reading = self.rentals._reading(call, at_ms)
+            if reading is None:
+                raise MarketError(503, "no_reading", f"{call.device_id}'s meter {terms.meter!r} has no reading now")
+            key = self.identity.controller_key
+            signed = sign(Receipt(chain=network.chain_id, device=contract.device, call=call.id, entity=entity,
+                                  reading=reading, time=at_ms, signer=key.public_key), key, network)
         if call.start_reading is None and terms.meter:
             self.store.set_start_reading(call.id, reading)
             call = self.store.call(call.id)
-        network = self.chain.network if self.chain is not None else self.identity.network
-        if self.identity.holds_key(call.device_id) and self.receipt_signer is not None:
-            draft = Receipt(chain=network.chain_id, device=contract.device, call=call.id, entity=terms.meter or "time",
-                            reading=reading, time=at_ms, signer=contract.device)
-            signed = self.receipt_signer(call.device_id, draft)
-        else:
-            key = self.identity.controller_key
-            signed = sign(Receipt(chain=network.chain_id, device=contract.device, call=call.id,
-                                  entity=terms.meter or "time", reading=reading, time=at_ms, signer=key.public_key),
-                          key, network)
         usage = self.rentals.usage(call, reading)
         named = receipt_hash(signed.statement)
         self.store.add_receipt(named, call.id, reading, at_ms, usage, terms.cost(usage), signed.to_json())
-        if self.cheques is not None and hasattr(self.cheques, "note_receipt"):
-            self.cheques.note_receipt(named, call.id, terms.cost(usage))
         return signed
 
-    def receipt(self, call_id: bytes | str) -> Any:
+    async def receipt(self, call_id: bytes | str) -> Any:
         """The latest receipt of a call: signed now while it is open, else its last one."""
         call = self._call(call_id)
         if call.kind != "metered":
             raise MarketError(409, "not_metered", "a prepaid call has no receipts: its charge is its windows")
         if call.state == "open":
-            return self.issue(call, self.now_ms())
+            return await self.issue(call, self.now_ms())
         latest = self.store.latest_receipt(call.id)
         if latest is None:
             raise MarketError(404, "no_receipt", "the call ended before any receipt")
