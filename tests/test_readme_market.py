@@ -58,6 +58,9 @@ def test_readme_market_walkthrough_runs_and_moves_balances_as_the_terms_say(tmp_
         out = run_walkthrough(home, hub)
         assert "access granted" in out and "fee of the call transaction" in out
         assert hub.get("/api/states/switch.smart_plug")["value"] == "on"  # the renter's signed command
+        offers = run_cli(home / "hub-data", "market", "offers")
+        # The next renter is warned (the review made it 1 negative of 1 returned call).
+        assert "many negative reviews (contract: 1 negative of 1 returned (100%)" in offers.stderr, offers.stderr
 
         earnings = hub.get("/api/market/earnings")
         assert [(e["device"], e["amount"]) for e in earnings] == [("demo:smart_plug", 1 * RUFF)]

@@ -248,14 +248,20 @@ def offers(ctx: Ctx, device_key: str | None, show_all: bool, rpc_url: str | None
     from hub.market.chainview import open_market
     from hub.market.units import describe_terms, review_score
 
-    rows = open_market(_chain_dir(ctx), rpc_url).contracts(device=device_key, live=not show_all)
+    view = open_market(_chain_dir(ctx), rpc_url)
+    rows = view.contracts(device=device_key, live=not show_all)
+    devices: dict[str, dict[str, Any]] = {}
+    for r in rows:  # a device's own score counts every contract it was rented under
+        if r["device"] not in devices:
+            devices[r["device"]] = view.reviews(bytes.fromhex(r["device"]))
+        r["device_reviews"] = devices[r["device"]]
     if as_json:
         emit_json(rows)
         return
     out, warnings = [], []
     for r in rows:
-        score, warn = review_score(r.get("returned", 0), r.get("negative", 0))
-        dev_score, dev_warn = review_score(r.get("device_returned", 0), r.get("device_negative", 0))
+        score, warn = review_score(r["reviews"]["returned"], r["reviews"]["negative"])
+        dev_score, dev_warn = review_score(r["device_reviews"]["returned"], r["device_reviews"]["negative"])
         out.append([r["id"], r["device"][:16] + "…", ", ".join(r.get("commands", [])), describe_terms(r["terms"]),
                     r["controller"][:16] + "…", score + ("  ⚠" if warn else ""), r.get("endpoint") or "-"])
         if warn or dev_warn:
@@ -327,6 +333,9 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
         status = rental.wait_for_grant(timeout=60 + 10 * view.source.constants.BLOCK_INTERVAL / 1000)
     except RentError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        fail(f"stopped waiting; the call is on chain: `hub market end {call.hex()} --key {key_path}` ends it once "
+             "the hub has seen it, `hub market refund` takes the deposit back if the owner never returns it")
     until = (status.get("grant") or {}).get("not_after")
     click.echo(f"access granted for {', '.join(found.get('commands', []))}" + (f" until {_when(until)}" if until else ""))
     click.echo(f"  control it: hub device call <device id> <entity> <command> --key {key_path}")
@@ -334,8 +343,9 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
     if terms["kind"] == "prepaid":
         if for_ms is None:
             return
+        left = (until - time.time() * 1000) if until else for_ms  # no sleeping past the paid window
         try:
-            time.sleep(for_ms / 1000)
+            time.sleep(max(0.0, min(for_ms, left)) / 1000)
         except KeyboardInterrupt:
             pass
         _end(rental, key_path)
@@ -344,6 +354,10 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
     try:
         while for_ms is None or (time.monotonic() - started) * 1000 < for_ms:
             try:
+                now = rental.status() or {}
+                if now.get("state") not in (None, "open"):  # the hub ended it: its maximum duration, unpaid use
+                    click.echo(f"  the hub ended the rental ({now.get('end_reason') or now.get('state')})")
+                    break
                 paid = rental.pay()
             except RentError as exc:
                 click.secho(f"  {exc}", fg="yellow", err=True)
@@ -379,6 +393,11 @@ def _end(rental: Any, key_path: Path) -> None:
     from hub.market.renter import RentError
 
     try:
+        now = rental.status() or {}
+        if now.get("state") not in (None, "open"):
+            click.echo(f"the rental has ended ({now.get('end_reason') or now.get('state')}); the owner's hub answers "
+                       "with its return")
+            return
         rental.end(next_counter(key_path, None))
     except RentError as exc:
         fail(str(exc))
@@ -532,7 +551,7 @@ def refund(ctx: Ctx, target: str, key_path: Path, rpc_url: str | None, yes: bool
         if chan is None:
             fail(f"no call or channel {target} on this chain")
         what = (f"Pay out channel {target[:16]}…: deposit {ruff(chan.get('deposit', 0))}, "
-                f"closing at {ruff(chan.get('closing', 0))}")
+                f"{_channel_state(chan)}")
     _confirm_and_submit(view.source, key, "refund", {"target": raw}, [what], yes)
 
 
@@ -571,8 +590,8 @@ def _channel_state(row: dict[str, Any]) -> str:
 
     if row.get("closed"):
         return f"paid out (block {row['closed']})"
-    if row.get("closing_at"):
-        return f"closing at {ruff(row.get('closing', 0))}; challenge until {_when(row['closing_at'])}"
+    if row.get("challenge_ends"):
+        return f"closing at {ruff(row.get('closing') or 0)}; challenge until {_when(row['challenge_ends'])}"
     return "open"
 
 

@@ -1,10 +1,13 @@
 """The market's command line against a real ``hub run`` (the demo plug, keyless, bound to the hub's
-key) on an embedded chain with 200 ms blocks and short market periods: what the owner's routes and a
-renter's (a signed request to end a call) refuse."""
+key) on an embedded chain with 200 ms blocks and short market periods: a metered rental streamed by
+``hub market rent`` (receipts checked, cheques signed and taken, the return paying what the last
+cheque covers, to the unit), the renter's channel and its close alone, and what the owner's routes
+and a renter's (a signed request to end a call) refuse."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -65,6 +68,68 @@ def _chain(hub: HubProcess, ns: str, key: bytes):
         store.close()
 
 
+def test_metered_rent_streams_cheques_and_the_return_pays_the_last_one(market):
+    hub, contract, renter_key = market
+    data = hub.data
+    offers = _cli(data, "market", "offers")
+    assert contract[:16] in offers.replace("\n", "") or contract in offers
+    assert "metered: 0.1 RUFF per 1 s, deposit 1 RUFF" in offers.replace("\n", " ") or "0.1 RUFF per 1 s" in offers
+
+    out = _cli(data, "market", "rent", contract, "--deposit", "5", "--key", str(renter_key), "--for", "3s",
+               "--every", "0.5", "--yes")
+    assert "fee of the call transaction" in out and "into your channel" in out
+    assert "access granted" in out and "ended" in out
+    costs = [int(round(float(m) * RUFF)) for m in re.findall(r"cost ([0-9.]+) RUFF", out)]
+    assert costs and costs == sorted(costs) and costs[-1] > 0, out
+    assert "not taken" not in out, out  # every cheque the renter signed, the hub took
+
+    call = bytes.fromhex(re.search(r"call ([0-9a-f]{64})", out).group(1))
+    book = json.loads(renter_key.with_name(renter_key.name + ".cheques.json").read_text())
+    [(channel, last)] = book.items()
+    assert last["amount"] == costs[-1]
+    # The owner's return pays exactly what the last cheque covers for this call, once.
+    record = hub.wait_for(lambda: (r := _chain(hub, "call", call)) and r[6] == "returned" and r, timeout=30,
+                          what="the owner's return on chain")
+    assert record[7] == last["signed"]["body"]["call_amount"] == costs[-1]
+    chan = _chain(hub, "chan", bytes.fromhex(channel))
+    assert chan[2] == 5 * RUFF and chan[3] == costs[-1]  # deposit, withdrawn
+    earned = hub.wait_for(lambda: hub.get("/api/market/earnings"), timeout=15, what="the payment in the earnings")
+    assert [(e["call"], e["amount"]) for e in earned] == [(call.hex(), costs[-1])]
+    csv = _cli(data, "market", "earnings", "--csv", "--since", "1h").splitlines()
+    assert csv[0] == "time_utc,device,contract,call,amount_ruff,amount_units"
+    assert csv[1].endswith(f",{PLUG},{contract},{call.hex()},{costs[-1] // RUFF}.{costs[-1] % RUFF:06d},{costs[-1]}")
+    assert _cli(data, "market", "earnings", "--csv", "--device", "demo:other").splitlines()[1:] == []
+
+    # The renter's view of its channel, then its close alone and the payout after the challenge.
+    listed = _cli(data, "market", "channel", "--key", str(renter_key))
+    assert channel[:16] in listed.replace("\n", "") or channel in listed
+    _cli(data, "market", "channel", "close", channel, "--key", str(renter_key), "--yes")
+    closing = hub.wait_for(lambda: (c := _chain(hub, "chan", bytes.fromhex(channel))) and c[5] and c, timeout=15,
+                           what="the channel closing on chain")
+    assert closing[4] == costs[-1]  # the renter closed with its last cheque
+    time.sleep(1.5)  # CHALLENGE_PERIOD is 1 s in this genesis
+    before = _chain(hub, "acct", address_of(read_key(renter_key).public_key))[0]
+    out = _cli(data, "market", "refund", channel, "--key", str(renter_key), "--yes")
+    hub.wait_for(lambda: _chain(hub, "chan", bytes.fromhex(channel))[7], timeout=15, what="the channel paid out")
+    after = _chain(hub, "acct", address_of(read_key(renter_key).public_key))[0]
+    fee = int(round(float(re.search(r"fee of the refund transaction: ([0-9.]+) RUFF", out).group(1)) * RUFF))
+    assert after == before - fee + 5 * RUFF - costs[-1]  # the rest of the deposit, to the unit
+
+
+def test_prepaid_rent_for_longer_than_paid_stops_at_the_window(market):
+    hub, _metered, renter_key = market
+    contract = run_cli(hub.data, "market", "offer", PLUG, "--commands", "outlet.turn_on", "--price", "0.5",
+                       "--window", "1s", "--max", "2s", "--yes", "--wait").stdout.strip()
+    started = time.monotonic()
+    out = _cli(hub.data, "market", "rent", contract, "--deposit", "5", "--key", str(renter_key), "--for", "1h", "--yes")
+    assert "pays 2 × 1 s (at most 1 RUFF" in out, out  # 5 RUFF would pay 10 windows; --max allows 2
+    # At the window's end: ended by the hub already, or by this request a moment before it would have.
+    assert "access granted" in out and ("the rental has ended" in out or "ended;" in out), out
+    assert time.monotonic() - started < 60  # not the hour asked for: the paid window is over
+    out = _cli(hub.data, "market", "end", "--key", str(renter_key))
+    assert "used 1 RUFF, 4 RUFF of the deposit back to you" in out, out
+
+
 def test_owner_routes_need_the_token_and_refuse_bad_input(market):
     hub, contract, _renter_key = market
     for method, path in (("GET", "/api/market/contracts"), ("GET", "/api/market/earnings"),
@@ -76,6 +141,10 @@ def test_owner_routes_need_the_token_and_refuse_bad_input(market):
     status, body = hub.request("POST", "/api/market/offers", {"device": PLUG, "commands": ["outlet.turn_on"],
                                                               "terms": {"kind": "prepaid", "price": 0}, "preview": True})
     assert status == 422 and "terms" in body["message"]
+    for commands, said in ((["outlet.turn_onn"], "no command 'turn_onn'"), (["socket.turn_on"], "no entity 'socket'")):
+        status, body = hub.request("POST", "/api/market/offers", {"device": PLUG, "commands": commands, "terms": {
+            "kind": "prepaid", "price": 1, "window": 1000, "max_duration": 1000}})
+        assert status == 422 and said in body["message"], body
     status, body = hub.request("GET", "/api/market/earnings?since=yesterday")
     assert status == 422 and "since" in body["message"]
     [row] = hub.get("/api/market/contracts")
