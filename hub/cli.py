@@ -365,12 +365,14 @@ def _core_commands() -> None:
     """Parts of the hub with command groups of their own; their modules import little at load."""
     from hub.chain.cli import chain
     from hub.identity.cli import device, devices
+    from hub.market.cli import market
     from hub.rules.cli import rules
 
     main.add_command(rules)
     main.add_command(chain)
     main.add_command(device)
     main.add_command(devices)
+    main.add_command(market)
 
 
 def _plugin_commands() -> None:

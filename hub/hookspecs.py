@@ -151,6 +151,17 @@ def hub_request_bind_proof(hub: "PluginContext", device_id: str, controller: byt
 
 
 @hookspec
+def hub_request_receipt(hub: "PluginContext", device_id: str, call: bytes, entity: str, since: int) -> "Signed":
+    """Metering a rental of a key-holding device: ask the device to sign a ``Receipt``
+    (``hub.crypto.statements``) of its own meter ``entity`` (milli-units: Wh of a kWh meter) for the
+    market's ``call`` (a call transaction's hash), or with ``entity`` "time" of the ms elapsed since
+    ``since`` (the call's time, ms), at its own clock. The device signs only for a call it holds a
+    grant for (``ref`` "call:<hex>"); raise ``Refused(reason, message)`` with its reason otherwise,
+    any other exception when it cannot be reached.
+    """
+
+
+@hookspec
 def hub_api_routes(hub: "PluginContext") -> Any:
     """Return a FastAPI ``APIRouter`` (or a list of them) served under ``/api/plugins/<name>/``.
 

@@ -38,7 +38,8 @@ ENTRY_POINT_GROUP = "ruffhub.plugins"
 #: They load even with RUFFHUB_NO_ENTRYPOINTS, since they are the hub.
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("chain", "hub.chain.embedded"), ("identity", "hub.identity.plugin"), ("chainctl", "hub.identity.chainctl"),
-    ("anchor", "hub.identity.anchor"),
+    ("anchor", "hub.identity.anchor"), ("market", "hub.market.plugin"),
+    ("cheques", "hub.market.cheque_plugin"),
 )
 HOOK_NAMES = tuple(
     name for name, obj in vars(hookspecs).items() if name.startswith("hub_") and callable(obj)

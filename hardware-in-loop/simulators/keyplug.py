@@ -27,7 +27,7 @@ from typing import Any
 
 from hub.crypto import keys
 from hub.crypto.signing import Network
-from hub.crypto.statements import (Bind, BindProof, Command, Grant, Handover, Reset, Revoke, Signed,
+from hub.crypto.statements import (Bind, BindProof, Command, Grant, Handover, Receipt, Reset, Revoke, Signed,
                                    StatementError, sign)
 from hub.identity import labels
 from hub.identity.errors import Reason, Refused
@@ -163,6 +163,30 @@ class Plug:
             return {"epoch": statement.epoch}
         raise Refused(Reason.MALFORMED, f"a {statement.DOMAIN} is settled on chain, not by the device")
 
+    def receipt(self, message: dict) -> Any:
+        """A rental's meter receipt, signed with this device's own key: the energy its meter holds
+        (Wh), or for ``"time"`` the ms since the call's ``since``. Only for a call this device holds
+        a grant for (``ref`` "call:<hex>"), so a hub cannot make it vouch for someone else's rental."""
+        bound_on = self.network
+        if bound_on is None:
+            raise Refused(Reason.UNBOUND, "this device has no controller yet")
+        if Network(message["chain"], message["genesis"]) != bound_on:
+            raise Refused(Reason.WRONG_CHAIN, f"this device is bound on {bound_on.chain_id}")
+        ref = f"call:{message['call'].hex()}"
+        if not any(g.statement.ref == ref for g in self.node(bound_on).grants()):
+            raise Refused(Reason.NOT_GRANTED, f"no grant of this device is for call {message['call'].hex()[:16]}...")
+        now = now_ms()
+        entity = message["entity"]
+        if entity == "energy":
+            self._tick()
+            reading = int(round(self.flash_data["energy_kwh"] * 1_000_000)) // 1000  # Wh, rounded down
+        elif entity == "time":
+            reading = max(0, now - message["since"])
+        else:
+            raise Refused(Reason.MALFORMED, f"{entity}: this plug meters energy or time")
+        statement = Receipt(bound_on.chain_id, self.public_key, message["call"], entity, reading, now, self.public_key)
+        return sign(statement, self.key, bound_on).to_body()
+
     def _command(self, node: LightNode, signed: Signed) -> Any:
         command: Command = signed.statement  # type: ignore[assignment]
         # Checked before the light node, so a command the plug cannot do spends no counter.
@@ -283,7 +307,7 @@ class Plug:
 
     async def answer(self, message: dict) -> dict:
         kind, request_id = message["t"], message.get("id")
-        if kind not in ("deliver", "prove", "ping", "auth"):
+        if kind not in ("deliver", "prove", "ping", "auth", "receipt"):
             raise protocol.ProtocolError(f"{kind}: not a request a hub may send")
         try:
             if kind == "ping":
@@ -292,6 +316,8 @@ class Plug:
                 result = self.key.sign(protocol.auth_bytes(message["nonce"], self.public_key))
             elif kind == "deliver":
                 result = self.deliver(message)
+            elif kind == "receipt":
+                result = self.receipt(message)
             else:
                 result = await self.prove(message)
         except Refused as exc:

@@ -23,6 +23,8 @@ from hub.api.sessions import Sessions
 from hub.core.commands import CommandError
 from hub.identity import anchor_api
 from hub.identity import api as identity_api
+from hub.market import cheques_api
+from hub.market import api as market_api
 
 log = logging.getLogger("hub.api")
 
@@ -71,6 +73,8 @@ def create_app(hub) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(metrics.router)
     app.include_router(anchor_api.router)
+    app.include_router(cheques_api.router)  # its own auth: the renter's signature is the credential
+    app.include_router(market_api.router)  # the owner's routes need the token, a renter's a signature
     for plugin, router in hub.routers:
         app.include_router(router, prefix=f"/api/plugins/{plugin}", dependencies=[Depends(require_token)])
 

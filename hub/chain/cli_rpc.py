@@ -60,7 +60,9 @@ class RpcNode:
             if exc.code == 404 and missing_ok:
                 return None
             message = answer.get("message") if isinstance(answer, dict) else None
-            _fail(f"the node at {self.url} answered {path} with HTTP {exc.code}: {message or exc.reason}")
+            code = answer.get("error") if isinstance(answer, dict) else None  # the reason code scripts match on
+            detail = f"{code}: {message}" if code and message else message or exc.reason
+            _fail(f"the node at {self.url} answered {path} with HTTP {exc.code}: {detail}")
         except (urllib.error.URLError, OSError) as exc:
             _fail(f"cannot reach the node at {self.url} ({getattr(exc, 'reason', exc)})")
         except ValueError:
@@ -104,7 +106,7 @@ class RpcNode:
                 return decode_address(row["address"])
         return None
 
-    def submit(self, key, tx_type: str, payload, fee: int | None, wait: bool, as_json: bool) -> None:
+    def submit(self, key, tx_type: str, payload, fee: int | None, wait: bool, as_json: bool) -> bytes:
         """Sign here, submit to the node, and (``wait``) read it back until a block includes it."""
         from hub.chain.protocol.errors import TxRejected
         from hub.crypto.address import address_of
@@ -147,6 +149,7 @@ class RpcNode:
             where = f" in block {height}" if height is not None else \
                 f" (the node includes it in a coming block; `hub chain tx HASH --rpc {self.url}` shows its status)"
             click.echo(f"{tx_type} {tx.hash.hex()} {status}{where}; fee {_ruff(tx.fee)}")
+        return tx.hash  # the market's commands go on with it (a call's id is its hash)
 
     # --- reads -------------------------------------------------------------------------------------
     def block(self, height: int | None):

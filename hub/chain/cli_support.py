@@ -115,7 +115,7 @@ class _Chain:
     def key(self, path: Path | None):
         return read_key_file(path, self.dir)
 
-    def submit(self, key, tx_type: str, payload, fee: int | None, wait: bool, as_json: bool) -> None:
+    def submit(self, key, tx_type: str, payload, fee: int | None, wait: bool, as_json: bool) -> bytes:
         from hub.chain.protocol.errors import TxRejected
         from hub.crypto.address import address_of
 
@@ -160,6 +160,7 @@ class _Chain:
             where = f" in block {self.store.tx_location(tx.hash)[0]}" if status == "included" else \
                 " (the running hub includes it in its next block; `hub chain tx HASH` shows its status)"
             click.echo(f"{tx_type} {tx.hash.hex()} {status}{where}; fee {_ruff(fee)}")
+        return tx.hash  # the market's commands go on with it (a call's id is its hash)
 
 
 def _address(text: str) -> bytes:

@@ -41,6 +41,7 @@ from hub.identity.errors import Reason, Refused
 
 RECORD_VERSION = 1
 MAX_GRANTS = 256  # grants one device keeps; expired ones make room
+RENTAL_REF = "call:"  # a grant's ref for a rental (the market's): "call:<call id hex>"
 
 
 def _empty() -> dict[str, Any]:
@@ -135,6 +136,13 @@ class LightNode:
             raise Refused(Reason.NOT_AUTHORISED, f"the grant is of epoch {st.epoch}, revoked (the device is at epoch {self.epoch})")
         kept = [g for g in self._grants if g.signature != signed.signature
                 and not (now_ms is not None and g.statement.not_after and g.statement.not_after < now_ms)]
+        # One grant per (grantee, ref). A rental's (ref "call:...") only narrows: a grant that would
+        # end later than the one kept is ignored, so a renter replaying its opening grant (or a hub
+        # re-applying it after a restart) cannot re-open a window its controller closed early.
+        same = [g for g in kept if g.statement.grantee == st.grantee and g.statement.ref == st.ref]
+        if same and st.ref.startswith(RENTAL_REF) and any(_end(g.statement) <= _end(st) for g in same):
+            return
+        kept = [g for g in kept if g not in same]
         if len(kept) >= MAX_GRANTS:
             raise Refused(Reason.MALFORMED, f"the device keeps at most {MAX_GRANTS} grants; revoke some first")
         self._change(grants=kept + [signed], bump=False)
@@ -234,6 +242,10 @@ class LightNode:
         self._record = record
         if grants is not None:
             self._grants = list(grants)
+
+
+def _end(grant: Grant) -> float:
+    return grant.not_after or float("inf")
 
 
 def _checked(record: Any) -> dict[str, Any]:

@@ -56,6 +56,11 @@ async def hub_request_bind_proof(hub: PluginContext, device_id: str, controller:
 
 
 @hookimpl
+async def hub_request_receipt(hub: PluginContext, device_id: str, call: bytes, entity: str, since: int) -> Any:
+    return await hub.data["devices"].receipt(device_id, call, entity, since)
+
+
+@hookimpl
 async def hub_handle_command(hub: PluginContext, entity: EntityHandle, command: str, args: Any) -> Any:
     return await hub.data["devices"].command(entity, command, args)
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from hub.context import EntityHandle, PluginContext
 from hub.core.commands import CommandRefused
-from hub.crypto.statements import BindProof, Signed, StatementError
+from hub.crypto.statements import BindProof, Receipt, Signed, StatementError
 from hub.devices.model import Device, EntitySpec
 from hub.identity.errors import Reason, Refused
 
@@ -162,6 +162,24 @@ class Devices:
         if not proof.verify(public_key, self._network()):
             raise Refused(Reason.FORGED, "the device's proof does not verify under its own key")
         return proof
+
+    async def receipt(self, device_id: str, call: bytes, entity: str, since: int) -> Signed:
+        """The device's own signed meter receipt for a rental (the market's metering): believed only
+        if it is a ``Receipt`` of this device, call and entity, signed by the device's key."""
+        body = await self._ask(device_id, {"t": "receipt", "call": call, "entity": entity, "since": since})
+        public_key = self._link(device_id).hello["device"]
+        try:
+            signed = Signed.from_body(body)
+        except StatementError as exc:
+            raise Refused(Reason.MALFORMED, f"the device's receipt: {exc}") from None
+        st = signed.statement
+        if (not isinstance(st, Receipt) or st.device != public_key or st.signer != public_key or st.call != call
+                or st.entity != entity):
+            raise Refused(Reason.MALFORMED, "the device's receipt is not a Receipt of this device, call and entity "
+                                            "signed by the device")
+        if not signed.verify(public_key, self._network()):
+            raise Refused(Reason.FORGED, "the device's receipt does not verify under its own key")
+        return signed
 
     async def command(self, entity: EntityHandle, command: str, args: Any) -> Any:
         """An owner's or a rule's command: signed with the hub's controller key, then delivered, so

@@ -15,6 +15,7 @@ is read, so a peer cannot make the other end allocate what it likes. Every messa
 | ``deliver`` | hub                 | ``id``, ``signed`` (a ``Signed.to_body()``), ``chain``, ``genesis`` | ``answer`` |
 | ``auth``    | hub, after hello    | ``id``, ``nonce`` (32 random bytes) | ``answer`` (result: the device key's signature of :func:`auth_bytes`) |
 | ``prove``   | hub                 | ``id``, ``controller``, ``nonce``, ``code_mac``, ``chain``, ``genesis`` | ``answer`` (result: the ``BindProof`` body) |
+| ``receipt`` | hub                 | ``id``, ``call``, ``entity``, ``since``, ``chain``, ``genesis`` | ``answer`` (result: a signed ``Receipt`` body: the device's own meter reading of ``entity``, or ``"time"``: ms since ``since``) |
 | ``ping``    | hub                 | ``id`` | ``answer`` (result: ``"pong"``) |
 | ``answer``  | device              | ``id``, ``ok``, then ``result`` or ``reason`` and ``message`` | |
 | ``busy``    | device              | ``message``: every connection slot is taken; it closes | |
@@ -53,6 +54,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "deliver": {"id": "int", "signed": "map", "chain": "name", "genesis": "key"},
     "prove": {"id": "int", "controller": "key", "nonce": "key", "code_mac": "key", "chain": "name",
               "genesis": "key"},
+    "receipt": {"id": "int", "call": "key", "entity": "name", "since": "int", "chain": "name", "genesis": "key"},
     "ping": {"id": "int"},
     "auth": {"id": "int", "nonce": "key"},
     "answer": {"id": "int", "ok": "bool"},

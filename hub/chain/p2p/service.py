@@ -13,6 +13,7 @@ import gc
 import logging
 import shutil
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,10 @@ def _rpc_server(node, network, address: str):
     host, port = parse_address(address)
     app = create_rpc_app(node, on_submit=lambda tx: network.announce_tx(tx.raw, tx.hash), admit_executor=network.admission,
                          network=network, admin_token=ensure_admin_token(node.directory))
+    from hub.chain.node.watch import WatchService, add_watch_routes  # answers closes for payees away
+
+    watch = WatchService(node, node.directory, announce=lambda tx: network.announce_tx(tx.raw, tx.hash))
+    add_watch_routes(app, watch)
     # Head and body timeouts, a connection cap below the file limit, rate-limited log lines: a
     # flood of idle sockets once stopped the RPC and wrote 142 MB of log in 20 s.
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
@@ -114,6 +119,7 @@ def _rpc_server(node, network, address: str):
     # install_signal_handlers before) nor raise them again once it has stopped.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.watch = watch  # type: ignore[attr-defined]
     return server
 
 
@@ -161,6 +167,10 @@ async def serve(opts: NodeOptions) -> None:
             rpc = _rpc_server(node, network, opts.rpc)
             if rpc is not None:
                 tasks.append(asyncio.create_task(rpc.serve(), name="rpc"))
+                from hub.chain.node.watch import run_watch
+
+                tasks.append(asyncio.create_task(run_watch(rpc.watch, lambda: time.time_ns() // 1_000_000),
+                                                 name="watch"))
                 log.info("node: RPC on http://%s", opts.rpc)
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -184,5 +194,7 @@ async def _stop(node, network, rpc, tasks: list[asyncio.Task]) -> None:
             task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await network.stop()
+    if rpc is not None:
+        rpc.watch.close()
     await asyncio.to_thread(node.close)
     log.info("node: stopped at head %d", node.head.height)

@@ -1,0 +1,50 @@
+"""The chain unreachable during metered use: the owner's hub follows a devnet of node processes;
+mid-rental every node is killed. The renter keeps using the device and paying with cheques (the hub
+checks them against what it last saw of the chain); the session ends, the settlement waits; the
+network comes back on its data directories and the return lands with the latest cheque, to the unit."""
+
+from __future__ import annotations
+
+import time
+
+from tests.market.e2e.kit import (STATUS, FUNDS, METERED_TIME, OWNER, RENTER, RUFF, Renter, call, create_contract, now_ms,
+                                  pay, wait_until)
+
+TERMS = {**METERED_TIME, "max_duration": 6000}
+
+
+def test_cheques_flow_while_the_chain_is_down_and_settlement_lands_after(devnet, tmp_path):
+    owner, chain = devnet, devnet.chain
+    truth = chain.truth
+    renter = Renter(tmp_path, owner)
+    contract = create_contract(chain, TERMS, endpoint=owner.hub.url)
+    called = call(chain, contract, 5 * RUFF)
+    record = truth.value("call", called)
+    channel = record[3]
+    wait_until("the renter's grant", lambda: renter.command("turn_on")[0] == 200, 20, owner.hub.log)
+    first, answer = pay(owner, called, contract, channel, TERMS)
+    assert answer[1]["ok"], answer
+
+    chain.stop()
+    wait_until("the hub to see the chain gone", lambda: not owner.hub.get("/api/plugins/chain/head")["connected"], 15)
+    latest = first
+    for _ in range(3):  # still metered, still paid, still in control: nothing here needs the chain
+        time.sleep(0.6)
+        signed, answer = pay(owner, called, contract, channel, TERMS)
+        assert answer[0] == 200 and answer[1]["ok"], answer
+        latest = signed
+        assert renter.command("turn_on")[0] == 200
+    assert latest.statement.call_amount > first.statement.call_amount
+    ends = record[4] + TERMS["max_duration"]
+    wait_until("the session's end", lambda: now_ms() > ends + 500, 15)
+    assert truth.value("call", called)[STATUS] == "open"  # nothing could settle while the chain was away
+
+    chain.start()
+    wait_until("the return once the chain is back", lambda: truth.value("call", called)[STATUS] == "returned", 40,
+               owner.hub.log, chain.log)
+    paid = latest.statement.call_amount
+    assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER) + paid
+    channel_left = (lambda c: c[2] - c[3])(truth.value("chan", channel))
+    assert truth.balance(RENTER) + channel_left == FUNDS - truth.fees(RENTER) - paid
+    held, supply = truth.supply_holds()
+    assert held == supply
