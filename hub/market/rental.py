@@ -98,6 +98,12 @@ class Rentals:
         return sign(grant, key, self.identity.network)
 
     async def _apply_grant(self, call: CallRow, not_after: int) -> bool:
+        given = await self._give_grant(call, not_after)
+        if given and not_after == call.until and call.granted_at is None:
+            self.store.set_granted(call.id, max(self.now_ms(), call.start))
+        return given
+
+    async def _give_grant(self, call: CallRow, not_after: int) -> bool:
         """Give the device (or its light node, here) the grant ending at ``not_after``; False when a
         key-holding device could not be reached (tried again on the next pass)."""
         from hub.identity.errors import Refused
@@ -124,6 +130,7 @@ class Rentals:
         """The call is persisted: open access (and, metered, take the meter's first reading)."""
         if self.now_ms() < call.until:
             await self._apply_grant(call, call.until)
+            call = self.store.call(call.id)
         if call.kind == "metered" and self.receipts is not None:
             try:  # the first receipt: where the call's usage starts (after the grant: a device checks it)
                 await self.receipts.issue(call, self.now_ms())
@@ -161,7 +168,9 @@ class Rentals:
         """What the terms charge for the call ended at ``at_ms`` (metered: before the cheques' cap)."""
         terms = Terms.from_payload(self.contract(call.contract).terms)
         if call.kind == "prepaid":
-            return terms.prepaid_used(at_ms - call.start, call.windows, call.deposit)
+            if call.granted_at is None:
+                return 0  # the renter never had access (the hub was down for the whole window)
+            return terms.prepaid_used(at_ms - call.granted_at, call.windows, call.deposit)
         latest = self.store.latest_receipt(call.id)
         if latest is None:
             return 0
@@ -190,6 +199,8 @@ class Rentals:
             if now >= call.until:
                 await self.end(call, "window_closed", call.until)
                 continue
+            if call.granted_at is None:  # a key-holding device that could not be reached: again
+                await self._apply_grant(call, call.until)
             if call.kind == "metered":
                 await self._meter(call, now)
         chain = self.chain
@@ -253,7 +264,12 @@ class Rentals:
         cheque = None
         if call.kind == "metered":
             cheque = self._cheque(call.id)
-            used = min(used, cheque.statement.call_amount if cheque is not None else 0)
+            if cheque is None:  # the chain takes no metered return without a cheque: nothing to claim
+                self.store.set_state(call.id, "unpaid", note="the renter sent no cheque; nothing to return")
+                log.warning("market: call %s ended with no cheque from its renter: nothing is claimed",
+                            call.id.hex()[:16])
+                return
+            used = min(used, cheque.statement.call_amount)
             if used != call.used:
                 self.store.set_used(call.id, used)
         consent = sign(ReviewConsent(chain=network.chain_id, contract=call.contract, call=call.id,

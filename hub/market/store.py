@@ -119,6 +119,13 @@ MIGRATIONS: list[tuple[str, ...]] = [
 ]
 
 
+MIGRATIONS.append((
+    # 2: when access was first given (ms): a prepaid charge counts from it, not from the call, so a
+    # renter whose owner's hub was down when the call landed pays only for the access it had
+    "ALTER TABLE calls ADD COLUMN granted_at INTEGER",
+))
+
+
 class MarketSchemaError(RuntimeError):
     """market.db was written by a newer hub."""
 
@@ -213,6 +220,7 @@ class CallRow:
     return_tx: bytes | None
     return_status: str | None
     note: str | None
+    granted_at: int | None = None  # ms: when the grant first reached the device (or its light node)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -224,7 +232,7 @@ class CallRow:
 
 _CONTRACT = "id, device_id, device, controller, commands, terms, endpoint, status, height, time, note"
 _CALL = ("id, contract, device_id, renter, kind, deposit, channel, windows, start, until, height, state, "
-         "start_reading, ended_at, end_reason, used, return_tx, return_status, note")
+         "start_reading, ended_at, end_reason, used, return_tx, return_status, note, granted_at")
 
 
 class MarketStore:
@@ -319,6 +327,9 @@ class MarketStore:
 
     def set_state(self, call_id: bytes, state: str, note: str | None = None) -> None:
         self._exec("UPDATE calls SET state = ?, note = COALESCE(?, note) WHERE id = ?", (state, note, call_id))
+
+    def set_granted(self, call_id: bytes, at: int) -> None:
+        self._exec("UPDATE calls SET granted_at = ? WHERE id = ? AND granted_at IS NULL", (at, call_id))
 
     def set_start_reading(self, call_id: bytes, reading: int) -> None:
         self._exec("UPDATE calls SET start_reading = ? WHERE id = ? AND start_reading IS NULL", (reading, call_id))
