@@ -71,6 +71,7 @@ class Rentals:
         self._delivered: set[bytes] = set()  # grants a key-holding device confirmed this run
         self._waiting: dict[bytes, str] = {}  # transactions held back, and why (logged once per reason)
         self.contracts: dict[bytes, Any] = {}  # the follower's contracts by id (it shares its dict)
+        self._closing: set[bytes] = set()  # calls ended early whose closing grant has not reached the device
         self._checked: dict[bytes, int] = {}  # call -> when its return's status was last asked (ms)
 
     def contract(self, contract_id: bytes) -> Any:
@@ -188,8 +189,8 @@ class Rentals:
         if not self.store.end_call(call.id, at, reason, used):
             return False
         log.info("market: call %s ended (%s) at %d; charge %d", call.id.hex()[:16], reason, at, used)
-        if at < call.until:
-            await self._apply_grant(self.store.call(call.id), at)
+        if at < call.until and not await self._apply_grant(self.store.call(call.id), at):
+            self._closing.add(call.id)  # a device that cannot be reached now: given on the next passes
         return True
 
     # --- the periodic pass ---------------------------------------------------------------------------
@@ -203,6 +204,10 @@ class Rentals:
                 await self._apply_grant(call, call.until)
             if call.kind == "metered":
                 await self._meter(call, now)
+        for call_id in sorted(self._closing):
+            call = self.store.call(call_id)
+            if call is None or call.ended_at is None or now >= call.until or await self._apply_grant(call, call.ended_at):
+                self._closing.discard(call_id)  # delivered, or the grant's own end has come anyway
         chain = self.chain
         if chain is None or not chain.available():
             return
@@ -341,11 +346,12 @@ class Rentals:
     async def recover(self) -> None:
         """After a start (maybe after a kill -9): each open call's grant is given again (the same
         statement), each ended one's closing grant too. Returns follow on the next pass."""
-        for call in self.store.calls(states=("open", "ended")):
-            if call.state == "open" and self.now_ms() < call.until:
+        for call in self.store.calls(until_after=self.now_ms(), limit=1_000_000):  # grants not over by themselves
+            if call.state == "open":
                 await self._apply_grant(call, call.until)
-            elif call.state == "ended" and call.ended_at is not None and call.ended_at < call.until:
-                await self._apply_grant(call, call.ended_at)
+            elif call.ended_at is not None and call.ended_at < call.until:
+                if not await self._apply_grant(call, call.ended_at):
+                    self._closing.add(call.id)
 
 
 def _signed(kept: Any) -> Any:

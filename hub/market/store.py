@@ -303,8 +303,12 @@ class MarketStore:
         return _call(rows[0]) if rows else None
 
     def calls(self, *, states: tuple[str, ...] | None = None, contract: bytes | None = None,
-              limit: int = 1000) -> list[CallRow]:
+              until_after: int | None = None, limit: int = 1000) -> list[CallRow]:
+        """Calls, oldest first; ``until_after`` (ms): only those whose grant as opened ends later."""
         sql, params = f"SELECT {_CALL} FROM calls WHERE 1", []
+        if until_after is not None:
+            sql += " AND until > ?"
+            params.append(until_after)
         if states:
             sql += f" AND state IN ({', '.join('?' * len(states))})"
             params += list(states)
