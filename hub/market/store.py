@@ -317,6 +317,11 @@ class MarketStore:
             params.append(contract)
         return [_call(r) for r in self._exec(sql + " ORDER BY height, id LIMIT ?", (*params, limit))]
 
+    def call_counts(self) -> dict[bytes, tuple[int, int]]:
+        """Per contract: (calls, calls open now)."""
+        rows = self._exec("SELECT contract, COUNT(*), SUM(state = 'open') FROM calls GROUP BY contract")
+        return {bytes(r[0]): (r[1], r[2] or 0) for r in rows}
+
     def end_call(self, call_id: bytes, ended_at: int, reason: str, used: int) -> bool:
         """Access over and the charge fixed, once: a second end (a restart, a late renter) changes nothing."""
         return self._changed("UPDATE calls SET state = 'ended', ended_at = ?, end_reason = ?, used = ? "
