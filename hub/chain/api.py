@@ -6,9 +6,11 @@
 
 Same routes, same shapes where they mean the same thing: ``GET /head`` (with ``mode``),
 ``GET /tx/{hash}`` (the transaction with ``verified`` and ``final``), ``GET /accounts/{address}``
-(in remote mode only with a state proof checked against a verified header; a 502 otherwise), and in
+(in remote mode only with a state proof checked against a verified header; a 502 otherwise), in
 embedded mode ``GET /devices/{public key}`` (a binding) and ``GET /anchors/{address}`` (command-log
-batches), as the node's RPC answers them. Submitting
+batches), as the node's RPC answers them, and in both modes the market's reads (``GET /contracts``,
+``/contracts/{id}``, ``/calls/{id}``, ``/channels/{id}``, ``/channels``, ``/reviews/{key}``;
+remote: each record proven, the lists marked unverified). Submitting
 transactions is the node's RPC (``POST /tx``) or the ``hub chain`` CLI.
 """
 
@@ -102,7 +104,23 @@ def router(node: Any) -> APIRouter:
         except views.NotFound as exc:
             raise HTTPException(404, exc.message) from None
 
+    _add_market(api, node)
     return api
+
+
+def _add_market(api: APIRouter, node: Any) -> None:
+    """The node RPC's market reads (``market_routes``), answered from the hub's own node."""
+    import asyncio
+
+    from hub.chain.node.rpc.market_routes import add_market_routes
+
+    async def read(fn: Any, *args: Any) -> Any:
+        def locked() -> Any:
+            with node.lock:
+                return {**fn(node, *args), "verified": True}
+        return await asyncio.to_thread(locked)
+
+    add_market_routes(api, read, lambda status, _code, message: HTTPException(status, message))
 
 
 def remote_router(remote: Any) -> APIRouter:
@@ -141,4 +159,89 @@ def remote_router(remote: Any) -> APIRouter:
         except (NodeAnswered, NodeUnreachable) as exc:
             raise _node_error(exc) from None
 
+    _add_remote_market(api, remote, _node_error)
     return api
+
+
+def _add_remote_market(api: APIRouter, remote: Any, node_error: Any) -> None:
+    """The market reads in remote mode. One contract, call, channel or review count is shown only
+    as proven against a header the light client verified (``GET /state/{ns}/proof``, one proof per
+    record); the lists (``GET /contracts``, ``GET /channels``) are the node's answer, marked
+    ``verified: false`` (a list cannot be proven complete key by key)."""
+    import urllib.parse
+
+    from hub.chain.access import ChainUnavailable, RemoteAccess
+    from hub.chain.node.rpc import market_routes as views
+    from hub.chain.remote import NodeAnswered, NodeUnreachable
+
+    access = RemoteAccess(remote)
+
+    def parsed(text: str, what: str) -> bytes:
+        try:
+            return views.parse_id(text, what)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    async def proven(ns: str, key: bytes) -> Any:
+        try:
+            return await access.state(ns, key)
+        except ChainUnavailable as exc:
+            raise HTTPException(502, f"not shown: {exc}") from None
+
+    def verified(answer: dict) -> dict:
+        light = remote.light
+        return {**answer, "verified": True, "at": light.head.height, "source": remote.url,
+                "verification": "state proofs checked against the light client's verified headers"}
+
+    async def unverified(path: str, query: dict) -> dict:
+        clean = {k: v for k, v in query.items() if v is not None}
+        try:
+            found = await remote.get_json(f"{path}?{urllib.parse.urlencode(clean)}" if clean else path)
+        except (NodeAnswered, NodeUnreachable) as exc:
+            raise node_error(exc) from None
+        return {**found, "verified": False, "source": remote.url,
+                "verification": "the node's answer: a list is not proven; read each entry by its id for a proof"}
+
+    @api.get("/contracts")
+    async def contracts(device: str | None = None, live: bool | None = None,
+                        start: str | None = Query(None, alias="from"), limit: int = Query(100, ge=1, le=100)) -> dict:
+        query = {"device": device, "live": None if live is None else str(live).lower(), "from": start, "limit": limit}
+        return await unverified("/contracts", query)
+
+    @api.get("/channels")
+    async def channels(renter: str | None = None, payee: str | None = None) -> dict:
+        return await unverified("/channels", {"renter": renter, "payee": payee})
+
+    @api.get("/contracts/{contract_id}")
+    async def contract(contract_id: str) -> dict:
+        cid = parsed(contract_id, "contract")
+        record = await proven("contract", cid)
+        if record is None:
+            raise HTTPException(404, f"no contract {contract_id} on chain")
+        dev = await proven("dev", record[0])
+        live = dev is not None and dev[0] == record[1]  # market.is_live, from the proven records
+        return verified({**views.contract_view(cid, record, live, await proven("rev", cid)),
+                         "device_reviews": views.reviews_view(record[0], await proven("rev", record[0]))})
+
+    @api.get("/calls/{call_id}")
+    async def call(call_id: str) -> dict:
+        key = parsed(call_id, "call")
+        record = await proven("call", key)
+        if record is None:
+            raise HTTPException(404, f"no call {call_id} on chain")
+        terms = (await proven("contract", record[0]) or (None,) * 4)[3]
+        return verified(views.call_view(key, record, terms, await proven("reviewed", key),
+                                        remote.light.constants.REFUND_TIMEOUT))
+
+    @api.get("/channels/{chan_id}")
+    async def channel(chan_id: str) -> dict:
+        key = parsed(chan_id, "channel")
+        record = await proven("chan", key)
+        if record is None:
+            raise HTTPException(404, f"no channel {chan_id} on chain")
+        return verified(views.channel_view(key, record))
+
+    @api.get("/reviews/{key}")
+    async def reviews(key: str) -> dict:
+        raw = parsed(key, "contract or device")
+        return verified(views.reviews_view(raw, await proven("rev", raw)))

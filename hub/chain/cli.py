@@ -359,6 +359,44 @@ def device(public_key: str, chain_dir: Path | None, rpc_url: str | None, as_json
 
 
 @chain.command()
+@click.argument("contract_id")
+@chain_dir_option
+@rpc_option
+@json_option
+def contract(contract_id: str, chain_dir: Path | None, rpc_url: str | None, as_json: bool) -> None:
+    """A market contract on chain: device, controller, commands, terms, whether it is live, reviews."""
+    from hub.chain.node.rpc.market_routes import contract_view, parse_id, reviews_view
+
+    try:
+        raw = parse_id(contract_id, "contract")
+    except ValueError as exc:
+        _fail(str(exc))
+    if rpc_url is not None:
+        data = _source(chain_dir, rpc_url).request(f"/contracts/{raw.hex()}", missing_ok=True)
+        if data is None:
+            _fail(f"no contract {raw.hex()} on the chain at {rpc_url}")
+    else:
+        c = _Chain(_chain_dir(chain_dir))
+        record = c.store.state_value("contract", raw)
+        if record is None:
+            _fail(f"no contract {raw.hex()} on chain")
+        binding = c.store.state_value("dev", record[0])
+        data = {**contract_view(raw, record, binding is not None and binding[0] == record[1],
+                                c.store.state_value("rev", raw)),
+                "device_reviews": reviews_view(record[0], c.store.state_value("rev", record[0]))}
+    if as_json:
+        _emit(data)
+        return
+    terms = ", ".join(f"{k}={v}" for k, v in data["terms"].items() if v not in (0, ""))
+    reviews = data["reviews"]
+    click.echo(f"  contract: {data['id']}\n    device: {data['device']}\ncontroller: {data['controller']} "
+               f"({data['controller_address']})\n  commands: {', '.join(data['commands'])}\n     terms: {terms}\n"
+               f"  endpoint: {data['endpoint'] or '-'}\n      live: {'yes' if data['live'] else 'no (the device changed hands)'}\n"
+               f"   reviews: {reviews['negative']} negative of {reviews['returned']} returned calls\n"
+               f"    height: {data['height']}")
+
+
+@chain.command()
 @chain_dir_option
 @rpc_option
 @json_option

@@ -25,6 +25,7 @@ checks every field's type and size, so a malformed statement is refused with the
 before any signature work.
 """
 
+import hashlib
 import math
 from dataclasses import dataclass, fields
 from typing import Annotated, Any, ClassVar, TypeVar
@@ -50,6 +51,17 @@ Name = Annotated[str, "name"]  # 1-64 characters
 Names = Annotated[tuple[str, ...], "names"]  # command names, sorted, unique
 Text = Annotated[str, "text"]  # at most 256 characters
 Args = Annotated[dict[str, Any], "args"]  # a command's arguments, bounded
+
+
+#: Valid statement signatures remembered (key, signature, SHA-256 of the signed bytes): ~200 bytes
+#: each, so at most ~3 MB; cleared when full.
+MAX_VERDICTS = 16_384
+_VERDICTS: dict[tuple[bytes, bytes, bytes], None] = {}
+
+
+def forget_verdicts() -> None:
+    """Check every statement signature again from now on (benchmarks of the cold path)."""
+    _VERDICTS.clear()
 
 
 def _kind(annotation: Any) -> str:
@@ -79,23 +91,37 @@ class Statement:
         return key.sign(self.signing_bytes(network))
 
     def verify(self, public_key: bytes, signature: bytes, network: Network) -> bool:
-        return keys.verify(public_key, self.signing_bytes(network), signature)
+        """Valid signatures are remembered (:data:`MAX_VERDICTS`): a node checks a transaction's
+        statements when its mempool admits it and again when the block applies it, and a return
+        or a settle carries one or two of them (``benchmarks/bench_market_apply.py``). A verdict
+        depends only on the key, the signature and the signed bytes, all in the memo's key, so
+        remembering it changes no outcome; an invalid one is checked every time."""
+        message = self.signing_bytes(network)
+        memo = (public_key, signature, hashlib.sha256(message).digest())
+        if memo in _VERDICTS:
+            return True
+        if not keys.verify(public_key, message, signature):
+            return False
+        if len(_VERDICTS) >= MAX_VERDICTS:
+            _VERDICTS.clear()
+        _VERDICTS[memo] = None
+        return True
 
     @classmethod
     def from_body(cls: type[T], body: Any) -> T:
         if not isinstance(body, dict):
             raise StatementError(f"{cls.DOMAIN}: expected a map, got {type(body).__name__}")
-        names = {f.name for f in fields(cls)}
-        extra = set(body) - names - {"v"}
+        kinds = _field_kinds(cls)
+        extra = body.keys() - kinds.keys() - {"v"}
         if extra:
             raise StatementError(f"{cls.DOMAIN}: unknown field(s) {', '.join(sorted(map(str, extra)))}")
         if body.get("v", VERSION) != VERSION:
             raise StatementError(f"{cls.DOMAIN}.v: version {body.get('v')!r} is not {VERSION}")
         values = {}
-        for f in fields(cls):
-            if f.name not in body:
-                raise StatementError(f"{cls.DOMAIN}.{f.name}: missing")
-            values[f.name] = _check(cls.DOMAIN, f.name, _kind(f.type), body[f.name])
+        for name, kind in kinds.items():
+            if name not in body:
+                raise StatementError(f"{cls.DOMAIN}.{name}: missing")
+            values[name] = _check(cls.DOMAIN, name, kind, body[name])
         made = cls(**values)
         made._validate()
         return made
@@ -124,6 +150,18 @@ class Statement:
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+_FIELD_KINDS: dict[type, dict[str, str]] = {}
+
+
+def _field_kinds(cls: type) -> dict[str, str]:
+    """Field name -> kind, in declaration order; read once per class (``dataclasses.fields`` for
+    each statement parsed was a tenth of a market block's rules)."""
+    kinds = _FIELD_KINDS.get(cls)
+    if kinds is None:
+        kinds = _FIELD_KINDS[cls] = {f.name: _kind(f.type) for f in fields(cls)}
+    return kinds
 
 
 def _field_names(cls: type) -> tuple[str, ...]:

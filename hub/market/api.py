@@ -94,6 +94,25 @@ class Offer(BaseModel):
     preview: bool = Field(False, description="Only say what the create_contract would cost; sign nothing.")
 
 
+def _check_commands(hub: Any, device_id: str, commands: list[str]) -> None:
+    """Each ``entity.command`` must be a command of one of the device's entities: a typo would put
+    on chain an offer whose renters can run nothing."""
+    from hub.devices.capabilities import CAPABILITIES
+
+    entities = {e.key: e for e in hub.entities.for_device(device_id)}
+    for i, name in enumerate(commands):
+        entity, _, command = name.partition(".")
+        found = entities.get(entity)
+        if found is None:
+            raise HTTPException(422, f"commands[{i}]: {device_id} has no entity {entity!r} (it has "
+                                f"{', '.join(sorted(entities)) or 'none'}); name commands as entity.command")
+        capability = CAPABILITIES.get(found.capability)
+        if capability is None or command not in capability.commands:
+            valid = ", ".join(sorted(capability.commands)) if capability else "none"
+            raise HTTPException(422, f"commands[{i}]: {entity} is a {found.capability}, which has no command "
+                                f"{command!r}; valid: {valid or 'none'}")
+
+
 def _fee_of(chain: Any, tx_type: str, payload: dict[str, Any]) -> int:
     """The minimum fee of a transaction with this payload, from a draft signed by a throwaway key (a
     signature's size does not depend on the key): the owner sees the fee before its key signs."""
@@ -110,18 +129,24 @@ async def offer(request: Request, body: Offer) -> dict[str, Any]:
     market = _market(request)
     if hub.devices.get(body.device) is None:
         raise HTTPException(404, f"device: no device {body.device!r} on this hub (`hub devices` lists them)")
+    _check_commands(hub, body.device, body.commands)
     if body.preview:
         chain = hub.services.get("chain")
         identity = hub.services.get("identity")
         record = identity.record(body.device) if identity is not None else None
         if chain is None or record is None or not record.public_key:
             raise HTTPException(409, f"device: {body.device!r} has no key on a chain yet (`hub device keygen`, `bind`)")
-        payload = {"device": bytes(record.public_key), "commands": body.commands, "terms": body.terms,
-                   "endpoint": body.endpoint}
         from hub.chain.access import TxRefused
+        from hub.market.terms import Terms, TermsError
 
+        key = record.public_key
         try:
+            payload = {"device": bytes.fromhex(key) if isinstance(key, str) else bytes(key),
+                       "commands": sorted(set(body.commands)), "terms": Terms.from_payload(body.terms).payload(),
+                       "endpoint": body.endpoint}
             fee = _fee_of(chain, "create_contract", payload)
+        except TermsError as exc:
+            raise HTTPException(422, f"terms: {exc}") from None
         except TxRefused as exc:
             raise HTTPException(422, f"{exc.reason}: {exc.message}") from None
         return {"preview": True, "fee": fee, "device": body.device, "commands": body.commands, "terms": body.terms,

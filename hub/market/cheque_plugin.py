@@ -50,6 +50,24 @@ async def hub_run(hub: Any) -> None:
 
 
 @hookimpl
+def hub_api_routes(hub: Any) -> Any:
+    """``GET /api/plugins/cheques/status`` (token): how far the follower is, channels and open calls
+    known, the closes it answered, the watchers."""
+    watch = hub.data.get("watch")
+    if watch is None:
+        return None
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.get("/status")
+    def status() -> dict:
+        return watch.status()
+
+    return router
+
+
+@hookimpl
 def hub_shutdown(hub: Any) -> None:
     hub.data.pop("watch", None)
     book = hub.data.pop("book", None)

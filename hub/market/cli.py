@@ -59,11 +59,12 @@ def _when(ms: Any) -> str:
 @click.option("--max", "max_duration", help="Longest rental (2h; prepaid default: one window, metered: 1h).")
 @click.option("--endpoint", default="", help="This hub's URL as renters reach it (http://192.168.1.20:8123).")
 @click.option("--yes", is_flag=True, help="Do not ask before signing.")
+@click.option("--wait", is_flag=True, help="Wait until the contract is in a final block (renters see it then).")
 @json_option
 @connection_options
 @pass_ctx
 def offer(ctx: Ctx, device_id: str, commands: str, price, window, rate, per, meter, deposit, max_duration,
-          endpoint: str, yes: bool, as_json: bool) -> None:
+          endpoint: str, yes: bool, wait: bool, as_json: bool) -> None:
     """Offer DEVICE_ID for rent: a create_contract signed by this hub's controller key, e.g.
     `hub market offer demo:smart_plug --commands outlet.turn_on,outlet.turn_off --price 1 --window 10m --max 2h`
     or `... --rate 0.5 --per kWh --deposit 5`."""
@@ -86,16 +87,26 @@ def offer(ctx: Ctx, device_id: str, commands: str, price, window, rate, per, met
         fail("give the terms: --price and --window (prepaid) or --rate, --per and --deposit (metered)")
     body = {"device": device_id, "commands": names, "terms": terms, "endpoint": endpoint}
     preview = call_api(ctx, lambda c: c.post("/api/market/offers", {**body, "preview": True}))
-    if not as_json:
-        click.echo(f"Offer {device_id}: {', '.join(names)}\n  {describe_terms(terms)}\n"
-                   f"  fee of the create_contract transaction: {ruff(preview['fee'])}")
+    # What is said to the person goes to stderr; stdout is the contract id alone (CONTRACT=$(hub market offer ...)).
+    click.echo(f"Offer {device_id}: {', '.join(names)}\n  {describe_terms(terms)}\n"
+               f"  fee of the create_contract transaction: {ruff(preview['fee'])}", err=True)
     if not yes and not click.confirm("Sign and publish it?", default=True, err=True):
         fail("nothing was signed")
     answer = call_api(ctx, lambda c: c.post("/api/market/offers", body))
+    contract = answer["contract"]
+    if wait:
+        deadline = time.monotonic() + 60
+        while not any(r.get("id") == contract and r.get("status") == "live"
+                      for r in call_api(ctx, lambda c: c.get("/api/market/contracts"))):
+            if time.monotonic() > deadline:
+                fail(f"contract {contract} is not in a final block after 60 s; `hub market contracts` shows it later")
+            time.sleep(0.2)
     if as_json:
         emit_json(answer)
         return
-    click.echo(f"contract {answer['contract']} submitted; renters see it in `hub market offers` once it is in a block")
+    click.echo(f"contract {contract} " + ("is live: renters see it in `hub market offers`" if wait else
+               "submitted; renters see it in `hub market offers` once it is in a final block"), err=True)
+    click.echo(contract)
 
 
 @market.command()
@@ -237,14 +248,20 @@ def offers(ctx: Ctx, device_key: str | None, show_all: bool, rpc_url: str | None
     from hub.market.chainview import open_market
     from hub.market.units import describe_terms, review_score
 
-    rows = open_market(_chain_dir(ctx), rpc_url).contracts(device=device_key, live=not show_all)
+    view = open_market(_chain_dir(ctx), rpc_url)
+    rows = view.contracts(device=device_key, live=not show_all)
+    devices: dict[str, dict[str, Any]] = {}
+    for r in rows:  # a device's own score counts every contract it was rented under
+        if r["device"] not in devices:
+            devices[r["device"]] = view.reviews(bytes.fromhex(r["device"]))
+        r["device_reviews"] = devices[r["device"]]
     if as_json:
         emit_json(rows)
         return
     out, warnings = [], []
     for r in rows:
-        score, warn = review_score(r.get("returned", 0), r.get("negative", 0))
-        dev_score, dev_warn = review_score(r.get("device_returned", 0), r.get("device_negative", 0))
+        score, warn = review_score(r["reviews"]["returned"], r["reviews"]["negative"])
+        dev_score, dev_warn = review_score(r["device_reviews"]["returned"], r["device_reviews"]["negative"])
         out.append([r["id"], r["device"][:16] + "…", ", ".join(r.get("commands", [])), describe_terms(r["terms"]),
                     r["controller"][:16] + "…", score + ("  ⚠" if warn else ""), r.get("endpoint") or "-"])
         if warn or dev_warn:
@@ -307,6 +324,7 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
         fail(f"--deposit: {ruff(amount)} is more than the account holds ({ruff(balance)})")
     call = _confirm_and_submit(view.source, key, "call", {"contract": contract_id, "deposit": amount}, lines, yes)
     click.echo(f"call {call.hex()}")
+    _remember_call(key_path, call)
     client = HubClient(ctx.data, ctx.url or found.get("endpoint") or None)
     record = view.call(call) or {}
     channel = view.channel(bytes.fromhex(record["channel"])) if record.get("channel") else None
@@ -315,6 +333,9 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
         status = rental.wait_for_grant(timeout=60 + 10 * view.source.constants.BLOCK_INTERVAL / 1000)
     except RentError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        fail(f"stopped waiting; the call is on chain: `hub market end {call.hex()} --key {key_path}` ends it once "
+             "the hub has seen it, `hub market refund` takes the deposit back if the owner never returns it")
     until = (status.get("grant") or {}).get("not_after")
     click.echo(f"access granted for {', '.join(found.get('commands', []))}" + (f" until {_when(until)}" if until else ""))
     click.echo(f"  control it: hub device call <device id> <entity> <command> --key {key_path}")
@@ -322,8 +343,9 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
     if terms["kind"] == "prepaid":
         if for_ms is None:
             return
+        left = (until - time.time() * 1000) if until else for_ms  # no sleeping past the paid window
         try:
-            time.sleep(for_ms / 1000)
+            time.sleep(max(0.0, min(for_ms, left)) / 1000)
         except KeyboardInterrupt:
             pass
         _end(rental, key_path)
@@ -332,6 +354,10 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
     try:
         while for_ms is None or (time.monotonic() - started) * 1000 < for_ms:
             try:
+                now = rental.status() or {}
+                if now.get("state") not in (None, "open"):  # the hub ended it: its maximum duration, unpaid use
+                    click.echo(f"  the hub ended the rental ({now.get('end_reason') or now.get('state')})")
+                    break
                 paid = rental.pay()
             except RentError as exc:
                 click.secho(f"  {exc}", fg="yellow", err=True)
@@ -357,7 +383,8 @@ def _progress(paid: dict[str, Any], terms: dict[str, Any]) -> None:
     usage = paid["usage"]
     used = f"{usage / 1000:g} {'units' if terms.get('meter') else 's'}"
     answer = paid["answer"]
-    note = "" if answer.get("ok") else f" (cheque not taken: {answer.get('reason')}: {answer.get('message')})"
+    reason = answer.get("reason") or answer.get("error")
+    note = "" if answer.get("ok") else f" (cheque not taken: {reason}: {answer.get('message')})"
     click.echo(f"  used {used}, cost {ruff(paid['cost'])}{note}")
 
 
@@ -366,26 +393,117 @@ def _end(rental: Any, key_path: Path) -> None:
     from hub.market.renter import RentError
 
     try:
+        now = rental.status() or {}
+        if now.get("state") not in (None, "open"):
+            click.echo(f"the rental has ended ({now.get('end_reason') or now.get('state')}); the owner's hub answers "
+                       "with its return")
+            return
         rental.end(next_counter(key_path, None))
     except RentError as exc:
         fail(str(exc))
     click.echo("ended; the owner's hub answers with its return (the rest of the deposit comes back with it)")
 
 
+def _calls_file(key_path: Path) -> Path:
+    return key_path.with_name(key_path.name + ".calls")
+
+
+def _remember_call(key_path: Path, call: bytes) -> None:
+    """The calls this key made, beside it: `end`, `review` and `refund` default to the latest."""
+    with open(_calls_file(key_path), "a") as fh:
+        fh.write(call.hex() + "\n")
+
+
+def _call_or_latest(call: str | None, key_path: Path) -> bytes:
+    if call is not None:
+        return _hash_arg(call, "CALL")
+    try:
+        lines = _calls_file(key_path).read_text().split()
+    except OSError:
+        lines = []
+    if not lines:
+        fail(f"no CALL given, and {key_path} has rented nothing with `hub market rent` on this machine")
+    return bytes.fromhex(lines[-1])
+
+
+def _wait_returned(view: Any, raw: bytes, seconds: float) -> dict[str, Any] | None:
+    """The call on chain once it is no longer open (the owner's return, or a refund), or as it is then."""
+    deadline = time.monotonic() + seconds
+    record = view.call(raw)
+    while record is not None and record.get("status") == "open" and time.monotonic() < deadline:
+        time.sleep(0.25)
+        record = view.call(raw)
+    return record
+
+
 @market.command()
-@click.argument("call")
+@click.argument("call", required=False)
+@click.option("--wait", "wait_s", default=60.0, show_default=True, type=click.FloatRange(0, 3600),
+              help="Seconds to wait for the owner's return when the call is still open.")
+@key_option
+@rpc_option
+@connection_options
+@pass_ctx
+def end(ctx: Ctx, call: str | None, wait_s: float, key_path: Path, rpc_url: str | None) -> None:
+    """End CALL now (default: this key's latest rental), with a request signed by your key: access
+    closes, the charge is fixed, and the owner's hub answers with its return, which this waits for."""
+    from hub.chain.node.files import KeyFileError, read_key
+    from hub.client import HubClient
+    from hub.market.chainview import open_market
+    from hub.market.renter import RentError, Rental
+    from hub.market.units import ruff
+
+    raw = _call_or_latest(call, key_path)
+    try:
+        key = read_key(key_path)
+    except KeyFileError as exc:
+        fail(str(exc))
+    view = open_market(_chain_dir(ctx), rpc_url)
+    record = view.call(raw)
+    if record is None:
+        fail(f"no call {raw.hex()} on this chain")
+    if record.get("renter") != key.public_key.hex():
+        fail("only the call's renter may end it; this key is not its renter")
+    found = view.contract(bytes.fromhex(record["contract"]))
+    client = HubClient(ctx.data, ctx.url or found.get("endpoint") or None)
+    rental = Rental(client, key, key_path, view.source.genesis.network, found, raw, None)
+    if record.get("status") == "open":
+        from hub.identity.cli import next_counter
+
+        try:
+            answer = rental.end(next_counter(key_path, None))
+        except RentError as exc:
+            fail(str(exc))
+        click.echo(f"call {raw.hex()} ended: access closed" +
+                   (f", charge {ruff(answer['used'])}" if answer.get("used") is not None else ""))
+    record = _wait_returned(view, raw, wait_s)
+    if record.get("status") == "open":
+        fail(f"the owner has not returned call {raw.hex()[:16]}… within {wait_s:g} s; if it never does, "
+             f"`hub market refund {raw.hex()}` takes the deposit back after the refund timeout")
+    if record.get("status") == "returned":
+        back = max(0, record.get("deposit", 0) - (record.get("used") or 0))
+        click.echo(f"returned by the owner: used {ruff(record.get('used') or 0)}"
+                   + (f", {ruff(back)} of the deposit back to you" if record.get("deposit") else ""))
+    else:
+        click.echo(f"call {raw.hex()[:16]}… is {record.get('status')}")
+
+
+@market.command()
+@click.argument("call", required=False)
 @click.option("--comment", default="", help="What went wrong (at most 256 characters).")
 @key_option
 @rpc_option
 @yes_option
 @connection_options
 @pass_ctx
-def review(ctx: Ctx, call: str, comment: str, key_path: Path, rpc_url: str | None, yes: bool) -> None:
-    """A negative review of a returned CALL (its renter only, within the review period)."""
+def review(ctx: Ctx, call: str | None, comment: str, key_path: Path, rpc_url: str | None, yes: bool) -> None:
+    """A negative review of a returned CALL (default: this key's latest rental; its renter only,
+    within the review period after the return)."""
     from hub.chain.node.files import KeyFileError, read_key
     from hub.market.chainview import open_market
 
-    raw = _hash_arg(call, "CALL")
+    raw = _call_or_latest(call, key_path)
+    call = raw.hex()
     try:
         key = read_key(key_path)
     except KeyFileError as exc:
@@ -396,6 +514,11 @@ def review(ctx: Ctx, call: str, comment: str, key_path: Path, rpc_url: str | Non
         fail(f"no call {call} on this chain")
     if record.get("renter") != key.public_key.hex():
         fail("only the call's renter may review it; this key is not its renter")
+    if record.get("status") == "open":
+        click.echo("the call is not returned yet: waiting for the owner's return (a review follows it)", err=True)
+        record = _wait_returned(view, raw, 60)
+    if record.get("status") != "returned":
+        fail(f"call {call[:16]}… is {record.get('status')}: only a returned call can be reviewed")
     _confirm_and_submit(view.source, key, "review", {"call": raw, "comment": comment},
                         [f"Negative review of call {call[:16]}… (contract {str(record.get('contract'))[:16]}…)"], yes)
 
@@ -428,7 +551,7 @@ def refund(ctx: Ctx, target: str, key_path: Path, rpc_url: str | None, yes: bool
         if chan is None:
             fail(f"no call or channel {target} on this chain")
         what = (f"Pay out channel {target[:16]}…: deposit {ruff(chan.get('deposit', 0))}, "
-                f"closing at {ruff(chan.get('closing', 0))}")
+                f"{_channel_state(chan)}")
     _confirm_and_submit(view.source, key, "refund", {"target": raw}, [what], yes)
 
 
@@ -467,8 +590,8 @@ def _channel_state(row: dict[str, Any]) -> str:
 
     if row.get("closed"):
         return f"paid out (block {row['closed']})"
-    if row.get("closing_at"):
-        return f"closing at {ruff(row.get('closing', 0))}; challenge until {_when(row['closing_at'])}"
+    if row.get("challenge_ends"):
+        return f"closing at {ruff(row.get('closing') or 0)}; challenge until {_when(row['challenge_ends'])}"
     return "open"
 
 

@@ -207,7 +207,8 @@ class CloseWatch:
             except TxRefused as exc:
                 if exc.reason in SETTLED_REASONS:
                     self._done(channel)
-                else:
+                elif self._refused.get(("", channel)) != exc.reason:  # once per reason, not every pass
+                    self._refused[("", channel)] = exc.reason
                     log.warning("market: the answer to the close of channel %s… waits: %s", channel.hex()[:16], exc)
                 continue
             self.book.execute("UPDATE cheque_answers SET tx = ? WHERE channel = ?", (tx, channel))

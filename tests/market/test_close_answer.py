@@ -67,6 +67,10 @@ def test_the_hub_answers_a_close_with_an_older_cheque(embedded):
     assert paid_out[3] == amount  # the payee got the newer cheque's amount, not the older one's
     assert truth.balance(RENTER) == FUNDS - amount - truth.fees(RENTER)
     assert truth.balance(OWNER) == FUNDS + amount - truth.fees(OWNER)
+    status = owner.hub.get("/api/plugins/cheques/status")
+    assert status["down"] is None and status["channels"] >= 1
+    assert [a["channel"] for a in status["answered"]] == [channel.hex()]
+    assert status["answered"][0]["amount"] == amount and status["answered"][0]["closing"] == first.statement.amount
     # The channel is closing: the hub takes no more cheques on it.
     status, answer = owner.hub.request("POST", "/api/market/cheques", second.to_json(), auth=False)
     assert answer.get("duplicate") or answer.get("reason") == "channel_closing", answer
@@ -156,3 +160,21 @@ def _post(url: str, body) -> tuple[int, dict]:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_a_close_made_while_the_hub_was_killed_is_answered_after_it_restarts(embedded):
+    """kill -9 of the owner's hub (and so of its embedded chain); the renter's close waits in the
+    chain's inbox and lands once the hub is back: the kept cheque survived and answers it."""
+    owner, chain = embedded, embedded.chain
+    truth = chain.truth
+    channel, first, second = _two_cheques(owner, chain)
+    owner.hub.kill()
+    closing = chain.submit(RENTER, "settle", {"channel": channel, "cheque": first.to_body(), "close": True})
+    owner.start()
+    assert chain.fate(closing) in (None, "included")
+    paid_out = wait_until("the answer after the restart", lambda: (v := truth.value("chan", channel)) and v[7] and v,
+                          30, owner.hub.log)
+    amount = second.statement.amount
+    assert truth.included(closing) is not None and paid_out[3] == amount
+    assert truth.balance(OWNER) == FUNDS + amount - truth.fees(OWNER)
+    assert truth.balance(RENTER) == FUNDS - amount - truth.fees(RENTER)

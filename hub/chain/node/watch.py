@@ -72,6 +72,8 @@ class WatchService:
         self.cursor = node.lib  # closes before start-up: every watched channel is looked at once (recheck)
         self._recheck: set[bytes] = set(self.watched)
         self.answers: list[dict] = []
+        self._sent: dict[bytes, bytes] = {}  # channel -> the answer last sent (while it is in the mempool)
+        self._failed: dict[bytes, str] = {}  # channel -> why its answer was last refused (logged once)
 
     def close(self) -> None:
         with self._lock:
@@ -173,6 +175,9 @@ class WatchService:
                         "with %d", channel.hex()[:16], closing, amount)
             self._finish(channel)
             return None
+        if self._sent.get(channel) in node.mempool:
+            self._recheck.add(channel)  # the answer is on its way: look again once it is in a block
+            return None
         sender = address_of(self.key.public_key)
         node.drain_inbox(now_ms)
         queue = node.mempool.by_sender.get(sender) or {}
@@ -182,16 +187,20 @@ class WatchService:
                           {"channel": channel, "cheque": signed.to_body(), "close": False}, nonce, now_ms)
             node.submit(tx.raw, now_ms)
         except (TxRefused, TxRejected) as exc:
-            log.warning("watch: the answer to the close of channel %s… was refused: %s (fund %s to pay its fee)",
-                        channel.hex()[:16], exc, self.info()["address"])
-            self._recheck.add(channel)  # tried again on the next look
+            if self._failed.get(channel) != str(exc):  # once per reason, not every look
+                self._failed[channel] = str(exc)
+                log.warning("watch: the answer to the close of channel %s… was refused: %s (its fee is paid by %s)",
+                            channel.hex()[:16], exc, self.info()["address"])
+            self._recheck.add(channel)  # tried again on the next look, while the challenge runs
             return None
+        self._failed.pop(channel, None)
+        self._sent[channel] = tx.hash
         with self._lock:
             self._conn.execute("UPDATE watched SET answer = ? WHERE channel = ?", (tx.hash, channel))
         self.answers.append({"channel": channel.hex(), "closing": closing, "amount": amount, "tx": tx.hash.hex()})
         log.info("watch: answered the close of channel %s… (it named %d) with the cheque of %d: tx %s",
                  channel.hex()[:16], closing, amount, tx.hash.hex()[:16])
-        self._recheck.add(channel)  # looked at again: done once the chain shows it answered or paid out
+        self._recheck.add(channel)  # looked at again until the chain shows it answered
         return tx
 
     def _finish(self, channel: bytes) -> None:

@@ -2,10 +2,10 @@
 
 Strict pydantic models (no coercion: a string is never read as a number) with ``extra="forbid"``:
 two nodes must agree on whether a payload is valid, so nothing is guessed. Types whose effects come
-in later issues (``data_anchor`` and the contract types) are validated here already, so blocks
-carrying them are judged the same way by every node from the first release. The device types carry
-signed statements (``hub.crypto.statements``) as their CBOR bodies, parsed here field by field;
-their signatures are checked by the rules (``devices.py``), which know who must have signed.
+in later issues (``data_anchor``) are validated here already, so blocks carrying them are judged the
+same way by every node from the first release. The device and market types carry signed statements
+(``hub.crypto.statements``) as their CBOR bodies, parsed here field by field; their signatures are
+checked by the rules (``devices.py``, ``market.py``), which know who must have signed.
 """
 
 from __future__ import annotations

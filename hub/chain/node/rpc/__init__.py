@@ -355,6 +355,8 @@ def create_rpc_app(node, *, now: Callable[[], int] | None = None, stream_interva
     add_genesis_route(app, node)
     from hub.chain.node.rpc.device_routes import add_device_routes  # GET /devices/{key}, /anchors/{address}
     add_device_routes(app, read, RpcError)
+    from hub.chain.node.rpc.market_routes import add_market_routes  # GET /contracts, /calls, /channels, /reviews
+    add_market_routes(app, read, RpcError)
     return app
 
 

@@ -27,7 +27,8 @@ MAX_KEY_BYTES = 256  # every key of the ledger is far shorter (an address is 20 
 #: Namespaces whose keys are byte strings of one size (state.py): their key may also be given as
 #: its plain bytes in hex (a device's public key as it is written everywhere else). The CBOR form
 #: is two bytes longer, so the two cannot be confused.
-RAW_KEYS = {"dev": 32, "ctl": 32, "done": 32, "clog": 20, "anchor": 28}
+RAW_KEYS = {"dev": 32, "ctl": 32, "done": 32, "clog": 20, "anchor": 28, "contract": 32, "call": 32, "chan": 32,
+            "chanof": 40, "rev": 32, "reviewed": 32}
 
 
 def _plain(value: Any) -> Any:
