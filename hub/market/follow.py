@@ -29,8 +29,7 @@ MARKET_TYPES = frozenset({"create_contract", "call", "return", "review", "settle
 
 class Follower:
     def __init__(self, store: MarketStore, rentals: Rentals, chain: Callable[[], Any], identity: Any,
-                 emit: Callable[[str, dict], None], cheques: Callable[[], Any] = lambda: None) -> None:
-        self._cheques = cheques  # the cheque book (hub.market.cheques): told of channels and calls
+                 emit: Callable[[str, dict], None]) -> None:
         self.store = store
         self.rentals = rentals
         self._chain = chain
@@ -96,19 +95,15 @@ class Follower:
         elif kind == "settle":
             if p["channel"] in self.channels:
                 await self._settled(chain, tx, block)
-                await self._note_channel(chain, p["channel"])
         elif kind == "refund":
             target = p["target"]
             call = self.store.call(target)
             if call is not None:
                 self.store.set_state(call.id, "refunded", note=f"refunded by the renter in {tx.hash.hex()[:16]}")
                 self.rentals.forget(call.id)
-                if call.channel:
-                    self._note("forget_call", call.id)
                 log.warning("market: call %s was refunded (no return reached the chain in time)", call.id.hex()[:16])
             elif target in self.channels:
                 await self._channel_refunded(chain, tx, block, target)
-                await self._note_channel(chain, target)
         elif kind == "review":
             call = self.store.call(p["call"])
             if call is not None:
@@ -168,9 +163,6 @@ class Follower:
             return
         if channel:
             self.channels[channel] = tx.hash
-            await self._note_channel(chain, channel)
-            if state == "open":
-                self._note("note_call", tx.hash, "Call", channel, contract.id, renter, True)
         self.emit("contract_called", {"contract": contract.id.hex(), "call": tx.hash.hex(), "renter": renter.hex(),
                                       "device": contract.device_id, "amount": deposit})
         if state == "open":
@@ -178,26 +170,6 @@ class Follower:
         else:
             log.warning("market: call %s on %s not served: %s; it is returned with nothing used", tx.hash.hex()[:16],
                         contract.device_id, note)
-
-    # --- the cheque book's view of this hub's channels and calls --------------------------------------
-    def _note(self, method: str, key: bytes, kind: str | None = None, *fields: Any) -> None:
-        book = self._cheques()
-        if book is None or not hasattr(book, method):
-            return
-        if kind is None:
-            getattr(book, method)(key)
-            return
-        from hub.market import cheques
-
-        getattr(book, method)(key, getattr(cheques, kind)(*fields))
-
-    async def _note_channel(self, chain: Any, channel: bytes) -> None:
-        if self._cheques() is None:
-            return
-        held = await self._state(chain, "chan", channel)
-        if held is not None:  # (renter, payee, deposit, withdrawn, closing amount, closing_at, opened, closed)
-            self._note("note_channel", channel, "Channel", bytes(held[0]), int(held[2]), int(held[3]), int(held[5]),
-                       int(held[4]))
 
     async def _openings(self, chain: Any, renter: bytes, contract: Any) -> int:
         from hub.crypto.address import address_of
@@ -242,9 +214,6 @@ class Follower:
         self.store.set_state(call.id, "returned")
         self.store.set_return(call.id, tx.hash, "final")
         self.rentals.forget(call.id)
-        if call.channel:
-            self._note("forget_call", call.id)
-            await self._note_channel(chain, call.channel)
         if call.kind == "prepaid":
             self._book(tx, block, call, "return", int(p["used"]))
         elif p.get("cheque"):
@@ -262,6 +231,8 @@ class Follower:
             call = named if named is not None else call
         if tx.sender == me and call is not None and (cheque is not None or p.get("close")):
             await self._channel_paid(chain, tx, block, channel, cheque, "settle", call)
+            if cheque is not None:
+                self.store.set_settle(channel, int(cheque["body"]["amount"]), tx.hash, "final")
         elif p.get("close") or cheque is not None:  # a renter's close, or an answer to one: a challenge runs
             amount = int(cheque["body"]["amount"]) if cheque is not None else 0
             before = self._closing.get(channel, (0, b""))[0]

@@ -70,7 +70,6 @@ class Rentals:
         self.receipts = receipts  # hub.market.service.Market: signs receipts
         self._delivered: set[bytes] = set()  # grants a key-holding device confirmed this run
         self._waiting: dict[bytes, str] = {}  # transactions held back, and why (logged once per reason)
-        self._unpaid_since: dict[bytes, int] = {}
         self.contracts: dict[bytes, Any] = {}  # the follower's contracts by id (it shares its dict)
         self._checked: dict[bytes, int] = {}  # call -> when its return's status was last asked (ms)
 
@@ -206,7 +205,8 @@ class Rentals:
             log.debug("market: the chain went away mid-pass: %s", exc)
 
     async def _meter(self, call: CallRow, now: int) -> None:
-        """Issue a receipt every ``receipt_interval``; end a renter whose cheques stopped covering it."""
+        """Issue a receipt every ``receipt_interval``; end a renter whose cheques do not cover the
+        receipt it had ``pay_timeout`` ago (the renter went away, or stopped paying)."""
         latest = self.store.latest_receipt(call.id)
         if self.receipts is not None and (latest is None or now - latest["time"] >= self.config.receipt_interval * 1000):
             try:
@@ -214,23 +214,18 @@ class Rentals:
                 latest = self.store.latest_receipt(call.id)
             except Exception as exc:  # noqa: BLE001 - a meter that cannot be read: the last receipt stands
                 log.debug("market: no receipt for call %s now: %s", call.id.hex()[:16], exc)
-        if latest is None:
+        due = self.store.latest_receipt(call.id, before=now - int(self.config.pay_timeout * 1000))
+        if due is None:
             return
         cheque = self._cheque(call.id)
         paid = cheque.statement.call_amount if cheque is not None else 0
-        if latest["cost"] - paid > self.config.unpaid_slack:
-            since = self._unpaid_since.setdefault(call.id, now)
-            if now - since >= self.config.pay_timeout * 1000:
-                self._unpaid_since.pop(call.id, None)
-                await self.end(call, "unpaid", now)
-        else:
-            self._unpaid_since.pop(call.id, None)
+        if due["cost"] - paid > self.config.unpaid_slack:  # a receipt pay_timeout old is still not paid
+            await self.end(call, "unpaid", now)
 
     def forget(self, call_id: bytes) -> None:
         """A call the chain closed: nothing of it stays in memory."""
         self._checked.pop(call_id, None)
         self._waiting.pop(call_id, None)
-        self._unpaid_since.pop(call_id, None)
 
     # --- returns -------------------------------------------------------------------------------------
     async def _return(self, chain: Any, call: CallRow, now: int) -> None:

@@ -35,14 +35,15 @@ class Market:
         self._chain = chain
         self.now = now
         self.config = config
-        self.cheques: Any = None  # hub.market.cheques: set by whoever provides the cheque checker
+        self.cheques: Any = None  # hub.market.cheques.ChequeBook: set by the cheques plugin (it looks up
+        # receipts with usage_cost and notes channels and calls from final blocks itself)
         self._listeners: list[Callable[[str, dict], None]] = []
         #: For a device that holds its key: ``async (device_id, call, entity, since) -> Signed`` asks the
         #: device itself (``hub_request_receipt``).
         self.receipt_signer = receipt_signer
         self.rentals = Rentals(store, identity, chain, now=now, read_entity=read_entity, config=config,
                                emit=self._emit, cheques=lambda: self.cheques, receipts=self)
-        self.follower = Follower(store, self.rentals, chain, identity, self._emit, cheques=lambda: self.cheques)
+        self.follower = Follower(store, self.rentals, chain, identity, self._emit)
         self.down: str | None = None
 
     @property
@@ -189,8 +190,6 @@ class Market:
         usage = self.rentals.usage(call, reading)
         named = receipt_hash(signed.statement)
         self.store.add_receipt(named, call.id, reading, at_ms, usage, terms.cost(usage), signed.to_json())
-        if self.cheques is not None and hasattr(self.cheques, "note_receipt"):
-            self.cheques.note_receipt(named, call.id, terms.cost(usage))
         return signed
 
     async def receipt(self, call_id: bytes | str) -> Any:

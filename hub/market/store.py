@@ -335,9 +335,11 @@ class MarketStore:
                           (receipt_hash,))
         return _receipt(rows[0]) if rows else None
 
-    def latest_receipt(self, call_id: bytes) -> dict[str, Any] | None:
+    def latest_receipt(self, call_id: bytes, before: int | None = None) -> dict[str, Any] | None:
+        """The call's latest receipt, or its latest issued at ``before`` (ms) or earlier."""
         rows = self._exec("SELECT hash, call, reading, time, usage, cost, signed FROM receipts WHERE call = ? "
-                          "ORDER BY time DESC, reading DESC LIMIT 1", (call_id,))
+                          "AND time <= ? ORDER BY time DESC, reading DESC LIMIT 1",
+                          (call_id, 2**63 - 1 if before is None else before))
         return _receipt(rows[0]) if rows else None
 
     # --- payments ------------------------------------------------------------------------------------
@@ -378,10 +380,6 @@ class MarketStore:
     def set_settle(self, channel: bytes, amount: int, tx: bytes | None, status: str) -> None:
         self._exec("INSERT INTO settles (channel, amount, tx, status) VALUES (?, ?, ?, ?) ON CONFLICT (channel, amount) "
                    "DO UPDATE SET tx = excluded.tx, status = excluded.status", (channel, amount, tx, status))
-
-    def open_settles(self) -> list[tuple[bytes, int, bytes | None, str]]:
-        rows = self._exec("SELECT channel, amount, tx, status FROM settles WHERE status IN ('due', 'sent')")
-        return [(bytes(r[0]), r[1], bytes(r[2]) if r[2] is not None else None, r[3]) for r in rows]
 
 
 def _contract(row: tuple) -> Contract:

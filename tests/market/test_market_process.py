@@ -129,3 +129,100 @@ def test_prepaid_rental_grants_the_paid_window_and_the_return_pays_the_owner_onc
     finally:
         inbox.close()
         hub.stop()
+
+
+RATE = 1_000_000  # base units per kWh: 1,000 per Wh
+
+
+def test_metered_rental_bills_the_energy_the_receipts_show_and_the_cheques_pay(tmp_path):
+    """A metered rental of the demo plug's energy: receipts from the hub (its light node), the
+    renter's rising cheques against them, a kill -9 of the hub mid-rental, the renter's end, and a
+    return that pays the owner exactly the renter's last cheque."""
+    from hub.crypto.statements import Cheque, Receipt, Signed, receipt_hash
+
+    data = tmp_path / "data"
+    chain_dir = data / "chain"
+    _genesis(chain_dir, 200)
+    owner_key = chain_dir / "keys" / "producer-0.key"
+    owner = read_key(owner_key)
+    (data / "configuration.yaml").write_text(
+        f"hub: {{commit_interval: 0.1}}\nchain:\nidentity:\n  key: {owner_key}\n"
+        f"market: {{poll: 0.1, receipt_interval: 0.5, cheque_grace: 0.5, pay_timeout: 60, settle_threshold: 1}}\n"
+        f"{DEMO}")
+    net = load_genesis(chain_dir / "genesis.json").network
+    binding = _bind_locally(data, net, owner)
+    hub = HubProcess(data).start()
+    inbox = Inbox(chain_dir)
+    url = f"/api/devices/{PLUG}/signed-commands"
+    try:
+        _final(hub, inbox.send(RENTER, "bind_device", {"statement": binding.to_body()}), "the binding")
+        offer = inbox.send(owner, "create_contract", {
+            "device": PLUG_KEY.public_key, "commands": ["outlet.turn_on", "outlet.turn_off"],
+            "terms": {"kind": "metered", "rate": RATE, "meter": "energy", "deposit": 10_000, "max_duration": 60_000},
+            "endpoint": hub.url})
+        _final(hub, offer, "the offer")
+        call = inbox.send(RENTER, "call", {"contract": offer, "deposit": 500_000})
+        _final(hub, call, "the call")
+        view = f"/api/market/calls/{call.hex()}"
+        hub.wait_for(lambda: hub.request("GET", view, auth=False)[0] == 200, what="the hub serving the call")
+        status = hub.request("GET", view, auth=False)[1]
+        assert status["state"] == "open" and status["kind"] == "metered"
+        channel = bytes.fromhex(status["channel"])
+        assert hub.request("POST", url, _command(net, RENTER, "turn_on"), auth=False)[0] == 200
+
+        paid = [0]
+
+        def pay() -> dict:
+            """What `hub market rent` does each tick: a fresh receipt, priced, paid by a cheque."""
+            receipt = Signed.from_json(hub.request("GET", f"{view}/receipt", auth=False)[1])
+            st = receipt.statement
+            assert isinstance(st, Receipt) and st.call == call and st.entity == "energy"
+            assert receipt.verify(owner.public_key, net)  # the hub signs for the keyless plug
+            start = hub.request("GET", view, auth=False)[1]["start_reading"]
+            cost = RATE * (st.reading - start) // 1000
+            if cost <= paid[0]:
+                return {"ok": True, "unchanged": True}
+            cheque = sign(Cheque(net.chain_id, channel, offer, call, receipt_hash(st), cost, cost, RENTER.public_key),
+                          RENTER, net)
+            answer = hub.request("POST", "/api/market/cheques", cheque.to_json(), auth=False)[1]
+            assert answer["ok"], answer
+            paid[0] = cost
+            return answer
+
+        for _ in range(3):
+            time.sleep(0.7)
+            pay()
+        hub.kill()
+        hub.start()
+        assert hub.request("POST", url, _command(net, RENTER, "turn_on"), auth=False)[0] == 200  # still granted
+        for _ in range(3):
+            time.sleep(0.7)
+            pay()
+        assert paid[0] > 0
+        # An older cheque now is refused (the book kept the newer one across the kill -9).
+        older = sign(Cheque(net.chain_id, channel, offer, call, b"\x00" * 32, 1, 1, RENTER.public_key), RENTER, net)
+        assert hub.request("POST", "/api/market/cheques", older.to_json(), auth=False)[0] in (404, 409)
+
+        end = sign(Command(net.chain_id, PLUG_KEY.public_key, "market", "end", {"call": call.hex()},
+                           int(time.time() * 1000), _counter(), RENTER.public_key), RENTER, net)
+        status, answer = hub.request("POST", f"{view}/end", {"signed": end.to_json()}, auth=False)
+        assert status == 200 and answer["ended"], answer
+        status, answer = hub.request("POST", url, _command(net, RENTER, "turn_off"), auth=False)
+        assert status == 403 and answer["reason"] == "not_granted", answer  # access closed at the end
+
+        hub.wait_for(lambda: (inbox.store.state_value("call", call) or [None] * 7)[6] == "returned", 30,
+                     what="the return on chain")
+        entry = inbox.store.state_value("call", call)
+        chan = inbox.store.state_value("chan", channel)
+        assert entry[7] == paid[0]  # used: what the last cheque covered, not the final receipt's more
+        assert chan[3] == paid[0]  # the owner withdrew exactly the last cheque, in all
+        # Withdrawals while the rental ran (settle_threshold), the rest with the return: in all,
+        # exactly the last cheque, each transaction booked once.
+        hub.wait_for(lambda: sum(a for _, a in _market_rows(data, "SELECT kind, amount FROM payments")) == paid[0],
+                     what="the payments booked")
+        kinds = [k for k, _ in _market_rows(data, "SELECT kind, amount FROM payments ORDER BY time")]
+        assert "settle" in kinds and set(kinds) <= {"settle", "return"}, kinds
+        assert "Traceback" not in hub.log()
+    finally:
+        inbox.close()
+        hub.stop()

@@ -121,7 +121,7 @@ class Client:
 
     def ask(self, message: dict, network: Network = NETWORK) -> dict:
         self._ids += 1
-        if message["t"] in ("deliver", "prove"):
+        if message["t"] in ("deliver", "prove", "receipt"):
             message = {**message, "chain": network.chain_id, "genesis": network.genesis_hash}
         self.send({**message, "id": self._ids})
         while True:

@@ -301,3 +301,32 @@ def test_two_binders_with_the_right_code_at_once_bind_it_once(plug):
     answers = [answer(first), answer(second)]
     assert sorted(a["ok"] for a in answers) == [False, True]
     assert next(a for a in answers if not a["ok"])["reason"] == "already_bound"
+
+
+def test_the_device_signs_its_own_meter_receipts_only_for_a_call_it_granted(plug):
+    """The market's metering of a key-holding device (issue #17): the device reads its own meter
+    and signs the receipt with its own key, and only for a rental it holds a grant for."""
+    from hub.crypto.statements import Receipt
+
+    device = plug()
+    client = Client(device.port)
+    owner, renter = keys.PrivateKey.generate(), keys.PrivateKey.generate()
+    bind(client, device, owner)
+    call = b"\x42" * 32
+    asked = {"t": "receipt", "call": call, "entity": "energy", "since": now_ms() - 5_000}
+    refused = client.ask(asked)
+    assert (refused["ok"], refused["reason"]) == (False, "not_granted"), refused
+    grant = sign(Grant(device.public_key, owner.public_key, renter.public_key, ("relay.turn_on",), now_ms() - 1_000,
+                       now_ms() + 60_000, 0, f"call:{call.hex()}"), owner, NETWORK)
+    assert client.deliver(grant)["ok"]
+    for entity, low in (("energy", 0), ("time", 5_000)):
+        answer = client.ask({**asked, "entity": entity})
+        assert answer["ok"], answer
+        receipt = Signed.from_body(answer["result"])
+        st = receipt.statement
+        assert isinstance(st, Receipt) and (st.device, st.signer, st.call, st.entity) == (
+            device.public_key, device.public_key, call, entity)
+        assert st.reading >= low and receipt.verify(device.public_key, NETWORK)
+    other = keys.PrivateKey.generate()
+    wrong_chain = client.ask({**asked, "entity": "energy"}, Network("elsewhere", other.public_key))
+    assert (wrong_chain["ok"], wrong_chain["reason"]) == (False, "wrong_chain")
