@@ -400,7 +400,10 @@ def _end(rental: Any, key_path: Path) -> None:
             return
         rental.end(next_counter(key_path, None))
     except RentError as exc:
-        fail(str(exc))
+        if exc.status != 409:
+            fail(str(exc))
+        click.echo("the rental has ended (the hub ended it a moment before); the owner's hub answers with its return")
+        return
     click.echo("ended; the owner's hub answers with its return (the rest of the deposit comes back with it)")
 
 
@@ -473,9 +476,12 @@ def end(ctx: Ctx, call: str | None, wait_s: float, key_path: Path, rpc_url: str 
         try:
             answer = rental.end(next_counter(key_path, None))
         except RentError as exc:
-            fail(str(exc))
-        click.echo(f"call {raw.hex()} ended: access closed" +
-                   (f", charge {ruff(answer['used'])}" if answer.get("used") is not None else ""))
+            if exc.status != 409:  # 409: the hub ended it already (its window closed); its return follows
+                fail(str(exc))
+            click.echo(f"call {raw.hex()} had ended already: {exc}")
+        else:
+            click.echo(f"call {raw.hex()} ended: access closed" +
+                       (f", charge {ruff(answer['used'])}" if answer.get("used") is not None else ""))
     record = _wait_returned(view, raw, wait_s)
     if record.get("status") == "open":
         fail(f"the owner has not returned call {raw.hex()[:16]}… within {wait_s:g} s; if it never does, "

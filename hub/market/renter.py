@@ -23,7 +23,11 @@ from hub.market.units import metered_cost
 
 
 class RentError(Exception):
-    """Something the renter must be told, in a sentence."""
+    """Something the renter must be told, in a sentence; ``status``: the hub's HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ChequeBook:
@@ -183,7 +187,7 @@ class Rental:
             return self.client.request("POST", f"/api/market/calls/{self.call.hex()}/end",
                                        {"signed": sign(st, self.key, self.network).to_json()}, auth=False)
         except ClientError as exc:
-            raise RentError(f"the hub did not end the call: {exc}") from None
+            raise RentError(f"the hub did not end the call: {exc}", exc.status) from None
 
 
 __all__ = ["ChequeBook", "RentError", "Rental"]
