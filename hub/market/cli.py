@@ -95,11 +95,11 @@ def offer(ctx: Ctx, device_id: str, commands: str, price, window, rate, per, met
     answer = call_api(ctx, lambda c: c.post("/api/market/offers", body))
     contract = answer["contract"]
     if wait:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # finality on a remote chain of many producers takes a while
         while not any(r.get("id") == contract and r.get("status") == "live"
                       for r in call_api(ctx, lambda c: c.get("/api/market/contracts"))):
             if time.monotonic() > deadline:
-                fail(f"contract {contract} is not in a final block after 60 s; `hub market contracts` shows it later")
+                fail(f"contract {contract} is not in a final block after 180 s; `hub market contracts` shows it later")
             time.sleep(0.2)
     if as_json:
         emit_json(answer)

@@ -92,8 +92,8 @@ class Rental:
         last = None
         while time.monotonic() < deadline:
             last = self.status()
-            if last and last.get("state") == "open" and last.get("grant"):
-                return last
+            if last and last.get("grant") and last.get("state") in ("open", "ended", "returned"):
+                return last  # granted (a short window may be over already: the caller sees the state)
             if last and last.get("state") not in (None, "open"):
                 raise RentError(f"the hub did not open access: the call is {last['state']}"
                                 + (f" ({last['end_reason']})" if last.get("end_reason") else ""))
