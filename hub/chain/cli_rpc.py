@@ -60,7 +60,9 @@ class RpcNode:
             if exc.code == 404 and missing_ok:
                 return None
             message = answer.get("message") if isinstance(answer, dict) else None
-            _fail(f"the node at {self.url} answered {path} with HTTP {exc.code}: {message or exc.reason}")
+            code = answer.get("error") if isinstance(answer, dict) else None  # the reason code scripts match on
+            detail = f"{code}: {message}" if code and message else message or exc.reason
+            _fail(f"the node at {self.url} answered {path} with HTTP {exc.code}: {detail}")
         except (urllib.error.URLError, OSError) as exc:
             _fail(f"cannot reach the node at {self.url} ({getattr(exc, 'reason', exc)})")
         except ValueError:

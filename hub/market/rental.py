@@ -253,7 +253,16 @@ class Rentals:
         cheque = None
         if call.kind == "metered":
             cheque = self._cheque(call.id)
-            used = min(used, cheque.statement.call_amount if cheque is not None else 0)
+            if cheque is None:
+                # The chain takes a metered return only with a cheque of the call (cheque_mismatch): with
+                # none signed there is nothing to redeem, so nothing is sent; the call stays open on
+                # chain until its renter's refund, which gives back nothing (the deposit is in the channel).
+                self.store.set_return(call.id, None, "none", note="the renter signed no cheque for this call")
+                self.store.set_state(call.id, "unpaid")
+                log.warning("market: call %s ended with no cheque from its renter: nothing to return",
+                            call.id.hex()[:16])
+                return
+            used = min(used, cheque.statement.call_amount)
             if used != call.used:
                 self.store.set_used(call.id, used)
         consent = sign(ReviewConsent(chain=network.chain_id, contract=call.contract, call=call.id,

@@ -35,6 +35,9 @@ OWNER = PrivateKey(hashlib.sha256(b"market-owner").digest())  # the device's con
 RENTER = PrivateKey(hashlib.sha256(b"market-renter").digest())
 STRANGER = PrivateKey(hashlib.sha256(b"market-stranger").digest())
 FUNDS = 1000 * RUFF
+#: Where a ``call`` record (hub/chain/protocol/state.py) keeps its status:
+#: (contract, renter, escrow, channel, time, windows, status, used, ended at).
+STATUS = 6
 
 #: The market's clock, small: a whole rental with its settlement in seconds.
 REFUND_TIMEOUT = 4000
@@ -163,12 +166,10 @@ class Truth:
             for ns, _key, value in store.state_rows():
                 if ns == "acct":
                     held += value[0]
-                elif ns == "call" and value[-1] == "open":
-                    held += value[2]
-                elif ns == "chan":
-                    deposit, withdrawn, closing_amount, closing_at = value[2], value[3], value[4], value[5]
-                    del closing_amount, closing_at
-                    held += deposit - withdrawn
+                elif ns == "call" and value[STATUS] == "open":
+                    held += value[2]  # a prepaid call's escrow
+                elif ns == "chan" and not value[7]:  # a channel holds deposit - withdrawn until paid out
+                    held += value[2] - value[3]
             return held, store.state_value("meta", "supply")
         finally:
             store.close()
@@ -367,6 +368,12 @@ class Owner:
         assert (result.returncode == 0) == ok, text
         return text
 
+    def json(self, *args: str, timeout: float = 60) -> Any:
+        """A command's ``--json`` answer (standard output only; words go to standard error)."""
+        result = run_cli(self.data, *args, "--json", timeout=timeout)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
     def outlet(self) -> str:
         return self.hub.get("/api/states/switch.smart_plug")["value"]
 
@@ -386,12 +393,19 @@ class Renter:
         self.key, self.owner = key, owner
         self.counter = 0
 
+    @property
     def chain_args(self) -> list[str]:
-        chain = self.owner.chain
-        return ["--rpc", chain.url] if chain.mode == "remote" else ["--chain-dir", str(chain.chain_dir)]
+        return ["--rpc", self.owner.chain.url] if self.owner.chain.mode == "remote" else []
+
+    @property
+    def data(self) -> Path:
+        """Where the CLI runs: the renter's own directory with a node to talk to; on the embedded
+        default the chain is only reachable on the owner's machine, so there the renter runs its
+        commands beside the owner's (the README walkthrough's case), with its own key file."""
+        return self.home if self.owner.chain.mode == "remote" else self.owner.data
 
     def run(self, *args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
-        return run_cli(self.home, *args, timeout=timeout, env=env)
+        return run_cli(self.data, *args, timeout=timeout, env=env)
 
     def cli(self, *args: str, ok: bool = True, timeout: float = 60) -> str:
         result = self.run(*args, timeout=timeout)
@@ -399,10 +413,15 @@ class Renter:
         assert (result.returncode == 0) == ok, text
         return text
 
+    def json(self, *args: str, timeout: float = 60) -> Any:
+        result = self.run(*args, "--json", timeout=timeout)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
     def popen(self, *args: str) -> subprocess.Popen:
         """A long-running CLI command (``hub market rent``), its output in a log file."""
         log = open(self.home / "cli.log", "ab")
-        return subprocess.Popen(hub_command("--data", str(self.home), *args), stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(hub_command("--data", str(self.data), *args), stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
                                 start_new_session=True)
 
@@ -503,11 +522,11 @@ def latest_receipt(owner: Owner, call_id: bytes):
 
 
 def price_of(terms: dict, reading: int) -> int:
-    """What usage up to ``reading`` costs under ``terms`` (spec17.md: per 1,000 milli-units of a
-    meter, rounded down; per interval of time)."""
+    """What usage up to ``reading`` costs under ``terms``: ``rate`` per 1,000 milli-units of a
+    meter, or per ``interval`` ms of time, pro rata, rounded down (in the renter's favour)."""
     if terms["meter"]:
         return terms["rate"] * reading // 1000
-    return terms["rate"] * (reading // terms["interval"])
+    return terms["rate"] * reading // terms["interval"]
 
 
 def pay(owner: Owner, call_id: bytes, contract: bytes, channel: bytes, terms: dict, paid_before: int = 0,

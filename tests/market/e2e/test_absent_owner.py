@@ -5,11 +5,11 @@ REFUND_TIMEOUT has passed, not before), and an owner who claims more than the re
 
 from __future__ import annotations
 
-from tests.market.e2e.kit import (FUNDS, OWNER, PREPAID, RENTER, RUFF, consent, call, cheque, create_contract,
+from tests.market.e2e.kit import (Renter, STATUS, FUNDS, OWNER, PREPAID, RENTER, RUFF, consent, call, cheque, create_contract,
                                   fate_of, wait_until)
 
 
-def test_no_return_the_renter_takes_the_deposit_back_after_the_timeout(devnet):
+def test_no_return_the_renter_takes_the_deposit_back_after_the_timeout(devnet, tmp_path):
     owner, chain = devnet, devnet.chain
     truth = chain.truth
     contract = create_contract(chain, PREPAID)
@@ -18,18 +18,20 @@ def test_no_return_the_renter_takes_the_deposit_back_after_the_timeout(devnet):
     deposit = 3 * RUFF
     called = call(chain, contract, deposit)
     record = truth.value("call", called)
-    assert record[1] == RENTER.public_key and record[2] == deposit and record[-1] == "open", record
+    assert record[1] == RENTER.public_key and record[2] == deposit and record[STATUS] == "open", record
     assert truth.balance(RENTER) == FUNDS - deposit - truth.fees(RENTER)
     held, supply = truth.supply_holds()
     assert held == supply  # the deposit is in escrow, not gone
 
-    early = fate_of(chain, RENTER, "refund", {"target": called})
+    renter = Renter(tmp_path, owner)
+    refund = ["market", "refund", called.hex(), "--key", str(renter.key_file), *renter.chain_args, "--yes"]
+    early = renter.cli(*refund, ok=False)
     assert "refund_too_early" in early, early
-    opened_at = record[4]
-    wait_until("REFUND_TIMEOUT to pass on chain", lambda: chain.get("/head")["timestamp"] > opened_at
-               + truth.genesis.rules().REFUND_TIMEOUT, 20)
-    assert fate_of(chain, RENTER, "refund", {"target": called}) == "included"
-    assert truth.value("call", called)[-1] == "refunded"
+    # The controller may answer until the paid windows are over, and REFUND_TIMEOUT after that.
+    due = record[4] + PREPAID["window"] * record[5] + truth.genesis.rules().REFUND_TIMEOUT
+    wait_until("the refund timeout to pass on chain", lambda: chain.get("/head")["timestamp"] > due, 20)
+    renter.cli(*refund)
+    assert truth.value("call", called)[STATUS] == "refunded"
     assert truth.balance(RENTER) == FUNDS - truth.fees(RENTER)  # every unit of the deposit is back
     assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER)
     again = fate_of(chain, RENTER, "refund", {"target": called})
@@ -72,5 +74,13 @@ def test_a_return_above_what_the_renter_signed_or_paid_for_is_refused(devnet):
     assert truth.balance(RENTER) == FUNDS - fees_renter - 2 * RUFF - 5 * RUFF
     chan = truth.value("chan", channel)
     assert chan[2] - chan[3] == 5 * RUFF - 1_500_000
+
+    # A cheque above the deposit (a renter's mistake the hub would refuse) is capped on chain.
+    above = cheque(genesis, channel=channel, contract=metered, call=used, amount=7 * RUFF, call_amount=1_500_000)
+    assert fate_of(chain, OWNER, "settle", {"channel": channel, "cheque": above.to_body(), "close": False}) \
+        == "included"
+    chan = truth.value("chan", channel)
+    assert chan[3] == chan[2] == 5 * RUFF  # withdrawn up to the deposit, not a unit more
+    assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER) + 2 * RUFF + 5 * RUFF
     held, supply = truth.supply_holds()
     assert held == supply

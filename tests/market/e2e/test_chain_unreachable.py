@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from tests.market.e2e.kit import (FUNDS, METERED_TIME, OWNER, RENTER, RUFF, Renter, call, create_contract, now_ms,
+from tests.market.e2e.kit import (STATUS, FUNDS, METERED_TIME, OWNER, RENTER, RUFF, Renter, call, create_contract, now_ms,
                                   pay, wait_until)
 
 TERMS = {**METERED_TIME, "max_duration": 6000}
@@ -37,10 +37,10 @@ def test_cheques_flow_while_the_chain_is_down_and_settlement_lands_after(devnet,
     assert latest.statement.call_amount > first.statement.call_amount
     ends = record[4] + TERMS["max_duration"]
     wait_until("the session's end", lambda: now_ms() > ends + 500, 15)
-    assert truth.value("call", called)[-1] == "open"  # nothing could settle while the chain was away
+    assert truth.value("call", called)[STATUS] == "open"  # nothing could settle while the chain was away
 
     chain.start()
-    wait_until("the return once the chain is back", lambda: truth.value("call", called)[-1] == "returned", 40,
+    wait_until("the return once the chain is back", lambda: truth.value("call", called)[STATUS] == "returned", 40,
                owner.hub.log, chain.log)
     paid = latest.statement.call_amount
     assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER) + paid

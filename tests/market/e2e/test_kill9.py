@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-from tests.market.e2e.kit import (FUNDS, OWNER, RENTER, RUFF, Renter, call, create_contract, now_ms, reason,
+from tests.market.e2e.kit import (STATUS, FUNDS, OWNER, RENTER, RUFF, Renter, call, create_contract, now_ms, reason,
                                   wait_until)
 
 TERMS = {"kind": "prepaid", "price": 1 * RUFF, "window": 3000, "max_duration": 6000}
 DEPOSIT = 3 * RUFF  # pays min(3, 6000 // 3000) = 2 windows: 2 RUFF used, 1 RUFF back
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2, 5])  # kill at 1.0 s (in the window), 7.2 s (after it), 4.7 s (near its end)
 def test_kill_9_at_a_random_point_of_a_rental(embedded, tmp_path, seed):
     owner, chain = embedded, embedded.chain
     truth = chain.truth
@@ -43,7 +43,7 @@ def test_kill_9_at_a_random_point_of_a_rental(embedded, tmp_path, seed):
     refused = renter.command("turn_on")
     assert refused[0] == 403 and reason(refused) in ("not_granted", "not_authorised"), refused
 
-    wait_until("the hub's return on chain", lambda: truth.value("call", called)[-1] == "returned", 30, owner.hub.log)
+    wait_until("the hub's return on chain", lambda: truth.value("call", called)[STATUS] == "returned", 30, owner.hub.log)
     assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER) + 2 * RUFF
     assert truth.balance(RENTER) == FUNDS - truth.fees(RENTER) - 2 * RUFF
     returns = [tx for tx in truth.txs_by(OWNER) if tx.type == "return"]
