@@ -116,6 +116,39 @@ def test_metered_rent_streams_cheques_and_the_return_pays_the_last_one(market):
     assert after == before - fee + 5 * RUFF - costs[-1]  # the rest of the deposit, to the unit
 
 
+def test_ctrl_c_ends_a_metered_rental_with_a_final_cheque(market):
+    import os
+    import signal
+    import subprocess
+
+    from tests.hubproc import hub_command
+
+    hub, contract, renter_key = market
+    proc = subprocess.Popen(hub_command("--data", str(hub.data), "market", "rent", contract, "--deposit", "2",
+                                       "--key", str(renter_key), "--every", "0.3", "--yes"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    seen = []
+    try:
+        for line in proc.stdout:  # until it has paid twice: the rental runs
+            seen.append(line)
+            if sum("cost " in s for s in seen) >= 2:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(seen) + rest
+    assert proc.returncode == 0, out
+    assert "ending the rental" in out and "ended;" in out, out
+    call = bytes.fromhex(re.search(r"call ([0-9a-f]{64})", out).group(1))
+    paid = int(round(float(re.search(r"paid ([0-9.]+) RUFF", out).group(1)) * RUFF))
+    record = hub.wait_for(lambda: (r := _chain(hub, "call", call)) and r[6] == "returned" and r, timeout=30,
+                          what="the owner's return on chain")
+    assert record[7] == paid > 0  # the final cheque is what the return took
+
+
 def test_prepaid_rent_for_longer_than_paid_stops_at_the_window(market):
     hub, _metered, renter_key = market
     contract = run_cli(hub.data, "market", "offer", PLUG, "--commands", "outlet.turn_on", "--price", "0.5",
