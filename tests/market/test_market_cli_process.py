@@ -222,3 +222,31 @@ def test_a_renters_routes_refuse_what_is_not_the_renters(market):
     status, body = end(key)
     assert status == 200 and body["ended"] is True
     assert end(key)[0] == 409  # ended already
+
+
+def test_receipts_asked_in_a_burst_are_not_signed_and_stored_each_time(market):
+    """No token is needed to ask for a receipt, so a burst of requests must not each sign and
+    store one (market.db would grow with every request anyone sends)."""
+    import sqlite3
+
+    from hub.chain.cli_support import _Chain
+    from hub.chain.protocol.payloads import parse
+
+    hub, contract, renter_key = market
+    call = _Chain(hub.data / "chain").submit(read_key(renter_key), "call", parse("call", {
+        "contract": bytes.fromhex(contract), "deposit": 2 * RUFF}), None, True, False)
+    path = f"/api/market/calls/{call.hex()}/receipt"
+    hub.wait_for(lambda: hub.request("GET", path, auth=False)[0] == 200, timeout=20, what="the first receipt")
+    started = time.monotonic()
+    answers = [hub.request("GET", path, auth=False) for _ in range(30)]
+    elapsed = time.monotonic() - started
+    assert all(status == 200 for status, _ in answers)
+    conn = sqlite3.connect(f"file:{hub.data / 'market' / 'market.db'}?mode=ro", uri=True)
+    try:
+        stored = conn.execute("SELECT COUNT(*) FROM receipts WHERE call = ?", (call,)).fetchone()[0]
+    finally:
+        conn.close()
+    from hub.market.api import RECEIPT_EVERY
+
+    # At most one new receipt per RECEIPT_EVERY however fast they are asked (plus the first one).
+    assert stored <= 2 + int(elapsed / RECEIPT_EVERY), (stored, elapsed)
