@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import time
 
-from tests.market.e2e.kit import (STATUS, FUNDS, METERED_TIME, OWNER, RENTER, RUFF, Renter, call, create_contract, now_ms,
-                                  pay, wait_until)
+from tests.market.e2e.kit import (FUNDS, METERED_TIME, OWNER, RENTER, RUFF, STATUS, Renter, call, create_contract,
+                                  now_ms, pay, wait_until)
 
 TERMS = {**METERED_TIME, "max_duration": 6000}
 
