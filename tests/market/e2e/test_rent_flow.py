@@ -10,8 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.market.e2e.kit import (FUNDS, OWNER, PLUG, PLUG_KEY, RENTER, RUFF, STATUS, Renter, market_call, now_ms,
-                                  reason,
-                                  wait_until)
+                                  reason, wait_until)
 
 
 @pytest.mark.parametrize("where", ["embedded", "devnet"])
