@@ -8,7 +8,7 @@ a node replaying the surviving blocks reaches the same state."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -21,6 +21,7 @@ from hub.chain.protocol.transition import apply_block
 
 from tests.chain.chainkit import Sim, Wallet, addr, bind, handover, key, make_genesis
 from tests.chain.marketkit import cheque, consent
+from tests.chain.test_device_properties import _mangled
 
 PRODUCERS = [key(f"producer{i}") for i in range(3)]
 USERS = [key(f"market-user{i}") for i in range(3)]
@@ -111,6 +112,19 @@ def _entries(state):
     return ((ns, k, v) for ns in NAMESPACES for k, v in state.ns[ns].items())
 
 
+def _setup_blocks(sim: Sim):
+    """The first two blocks' transactions: the devices bound, then one prepaid and one
+    time-metered offer of the plug and an energy-metered offer of the pile."""
+    yield [Wallet(USERS[n], sim).tx("bind_device", bind(d, USERS[n].public_key, 0, sim)) for n, d in enumerate(DEVICES)]
+    offers = [
+        (0, 0, {"kind": "prepaid", "price": 30, "window": 1000, "max_duration": 3000}),
+        (0, 0, {"kind": "metered", "rate": 2, "meter": "", "interval": 500, "deposit": 50, "max_duration": 2000}),
+        (1, 1, {"kind": "metered", "rate": 300, "meter": "energy", "deposit": 0, "max_duration": 2000})]
+    yield [Wallet(USERS[n], sim).tx("create_contract", {"device": DEVICES[d].public_key, "commands": ["outlet.turn_on"],
+                                                        "terms": t}, nonce=2 + (n == 0 and d == 0 and t["kind"] == "metered"))
+           for n, d, t in offers]
+
+
 class MarketMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -118,20 +132,8 @@ class MarketMachine(RuleBasedStateMachine):
         self.sim = Sim(self.genesis, PRODUCERS)
         self.applied: list = []
         self.snapshots = [self._snapshot()]
-        self.rewarded = 0
-        # The devices are bound in the first block, so offers can be made from the start.
-        binds = [Wallet(USERS[n], self.sim).tx("bind_device", bind(d, USERS[n].public_key, 0, self.sim))
-                 for n, d in enumerate(DEVICES)]
-        self._block(binds)
-        # Offers in the second: one prepaid and one time-metered plug, one energy-metered pile.
-        offers = [
-            (0, 0, {"kind": "prepaid", "price": 30, "window": 1000, "max_duration": 3000}),
-            (0, 0, {"kind": "metered", "rate": 2, "meter": "", "interval": 500, "deposit": 50, "max_duration": 2000}),
-            (1, 1, {"kind": "metered", "rate": 300, "meter": "energy", "deposit": 0, "max_duration": 2000})]
-        self._block([Wallet(USERS[n], self.sim).tx("create_contract", {"device": DEVICES[d].public_key,
-                                                                       "commands": ["outlet.turn_on"], "terms": t},
-                                                   nonce=2 + (n == 0 and d == 0 and t["kind"] == "metered"))
-                     for n, d, t in offers])
+        for txs in _setup_blocks(self.sim):
+            self._block(txs)
         self.setup = len(self.applied)
 
     def _snapshot(self):
@@ -198,3 +200,45 @@ class MarketMachine(RuleBasedStateMachine):
 MarketMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None,
                                            suppress_health_check=[HealthCheck.too_slow])
 TestMarketMachine = MarketMachine.TestCase
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_malformed_market_payloads_are_refused_with_a_reason_never_an_exception(data):
+    """Whatever a market payload's fields hold (as they come off the wire), the transaction is
+    refused with a reason and changes nothing, or applies."""
+    from hub.chain.protocol.errors import TxRejected
+    from hub.chain.protocol.rules import BlockContext, apply_tx
+    from hub.chain.protocol.transition import signature_verifier
+
+    sim = Sim(make_genesis(PRODUCERS, START, **RULES), PRODUCERS)
+    for txs in _setup_blocks(sim):  # two bound devices, three offers
+        sim.next_block(txs)
+    state = sim.state
+    owner, renter = USERS[0], USERS[2]
+    offers = sorted(state.ns["contract"])
+    device = DEVICES[0].public_key
+    chan = b"\x0c" * 32
+    valid = {
+        "create_contract": {"device": device, "commands": ["outlet.turn_on"],
+                            "terms": {"kind": "metered", "rate": 3, "meter": "energy", "deposit": 5, "max_duration": 9}},
+        "call": {"contract": offers[0], "deposit": 100},
+        "return": {"call": b"\x0a" * 32, "used": 1, "consent": consent(owner, offers[0], b"\x0a" * 32, device, sim),
+                   "cheque": cheque(renter, chan, offers[0], b"\x0a" * 32, 5, sim)},
+        "review": {"call": b"\x0a" * 32, "comment": "x"},
+        "settle": {"channel": chan, "cheque": cheque(renter, chan, offers[0], b"\x0a" * 32, 5, sim), "close": True},
+        "refund": {"target": chan},
+    }
+    tx_type = data.draw(st.sampled_from(sorted(valid)))
+    payload = _mangled(valid[tx_type], data)
+    try:
+        tx = Wallet(owner, sim).tx(tx_type, payload, nonce=state.nonce(addr(owner)) + 1)
+    except Exception:  # noqa: BLE001 - not encodable as CBOR: nothing to send
+        return
+    before = state.digest()
+    state.begin()
+    try:
+        apply_tx(state, tx, BlockContext(3, state.head.timestamp + 500, 1, frozenset()), signature_verifier(state.network))
+    except TxRejected as exc:
+        assert exc.reason and state.digest() == before
+    state.commit()

@@ -343,3 +343,25 @@ def test_adding_challenge_period_keeps_old_genesis_hashes_and_a_devnet_may_set_i
     short = parse_genesis({**base, "constants": {"CHALLENGE_PERIOD": 5_000}})
     assert short.rules().CHALLENGE_PERIOD == 5_000 and short.hash != parse_genesis(base).hash
     assert parse_genesis({**base, "constants": {"CHALLENGE_PERIOD": HOUR}}).hash == parse_genesis(base).hash
+
+
+def test_during_a_challenge_the_payee_may_withdraw_or_close_at_once_and_others_only_answer(state):
+    plug = contract(state, metered(deposit=100))
+    call_id = call(state, plug, 300)
+    channel = first_channel(RENTER, OWNER)
+    apply(state, W(RENTER, state).tx("settle", {"channel": channel, "cheque": cheque(RENTER, channel, plug, call_id, 30, state),
+                                                "close": True}))
+    rejected(state, W(WATCHER, state).tx("settle", {"channel": channel, "close": True,
+                                                    "cheque": cheque(RENTER, channel, plug, call_id, 90, state)}),
+             Reason.NOT_PAYEE)
+    apply(state, W(OWNER, state).tx("settle", {"channel": channel, "cheque": cheque(RENTER, channel, plug, call_id, 60, state)}))
+    assert state.get("chan", channel)[3:5] == (60, 60)  # withdrawn, and the close raised to it
+    ends = NOW + state.constants.CHALLENGE_PERIOD
+    late = cheque(RENTER, channel, plug, call_id, 80, state, call_amount=80)
+    owner = balance(state, OWNER)
+    apply(state, W(OWNER, state).tx("return", returned(OWNER, call_id, plug, PLUG.public_key, 80, state, cheque_body=late)),
+          now=ends + 1)
+    assert balance(state, OWNER) == owner - FEE  # after the challenge a cheque redeems nothing more
+    renter = balance(state, RENTER)
+    apply(state, W(OWNER, state).tx("settle", {"channel": channel, "close": True}), now=ends + 2)
+    assert balance(state, RENTER) == renter + 240 and escrow_total(state) == 0

@@ -173,3 +173,22 @@ def test_hub_chain_contract_prints_a_contract_from_the_chain_directory(market):
     missing = runner.invoke(chain, ["contract", "ab" * 32, "--chain-dir", str(chain_dir)])
     assert missing.exit_code != 0 and "no contract" in missing.output
     assert "64 hex digits" in runner.invoke(chain, ["contract", "xyz", "--chain-dir", str(chain_dir)]).output
+
+
+def test_market_state_reloaded_from_the_store_is_the_same_state(market, tmp_path):
+    """Nested values (a contract's commands and terms) come back from SQLite as the tuples they
+    were: same digest, same root, so the next block after a restart records no false change."""
+    import shutil
+
+    copy = tmp_path / "chain"
+    node = market["node"]
+    with node.lock:
+        node.store.conn.execute("PRAGMA wal_checkpoint(FULL)")
+        shutil.copytree(node.directory, copy)
+    again = ChainNode(copy, market["genesis"], PRODUCER)
+    try:
+        assert again.state.digest() == node.state.digest()
+        assert again.state.state_root() == node.state.state_root()
+        assert again.state.get("contract", market["lock"]) == node.state.get("contract", market["lock"])
+    finally:
+        again.close()
