@@ -71,6 +71,7 @@ class Rentals:
         self._delivered: set[bytes] = set()  # grants a key-holding device confirmed this run
         self._waiting: dict[bytes, str] = {}  # transactions held back, and why (logged once per reason)
         self.contracts: dict[bytes, Any] = {}  # the follower's contracts by id (it shares its dict)
+        self._closing: set[bytes] = set()  # calls ended early whose closing grant has not reached the device
         self._checked: dict[bytes, int] = {}  # call -> when its return's status was last asked (ms)
 
     def contract(self, contract_id: bytes) -> Any:
@@ -98,6 +99,12 @@ class Rentals:
         return sign(grant, key, self.identity.network)
 
     async def _apply_grant(self, call: CallRow, not_after: int) -> bool:
+        given = await self._give_grant(call, not_after)
+        if given and not_after == call.until and call.granted_at is None:
+            self.store.set_granted(call.id, max(self.now_ms(), call.start))
+        return given
+
+    async def _give_grant(self, call: CallRow, not_after: int) -> bool:
         """Give the device (or its light node, here) the grant ending at ``not_after``; False when a
         key-holding device could not be reached (tried again on the next pass)."""
         from hub.identity.errors import Refused
@@ -124,6 +131,7 @@ class Rentals:
         """The call is persisted: open access (and, metered, take the meter's first reading)."""
         if self.now_ms() < call.until:
             await self._apply_grant(call, call.until)
+            call = self.store.call(call.id)
         if call.kind == "metered" and self.receipts is not None:
             try:  # the first receipt: where the call's usage starts (after the grant: a device checks it)
                 await self.receipts.issue(call, self.now_ms())
@@ -161,7 +169,9 @@ class Rentals:
         """What the terms charge for the call ended at ``at_ms`` (metered: before the cheques' cap)."""
         terms = Terms.from_payload(self.contract(call.contract).terms)
         if call.kind == "prepaid":
-            return terms.prepaid_used(at_ms - call.start, call.windows, call.deposit)
+            if call.granted_at is None:
+                return 0  # the renter never had access (the hub was down for the whole window)
+            return terms.prepaid_used(at_ms - call.granted_at, call.windows, call.deposit)
         latest = self.store.latest_receipt(call.id)
         if latest is None:
             return 0
@@ -179,8 +189,8 @@ class Rentals:
         if not self.store.end_call(call.id, at, reason, used):
             return False
         log.info("market: call %s ended (%s) at %d; charge %d", call.id.hex()[:16], reason, at, used)
-        if at < call.until:
-            await self._apply_grant(self.store.call(call.id), at)
+        if at < call.until and not await self._apply_grant(self.store.call(call.id), at):
+            self._closing.add(call.id)  # a device that cannot be reached now: given on the next passes
         return True
 
     # --- the periodic pass ---------------------------------------------------------------------------
@@ -190,8 +200,14 @@ class Rentals:
             if now >= call.until:
                 await self.end(call, "window_closed", call.until)
                 continue
+            if call.granted_at is None:  # a key-holding device that could not be reached: again
+                await self._apply_grant(call, call.until)
             if call.kind == "metered":
                 await self._meter(call, now)
+        for call_id in sorted(self._closing):
+            call = self.store.call(call_id)
+            if call is None or call.ended_at is None or now >= call.until or await self._apply_grant(call, call.ended_at):
+                self._closing.discard(call_id)  # delivered, or the grant's own end has come anyway
         chain = self.chain
         if chain is None or not chain.available():
             return
@@ -334,11 +350,12 @@ class Rentals:
     async def recover(self) -> None:
         """After a start (maybe after a kill -9): each open call's grant is given again (the same
         statement), each ended one's closing grant too. Returns follow on the next pass."""
-        for call in self.store.calls(states=("open", "ended")):
-            if call.state == "open" and self.now_ms() < call.until:
+        for call in self.store.calls(until_after=self.now_ms(), limit=1_000_000):  # grants not over by themselves
+            if call.state == "open":
                 await self._apply_grant(call, call.until)
-            elif call.state == "ended" and call.ended_at is not None and call.ended_at < call.until:
-                await self._apply_grant(call, call.ended_at)
+            elif call.ended_at is not None and call.ended_at < call.until:
+                if not await self._apply_grant(call, call.ended_at):
+                    self._closing.add(call.id)
 
 
 def _signed(kept: Any) -> Any:

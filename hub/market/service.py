@@ -106,13 +106,15 @@ class Market:
         return tx
 
     def contracts(self, device_id: str | None = None) -> list[dict[str, Any]]:
+        earned: dict[str, int] = {}
+        for p in self.store.payments(device_id=device_id):
+            earned[p["contract"]] = earned.get(p["contract"], 0) + p["amount"]
+        counts = self.store.call_counts()
         out = []
         for c in self.store.contracts(device_id=device_id):
             row = c.as_dict()
-            calls = self.store.calls(contract=c.id)
-            row["calls"] = len(calls)
-            row["open_calls"] = sum(1 for call in calls if call.state == "open")
-            row["earned"] = sum(p["amount"] for p in self.store.payments() if p["contract"] == c.id.hex())
+            row["calls"], row["open_calls"] = counts.get(c.id, (0, 0))
+            row["earned"] = earned.get(row["id"], 0)
             out.append(row)
         return out
 

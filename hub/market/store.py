@@ -119,6 +119,13 @@ MIGRATIONS: list[tuple[str, ...]] = [
 ]
 
 
+MIGRATIONS.append((
+    # 2: when access was first given (ms): a prepaid charge counts from it, not from the call, so a
+    # renter whose owner's hub was down when the call landed pays only for the access it had
+    "ALTER TABLE calls ADD COLUMN granted_at INTEGER",
+))
+
+
 class MarketSchemaError(RuntimeError):
     """market.db was written by a newer hub."""
 
@@ -213,6 +220,7 @@ class CallRow:
     return_tx: bytes | None
     return_status: str | None
     note: str | None
+    granted_at: int | None = None  # ms: when the grant first reached the device (or its light node)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -224,7 +232,7 @@ class CallRow:
 
 _CONTRACT = "id, device_id, device, controller, commands, terms, endpoint, status, height, time, note"
 _CALL = ("id, contract, device_id, renter, kind, deposit, channel, windows, start, until, height, state, "
-         "start_reading, ended_at, end_reason, used, return_tx, return_status, note")
+         "start_reading, ended_at, end_reason, used, return_tx, return_status, note, granted_at")
 
 
 class MarketStore:
@@ -295,8 +303,12 @@ class MarketStore:
         return _call(rows[0]) if rows else None
 
     def calls(self, *, states: tuple[str, ...] | None = None, contract: bytes | None = None,
-              limit: int = 1000) -> list[CallRow]:
+              until_after: int | None = None, limit: int = 1000) -> list[CallRow]:
+        """Calls, oldest first; ``until_after`` (ms): only those whose grant as opened ends later."""
         sql, params = f"SELECT {_CALL} FROM calls WHERE 1", []
+        if until_after is not None:
+            sql += " AND until > ?"
+            params.append(until_after)
         if states:
             sql += f" AND state IN ({', '.join('?' * len(states))})"
             params += list(states)
@@ -304,6 +316,11 @@ class MarketStore:
             sql += " AND contract = ?"
             params.append(contract)
         return [_call(r) for r in self._exec(sql + " ORDER BY height, id LIMIT ?", (*params, limit))]
+
+    def call_counts(self) -> dict[bytes, tuple[int, int]]:
+        """Per contract: (calls, calls open now)."""
+        rows = self._exec("SELECT contract, COUNT(*), SUM(state = 'open') FROM calls GROUP BY contract")
+        return {bytes(r[0]): (r[1], r[2] or 0) for r in rows}
 
     def end_call(self, call_id: bytes, ended_at: int, reason: str, used: int) -> bool:
         """Access over and the charge fixed, once: a second end (a restart, a late renter) changes nothing."""
@@ -319,6 +336,9 @@ class MarketStore:
 
     def set_state(self, call_id: bytes, state: str, note: str | None = None) -> None:
         self._exec("UPDATE calls SET state = ?, note = COALESCE(?, note) WHERE id = ?", (state, note, call_id))
+
+    def set_granted(self, call_id: bytes, at: int) -> None:
+        self._exec("UPDATE calls SET granted_at = ? WHERE id = ? AND granted_at IS NULL", (at, call_id))
 
     def set_start_reading(self, call_id: bytes, reading: int) -> None:
         self._exec("UPDATE calls SET start_reading = ? WHERE id = ? AND start_reading IS NULL", (reading, call_id))

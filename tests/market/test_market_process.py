@@ -226,3 +226,4 @@ def test_metered_rental_bills_the_energy_the_receipts_show_and_the_cheques_pay(t
     finally:
         inbox.close()
         hub.stop()
+
