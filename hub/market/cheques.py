@@ -19,12 +19,13 @@ pays for usage the hub really metered, checked here, in this order, cheapest fir
   receipt is covered by ``call_amount`` (``unknown_receipt``, ``underpaid``), unless the cheque
   pays the whole deposit (all the channel can pay: the market then ends the access).
 
-Why the hub keeps its own view of channels, calls and receipts instead of asking the chain per
-cheque: cheques arrive several a second per renter (5,000/s per hub is the target), must keep
-working while the chain is unreachable, and the chain facts they rest on (a channel's deposit, a
-call being open) change only through final blocks, which the market follows and notes here. What is
-noted and every cheque kept is in SQLite (WAL), committed before the answer says "accepted", so a
-kill -9 loses no cheque the renter was told is kept.
+Why the hub keeps its own view of channels and calls instead of asking the chain per cheque:
+cheques arrive several a second per renter (5,000/s per hub is the target), must keep being checked
+while the chain is unreachable, and the chain facts they rest on (a channel's deposit, a call being
+open) change only through final blocks, which :mod:`hub.market.closewatch` follows and notes here.
+Receipts are the market's (it signs and keeps them, market.db), reached through the ``receipts``
+look-up. What is noted and every cheque kept is in SQLite (WAL), committed before the answer says
+"accepted", so a kill -9 loses no cheque the renter was told is kept.
 """
 
 from __future__ import annotations

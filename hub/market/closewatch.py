@@ -63,6 +63,7 @@ class CloseWatch:
         self.answered: list[dict] = []  # what this run answered, for status and logs
         self._handed: dict[tuple[str, bytes], int] = {}  # (watcher, channel) -> amount handed over
         self._last_hand_over = 0.0
+        self._handing: asyncio.Task | None = None
         self._refused: dict[tuple[str, bytes], Any] = {}
         self._contracts: dict[bytes, bool] = {}  # contract id -> this hub's (its controller is the payee)
 
@@ -84,9 +85,12 @@ class CloseWatch:
             else:
                 self.down = None
                 delay = self.interval
-            if self.watchers and time.monotonic() - self._last_hand_over >= HAND_OVER_EVERY:
+            if (self.watchers and time.monotonic() - self._last_hand_over >= HAND_OVER_EVERY
+                    and (self._handing is None or self._handing.done())):
+                # Beside the loop, not in it: a watcher that hangs must not hold up answering closes.
                 self._last_hand_over = time.monotonic()
-                await asyncio.to_thread(self.hand_over)
+                self._handing = asyncio.create_task(asyncio.to_thread(self._hand_over_logged),
+                                                    name="cheques-hand-over")
             if not more:
                 await asyncio.sleep(delay)
 
@@ -221,6 +225,12 @@ class CloseWatch:
         self.book.execute("UPDATE cheque_answers SET done = 1 WHERE channel = ?", (channel,))
 
     # --- handing over to watchers ---------------------------------------------------------------------
+    def _hand_over_logged(self) -> None:
+        try:
+            self.hand_over()
+        except Exception:  # noqa: BLE001 - logged; the next hand-over tries again
+            log.exception("market: handing cheques to the watchers failed")
+
     def hand_over(self, watchers: list[str] | None = None) -> list[dict[str, Any]]:
         """POST each channel's latest cheque not handed over yet to each watcher's ``/watch``; one
         answer per (watcher, channel). Blocking (urllib): call in a worker thread."""
