@@ -238,18 +238,38 @@ async def call_status(request: Request, call: str) -> dict[str, Any]:
     return {"call": call.lower(), **_jsonable(found)}
 
 
-@router.get("/calls/{call}/receipt", summary="A fresh receipt of the call's usage, signed by the device or this hub")
+#: A fresh receipt is signed and stored per request; anyone who knows a call id may ask (no token),
+#: so at most one is made per call in this many seconds, and the one just made is served meanwhile.
+RECEIPT_EVERY = 0.2
+_RECENT_MAX = 4096
+
+
+@router.get("/calls/{call}/receipt", summary="A fresh receipt of the call's usage, signed by the device or this hub",
+            description=f"At most one new receipt per call every {RECEIPT_EVERY} s; asked sooner, the last one.")
 async def receipt(request: Request, call: str) -> dict[str, Any]:
+    raw = _call_id(call)
     market = _market(request)
+    recent: dict[bytes, tuple[float, Any]] | None = getattr(request.app.state, "market_receipts", None)
+    if recent is None:
+        recent = request.app.state.market_receipts = {}
+    now = time.monotonic()
+    kept = recent.get(raw)
+    if kept is not None and now - kept[0] < RECEIPT_EVERY:
+        return kept[1]
     try:
-        signed = await _run(market.receipt(_call_id(call)))
+        signed = await _run(market.receipt(raw))
     except HTTPException:
         raise
     except Exception as exc:  # noqa: BLE001
         raise _refusal(exc) from None
     if signed is None:
         raise HTTPException(404, f"call: no metered call {call} on this hub")
-    return _jsonable(signed)
+    answer = _jsonable(signed)
+    if len(recent) >= _RECENT_MAX:  # bounded: the oldest half goes
+        for old_call, _ in sorted(recent.items(), key=lambda item: item[1][0])[:_RECENT_MAX // 2]:
+            del recent[old_call]
+    recent[raw] = (now, answer)
+    return answer
 
 
 class EndRequest(BaseModel):
