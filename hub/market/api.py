@@ -113,6 +113,20 @@ def _check_commands(hub: Any, device_id: str, commands: list[str]) -> None:
                                 f"{command!r}; valid: {valid or 'none'}")
 
 
+def _check_meter(hub: Any, device_id: str, terms: dict[str, Any]) -> None:
+    """A metered offer's ``meter`` must be one of the device's meters (a cumulative reading): the hub
+    meters with it, and an offer it cannot meter would take deposits it can never bill."""
+    meter = terms.get("meter") if terms.get("kind") == "metered" else None
+    if not meter:
+        return
+    entities = {e.key: e for e in hub.entities.for_device(device_id)}
+    found = entities.get(meter)
+    if found is None or found.capability != "meter":
+        meters = sorted(k for k, e in entities.items() if e.capability == "meter")
+        raise HTTPException(422, f"terms.meter: {device_id} has no meter {meter!r} "
+                            f"(its meters: {', '.join(meters) or 'none'})")
+
+
 def _fee_of(chain: Any, tx_type: str, payload: dict[str, Any]) -> int:
     """The minimum fee of a transaction with this payload, from a draft signed by a throwaway key (a
     signature's size does not depend on the key): the owner sees the fee before its key signs."""
@@ -130,6 +144,7 @@ async def offer(request: Request, body: Offer) -> dict[str, Any]:
     if hub.devices.get(body.device) is None:
         raise HTTPException(404, f"device: no device {body.device!r} on this hub (`hub devices` lists them)")
     _check_commands(hub, body.device, body.commands)
+    _check_meter(hub, body.device, body.terms)
     if body.preview:
         chain = hub.services.get("chain")
         identity = hub.services.get("identity")
@@ -238,18 +253,38 @@ async def call_status(request: Request, call: str) -> dict[str, Any]:
     return {"call": call.lower(), **_jsonable(found)}
 
 
-@router.get("/calls/{call}/receipt", summary="A fresh receipt of the call's usage, signed by the device or this hub")
+#: A fresh receipt is signed and stored per request; anyone who knows a call id may ask (no token),
+#: so at most one is made per call in this many seconds, and the one just made is served meanwhile.
+RECEIPT_EVERY = 0.2
+_RECENT_MAX = 4096
+
+
+@router.get("/calls/{call}/receipt", summary="A fresh receipt of the call's usage, signed by the device or this hub",
+            description=f"At most one new receipt per call every {RECEIPT_EVERY} s; asked sooner, the last one.")
 async def receipt(request: Request, call: str) -> dict[str, Any]:
+    raw = _call_id(call)
     market = _market(request)
+    recent: dict[bytes, tuple[float, Any]] | None = getattr(request.app.state, "market_receipts", None)
+    if recent is None:
+        recent = request.app.state.market_receipts = {}
+    now = time.monotonic()
+    kept = recent.get(raw)
+    if kept is not None and now - kept[0] < RECEIPT_EVERY:
+        return kept[1]
     try:
-        signed = await _run(market.receipt(_call_id(call)))
+        signed = await _run(market.receipt(raw))
     except HTTPException:
         raise
     except Exception as exc:  # noqa: BLE001
         raise _refusal(exc) from None
     if signed is None:
         raise HTTPException(404, f"call: no metered call {call} on this hub")
-    return _jsonable(signed)
+    answer = _jsonable(signed)
+    if len(recent) >= _RECENT_MAX:  # bounded: the oldest half goes
+        for old_call, _ in sorted(recent.items(), key=lambda item: item[1][0])[:_RECENT_MAX // 2]:
+            del recent[old_call]
+    recent[raw] = (now, answer)
+    return answer
 
 
 class EndRequest(BaseModel):

@@ -95,11 +95,11 @@ def offer(ctx: Ctx, device_id: str, commands: str, price, window, rate, per, met
     answer = call_api(ctx, lambda c: c.post("/api/market/offers", body))
     contract = answer["contract"]
     if wait:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # finality on a remote chain of many producers takes a while
         while not any(r.get("id") == contract and r.get("status") == "live"
                       for r in call_api(ctx, lambda c: c.get("/api/market/contracts"))):
             if time.monotonic() > deadline:
-                fail(f"contract {contract} is not in a final block after 60 s; `hub market contracts` shows it later")
+                fail(f"contract {contract} is not in a final block after 180 s; `hub market contracts` shows it later")
             time.sleep(0.2)
     if as_json:
         emit_json(answer)
@@ -338,7 +338,9 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
              "the hub has seen it, `hub market refund` takes the deposit back if the owner never returns it")
     until = (status.get("grant") or {}).get("not_after")
     click.echo(f"access granted for {', '.join(found.get('commands', []))}" + (f" until {_when(until)}" if until else ""))
-    click.echo(f"  control it: hub device call <device id> <entity> <command> --key {key_path}")
+    example = (found.get("commands") or ["<entity>.<command>"])[0].replace(".", " ", 1)
+    click.echo(f"  control it: hub device call {status.get('device_id') or '<device id>'} {example} --key {key_path}"
+               + ("" if ctx.url is None and not found.get("endpoint") else f" --url {client.url}"))
     started = time.monotonic()
     if terms["kind"] == "prepaid":
         if for_ms is None:
@@ -400,7 +402,13 @@ def _end(rental: Any, key_path: Path) -> None:
             return
         rental.end(next_counter(key_path, None))
     except RentError as exc:
-        fail(str(exc))
+        if exc.status is None:  # the hub cannot be reached: the call stays open there until it can
+            fail(f"{exc}; `hub market end {rental.call.hex()} --key {key_path}` ends it once the hub answers "
+                 "(your cheques so far are kept beside the key)")
+        if exc.status != 409:
+            fail(str(exc))
+        click.echo("the rental has ended (the hub ended it a moment before); the owner's hub answers with its return")
+        return
     click.echo("ended; the owner's hub answers with its return (the rest of the deposit comes back with it)")
 
 
@@ -473,9 +481,12 @@ def end(ctx: Ctx, call: str | None, wait_s: float, key_path: Path, rpc_url: str 
         try:
             answer = rental.end(next_counter(key_path, None))
         except RentError as exc:
-            fail(str(exc))
-        click.echo(f"call {raw.hex()} ended: access closed" +
-                   (f", charge {ruff(answer['used'])}" if answer.get("used") is not None else ""))
+            if exc.status != 409:  # 409: the hub ended it already (its window closed); its return follows
+                fail(str(exc))
+            click.echo(f"call {raw.hex()} had ended already: {exc}")
+        else:
+            click.echo(f"call {raw.hex()} ended: access closed" +
+                       (f", charge {ruff(answer['used'])}" if answer.get("used") is not None else ""))
     record = _wait_returned(view, raw, wait_s)
     if record.get("status") == "open":
         fail(f"the owner has not returned call {raw.hex()[:16]}… within {wait_s:g} s; if it never does, "

@@ -23,7 +23,11 @@ from hub.market.units import metered_cost
 
 
 class RentError(Exception):
-    """Something the renter must be told, in a sentence."""
+    """Something the renter must be told, in a sentence; ``status``: the hub's HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ChequeBook:
@@ -80,7 +84,7 @@ class Rental:
         except ClientError as exc:
             if exc.status == 404:
                 return None
-            raise RentError(str(exc)) from None
+            raise RentError(str(exc), exc.status) from None
 
     def wait_for_grant(self, timeout: float) -> dict[str, Any]:
         """The hub's view of the call once it has opened the grant (it acts on final blocks)."""
@@ -88,8 +92,8 @@ class Rental:
         last = None
         while time.monotonic() < deadline:
             last = self.status()
-            if last and last.get("state") == "open" and last.get("grant"):
-                return last
+            if last and last.get("grant") and last.get("state") in ("open", "ended", "returned"):
+                return last  # granted (a short window may be over already: the caller sees the state)
             if last and last.get("state") not in (None, "open"):
                 raise RentError(f"the hub did not open access: the call is {last['state']}"
                                 + (f" ({last['end_reason']})" if last.get("end_reason") else ""))
@@ -183,7 +187,7 @@ class Rental:
             return self.client.request("POST", f"/api/market/calls/{self.call.hex()}/end",
                                        {"signed": sign(st, self.key, self.network).to_json()}, auth=False)
         except ClientError as exc:
-            raise RentError(f"the hub did not end the call: {exc}") from None
+            raise RentError(f"the hub did not end the call: {exc}", exc.status) from None
 
 
 __all__ = ["ChequeBook", "RentError", "Rental"]

@@ -116,6 +116,39 @@ def test_metered_rent_streams_cheques_and_the_return_pays_the_last_one(market):
     assert after == before - fee + 5 * RUFF - costs[-1]  # the rest of the deposit, to the unit
 
 
+def test_ctrl_c_ends_a_metered_rental_with_a_final_cheque(market):
+    import os
+    import signal
+    import subprocess
+
+    from tests.hubproc import hub_command
+
+    hub, contract, renter_key = market
+    proc = subprocess.Popen(hub_command("--data", str(hub.data), "market", "rent", contract, "--deposit", "2",
+                                       "--key", str(renter_key), "--every", "0.3", "--yes"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    seen = []
+    try:
+        for line in proc.stdout:  # until it has paid twice: the rental runs
+            seen.append(line)
+            if sum("cost " in s for s in seen) >= 2:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(seen) + rest
+    assert proc.returncode == 0, out
+    assert "ending the rental" in out and "ended;" in out, out
+    call = bytes.fromhex(re.search(r"call ([0-9a-f]{64})", out).group(1))
+    paid = int(round(float(re.search(r"paid ([0-9.]+) RUFF", out).group(1)) * RUFF))
+    record = hub.wait_for(lambda: (r := _chain(hub, "call", call)) and r[6] == "returned" and r, timeout=30,
+                          what="the owner's return on chain")
+    assert record[7] == paid > 0  # the final cheque is what the return took
+
+
 def test_prepaid_rent_for_longer_than_paid_stops_at_the_window(market):
     hub, _metered, renter_key = market
     contract = run_cli(hub.data, "market", "offer", PLUG, "--commands", "outlet.turn_on", "--price", "0.5",
@@ -145,6 +178,9 @@ def test_owner_routes_need_the_token_and_refuse_bad_input(market):
         status, body = hub.request("POST", "/api/market/offers", {"device": PLUG, "commands": commands, "terms": {
             "kind": "prepaid", "price": 1, "window": 1000, "max_duration": 1000}})
         assert status == 422 and said in body["message"], body
+    status, body = hub.request("POST", "/api/market/offers", {"device": PLUG, "commands": ["outlet.turn_on"], "terms": {
+        "kind": "metered", "rate": 1, "meter": "power", "deposit": 0, "max_duration": 1000}})
+    assert status == 422 and "no meter 'power' (its meters: energy)" in body["message"], body
     status, body = hub.request("GET", "/api/market/earnings?since=yesterday")
     assert status == 422 and "since" in body["message"]
     [row] = hub.get("/api/market/contracts")
@@ -189,3 +225,31 @@ def test_a_renters_routes_refuse_what_is_not_the_renters(market):
     status, body = end(key)
     assert status == 200 and body["ended"] is True
     assert end(key)[0] == 409  # ended already
+
+
+def test_receipts_asked_in_a_burst_are_not_signed_and_stored_each_time(market):
+    """No token is needed to ask for a receipt, so a burst of requests must not each sign and
+    store one (market.db would grow with every request anyone sends)."""
+    import sqlite3
+
+    from hub.chain.cli_support import _Chain
+    from hub.chain.protocol.payloads import parse
+
+    hub, contract, renter_key = market
+    call = _Chain(hub.data / "chain").submit(read_key(renter_key), "call", parse("call", {
+        "contract": bytes.fromhex(contract), "deposit": 2 * RUFF}), None, True, False)
+    path = f"/api/market/calls/{call.hex()}/receipt"
+    hub.wait_for(lambda: hub.request("GET", path, auth=False)[0] == 200, timeout=20, what="the first receipt")
+    started = time.monotonic()
+    answers = [hub.request("GET", path, auth=False) for _ in range(30)]
+    elapsed = time.monotonic() - started
+    assert all(status == 200 for status, _ in answers)
+    conn = sqlite3.connect(f"file:{hub.data / 'market' / 'market.db'}?mode=ro", uri=True)
+    try:
+        stored = conn.execute("SELECT COUNT(*) FROM receipts WHERE call = ?", (call,)).fetchone()[0]
+    finally:
+        conn.close()
+    from hub.market.api import RECEIPT_EVERY
+
+    # At most one new receipt per RECEIPT_EVERY however fast they are asked (plus the first one).
+    assert stored <= 2 + int(elapsed / RECEIPT_EVERY), (stored, elapsed)

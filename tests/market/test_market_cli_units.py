@@ -108,3 +108,20 @@ def test_renter_commands_refuse_bad_input_naming_it(tmp_path, args, said):
     CliRunner().invoke(main, ["chain", "keygen", "--out", str(key)])
     result = CliRunner().invoke(main, ["--data", str(tmp_path), "market", *args, "--key", str(key)])
     assert result.exit_code == 1 and said in result.output, result.output
+
+
+def test_the_cheque_book_only_rises_and_survives_a_restart(tmp_path):
+    from hub.market.renter import ChequeBook, RentError
+
+    key = tmp_path / "renter.key"
+    book = ChequeBook(key)
+    assert book.amount("aa") == 0 and book.latest("aa") is None
+    book.record("aa", 500, {"kind": "cheque", "n": 1})
+    book.record("aa", 700, {"kind": "cheque", "n": 2})
+    book.record("bb", 10, {"kind": "cheque", "n": 3})
+    again = ChequeBook(key)  # a new process, the same key
+    assert again.amount("aa") == 700 and again.latest("aa") == {"kind": "cheque", "n": 2}
+    with pytest.raises(RentError, match="lower amount"):
+        again.record("aa", 600, {"kind": "cheque", "n": 4})
+    assert ChequeBook(key).amount("aa") == 700 and ChequeBook(key).amount("bb") == 10
+    assert (key.with_name("renter.key.cheques.json").stat().st_mode & 0o777) == 0o600

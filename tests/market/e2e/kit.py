@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from hub.chain.node.files import write_key
-from hub.chain.protocol.genesis import Genesis, load_genesis
+from hub.chain.protocol.genesis import Genesis
 from hub.crypto.address import address_of, encode_address
 from hub.crypto.keys import PrivateKey
 from hub.crypto.statements import Bind, sign
-from tests.hubproc import DEMO, HubProcess, free_port, hub_command, run_cli
+from tests.hubproc import DEMO, HubProcess, hub_command, run_cli
 
 RUFF = 10**6
 PLUG = "demo:smart_plug"
@@ -54,13 +54,8 @@ def now_ms() -> int:
 
 
 def market_constants(block_ms: int) -> dict[str, int]:
-    constants = {"BLOCK_INTERVAL": block_ms, "PRODUCERS": 3, "REFUND_TIMEOUT": REFUND_TIMEOUT,
-                 "REVIEW_PERIOD": REVIEW_PERIOD}
-    from hub.chain.protocol.constants import Constants
-
-    if "CHALLENGE_PERIOD" in Constants.__dataclass_fields__:
-        constants["CHALLENGE_PERIOD"] = CHALLENGE_PERIOD
-    return constants
+    return {"BLOCK_INTERVAL": block_ms, "PRODUCERS": 3, "REFUND_TIMEOUT": REFUND_TIMEOUT,
+            "REVIEW_PERIOD": REVIEW_PERIOD, "CHALLENGE_PERIOD": CHALLENGE_PERIOD}
 
 
 def write_genesis(directory: Path, producers: list[PrivateKey], *, chain_id: str, block_ms: int,
@@ -443,14 +438,6 @@ class Renter:
 def reason(answer: tuple[int, dict]) -> str:
     status, body = answer
     return body.get("reason") or body.get("error") or f"HTTP {status}" if isinstance(body, dict) else f"HTTP {status}"
-
-
-def genesis_of(path: Path) -> Genesis:
-    return load_genesis(path)
-
-
-__all__ = ["RUFF", "PLUG", "PLUG_KEY", "OWNER", "RENTER", "STRANGER", "FUNDS", "Embedded", "Devnet", "Owner",
-           "Renter", "Truth", "Refused", "settled", "wait_until", "reason", "address", "now_ms", "free_port"]
 
 
 # --- market transactions, signed by hand: what a cheating renter or owner sends --------------------

@@ -5,8 +5,8 @@ REFUND_TIMEOUT has passed, not before), and an owner who claims more than the re
 
 from __future__ import annotations
 
-from tests.market.e2e.kit import (Renter, STATUS, FUNDS, OWNER, PREPAID, RENTER, RUFF, consent, call, cheque, create_contract,
-                                  fate_of, wait_until)
+from tests.market.e2e.kit import (FUNDS, OWNER, PREPAID, RENTER, RUFF, STATUS, Renter, call, cheque, consent,
+                                  create_contract, fate_of, wait_until)
 
 
 def test_no_return_the_renter_takes_the_deposit_back_after_the_timeout(devnet, tmp_path):

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from hub.crypto.statements import Command, sign
-from tests.market.e2e.kit import (FUNDS, OWNER, RENTER, RUFF, STATUS, Embedded, Owner, Renter, call, now_ms, pay, wait_until)
+from tests.market.e2e.kit import (FUNDS, OWNER, RENTER, RUFF, STATUS, Embedded, Owner, Renter, call, now_ms, pay,
+                                  wait_until)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "drivers" / "lightnode" / "tests"))
 from keyplug_proc import KeyPlug  # noqa: E402

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.market.e2e.kit import (FUNDS, OWNER, PLUG, PLUG_KEY, RENTER, RUFF, STATUS, Renter, now_ms, reason,
-                                  wait_until)
+from tests.market.e2e.kit import (FUNDS, OWNER, PLUG, PLUG_KEY, RENTER, RUFF, STATUS, Renter, market_call, now_ms,
+                                  reason, wait_until)
 
 
 @pytest.mark.parametrize("where", ["embedded", "devnet"])
@@ -97,7 +97,8 @@ def test_metered_rent_streams_cheques_and_the_return_takes_the_last(where, reque
 
 def test_a_renter_who_ends_a_prepaid_rental_early_pays_the_windows_started(embedded, tmp_path):
     """``hub market end`` one second into a rental of three 2-second windows: access closes at once
-    (a newer grant ends the old one), the return charges one window and gives two back."""
+    (a newer grant ends the old one), the return charges the windows started by then (one, unless the
+machine is slow) and gives the rest back."""
     owner, truth = embedded, embedded.chain.truth
     renter = Renter(tmp_path, owner)
     contract = owner.json("market", "offer", PLUG, "--commands", "outlet.turn_on", "--price", "1", "--window", "2s",
@@ -108,9 +109,13 @@ def test_a_renter_who_ends_a_prepaid_rental_early_pays_the_windows_started(embed
     assert renter.command("turn_on")[0] == 200
     renter.cli("market", "end", called.hex(), "--key", str(renter.key_file), "--wait", "30")
     record = truth.value("call", called)
-    assert record[STATUS] == "returned" and record[5] == 3 and now_ms() < record[4] + 6000, record
+    assert record[STATUS] == "returned" and record[5] == 3, record
     refused = renter.command("turn_on")
     assert refused[0] == 403 and reason(refused) == "not_granted", refused
-    assert record[7] == 1 * RUFF  # one started window
-    assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER) + 1 * RUFF
-    assert truth.balance(RENTER) == FUNDS - truth.fees(RENTER) - 1 * RUFF
+    seen = market_call(owner, called)[1]  # when the hub gave and closed the access, on its clock
+    ended, granted = seen["ended_at"], seen["granted_at"]
+    assert ended < record[4] + 6000  # before the paid three windows were over
+    started_windows = max(-(-(ended - granted) // 2000), 1)  # a started window is a used window
+    assert 1 <= started_windows < 3 and record[7] == started_windows * RUFF, (record, ended)
+    assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER) + record[7]
+    assert truth.balance(RENTER) == FUNDS - truth.fees(RENTER) - record[7]

@@ -21,7 +21,8 @@ def test_the_renter_vanishes_and_is_charged_its_last_cheque(tmp_path):
         truth = chain.truth
         renter = Renter(tmp_path, owner)
         contract = owner.json("market", "offer", PLUG, "--commands", "outlet.turn_on", "--rate", "0.1", "--per", "1s",
-                              "--deposit", "3", "--max", "1m", "--endpoint", owner.hub.url, "--yes", "--wait")["contract"]
+                              "--deposit", "3", "--max", "1m", "--endpoint", owner.hub.url, "--yes",
+                              "--wait")["contract"]
         wait_until("the offer on chain", lambda: truth.value("contract", bytes.fromhex(contract)), 20)
         rent = renter.popen("market", "rent", contract, "--deposit", "3", "--every", "0.3", "--key",
                             str(renter.key_file), *renter.chain_args, "--yes")

@@ -13,8 +13,8 @@ TERMS = {**METERED_TIME, "max_duration": 5000}
 
 def test_a_renter_who_does_not_pay_is_cut_off(tmp_path):
     chain = Embedded(tmp_path / "owner")
-    owner = Owner(tmp_path / "owner", chain,
-                  extra="market:\n  pay_timeout: 1\n  receipt_interval: 0.5\n  unpaid_slack: 0\n  cheque_grace: 0.5\n").start()
+    owner = Owner(tmp_path / "owner", chain, extra="market:\n  pay_timeout: 1\n  receipt_interval: 0.5\n"
+                                                   "  unpaid_slack: 0\n  cheque_grace: 0.5\n").start()
     try:
         owner.bind_on_chain()
         truth = chain.truth
