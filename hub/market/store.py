@@ -3,8 +3,8 @@
 A file of its own (0600, WAL, ``synchronous = NORMAL``: a commit survives a kill -9 of the hub),
 not hub.db (its writes would wait behind the recorder's batches) nor identity.db (the gate's
 counter commits are its hot path). Migrations are versioned with ``PRAGMA user_version`` and
-append-only, like ``hub/identity/store.py``; another part of the market (the cheques) appends its
-own to :data:`MIGRATIONS`.
+append-only, like ``hub/identity/store.py``. The cheque book keeps its own tables in the same file
+(``hub/market/cheques.py``), on a connection of its own.
 
 The rule that makes the market restart-safe: **persist before acting**. A call's row is
 written before its grant opens; its end (``ended_at``, ``used``) before the closing grant and the
