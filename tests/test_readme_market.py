@@ -57,6 +57,7 @@ def test_readme_market_walkthrough_runs_and_moves_balances_as_the_terms_say(tmp_
     try:
         out = run_walkthrough(home, hub)
         assert "access granted" in out and "fee of the call transaction" in out
+        assert "control it: hub device call demo:smart_plug outlet turn_" in out  # the hub's id for the device
         assert hub.get("/api/states/switch.smart_plug")["value"] == "on"  # the renter's signed command
         offers = run_cli(home / "hub-data", "market", "offers")
         # The next renter is warned (the review made it 1 negative of 1 returned call).

@@ -338,7 +338,9 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
              "the hub has seen it, `hub market refund` takes the deposit back if the owner never returns it")
     until = (status.get("grant") or {}).get("not_after")
     click.echo(f"access granted for {', '.join(found.get('commands', []))}" + (f" until {_when(until)}" if until else ""))
-    click.echo(f"  control it: hub device call <device id> <entity> <command> --key {key_path}")
+    example = (found.get("commands") or ["<entity>.<command>"])[0].replace(".", " ", 1)
+    click.echo(f"  control it: hub device call {status.get('device_id') or '<device id>'} {example} --key {key_path}"
+               + ("" if ctx.url is None and not found.get("endpoint") else f" --url {client.url}"))
     started = time.monotonic()
     if terms["kind"] == "prepaid":
         if for_ms is None:
