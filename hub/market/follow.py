@@ -43,7 +43,7 @@ class Follower:
     def reload(self) -> None:
         self.contracts = {c.id: c for c in self.store.contracts()}
         self.rentals.contracts = self.contracts
-        self.channels = {c.channel: c.id for c in self.store.calls(limit=1_000_000) if c.channel}
+        self.channels = self.store.channels_used()
 
     # --- one look --------------------------------------------------------------------------------------
     async def step(self) -> bool:

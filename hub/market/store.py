@@ -317,6 +317,11 @@ class MarketStore:
             params.append(contract)
         return [_call(r) for r in self._exec(sql + " ORDER BY height, id LIMIT ?", (*params, limit))]
 
+    def channels_used(self) -> dict[bytes, bytes]:
+        """Each channel this hub's calls went through -> its latest call."""
+        rows = self._exec("SELECT channel, id FROM calls WHERE channel != x'' ORDER BY height, id")
+        return {bytes(r[0]): bytes(r[1]) for r in rows}
+
     def call_counts(self) -> dict[bytes, tuple[int, int]]:
         """Per contract: (calls, calls open now)."""
         rows = self._exec("SELECT contract, COUNT(*), SUM(state = 'open') FROM calls GROUP BY contract")
