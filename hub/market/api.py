@@ -113,6 +113,20 @@ def _check_commands(hub: Any, device_id: str, commands: list[str]) -> None:
                                 f"{command!r}; valid: {valid or 'none'}")
 
 
+def _check_meter(hub: Any, device_id: str, terms: dict[str, Any]) -> None:
+    """A metered offer's ``meter`` must be one of the device's meters (a cumulative reading): the hub
+    meters with it, and an offer it cannot meter would take deposits it can never bill."""
+    meter = terms.get("meter") if terms.get("kind") == "metered" else None
+    if not meter:
+        return
+    entities = {e.key: e for e in hub.entities.for_device(device_id)}
+    found = entities.get(meter)
+    if found is None or found.capability != "meter":
+        meters = sorted(k for k, e in entities.items() if e.capability == "meter")
+        raise HTTPException(422, f"terms.meter: {device_id} has no meter {meter!r} "
+                            f"(its meters: {', '.join(meters) or 'none'})")
+
+
 def _fee_of(chain: Any, tx_type: str, payload: dict[str, Any]) -> int:
     """The minimum fee of a transaction with this payload, from a draft signed by a throwaway key (a
     signature's size does not depend on the key): the owner sees the fee before its key signs."""
@@ -130,6 +144,7 @@ async def offer(request: Request, body: Offer) -> dict[str, Any]:
     if hub.devices.get(body.device) is None:
         raise HTTPException(404, f"device: no device {body.device!r} on this hub (`hub devices` lists them)")
     _check_commands(hub, body.device, body.commands)
+    _check_meter(hub, body.device, body.terms)
     if body.preview:
         chain = hub.services.get("chain")
         identity = hub.services.get("identity")

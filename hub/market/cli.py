@@ -402,6 +402,9 @@ def _end(rental: Any, key_path: Path) -> None:
             return
         rental.end(next_counter(key_path, None))
     except RentError as exc:
+        if exc.status is None:  # the hub cannot be reached: the call stays open there until it can
+            fail(f"{exc}; `hub market end {rental.call.hex()} --key {key_path}` ends it once the hub answers "
+                 "(your cheques so far are kept beside the key)")
         if exc.status != 409:
             fail(str(exc))
         click.echo("the rental has ended (the hub ended it a moment before); the owner's hub answers with its return")

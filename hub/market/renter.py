@@ -84,7 +84,7 @@ class Rental:
         except ClientError as exc:
             if exc.status == 404:
                 return None
-            raise RentError(str(exc)) from None
+            raise RentError(str(exc), exc.status) from None
 
     def wait_for_grant(self, timeout: float) -> dict[str, Any]:
         """The hub's view of the call once it has opened the grant (it acts on final blocks)."""

@@ -178,6 +178,9 @@ def test_owner_routes_need_the_token_and_refuse_bad_input(market):
         status, body = hub.request("POST", "/api/market/offers", {"device": PLUG, "commands": commands, "terms": {
             "kind": "prepaid", "price": 1, "window": 1000, "max_duration": 1000}})
         assert status == 422 and said in body["message"], body
+    status, body = hub.request("POST", "/api/market/offers", {"device": PLUG, "commands": ["outlet.turn_on"], "terms": {
+        "kind": "metered", "rate": 1, "meter": "power", "deposit": 0, "max_duration": 1000}})
+    assert status == 422 and "no meter 'power' (its meters: energy)" in body["message"], body
     status, body = hub.request("GET", "/api/market/earnings?since=yesterday")
     assert status == 422 and "since" in body["message"]
     [row] = hub.get("/api/market/contracts")
