@@ -48,3 +48,40 @@ def test_cheques_flow_while_the_chain_is_down_and_settlement_lands_after(devnet,
     assert truth.balance(RENTER) + channel_left == FUNDS - truth.fees(RENTER) - paid
     held, supply = truth.supply_holds()
     assert held == supply
+
+
+def test_the_hub_restarts_while_the_chain_is_away_and_keeps_the_rental(devnet, tmp_path):
+    """Both faults at once: the devnet is gone and the owner's hub is killed -9 and started again
+    without it. The renter's grant and the cheques kept survive on the hub alone; once the network is
+    back the return lands with the latest cheque."""
+    owner, chain = devnet, devnet.chain
+    truth = chain.truth
+    renter = Renter(tmp_path, owner)
+    contract = create_contract(chain, TERMS, endpoint=owner.hub.url)
+    called = call(chain, contract, 5 * RUFF)
+    record = truth.value("call", called)
+    channel = record[3]
+    wait_until("the renter's grant", lambda: renter.command("turn_on")[0] == 200, 20, owner.hub.log)
+    first, answer = pay(owner, called, contract, channel, TERMS)
+    assert answer[1]["ok"], answer
+
+    chain.stop()
+    owner.hub.kill()
+    owner.start()  # no chain to follow: the hub starts anyway, and says so
+    assert renter.command("turn_on")[0] == 200  # the grant is the light node's, on disk
+    time.sleep(0.5)
+    latest, answer = pay(owner, called, contract, channel, TERMS)
+    assert answer[0] == 200 and answer[1]["ok"], answer
+    assert latest.statement.amount > first.statement.amount
+
+    wait_until("the session's end", lambda: now_ms() > record[4] + TERMS["max_duration"] + 500, 20)
+    refused = renter.command("turn_on")
+    assert refused[0] == 403, refused
+    chain.start()
+    wait_until("the return once the chain is back", lambda: truth.value("call", called)[STATUS] == "returned", 40,
+               owner.hub.log, chain.log)
+    paid = latest.statement.call_amount
+    assert truth.value("call", called)[7] == paid
+    assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER) + paid
+    held, supply = truth.supply_holds()
+    assert held == supply

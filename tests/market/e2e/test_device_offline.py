@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from hub.crypto.statements import Command, sign
-from tests.market.e2e.kit import (FUNDS, OWNER, RENTER, RUFF, STATUS, Embedded, Owner, Renter, call, now_ms, pay,
-                                  wait_until)
+from tests.market.e2e.kit import (FUNDS, OWNER, RENTER, RUFF, STATUS, Embedded, Owner, Renter, call, latest_receipt,
+                                  now_ms, pay, wait_until)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "drivers" / "lightnode" / "tests"))
 from keyplug_proc import KeyPlug  # noqa: E402
@@ -82,6 +82,8 @@ def test_the_plug_dies_mid_rental_and_the_return_charges_its_last_receipt(tmp_pa
                 break
             time.sleep(0.5)
         assert paid is not None and paid.statement.call_amount >= 1 * RUFF
+        evidence = latest_receipt(owner, called).statement
+        assert evidence.signer == device and evidence.entity == "energy"  # signed by the plug itself
 
         plug.proc.kill()  # the device is gone: its meter with it
         plug.proc.wait(5)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.market.e2e.kit import (FUNDS, METERED_TIME, OWNER, RENTER, RUFF, STATUS, Renter, call, create_contract,
+from tests.market.e2e.kit import (FUNDS, METERED_TIME, OWNER, PLUG, RENTER, RUFF, STATUS, Renter, call, create_contract,
                                   now_ms, pay, reason, wait_until)
 
 TERMS = {**METERED_TIME, "max_duration": 6000}
@@ -59,3 +59,30 @@ def test_kill_9_at_a_random_point_of_a_metered_rental(embedded, tmp_path, seed):
     held, supply = truth.supply_holds()
     assert held == supply
     assert "Traceback" not in owner.hub.log()
+
+
+def test_the_renter_cli_rides_out_a_kill_9_of_the_owner_hub(embedded, tmp_path):
+    """``hub market rent`` streaming cheques while the owner's hub is killed -9 and restarted: the CLI
+    says the hub is away, keeps going, ends the rental with a final cheque, and the return takes
+    exactly the renter's last cheque."""
+    owner, truth = embedded, embedded.chain.truth
+    renter = Renter(tmp_path, owner)
+    contract = owner.json("market", "offer", PLUG, "--commands", "outlet.turn_on", "--rate", "0.1", "--per", "1s",
+                          "--deposit", "3", "--max", "1m", "--endpoint", owner.hub.url, "--yes", "--wait")["contract"]
+    wait_until("the offer on chain", lambda: truth.value("contract", bytes.fromhex(contract)), 20)
+    rent = renter.popen("market", "rent", contract, "--deposit", "3", "--for", "8s", "--every", "0.4", "--key",
+                        str(renter.key_file), "--yes")
+    try:
+        wait_until("cheques flowing", lambda: renter.log().count("cost ") >= 2, 30, renter.log, owner.hub.log)
+        owner.hub.kill()
+        owner.start()
+        assert rent.wait(60) == 0, renter.log()
+    finally:
+        if rent.poll() is None:
+            rent.kill()
+    assert "Traceback" not in renter.log(), renter.log()
+    called = bytes.fromhex(next(line.split()[1] for line in renter.log().splitlines() if line.startswith("call ")))
+    wait_until("the return", lambda: truth.value("call", called)[STATUS] == "returned", 30, owner.hub.log)
+    last = renter.json("market", "channel", "--key", str(renter.key_file))[0]["signed"]
+    assert truth.value("call", called)[7] == last > 0
+    assert truth.balance(OWNER) == FUNDS - truth.fees(OWNER) + last
