@@ -62,13 +62,37 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
     t = Table(title=title, show_lines=False, header_style="bold")
     for i, col in enumerate(columns):
         # Ids are what people copy into the next command: never break them across lines.
         t.add_column(col, overflow="fold", no_wrap=i == 0)
-    for row in rows:
-        t.add_row(*["" if v is None else str(v) for v in row])
-    Console().print(t)
+    for row in cells:
+        t.add_row(*row)
+    # When even the narrowest layout does not fit (a 64-digit contract id in an 80-column terminal
+    # squeezed every other column to nothing), each row is printed as "column: value" lines instead.
+    if cells and len(columns) > 1 and _narrowest(columns, cells) > console.width:
+        width = max(len(c) for c in columns)
+        if title:
+            console.print(title, style="bold", highlight=False)
+        for row in cells:
+            console.print()
+            for col, value in zip(columns, row):
+                console.print(f"{col:>{width}}: {value}", markup=False, highlight=False, soft_wrap=True)
+        return
+    console.print(t)
+
+
+def _narrowest(columns: list[str], cells: list[list[str]]) -> int:
+    """The width a table needs with its first column whole and every other at least six characters
+    wide (or its longest word, if shorter): narrower than that, its text is unreadable."""
+    first = max(len(r[0]) for r in [columns] + cells)
+    rest = 0
+    for i in range(1, len(columns)):
+        longest = max(len(word) for r in [columns] + cells for word in (r[i].split() or [""]))
+        rest += 3 + min(longest, 6)
+    return 4 + first + rest
 
 
 def call_api(ctx: Ctx, fn):

@@ -341,7 +341,6 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
     example = (found.get("commands") or ["<entity>.<command>"])[0].replace(".", " ", 1)
     click.echo(f"  control it: hub device call {status.get('device_id') or '<device id>'} {example} --key {key_path}"
                + ("" if ctx.url is None and not found.get("endpoint") else f" --url {client.url}"))
-    started = time.monotonic()
     if terms["kind"] == "prepaid":
         if for_ms is None:
             return
@@ -353,8 +352,12 @@ def rent(ctx: Ctx, contract: str, deposit: str, duration: str | None, every: flo
         _end(rental, key_path)
         return
     rental.start(status)
+    # --for counts from when the hub opened access (what usage is measured from), not from when
+    # this command noticed it: finality and polling had billed 10 s more than asked for.
+    opened = (status.get("grant") or {}).get("not_before") or time.time() * 1000
+    stop_at = None if for_ms is None else opened + for_ms
     try:
-        while for_ms is None or (time.monotonic() - started) * 1000 < for_ms:
+        while stop_at is None or time.time() * 1000 < stop_at:
             try:
                 now = rental.status() or {}
                 if now.get("state") not in (None, "open"):  # the hub ended it: its maximum duration, unpaid use
