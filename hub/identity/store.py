@@ -20,28 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hub.store.sqlite import open_wal
 from hub.store.files import private_dir, private_file
 
 DB_DIR = "identity"
 DB_NAME = "identity.db"
-BUSY_TIMEOUT = 10.0
 
 
 def connect(path: Path) -> sqlite3.Connection:
     """An autocommit connection to identity.db in WAL mode, migrated: the gate's store and
     chain-state control's each open one, so the two never wait on one Python lock."""
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise sqlite3.OperationalError(f"could not enable WAL on {path} (got {mode!r})")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        migrate(conn)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    return open_wal(path, migrate)
 
 MIGRATIONS: list[tuple[str, ...]] = [
     # 1: identities, counters, grants

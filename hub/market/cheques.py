@@ -40,6 +40,7 @@ from typing import Any
 from hub.crypto.encoding import decode, encode
 from hub.crypto.signing import Network
 from hub.crypto.statements import Cheque, Signed, StatementError
+from hub.store.sqlite import open_wal
 
 #: Refusal reasons and the HTTP status the API gives each (one cheque per request).
 STATUS: dict[str, int] = {
@@ -49,7 +50,6 @@ STATUS: dict[str, int] = {
     "channel_closing": 409, "not_rising": 409, "inconsistent": 409, "above_deposit": 409, "underpaid": 409,
 }
 
-BUSY_TIMEOUT = 10.0
 
 
 class ChequeRefused(Exception):
@@ -119,19 +119,12 @@ SCHEMA = (
 
 def connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise sqlite3.OperationalError(f"could not enable WAL on {path} (got {mode!r})")
-        conn.execute("PRAGMA synchronous = NORMAL")  # survives a kill -9; a power cut may lose the last commit
-        for statement in SCHEMA:
-            conn.execute(statement)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    return open_wal(path, _create_tables)
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
+    for statement in SCHEMA:
+        conn.execute(statement)
 
 
 def _signed_from_row(raw: bytes) -> Signed:

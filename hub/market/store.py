@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hub.store.sqlite import open_wal
 from hub.store.files import private_dir, private_file
 
 DB_DIR = "market"
 DB_NAME = "market.db"
-BUSY_TIMEOUT = 10.0
 
 MIGRATIONS: list[tuple[str, ...]] = [
     # 1: contracts, calls, receipts, payments (earnings), the cursor, submitted transactions
@@ -133,18 +133,7 @@ class MarketSchemaError(RuntimeError):
 def connect(path: Path) -> sqlite3.Connection:
     """An autocommit connection in WAL mode, migrated. Each part of the market (the follower, the
     cheques) may open its own."""
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise sqlite3.OperationalError(f"could not enable WAL on {path} (got {mode!r})")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        migrate(conn)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    return open_wal(path, migrate)
 
 
 def migrate(conn: sqlite3.Connection) -> int:
