@@ -193,3 +193,22 @@ async def test_the_stick_unplugged_and_replugged_keeps_network_and_devices(emula
         assert emulator.control(op="get", device="light1", cluster="on_off", attribute="on_off")["value"] is True
     finally:
         await app.shutdown()
+
+
+async def test_a_fleet_joins_when_permitted_and_reports_every_period(pty_pair, simulator, tmp_path):
+    emulator = Emulator(pty_pair, simulator, tmp_path).start("--fleet", "3=motion", "--fleet-period", "0.5")
+    app = await start_app(app_config(emulator, tmp_path))
+    events = Events()
+    app.add_listener(events)
+    try:
+        await app.permit(60)  # nobody asked them: fleet devices join on their own once permitted
+        await until(lambda: emulator.control(op="devices")["devices"][-1] == {"fleet": 3, "joined": 3})
+        await until(lambda: len([d for d in app.devices.values() if d.model == "lumi.sensor_motion.aq2"]) == 3)
+        sensor = next(d for d in app.devices.values() if d.model == "lumi.sensor_motion.aq2")
+        occupancy = sensor.endpoints[1].occupancy
+        seen = set()
+        await until(lambda: seen.add(occupancy.get("occupancy")) or {0, 1} <= seen, what="occupancy reports")
+        assert emulator.control(op="get", device="nobody", cluster="on_off", attribute="on_off") == \
+            {"ok": False, "error": "no device named 'nobody'"}
+    finally:
+        await app.shutdown()
