@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import json
 import os
 import signal
@@ -297,9 +296,6 @@ class ZStack:
             if device is not None and device.joined and not device.muted:
                 self.network.permit(min(duration, 254))
                 self.callback(ZDO, 0xB6, struct.pack("<HB", dst, SUCCESS))
-
-    def permit_changed(self, seconds: int) -> None:
-        pass
 
     # -- AF -------------------------------------------------------------------------------------
     def af_register(self, frame: Frame, r: Reader) -> None:
