@@ -216,8 +216,19 @@ class ZStack:
             self.reply(mt.srsp(SYS, 0x34, bytes([FAILURE])))
             return
         self.nv.put(sub, value[:offset] + data + value[offset + len(data):], item)
+        if item == nv.ADDRMGR:
+            self._adopt_restored_devices()
         self.save()
         self.reply(mt.srsp(SYS, 0x34, bytes([SUCCESS])))
+
+    def _adopt_restored_devices(self) -> None:
+        """A backup written onto the stick lists devices of the network: they never left it (they
+        hold the network key), so they talk to this coordinator as they did to the old one."""
+        known = self.nv.known_devices()
+        for device in self.network.devices.values():
+            if not device.joined and device.ieee.serialize() in known:
+                device.joined = True
+                self.network.dirty()
 
     def nv_create(self, frame: Frame, r: Reader) -> None:
         _sys_id, item, sub, length = r.take("BHHI")
@@ -402,7 +413,7 @@ class ZStack:
         if self.state != STARTED_AS_COORDINATOR:
             return
         ieee = device.ieee.serialize()
-        self.nv.remember_child(device.nwk, ieee, is_child=not device.is_router)
+        self.nv.remember_device(device.nwk, ieee, is_child=not device.is_router)
         self.save()
         self.callback(ZDO, 0xCA, struct.pack("<H", device.nwk) + ieee + struct.pack("<H", 0x0000))
         capability = 0x8E if device.is_router else 0x80
@@ -416,7 +427,7 @@ class ZStack:
 
     def device_left(self, device: VirtualDevice) -> None:
         ieee = device.ieee.serialize()
-        self.nv.forget_child(ieee)
+        self.nv.forget_device(ieee)
         self.save()
         self.callback(ZDO, 0xC9, struct.pack("<H", device.nwk) + ieee + bytes([0, 1, 0]))
 
