@@ -779,8 +779,7 @@ class Network:
         return {"value": _jsonable(device.value(cluster, attr))}
 
     def _op_devices(self, request):
-        return {"devices": [d.describe() for d in self.devices.values() if d not in self.fleet]
-                + ([{"fleet": len(self.fleet), "joined": sum(d.joined for d in self.fleet)}] if self.fleet else [])}
+        return {"devices": [d.describe() for d in self.devices.values()]}
 
     def _op_stats(self, request):
         remaining = max(0.0, self.permit_until - time.monotonic())

@@ -478,7 +478,7 @@ class Port:
                 await asyncio.sleep(0.1)
                 continue
             try:
-                tty.setraw(self.fd, termios.TCSANOW)  # TCSAFLUSH would drop bytes already sent
+                tty.setraw(self.fd, termios.TCSANOW)  # not TCSAFLUSH: keep what the host sent meanwhile
             except termios.error:
                 pass
             closed = loop.create_future()
