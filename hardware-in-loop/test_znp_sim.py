@@ -79,9 +79,27 @@ async def test_forms_a_network_and_keeps_it_across_restarts_of_both_sides(emulat
     emulator.start()
     app = await start_app(app_config(emulator, tmp_path))
     kept = app.state.network_info
+    events = Events()
+    app.add_listener(events)
+    await app.permit(60)
+    emulator.control(op="join", device="plug1")
+    plug = await until(lambda: events.initialized.get("SIM-PLUG-1"))
+    await plug.endpoints[1].electrical_measurement.configure_reporting("active_power", 0, 300, 1)
     await app.shutdown()
     assert (kept.pan_id, kept.extended_pan_id, kept.channel, kept.network_key.key) == \
         (formed.pan_id, formed.extended_pan_id, formed.channel, formed.network_key.key)
+
+    emulator.stop()  # the devices themselves keep what they were configured with
+    emulator.start()
+    app = await start_app(app_config(emulator, tmp_path))
+    try:
+        plug = next(d for d in app.devices.values() if d.model == "SIM-PLUG-1")
+        assert emulator.control(op="devices")["devices"][0]["reporting"][0]["attribute"] == 0x050B
+        await plug.endpoints[1].on_off.on()
+        power = plug.endpoints[1].electrical_measurement
+        await until(lambda: power.get("active_power") == 60, what="the power report after a restart")
+    finally:
+        await app.shutdown()
 
 
 async def test_a_new_stick_gets_the_backup_and_the_paired_devices_keep_working(pty_pair, simulator, tmp_path):

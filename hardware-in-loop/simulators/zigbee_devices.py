@@ -157,7 +157,10 @@ class VirtualDevice:
         return {"name": self.name, "kind": self.kind_name, "nwk": self.nwk, "joined": self.joined,
                 "attrs": {f"{c:04x}": {f"{a:04x}": _jsonable(v) for a, v in attrs.items()}
                           for c, attrs in self.attrs.items()},
-                "energy_wh": self.energy_wh}
+                "energy_wh": self.energy_wh,
+                # the devices are not restarted with the emulator: what the hub configured stays
+                "reporting": [[c, a, r.min_interval, r.max_interval, r.change] for (c, a), r in self.reporting.items()],
+                "bindings": sorted(self.bindings)}
 
     def restore(self, saved: dict) -> None:
         self.joined = bool(saved.get("joined"))
@@ -168,6 +171,10 @@ class VirtualDevice:
                 if cluster in self.attrs and attr in self.attrs[cluster]:
                     self.attrs[cluster][attr] = _from_json(self.attrs[cluster][attr], v)
         self.energy_wh = float(saved.get("energy_wh", 0.0))
+        now = time.monotonic()
+        for cluster, attr, low, high, change in saved.get("reporting", []):
+            self.reporting[(cluster, attr)] = Reporting(low, high, change, last_sent=now)
+        self.bindings = {tuple(b) for b in saved.get("bindings", [])}
 
     # -- attribute values -----------------------------------------------------------------------
     def value(self, cluster: int, attr: int) -> Any:
@@ -326,6 +333,7 @@ class VirtualDevice:
         if cmd in (zdo_t.ZDOCmd.Bind_req, zdo_t.ZDOCmd.Unbind_req):
             key = (request["SrcEndpoint"], request["ClusterID"])
             (self.bindings.add if cmd == zdo_t.ZDOCmd.Bind_req else self.bindings.discard)(key)
+            self.network.dirty()
             return cmd | 0x8000, ok, None
         if cmd == zdo_t.ZDOCmd.Mgmt_Leave_req:
             return zdo_t.ZDOCmd.Mgmt_Leave_rsp, ok, lambda: self.network.leave(self, requested=True)
@@ -415,6 +423,7 @@ class VirtualDevice:
                     change = getattr(record, "reportable_change", 0) or 0
                     self.reporting[(cluster, record.attrid)] = Reporting(
                         record.min_interval, record.max_interval, change, last_sent=time.monotonic())
+            self.network.dirty()
             return [header(0x07) + (failures or b"\x00")]
         if cmd == foundation.GeneralCommand.Read_Reporting_Configuration:
             body = b""
