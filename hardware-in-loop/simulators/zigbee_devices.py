@@ -498,6 +498,8 @@ class VirtualDevice:
 
     # level
     def _move_level(self, level: int, tenths: int, with_on_off: bool) -> None:
+        if tenths == 0xFFFF:  # "as fast as the device's on/off transition time says"
+            tenths = self.attrs[LEVEL].get(0x0010, 0)
         level = max(1 if with_on_off else 0, min(254, level))
         if with_on_off:
             self.set_value(ON_OFF, 0, level > 1)

@@ -52,10 +52,6 @@ COORDINATOR_NODE_DESC = bytes([0x00, 0x40, 0x8F]) + struct.pack("<HBHHHB", 0x000
 ZDO_RSP = 0x8000
 
 
-def eui(data: bytes) -> bytes:
-    return bytes(data[:8])
-
-
 class ZStack:
     """The firmware: MT requests in, responses and callbacks out, through ``self.send``."""
 
@@ -95,7 +91,7 @@ class ZStack:
             return
         try:
             handler(frame, Reader(frame.payload))
-        except ValueError as error:
+        except (ValueError, struct.error, IndexError) as error:  # a malformed request, as the firmware sees it
             print(f"znp_sim: bad {frame.cmd0:02x} {frame.cmd1:02x} frame: {error}", file=sys.stderr, flush=True)
             if frame.kind == mt.SREQ:
                 self.reply(mt.srsp(frame.subsystem, frame.cmd1, bytes([INVALID_PARAMETER])))
