@@ -22,6 +22,10 @@ async def test_a_plug_is_an_outlet_a_bare_relay_a_switch_per_endpoint_and_a_dimm
         assert z.state("relay", "1_on_off").value == "off" and z.state("relay", "2_on_off").value == "on"
         assert z.state("dimmer", "1_light").value == "on"
         assert z.state("dimmer", "1_light").attributes["brightness"] == 128  # level 127 of 254
+        # Named after the device and what each is; the endpoint only where there are several.
+        assert z.state("plug", "1_power").attributes["friendly_name"] == "plug power"
+        assert z.state("relay", "2_on_off").attributes["friendly_name"] == "relay on off 2"
+        assert relay["2_on_off"].handle.entity_id == "switch.relay_on_off_2"
 
 
 async def test_a_switch_reports_and_obeys_with_the_zcl_command_and_a_refusal_names_the_status(tmp_path):
@@ -69,6 +73,11 @@ async def test_brightness_and_transition_go_as_move_to_level_with_on_off(tmp_pat
 
         await z.call("light", "1_light", "turn_on", {"brightness": 0})
         assert z.state("light", "1_light").value == "off"
+
+        # On with a transition alone: a fade in to the last level (ZCL's On has no transition).
+        await z.call("light", "1_light", "turn_on", {"transition": 0.5})
+        assert light.received[-1][2:] == ("move_to_level_with_on_off", {"level": 254, "transition_time": 5})
+        assert z.state("light", "1_light").value == "on"
 
 
 async def test_colour_and_colour_temperature(tmp_path):

@@ -78,9 +78,10 @@ class ClusterEntity(ZigbeeEntity):
                  unit: str | None = None, options: dict | None = None, what: str | None = None) -> None:
         super().__init__(endpoint)
         what = what or self.what
+        #: What the entity is, for its name ("Hall plug power"); see entities_for's ``name``.
+        self.label = what.replace("_", " ")
         self.spec = EntitySpec(key=f"{endpoint.endpoint_id}_{what}", capability=self.capability,
-                               name=what.replace("_", " "), device_class=device_class, unit=unit,
-                               options=options or {})
+                               device_class=device_class, unit=unit, options=options or {})
         #: cluster -> the attribute names whose changes this entity shows.
         self.watched: dict[zigpy.zcl.Cluster, set[str]] = {}
         self.static: dict[zigpy.zcl.Cluster, set[str]] = {}

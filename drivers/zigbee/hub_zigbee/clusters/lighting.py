@@ -171,6 +171,14 @@ class Light(ClusterEntity):
             self.confirmed(self.level, {"current_level": level} if level else {})
             if not level:
                 return None
+        elif args.transition is not None and self.level is not None and not self.on_off.get("on_off"):
+            # Fade in to where it was (ZCL's On has no transition time).
+            level = self.level.get("current_level")
+            level = 254 if not level or level == 0xFF else int(level)
+            await self.call(self.level, "move_to_level_with_on_off", "move to level", level=level,
+                            transition_time=tenths)
+            self.on_off.update_attribute(self.on_off.find_attribute("on_off").id, 1)
+            self.confirmed(self.level, {"current_level": level})
         elif not (self.on_off.get("on_off") and (args.rgb_color or args.color_temp_kelvin)):
             await self.call(self.on_off, "on", "on")
             self.confirmed(self.on_off, {"on_off": 1})
