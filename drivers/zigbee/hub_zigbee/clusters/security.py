@@ -18,13 +18,13 @@ from hub_zigbee.clusters.entity import ClusterEntity
 
 log = logging.getLogger(__name__)
 
-#: ZCL zone type -> (key suffix, binary_sensor device class); as ZHA's mapping.
+#: ZCL zone type -> (what it detects, binary_sensor device class); as ZHA's mapping.
 ZONE_TYPES: dict[int, tuple[str, str]] = {
     0x000D: ("motion", "motion"),
     0x0015: ("contact", "opening"),
     0x0028: ("smoke", "smoke"),
     0x002A: ("moisture", "moisture"),
-    0x002B: ("carbon_monoxide", "carbon_monoxide"),
+    0x002B: ("carbon monoxide", "carbon_monoxide"),
     0x002D: ("vibration", "vibration"),
 }
 STATUS_CHANGE_NOTIFICATION, ENROLL_REQUEST = 0x00, 0x01
@@ -41,11 +41,12 @@ class IasZoneSensor(ClusterEntity):
 
     def __init__(self, endpoint: Any, cluster: Any) -> None:
         zone_type = cluster.get("zone_type")
-        # A zone type not read yet (or not one the hub names) keeps a generic key, so the entity
-        # does not change identity when the type is learnt.
-        what, device_class = ZONE_TYPES.get(int(zone_type), ("ias_zone", None)) if zone_type is not None \
-            else ("ias_zone", None)
-        super().__init__(endpoint, device_class=device_class, what=what)
+        label, device_class = ZONE_TYPES.get(int(zone_type), ("ias zone", None)) if zone_type is not None \
+            else ("ias zone", None)
+        # The key does not depend on the zone type: the type is read from the device, and an
+        # entity whose key changed once it was known would be a second entity.
+        super().__init__(endpoint, device_class=device_class, what="ias_zone")
+        self.label = label
         self.cluster = cluster
         self.watch(cluster, also=("zone_status",), static=("zone_type",))
 
