@@ -113,3 +113,26 @@ async def test_a_dimmer_refuses_colour_by_name_and_the_gate_refuses_bad_argument
             await z.call("dimmer", "1_light", "turn_on", {"rgb_color": [1, 2, 3]})
         with pytest.raises(CommandError, match="brightness"):
             await z.call("dimmer", "1_light", "turn_on", {"brightness": 300})
+
+
+async def test_after_a_restart_the_state_zigpy_remembers_is_republished_and_detach_stops_listening(tmp_path):
+    """The gateway maps a known device again at start (zigpy's database holds its attributes) and
+    republishes a sleepy device's state when it next speaks, without reading it."""
+    from hub_zigbee.clusters import entities_for
+
+    async with paired_hub(tmp_path) as z:
+        old = (await z.pair(plug := zf.plug()))["1_on_off"]
+        plug.set(1, OnOff.cluster_id, "on_off", 1)
+        await zf.settle()
+        handle = old.handle
+        old.detach()
+        plug.set(1, OnOff.cluster_id, "on_off", 0)  # reported, but nobody listens now
+        await zf.settle()
+        assert handle.state.value == "on"
+
+        handle.set_unavailable()
+        new = next(e for e in entities_for(z.zdev["plug"], "plug") if e.spec.key == "1_on_off")
+        new.attach(handle)
+        assert not handle.state.available  # attaching writes nothing: the device has not spoken
+        new.republish()
+        assert handle.state.available and handle.state.value == "off"  # zigpy's cache had the report
