@@ -19,6 +19,7 @@ async def test_a_lock_gets_the_code_as_its_pin_and_a_wrong_code_is_refused(tmp_p
 
         await z.call("lock", "1_lock", "lock", {"code": "4321"})
         assert lock.received[-1][2:] == ("lock_door", {"pin_code": "4321"})
+        assert z.app.zcl_sent(DoorLock.cluster_id)[-1][1] == b"\x044321"  # a ZCL character string
         assert lock.get(1, DoorLock.cluster_id, "lock_state") == 1
         assert z.state("lock", "1_lock").value == "locked"
 
@@ -76,6 +77,8 @@ async def test_a_thermostat_in_hundredths_of_a_degree_with_its_modes_and_limits(
 
         await z.call("thermostat", "1_climate", "set_temperature", {"temperature": 21.5})
         assert thermo.get(1, Thermostat.cluster_id, "occupied_heating_setpoint") == 2150
+        hdr, payload = z.app.zcl_sent(Thermostat.cluster_id)[-1]
+        assert (hdr.command_id, payload) == (0x02, b"\x12\x00\x29\x66\x08")  # write 0x0012, int16 2150
         assert z.state("thermostat", "1_climate").attributes["target_temperature"] == 21.5
         with pytest.raises(CommandError, match="temperature"):  # the device's range, at the gate
             await z.call("thermostat", "1_climate", "set_temperature", {"temperature": 40})

@@ -64,6 +64,8 @@ async def test_brightness_and_transition_go_as_move_to_level_with_on_off(tmp_pat
         received = light.received[-1]
         assert received[1:3] == (LevelControl.cluster_id, "move_to_level_with_on_off")
         assert received[3]["level"] == 127 and received[3]["transition_time"] == 15  # tenths of a second
+        hdr, payload = z.app.zcl_sent(LevelControl.cluster_id)[-1]
+        assert (hdr.command_id, payload) == (0x04, bytes([127, 15, 0]))  # the frame on the air
         state = z.state("light", "1_light")
         assert state.value == "on" and state.attributes["brightness"] == 128
 
