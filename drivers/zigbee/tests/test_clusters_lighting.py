@@ -8,6 +8,7 @@ from zigpy.zcl.clusters.general import LevelControl, OnOff
 from zigpy.zcl.clusters.lighting import Color
 
 from hub.core.commands import CommandError, CommandRefused
+from hub.core.events import StateChanged
 
 
 async def test_a_plug_is_an_outlet_a_bare_relay_a_switch_per_endpoint_and_a_dimmer_a_light(tmp_path):
@@ -103,9 +104,27 @@ async def test_colour_and_colour_temperature(tmp_path):
         await z.call("light", "1_light", "turn_on", {"color_temp_kelvin": 1500})
         assert light.received[-1][3]["color_temp_mireds"] == 454
 
+        # Off, then on at a brightness in a colour: three ZCL commands, one state written.
+        await z.call("light", "1_light", "turn_off")
+        written = []
+        z.hub.bus.subscribe(StateChanged, written.append, entity_id=z.entities["light"]["1_light"].handle.entity_id)
+        await z.call("light", "1_light", "turn_on", {"brightness": 51, "rgb_color": [0, 0, 255]})
+        assert [r[2] for r in light.received[-2:]] == ["move_to_level_with_on_off", "move_to_color"]
+        assert [(e.new_state.value, e.new_state.attributes["brightness"], e.new_state.attributes["rgb_color"])
+                for e in written] == [("on", 51, [0, 0, 255])]
+
         light.refuse[(Color.cluster_id, "move_to_color")] = foundation.Status.INVALID_VALUE
         with pytest.raises(CommandRefused, match="INVALID_VALUE"):
-            await z.call("light", "1_light", "turn_on", {"rgb_color": [0, 0, 255]})
+            await z.call("light", "1_light", "turn_on", {"brightness": 255, "rgb_color": [255, 0, 0]})
+        # What the light did confirm (the level) shows; the refused colour does not.
+        state = z.state("light", "1_light")
+        assert (state.attributes["brightness"], state.attributes["rgb_color"]) == (255, [0, 0, 255])
+
+        # A colour set elsewhere (a remote's scene) arrives as xy and shows as RGB.
+        light.set(1, Color.cluster_id, "current_x", 45940)
+        light.set(1, Color.cluster_id, "current_y", 19595)
+        await zf.settle()
+        assert z.state("light", "1_light").attributes["rgb_color"] == [255, 0, 0]
 
 
 async def test_a_dimmer_refuses_colour_by_name_and_the_gate_refuses_bad_arguments(tmp_path):

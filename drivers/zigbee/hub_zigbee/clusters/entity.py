@@ -12,6 +12,8 @@ is how "state written when the device confirms" is done without a second code pa
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hub.core.commands import CommandRefused
@@ -86,6 +88,7 @@ class ClusterEntity(ZigbeeEntity):
         self.watched: dict[zigpy.zcl.Cluster, set[str]] = {}
         self.static: dict[zigpy.zcl.Cluster, set[str]] = {}
         self._unsubscribe: list[Any] = []
+        self._held = False
 
     # -- helpers for subclasses ---------------------------------------------------------------
     def watch(self, cluster: "zigpy.zcl.Cluster", *reporting: Reporting, also: tuple[str, ...] = (),
@@ -103,8 +106,22 @@ class ClusterEntity(ZigbeeEntity):
         """The state from zigpy's attribute cache, or None while nothing is known."""
         raise NotImplementedError
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Write once at the end of a command of several ZCL steps (on, then level, then colour),
+        so no half-done state shows in between; whatever was confirmed is written even if a later
+        step is refused."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+            self.publish()
+
     def publish(self) -> None:
         """Write the state if it changed (a report repeating the value writes nothing)."""
+        if self._held:
+            return
         state = self.compute()
         if state is None:
             return
