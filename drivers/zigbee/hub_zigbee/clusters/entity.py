@@ -182,12 +182,12 @@ class ClusterEntity(ZigbeeEntity):
                 return
 
     async def configure(self) -> None:
+        from zigpy.zcl import ReportingConfig, foundation
+
         if self.endpoint.device.skip_configuration:
             return  # the quirk says this device neither binds nor reports as the spec says
         for cluster, reporting in self.reporting.items():
             await cluster.bind()
-            from zigpy.zcl import ReportingConfig, foundation
-
             results = await cluster.configure_reporting_multiple({
                 cluster.find_attribute(r.attribute): ReportingConfig(
                     min_interval=r.min_interval, max_interval=r.max_interval,

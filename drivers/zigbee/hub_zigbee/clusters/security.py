@@ -9,14 +9,11 @@ to listeners as cluster commands.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from zigpy.zcl.clusters.security import IasZone
 
-from hub_zigbee.clusters.entity import ClusterEntity
-
-log = logging.getLogger(__name__)
+from hub_zigbee.clusters.entity import ClusterEntity, check_status
 
 #: ZCL zone type -> (what it detects, binary_sensor device class); as ZHA's mapping.
 ZONE_TYPES: dict[int, tuple[str, str]] = {
@@ -71,11 +68,6 @@ class IasZoneSensor(ClusterEntity):
             return
         ieee = self.endpoint.device.application.state.node_info.ieee
         await self.cluster.bind()
-        result = await self.cluster.write_attributes({"cie_addr": ieee})
-        from hub_zigbee.clusters.entity import check_status
-
-        check_status(result, "the CIE address")
+        check_status(await self.cluster.write_attributes({"cie_addr": ieee}), "the CIE address")
         await self._enroll_response()
 
-    async def command(self, command: str, args: Any) -> Any:
-        raise NotImplementedError("a binary sensor takes no commands")
