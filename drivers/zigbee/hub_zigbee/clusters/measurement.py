@@ -45,7 +45,7 @@ class Sensor(ClusterEntity):
         raw = self.cluster.get(self.attribute)
         if raw is None:
             return None
-        return self.convert(raw), {"state_class": "measurement"}
+        return self.convert(raw), {}  # a plain write: the hub's fast path for a new reading
 
 
 
