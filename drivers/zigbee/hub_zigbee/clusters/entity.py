@@ -209,7 +209,11 @@ class ClusterEntity(ZigbeeEntity):
         if self.endpoint.device.skip_configuration:
             return  # the quirk says this device neither binds nor reports as the spec says
         for cluster, reporting in self.reporting.items():
-            await cluster.bind()
+            bound = await cluster.bind()
+            if bound and bound[0] != 0:  # ZDO status: reports would not reach the coordinator
+                self.needs_polling = True
+                log.info("%s: %s cannot be bound (%s); polled instead", self.spec.key, cluster.name,
+                         status_name(bound[0]))
             results = await cluster.configure_reporting_multiple({
                 cluster.find_attribute(r.attribute): ReportingConfig(
                     min_interval=r.min_interval, max_interval=r.max_interval,
