@@ -12,6 +12,7 @@ to the texts the hub scrubs from its log.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import logging
@@ -44,7 +45,9 @@ def zigpy_config(config: ZigbeeConfig, data_dir: Path) -> dict[str, Any]:
         "device": {"path": config.port, "baudrate": config.baudrate, "flow_control": config.flow_control},
         "database_path": str(data_dir / DB_FILE),
         "ota": {"enabled": False, "providers": [], "broadcast_enabled": False},
-        "network": {"channel": config.channel, "backup_enabled": True, "backup_period": config.backup_period},
+        "network": {"channel": config.channel},
+        "backup_enabled": True,
+        "backup_period": config.backup_period,
     }
 
 
@@ -56,12 +59,22 @@ def _private_file(path: Path) -> None:
 
 
 def _load_quirks() -> None:
-    """zha-quirks registers its quirks with zigpy when imported; once per process."""
+    """zha-quirks registers its quirks with zigpy when imported; once per process. Its definitions
+    trip zigpy's deprecation warnings by the dozen (nothing a user can act on), so those are muted
+    while it loads."""
     global _quirks_loaded
     if not _quirks_loaded:
         import zhaquirks
 
-        zhaquirks.setup()
+        noisy = [logging.getLogger(name) for name in ("zigpy.zcl", "zigpy.types.basic", "zigpy.quirks")]
+        levels = [logger.level for logger in noisy]
+        for logger in noisy:
+            logger.setLevel(logging.CRITICAL)
+        try:
+            zhaquirks.setup()
+        finally:
+            for logger, level in zip(noisy, levels):
+                logger.setLevel(level)
         _quirks_loaded = True
 
 
@@ -85,7 +98,8 @@ class Radio:
     async def start(self, listener: Any) -> "zigpy.application.ControllerApplication":
         """Open the stick and start the network (restoring a backup onto a blank stick, forming a
         new network only when there is no backup). ``listener`` gets zigpy's device events."""
-        _load_quirks()
+        # Hundreds of modules: imported off the event loop (seconds on a Pi), once.
+        await asyncio.to_thread(_load_quirks)
         cls = importlib.import_module(RADIOS[self.config.radio_type]).ControllerApplication
         _private_file(self.db_path)
         app = cls(zigpy_config(self.config, self.data_dir))

@@ -1,0 +1,27 @@
+"""Shared by the zigbee driver's tests: a configuration for a hub with the driver on ``port``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+HIL = REPO / "hardware-in-loop"
+for path in (REPO, HIL):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+STANDIN = Path(__file__).resolve().parent / "standin"
+
+
+def zigbee_yaml(port: str, *, radio: str = "znp", extra: str = "") -> str:
+    return (f"hub: {{}}\nzigbee:\n  radio_type: {radio}\n  port: {port}\n  reconnect_max: 1\n{extra}")
+
+
+@pytest.fixture
+def hub_data(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    return data
