@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.plugins.zigbee")
 
 LEAVE_TIMEOUT = 10.0
+#: A read that takes longer is a failed poll: a mains device answers in well under a second.
+READ_TIMEOUT = 5.0
 
 
 class RadioDown(Exception):
@@ -319,8 +321,9 @@ class Gateway:
         ok = True
         for entity in member.entities:
             try:
-                await entity.refresh()
-            except Exception as exc:  # noqa: BLE001
+                async with asyncio.timeout(READ_TIMEOUT):
+                    await entity.refresh()
+            except Exception as exc:  # noqa: BLE001 - TimeoutError included
                 ok = False
                 log.debug("zigbee: reading %s of %s failed: %s", entity.spec.key, member.ieee, exc)
         return ok
