@@ -52,6 +52,7 @@ async def hub_run(hub: PluginContext) -> None:
     radio, gateway = hub.data["radio"], hub.data["gateway"]
     delay = 1.0
     while True:
+        lost = gateway.expect()
         try:
             app = await radio.start(gateway)
         except asyncio.CancelledError:
@@ -69,7 +70,7 @@ async def hub_run(hub: PluginContext) -> None:
         gateway.bind(app)
         watcher = asyncio.get_running_loop().create_task(availability.run(gateway, config))
         try:
-            await gateway.lost
+            await lost
         finally:
             watcher.cancel()
             gateway.unbind()

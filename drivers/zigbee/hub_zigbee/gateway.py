@@ -86,11 +86,16 @@ class Gateway:
         self._entities_for = entities_for
 
     # -- connection --------------------------------------------------------------------------
+    def expect(self) -> asyncio.Future:
+        """A future set when the radio is lost; made before the radio starts, so a loss during the
+        start is not missed."""
+        self.lost = asyncio.get_running_loop().create_future()
+        return self.lost
+
     def bind(self, app: "zigpy.application.ControllerApplication") -> None:
         """Take over a freshly started application: every initialized device it knows joins the hub
         as it is (no re-pairing); mains devices are read now, sleepy ones republish when they speak."""
         self.app = app
-        self.lost = asyncio.get_running_loop().create_future()
         coordinator = app.state.node_info.ieee
         for zdev in list(app.devices.values()):
             if zdev.ieee == coordinator or zdev.nwk == 0x0000 or not zdev.is_initialized:
@@ -222,6 +227,8 @@ class Gateway:
                 raise NoAnswer(f"{ieee} did not confirm the leave request ({type(exc).__name__}); "
                                f"remove it with force") from None
         await app.remove(eui)  # fires device_removed; zigpy's database forgets it
+        # zigpy drops it from its table only after its own (second) leave request times out.
+        app.devices.pop(eui, None)
 
     def describe(self) -> list[dict[str, Any]]:
         from zigpy.quirks import CustomDevice
