@@ -222,10 +222,13 @@ class Gateway:
         if not force:
             try:
                 async with asyncio.timeout(LEAVE_TIMEOUT):
-                    await zdev.zdo.leave()
+                    rsp = await zdev.zdo.leave()
             except Exception as exc:  # noqa: BLE001 - a timeout or a delivery failure alike
                 raise NoAnswer(f"{ieee} did not confirm the leave request ({type(exc).__name__}); "
                                f"remove it with force") from None
+            status = rsp[0] if isinstance(rsp, (list, tuple)) and rsp else None
+            if status is not None and int(status) != 0:
+                raise NoAnswer(f"{ieee} refused the leave request ({status!r}); remove it with force")
         await app.remove(eui)  # fires device_removed; zigpy's database forgets it
         # zigpy drops it from its table only after its own (second) leave request times out.
         app.devices.pop(eui, None)

@@ -36,6 +36,15 @@ def test_a_typo_is_named_with_its_line(tmp_path):
     assert ":10:" in found and "zigbee.availability.batery" in found
 
 
+def test_hub_config_check_names_the_key_and_line(tmp_path):
+    from tests.hubproc import run_cli
+
+    (tmp_path / "configuration.yaml").write_text(GOOD.replace("  poll_interval: 60", "  poll_intervall: 60"))
+    out = run_cli(tmp_path, "config", "check")
+    assert out.returncode != 0
+    assert "configuration.yaml:11" in out.stdout + out.stderr and "zigbee.poll_intervall" in out.stdout + out.stderr
+
+
 def test_an_unknown_radio_and_a_channel_out_of_range_are_named(tmp_path):
     found = issues(tmp_path, GOOD.replace("radio_type: znp", "radio_type: deconz").replace("channel: 15", "channel: 27"))
     assert len(found) == 2

@@ -23,6 +23,20 @@ def test_a_missing_stick_leaves_the_hub_up_and_refuses_what_needs_the_radio(tmp_
         plugins = {p["name"]: p for p in hub.get("/api/plugins")}
         assert plugins["zigbee"]["status"] == "running"
 
+        # The rule action is checked when the rule loads, and run, like any other.
+        rule = {"id": "pair", "trigger": [{"trigger": "event", "event_type": "pair"}],
+                "actions": [{"zigbee_permit_join": 300}]}
+        checked = hub.post("/api/rules/check", rule)
+        assert not checked["ok"] and "zigbee_permit_join" in str(checked["issues"])
+        rule["actions"] = [{"zigbee_permit_join": 60}]
+        assert hub.post("/api/rules/check", rule)["ok"]
+        status, _ = hub.request("POST", "/api/rules", rule)
+        assert status == 201
+        hub.post("/api/rules/pair/trigger")
+        trace = hub.wait_for(lambda: (t := hub.get("/api/rules/pair/traces")) and t[0]["finished"] and t[0], 5,
+                             what="the rule's run")
+        assert trace["outcome"] != "ok" and "not connected" in str(trace)
+
         env = {"HUB_URL": hub.url}
         out = run_cli(hub_data, "zigbee", "devices", env=env)
         assert out.returncode == 0 and "not connected" in out.stderr
