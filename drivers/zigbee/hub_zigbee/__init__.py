@@ -67,9 +67,9 @@ async def hub_run(hub: PluginContext) -> None:
         delay = 1.0
         log.info("zigbee: %s radio on %s, channel %s, %d devices known", config.radio_type, config.port,
                  app.state.network_info.channel, max(len(app.devices) - 1, 0))
-        gateway.bind(app)
         watcher = asyncio.get_running_loop().create_task(availability.run(gateway, config))
         try:
+            gateway.bind(app)
             await lost
         finally:
             watcher.cancel()
