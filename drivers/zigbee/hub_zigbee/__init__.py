@@ -40,6 +40,9 @@ def hub_setup(hub: PluginContext) -> None:
         # Their INFO lines are ours to say (with context), and their DEBUG ones carry network keys.
         if logging.getLogger(name).level == logging.NOTSET:
             logging.getLogger(name).setLevel(logging.WARNING)
+    # Except what a user wants to read: a network formed, a backup restored, a device joined.
+    if logging.getLogger("zigpy.application").level == logging.NOTSET:
+        logging.getLogger("zigpy.application").setLevel(logging.INFO)
     hub.data["radio"] = Radio(hub.config, hub.data_dir)
     hub.data["gateway"] = Gateway(hub, hub.data.get("entities_for"))
 

@@ -108,10 +108,10 @@ class Gateway:
         """The radio went away: every entity unavailable, every entity object let go (the next
         application brings new zigpy device objects)."""
         for member in self.members.values():
-            self._detach(member)
             for entity in member.entities:
                 if entity.handle is not None:
                     entity.handle.set_unavailable()
+            self._detach(member)
         self.members.clear()
         self.by_entity.clear()
         self.app = None
@@ -137,17 +137,40 @@ class Gateway:
     def device_initialized(self, zdev: "zigpy.device.Device") -> None:
         """Interview done, quirk applied (``zdev`` is the quirk's object when one matched)."""
         ieee = ieee_text(zdev.ieee)
-        old = self.members.pop(ieee, None)
-        if old is not None:
-            self._forget_entities(old)
-        member = self._add(zdev)
-        if member is None:
-            return
-        fresh = ieee in self._fresh or old is None
+        fresh = ieee in self._fresh or ieee not in self.members
         self._fresh.discard(ieee)
         if fresh:
-            self.hub.fire("zigbee_device_joined", {"ieee": ieee, "device_id": self.registry_id(ieee)})
-            self._spawn(self._configure(member), f"configure {ieee}")
+            self._spawn(self._join(zdev), f"join {ieee}")
+        else:
+            self._replace(zdev)
+
+    async def _join(self, zdev: "zigpy.device.Device") -> None:
+        """A device new to the network: read what its entities depend on, add it, then configure
+        its reporting and read it once, so it shows a state at once."""
+        ieee = ieee_text(zdev.ieee)
+        prepare = self._mapping()[1]
+        if prepare is not None:
+            await prepare(zdev)
+        if self.app is None or self.app.devices.get(zdev.ieee) is not zdev:
+            return  # removed, re-interviewed or the radio lost meanwhile
+        member = self._replace(zdev)
+        if member is None:
+            return
+        self.hub.fire("zigbee_device_joined", {"ieee": ieee, "device_id": self.registry_id(ieee)})
+        await self._configure(member)
+
+    def _replace(self, zdev: "zigpy.device.Device") -> "Member | None":
+        old = self.members.pop(ieee_text(zdev.ieee), None)
+        if old is not None:
+            self._forget_entities(old)
+        return self._add(zdev)
+
+    def _mapping(self):
+        if self._entities_for is not None:
+            return self._entities_for, None
+        from hub_zigbee.clusters import entities_for, prepare
+
+        return entities_for, prepare
 
     def device_init_failure(self, zdev: "zigpy.device.Device") -> None:
         log.warning("zigbee: the interview of %s failed; it is retried when the device speaks again",
@@ -275,12 +298,10 @@ class Gateway:
 
     # -- inside ----------------------------------------------------------------------------------
     def _add(self, zdev: "zigpy.device.Device") -> Member | None:
-        entities_for = self._entities_for
-        if entities_for is None:
-            from hub_zigbee.clusters import entities_for
+        entities_for = self._mapping()[0]
         ieee = ieee_text(zdev.ieee)
         try:
-            entities = list(entities_for(zdev))
+            entities = list(entities_for(zdev, self._name(zdev)))
         except Exception:  # noqa: BLE001 - one odd device must not stop the network
             log.exception("zigbee: cannot map the clusters of %s (%s %s)", ieee, zdev.manufacturer, zdev.model)
             return None
@@ -308,10 +329,10 @@ class Gateway:
                 log.exception("zigbee: detaching %s", entity.spec.key)
 
     def _forget_entities(self, member: Member) -> None:
-        self._detach(member)
         for entity in member.entities:
             if entity.handle is not None:
                 self.by_entity.pop(entity.handle.entity_id, None)
+        self._detach(member)  # detaching lets go of the handles
 
     @staticmethod
     def _name(zdev: "zigpy.device.Device") -> str:

@@ -41,7 +41,7 @@ _quirks_loaded = False
 
 def zigpy_config(config: ZigbeeConfig, data_dir: Path) -> dict[str, Any]:
     """zigpy's configuration: never the internet (no OTA providers, no broadcasts), backups on."""
-    return {
+    out: dict[str, Any] = {
         "device": {"path": config.port, "baudrate": config.baudrate, "flow_control": config.flow_control},
         "database_path": str(data_dir / DB_FILE),
         "ota": {"enabled": False, "providers": [], "broadcast_enabled": False},
@@ -49,6 +49,16 @@ def zigpy_config(config: ZigbeeConfig, data_dir: Path) -> dict[str, Any]:
         "backup_enabled": True,
         "backup_period": config.backup_period,
     }
+    if config.radio_type == "znp" and _is_pty(config.port):
+        # zigpy-znp wakes a TI stick by toggling DTR/RTS; a pseudo-terminal (a serial-over-network
+        # bridge such as socat or ser2net, or an emulator) has no such lines and the ioctl fails,
+        # so the stick is pinged directly, as zigpy-znp does over TCP.
+        out["znp_config"] = {"skip_bootloader": False}
+    return out
+
+
+def _is_pty(port: str) -> bool:
+    return os.path.realpath(port).startswith("/dev/pts/")
 
 
 def _private_file(path: Path) -> None:

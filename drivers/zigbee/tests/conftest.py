@@ -13,8 +13,6 @@ for path in (REPO, HIL):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-STANDIN = Path(__file__).resolve().parent / "standin"
-
 
 def zigbee_yaml(port: str, *, radio: str = "znp", extra: str = "") -> str:
     return (f"hub: {{}}\nzigbee:\n  radio_type: {radio}\n  port: {port}\n  reconnect_max: 1\n{extra}")

@@ -15,12 +15,10 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
 import hub_zigbee
-from hub import hookimpl
 from hub.core.events import CustomEvent
 from hub.runtime import Hub
 from hub.testing import FakeScheduler
 from hub_zigbee import availability
-from standin_entities import entities_for
 
 COORDINATOR = "00:00:00:00:00:00:00:01"
 MAINS = zdo_t.NodeDescriptor.MACCapabilityFlags.MainsPowered
@@ -52,10 +50,6 @@ class NoRun:
     hub_setup = staticmethod(hub_zigbee.hub_setup)
     hub_handle_command = staticmethod(hub_zigbee.hub_handle_command)
 
-    @hookimpl
-    def hub_discover(self, hub):
-        hub.data["gateway"]._entities_for = entities_for
-
 
 async def started(tmp_path):
     (tmp_path / "configuration.yaml").write_text(
@@ -75,7 +69,7 @@ async def started(tmp_path):
     return hub, ctx, app, gateway, clock, events
 
 
-def join(app, ieee: str, *, mains: bool):
+async def join(app, clock, ieee: str, *, mains: bool):
     dev = app.add_device(t.EUI64.convert(ieee), 0x1234)
     dev.node_desc = zdo_t.NodeDescriptor(logical_type=zdo_t.LogicalType.Router if mains else zdo_t.LogicalType.EndDevice,
                                          mac_capability_flags=MAINS if mains else 0)
@@ -86,13 +80,14 @@ def join(app, ieee: str, *, mains: bool):
     dev.manufacturer, dev.model = "ruffsim", "SIM-PLUG-1"
     app.listener_event("device_joined", dev)
     app.device_initialized(dev)
+    await clock.settle()
     return dev
 
 
 async def test_a_joined_device_reaches_the_hub_and_leaves_it_on_removal(tmp_path):
     hub, ctx, app, gateway, clock, events = await started(tmp_path)
     try:
-        dev = join(app, "00:12:4b:00:01:02:03:04", mains=True)
+        dev = await join(app, clock, "00:12:4b:00:01:02:03:04", mains=True)
         (row,) = gateway.describe()
         assert row["device_id"] == "zigbee:zigbee:00:12:4b:00:01:02:03:04"
         assert (row["name"], row["power_source"], row["available"]) == ("ruffsim SIM-PLUG-1", "mains", True)
@@ -112,8 +107,8 @@ async def test_a_joined_device_reaches_the_hub_and_leaves_it_on_removal(tmp_path
 async def test_silence_makes_devices_unavailable_by_power_source_and_a_frame_brings_them_back(tmp_path):
     hub, ctx, app, gateway, clock, events = await started(tmp_path)
     try:
-        plug = join(app, "00:12:4b:00:00:00:00:0a", mains=True)
-        sensor = join(app, "00:12:4b:00:00:00:00:0b", mains=False)
+        plug = await join(app, clock, "00:12:4b:00:00:00:00:0a", mains=True)
+        sensor = await join(app, clock, "00:12:4b:00:00:00:00:0b", mains=False)
         for dev in (plug, sensor):
             dev.endpoints[1].in_clusters[6]._update_attribute(0, t.Bool.false)
         plug_id, sensor_id = (gateway.members[str(d.ieee)].entities[0].handle.entity_id for d in (plug, sensor))
@@ -135,7 +130,7 @@ async def test_silence_makes_devices_unavailable_by_power_source_and_a_frame_bri
 async def test_losing_the_radio_makes_every_zigbee_entity_unavailable(tmp_path):
     hub, ctx, app, gateway, clock, events = await started(tmp_path)
     try:
-        plug = join(app, "00:12:4b:00:00:00:00:0c", mains=True)
+        plug = await join(app, clock, "00:12:4b:00:00:00:00:0c", mains=True)
         plug.endpoints[1].in_clusters[6]._update_attribute(0, t.Bool.true)
         (entity_id,) = gateway.describe()[0]["entities"]
         lost = gateway.expect()

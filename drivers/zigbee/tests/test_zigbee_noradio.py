@@ -1,13 +1,13 @@
 """A hub whose stick is missing: the hub is up, the driver says so, and operations that need the
 radio are refused with a clear 503 (bad input first gets its 422)."""
 
-from conftest import STANDIN, zigbee_yaml
+from conftest import zigbee_yaml
 from tests.hubproc import HubProcess, run_cli
 
 
 def test_a_missing_stick_leaves_the_hub_up_and_refuses_what_needs_the_radio(tmp_path, hub_data):
     (hub_data / "configuration.yaml").write_text(zigbee_yaml(str(tmp_path / "no-such-stick")))
-    hub = HubProcess(hub_data, plugins_dir=STANDIN).start()
+    hub = HubProcess(hub_data).start()
     try:
         hub.wait_for(lambda: "cannot start the radio" in hub.log(), what="the driver's retry")
         answer = hub.get("/api/plugins/zigbee/devices")

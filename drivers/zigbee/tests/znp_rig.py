@@ -8,7 +8,7 @@ import json
 import socket
 from pathlib import Path
 
-from conftest import STANDIN, zigbee_yaml
+from conftest import zigbee_yaml
 from hil import HubProcess, Simulator, SocatPair, free_port, wait_until  # noqa: F401
 
 
@@ -61,7 +61,7 @@ class Rig:
     def hub(self, data: Path, extra: str = "") -> HubProcess:
         data.mkdir(exist_ok=True)
         (data / "configuration.yaml").write_text(zigbee_yaml(str(self.pair.hub_end), extra=extra))
-        hub = HubProcess(data, plugins_dir=STANDIN, extra_env={"PYTHONUNBUFFERED": "1"})
+        hub = HubProcess(data, extra_env={"PYTHONUNBUFFERED": "1"})
         self.hubs.append(hub)
         return hub.start()
 
