@@ -155,6 +155,7 @@ def test_restart_keeps_network_and_devices_without_re_pairing(rig, tmp_path):
     ieee = r.control.device("plug1")["ieee"]
     entities = _paired(hub, ieee)["entities"]
     switch = _switch(_paired(hub, ieee))
+    hub.wait_for(lambda: entity_state(hub, switch)["available"], 10, "the plug's first state")
     hub.post(f"/api/entities/{switch}/commands/turn_on")
     before = _backup(data)
     hub.stop()
