@@ -21,6 +21,12 @@ log = logging.getLogger("hub.plugins.zigbee")
 async def check_once(gateway: Gateway, config: ZigbeeConfig) -> None:
     now = gateway.hub.now()
     for member in list(gateway.members.values()):
+        # zigpy also hears a device outside the frames the gateway sees (a rejoin's announce).
+        heard = member.zdev.last_seen
+        if heard is not None and heard > member.last_seen:
+            member.last_seen = heard
+            if not member.available:
+                gateway.set_available(member, True)
         if not member.available:
             continue
         silent = now - member.last_seen

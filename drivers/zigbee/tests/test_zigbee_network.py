@@ -126,8 +126,11 @@ def test_silence_unplugging_and_return(rig, tmp_path):
     hub.wait_for(lambda: entity_state(hub, switch)["available"], 10, "the plug's state")
 
     # A battery device silent past `battery` is unavailable; a mains one once a poll fails too.
-    hub.wait_for(lambda: not next(d for d in zigbee_devices(hub) if d["ieee"] == motion_ieee)["available"],
-                 10, "the silent motion sensor unavailable")
+    motion = lambda: next(d for d in zigbee_devices(hub) if d["ieee"] == motion_ieee)  # noqa: E731
+    assert motion()["quirk"].endswith("MotionAQ2") and motion()["power_source"] == "battery"
+    hub.wait_for(lambda: not motion()["available"], 10, "the silent motion sensor unavailable")
+    assert r.control("join", device="motion1")["ok"]  # it wakes and announces itself again
+    hub.wait_for(lambda: motion()["available"], 10, "the motion sensor back when it speaks")
     r.control("mute", device="plug1")
     hub.wait_for(lambda: not entity_state(hub, switch)["available"], 15, "the muted plug unavailable")
     r.control("unmute", device="plug1")
