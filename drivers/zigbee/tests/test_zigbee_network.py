@@ -73,7 +73,8 @@ def test_pair_by_rule_and_cli_control_list_and_remove(rig, tmp_path):
     out = run_cli(data, "zigbee", "permit-join", "30", env=env)
     assert out.returncode == 0 and "open for 30 s" in out.stdout, out.stderr
     assert r.control("join", device="light1")["ok"]
-    _paired(hub, r.control.device("light1")["ieee"])
+    light_ieee = r.control.device("light1")["ieee"]
+    _paired(hub, light_ieee)
 
     # The device as the hub has it: manufacturer and model from its Basic cluster, a state read.
     assert plug["manufacturer"] and plug["model"] and plug["power_source"] == "mains"
@@ -95,6 +96,17 @@ def test_pair_by_rule_and_cli_control_list_and_remove(rig, tmp_path):
     assert r.control.device("plug1")["joined"] is False  # it was asked to leave, and left
     status, body = hub.request("DELETE", f"/api/plugins/zigbee/devices/{plug_ieee}")
     assert status == 404 and plug_ieee in body["message"]
+
+    # A device that does not answer is kept unless the user insists.
+    r.control("mute", device="light1")
+    out = run_cli(data, "zigbee", "remove", light_ieee, env=env)
+    assert out.returncode == 1 and "force" in out.stderr and light_ieee in [d["ieee"] for d in zigbee_devices(hub)]
+    out = run_cli(data, "zigbee", "remove", light_ieee.replace(":", "").upper(), "--force", env=env)
+    assert out.returncode == 0, out.stderr
+    assert light_ieee not in [d["ieee"] for d in zigbee_devices(hub)]
+
+    out = run_cli(data, "zigbee", "backup", env=env)
+    assert out.returncode == 0 and out.stdout.strip().endswith("zigbee-network.json"), out.stderr
 
     # The bus events, as a rule sees them.
     seen = [(t["trigger"]["event"]["event_type"], t["trigger"]["event"]["data"])
