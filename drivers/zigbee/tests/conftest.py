@@ -1,21 +1,10 @@
-"""Shared by the zigbee driver's tests: a configuration for a hub with the driver on ``port``."""
+"""Fixtures of the zigbee driver's tests; helpers are in zigbee_testing.py."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-HIL = REPO / "hardware-in-loop"
-for path in (REPO, HIL):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-
-def zigbee_yaml(port: str, *, radio: str = "znp", extra: str = "") -> str:
-    return (f"hub: {{}}\nzigbee:\n  radio_type: {radio}\n  port: {port}\n  reconnect_max: 1\n{extra}")
+import zigbee_testing  # noqa: F401 - puts the repository and hardware-in-loop/ on sys.path
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """A hub whose stick is missing: the hub is up, the driver says so, and operations that need the
 radio are refused with a clear 503 (bad input first gets its 422)."""
 
-from conftest import zigbee_yaml
+from zigbee_testing import zigbee_yaml
 from tests.hubproc import HubProcess, run_cli
 
 

@@ -8,7 +8,7 @@ import json
 import socket
 from pathlib import Path
 
-from conftest import zigbee_yaml
+from zigbee_testing import zigbee_yaml
 from hil import HubProcess, Simulator, SocatPair, free_port, wait_until  # noqa: F401
 
 
