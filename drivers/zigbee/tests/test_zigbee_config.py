@@ -64,7 +64,27 @@ def test_zigpy_never_goes_online_and_keeps_backups(tmp_path):
     assert out["backup_enabled"] is True
     assert out["device"] == {"path": "/dev/ttyUSB0", "baudrate": 115200, "flow_control": "hardware"}
     assert out["database_path"] == str(tmp_path / "zigbee.db")
-    # zigpy's own schema accepts what we give it (radio libraries extend it).
-    from zigpy_znp.config import CONFIG_SCHEMA
+    # Each radio library's own schema accepts what we give it.
+    from bellows.config import CONFIG_SCHEMA as EZSP_SCHEMA
+    from zigpy_znp.config import CONFIG_SCHEMA as ZNP_SCHEMA
 
-    CONFIG_SCHEMA(out)
+    ZNP_SCHEMA(out)
+    EZSP_SCHEMA(zigpy_config(cfg.model_copy(update={"radio_type": "ezsp"}), tmp_path))
+
+
+def test_a_pty_gets_no_bootloader_pin_toggling(tmp_path):
+    """socat, ser2net and the emulator give a pty, which has no DTR/RTS lines: zigpy-znp's pin
+    toggling fails there, so the stick is pinged directly (a real /dev/ttyUSB0 keeps the toggling)."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        link = tmp_path / "stick"
+        link.symlink_to(os.ttyname(slave))
+        cfg = ZigbeeConfig(radio_type="znp", port=str(link))
+        assert zigpy_config(cfg, tmp_path)["znp_config"] == {"skip_bootloader": False}
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert "znp_config" not in zigpy_config(ZigbeeConfig(radio_type="znp", port="/dev/ttyUSB0"), tmp_path)
