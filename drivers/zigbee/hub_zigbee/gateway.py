@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -94,15 +95,25 @@ class Gateway:
 
     def bind(self, app: "zigpy.application.ControllerApplication") -> None:
         """Take over a freshly started application: every initialized device it knows joins the hub
-        as it is (no re-pairing); mains devices are read now, sleepy ones republish when they speak."""
+        as it is (no re-pairing). Mains devices are read now. A sleepy device cannot be read: if
+        zigpy heard it within ``availability.battery`` its last state is shown again (as ZHA does),
+        else it stays unavailable until it speaks."""
         self.app = app
         coordinator = app.state.node_info.ieee
+        battery = self.hub.config.availability.battery
         for zdev in list(app.devices.values()):
             if zdev.ieee == coordinator or zdev.nwk == 0x0000 or not zdev.is_initialized:
                 continue
             member = self._add(zdev)
-            if member is not None and member.mains:
+            if member is None:
+                continue
+            if member.mains:
                 self._spawn(self._refresh(member), f"refresh {member.ieee}")
+            elif zdev.last_seen is not None and time.time() - zdev.last_seen < battery:
+                member.last_seen = self.hub.now() - (time.time() - zdev.last_seen)
+                self._revive(member)
+            else:
+                member.available = False
 
     def unbind(self) -> None:
         """The radio went away: every entity unavailable, every entity object let go (the next
@@ -211,18 +222,26 @@ class Gateway:
         if member.available == available:
             return
         member.available = available
+        if available:
+            self._revive(member)
+        else:
+            for entity in member.entities:
+                if entity.handle is not None:
+                    entity.handle.set_unavailable()
+        log.info("zigbee: %s is %s", member.ieee, "available again" if available else "unavailable")
+
+    @staticmethod
+    def _revive(member: Member) -> None:
+        """Show each entity's last known state again."""
         for entity in member.entities:
             handle = entity.handle
             if handle is None:
                 continue
-            if not available:
-                handle.set_unavailable()
-            elif getattr(entity, "_last", None) is not None:
+            if getattr(entity, "_last", None) is not None:
                 entity.republish()
             elif handle.state is not None and handle.state.value is not None:
-                # Known only from before a restart: the device speaking again vouches for it.
+                # Known only from before a restart (the state the hub restored).
                 handle.set(handle.state.value)
-        log.info("zigbee: %s is %s", member.ieee, "available again" if available else "unavailable")
 
     # -- operations ------------------------------------------------------------------------------
     async def permit(self, duration: int) -> float:
