@@ -48,7 +48,8 @@ def router(hub: PluginContext) -> APIRouter:
     @api.get("/devices")
     def devices() -> dict:
         g = gateway()
-        return {"connected": g.app is not None, "permit_until": g.permit_until or None, "devices": g.describe()}
+        open_until = g.permit_until if g.permit_until > hub.now() else None
+        return {"connected": g.app is not None, "permit_until": open_until, "devices": g.describe()}
 
     @api.delete("/devices/{ieee}")
     async def remove(ieee: str = Path(description="The device's IEEE address."),

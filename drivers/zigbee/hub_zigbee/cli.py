@@ -8,7 +8,8 @@ import urllib.parse
 
 import click
 
-from hub.cliutil import Ctx, call_api, connection_options, emit_json, json_option, pass_ctx, table
+from hub.client import ClientError
+from hub.cliutil import Ctx, call_api, connection_options, emit_json, fail, json_option, pass_ctx, table
 
 BASE = "/api/plugins/zigbee"
 
@@ -59,6 +60,8 @@ def devices(ctx: Ctx, as_json: bool) -> None:
     table(None, ["ieee", "nwk", "name", "power", "lqi", "last seen", "available", "entities"], rows)
     if not answer["connected"]:
         click.secho("the radio is not connected", fg="yellow", err=True)
+    elif answer["permit_until"]:
+        click.echo(f"joining open until {time.strftime('%H:%M:%S', time.localtime(answer['permit_until']))}")
 
 
 @zigbee.command("remove")
@@ -70,7 +73,12 @@ def devices(ctx: Ctx, as_json: bool) -> None:
 def remove(ctx: Ctx, ieee: str, force: bool, as_json: bool) -> None:
     """Ask device IEEE to leave the network, and forget it and its entities."""
     path = f"{BASE}/devices/{urllib.parse.quote(ieee, safe='')}"
-    answer = call_api(ctx, lambda c: c.request("DELETE", path, query={"force": "true" if force else None}))
+    try:
+        answer = ctx.client().request("DELETE", path, query={"force": "true" if force else None})
+    except ClientError as exc:
+        if exc.status == 504:
+            fail(f"{exc.body.get('message', exc)}; if it is gone for good: hub zigbee remove {ieee} --force")
+        fail(str(exc))
     if as_json:
         emit_json(answer)
     else:

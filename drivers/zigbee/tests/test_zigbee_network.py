@@ -83,6 +83,7 @@ def test_pair_by_rule_and_cli_control_list_and_remove(rig, tmp_path):
     hub.wait_for(lambda: (s := entity_state(hub, switch)) and s["available"], 10, "the plug's first state")
     out = run_cli(data, "zigbee", "devices", env=env)
     assert out.returncode == 0 and plug_ieee in out.stdout and plug["model"] in out.stdout
+    assert "joining open until" in out.stdout
 
     hub.post(f"/api/entities/{switch}/commands/turn_on")
     assert entity_state(hub, switch)["state"] == "on"
@@ -100,7 +101,7 @@ def test_pair_by_rule_and_cli_control_list_and_remove(rig, tmp_path):
     # A device that does not answer is kept unless the user insists.
     r.control("mute", device="light1")
     out = run_cli(data, "zigbee", "remove", light_ieee, env=env)
-    assert out.returncode == 1 and "force" in out.stderr and light_ieee in [d["ieee"] for d in zigbee_devices(hub)]
+    assert out.returncode == 1 and "--force" in out.stderr and light_ieee in [d["ieee"] for d in zigbee_devices(hub)]
     out = run_cli(data, "zigbee", "remove", light_ieee.replace(":", "").upper(), "--force", env=env)
     assert out.returncode == 0, out.stderr
     assert light_ieee not in [d["ieee"] for d in zigbee_devices(hub)]
