@@ -116,6 +116,9 @@ class Radio:
         try:
             await app._load_db()  # noqa: SLF001 - zigpy's own ``new()`` does this between the same steps
             self._offer_disk_backup(app)
+            known = app.backups.most_recent_backup()
+            if known is not None:  # hidden before the start logs anything about the network
+                _hide_key(known.network_info.network_key.key)
             app.add_listener(listener)
             app.backups.add_listener(_BackupWriter(self))
             await app.startup(auto_form=True)
@@ -126,7 +129,7 @@ class Radio:
             wal = self.db_path.with_name(self.db_path.name + suffix)
             if wal.exists():
                 os.chmod(wal, 0o600)
-        self._hide_key(app)
+        _hide_key(app.state.network_info.network_key.key)
         self.app = app
         return app
 
@@ -151,12 +154,6 @@ class Radio:
         log.info("zigbee: the database has no network backup; offering %s", self.backup_path)
         app.backups.add_backup(backup)
 
-    def _hide_key(self, app: "zigpy.application.ControllerApplication") -> None:
-        key = app.state.network_info.network_key.key
-        if key is not None:
-            raw = key.serialize().hex()
-            also_hide_in_logs({str(key), raw, raw.upper(), str(key).upper()})
-
     async def backup_now(self) -> Path:
         """A backup of the running network, written as JSON; returns the file."""
         if self.app is None:
@@ -174,6 +171,13 @@ class Radio:
             json.dump(backup.as_open_coordinator_json(), fh, indent=2)
         os.replace(tmp, self.backup_path)
         return self.backup_path
+
+
+def _hide_key(key: Any) -> None:
+    """The network key, in the forms zigpy and the radio libraries print it, out of the log."""
+    if key is not None:
+        raw = key.serialize().hex()
+        also_hide_in_logs({str(key), raw, raw.upper(), str(key).upper()})
 
 
 class _BackupWriter:
