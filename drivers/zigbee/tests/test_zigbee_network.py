@@ -55,7 +55,8 @@ def test_pair_by_rule_and_cli_control_list_and_remove(rig, tmp_path):
     (data / "automations.yaml").write_text(
         "- id: pair_button\n  trigger: [{trigger: event, event_type: pair_button}]\n"
         "  actions: [{zigbee_permit_join: 60}]\n"
-        "- id: watch\n  trigger: [{trigger: event, event_type: [zigbee_device_joined, zigbee_device_removed]}]\n"
+        "- id: watch\n  trigger:\n    - trigger: event\n"
+        "      event_type: [zigbee_device_joined, zigbee_device_left, zigbee_device_removed]\n"
         "  mode: queued\n  actions: [{log: seen}]\n")
     hub = r.hub(data)
     hub.wait_for(lambda: connected(hub), 20, "the radio connected")
@@ -98,8 +99,11 @@ def test_pair_by_rule_and_cli_control_list_and_remove(rig, tmp_path):
     status, body = hub.request("DELETE", f"/api/plugins/zigbee/devices/{plug_ieee}")
     assert status == 404 and plug_ieee in body["message"]
 
-    # A device that does not answer is kept unless the user insists.
-    r.control("mute", device="light1")
+    # A device that leaves by itself is unavailable; it no longer answers, so it is kept until the
+    # user insists.
+    assert r.control("leave", device="light1")["ok"]
+    hub.wait_for(lambda: not next(d for d in zigbee_devices(hub) if d["ieee"] == light_ieee)["available"], 10,
+                 "the light unavailable once it left")
     out = run_cli(data, "zigbee", "remove", light_ieee, env=env)
     assert out.returncode == 1 and "--force" in out.stderr and light_ieee in [d["ieee"] for d in zigbee_devices(hub)]
     out = run_cli(data, "zigbee", "remove", light_ieee.replace(":", "").upper(), "--force", env=env)
@@ -112,9 +116,9 @@ def test_pair_by_rule_and_cli_control_list_and_remove(rig, tmp_path):
     # The bus events, as a rule sees them.
     seen = [(t["trigger"]["event"]["event_type"], t["trigger"]["event"]["data"])
             for t in reversed(hub.get("/api/rules/watch/traces"))]
-    plug_events = [(kind, d) for kind, d in seen if d["ieee"] == plug_ieee]
-    assert plug_events == [(kind, {"ieee": plug_ieee, "device_id": f"zigbee:zigbee:{plug_ieee}"})
-                           for kind in ("zigbee_device_joined", "zigbee_device_removed")]
+    for ieee, kinds in ((plug_ieee, ("joined", "removed")), (light_ieee, ("joined", "left", "removed"))):
+        assert [(kind, d) for kind, d in seen if d["ieee"] == ieee] == [
+            (f"zigbee_device_{kind}", {"ieee": ieee, "device_id": f"zigbee:zigbee:{ieee}"}) for kind in kinds]
 
     # The network key is in two files, both the owner's only, and never in the log.
     zdir = data / "plugins" / "zigbee"
