@@ -6,6 +6,7 @@ the test did to it: paused, killed or unplugged.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -62,3 +63,31 @@ def hub_process(tmp_path):
     yield start
     for hub in hubs:
         hub.stop()
+
+
+#: The shared network's devices: one of each kind, plus a plug to silence, a contact sensor that
+#: leaves and a motion sensor that drives a rule, so those scenarios do not disturb the others.
+ZIGBEE_DEVICES = {
+    "plug1": "plug", "light1": "light", "motion1": "motion", "contact1": "contact", "thermo1": "thermostat",
+    "lock1": "lock", "cover1": "cover", "temp1": "climate_sensor",
+    "plug2": "plug", "contact2": "contact", "motion2": "motion",
+}
+
+
+@pytest.fixture(scope="module")
+def zigbee_network(tmp_path_factory):
+    """One emulated coordinator (``HIL_ZIGBEE_RADIO``: znp, or ezsp when its emulator is there) with
+    :data:`ZIGBEE_DEVICES` behind it, and one ``hub run`` for the module's scenarios; or, with
+    ``HIL_ZIGBEE_PORT`` set, a real coordinator whose devices were paired by hand (README.md)."""
+    from hil import REAL_ZIGBEE_PORT, RealZigbeeNetwork, ZigbeeNetwork
+
+    if REAL_ZIGBEE_PORT:
+        network = RealZigbeeNetwork(REAL_ZIGBEE_PORT)
+    else:
+        radio = os.environ.get("HIL_ZIGBEE_RADIO", "znp")
+        network = ZigbeeNetwork(tmp_path_factory.mktemp("zigbee"), ZIGBEE_DEVICES,
+                                script=f"{radio}_sim.py", radio_type=radio)
+    try:
+        yield network.start()
+    finally:
+        network.stop()

@@ -1,0 +1,47 @@
+"""Permit-join to entities shown: a device pressed into pairing, the user opens permit-join through the
+hub's API, and the clock stops when ``GET /api/plugins/zigbee/devices`` lists the device with its
+entities (joined, interviewed by zigpy, quirks applied, entities added, reporting configured).
+
+Issue #18's target: at most 3 s. The coordinator is the ZNP emulator over a socat pty pair at
+115,200 baud, in its own process; ``hub run`` is the user's. Each kind of device is paired alone
+(one join at a time, as a user pairs a new device), ``--rounds`` devices of each kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from _zigbee_bench import network, pair, percentile
+
+KINDS = ["plug", "light", "motion", "contact", "thermostat", "lock", "cover", "climate_sensor"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="devices of each kind")
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    args = parser.parse_args()
+    kinds = args.kinds.split(",")
+    devices = {f"{kind}-{i}": kind for i in range(args.rounds) for kind in kinds}
+    with tempfile.TemporaryDirectory() as folder, network(Path(folder), devices) as (emulator, api, _hub):
+        times: dict[str, list[float]] = {kind: [] for kind in kinds}
+        for i in range(args.rounds):
+            for kind in kinds:
+                name = f"{kind}-{i}"
+                times[kind].append(pair(emulator, api, [name])[name])
+    every = [t for ts in times.values() for t in ts]
+    print(json.dumps({
+        "benchmark": "zigbee_pairing", "baud": 115200, "devices": len(every),
+        "median_s": round(statistics.median(every), 3), "max_s": round(max(every), 3),
+        "p90_s": round(percentile(every, 90), 3),
+        **{f"{kind}_median_s": round(statistics.median(ts), 3) for kind, ts in times.items()},
+        "target_s": 3.0,
+    }))
+
+
+if __name__ == "__main__":
+    main()
