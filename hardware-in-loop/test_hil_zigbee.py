@@ -54,7 +54,7 @@ def settles(read, expected, timeout: float = 5, what: str = "the device"):
 
 def test_every_kind_pairs_with_its_manufacturer_model_and_entities(zigbee_network):
     net = zigbee_network
-    ieees = net.ensure(*KINDS)
+    ieees = net.ensure(*[n for n in KINDS if net.sim is not None or n in net.paired])  # real: the ones you have
     listed = zigbee_devices(net.hub)
     for name, ieee in ieees.items():
         shown = listed[ieee]
@@ -72,8 +72,9 @@ def test_every_kind_pairs_with_its_manufacturer_model_and_entities(zigbee_networ
             assert entity["entity_id"] in shown["entities"] or entity["key"] in shown["entities"], (entity, shown)
     # A quirk from zha-quirks applies to the device that answers with a quirked signature (the
     # Aqara motion sensor) and the hub says so.
-    quirked = [d for d in listed.values() if d["ieee"] in ieees.values() and d.get("quirk")]
-    assert quirked, "no device shows a zha-quirks quirk"
+    if net.sim is not None:
+        quirked = [d for d in listed.values() if d["ieee"] in ieees.values() and d.get("quirk")]
+        assert quirked, "no device shows a zha-quirks quirk"
 
 
 def test_plug_switches_and_the_relay_follows(zigbee_network):
