@@ -90,10 +90,10 @@ class Api:
         return json.loads(data or b"null") if resp.headers.get_content_type() == "application/json" else data.decode()
 
     def devices(self) -> dict[str, dict]:
-        return {d["ieee"]: d for d in self.request("GET", "/api/plugins/zigbee/devices")}
+        return {d["ieee"]: d for d in self.request("GET", "/api/plugins/zigbee/devices")["devices"]}
 
     def entities(self, ieee: str) -> list[dict]:
-        return self.request("GET", f"/api/devices/zigbee:{ieee}")["entities"]
+        return self.request("GET", f"/api/devices/{self.devices()[ieee]['device_id']}")["entities"]
 
 
 def cpu_seconds(pid: int) -> float:

@@ -215,7 +215,7 @@ def zigbee_config(port: str, *, radio_type: str = "znp", baudrate: int = 115200,
 
 def zigbee_devices(hub: HubProcess) -> dict[str, dict]:
     """The hub's Zigbee devices by IEEE address, as ``hub zigbee devices`` shows them."""
-    return {d["ieee"]: d for d in hub.get("/api/plugins/zigbee/devices")}
+    return {d["ieee"]: d for d in hub.get("/api/plugins/zigbee/devices")["devices"]}
 
 
 def permit_join(hub: HubProcess, seconds: int = 60) -> dict:
@@ -224,7 +224,7 @@ def permit_join(hub: HubProcess, seconds: int = 60) -> dict:
 
 def entities(hub: HubProcess, ieee: str) -> list[dict]:
     """The device's entities as the API shows them (key, entity_id, capability, device_class, state)."""
-    return hub.get(f"/api/devices/zigbee:{ieee}")["entities"]
+    return hub.get(f"/api/devices/{zigbee_devices(hub)[ieee]['device_id']}")["entities"]
 
 
 def find_entity(hub: HubProcess, ieee: str, capability: str, device_class: str | None = None) -> str:
@@ -245,10 +245,11 @@ def pair(hub: HubProcess, sim: ZigbeeSim, *names: str, timeout: float = 20) -> d
     permit_join(hub, 60)
     ieees = {name: known[name]["ieee"] for name in names}
 
-    def shown():
-        devices = zigbee_devices(hub)
+    def shown():  # joined (again, for one that left), interviewed, available with its entities
+        devices, joined = zigbee_devices(hub), sim.devices()
         ready = {name: devices[ieee] for name, ieee in ieees.items()
-                 if ieee in devices and devices[ieee].get("entities")}
+                 if joined[name]["joined"] and ieee in devices and devices[ieee]["entities"]
+                 and devices[ieee]["available"]}
         return len(ready) == len(names) and ready
 
     paired = hub.wait_for(shown, timeout, f"{', '.join(names)} to be paired with their entities")
