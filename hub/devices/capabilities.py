@@ -344,8 +344,8 @@ NUMBER_UNITS = {
 }
 
 BINARY_CLASSES = frozenset(
-    {"motion", "occupancy", "door", "window", "opening", "moisture", "smoke", "presence", "problem",
-     "connectivity", "plug", "power", "vibration", "tamper", "battery"}
+    {"motion", "occupancy", "door", "window", "opening", "moisture", "smoke", "carbon_monoxide", "presence",
+     "problem", "connectivity", "plug", "power", "vibration", "tamper", "battery"}
 )
 
 SWITCH_COMMANDS = _commands(
