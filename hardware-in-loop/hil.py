@@ -204,10 +204,11 @@ class ZigbeeSim(Simulator):
 
 
 def zigbee_config(port: str, *, radio_type: str = "znp", baudrate: int = 115200, mains: float = 3,
-                  battery: float = 6, check_interval: float = 0.25, poll_interval: float = 1,
+                  battery: float = 3600, check_interval: float = 0.25, poll_interval: float = 1,
                   reconnect_max: float = 0.5) -> str:
-    """A ``configuration.yaml`` with ``zigbee:`` and short availability times, so a silent device goes
-    unavailable within seconds instead of hours."""
+    """A ``configuration.yaml`` with ``zigbee:`` and a short availability time for mains devices, so a
+    silent plug goes unavailable within seconds instead of hours. Battery devices keep a long one:
+    a sleepy sensor speaks only when something changes (or at its reporting interval)."""
     return (f"zigbee:\n  radio_type: {radio_type}\n  port: \"{port}\"\n  baudrate: {baudrate}\n"
             f"  availability: {{mains: {mains}, battery: {battery}, check_interval: {check_interval}}}\n"
             f"  poll_interval: {poll_interval}\n  reconnect_max: {reconnect_max}\n")
