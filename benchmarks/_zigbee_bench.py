@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from _hubproc import free_port, start, stop, wait_healthy
+from _hubproc import free_port, hub_executable, stop, wait_healthy
 from _modbus_bench import pty_pair
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,12 +78,20 @@ class Api:
     """The hub's API on one kept-alive connection."""
 
     def __init__(self, port: int, token: str) -> None:
+        self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def request(self, method: str, path: str, body=None):
-        self.conn.request(method, path, None if body is None else json.dumps(body), self.headers)
-        resp = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, None if body is None else json.dumps(body), self.headers)
+            resp = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # the server closed the kept-alive connection as it idled (uvicorn's keep-alive timeout)
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self.conn.request(method, path, None if body is None else json.dumps(body), self.headers)
+            resp = self.conn.getresponse()
         data = resp.read()
         if resp.status >= 400:
             raise RuntimeError(f"{method} {path}: {resp.status} {data[:300]!r}")
@@ -105,7 +113,7 @@ def cpu_seconds(pid: int) -> float:
 def config(port: Path, baudrate: int, **availability) -> str:
     mains = availability.get("mains", 7200)
     battery = availability.get("battery", 21600)
-    return (f"zigbee:\n  radio_type: znp\n  port: \"{port}\"\n  baudrate: {baudrate}\n"
+    return (os.environ.get("ZIGBEE_BENCH_EXTRA", "") + f"zigbee:\n  radio_type: znp\n  port: \"{port}\"\n  baudrate: {baudrate}\n"
             f"  availability: {{mains: {mains}, battery: {battery}}}\n")
 
 
@@ -120,7 +128,10 @@ def network(folder: Path, devices: dict[str, str], *, baudrate: int = 115200, fl
         data.mkdir()
         (data / "configuration.yaml").write_text(config(hub_end, baudrate))
         port = free_port()
-        hub = start(data, port, core=hub_core)
+        pin = (lambda: os.sched_setaffinity(0, {hub_core})) if hub_core is not None else None
+        log = open(folder / "hub.log", "ab")
+        hub = subprocess.Popen([*hub_executable(), "run", "--data", str(data), "--port", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin)
         try:
             wait_healthy(hub, port, timeout=60)
             api = Api(port, (data / "owner-token").read_text().strip())
@@ -134,6 +145,10 @@ def network(folder: Path, devices: dict[str, str], *, baudrate: int = 115200, fl
                         raise
                     time.sleep(0.1)
             yield emulator, api, hub
+        except BaseException:
+            sys.stderr.write((folder / "hub.log").read_text(errors="replace")[-4000:])
+            sys.stderr.write(f"\nemulator:\n{''.join(emulator.output[-30:])}\n")
+            raise
         finally:
             stop(hub)
             emulator.stop()
