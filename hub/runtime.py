@@ -382,6 +382,21 @@ class Hub:
                 self.bus.publish(EntityRegistered(now, entity.entity_id, entry.id, platform))
         return handles
 
+    def remove_device(self, platform: str, device_id: str) -> list[str]:
+        """Forget one of ``platform``'s devices and its entities: registry, states and store."""
+        full_id = f"{platform}:{device_id}"
+        entry = self.devices.get(full_id)
+        if entry is None or entry.platform != platform:
+            raise KeyError(f"{full_id} is not a device of plugin {platform!r}")
+        removed = [e.entity_id for e in self.entities.for_device(full_id)]
+        for entity_id in removed:
+            self.entities.remove(entity_id)
+            self.states.remove(entity_id)
+        self.devices.remove(full_id)
+        if self.store is not None:
+            self.store.remove_device(full_id, removed)
+        return removed
+
     # --- owner token and run file --------------------------------------------------------------------
     def ensure_owner_token(self) -> Path | None:
         """On a fresh data directory, make one token so the API can be used at once. It goes to a

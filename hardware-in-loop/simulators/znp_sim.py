@@ -471,7 +471,7 @@ class Port:
                 await asyncio.sleep(0.1)
                 continue
             try:
-                tty.setraw(self.fd)
+                tty.setraw(self.fd, termios.TCSANOW)  # not TCSAFLUSH: keep what the host sent meanwhile
             except termios.error:
                 pass
             closed = loop.create_future()

@@ -105,6 +105,12 @@ _log_secrets: list[str] = []
 _base_factory = None
 
 
+def also_hide_in_logs(texts: set[str]) -> None:
+    """Add secrets a plugin learns at run time (a Zigbee network key read from the stick) to the
+    ones :func:`hide_secrets_in_logs` scrubs."""
+    hide_secrets_in_logs(set(_log_secrets) | {t for t in texts if t})
+
+
 def _scrubbing_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     """Every log record, from any logger to any handler (uvicorn's own included, which it sets up
     after the hub has started), is made here: the one place where nothing can slip past."""

@@ -94,6 +94,10 @@ class DeviceRegistry:
     def get(self, device_id: str) -> DeviceEntry | None:
         return self._devices.get(device_id)
 
+    def remove(self, device_id: str) -> DeviceEntry | None:
+        """Forget a device (its owner deleted it); the caller removes its entities and stored rows."""
+        return self._devices.pop(device_id, None)
+
     def __iter__(self) -> Iterator[DeviceEntry]:
         return iter(list(self._devices.values()))
 
@@ -183,6 +187,14 @@ class EntityRegistry:
 
     def for_device(self, device_id: str) -> list[EntityEntry]:
         return [e for e in self._entities.values() if e.device_id == device_id]
+
+    def remove(self, entity_id: str) -> EntityEntry | None:
+        """Forget an entity: a device added again later gets fresh entities, as in Home Assistant
+        after a device is deleted."""
+        entry = self._entities.pop(entity_id, None)
+        if entry is not None:
+            self._by_unique.pop((entry.platform, entry.unique_id), None)
+        return entry
 
     def __iter__(self) -> Iterator[EntityEntry]:
         return iter(list(self._entities.values()))

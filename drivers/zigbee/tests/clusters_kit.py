@@ -34,7 +34,7 @@ class Paired:
     async def pair(self, virtual: VirtualDevice) -> dict[str, Any]:
         zdev = await self.app.join(virtual)
         await prepare(zdev)
-        entities = entities_for(zdev)
+        entities = entities_for(zdev, virtual.name)
         handles = self.hub.contexts["zigbee"].add_device(
             Device(id=f"zigbee:{zdev.ieee}", name=virtual.name, manufacturer=zdev.manufacturer, model=zdev.model),
             [e.spec for e in entities])

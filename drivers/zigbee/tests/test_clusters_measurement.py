@@ -54,9 +54,9 @@ async def test_ias_zones_are_enrolled_and_their_notifications_are_the_state(tmp_
         contact = await z.pair(c := zf.contact())
         leak = await z.pair(w := zf.leak())
         assert motion["1_occupancy"].spec.device_class == "occupancy"
-        assert motion["1_motion"].spec.device_class == "motion"
-        assert contact["1_contact"].spec.device_class == "opening"
-        assert leak["1_moisture"].spec.device_class == "moisture"
+        assert motion["1_ias_zone"].spec.device_class == "motion"
+        assert contact["1_ias_zone"].spec.device_class == "opening"
+        assert leak["1_ias_zone"].spec.device_class == "moisture"
         for dev in (m, c, w):
             # The coordinator's address written, the sensor's enroll request answered: enrolled.
             assert dev.get(1, IasZone.cluster_id, "cie_addr") == zf.COORDINATOR_IEEE
@@ -69,15 +69,15 @@ async def test_ias_zones_are_enrolled_and_their_notifications_are_the_state(tmp_
                           zone_status=0x0009, extended_status=0, zone_id=0, delay=0)  # wet, battery low
         m.set(1, OccupancySensing.cluster_id, "occupancy", 1)
         await zf.settle()
-        assert z.state("contact", "1_contact").value == "on"
-        assert z.state("leak", "1_moisture").value == "on"
-        assert z.state("leak", "1_moisture").attributes["battery_low"] is True
+        assert z.state("contact", "1_ias_zone").value == "on"
+        assert z.state("leak", "1_ias_zone").value == "on"
+        assert z.state("leak", "1_ias_zone").attributes["battery_low"] is True
         assert z.state("motion", "1_occupancy").value == "on"
 
         c.cluster_command(1, IasZone.cluster_id, "status_change_notification",
                           zone_status=0x0000, extended_status=0, zone_id=0, delay=0)
         await zf.settle()
-        assert z.state("contact", "1_contact").value == "off"
+        assert z.state("contact", "1_ias_zone").value == "off"
 
 
 async def test_the_aqara_motion_quirk_gives_motion_from_its_occupancy_reports(tmp_path):
@@ -87,7 +87,7 @@ async def test_the_aqara_motion_quirk_gives_motion_from_its_occupancy_reports(tm
         entities = await z.pair(aqara := zf.aqara_motion())
         assert type(z.zdev["aqara"]).__name__ == "MotionAQ2"
         assert [(k, e.spec.device_class) for k, e in entities.items()] == [
-            ("1_illuminance", "illuminance"), ("1_occupancy", "occupancy"), ("1_motion", "motion"),
+            ("1_illuminance", "illuminance"), ("1_occupancy", "occupancy"), ("1_ias_zone", "motion"),
             ("1_battery", "battery")]
         assert aqara.reporting == {} and aqara.bound == set()  # skip_configuration
         assert not any(r[2] == "enroll_response" for r in aqara.received)
@@ -95,6 +95,23 @@ async def test_the_aqara_motion_quirk_gives_motion_from_its_occupancy_reports(tm
         aqara.set(1, OccupancySensing.cluster_id, "occupancy", 1, report=True)  # Xiaomi reports unasked
         aqara.set(1, IlluminanceMeasurement.cluster_id, "measured_value", 100, report=True)  # raw lux
         await zf.settle()
-        assert z.state("aqara", "1_motion").value == "on"
+        assert z.state("aqara", "1_ias_zone").value == "on"
         assert z.state("aqara", "1_occupancy").value == "on"
         assert z.state("aqara", "1_illuminance").value == 100.0  # the quirk's log scale, undone
+
+
+async def test_keys_do_not_depend_on_what_was_read_from_the_device():
+    """A gateway that maps a device before prepare() (or a device that did not answer it) gets the
+    same keys as after: only classes and defaults differ, so no entity is duplicated later."""
+    from hub_zigbee.clusters import entities_for, prepare
+
+    app = zf.FakeApp()
+    for make in (zf.contact, zf.light, zf.plug, zf.thermostat, zf.climate_sensor):
+        zdev = await app.join(make())
+        before = entities_for(zdev)
+        await prepare(zdev)
+        after = entities_for(zdev)
+        assert [e.spec.key for e in before] == [e.spec.key for e in after]
+    assert (before[0].spec.device_class, after[0].spec.device_class) == ("temperature", "temperature")
+    contact = entities_for(app.get_device(ieee=zf.contact().ieee))
+    assert contact[0].spec.device_class == "opening"  # the zone type, read once, kept by zigpy

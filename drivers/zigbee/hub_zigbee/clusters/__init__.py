@@ -54,9 +54,13 @@ async def prepare(device: "zigpy.device.Device") -> None:
                          device.ieee, ", ".join(names), cluster.name, exc or type(exc).__name__)
 
 
-def entities_for(device: "zigpy.device.Device") -> list[ZigbeeEntity]:
+def entities_for(device: "zigpy.device.Device", name: str | None = None) -> list[ZigbeeEntity]:
     """Every entity of an interviewed device (zigpy has already applied its quirk), endpoint by
-    endpoint in ascending order, each endpoint's in the order of the families below."""
+    endpoint in ascending order, each endpoint's in the order of the families below.
+
+    With ``name`` (the hub device's name), each entity is named "<name> <what it is>" ("Hall plug
+    power", "Relay on off 2" on a device with several endpoints), which is also where its first
+    entity id comes from; without it the hub names it "<device name> <key>"."""
     from hub_zigbee.clusters.closures import closure_entities
     from hub_zigbee.clusters.hvac import thermostat_entities
     from hub_zigbee.clusters.lighting import on_off_entity
@@ -71,6 +75,11 @@ def entities_for(device: "zigpy.device.Device") -> list[ZigbeeEntity]:
         for family in (measurement_entities, ias_entities, electrical_entities, metering_entities,
                        closure_entities, thermostat_entities, battery_entities):
             entities.extend(family(endpoint))
+    if name is not None:
+        several = len(_endpoints(device)) > 1
+        for entity in entities:
+            suffix = f" {entity.endpoint.endpoint_id}" if several else ""
+            entity.spec.name = f"{name} {getattr(entity, 'label', entity.spec.key)}{suffix}"
     return entities
 
 

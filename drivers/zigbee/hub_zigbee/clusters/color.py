@@ -22,7 +22,7 @@ def rgb_to_xy(rgb: tuple[int, int, int]) -> tuple[float, float]:
     total = x + y + z
     if total == 0:
         return 0.0, 0.0
-    return round(x / total, 4), round(y / total, 4)
+    return x / total, y / total
 
 
 def xy_to_rgb(x: float, y: float) -> tuple[int, int, int]:

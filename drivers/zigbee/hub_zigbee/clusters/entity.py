@@ -12,6 +12,8 @@ is how "state written when the device confirms" is done without a second code pa
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hub.core.commands import CommandRefused
@@ -78,13 +80,15 @@ class ClusterEntity(ZigbeeEntity):
                  unit: str | None = None, options: dict | None = None, what: str | None = None) -> None:
         super().__init__(endpoint)
         what = what or self.what
+        #: What the entity is, for its name ("Hall plug power"); see entities_for's ``name``.
+        self.label = what.replace("_", " ")
         self.spec = EntitySpec(key=f"{endpoint.endpoint_id}_{what}", capability=self.capability,
-                               name=what.replace("_", " "), device_class=device_class, unit=unit,
-                               options=options or {})
+                               device_class=device_class, unit=unit, options=options or {})
         #: cluster -> the attribute names whose changes this entity shows.
         self.watched: dict[zigpy.zcl.Cluster, set[str]] = {}
         self.static: dict[zigpy.zcl.Cluster, set[str]] = {}
         self._unsubscribe: list[Any] = []
+        self._held = False
 
     # -- helpers for subclasses ---------------------------------------------------------------
     def watch(self, cluster: "zigpy.zcl.Cluster", *reporting: Reporting, also: tuple[str, ...] = (),
@@ -102,8 +106,22 @@ class ClusterEntity(ZigbeeEntity):
         """The state from zigpy's attribute cache, or None while nothing is known."""
         raise NotImplementedError
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Write once at the end of a command of several ZCL steps (on, then level, then colour),
+        so no half-done state shows in between; whatever was confirmed is written even if a later
+        step is refused."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+            self.publish()
+
     def publish(self) -> None:
         """Write the state if it changed (a report repeating the value writes nothing)."""
+        if self._held:
+            return
         state = self.compute()
         if state is None:
             return
@@ -164,12 +182,12 @@ class ClusterEntity(ZigbeeEntity):
                 return
 
     async def configure(self) -> None:
+        from zigpy.zcl import ReportingConfig, foundation
+
         if self.endpoint.device.skip_configuration:
             return  # the quirk says this device neither binds nor reports as the spec says
         for cluster, reporting in self.reporting.items():
             await cluster.bind()
-            from zigpy.zcl import ReportingConfig, foundation
-
             results = await cluster.configure_reporting_multiple({
                 cluster.find_attribute(r.attribute): ReportingConfig(
                     min_interval=r.min_interval, max_interval=r.max_interval,

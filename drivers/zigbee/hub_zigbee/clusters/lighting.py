@@ -99,6 +99,7 @@ class Light(ClusterEntity):
         self.level = endpoint.in_clusters.get(LevelControl.cluster_id)
         self.color = endpoint.in_clusters.get(Color.cluster_id)
         self.modes: list[str] = []
+        self.asked_rgb: tuple[int, int, tuple[int, int, int]] | None = None
         self.mireds = DEFAULT_MIREDS
         options: dict[str, Any] = {}
         if self.color is not None:
@@ -143,7 +144,11 @@ class Light(ClusterEntity):
             if mode is None:  # a light that never said: the one mode it has, or what it reported
                 mode = MODE_COLOR_TEMP if self.modes == ["color_temp"] else MODE_XY
             x, y, mireds = (self.color.get(a) for a in ("current_x", "current_y", "color_temperature"))
-            rgb = xy_to_rgb(from_zcl_xy(x), from_zcl_xy(y)) if "xy" in self.modes and None not in (x, y) else None
+            rgb = None
+            if "xy" in self.modes and None not in (x, y):
+                # The colour asked for while the light holds it; xy -> RGB loses a step or two.
+                asked = self.asked_rgb
+                rgb = asked[2] if asked and asked[:2] == (x, y) else xy_to_rgb(from_zcl_xy(x), from_zcl_xy(y))
             kelvin = mireds_to_kelvin(mireds) if "color_temp" in self.modes and mireds else None
             attributes["color_mode"] = "color_temp" if mode == MODE_COLOR_TEMP else "xy"
             attributes["rgb_color"] = list(rgb) if rgb is not None and mode != MODE_COLOR_TEMP else None
@@ -163,6 +168,10 @@ class Light(ClusterEntity):
                                  f"it supports {', '.join(self.modes)}")
         if args.brightness is not None and self.level is None:
             raise CommandRefused("this light cannot dim (brightness)")
+        with self.held():
+            await self._turn_on(args, tenths)
+
+    async def _turn_on(self, args: Any, tenths: int) -> None:
         if args.brightness is not None:
             level = 0 if args.brightness == 0 else brightness_to_level(args.brightness)
             await self.call(self.level, "move_to_level_with_on_off", "move to level", level=level,
@@ -170,7 +179,15 @@ class Light(ClusterEntity):
             self.on_off.update_attribute(self.on_off.find_attribute("on_off").id, 1 if level else 0)
             self.confirmed(self.level, {"current_level": level} if level else {})
             if not level:
-                return None
+                return
+        elif args.transition is not None and self.level is not None and not self.on_off.get("on_off"):
+            # Fade in to where it was (ZCL's On has no transition time).
+            level = self.level.get("current_level")
+            level = 254 if not level or level == 0xFF else int(level)
+            await self.call(self.level, "move_to_level_with_on_off", "move to level", level=level,
+                            transition_time=tenths)
+            self.on_off.update_attribute(self.on_off.find_attribute("on_off").id, 1)
+            self.confirmed(self.level, {"current_level": level})
         elif not (self.on_off.get("on_off") and (args.rgb_color or args.color_temp_kelvin)):
             await self.call(self.on_off, "on", "on")
             self.confirmed(self.on_off, {"on_off": 1})
@@ -185,5 +202,5 @@ class Light(ClusterEntity):
             zx, zy = to_zcl_xy(x), to_zcl_xy(y)
             await self.call(self.color, "move_to_color", "move to colour", color_x=zx, color_y=zy,
                             transition_time=tenths)
+            self.asked_rgb = (zx, zy, tuple(args.rgb_color))
             self.confirmed(self.color, {"current_x": zx, "current_y": zy, "color_mode": MODE_XY})
-        return None

@@ -45,10 +45,8 @@ class Sensor(ClusterEntity):
         raw = self.cluster.get(self.attribute)
         if raw is None:
             return None
-        return self.convert(raw), {"state_class": "measurement"}
+        return self.convert(raw), {}  # a plain write: the hub's fast path for a new reading
 
-    async def command(self, command: str, args: Any) -> Any:
-        raise NotImplementedError("a sensor takes no commands")  # the command gate never sends one
 
 
 #: cluster id -> (what, device class, ZHA's reportable change, conversion)
@@ -85,5 +83,3 @@ class Occupancy(ClusterEntity):
         value = self.cluster.get("occupancy")
         return None if value is None else ("on" if int(value) & 1 else "off", {})
 
-    async def command(self, command: str, args: Any) -> Any:
-        raise NotImplementedError("a binary sensor takes no commands")

@@ -84,8 +84,6 @@ class Meter(ClusterEntity):
             return None
         return _scaled(self.cluster, raw * self.factor, "multiplier", "divisor", 6), {}
 
-    async def command(self, command: str, args: Any) -> Any:
-        raise NotImplementedError("a meter takes no commands")
 
 
 def battery_entities(endpoint: Any) -> list[ClusterEntity]:

@@ -9,22 +9,19 @@ to listeners as cluster commands.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from zigpy.zcl.clusters.security import IasZone
 
-from hub_zigbee.clusters.entity import ClusterEntity
+from hub_zigbee.clusters.entity import ClusterEntity, check_status
 
-log = logging.getLogger(__name__)
-
-#: ZCL zone type -> (key suffix, binary_sensor device class); as ZHA's mapping.
+#: ZCL zone type -> (what it detects, binary_sensor device class); as ZHA's mapping.
 ZONE_TYPES: dict[int, tuple[str, str]] = {
     0x000D: ("motion", "motion"),
     0x0015: ("contact", "opening"),
     0x0028: ("smoke", "smoke"),
     0x002A: ("moisture", "moisture"),
-    0x002B: ("carbon_monoxide", "carbon_monoxide"),
+    0x002B: ("carbon monoxide", "carbon_monoxide"),
     0x002D: ("vibration", "vibration"),
 }
 STATUS_CHANGE_NOTIFICATION, ENROLL_REQUEST = 0x00, 0x01
@@ -41,11 +38,12 @@ class IasZoneSensor(ClusterEntity):
 
     def __init__(self, endpoint: Any, cluster: Any) -> None:
         zone_type = cluster.get("zone_type")
-        # A zone type not read yet (or not one the hub names) keeps a generic key, so the entity
-        # does not change identity when the type is learnt.
-        what, device_class = ZONE_TYPES.get(int(zone_type), ("ias_zone", None)) if zone_type is not None \
-            else ("ias_zone", None)
-        super().__init__(endpoint, device_class=device_class, what=what)
+        label, device_class = ZONE_TYPES.get(int(zone_type), ("ias zone", None)) if zone_type is not None \
+            else ("ias zone", None)
+        # The key does not depend on the zone type: the type is read from the device, and an
+        # entity whose key changed once it was known would be a second entity.
+        super().__init__(endpoint, device_class=device_class, what="ias_zone")
+        self.label = label
         self.cluster = cluster
         self.watch(cluster, also=("zone_status",), static=("zone_type",))
 
@@ -70,11 +68,6 @@ class IasZoneSensor(ClusterEntity):
             return
         ieee = self.endpoint.device.application.state.node_info.ieee
         await self.cluster.bind()
-        result = await self.cluster.write_attributes({"cie_addr": ieee})
-        from hub_zigbee.clusters.entity import check_status
-
-        check_status(result, "the CIE address")
+        check_status(await self.cluster.write_attributes({"cie_addr": ieee}), "the CIE address")
         await self._enroll_response()
 
-    async def command(self, command: str, args: Any) -> Any:
-        raise NotImplementedError("a binary sensor takes no commands")
