@@ -288,9 +288,12 @@ class ZigbeeNetwork:
         self.hub = HubProcess(self.data, extra_env={"PYTHONUNBUFFERED": "1"})
         self.hubs.append(self.hub)
         self.hub.start(timeout=30)
-        self.hub.wait_for(lambda: self.hub.request("GET", "/api/plugins/zigbee/devices")[0] == 200, 20,
-                          "the zigbee plugin to serve its API")
+        self.hub.wait_for(self.connected, 30, "the hub's Zigbee radio to be connected")
         return self
+
+    def connected(self) -> bool:
+        status, body = self.hub.request("GET", "/api/plugins/zigbee/devices")
+        return status == 200 and body["connected"]
 
     def restart_hub(self) -> None:
         self.hub.stop()
