@@ -228,12 +228,17 @@ def entities(hub: HubProcess, ieee: str) -> list[dict]:
     return hub.get(f"/api/devices/{zigbee_devices(hub)[ieee]['device_id']}")["entities"]
 
 
-def find_entity(hub: HubProcess, ieee: str, capability: str, device_class: str | None = None) -> str:
+def find_entity(hub: HubProcess, ieee: str, capability: str, device_class: str | None = None, *,
+                ready: bool = True) -> str:
     """The entity id of the device's first entity of that capability (and device class): the tests
-    find entities the way a user reads them off the device page, not by a key they would guess."""
+    find entities the way a user reads them off the device page, not by a key they would guess.
+    ``ready``: wait until it has a state (a new device's entities are unavailable until their
+    first read or report)."""
     found = [e["entity_id"] for e in entities(hub, ieee)
              if e["capability"] == capability and (device_class is None or e.get("device_class") == device_class)]
     assert found, f"no {capability} {device_class or ''} entity on zigbee:{ieee}: {entities(hub, ieee)}"
+    if ready:
+        wait_state(hub, found[0], available, what=f"{found[0]} to have its first state")
     return found[0]
 
 

@@ -67,7 +67,7 @@ def test_every_kind_pairs_with_its_manufacturer_model_and_entities(zigbee_networ
         assert shown["manufacturer"] == device["manufacturer"] and shown["model"] == device["model"]
         assert shown["lqi"] is not None and shown["last_seen"], shown
         for capability, device_class in EXPECTED[name]:
-            find_entity(net.hub, ieee, capability, device_class)
+            find_entity(net.hub, ieee, capability, device_class, ready=False)
         for entity in device["entities"]:
             assert entity["entity_id"] in shown["entities"] or entity["key"] in shown["entities"], (entity, shown)
     # A quirk from zha-quirks applies to the device that answers with a quirked signature (the
