@@ -315,6 +315,11 @@ class VirtualDevice:
         if cluster == IAS_ZONE and attr == 0x0002:
             self._zone_status_notification()
         config = self.reporting.get((cluster, attr))
+        if config is None and self.kind.manufacturer == "LUMI" and cluster != BASIC:
+            # Xiaomi/Aqara devices report every change to the coordinator unasked, with no binding
+            # or reporting configured (they ignore Configure Reporting): ZHA relies on that.
+            self.report([(cluster, attr)])
+            return
         if config is None or config.max_interval == 0xFFFF or not self.joined:
             return
         now = time.monotonic()
