@@ -137,9 +137,10 @@ def network(folder: Path, devices: dict[str, str], *, baudrate: int = 115200, fl
             api = Api(port, (data / "owner-token").read_text().strip())
             deadline = time.monotonic() + 60
             while True:
-                try:
-                    api.devices()
-                    break
+                try:  # the plugin serves its API while the stick still starts
+                    if api.request("GET", "/api/plugins/zigbee/devices")["connected"]:
+                        break
+                    time.sleep(0.1)
                 except (RuntimeError, OSError):
                     if time.monotonic() > deadline:
                         raise
