@@ -92,14 +92,21 @@ def test_light_brightness_and_colour_temperature_reach_the_lamp(zigbee_network):
     net = zigbee_network
     ieee = net.ensure("light1")["light1"]
     light = find_entity(net.hub, ieee, "light")
-    answer = command(net.hub, light, "turn_on", brightness=128, color_temp_kelvin=2700)
+    answer = command(net.hub, light, "turn_on", brightness=128, color_temp_kelvin=2700, transition=0.5)
     assert answer["state"]["value"] == "on", answer
     wait_state(net.hub, light, lambda s: s["attributes"].get("brightness") == 128, what="the light's brightness")
     if net.sim is not None:
         assert net.sim.get("light1", "on_off", "on_off")
-        # brightness is 0-255, ZCL's level 0-254: the lamp's level is the brightness scaled, +-1
+        # brightness is 0-255, ZCL's level 0-254: the lamp's level is the brightness scaled, +-1;
+        # it gets there at the end of the half-second transition
         settles(lambda: abs(net.sim.get("light1", "level", "current_level") - 128) <= 1, True, what="the lamp's level")
-        assert abs(net.sim.get("light1", "light_color", "color_temperature") - 1_000_000 // 2700) <= 1
+        settles(lambda: abs(net.sim.get("light1", "light_color", "color_temperature") - 1_000_000 // 2700) <= 1,
+                True, what="the lamp's colour temperature")
+    command(net.hub, light, "turn_on", rgb_color=[255, 0, 0])
+    wait_state(net.hub, light, lambda s: s["attributes"].get("color_mode") in ("xy", "hs", "rgb"), what="colour mode")
+    if net.sim is not None:  # red sits at the right of the CIE diagram: x well above y
+        settles(lambda: net.sim.get("light1", "light_color", "current_x") > 2 * net.sim.get("light1", "light_color", "current_y"),
+                True, what="the lamp's colour")
     assert command(net.hub, light, "turn_off")["state"]["value"] == "off"
     if net.sim is not None:
         settles(lambda: bool(net.sim.get("light1", "on_off", "on_off")), False, what="the lamp")
