@@ -74,18 +74,34 @@ ZIGBEE_DEVICES = {
 }
 
 
-@pytest.fixture(scope="module")
-def zigbee_network(tmp_path_factory):
-    """One emulated coordinator (``HIL_ZIGBEE_RADIO``: znp, or ezsp when its emulator is there) with
+def _radios() -> list:
+    """Both emulated coordinators, each on its own xdist worker; ``HIL_ZIGBEE_RADIO`` picks one."""
+    wanted = os.environ.get("HIL_ZIGBEE_RADIO")
+    out = []
+    for radio in ("znp", "ezsp"):
+        marks = [pytest.mark.xdist_group(f"hil_zigbee_{radio}")]  # one shared network per worker
+        if wanted and radio != wanted:
+            marks.append(pytest.mark.skip(reason=f"HIL_ZIGBEE_RADIO={wanted}"))
+        elif not (Path(__file__).resolve().parent / "simulators" / f"{radio}_sim.py").exists():
+            marks.append(pytest.mark.skip(reason=f"no {radio} emulator (simulators/{radio}_sim.py)"))
+        out.append(pytest.param(radio, marks=marks))
+    return out
+
+
+@pytest.fixture(scope="module", params=_radios())
+def zigbee_network(request, tmp_path_factory):
+    """One emulated coordinator (ZNP for zigpy-znp, then EZSP for bellows) with
     :data:`ZIGBEE_DEVICES` behind it, and one ``hub run`` for the module's scenarios; or, with
     ``HIL_ZIGBEE_PORT`` set, a real coordinator whose devices were paired by hand (README.md)."""
     from hil import REAL_ZIGBEE_PORT, RealZigbeeNetwork, ZigbeeNetwork
 
+    radio = request.param
     if REAL_ZIGBEE_PORT:
+        if radio != "znp":
+            pytest.skip("a real coordinator runs the scenarios once")
         network = RealZigbeeNetwork(REAL_ZIGBEE_PORT)
     else:
-        radio = os.environ.get("HIL_ZIGBEE_RADIO", "znp")
-        network = ZigbeeNetwork(tmp_path_factory.mktemp("zigbee"), ZIGBEE_DEVICES,
+        network = ZigbeeNetwork(tmp_path_factory.mktemp(f"zigbee-{radio}"), ZIGBEE_DEVICES,
                                 script=f"{radio}_sim.py", radio_type=radio)
     try:
         yield network.start()

@@ -1,6 +1,7 @@
-"""Zigbee against a real ``hub run``: the coordinator emulator (``simulators/znp_sim.py``) in its own
-process on one end of a socat pty pair, zigpy-znp's real serial code in the hub on the other, and
-virtual devices behind the emulator answering real ZCL frames. With ``HIL_ZIGBEE_PORT`` set, the
+"""Zigbee against a real ``hub run``: a coordinator emulator in its own process on one end of a socat
+pty pair (``simulators/znp_sim.py`` for zigpy-znp, then ``simulators/ezsp_sim.py`` for bellows), the
+radio library's real serial code in the hub on the other, and virtual devices behind the emulator
+answering real ZCL frames. With ``HIL_ZIGBEE_PORT`` set, the
 same scenarios run against a real coordinator and real devices (README.md, "Zigbee on a Pi").
 
 One network and one hub serve the whole module (``zigbee_network``); each scenario pairs the devices
@@ -14,8 +15,6 @@ import time
 import pytest
 
 from hil import available, find_entity, permit_join, state, wait_state, zigbee_devices
-
-pytestmark = pytest.mark.xdist_group("hil_zigbee")  # one shared network per worker, not one per test
 
 KINDS = ["plug1", "light1", "motion1", "contact1", "thermo1", "lock1", "cover1", "temp1"]
 
