@@ -110,23 +110,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def config(port: Path, baudrate: int, **availability) -> str:
+def config(port: Path, baudrate: int, radio: str = "znp", **availability) -> str:
     mains = availability.get("mains", 7200)
     battery = availability.get("battery", 21600)
-    return (os.environ.get("ZIGBEE_BENCH_EXTRA", "") + f"zigbee:\n  radio_type: znp\n  port: \"{port}\"\n  baudrate: {baudrate}\n"
+    return (f"zigbee:\n  radio_type: {radio}\n  port: \"{port}\"\n  baudrate: {baudrate}\n"
             f"  availability: {{mains: {mains}, battery: {battery}}}\n")
 
 
 @contextlib.contextmanager
 def network(folder: Path, devices: dict[str, str], *, baudrate: int = 115200, fleet: str | None = None,
-            hub_core: int | None = None, emulator_core: int | None = None):
+            hub_core: int | None = None, emulator_core: int | None = None, radio: str = "znp"):
     """socat + emulator + ``hub run`` (the hub pinned to ``hub_core`` when given); yields
-    ``(emulator, api, hub_process)`` once the zigbee plugin serves its API."""
+    ``(emulator, api, hub_process)`` once the zigbee plugin's radio is connected. ``radio``: znp
+    (zigpy-znp against ``znp_sim.py``) or ezsp (bellows against ``ezsp_sim.py``)."""
     with pty_pair(folder) as (hub_end, device_end):
-        emulator = Emulator(device_end, folder, devices, baudrate=baudrate, fleet=fleet, core=emulator_core)
+        emulator = Emulator(device_end, folder, devices, baudrate=baudrate, fleet=fleet, core=emulator_core,
+                            script=f"{radio}_sim.py")
         data = folder / "hub"
         data.mkdir()
-        (data / "configuration.yaml").write_text(config(hub_end, baudrate))
+        (data / "configuration.yaml").write_text(config(hub_end, baudrate, radio))
         port = free_port()
         pin = (lambda: os.sched_setaffinity(0, {hub_core})) if hub_core is not None else None
         log = open(folder / "hub.log", "ab")

@@ -30,9 +30,10 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=1000)
     parser.add_argument("--kind", default="plug", help="plug (switch) or light")
     parser.add_argument("--interval", type=float, default=0.04, help="seconds between commands")
+    parser.add_argument("--radio", default="znp", choices=["znp", "ezsp"], help="which emulated coordinator")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder, \
-            network(Path(folder), {"dev": args.kind}, hub_core=0, emulator_core=1) as (emulator, api, _hub):
+            network(Path(folder), {"dev": args.kind}, hub_core=0, emulator_core=1, radio=args.radio) as (emulator, api, _hub):
         pair(emulator, api, ["dev"])
         ieee = next(d["ieee"] for d in emulator.call("devices")["devices"] if d["name"] == "dev")
         capability = "light" if args.kind == "light" else "switch"
@@ -59,7 +60,7 @@ def main() -> None:
         assert bool(relay) == (args.commands % 2 == 1), relay
     ms = [t * 1000 for t in times]
     print(json.dumps({
-        "benchmark": "zigbee_command", "kind": args.kind, "baud": 115200, "commands": len(ms),
+        "benchmark": "zigbee_command", "radio": args.radio, "kind": args.kind, "baud": 115200, "commands": len(ms),
         "interval_s": args.interval,
         "p50_ms": round(statistics.median(ms), 2), "p90_ms": round(percentile(ms, 90), 2),
         "p99_ms": round(percentile(ms, 99), 2), "max_ms": round(max(ms), 2), "target_p99_ms": 50,

@@ -78,9 +78,10 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--kind", default="motion")
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--radio", default="znp", choices=["znp", "ezsp"], help="which emulated coordinator")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder, \
-            network(Path(folder), {}, fleet=f"{args.devices}={args.kind}", hub_core=0, emulator_core=1) as (emulator, api, hub):
+            network(Path(folder), {}, fleet=f"{args.devices}={args.kind}", hub_core=0, emulator_core=1, radio=args.radio) as (emulator, api, hub):
         paired_s = pair_fleet(api, args.devices, timeout=1800)
         sensors = occupancy_entities(api)
         time.sleep(5)  # the last ones' first reports in
@@ -97,7 +98,7 @@ def main() -> None:
         received = changes(api, sensors, wall0, wall1)
     sent = sent1 - sent0
     print(json.dumps({
-        "benchmark": "zigbee_fleet", "devices": args.devices, "kind": args.kind, "window_s": round(wall, 1),
+        "benchmark": "zigbee_fleet", "radio": args.radio, "devices": args.devices, "kind": args.kind, "window_s": round(wall, 1),
         "paired_s": round(paired_s, 1), "occupancy_entities": len(sensors), "reports_sent": sent,
         "reports_taken_in": received, "state_age_max_s": round(max(ages), 2),
         "state_age_median_s": round(statistics.median(ages), 2),

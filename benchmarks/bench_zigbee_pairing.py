@@ -43,10 +43,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="devices of each kind")
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--radio", default="znp", choices=["znp", "ezsp"], help="which emulated coordinator")
     args = parser.parse_args()
     kinds = args.kinds.split(",")
     devices = {f"{kind}-{i}": kind for i in range(args.rounds) for kind in kinds}
-    with tempfile.TemporaryDirectory() as folder, network(Path(folder), devices) as (emulator, api, _hub):
+    with tempfile.TemporaryDirectory() as folder, network(Path(folder), devices, radio=args.radio) as (emulator, api, _hub):
         ieees = {d["name"]: d["ieee"] for d in emulator.call("devices")["devices"]}
         times: dict[str, list[float]] = {kind: [] for kind in kinds}
         with_states: list[float] = []
@@ -58,7 +59,7 @@ def main() -> None:
                 with_states.append(states_filled(api, ieees[name], started))
     every = [t for ts in times.values() for t in ts]
     print(json.dumps({
-        "benchmark": "zigbee_pairing", "baud": 115200, "devices": len(every),
+        "benchmark": "zigbee_pairing", "radio": args.radio, "baud": 115200, "devices": len(every),
         "median_s": round(statistics.median(every), 3), "max_s": round(max(every), 3),
         "p90_s": round(percentile(every, 90), 3),
         "with_states_median_s": round(statistics.median(with_states), 3), "with_states_max_s": round(max(with_states), 3),
