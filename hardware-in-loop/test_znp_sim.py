@@ -103,3 +103,93 @@ async def test_a_backup_restores_onto_a_blank_stick(pty_pair, simulator, tmp_pat
     assert (restored.pan_id, restored.extended_pan_id, restored.channel, restored.network_key.key) == (
         backup.network_info.pan_id, backup.network_info.extended_pan_id, backup.network_info.channel,
         backup.network_info.network_key.key)
+
+
+class Events:
+    """zigpy's application and cluster listener callbacks, collected."""
+
+    def __init__(self) -> None:
+        self.initialized: dict = {}
+        self.left: list = []
+
+    def device_initialized(self, device) -> None:
+        self.initialized[device.model] = device
+
+    def device_left(self, device) -> None:
+        self.left.append(device.ieee)
+
+
+async def until(predicate, timeout: float = 10, what: str = "condition"):
+    async with asyncio.timeout(timeout):
+        while not (value := predicate()):
+            await asyncio.sleep(0.02)
+    return value
+
+
+async def test_devices_join_are_interviewed_and_answer_commands_reads_and_reporting(emulator, tmp_path):
+    import zhaquirks
+
+    zhaquirks.setup()  # as the hub's driver does, so the Aqara signature gets its quirk
+    app = await start_app(app_config(emulator, tmp_path))
+    events = Events()
+    app.add_listener(events)
+    try:
+        assert emulator.control(op="join", device="plug1") == {"ok": False, "error": "permit join is closed"}
+        assert emulator.control(op="join_when_open", device="motion1")["ok"]
+        await app.permit(60)
+        assert emulator.control(op="join", device="plug1")["ok"]
+        plug = await until(lambda: events.initialized.get("SIM-PLUG-1"))
+        motion = await until(lambda: events.initialized.get("lumi.sensor_motion.aq2"))
+        assert (plug.manufacturer, motion.manufacturer) == ("ruffsim", "LUMI")
+        assert type(motion).__name__ == "MotionAQ2"
+
+        on_off = plug.endpoints[1].on_off
+        assert (await on_off.read_attributes(["on_off"]))[0] == {"on_off": False}
+        await on_off.on()
+        assert emulator.control(op="get", device="plug1", cluster="on_off", attribute="on_off")["value"] is True
+        await on_off.off()
+        assert emulator.control(op="get", device="plug1", cluster="on_off", attribute="on_off")["value"] is False
+
+        power = plug.endpoints[1].electrical_measurement
+        await power.bind()
+        await power.configure_reporting("active_power", 0, 300, 1)
+        devices = emulator.control(op="devices")["devices"]
+        assert [r["attribute"] for r in devices[0]["reporting"]] == [0x050B]
+        await on_off.on()  # the plug's 60 W load now draws power: reported
+        await until(lambda: power.get("active_power") == 60, what="the power report")
+
+        emulator.control(op="mute", device="plug1")
+        with pytest.raises(Exception):
+            await on_off.off()
+        emulator.control(op="unmute", device="plug1")
+        await on_off.off()
+
+        assert emulator.control(op="leave", device="motion1")["ok"]
+        await until(lambda: motion.ieee in events.left, what="the leave indication")
+        assert emulator.control(op="stats")["joined"] == 1
+    finally:
+        await app.shutdown()
+
+
+async def test_the_stick_unplugged_and_replugged_keeps_network_and_devices(emulator, tmp_path):
+    app = await start_app(app_config(emulator, tmp_path))
+    formed = app.state.network_info
+    events = Events()
+    app.add_listener(events)
+    await app.permit(60)
+    emulator.control(op="join", device="light1")
+    await until(lambda: events.initialized.get("SIM-LIGHT-1"))
+    await app.shutdown()
+
+    emulator.pair.unplug()
+    emulator.pair.replug()
+    app = await start_app(app_config(emulator, tmp_path))
+    try:
+        assert app.state.network_info.pan_id == formed.pan_id
+        light = next(d for d in app.devices.values() if d.model == "SIM-LIGHT-1")
+        await light.endpoints[1].level.move_to_level_with_on_off(100, 2)  # a 0.2 s transition
+        await until(lambda: emulator.control(op="get", device="light1", cluster="level",
+                                             attribute="current_level")["value"] == 100, what="the level")
+        assert emulator.control(op="get", device="light1", cluster="on_off", attribute="on_off")["value"] is True
+    finally:
+        await app.shutdown()

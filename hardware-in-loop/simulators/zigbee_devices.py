@@ -49,6 +49,8 @@ class Kind:
     out_clusters: tuple[int, ...] = ()
     attributes: dict[int, dict[int, Any]] = field(default_factory=dict)
     node_desc: bytes | None = None
+    # reports changes without being configured to (Xiaomi devices do; their quirks skip configuration)
+    spontaneous: bool = False
 
 
 def _basic(manufacturer: str, model: str, mains: bool) -> dict[int, Any]:
@@ -59,9 +61,10 @@ def _basic(manufacturer: str, model: str, mains: bool) -> dict[int, Any]:
 _BATTERY = {0x0020: 30, 0x0021: 200}  # 3.0 V, 100 %
 
 
-def _kind(device_type, mains, manufacturer, model, clusters: dict[int, dict[int, Any]], out=(), node_desc=None):
+def _kind(device_type, mains, manufacturer, model, clusters: dict[int, dict[int, Any]], out=(), node_desc=None,
+          spontaneous=False):
     attrs = {BASIC: _basic(manufacturer, model, mains), **clusters}
-    return Kind(device_type, mains, manufacturer, model, tuple(attrs), tuple(out), attrs, node_desc)
+    return Kind(device_type, mains, manufacturer, model, tuple(attrs), tuple(out), attrs, node_desc, spontaneous)
 
 
 KINDS: dict[str, Kind] = {
@@ -88,7 +91,7 @@ KINDS: dict[str, Kind] = {
         IAS_ZONE: {0x0000: 0, 0x0001: 0x000D, 0x0002: 0, 0x0010: t.EUI64(bytes(8)), 0x0011: 0xFF},
         POWER: dict(_BATTERY),
         IDENTIFY: {0x0000: 0},
-    }, out=(BASIC, OTA), node_desc=XIAOMI_NODE_DESC),
+    }, out=(BASIC, OTA), node_desc=XIAOMI_NODE_DESC, spontaneous=True),
     "contact": _kind(0x0402, False, "ruffsim", "SIM-CONTACT-1", {
         POWER: dict(_BATTERY),
         IAS_ZONE: {0x0000: 0, 0x0001: 0x0015, 0x0002: 0, 0x0010: t.EUI64(bytes(8)), 0x0011: 0xFF},
@@ -315,9 +318,7 @@ class VirtualDevice:
         if cluster == IAS_ZONE and attr == 0x0002:
             self._zone_status_notification()
         config = self.reporting.get((cluster, attr))
-        if config is None and self.kind.manufacturer == "LUMI" and cluster != BASIC:
-            # Xiaomi/Aqara devices report every change to the coordinator unasked, with no binding
-            # or reporting configured (they ignore Configure Reporting): ZHA relies on that.
+        if config is None and self.kind.spontaneous and cluster not in (BASIC, IAS_ZONE) and self.joined:
             self.report([(cluster, attr)])
             return
         if config is None or config.max_interval == 0xFFFF or not self.joined:
@@ -340,7 +341,7 @@ class VirtualDevice:
             self.report([(cluster, attr)])
 
     def tick(self, now: float) -> None:
-        """Called about every second: max-interval reports and the plug's meter."""
+        """Called four times a second: max-interval reports and the plug's meter."""
         if self.kind_name == "plug" and self.attrs[ON_OFF][0x0000]:
             self._settle(now)
             metering = self.reporting.get((METERING, 0x0000))
@@ -510,7 +511,6 @@ class VirtualDevice:
             body = b""
             for record in args.attribute_records:
                 config = self.reporting.get((cluster, record.attrid))
-                body += int(record.attrid).to_bytes(2, "little") if False else b""
                 if config is None:
                     body += bytes([ZCL_UNSUPPORTED_ATTRIBUTE, 0]) + int(record.attrid).to_bytes(2, "little")
                     continue
@@ -714,7 +714,7 @@ class Network:
             await asyncio.sleep(step)
             now = time.monotonic()
             phase += 1
-            if phase % 20 == 0:
+            if phase % 5 == 0:
                 for device in self.devices.values():
                     if device.joined and device.reporting or device.kind_name == "plug":
                         device.tick(now)

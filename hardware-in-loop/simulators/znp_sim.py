@@ -471,13 +471,14 @@ class Port:
                 await asyncio.sleep(0.1)
                 continue
             try:
-                tty.setraw(self.fd, termios.TCSANOW)  # not TCSAFLUSH: keep what the host sent meanwhile
+                tty.setraw(self.fd, termios.TCSANOW)  # TCSAFLUSH would drop bytes already sent
             except termios.error:
                 pass
             closed = loop.create_future()
             loop.add_reader(self.fd, self._readable, closed)
             writer = loop.create_task(self._writer(closed))
             if not first:
+                print(f"znp_sim: {self.path} is back", file=sys.stderr, flush=True)
                 self.zstack.power_up()
             first = False
             self.opened.set()
@@ -489,11 +490,8 @@ class Port:
             self.out.clear()
             self.opened.clear()
             self.zstack.state = NOT_STARTED
-            while os.path.exists(self.path) and os.path.realpath(self.path) == self._last_target():
-                await asyncio.sleep(0.1)
-
-    def _last_target(self) -> str:
-        return getattr(self, "_target", "")
+            print(f"znp_sim: {self.path} went away; waiting for it to come back", file=sys.stderr, flush=True)
+            await asyncio.sleep(0.2)
 
     def _readable(self, closed: asyncio.Future) -> None:
         try:
@@ -503,7 +501,6 @@ class Port:
         except OSError:
             data = b""
         if not data:
-            self._target = os.path.realpath(self.path) if os.path.exists(self.path) else ""
             if not closed.done():
                 closed.set_result(None)
             return
