@@ -31,9 +31,11 @@ class Paired:
         self.entities: dict[str, dict[str, Any]] = {}  # device name -> key -> ZigbeeEntity
         self.zdev: dict[str, Any] = {}
 
-    async def pair(self, virtual: VirtualDevice) -> dict[str, Any]:
+    async def pair(self, virtual: VirtualDevice, *, read: bool = True) -> dict[str, Any]:
+        """``read=False``: a gateway that neither prepares nor has refreshed yet (reports first)."""
         zdev = await self.app.join(virtual)
-        await prepare(zdev)
+        if read:
+            await prepare(zdev)
         entities = entities_for(zdev, virtual.name)
         handles = self.hub.contexts["zigbee"].add_device(
             Device(id=f"zigbee:{zdev.ieee}", name=virtual.name, manufacturer=zdev.manufacturer, model=zdev.model),
@@ -43,7 +45,7 @@ class Paired:
             DRIVER.by_entity[handles[entity.spec.key].entity_id] = entity
         for entity in entities:
             await entity.configure()
-        for entity in entities:
+        for entity in entities if read else ():
             await entity.refresh()
         await settle()
         self.zdev[virtual.name] = zdev

@@ -53,3 +53,28 @@ async def test_a_device_that_cannot_report_is_polled_and_a_poll_reads_the_value(
         await entities["1_power"].refresh()  # the gateway's poll
         assert z.state("plug", "1_power").value == 60.0
 
+
+async def test_a_cluster_that_cannot_be_bound_is_polled(tmp_path):
+    import zigpy.zdo.types as zdo_t
+
+    async with paired_hub(tmp_path) as z:
+        plug = zf.plug()
+        plug.refuse[(Metering.cluster_id, "bind")] = zdo_t.Status.NOT_SUPPORTED
+        entities = await z.pair(plug)
+        assert entities["1_energy"].needs_polling and not entities["1_power"].needs_polling
+
+
+
+async def test_no_energy_is_shown_before_the_divisor_is_known(tmp_path):
+    """A plug may report right after reporting is configured, before its divisor was read: raw Wh
+    shown as kWh would be a thousandfold jump in what the market bills."""
+    async with paired_hub(tmp_path) as z:
+        entities = await z.pair(plug := zf.plug(), read=False)
+        plug.set(1, Metering.cluster_id, "current_summ_delivered", 15250)  # reported
+        plug.set(1, ElectricalMeasurement.cluster_id, "active_power", 1234)
+        await zf.settle()
+        for key in ("1_energy", "1_power"):
+            assert z.state("plug", key).value is None and not z.state("plug", key).available  # never written
+        await entities["1_energy"].refresh()
+        await entities["1_power"].refresh()
+        assert z.state("plug", "1_energy").value == 15.25 and z.state("plug", "1_power").value == 123.4

@@ -77,7 +77,7 @@ class VirtualDevice:
         self.node_desc = node_descriptor(mains, manufacturer_code)
         self.app: FakeApp | None = None
         self.muted = False
-        #: (cluster id, command or attribute name) -> the ZCL status the device answers instead.
+        #: (cluster id, command or attribute name, or "bind") -> the status the device answers instead.
         self.refuse: dict[tuple[int, str], foundation.Status] = {}
         #: (cluster id, attribute name) that the device cannot report (Configure Reporting fails).
         self.cannot_report: set[tuple[int, str]] = set()
@@ -148,8 +148,10 @@ class VirtualDevice:
                 input_clusters=list(ep.clusters), output_clusters=list(ep.out_clusters))
             answer = (zdo_t.ZDOCmd.Simple_Desc_rsp, [ok, self.nwk, desc])
         elif cluster_id == zdo_t.ZDOCmd.Bind_req:
-            self.bound.add((args[1], args[2]))
-            answer = (zdo_t.ZDOCmd.Bind_rsp, [ok])
+            status = self.refuse.get((args[2], "bind"), ok)
+            if status == ok:
+                self.bound.add((args[1], args[2]))
+            answer = (zdo_t.ZDOCmd.Bind_rsp, [status])
         else:
             return
         rsp_id, values = answer

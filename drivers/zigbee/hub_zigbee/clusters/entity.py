@@ -58,6 +58,22 @@ def check_status(result: Any, what: str) -> None:
             raise CommandRefused(f"the device refused {what}: ZCL status {status_name(status)}")
 
 
+class NotYet(Exception):
+    """Raised by ``compute`` while a value cannot be shown right: a meter's divisor not read yet
+    (a report right after pairing, before the first read). Nothing is written rather than a value
+    a thousand times too big, which a bill could take for consumption."""
+
+
+def factor(cluster: "zigpy.zcl.Cluster", name: str) -> Any:
+    """A multiplier or divisor: the device's, 1 if it has none, NotYet while unread."""
+    value = cluster.get(name)
+    if value:
+        return value
+    if value == 0 or cluster.is_attribute_unsupported(name):
+        return 1
+    raise NotYet(name)
+
+
 class _CommandListener:
     """zigpy still delivers cluster commands from a device (IAS Zone's status change notification,
     its enroll request) through the legacy listener interface only."""
@@ -122,7 +138,10 @@ class ClusterEntity(ZigbeeEntity):
         """Write the state if it changed (a report repeating the value writes nothing)."""
         if self._held:
             return
-        state = self.compute()
+        try:
+            state = self.compute()
+        except NotYet:
+            return
         if state is None:
             return
         value, attributes = state
@@ -162,7 +181,10 @@ class ClusterEntity(ZigbeeEntity):
             self._unsubscribe.append(lambda c=cluster, lst=listener: c.remove_listener(lst))
         # What zigpy's database remembers, for republish() when a sleepy device next speaks; not
         # written now, since the device has not spoken yet (the gateway refreshes or republishes).
-        state = self.compute()
+        try:
+            state = self.compute()
+        except NotYet:
+            state = None
         if state is not None:
             self._last = state
 
@@ -187,7 +209,11 @@ class ClusterEntity(ZigbeeEntity):
         if self.endpoint.device.skip_configuration:
             return  # the quirk says this device neither binds nor reports as the spec says
         for cluster, reporting in self.reporting.items():
-            await cluster.bind()
+            bound = await cluster.bind()
+            if bound and bound[0] != 0:  # ZDO status: reports would not reach the coordinator
+                self.needs_polling = True
+                log.info("%s: %s cannot be bound (%s); polled instead", self.spec.key, cluster.name,
+                         status_name(bound[0]))
             results = await cluster.configure_reporting_multiple({
                 cluster.find_attribute(r.attribute): ReportingConfig(
                     min_interval=r.min_interval, max_interval=r.max_interval,

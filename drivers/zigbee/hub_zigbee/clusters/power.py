@@ -14,15 +14,13 @@ from zigpy.zcl.clusters.general import PowerConfiguration
 from zigpy.zcl.clusters.homeautomation import ElectricalMeasurement
 from zigpy.zcl.clusters.smartenergy import Metering
 
-from hub_zigbee.clusters.entity import ClusterEntity
+from hub_zigbee.clusters.entity import ClusterEntity, factor
 from hub_zigbee.clusters.measurement import Sensor
 from hub_zigbee.clusters.reporting import BATTERY_SAVE, DEFAULT, OP, report
 
 
 def _scaled(cluster: Any, raw: Any, multiplier: str, divisor: str, digits: int) -> float:
-    mul = cluster.get(multiplier) or 1
-    div = cluster.get(divisor) or 1
-    return round(raw * mul / div, digits)
+    return round(raw * factor(cluster, multiplier) / factor(cluster, divisor), digits)
 
 
 #: what -> (attribute, device class, multiplier, divisor, decimals); ZHA's entities of the cluster.
