@@ -79,30 +79,60 @@ async def test_forms_a_network_and_keeps_it_across_restarts_of_both_sides(emulat
     emulator.start()
     app = await start_app(app_config(emulator, tmp_path))
     kept = app.state.network_info
+    events = Events()
+    app.add_listener(events)
+    await app.permit(60)
+    emulator.control(op="join", device="plug1")
+    plug = await until(lambda: events.initialized.get("SIM-PLUG-1"))
+    await plug.endpoints[1].electrical_measurement.configure_reporting("active_power", 0, 300, 1)
     await app.shutdown()
     assert (kept.pan_id, kept.extended_pan_id, kept.channel, kept.network_key.key) == \
         (formed.pan_id, formed.extended_pan_id, formed.channel, formed.network_key.key)
 
+    emulator.stop()  # the devices themselves keep what they were configured with
+    emulator.start()
+    app = await start_app(app_config(emulator, tmp_path))
+    try:
+        plug = next(d for d in app.devices.values() if d.model == "SIM-PLUG-1")
+        assert emulator.control(op="devices")["devices"][0]["reporting"][0]["attribute"] == 0x050B
+        await plug.endpoints[1].on_off.on()
+        power = plug.endpoints[1].electrical_measurement
+        await until(lambda: power.get("active_power") == 60, what="the power report after a restart")
+    finally:
+        await app.shutdown()
 
-async def test_a_backup_restores_onto_a_blank_stick(pty_pair, simulator, tmp_path):
+
+async def test_a_new_stick_gets_the_backup_and_the_paired_devices_keep_working(pty_pair, simulator, tmp_path):
     first = Emulator(pty_pair, simulator, tmp_path, "first.json").start()
-    app = await start_app(app_config(first, tmp_path, "first.db"))
+    app = await start_app(app_config(first, tmp_path))
+    events = Events()
+    app.add_listener(events)
+    await app.permit(60)
+    first.control(op="join", device="plug1")
+    first.control(op="join", device="motion1")
+    await until(lambda: len(events.initialized) == 2)
     backup = await app.backups.create_backup(load_devices=True)
+    ieee = {d["name"]: d["ieee"] for d in first.control(op="devices")["devices"]}
     await app.shutdown()
     first.stop()
+    assert ieee["motion1"] in {str(child) for child in backup.network_info.children}  # an end device
+    assert ieee["plug1"] in {str(key.partner_ieee) for key in backup.network_info.key_table}  # a router
 
+    # the stick swapped for a blank one; zigpy's database (with its backups) kept: restored on start
     blank = Emulator(pty_pair, simulator, tmp_path, "blank.json").start()
-    app = ControllerApplication(app_config(blank, tmp_path, "second.db"))
-    await app.connect()
+    assert blank.control(op="stats")["joined"] == 0
+    app = await start_app(app_config(blank, tmp_path))
     try:
-        await app.backups.restore_backup(backup)
-        await app.load_network_info()
         restored = app.state.network_info
+        assert (restored.pan_id, restored.extended_pan_id, restored.channel, restored.network_key.key) == (
+            backup.network_info.pan_id, backup.network_info.extended_pan_id, backup.network_info.channel,
+            backup.network_info.network_key.key)
+        assert blank.control(op="stats")["joined"] == 2  # both devices are still on the network
+        plug = next(d for d in app.devices.values() if d.model == "SIM-PLUG-1")
+        await plug.endpoints[1].on_off.on()
+        assert blank.control(op="get", device="plug1", cluster="on_off", attribute="on_off")["value"] is True
     finally:
-        await app.disconnect()
-    assert (restored.pan_id, restored.extended_pan_id, restored.channel, restored.network_key.key) == (
-        backup.network_info.pan_id, backup.network_info.extended_pan_id, backup.network_info.channel,
-        backup.network_info.network_key.key)
+        await app.shutdown()
 
 
 class Events:
@@ -191,5 +221,25 @@ async def test_the_stick_unplugged_and_replugged_keeps_network_and_devices(emula
         await until(lambda: emulator.control(op="get", device="light1", cluster="level",
                                              attribute="current_level")["value"] == 100, what="the level")
         assert emulator.control(op="get", device="light1", cluster="on_off", attribute="on_off")["value"] is True
+    finally:
+        await app.shutdown()
+
+
+async def test_a_fleet_joins_when_permitted_and_reports_every_period(pty_pair, simulator, tmp_path):
+    emulator = Emulator(pty_pair, simulator, tmp_path).start("--fleet", "3=motion", "--fleet-period", "0.5")
+    app = await start_app(app_config(emulator, tmp_path))
+    events = Events()
+    app.add_listener(events)
+    try:
+        await app.permit(60)  # nobody asked them: fleet devices join on their own once permitted
+        await until(lambda: sum(d["joined"] for d in emulator.control(op="devices")["devices"]
+                                if d["name"].startswith("motion-")) == 3)
+        await until(lambda: len([d for d in app.devices.values() if d.model == "lumi.sensor_motion.aq2"]) == 3)
+        sensor = next(d for d in app.devices.values() if d.model == "lumi.sensor_motion.aq2")
+        occupancy = sensor.endpoints[1].occupancy
+        seen = set()
+        await until(lambda: seen.add(occupancy.get("occupancy")) or {0, 1} <= seen, what="occupancy reports")
+        assert emulator.control(op="get", device="nobody", cluster="on_off", attribute="on_off") == \
+            {"ok": False, "error": "no device named 'nobody'"}
     finally:
         await app.shutdown()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 import zigpy.types as t
@@ -22,104 +22,14 @@ import zigpy.zcl.clusters  # noqa: F401  (fills the cluster registry)
 import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation
 
+from zigbee_kinds import (  # noqa: F401  (KINDS re-exported for the radio emulators)
+    BASIC, CLIENT_ATTRIBUTES, COLOR, COVER, ELECTRICAL, END_DEVICE_NODE_DESC, IAS_ZONE, IDENTIFY, KINDS, LEVEL,
+    LOCK, METERING, OCCUPANCY, ON_OFF, ROUTER_NODE_DESC, THERMOSTAT)
+
 HA_PROFILE = 0x0104
 ZDO_PROFILE = 0x0000
 ZCL_SUCCESS, ZCL_UNSUP_CLUSTER_COMMAND, ZCL_UNSUP_GENERAL_COMMAND = 0x00, 0x81, 0x82
 ZCL_UNSUPPORTED_ATTRIBUTE, ZCL_INVALID_VALUE, ZCL_READ_ONLY, ZCL_UNSUPPORTED_CLUSTER = 0x86, 0x87, 0x88, 0xC3
-
-# cluster ids
-BASIC, POWER, IDENTIFY, ON_OFF, LEVEL, OTA = 0x0000, 0x0001, 0x0003, 0x0006, 0x0008, 0x0019
-LOCK, COVER, THERMOSTAT, COLOR = 0x0101, 0x0102, 0x0201, 0x0300
-ILLUMINANCE, TEMPERATURE, PRESSURE, HUMIDITY, OCCUPANCY = 0x0400, 0x0402, 0x0403, 0x0405, 0x0406
-IAS_ZONE, METERING, ELECTRICAL, XIAOMI = 0x0500, 0x0702, 0x0B04, 0xFFFF
-
-ROUTER_NODE_DESC = bytes.fromhex("01408e3412525200002c5200" + "00")
-END_DEVICE_NODE_DESC = bytes.fromhex("0240803412525200000052" + "0000")
-XIAOMI_NODE_DESC = bytes([2, 64, 128]) + (4151).to_bytes(2, "little") + bytes([127]) + (100).to_bytes(2, "little") \
-    + (0).to_bytes(2, "little") + (100).to_bytes(2, "little") + bytes([0])
-
-
-@dataclass(frozen=True)
-class Kind:
-    device_type: int
-    mains: bool
-    manufacturer: str
-    model: str
-    in_clusters: tuple[int, ...]
-    out_clusters: tuple[int, ...] = ()
-    attributes: dict[int, dict[int, Any]] = field(default_factory=dict)
-    node_desc: bytes | None = None
-    # reports changes without being configured to (Xiaomi devices do; their quirks skip configuration)
-    spontaneous: bool = False
-
-
-def _basic(manufacturer: str, model: str, mains: bool) -> dict[int, Any]:
-    return {0x0000: 8, 0x0001: 1, 0x0002: 0, 0x0003: 1, 0x0004: manufacturer, 0x0005: model,
-            0x0006: "20260101", 0x0007: 1 if mains else 3, 0x4000: "1.0.0"}
-
-
-_BATTERY = {0x0020: 30, 0x0021: 200}  # 3.0 V, 100 %
-
-
-def _kind(device_type, mains, manufacturer, model, clusters: dict[int, dict[int, Any]], out=(), node_desc=None,
-          spontaneous=False):
-    attrs = {BASIC: _basic(manufacturer, model, mains), **clusters}
-    return Kind(device_type, mains, manufacturer, model, tuple(attrs), tuple(out), attrs, node_desc, spontaneous)
-
-
-KINDS: dict[str, Kind] = {
-    "plug": _kind(0x0051, True, "ruffsim", "SIM-PLUG-1", {
-        IDENTIFY: {0x0000: 0},
-        ON_OFF: {0x0000: False},
-        ELECTRICAL: {0x0000: 0x0008, 0x0505: 230, 0x0508: 0, 0x050B: 0, 0x0600: 1, 0x0601: 1, 0x0602: 1,
-                     0x0603: 1000, 0x0604: 1, 0x0605: 1},
-        METERING: {0x0000: 0, 0x0300: 0, 0x0301: 1, 0x0302: 1000, 0x0303: 0x2B, 0x0306: 0, 0x0400: 0},
-    }),
-    "light": _kind(0x010D, True, "ruffsim", "SIM-LIGHT-1", {
-        IDENTIFY: {0x0000: 0},
-        ON_OFF: {0x0000: False},
-        LEVEL: {0x0000: 254, 0x0010: 0},
-        COLOR: {0x0003: 0x616B, 0x0004: 0x607D, 0x0007: 370, 0x0008: 2, 0x000F: 0, 0x400A: 0x0018,
-                0x400B: 153, 0x400C: 500},
-    }),
-    # The signature of an Aqara motion sensor, so zha-quirks' MotionAQ2 applies (occupancy resets
-    # by itself after a while, IAS zone fed from occupancy).
-    "motion": _kind(0x0107, False, "LUMI", "lumi.sensor_motion.aq2", {
-        XIAOMI: {},
-        OCCUPANCY: {0x0000: 0, 0x0001: 0},
-        ILLUMINANCE: {0x0000: 10000},
-        IAS_ZONE: {0x0000: 0, 0x0001: 0x000D, 0x0002: 0, 0x0010: t.EUI64(bytes(8)), 0x0011: 0xFF},
-        POWER: dict(_BATTERY),
-        IDENTIFY: {0x0000: 0},
-    }, out=(BASIC, OTA), node_desc=XIAOMI_NODE_DESC, spontaneous=True),
-    "contact": _kind(0x0402, False, "ruffsim", "SIM-CONTACT-1", {
-        POWER: dict(_BATTERY),
-        IAS_ZONE: {0x0000: 0, 0x0001: 0x0015, 0x0002: 0, 0x0010: t.EUI64(bytes(8)), 0x0011: 0xFF},
-    }),
-    "thermostat": _kind(0x0301, True, "ruffsim", "SIM-THERMOSTAT-1", {
-        THERMOSTAT: {0x0000: 2100, 0x0011: 2600, 0x0012: 2000, 0x0015: 700, 0x0016: 3000, 0x0017: 1600,
-                     0x0018: 3200, 0x001B: 4, 0x001C: 4, 0x0029: 0},
-        POWER: dict(_BATTERY),
-    }),
-    "lock": _kind(0x000A, False, "ruffsim", "SIM-LOCK-1", {
-        LOCK: {0x0000: 1, 0x0001: 0, 0x0002: True},
-        POWER: dict(_BATTERY),
-    }),
-    "cover": _kind(0x0202, True, "ruffsim", "SIM-COVER-1", {
-        COVER: {0x0000: 0, 0x0007: 0x03, 0x0008: 0},
-    }),
-    "climate_sensor": _kind(0x0302, False, "ruffsim", "SIM-CLIMATE-1", {
-        POWER: dict(_BATTERY),
-        TEMPERATURE: {0x0000: 2150, 0x0001: -4000, 0x0002: 8000},
-        HUMIDITY: {0x0000: 4500, 0x0001: 0, 0x0002: 10000},
-        PRESSURE: {0x0000: 1013, 0x0001: 300, 0x0002: 1100},
-        ILLUMINANCE: {0x0000: 30001, 0x0001: 1, 0x0002: 0xFFFE},
-    }),
-}
-
-# Attributes of client (output) clusters a device answers reads for
-CLIENT_ATTRIBUTES = {OTA: {0x0002: 0x00000001}}
-
 
 class Radio(Protocol):
     """What a coordinator emulator does for the devices behind it."""
@@ -129,7 +39,6 @@ class Radio(Protocol):
     def zdo_from_device(self, device: "VirtualDevice", cluster: int, data: bytes) -> None: ...
     def aps_from_device(self, device: "VirtualDevice", src_ep: int, dst_ep: int, cluster: int,
                         profile: int, data: bytes) -> None: ...
-    def permit_changed(self, seconds: int) -> None: ...
 
 
 def cluster_class(cluster_id: int):
@@ -248,7 +157,10 @@ class VirtualDevice:
         return {"name": self.name, "kind": self.kind_name, "nwk": self.nwk, "joined": self.joined,
                 "attrs": {f"{c:04x}": {f"{a:04x}": _jsonable(v) for a, v in attrs.items()}
                           for c, attrs in self.attrs.items()},
-                "energy_wh": self.energy_wh}
+                "energy_wh": self.energy_wh,
+                # the devices are not restarted with the emulator: what the hub configured stays
+                "reporting": [[c, a, r.min_interval, r.max_interval, r.change] for (c, a), r in self.reporting.items()],
+                "bindings": sorted(self.bindings)}
 
     def restore(self, saved: dict) -> None:
         self.joined = bool(saved.get("joined"))
@@ -259,6 +171,10 @@ class VirtualDevice:
                 if cluster in self.attrs and attr in self.attrs[cluster]:
                     self.attrs[cluster][attr] = _from_json(self.attrs[cluster][attr], v)
         self.energy_wh = float(saved.get("energy_wh", 0.0))
+        now = time.monotonic()
+        for cluster, attr, low, high, change in saved.get("reporting", []):
+            self.reporting[(cluster, attr)] = Reporting(low, high, change, last_sent=now)
+        self.bindings = {tuple(b) for b in saved.get("bindings", [])}
 
     # -- attribute values -----------------------------------------------------------------------
     def value(self, cluster: int, attr: int) -> Any:
@@ -417,6 +333,7 @@ class VirtualDevice:
         if cmd in (zdo_t.ZDOCmd.Bind_req, zdo_t.ZDOCmd.Unbind_req):
             key = (request["SrcEndpoint"], request["ClusterID"])
             (self.bindings.add if cmd == zdo_t.ZDOCmd.Bind_req else self.bindings.discard)(key)
+            self.network.dirty()
             return cmd | 0x8000, ok, None
         if cmd == zdo_t.ZDOCmd.Mgmt_Leave_req:
             return zdo_t.ZDOCmd.Mgmt_Leave_rsp, ok, lambda: self.network.leave(self, requested=True)
@@ -506,6 +423,7 @@ class VirtualDevice:
                     change = getattr(record, "reportable_change", 0) or 0
                     self.reporting[(cluster, record.attrid)] = Reporting(
                         record.min_interval, record.max_interval, change, last_sent=time.monotonic())
+            self.network.dirty()
             return [header(0x07) + (failures or b"\x00")]
         if cmd == foundation.GeneralCommand.Read_Reporting_Configuration:
             body = b""
@@ -580,6 +498,8 @@ class VirtualDevice:
 
     # level
     def _move_level(self, level: int, tenths: int, with_on_off: bool) -> None:
+        if tenths == 0xFFFF:  # "as fast as the device's on/off transition time says"
+            tenths = self.attrs[LEVEL].get(0x0010, 0)
         level = max(1 if with_on_off else 0, min(254, level))
         if with_on_off:
             self.set_value(ON_OFF, 0, level > 1)
@@ -854,6 +774,10 @@ class Network:
             value = bool(value)
         elif isinstance(current, int) and not isinstance(value, int):
             raise ValueError(f"value {value!r} is not an integer")
+        try:
+            encode_attribute(cluster, attr, value)
+        except (ValueError, TypeError, OverflowError) as error:
+            raise ValueError(f"value {value!r} does not fit attribute {request.get('attribute')!r}: {error}")
         if cluster == ELECTRICAL and attr == 0x050B and device.kind_name == "plug":
             device.load_w = value  # the load plugged in; drawn while the relay is on
             device._update_power()
@@ -866,8 +790,7 @@ class Network:
         return {"value": _jsonable(device.value(cluster, attr))}
 
     def _op_devices(self, request):
-        return {"devices": [d.describe() for d in self.devices.values() if d not in self.fleet]
-                + ([{"fleet": len(self.fleet), "joined": sum(d.joined for d in self.fleet)}] if self.fleet else [])}
+        return {"devices": [d.describe() for d in self.devices.values()]}
 
     def _op_stats(self, request):
         remaining = max(0.0, self.permit_until - time.monotonic())

@@ -29,7 +29,7 @@ STARTUP_CLEAR_CONFIG, STARTUP_CLEAR_STATE = 0x01, 0x02
 NWK_INIT, NWK_ROUTER = 0, 8
 
 # Table sizes: smaller than a real stick's (which zigpy-znp walks item by item) to keep restores fast
-ADDRMGR_ENTRIES, TCLK_ENTRIES, APS_KEY_ENTRIES = 64, 16, 16
+ADDRMGR_ENTRIES, TCLK_ENTRIES, APS_KEY_ENTRIES = 64, 64, 16
 
 
 def _layout(fields: list[tuple[str, str]]) -> tuple[str, list[str]]:
@@ -104,6 +104,12 @@ def sec_material(frame_counter: int, ext_pan_id: bytes) -> bytes:
 def addrmgr_entry(user_type: int, nwk: int, ieee: bytes) -> bytes:
     """AddrMgrEntry_t: user type, (pad), NWK address, IEEE address."""
     return struct.pack("<BxH8s", user_type, nwk, ieee)
+
+
+def tclk_entry(ieee: bytes) -> bytes:
+    """TCLKDevEntry_t of a device that completed the key exchange: counters, IEEE address, a
+    verified key derived from the TC link key seed (shift 0), padded to 20 bytes."""
+    return struct.pack("<II8sBBBx", 0, 0, ieee, 0x02, 0x00, 0)
 
 
 EMPTY_ADDRMGR_ENTRY = b"\xff" * 12
@@ -242,23 +248,41 @@ class NvStore:
         self.put(0, sec_material(1, ext_pan_id), NWK_SEC_MATERIAL_TABLE)
         self.put(1, sec_material(0xFFFFFFFF, b"\xff" * 8), NWK_SEC_MATERIAL_TABLE)
 
-    def remember_child(self, nwk: int, ieee: bytes, is_child: bool) -> None:
-        """The address manager entry Z-Stack writes when a device joins (read back by backups)."""
+    def _find(self, item: int, entries: int, offset: int, ieee: bytes, empty: tuple[bytes, ...]) -> int | None:
         free = None
-        for sub in range(ADDRMGR_ENTRIES):
-            value = self.get(sub, ADDRMGR)
+        for sub in range(entries):
+            value = self.get(sub, item)
             if value is None:
                 break
-            if value[4:12] == ieee:
+            if value[offset:offset + 8] == ieee:
+                return sub
+            if free is None and value[offset:offset + 8] in empty:
                 free = sub
-                break
-            if free is None and value[4:12] in (b"\xff" * 8, bytes(8)):
-                free = sub
-        if free is not None:
-            self.put(free, addrmgr_entry(0x01 if is_child else 0x02, nwk, ieee), ADDRMGR)
+        return free
 
-    def forget_child(self, ieee: bytes) -> None:
+    def remember_device(self, nwk: int, ieee: bytes, is_child: bool) -> None:
+        """The address manager and TC link key entries Z-Stack keeps for a joined device (a backup
+        reads them: children, NWK addresses and link keys)."""
+        sub = self._find(ADDRMGR, ADDRMGR_ENTRIES, 4, ieee, (b"\xff" * 8, bytes(8)))
+        if sub is not None:
+            self.put(sub, addrmgr_entry(0x03 if is_child else 0x02, nwk, ieee), ADDRMGR)
+        sub = self._find(TCLK_TABLE, TCLK_ENTRIES, 8, ieee, (bytes(8), b"\xff" * 8))
+        if sub is not None:
+            self.put(sub, tclk_entry(ieee), TCLK_TABLE)
+
+    def forget_device(self, ieee: bytes) -> None:
+        for item, entries, offset, empty in ((ADDRMGR, ADDRMGR_ENTRIES, 4, EMPTY_ADDRMGR_ENTRY),
+                                             (TCLK_TABLE, TCLK_ENTRIES, 8, EMPTY_TCLK_ENTRY)):
+            for sub in range(entries):
+                value = self.get(sub, item)
+                if value is not None and value[offset:offset + 8] == ieee:
+                    self.put(sub, empty, item)
+
+    def known_devices(self) -> set[bytes]:
+        """IEEE addresses the address manager holds (after a backup is restored onto the stick)."""
+        found = set()
         for sub in range(ADDRMGR_ENTRIES):
             value = self.get(sub, ADDRMGR)
-            if value is not None and value[4:12] == ieee:
-                self.put(sub, EMPTY_ADDRMGR_ENTRY, ADDRMGR)
+            if value is not None and value[0] != 0xFF and value[4:12] not in (b"\xff" * 8, bytes(8)):
+                found.add(value[4:12])
+        return found

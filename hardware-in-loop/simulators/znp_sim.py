@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import json
 import os
 import signal
@@ -51,10 +50,6 @@ CODE_REVISION = 20230507  # a Z-Stack 3.30+ build as the Sonoff ZBDongle-P ships
 COORDINATOR_NODE_DESC = bytes([0x00, 0x40, 0x8F]) + struct.pack("<HBHHHB", 0x0000, 0x50, 0x00A0, 0x2C01, 0x00A0, 0)
 # ZDO request cluster -> response cluster, for those the coordinator answers about itself
 ZDO_RSP = 0x8000
-
-
-def eui(data: bytes) -> bytes:
-    return bytes(data[:8])
 
 
 class ZStack:
@@ -96,7 +91,7 @@ class ZStack:
             return
         try:
             handler(frame, Reader(frame.payload))
-        except ValueError as error:
+        except (ValueError, struct.error, IndexError) as error:  # a malformed request, as the firmware sees it
             print(f"znp_sim: bad {frame.cmd0:02x} {frame.cmd1:02x} frame: {error}", file=sys.stderr, flush=True)
             if frame.kind == mt.SREQ:
                 self.reply(mt.srsp(frame.subsystem, frame.cmd1, bytes([INVALID_PARAMETER])))
@@ -217,8 +212,19 @@ class ZStack:
             self.reply(mt.srsp(SYS, 0x34, bytes([FAILURE])))
             return
         self.nv.put(sub, value[:offset] + data + value[offset + len(data):], item)
+        if item == nv.ADDRMGR:
+            self._adopt_restored_devices()
         self.save()
         self.reply(mt.srsp(SYS, 0x34, bytes([SUCCESS])))
+
+    def _adopt_restored_devices(self) -> None:
+        """A backup written onto the stick lists devices of the network: they never left it (they
+        hold the network key), so they talk to this coordinator as they did to the old one."""
+        known = self.nv.known_devices()
+        for device in self.network.devices.values():
+            if not device.joined and device.ieee.serialize() in known:
+                device.joined = True
+                self.network.dirty()
 
     def nv_create(self, frame: Frame, r: Reader) -> None:
         _sys_id, item, sub, length = r.take("BHHI")
@@ -297,9 +303,6 @@ class ZStack:
             if device is not None and device.joined and not device.muted:
                 self.network.permit(min(duration, 254))
                 self.callback(ZDO, 0xB6, struct.pack("<HB", dst, SUCCESS))
-
-    def permit_changed(self, seconds: int) -> None:
-        pass
 
     # -- AF -------------------------------------------------------------------------------------
     def af_register(self, frame: Frame, r: Reader) -> None:
@@ -406,7 +409,7 @@ class ZStack:
         if self.state != STARTED_AS_COORDINATOR:
             return
         ieee = device.ieee.serialize()
-        self.nv.remember_child(device.nwk, ieee, is_child=not device.is_router)
+        self.nv.remember_device(device.nwk, ieee, is_child=not device.is_router)
         self.save()
         self.callback(ZDO, 0xCA, struct.pack("<H", device.nwk) + ieee + struct.pack("<H", 0x0000))
         capability = 0x8E if device.is_router else 0x80
@@ -420,7 +423,7 @@ class ZStack:
 
     def device_left(self, device: VirtualDevice) -> None:
         ieee = device.ieee.serialize()
-        self.nv.forget_child(ieee)
+        self.nv.forget_device(ieee)
         self.save()
         self.callback(ZDO, 0xC9, struct.pack("<H", device.nwk) + ieee + bytes([0, 1, 0]))
 
@@ -471,7 +474,7 @@ class Port:
                 await asyncio.sleep(0.1)
                 continue
             try:
-                tty.setraw(self.fd, termios.TCSANOW)  # TCSAFLUSH would drop bytes already sent
+                tty.setraw(self.fd, termios.TCSANOW)  # not TCSAFLUSH: keep what the host sent meanwhile
             except termios.error:
                 pass
             closed = loop.create_future()
