@@ -6,6 +6,7 @@ the test did to it: paused, killed or unplugged.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -62,3 +63,47 @@ def hub_process(tmp_path):
     yield start
     for hub in hubs:
         hub.stop()
+
+
+#: The shared network's devices: one of each kind, plus a plug to silence, a contact sensor that
+#: leaves and a motion sensor that drives a rule, so those scenarios do not disturb the others.
+ZIGBEE_DEVICES = {
+    "plug1": "plug", "light1": "light", "motion1": "motion", "contact1": "contact", "thermo1": "thermostat",
+    "lock1": "lock", "cover1": "cover", "temp1": "climate_sensor",
+    "plug2": "plug", "contact2": "contact", "motion2": "motion",
+}
+
+
+def _radios() -> list:
+    """Both emulated coordinators, each on its own xdist worker; ``HIL_ZIGBEE_RADIO`` picks one."""
+    wanted = os.environ.get("HIL_ZIGBEE_RADIO")
+    out = []
+    for radio in ("znp", "ezsp"):
+        marks = [pytest.mark.xdist_group(f"hil_zigbee_{radio}")]  # one shared network per worker
+        if wanted and radio != wanted:
+            marks.append(pytest.mark.skip(reason=f"HIL_ZIGBEE_RADIO={wanted}"))
+        elif not (Path(__file__).resolve().parent / "simulators" / f"{radio}_sim.py").exists():
+            marks.append(pytest.mark.skip(reason=f"no {radio} emulator (simulators/{radio}_sim.py)"))
+        out.append(pytest.param(radio, marks=marks))
+    return out
+
+
+@pytest.fixture(scope="module", params=_radios())
+def zigbee_network(request, tmp_path_factory):
+    """One emulated coordinator (ZNP for zigpy-znp, then EZSP for bellows) with
+    :data:`ZIGBEE_DEVICES` behind it, and one ``hub run`` for the module's scenarios; or, with
+    ``HIL_ZIGBEE_PORT`` set, a real coordinator whose devices were paired by hand (README.md)."""
+    from hil import REAL_ZIGBEE_PORT, RealZigbeeNetwork, ZigbeeNetwork
+
+    radio = request.param
+    if REAL_ZIGBEE_PORT:
+        if radio != "znp":
+            pytest.skip("a real coordinator runs the scenarios once")
+        network = RealZigbeeNetwork(REAL_ZIGBEE_PORT)
+    else:
+        network = ZigbeeNetwork(tmp_path_factory.mktemp(f"zigbee-{radio}"), ZIGBEE_DEVICES,
+                                script=f"{radio}_sim.py", radio_type=radio)
+    try:
+        yield network.start()
+    finally:
+        network.stop()

@@ -31,6 +31,8 @@ log = logging.getLogger("hub.plugins.zigbee")
 LEAVE_TIMEOUT = 10.0
 #: A read that takes longer is a failed poll: a mains device answers in well under a second.
 READ_TIMEOUT = 5.0
+#: ZDO Device_annce: a device (re)joining announces itself with it.
+ZDO_DEVICE_ANNOUNCE = 0x0013
 
 
 class RadioDown(Exception):
@@ -63,6 +65,9 @@ class Member:
     last_seen: float
     available: bool = True
     by_key: dict[str, "ZigbeeEntity"] = field(default_factory=dict)
+    #: The device said it leaves: only its announce (a rejoin) brings it back, not a frame it sent
+    #: before leaving that zigpy-znp hands over after the leave (it handles AF frames in tasks).
+    left: bool = False
 
     @property
     def ieee(self) -> str:
@@ -192,6 +197,7 @@ class Gateway:
         log.info("zigbee: device %s left the network", ieee)
         member = self.members.get(ieee)
         if member is not None:
+            member.left = True
             self.set_available(member, False)
         self.hub.fire("zigbee_device_left", {"ieee": ieee, "device_id": self.registry_id(ieee)})
 
@@ -213,6 +219,10 @@ class Gateway:
         member = self.members.get(ieee_text(zdev.ieee))
         if member is None:
             return
+        if member.left:
+            if profile != 0 or cluster != ZDO_DEVICE_ANNOUNCE:
+                return
+            member.left = False
         member.last_seen = self.hub.now()
         if not member.available:
             self.set_available(member, True)
