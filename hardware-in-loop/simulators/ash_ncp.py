@@ -94,7 +94,7 @@ class AshNcp:
         self.stats = {"frames_in": 0, "frames_out": 0, "retransmitted": 0, "naks_sent": 0,
                       "crc_errors": 0}
         self.corrupt_next = 0  # test hook: send the next N DATA frames with a broken CRC once
-        self.sender = asyncio.get_running_loop().create_task(self._send_loop())
+        self.sender = asyncio.get_running_loop().create_task(self._send_loop(self.queue))
 
     def unplugged(self) -> None:
         """The port was (re)opened: a replugged stick has rebooted and waits for the host's RST."""
@@ -151,7 +151,7 @@ class AshNcp:
         self.sender.cancel()
         self.stack.reset()
         self.write(encode(0xC1, bytes([ASH_VERSION, RESET_SOFTWARE])))
-        self.sender = asyncio.get_running_loop().create_task(self._send_loop())
+        self.sender = asyncio.get_running_loop().create_task(self._send_loop(self.queue))
 
     def _data(self, control: int, payload: bytes) -> None:
         frm, retx, ack = (control >> 4) & 7, control & 0x08, control & 7
@@ -198,10 +198,12 @@ class AshNcp:
             check = bytes([check[0] ^ 0xFF, check[1]])
         self.write(stuff(body + check) + bytes([FLAG]))
 
-    async def _send_loop(self) -> None:
+    async def _send_loop(self, queue: asyncio.Queue) -> None:
+        # Each link generation (between two RSTs) has its own queue, so a sender that outlived its
+        # cancellation (wait_for can swallow one) never takes frames meant for the next generation.
         generation = self.generation
         while True:
-            data = await self.queue.get()
+            data = await queue.get()
             if generation != self.generation:
                 return
             self.unacked = (self.tx_next, data)

@@ -69,6 +69,8 @@ class Ezsp:
     # --- NCP lifecycle -----------------------------------------------------------------------
     def reset(self) -> None:
         """A reboot: RAM state gone, NVRAM kept, the network down until networkInit."""
+        self.boots = getattr(self, "boots", 0) + 1
+        self.eui64 = self.nvram.restored_eui64 or self.nvram.eui64
         self.extended = False  # frames use the legacy header until version 13 is agreed
         self.network_up = False
         self.config: dict[int, int] = dict(CONFIG_DEFAULTS)
@@ -85,10 +87,12 @@ class Ezsp:
     def frame(self, data: bytes) -> None:
         # The extended header (frame format version 1 in the high control byte) carries a 16-bit
         # frame id; the legacy one (only for the first version command) an 8-bit one.
+        # A host that resets the NCP goes back to the legacy header until it has negotiated the
+        # version again, and may send other legacy commands meanwhile (bellows' watchdog nop).
         if len(data) >= 5 and data[2] == 0x01:
             self.extended = True
             seq, frame_id, params = data[0], int.from_bytes(data[3:5], "little"), data[5:]
-        elif len(data) >= 3 and data[2] == 0x00:
+        elif len(data) >= 3:
             self.extended = False
             seq, frame_id, params = data[0], data[2], data[3:]
         else:
@@ -130,7 +134,15 @@ class Ezsp:
         self.ash.send(self._header(self.last_seq, frame_id, True) + encode_response(name, **values))
 
     def later(self, delay: float, fn, *args) -> None:
-        self.loop.call_later(delay, fn, *args)
+        """Runs ``fn`` after ``delay`` unless the NCP reboots first (its RAM, queue included, is
+        gone then)."""
+        boot = self.boots
+
+        def run() -> None:
+            if boot == self.boots:
+                fn(*args)
+
+        self.loop.call_later(delay, run)
 
     # --- version, values, configuration ------------------------------------------------------
     def cmd_version(self, desiredProtocolVersion):
@@ -180,8 +192,21 @@ class Ezsp:
         }
         return {"tokenData": tokens.get(tokenId, b"")}
 
-    def cmd_getTokenData(self, token, index):  # no NV3 interface: bellows skips its repairs
-        return {"status": t.EmberStatus.LIBRARY_NOT_PRESENT, "value": b""}
+    # Of the NV3 tokens only the restored EUI64 is modelled: it lets a host move a network (and
+    # the coordinator's IEEE address) onto a new stick, as real 7.x firmware does.
+    def cmd_getTokenData(self, token, index):
+        if token == t.NV3KeyId.CREATOR_STACK_RESTORED_EUI64 and index == 0:
+            value = t.EUI64.convert(self.nvram.restored_eui64 or "ff:ff:ff:ff:ff:ff:ff:ff")
+            return {"status": t.EmberStatus.SUCCESS, "value": value.serialize()}
+        return {"status": t.EmberStatus.ERR_FATAL, "value": b""}
+
+    def cmd_setTokenData(self, token, index, token_data):
+        if token != t.NV3KeyId.CREATOR_STACK_RESTORED_EUI64 or index != 0 or len(token_data) != 8:
+            return {"status": t.EmberStatus.ERR_FATAL}
+        eui64 = str(t.EUI64.deserialize(bytes(token_data))[0])
+        self.nvram.restored_eui64 = None if eui64 == "ff:ff:ff:ff:ff:ff:ff:ff" else eui64
+        self.nvram.save()  # read at the next boot, as the stack does
+        return {"status": t.EmberStatus.SUCCESS}
 
     def cmd_customFrame(self, payload):  # no XNCP extensions
         return {"status": t.EmberStatus.INVALID_CALL, "reply": b""}
@@ -270,7 +295,7 @@ class Ezsp:
         return {"nodeId": 0x0000 if self.network_up else 0xFFFE}
 
     def cmd_getEui64(self):
-        return {"eui64": t.EUI64.convert(self.nvram.eui64)}
+        return {"eui64": t.EUI64.convert(self.eui64)}
 
     def cmd_getCurrentSecurityState(self):
         network = self.nvram.network
@@ -282,7 +307,7 @@ class Ezsp:
             bitmask |= t.EmberCurrentSecurityBitmask.TRUST_CENTER_USES_HASHED_LINK_KEY
         return {"status": t.EmberStatus.SUCCESS,
                 "state": t.EmberCurrentSecurityState(
-                    bitmask=bitmask, trustCenterLongAddress=t.EUI64.convert(self.nvram.eui64))}
+                    bitmask=bitmask, trustCenterLongAddress=t.EUI64.convert(self.eui64))}
 
     def cmd_exportKey(self, context):
         network = self.nvram.network

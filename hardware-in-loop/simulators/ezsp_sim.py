@@ -40,16 +40,17 @@ DEFAULT_EUI64 = "00:0b:57:ff:fe:5a:0e:01"  # a Silicon Labs OUI, as a ZBDongle-E
 class Nvram:
     """The stick's non-volatile part, one JSON file (0600: it holds the network key)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, eui64: str = DEFAULT_EUI64) -> None:
         self.path = path
-        self.eui64 = DEFAULT_EUI64
+        self.eui64 = eui64  # the factory address
+        self.restored_eui64: str | None = None  # one written by a host restoring a backup
         self.network: dict | None = None
         self.nwk_frame_counter = 0
         self.link_keys: dict[str, str] = {}
         self.devices: dict[str, dict] = {}  # the radio's record of joined devices, by name
         if path is not None and path.exists():
             data = json.loads(path.read_text())
-            self.eui64 = data.get("eui64", self.eui64)
+            self.restored_eui64 = data.get("restored_eui64")
             self.network = data.get("network")
             self.nwk_frame_counter = data.get("nwk_frame_counter", 0)
             self.link_keys = data.get("link_keys", {})
@@ -58,7 +59,7 @@ class Nvram:
     def save(self) -> None:
         if self.path is None:
             return
-        data = {"eui64": self.eui64, "network": self.network, "link_keys": self.link_keys,
+        data = {"restored_eui64": self.restored_eui64, "network": self.network, "link_keys": self.link_keys,
                 "nwk_frame_counter": self.nwk_frame_counter, "devices": self.devices}
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -128,7 +129,7 @@ class Radio:
         return None
 
     def ieee_of(self, nwk: int) -> str | None:
-        return self.nvram.eui64 if nwk == 0x0000 else None
+        return self.stack.eui64 if nwk == 0x0000 else None
 
     def permit(self, duration: int) -> None:
         self.permit_until = self.loop.time() + duration if duration else 0.0
@@ -268,13 +269,14 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baudrate", type=int, default=115200, help="accepted, not paced")
     parser.add_argument("--control", help="HOST:PORT of the JSON-lines control socket")
     parser.add_argument("--state", type=Path, help="NVRAM file; without it a blank stick")
+    parser.add_argument("--eui64", default=DEFAULT_EUI64, help="the stick's factory IEEE address")
     parser.add_argument("-v", "--verbose", action="count", default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else
                         logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
 
-    nvram = Nvram(args.state)
+    nvram = Nvram(args.state, args.eui64)
     radio = Radio(nvram)
     stack = Ezsp(nvram, radio)
     radio.stack = stack

@@ -1,0 +1,128 @@
+"""The EZSP emulator driven by bellows' real ControllerApplication over a socat pty pair.
+
+bellows is what the hub's ``radio_type: ezsp`` runs; here it runs without the hub, so a failure
+points at the emulator (or at bellows' expectations of a Silicon Labs stick), not at the driver.
+The emulator is its own process (``simulators/ezsp_sim.py``), as a real stick is its own chip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from hil import Simulator, free_port
+
+pytest.importorskip("bellows")
+
+import zigpy.config as zconf  # noqa: E402
+from bellows.zigbee.application import ControllerApplication  # noqa: E402
+
+
+def app_config(port: Path, db: Path) -> dict:
+    return {
+        zconf.CONF_DEVICE: {zconf.CONF_DEVICE_PATH: str(port), zconf.CONF_DEVICE_BAUDRATE: 115200,
+                            zconf.CONF_DEVICE_FLOW_CONTROL: None},
+        zconf.CONF_DATABASE: str(db),
+        "use_thread": False,
+        zconf.CONF_OTA: {zconf.CONF_OTA_ENABLED: False},  # never reach the internet
+        zconf.CONF_NWK_BACKUP_ENABLED: False,
+        zconf.CONF_TOPO_SCAN_ENABLED: False,
+    }
+
+
+class Stick:
+    """One emulated stick: a socat pair and the emulator process on its device end."""
+
+    def __init__(self, pty_pair, simulator, folder: Path, name: str = "ezsp", state: bool = True,
+                 eui64: str = "00:0b:57:ff:fe:5a:0e:01"):
+        self.pair = pty_pair(name)
+        self.control_port = free_port()
+        self.args = ["--port", str(self.pair.device_end), "--eui64", eui64,
+                     "--control", f"127.0.0.1:{self.control_port}"]
+        self.state = folder / f"{name}-nvram.json" if state else None
+        if self.state is not None:
+            self.args += ["--state", str(self.state)]
+        self.sim: Simulator = simulator("ezsp_sim.py", self.args)
+        self.port = self.pair.hub_end
+
+    def restart(self, simulator) -> None:
+        self.sim.stop()
+        self.sim = simulator("ezsp_sim.py", self.args)
+
+    def control(self, **request) -> dict:
+        with socket.create_connection(("127.0.0.1", self.control_port), timeout=5) as s:
+            s.sendall((json.dumps(request) + "\n").encode())
+            return json.loads(s.makefile().readline())
+
+
+async def start(stick: Stick, db: Path, auto_form: bool = True) -> ControllerApplication:
+    return await ControllerApplication.new(app_config(stick.port, db), auto_form=auto_form)
+
+
+def network(app: ControllerApplication) -> tuple:
+    info = app.state.network_info
+    return (info.pan_id, info.extended_pan_id, info.channel, info.network_key.key)
+
+
+async def test_bellows_forms_a_network_and_restarts_keeping_it(tmp_path, pty_pair, simulator):
+    stick = Stick(pty_pair, simulator, tmp_path)
+    app = await start(stick, tmp_path / "zigbee.db")
+    formed = network(app)
+    assert app.state.node_info.manufacturer == "ruffsim"
+    assert app.state.node_info.version.startswith("7.4.3.0")
+    assert app._ezsp.ezsp_version == 13
+    await app.shutdown()
+
+    # the stick's NVRAM outlives the emulator process; bellows finds the network, forms none
+    stick.restart(simulator)
+    app = await start(stick, tmp_path / "other.db", auto_form=False)
+    assert network(app) == formed
+    await app.shutdown()
+    assert stat.S_IMODE(stick.state.stat().st_mode) == 0o600  # it holds the network key
+
+
+async def test_a_blank_stick_takes_the_backup_of_the_old_one(tmp_path, pty_pair, simulator):
+    old = Stick(pty_pair, simulator, tmp_path, "old")
+    app = await start(old, tmp_path / "zigbee.db")
+    formed = network(app)
+    backup = await app.backups.create_backup(load_devices=True)
+    await app.shutdown()
+
+    new = Stick(pty_pair, simulator, tmp_path, "new", eui64="00:0b:57:ff:fe:11:22:33")
+    app = ControllerApplication(app_config(new.port, tmp_path / "new.db"))
+    await app.connect()
+    await app.backups.restore_backup(backup)
+    await app.shutdown()
+
+    app = await start(new, tmp_path / "new.db", auto_form=False)
+    assert network(app) == formed
+    # the new stick took the old one's IEEE address too, so devices find their coordinator
+    assert app.state.node_info.ieee == backup.node_info.ieee
+    await app.shutdown()
+
+
+async def test_corrupted_frames_are_nakked_and_sent_again(tmp_path, pty_pair, simulator):
+    stick = Stick(pty_pair, simulator, tmp_path, state=False)
+    assert stick.control(op="corrupt", count=3)["ok"]
+    app = await start(stick, tmp_path / "zigbee.db")
+    await app.shutdown()
+    stats = stick.control(op="stats")
+    assert stats["crc_errors"] == 0 and stats["retransmitted"] >= 3
+
+
+async def test_the_stick_unplugged_and_replugged_serves_again(tmp_path, pty_pair, simulator):
+    stick = Stick(pty_pair, simulator, tmp_path)
+    app = await start(stick, tmp_path / "zigbee.db")
+    formed = network(app)
+    await app.shutdown()
+    stick.pair.unplug()
+    await asyncio.sleep(0.3)
+    stick.pair.replug()
+    app = await start(stick, tmp_path / "zigbee.db", auto_form=False)
+    assert network(app) == formed
+    await app.shutdown()
