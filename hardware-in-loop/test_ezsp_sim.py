@@ -20,6 +20,8 @@ from hil import Simulator, free_port
 pytest.importorskip("bellows")
 
 import zigpy.config as zconf  # noqa: E402
+import zigpy.exceptions  # noqa: E402
+import zigpy.types as zt  # noqa: E402
 from bellows.zigbee.application import ControllerApplication  # noqa: E402
 
 
@@ -39,11 +41,13 @@ class Stick:
     """One emulated stick: a socat pair and the emulator process on its device end."""
 
     def __init__(self, pty_pair, simulator, folder: Path, name: str = "ezsp", state: bool = True,
-                 eui64: str = "00:0b:57:ff:fe:5a:0e:01"):
+                 eui64: str = "00:0b:57:ff:fe:5a:0e:01", devices: tuple[str, ...] = ()):
         self.pair = pty_pair(name)
         self.control_port = free_port()
         self.args = ["--port", str(self.pair.device_end), "--eui64", eui64,
                      "--control", f"127.0.0.1:{self.control_port}"]
+        for device in devices:
+            self.args += ["--device", device]
         self.state = folder / f"{name}-nvram.json" if state else None
         if self.state is not None:
             self.args += ["--state", str(self.state)]
@@ -62,6 +66,27 @@ class Stick:
 
 async def start(stick: Stick, db: Path, auto_form: bool = True) -> ControllerApplication:
     return await ControllerApplication.new(app_config(stick.port, db), auto_form=auto_form)
+
+
+async def until(predicate, what: str, timeout: float = 5.0):
+    """Polls the running loop (zigpy works in it) until ``predicate()`` is truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (value := predicate()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        await asyncio.sleep(0.02)
+    return value
+
+
+async def paired(app: ControllerApplication, stick: Stick, name: str):
+    """Permit join, the device joins, zigpy interviews it: the zigpy device, model read."""
+    await app.permit(60)
+    answer = stick.control(op="join", device=name)
+    assert answer["ok"], answer
+    ieee = zt.EUI64.convert(next(d["ieee"] for d in stick.control(op="devices")["devices"]
+                                 if d["name"] == name))
+    return await until(lambda: (d := app.devices.get(ieee)) and d.is_initialized and d.model and d,
+                       f"{name} interviewed")
 
 
 def network(app: ControllerApplication) -> tuple:
@@ -126,3 +151,68 @@ async def test_the_stick_unplugged_and_replugged_serves_again(tmp_path, pty_pair
     app = await start(stick, tmp_path / "zigbee.db", auto_form=False)
     assert network(app) == formed
     await app.shutdown()
+
+
+async def test_a_plug_pairs_switches_and_reports(tmp_path, pty_pair, simulator):
+    stick = Stick(pty_pair, simulator, tmp_path, devices=("plug1=plug",))
+    app = await start(stick, tmp_path / "zigbee.db")
+    try:
+        plug = await paired(app, stick, "plug1")
+        assert (plug.manufacturer, plug.model) == ("ruffsim", "SIM-PLUG-1")
+        on_off = plug.endpoints[1].on_off
+
+        # a command: sendUnicast, messageSentHandler, the plug's default response
+        await on_off.on()
+        assert stick.control(op="get", device="plug1", cluster="on_off", attribute="on_off")["value"] is True
+        await on_off.read_attributes(["on_off"])
+        assert on_off.get("on_off") == 1
+
+        # reporting configured at pairing, then the physical world flips the relay
+        await on_off.bind()
+        [record] = await on_off.configure_reporting("on_off", 0, 300, 1)
+        assert record.status == 0
+        assert stick.control(op="set", device="plug1", cluster="on_off", attribute="on_off",
+                             value=False)["ok"]
+        await until(lambda: on_off.get("on_off") == 0, "the on_off report")  # it was 1 after on()
+    finally:
+        await app.shutdown()
+
+
+async def test_pairing_needs_permit_join_and_a_device_can_leave(tmp_path, pty_pair, simulator):
+    stick = Stick(pty_pair, simulator, tmp_path, devices=("plug1=plug", "contact1=contact"))
+    app = await start(stick, tmp_path / "zigbee.db")
+    left = []
+    app.add_listener(type("Listener", (), {"device_left": lambda self, dev: left.append(dev.ieee)})())
+    try:
+        refused = stick.control(op="join", device="contact1")
+        assert refused == {"ok": False, "error": "permit join is closed"}
+        stick.control(op="join_when_open", device="contact1")  # the button pressed first
+        contact = await paired(app, stick, "plug1") and await until(
+            lambda: next((d for d in app.devices.values() if d.model == "SIM-CONTACT-1"), None),
+            "the waiting contact sensor paired once permit join opened")
+        assert stick.control(op="leave", device="contact1")["ok"]
+        await until(lambda: contact.ieee in left, "zigpy told of the leave")
+    finally:
+        await app.shutdown()
+
+
+async def test_a_silent_device_fails_delivery_and_paired_devices_survive_a_restart(
+        tmp_path, pty_pair, simulator):
+    stick = Stick(pty_pair, simulator, tmp_path, devices=("plug1=plug",))
+    app = await start(stick, tmp_path / "zigbee.db")
+    plug = await paired(app, stick, "plug1")
+    stick.control(op="mute", device="plug1")
+    with pytest.raises(zigpy.exceptions.DeliveryError):
+        await plug.endpoints[1].on_off.on()
+    stick.control(op="unmute", device="plug1")
+    await app.shutdown()
+
+    # the emulator restarts from --state, zigpy from its database: no pairing again
+    stick.restart(simulator)
+    app = await start(stick, tmp_path / "zigbee.db", auto_form=False)
+    try:
+        plug = app.get_device(ieee=plug.ieee)
+        await plug.endpoints[1].on_off.on()
+        assert stick.control(op="get", device="plug1", cluster="on_off", attribute="on_off")["value"] is True
+    finally:
+        await app.shutdown()

@@ -146,9 +146,9 @@ class AshNcp:
         self.unacked = None
         self.rejecting = False
         self.connected = True
+        self.queue.put_nowait(None)  # the old sender ends by itself (a cancel can be swallowed)
         self.queue = asyncio.Queue()
         self.acked.set()
-        self.sender.cancel()
         self.stack.reset()
         self.write(encode(0xC1, bytes([ASH_VERSION, RESET_SOFTWARE])))
         self.sender = asyncio.get_running_loop().create_task(self._send_loop(self.queue))
@@ -199,12 +199,12 @@ class AshNcp:
         self.write(stuff(body + check) + bytes([FLAG]))
 
     async def _send_loop(self, queue: asyncio.Queue) -> None:
-        # Each link generation (between two RSTs) has its own queue, so a sender that outlived its
-        # cancellation (wait_for can swallow one) never takes frames meant for the next generation.
+        # Each link generation (between two RSTs) has its own queue and sender, so the old sender
+        # never takes or retransmits frames of the next generation.
         generation = self.generation
         while True:
             data = await queue.get()
-            if generation != self.generation:
+            if data is None or generation != self.generation:
                 return
             self.unacked = (self.tx_next, data)
             self.tx_next = (self.tx_next + 1) % 8
@@ -216,7 +216,7 @@ class AshNcp:
                     await asyncio.wait_for(self.acked.wait(), ACK_TIMEOUT)
                     break
                 except TimeoutError:
-                    if self.unacked is None:
+                    if self.unacked is None or generation != self.generation:
                         break
                     LOG.debug("no ACK for frame %d (attempt %d)", self.unacked[0], attempt + 1)
             else:

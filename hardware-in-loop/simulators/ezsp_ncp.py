@@ -81,6 +81,7 @@ class Ezsp:
         self.last_seq = 0
         self.aps_seq = 0
         self.pending_security = None
+        self.extended_timeout: dict[str, bool] = {}
         if self.radio is not None:
             self.radio.stack_reset()
 
@@ -353,6 +354,13 @@ class Ezsp:
             eui64=t.EUI64.convert(ieee), id=nwk, phy=0, power=0, timeout=0, timeout_remaining=0,
             type=t.EmberNodeType.SLEEPY_END_DEVICE if sleepy else t.EmberNodeType.END_DEVICE)}
 
+    def cmd_getExtendedTimeout(self, remoteEui64):
+        return {"extendedTimeout": self.extended_timeout.get(str(remoteEui64), False)}
+
+    def cmd_setExtendedTimeout(self, remoteEui64, extendedTimeout):
+        self.extended_timeout[str(remoteEui64)] = bool(extendedTimeout)
+        return {}
+
     def cmd_getAddressTableRemoteNodeId(self, addressTableIndex):
         return {"nodeId": 0xFFFF}
 
@@ -403,19 +411,18 @@ class Ezsp:
             return {"status": t.EmberStatus.NETWORK_DOWN, "sequence": 0}
         seq = self._next_aps()
         self.nvram.nwk_frame_counter += 1
-        delivered = self.radio.unicast(int(indexOrDestination), apsFrame, bytes(messageContents)) \
-            if self.radio is not None else None
+        delivered = self.radio is not None and self.radio.unicast(
+            int(indexOrDestination), apsFrame, bytes(messageContents))
 
         def sent(status) -> None:
             self.callback("messageSentHandler", type=type, indexOrDestination=indexOrDestination,
                           apsFrame=apsFrame, messageTag=messageTag, status=status,
                           messageContents=messageContents)
 
-        if delivered is None:  # nobody there: the APS retries run out
+        if delivered:  # the APS ack came back (before the answer, which the device sends next)
+            self.later(0, sent, t.EmberStatus.SUCCESS)
+        else:  # nobody there: the APS retries run out
             self.later(0.5, sent, t.EmberStatus.DELIVERY_FAILED)
-        else:
-            self.later(0.002, sent, t.EmberStatus.SUCCESS)
-            self.later(0.004, delivered)
         return {"status": t.EmberStatus.SUCCESS, "sequence": seq}
 
     def cmd_sendBroadcast(self, destination, apsFrame, radius, messageTag, messageContents):

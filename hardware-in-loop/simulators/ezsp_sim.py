@@ -8,7 +8,8 @@ stick is blank. The port may vanish (socat ended: the stick unplugged): the emul
 and goes on, as a stick re-enumerated by USB.
 
     python hardware-in-loop/simulators/ezsp_sim.py --port /tmp/ttyEZSP \\
-        [--control 127.0.0.1:PORT] [--state /tmp/ezsp-state.json] [-v]
+        [--control 127.0.0.1:PORT] [--state /tmp/ezsp-state.json] [--eui64 EUI64] \\
+        [--device plug1=plug --device light1=light ...] [--fleet 200=motion] [-v]
 
 Prints ``ready`` once it serves.
 """
@@ -21,17 +22,22 @@ import errno
 import json
 import logging
 import os
+import signal
 import sys
 import termios
 import tty
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bellows.types as t  # noqa: E402
+import zigpy.types as zigpy_types  # noqa: E402
 
 from ash_ncp import AshNcp  # noqa: E402
 from ezsp_ncp import Ezsp  # noqa: E402
+from zigbee_control import serve_control  # noqa: E402
+from zigbee_devices import KINDS, Network  # noqa: E402
 
 LOG = logging.getLogger("ezsp_sim")
 DEFAULT_EUI64 = "00:0b:57:ff:fe:5a:0e:01"  # a Silicon Labs OUI, as a ZBDongle-E has
@@ -47,7 +53,9 @@ class Nvram:
         self.network: dict | None = None
         self.nwk_frame_counter = 0
         self.link_keys: dict[str, str] = {}
-        self.devices: dict[str, dict] = {}  # the radio's record of joined devices, by name
+        self.devices: dict[str, dict] = {}  # joined devices as saved, restored into the Network
+        self.air: Network | None = None  # the devices: a new network or leaving one drops them
+        self._pending: asyncio.TimerHandle | None = None
         if path is not None and path.exists():
             data = json.loads(path.read_text())
             self.restored_eui64 = data.get("restored_eui64")
@@ -59,13 +67,27 @@ class Nvram:
     def save(self) -> None:
         if self.path is None:
             return
-        data = {"restored_eui64": self.restored_eui64, "network": self.network, "link_keys": self.link_keys,
-                "nwk_frame_counter": self.nwk_frame_counter, "devices": self.devices}
+        self._pending = None
+        devices = self.air.state() if self.air is not None else self.devices
+        data = {"restored_eui64": self.restored_eui64, "network": self.network,
+                "link_keys": self.link_keys, "nwk_frame_counter": self.nwk_frame_counter,
+                "devices": devices}
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1)
         os.replace(tmp, self.path)
+
+    def schedule(self) -> None:
+        """Saves shortly after a change (a burst of joins is one write)."""
+        if self.path is not None and self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(0.2, self.save)
+
+    def _drop_devices(self) -> None:
+        for device in self.air.devices.values() if self.air is not None else ():
+            device.joined = False
+            device.reporting.clear()
+            device.bindings.clear()
 
     def form(self, parameters: t.EmberNetworkParameters,
              security: t.EmberInitialSecurityState) -> None:
@@ -83,12 +105,12 @@ class Nvram:
             "tc_link_key": bytes(security.preconfiguredKey).hex(),
             "hashed_tclk": hashed,
         }
-        self.devices.clear()
+        self._drop_devices()
         self.save()
 
     def leave(self) -> None:
         self.network = None
-        self.devices.clear()
+        self._drop_devices()
         self.link_keys.clear()
         self.save()
 
@@ -102,53 +124,93 @@ class Nvram:
 
 
 ZDO_PROFILE = 0x0000
+DEVICE_ANNCE, MGMT_PERMIT_JOINING_REQ = 0x0013, 0x0036
 # The coordinator's node descriptor: logical type coordinator, 2.4 GHz, mains, Silicon Labs (0x1049)
 COORDINATOR_NODE_DESCRIPTOR = bytes.fromhex("00408f4910528000412c800000")
 
 
 class Radio:
-    """The coordinator's side of the air: its own ZDO, and the virtual devices behind it."""
+    """The coordinator's side of the air: its own ZDO, and zsim's virtual devices behind it
+    (this class is the EZSP side of :class:`zigbee_devices.Radio`)."""
 
-    def __init__(self, nvram: Nvram) -> None:
+    def __init__(self, network: Network, nvram: Nvram) -> None:
+        self.network = network
         self.nvram = nvram
         self.stack: Ezsp | None = None
-        self.permit_until = 0.0
-        self.loop = asyncio.get_running_loop()
+        network.radio = self
 
     # --- called by the NCP -------------------------------------------------------------------
     def stack_reset(self) -> None:
-        self.permit_until = 0.0
+        self.network.permit(0)
 
     def network_started(self) -> None:
         pass
 
     def children(self) -> list[tuple[str, int, bool]]:
-        return []
+        return [(d.ieee_str, d.nwk, True) for d in self.network.devices.values()
+                if d.joined and not d.is_router]
 
     def nwk_of(self, ieee: str) -> int | None:
-        return None
+        device = self.network.by_ieee(zigpy_types.EUI64.convert(ieee))
+        return device.nwk if device is not None and device.joined else None
 
     def ieee_of(self, nwk: int) -> str | None:
-        return self.stack.eui64 if nwk == 0x0000 else None
+        if nwk == 0x0000:
+            return self.stack.eui64
+        device = self.network.by_nwk.get(nwk)
+        return device.ieee_str if device is not None and device.joined else None
 
     def permit(self, duration: int) -> None:
-        self.permit_until = self.loop.time() + duration if duration else 0.0
-
-    def permit_open(self) -> bool:
-        return self.loop.time() < self.permit_until
+        self.network.permit(min(duration, 254))
 
     def remove(self, ieee: str) -> None:
-        pass
+        device = self.network.by_ieee(zigpy_types.EUI64.convert(ieee))
+        if device is not None:
+            self.network.leave(device, requested=True)
 
-    def unicast(self, nwk: int, aps, data: bytes):
-        """Hands a frame to its destination; returns what happens on delivery, or None when
-        nobody answers at that address (the NCP then reports the delivery failed)."""
-        if nwk == 0x0000 and aps.profileId == ZDO_PROFILE:
-            return lambda: self._own_zdo(aps.clusterId, data)
-        return None
+    def unicast(self, nwk: int, aps, data: bytes) -> bool:
+        """Hands a frame to its destination; False when nobody acknowledges it (absent, muted)."""
+        if nwk == 0x0000:
+            if aps.profileId == ZDO_PROFILE:
+                self.network.loop.call_soon(self._own_zdo, aps.clusterId, data)
+            return True
+        return self.network.unicast(nwk, aps.sourceEndpoint, aps.destinationEndpoint, aps.clusterId,
+                                    aps.profileId, data)
 
     def broadcast(self, nwk: int, aps, data: bytes) -> None:
+        if aps.profileId == ZDO_PROFILE and aps.clusterId == MGMT_PERMIT_JOINING_REQ and len(data) >= 2:
+            self.permit(data[1])  # the routers (and the coordinator) open as the request says
+
+    # --- from the devices (zigbee_devices.Radio) -----------------------------------------------
+    def device_joined(self, device, rejoin: bool) -> None:
+        if self.stack is None or not self.stack.network_up:
+            return
+        self.stack.joined(device.nwk, device.ieee_str, rejoin=rejoin)
+        capability = 0x8E if device.is_router else 0x80
+        announce = (bytes([device.next_tsn()]) + device.nwk.to_bytes(2, "little")
+                    + device.ieee.serialize() + bytes([capability]))
+        self.network.loop.call_later(0.02, lambda: self.stack.incoming(
+            device.nwk, ZDO_PROFILE, DEVICE_ANNCE, 0, 0, announce, broadcast=True))
+
+    def device_left(self, device) -> None:
+        if self.stack is not None and self.stack.network_up:
+            self.stack.left(device.nwk, device.ieee_str)
+
+    def zdo_from_device(self, device, cluster: int, data: bytes) -> None:
+        self.stack.incoming(device.nwk, ZDO_PROFILE, cluster, 0, 0, data, lqi=self._lqi(device))
+
+    def aps_from_device(self, device, src_ep: int, dst_ep: int, cluster: int, profile: int,
+                        data: bytes) -> None:
+        # Delivered whatever the endpoint: bellows forms a network across NCP resets and does not
+        # add its endpoints again, and real sticks still pass the devices' answers up.
+        self.stack.incoming(device.nwk, profile, cluster, src_ep, dst_ep, data, lqi=self._lqi(device))
+
+    def permit_changed(self, seconds: int) -> None:
         pass
+
+    @staticmethod
+    def _lqi(device) -> int:
+        return 200 + device.nwk % 50
 
     # --- the coordinator's own ZDO (zigpy interviews the coordinator too) --------------------
     def _own_zdo(self, cluster: int, data: bytes) -> None:
@@ -159,7 +221,7 @@ class Radio:
         elif cluster == 0x0005:  # Active_EP_req
             eps = sorted(self.stack.endpoints)
             answer = b"\x00" + nwk + bytes([len(eps), *eps])
-        elif cluster == 0x0004 and body[2] in self.stack.endpoints:  # Simple_Desc_req
+        elif cluster == 0x0004 and len(body) >= 3 and body[2] in self.stack.endpoints:
             ep = self.stack.endpoints[body[2]]
             # the request's two lists are length-less: the first one swallowed both
             both = [*ep["inputClusterList"], *ep["outputClusterList"]]
@@ -170,7 +232,9 @@ class Radio:
                     + bytes([len(outs)]) + b"".join(c.to_bytes(2, "little") for c in outs))
             answer = b"\x00" + nwk + bytes([len(desc)]) + desc
         elif cluster == 0x0004:
-            answer = b"\x82" + nwk + b"\x00"  # INVALID_EP
+            answer = b"\x83" + nwk + b"\x00"  # NOT_ACTIVE
+        elif cluster == 0x0001:  # IEEE_addr_req
+            answer = b"\x00" + zigpy_types.EUI64.convert(self.stack.eui64).serialize() + nwk
         else:
             return
         self.stack.incoming(0x0000, ZDO_PROFILE, cluster | 0x8000, 0, 0, tsn + answer)
@@ -238,78 +302,96 @@ class SerialPort:
                 raise
 
 
-class ControlServer:
-    """One JSON object a line in, one JSON answer a line out (the spec's control protocol)."""
-
-    def __init__(self, handler) -> None:
-        self.handler = handler
-
-    async def serve(self, host: str, port: int) -> asyncio.AbstractServer:
-        return await asyncio.start_server(self._client, host, port)
-
-    async def _client(self, reader, writer) -> None:
-        try:
-            while line := await reader.readline():
-                try:
-                    request = json.loads(line)
-                    if not isinstance(request, dict) or "op" not in request:
-                        raise ValueError("a request is a JSON object with an 'op'")
-                    answer = await self.handler(request)
-                except Exception as exc:  # noqa: BLE001  (every error becomes an answer)
-                    answer = {"ok": False, "error": str(exc)}
-                writer.write((json.dumps(answer) + "\n").encode())
-                await writer.drain()
-        finally:
-            writer.close()
+def device_arg(text: str) -> tuple[str, str]:
+    name, sep, kind = text.partition("=")
+    if not sep or not name or kind not in KINDS:
+        raise argparse.ArgumentTypeError(
+            f"--device wants NAME=KIND (kinds: {', '.join(KINDS)}), got {text!r}")
+    return name, kind
 
 
-async def main(argv: list[str] | None = None) -> None:
+def fleet_arg(text: str) -> tuple[int, str]:
+    count, sep, kind = text.partition("=")
+    if not sep or not count.isdigit() or kind not in KINDS:
+        raise argparse.ArgumentTypeError(
+            f"--fleet wants COUNT=KIND (kinds: {', '.join(KINDS)}), got {text!r}")
+    return int(count), kind
+
+
+def control_arg(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"--control wants HOST:PORT, got {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--port", required=True, help="the pty (device end) to serve")
-    parser.add_argument("--baudrate", type=int, default=115200, help="accepted, not paced")
-    parser.add_argument("--control", help="HOST:PORT of the JSON-lines control socket")
+    parser.add_argument("--port", required=True, help="the pty (socat's device end) to serve")
+    parser.add_argument("--baudrate", type=int, default=115200, help="accepted; bytes are not paced")
+    parser.add_argument("--control", type=control_arg, help="HOST:PORT of the JSON-lines control socket")
     parser.add_argument("--state", type=Path, help="NVRAM file; without it a blank stick")
     parser.add_argument("--eui64", default=DEFAULT_EUI64, help="the stick's factory IEEE address")
+    parser.add_argument("--device", type=device_arg, action="append", default=[], metavar="NAME=KIND")
+    parser.add_argument("--fleet", type=fleet_arg, action="append", default=[], metavar="COUNT=KIND")
+    parser.add_argument("--fleet-period", type=float, default=1.0,
+                        help="seconds between a fleet device's reports")
     parser.add_argument("-v", "--verbose", action="count", default=0)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+async def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else
                         logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-
+    loop = asyncio.get_running_loop()
     nvram = Nvram(args.state, args.eui64)
-    radio = Radio(nvram)
+    network = Network(loop, on_change=nvram.schedule)
+    for name, kind in args.device:
+        network.add(name, kind)
+    for count, kind in args.fleet:
+        for index in range(count):
+            device = network.add(f"{kind}-{index}", kind)
+            device.fleet_period = args.fleet_period
+            network.fleet.append(device)
+            network.waiting.append(device)  # joins when permit-join opens, as a user pairing them
+    network.restore(nvram.devices)
+    network.waiting = [d for d in network.waiting if not d.joined]
+    nvram.air = network
+    radio = Radio(network, nvram)
     stack = Ezsp(nvram, radio)
     radio.stack = stack
     port = SerialPort(args.port, lambda data: link.feed(data), lambda: link.unplugged())
     link = AshNcp(stack, port.write)
     stack.ash = link
 
-    async def control(request: dict) -> dict:
-        op = request["op"]
-        if op == "stats":
-            return {"ok": True, **link.stats, "network_up": stack.network_up}
+    def control(request: dict) -> dict:
+        op = request.get("op")
         if op == "corrupt":  # the next N DATA frames leave with a bad CRC (retransmission test)
             link.corrupt_next = int(request.get("count", 1))
             return {"ok": True}
-        raise ValueError(f"unknown op {op!r}")
+        answer = network.control(request)
+        if op == "stats" and answer.get("ok"):
+            answer.update(link.stats, network_up=stack.network_up)
+        return answer
 
-    server = None
-    if args.control:
-        host, _, cport = args.control.rpartition(":")
-        server = await ControlServer(control).serve(host or "127.0.0.1", int(cport))
-    serving = asyncio.create_task(port.run())
+    network.start()
+    # zsim's control socket, with the link's own ops and counters added to the devices' ones
+    server = await serve_control(SimpleNamespace(control=control), *args.control) \
+        if args.control else None
+    serving = loop.create_task(port.run())
     while port.fd is None:
         await asyncio.sleep(0.01)
+    stop = loop.create_future()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
     print("ready", flush=True)
-    try:
-        await serving
-    finally:
-        if server is not None:
-            server.close()
+    await stop
+    serving.cancel()
+    if server is not None:
+        server.close()
+    nvram.save()
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    asyncio.run(main(parse_args(sys.argv[1:])))
