@@ -94,6 +94,7 @@ class AshNcp:
         self.stats = {"frames_in": 0, "frames_out": 0, "retransmitted": 0, "naks_sent": 0,
                       "crc_errors": 0}
         self.corrupt_next = 0  # test hook: send the next N DATA frames with a broken CRC once
+        self.reject_next = 0  # test hook: take the host's next N DATA frames as broken
         self.sender = asyncio.get_running_loop().create_task(self._send_loop(self.queue))
 
     def unplugged(self) -> None:
@@ -128,6 +129,11 @@ class AshNcp:
                 self._nak()
             return
         control, payload = frame[0], frame[1:-2]
+        if self.reject_next and control & 0x88 == 0 and self.connected:  # a first DATA send
+            self.reject_next -= 1  # test hook: as if line noise had broken this DATA frame
+            self.stats["crc_errors"] += 1
+            self._nak()
+            return
         if control == 0xC0:
             self._reset()
         elif not self.connected:

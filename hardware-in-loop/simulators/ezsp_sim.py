@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import json
 import logging
 import os
@@ -241,13 +240,17 @@ class Radio:
 
 
 class SerialPort:
-    """The device end of the pty: raw, non-blocking, reopened when it comes back after a replug."""
+    """The device end of the pty: raw, non-blocking, reopened when it comes back after a replug.
+    Bytes leave at the baud rate's pace (10 bits a byte), as on a real UART."""
 
-    def __init__(self, path: str, on_data, on_open) -> None:
+    def __init__(self, path: str, baudrate: int, on_data, on_open) -> None:
         self.path = path
+        self.byte_time = 10 / baudrate if baudrate else 0.0
         self.on_data = on_data
         self.on_open = on_open
         self.fd: int | None = None
+        self.out = bytearray()
+        self.wake = asyncio.Event()
         self.loop = asyncio.get_running_loop()
 
     async def run(self) -> None:
@@ -262,12 +265,15 @@ class SerialPort:
             tty.setraw(self.fd, termios.TCSANOW)
             closed = self.loop.create_future()
             self.loop.add_reader(self.fd, self._readable, closed)
+            writer = self.loop.create_task(self._writer())
             self.on_open()
             LOG.info("serving %s", self.path)
             await closed
+            writer.cancel()
             self.loop.remove_reader(self.fd)
             os.close(self.fd)
             self.fd = None
+            self.out.clear()
             LOG.info("port %s gone; waiting for it to come back", self.path)
             while os.path.exists(self.path):  # socat removes its links when it ends
                 await asyncio.sleep(0.1)
@@ -277,29 +283,40 @@ class SerialPort:
             data = os.read(self.fd, 4096)
         except BlockingIOError:
             return
-        except OSError as exc:
-            if not closed.done():
-                closed.set_result(exc.errno)
-            return
+        except OSError:
+            data = b""
         if not data:
             if not closed.done():
-                closed.set_result(0)
+                closed.set_result(None)
             return
         self.on_data(data)
 
     def write(self, data: bytes) -> None:
-        if self.fd is None:
-            return
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[os.write(self.fd, view):]
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                if exc.errno in (errno.EIO, errno.EBADF):
-                    return
-                raise
+        if self.fd is not None:
+            self.out += data
+            self.wake.set()
+
+    async def _writer(self) -> None:
+        next_free = self.loop.time()
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.out and self.fd is not None:
+                # up to 2 ms of bytes may be ahead of the line (a UART's FIFO), so short frames
+                # are not held back by the event loop's millisecond timers; longer bursts wait
+                delay = next_free - self.loop.time()
+                if delay > 0.002:
+                    await asyncio.sleep(delay)
+                try:
+                    written = os.write(self.fd, self.out[:64])
+                except BlockingIOError:
+                    written = 0
+                    await asyncio.sleep(0.001)
+                except OSError:  # the pty is going away; the reader notices and reopens
+                    self.out.clear()
+                    break
+                del self.out[:written]
+                next_free = max(next_free, self.loop.time()) + written * self.byte_time
 
 
 def device_arg(text: str) -> tuple[str, str]:
@@ -328,7 +345,8 @@ def control_arg(text: str) -> tuple[str, int]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", required=True, help="the pty (socat's device end) to serve")
-    parser.add_argument("--baudrate", type=int, default=115200, help="accepted; bytes are not paced")
+    parser.add_argument("--baudrate", type=int, default=115200,
+                        help="pace of outgoing bytes; 0 for no pacing")
     parser.add_argument("--control", type=control_arg, help="HOST:PORT of the JSON-lines control socket")
     parser.add_argument("--state", type=Path, help="NVRAM file; without it a blank stick")
     parser.add_argument("--eui64", default=DEFAULT_EUI64, help="the stick's factory IEEE address")
@@ -361,14 +379,18 @@ async def main(args: argparse.Namespace) -> None:
     radio = Radio(network, nvram)
     stack = Ezsp(nvram, radio)
     radio.stack = stack
-    port = SerialPort(args.port, lambda data: link.feed(data), lambda: link.unplugged())
+    port = SerialPort(args.port, args.baudrate, lambda data: link.feed(data),
+                      lambda: link.unplugged())
     link = AshNcp(stack, port.write)
     stack.ash = link
 
     def control(request: dict) -> dict:
         op = request.get("op")
-        if op == "corrupt":  # the next N DATA frames leave with a bad CRC (retransmission test)
-            link.corrupt_next = int(request.get("count", 1))
+        if op in ("corrupt", "reject"):  # line noise, to see both ends retransmit: the next N
+            count = request.get("count", 1)  # DATA frames out (corrupt) or in (reject) are broken
+            if not isinstance(count, int) or not 0 <= count <= 100:
+                return {"ok": False, "error": f"count wants an integer 0-100, got {count!r}"}
+            setattr(link, f"{op}_next", count)
             return {"ok": True}
         answer = network.control(request)
         if op == "stats" and answer.get("ok"):
