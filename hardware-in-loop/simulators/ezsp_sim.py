@@ -394,7 +394,8 @@ async def main(args: argparse.Namespace) -> None:
             return {"ok": True}
         answer = network.control(request)
         if op == "stats" and answer.get("ok"):
-            answer.update(link.stats, network_up=stack.network_up)
+            answer.update(ash={**link.stats, "queued": link.queue.qsize()},
+                          network_up=stack.network_up)
         return answer
 
     network.start()
