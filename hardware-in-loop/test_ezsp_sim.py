@@ -41,7 +41,8 @@ class Stick:
     """One emulated stick: a socat pair and the emulator process on its device end."""
 
     def __init__(self, pty_pair, simulator, folder: Path, name: str = "ezsp", state: bool = True,
-                 eui64: str = "00:0b:57:ff:fe:5a:0e:01", devices: tuple[str, ...] = ()):
+                 eui64: str = "00:0b:57:ff:fe:5a:0e:01", devices: tuple[str, ...] = (),
+                 extra: tuple[str, ...] = ()):
         self.pair = pty_pair(name)
         self.control_port = free_port()
         self.args = ["--port", str(self.pair.device_end), "--eui64", eui64,
@@ -49,6 +50,7 @@ class Stick:
                      "--control", f"127.0.0.1:{self.control_port}"]
         for device in devices:
             self.args += ["--device", device]
+        self.args += extra
         self.state = folder / f"{name}-nvram.json" if state else None
         if self.state is not None:
             self.args += ["--state", str(self.state)]
@@ -218,5 +220,24 @@ async def test_a_silent_device_fails_delivery_and_paired_devices_survive_a_resta
         plug = app.get_device(ieee=plug.ieee)
         await plug.endpoints[1].on_off.on()
         assert stick.control(op="get", device="plug1", cluster="on_off", attribute="on_off")["value"] is True
+    finally:
+        await app.shutdown()
+
+
+async def test_commands_are_answered_while_devices_keep_reporting(tmp_path, pty_pair, simulator):
+    """Callbacks (the fleet's reports) interleave with the answers to bellows' commands on the one
+    ASH link; every command still gets its own answer."""
+    stick = Stick(pty_pair, simulator, tmp_path, devices=("plug1=plug",),
+                  extra=("--fleet", "10=motion", "--fleet-period", "0.1"))  # 100 reports a second
+    app = await start(stick, tmp_path / "zigbee.db")
+    try:
+        plug = await paired(app, stick, "plug1")  # the fleet joins with it
+        on_off = plug.endpoints[1].on_off
+        reports = stick.control(op="stats")["frames_out"]
+        for expected in [True, False] * 10:
+            await asyncio.wait_for((on_off.on if expected else on_off.off)(), 2)
+            relay = stick.control(op="get", device="plug1", cluster="on_off", attribute="on_off")
+            assert relay["value"] is expected
+        assert stick.control(op="stats")["frames_out"] > reports + 20  # reports flowed meanwhile
     finally:
         await app.shutdown()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 import bellows.types as t
 from bellows.ezsp.v13.commands import COMMANDS
@@ -42,8 +41,8 @@ CONFIG_DEFAULTS = {
 def _zero(schema):
     """The all-zero value of a response schema: what an unmodelled command answers."""
     if isinstance(schema, dict):
-        return t.deserialize_dict(bytes(64), schema)[0]
-    return schema.deserialize(bytes(64))[0]
+        return t.deserialize_dict(bytes(512), schema)[0]
+    return schema.deserialize(bytes(512))[0]
 
 
 def encode_response(name: str, **values) -> bytes:
@@ -78,7 +77,7 @@ class Ezsp:
         self.policies: dict[int, int] = {}
         self.endpoints: dict[int, object] = {}
         self.multicast: dict[int, object] = {}
-        self.last_seq = 0
+        self.answered_seq = 0
         self.aps_seq = 0
         self.pending_security = None
         self.extended_timeout: dict[str, bool] = {}
@@ -99,25 +98,31 @@ class Ezsp:
         else:
             LOG.warning("short EZSP frame %s", data.hex())
             return
-        self.last_seq = seq
         name = BY_ID.get(frame_id)
         if name is None:
             LOG.info("unknown frame id 0x%04x", frame_id)
-            self._reply(seq, frame_id, encode_response("invalidCommand",
-                                                       status=t.EzspStatus.ERROR_INVALID_FRAME_ID))
+            self._invalid(seq, t.EzspStatus.ERROR_INVALID_FRAME_ID)
             return
         _, request_schema, _ = COMMANDS[name]
         try:
             args = t.deserialize_dict(params, request_schema)[0] if request_schema else {}
         except Exception:  # noqa: BLE001  (a malformed request answers like firmware does)
             LOG.info("bad parameters for %s: %s", name, params.hex())
-            self._reply(seq, BY_ID_REV["invalidCommand"],
-                        encode_response("invalidCommand", status=t.EzspStatus.ERROR_INVALID_VALUE))
+            self._invalid(seq, t.EzspStatus.ERROR_INVALID_VALUE)
             return
         handler = getattr(self, f"cmd_{name}", None)
-        answer = handler(**args) if handler else {}
+        try:
+            answer = handler(**args) if handler else {}
+            payload = encode_response(name, **(answer or {}))
+        except Exception:  # noqa: BLE001  (an emulator bug must not leave the host waiting 10 s)
+            LOG.exception("%s %s failed", name, args)
+            self._invalid(seq, t.EzspStatus.ERROR_INVALID_CALL)
+            return
         LOG.debug("%s %s -> %s", name, args, answer)
-        self._reply(seq, frame_id, encode_response(name, **(answer or {})))
+        self._reply(seq, frame_id, payload)
+
+    def _invalid(self, seq: int, status: t.EzspStatus) -> None:
+        self._reply(seq, COMMANDS["invalidCommand"][0], encode_response("invalidCommand", status=status))
 
     def _header(self, seq: int, frame_id: int, callback: bool) -> bytes:
         control = 0x80 | (0x10 if callback else 0)  # response; callbackType async for callbacks
@@ -126,13 +131,17 @@ class Ezsp:
         return bytes([seq, control, 0x01]) + frame_id.to_bytes(2, "little")
 
     def _reply(self, seq: int, frame_id: int, payload: bytes) -> None:
+        self.answered_seq = seq
         self.ash.send(self._header(seq, frame_id, False) + payload)
 
     def callback(self, name: str, **values) -> None:
-        """An asynchronous callback (on a UART host they arrive unasked)."""
+        """An asynchronous callback (on a UART host they arrive unasked). It carries the sequence
+        number of the last command answered, never that of one the host still waits for: bellows
+        would take it for that command's answer."""
         frame_id = COMMANDS[name][0]
         LOG.debug("callback %s %s", name, values)
-        self.ash.send(self._header(self.last_seq, frame_id, True) + encode_response(name, **values))
+        self.ash.send(self._header(self.answered_seq, frame_id, True)
+                      + encode_response(name, **values))
 
     def later(self, delay: float, fn, *args) -> None:
         """Runs ``fn`` after ``delay`` unless the NCP reboots first (its RAM, queue included, is
@@ -468,10 +477,3 @@ class Ezsp:
         self.callback("trustCenterJoinHandler", newNodeId=nwk, newNodeEui64=t.EUI64.convert(ieee),
                       status=t.EmberDeviceUpdate.DEVICE_LEFT,
                       policyDecision=t.EmberJoinDecision.NO_ACTION, parentOfNewNodeId=0x0000)
-
-
-BY_ID_REV = {name: frame_id for frame_id, name in BY_ID.items()}
-
-
-def random_key() -> str:
-    return os.urandom(16).hex()
