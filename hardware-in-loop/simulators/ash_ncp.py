@@ -98,9 +98,11 @@ class AshNcp:
         self.sender = asyncio.get_running_loop().create_task(self._send_loop(self.queue))
 
     def unplugged(self) -> None:
-        """The port was (re)opened: a replugged stick has rebooted and waits for the host's RST."""
-        self.connected = False
+        """The port went away or was (re)opened: a replugged stick has lost power, rebooted, and
+        waits for the host's RST; meanwhile its devices' messages go nowhere."""
         self.buffer.clear()
+        self.discarding = False
+        self._reboot(connected=False)
 
     # --- receiving ---------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -147,16 +149,20 @@ class AshNcp:
 
     def _reset(self) -> None:
         LOG.debug("RST")
+        self._reboot(connected=True)
+        self.write(encode(0xC1, bytes([ASH_VERSION, RESET_SOFTWARE])))
+
+    def _reboot(self, connected: bool) -> None:
+        """The NCP starts over: link numbering, unsent frames and the stack's RAM are gone."""
         self.generation += 1
         self.rx_next = self.tx_next = 0
         self.unacked = None
         self.rejecting = False
-        self.connected = True
+        self.connected = connected
         self.queue.put_nowait(None)  # the old sender ends by itself (a cancel can be swallowed)
         self.queue = asyncio.Queue()
         self.acked.set()
         self.stack.reset()
-        self.write(encode(0xC1, bytes([ASH_VERSION, RESET_SOFTWARE])))
         self.sender = asyncio.get_running_loop().create_task(self._send_loop(self.queue))
 
     def _data(self, control: int, payload: bytes) -> None:

@@ -420,6 +420,7 @@ class Ezsp:
             return {"status": t.EmberStatus.NETWORK_DOWN, "sequence": 0}
         seq = self._next_aps()
         self.nvram.nwk_frame_counter += 1
+        self.nvram.schedule()  # the counter must never go back after a restart
         delivered = self.radio is not None and self.radio.unicast(
             int(indexOrDestination), apsFrame, bytes(messageContents))
 

@@ -243,11 +243,11 @@ class SerialPort:
     """The device end of the pty: raw, non-blocking, reopened when it comes back after a replug.
     Bytes leave at the baud rate's pace (10 bits a byte), as on a real UART."""
 
-    def __init__(self, path: str, baudrate: int, on_data, on_open) -> None:
+    def __init__(self, path: str, baudrate: int, on_data, on_power) -> None:
         self.path = path
         self.byte_time = 10 / baudrate if baudrate else 0.0
         self.on_data = on_data
-        self.on_open = on_open
+        self.on_power = on_power  # the port appeared or vanished: the stick powers up or down
         self.fd: int | None = None
         self.out = bytearray()
         self.wake = asyncio.Event()
@@ -266,9 +266,10 @@ class SerialPort:
             closed = self.loop.create_future()
             self.loop.add_reader(self.fd, self._readable, closed)
             writer = self.loop.create_task(self._writer())
-            self.on_open()
+            self.on_power()
             LOG.info("serving %s", self.path)
             await closed
+            self.on_power()
             writer.cancel()
             self.loop.remove_reader(self.fd)
             os.close(self.fd)
