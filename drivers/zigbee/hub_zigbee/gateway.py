@@ -52,8 +52,9 @@ def ieee_text(ieee: Any) -> str:
 
 
 def hub_device_id(ieee: str) -> str:
-    """What ``add_device`` is given (``zigbee:<ieee>``); the hub's registry id adds the plugin's name."""
-    return f"zigbee:{ieee}"
+    """What ``add_device`` is given: the bare IEEE address. The hub's registry prefixes the plugin's
+    name, so ``hub devices`` shows ``zigbee:<ieee>`` (a prefix here would make it ``zigbee:zigbee:``)."""
+    return ieee
 
 
 @dataclass

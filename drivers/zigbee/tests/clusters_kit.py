@@ -38,7 +38,7 @@ class Paired:
             await prepare(zdev)
         entities = entities_for(zdev, virtual.name)
         handles = self.hub.contexts["zigbee"].add_device(
-            Device(id=f"zigbee:{zdev.ieee}", name=virtual.name, manufacturer=zdev.manufacturer, model=zdev.model),
+            Device(id=str(zdev.ieee), name=virtual.name, manufacturer=zdev.manufacturer, model=zdev.model),
             [e.spec for e in entities])
         for entity in entities:
             entity.attach(handles[entity.spec.key])

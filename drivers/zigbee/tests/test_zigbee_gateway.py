@@ -89,7 +89,7 @@ async def test_a_joined_device_reaches_the_hub_and_leaves_it_on_removal(tmp_path
     try:
         dev = await join(app, clock, "00:12:4b:00:01:02:03:04", mains=True)
         (row,) = gateway.describe()
-        assert row["device_id"] == "zigbee:zigbee:00:12:4b:00:01:02:03:04"
+        assert row["device_id"] == "zigbee:00:12:4b:00:01:02:03:04"
         assert (row["name"], row["power_source"], row["available"]) == ("ruffsim SIM-PLUG-1", "mains", True)
         (entity_id,) = row["entities"]
         dev.endpoints[1].in_clusters[6]._update_attribute(0, t.Bool.true)  # a report

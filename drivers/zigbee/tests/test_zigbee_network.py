@@ -79,7 +79,7 @@ def test_pair_by_rule_and_cli_control_list_and_remove(rig, tmp_path):
 
     # The device as the hub has it: manufacturer and model from its Basic cluster, a state read.
     assert plug["manufacturer"] and plug["model"] and plug["power_source"] == "mains"
-    assert plug["device_id"] == f"zigbee:zigbee:{plug_ieee}"
+    assert plug["device_id"] == f"zigbee:{plug_ieee}"
     switch = _switch(plug)
     hub.wait_for(lambda: (s := entity_state(hub, switch)) and s["available"], 10, "the plug's first state")
     out = run_cli(data, "zigbee", "devices", env=env)
@@ -93,7 +93,7 @@ def test_pair_by_rule_and_cli_control_list_and_remove(rig, tmp_path):
     out = run_cli(data, "zigbee", "remove", plug_ieee, env=env)
     assert out.returncode == 0 and plug_ieee in out.stdout, out.stderr
     assert entity_state(hub, switch) is None
-    assert f"zigbee:zigbee:{plug_ieee}" not in [d["id"] for d in hub.get("/api/devices")]
+    assert f"zigbee:{plug_ieee}" not in [d["id"] for d in hub.get("/api/devices")]
     assert plug_ieee not in [d["ieee"] for d in zigbee_devices(hub)]
     assert r.control.device("plug1")["joined"] is False  # it was asked to leave, and left
     status, body = hub.request("DELETE", f"/api/plugins/zigbee/devices/{plug_ieee}")
@@ -118,7 +118,7 @@ def test_pair_by_rule_and_cli_control_list_and_remove(rig, tmp_path):
             for t in reversed(hub.get("/api/rules/watch/traces"))]
     for ieee, kinds in ((plug_ieee, ("joined", "removed")), (light_ieee, ("joined", "left", "removed"))):
         assert [(kind, d) for kind, d in seen if d["ieee"] == ieee] == [
-            (f"zigbee_device_{kind}", {"ieee": ieee, "device_id": f"zigbee:zigbee:{ieee}"}) for kind in kinds]
+            (f"zigbee_device_{kind}", {"ieee": ieee, "device_id": f"zigbee:{ieee}"}) for kind in kinds]
 
     # The network key is in two files, both the owner's only, and never in the log.
     zdir = data / "plugins" / "zigbee"
