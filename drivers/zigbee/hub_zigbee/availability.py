@@ -4,7 +4,9 @@ Zigbee has no keep-alive: a device is known to be there only when a frame from i
 device (a router) reports at least every few minutes once reporting is configured, so silence longer
 than ``availability.mains`` is suspicious, and a read that fails confirms it. A battery device sleeps
 and may say nothing for hours: it is unavailable only after ``availability.battery`` of silence, and
-is never polled (it would not hear). Any frame brings a device back (``Gateway.handle_message``).
+is never polled (it would not hear). Any frame brings a device back (``Gateway.handle_message``),
+and an unavailable mains device is asked again every ``poll_interval``, so a plug that was off the
+mains for a while is back within a poll, not only with its next report (up to 15 minutes later).
 """
 
 from __future__ import annotations
@@ -46,7 +48,11 @@ async def _answers(gateway: Gateway, member: Member) -> bool:
 
 async def poll_once(gateway: Gateway) -> None:
     for member in list(gateway.members.values()):
-        if not member.available or not member.mains:
+        if not member.mains or member.left:
+            continue
+        if not member.available:
+            if await _answers(gateway, member):
+                gateway.set_available(member, True)
             continue
         for entity in member.entities:
             if entity.needs_polling:
