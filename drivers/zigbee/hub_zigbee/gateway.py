@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from hub.devices.model import Device
 
+from hub_zigbee.polled import PolledStore
+
 if TYPE_CHECKING:
     import zigpy.application
     import zigpy.device
@@ -91,6 +93,7 @@ class Gateway:
         self._fresh: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
         self._entities_for = entities_for
+        self._polled: PolledStore | None = None
 
     # -- connection --------------------------------------------------------------------------
     def expect(self) -> asyncio.Future:
@@ -208,6 +211,7 @@ class Gateway:
         member = self.members.pop(ieee, None)
         if member is not None:
             self._forget_entities(member)
+        self.polled.forget(ieee)
         try:
             self.hub.remove_device(hub_device_id(ieee))
         except KeyError:
@@ -326,6 +330,13 @@ class Gateway:
     def registry_id(self, ieee: str) -> str:
         return f"{self.hub.name}:{hub_device_id(ieee)}"
 
+    @property
+    def polled(self) -> PolledStore:
+        """Made on first use, so the gateway can be built before the plugin's data directory."""
+        if self._polled is None:
+            self._polled = PolledStore(self.hub.data_dir / "polled.json")
+        return self._polled
+
     # -- inside ----------------------------------------------------------------------------------
     def _add(self, zdev: "zigpy.device.Device") -> Member | None:
         entities_for = self._mapping()[0]
@@ -342,6 +353,7 @@ class Gateway:
             [e.spec for e in entities],
         )
         member = Member(zdev, entities, self.hub.now())
+        self.polled.apply(ieee, entities)
         for entity in entities:
             handle = handles[entity.spec.key]
             entity.attach(handle)
@@ -376,6 +388,7 @@ class Gateway:
                 await entity.configure()
             except Exception as exc:  # noqa: BLE001
                 log.warning("zigbee: configuring %s of %s failed: %s", entity.spec.key, member.ieee, exc)
+        self.polled.record(member.ieee, member.entities)
         await self._refresh(member)
 
     async def _refresh(self, member: Member) -> bool:
