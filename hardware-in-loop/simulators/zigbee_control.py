@@ -35,3 +35,37 @@ async def serve_control(network: Network, host: str, port: int) -> asyncio.Abstr
             writer.close()
 
     return await asyncio.start_server(client, host, port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python zigbee_control.py HOST:PORT OP [FIELD=VALUE ...]``: one operation, its answer
+    printed, so trying the emulator by hand needs no netcat. Values are JSON where they parse
+    (``value=21.5``, ``value=true``), text otherwise (``device=plug1``)."""
+    import socket
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2 or ":" not in args[0]:
+        print("usage: zigbee_control.py HOST:PORT OP [FIELD=VALUE ...]   e.g. 127.0.0.1:7720 join device=plug1",
+              file=sys.stderr)
+        return 2
+    host, _, port = args[0].rpartition(":")
+    request: dict = {"op": args[1]}
+    for field in args[2:]:
+        name, sep, text = field.partition("=")
+        if not sep:
+            print(f"{field!r}: want FIELD=VALUE", file=sys.stderr)
+            return 2
+        try:
+            request[name] = json.loads(text)
+        except ValueError:
+            request[name] = text
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(json.dumps(request).encode() + b"\n")
+        answer = conn.makefile().readline()
+    print(answer.strip())
+    return 0 if json.loads(answer or "{}").get("ok") else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
