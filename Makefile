@@ -33,8 +33,12 @@ constraints: setup
 run: setup
 	$(BIN)/hub run $(ARGS)
 
+# The tests wait (chain slots, market periods, processes starting) far more than they compute, so
+# more workers than cores pays: see docs/benchmarks.md, "Test suite wall time". WORKERS=0 runs
+# them in one process; `make test ARGS=tests/test_x.py` runs one file.
+WORKERS ?= 4
 test: setup
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup $(ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

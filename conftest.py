@@ -7,6 +7,10 @@ Each test fails at teardown if the checkout gained a top-level entry or the work
 ``hub-data``; the session fails if ``git status --ignored`` shows anything new at the end (a file a
 background process wrote late, or deeper in the tree). Tool caches are expected: pytest's and
 hypothesis's (both in .gitignore) and ``__pycache__``.
+
+Under pytest-xdist (``make test``) the session check runs once, in the controller, around every
+worker's tests. The per-test check sees the whole checkout: a test that writes into it can also fail
+a test running at the same time on another worker; the culprit is the one whose own files are named.
 """
 
 from __future__ import annotations
@@ -40,11 +44,18 @@ def _git_status() -> set[str] | None:
             if line[:2] in ("??", "!!") and not _expected(line[3:]) and not line[3:].startswith(".venv/")}
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config._checkout_status = _git_status()  # type: ignore[attr-defined]
+    if not _is_xdist_worker(session.config):  # the controller starts before and ends after the workers
+        session.config._checkout_status = _git_status()  # type: ignore[attr-defined]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _is_xdist_worker(session.config):
+        return
     before = getattr(session.config, "_checkout_status", None)
     after = _git_status()
     if before is None or after is None:

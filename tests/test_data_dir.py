@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
 import time
@@ -37,6 +38,19 @@ def test_a_fresh_data_directory_is_readable_by_the_hub_user_only(tmp_path: Path)
     assert not loose, f"readable by other users: {loose}"
     assert found["."] == 0o700
     assert found["hub.db"] == 0o600
+
+
+def test_run_json_names_the_api_as_soon_as_it_answers(tmp_path: Path) -> None:
+    """``hub`` commands find a running hub's address in run.json: a script that waited for
+    /api/health must find it there (it was written after the API answered, and on a loaded machine
+    the commands went to the default port meanwhile)."""
+    data = tmp_path / "data"
+    hub = HubProcess(data).start()  # returns as soon as /api/health answers
+    try:
+        assert json.loads((data / "run.json").read_text())["url"] == hub.url
+    finally:
+        assert hub.stop() == 0
+    assert not (data / "run.json").exists()
 
 
 def test_an_old_loose_data_directory_is_tightened_and_its_database_rebuilt(tmp_path: Path) -> None:

@@ -74,13 +74,17 @@ async def serve(hub: Hub, host: str | None = None, port: int | None = None) -> N
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     try:
+        # run.json names the address before /api/health can answer: a client that saw the hub up finds
+        # it there (written after, a loaded machine showed the one without the other). Connections
+        # made meanwhile wait in the listening socket's backlog until uvicorn accepts them.
+        sock.listen(server.config.backlog)
+        hub.write_run_file(url)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if serving.done():
             serving.result()  # re-raise why it could not start (port in use ...)
             raise SystemExit(f"could not serve on {host}:{port}")
-        hub.write_run_file(url)
         running = [n for n, i in hub.plugins.info.items() if i.status == "running"]
         problems = [f"{n} ({i.status})" for n, i in hub.plugins.info.items() if i.status in ("import_failed", "failed", "config_error", "restarting")]
         log.info("API on %s  (interactive docs: %s/docs)", url, url)

@@ -16,8 +16,9 @@ import click
 
 RPC_TIMEOUT = 2.0
 STOP_TIMEOUT = 15.0  # a node gets this long after SIGTERM to close its store (its own deadline is 10 s + 2 s) before it is killed
-START_LEAD_MS = 3000  # genesis this far after the devnet command starts, so no node misses slot 1
+START_LEAD_MS = 3000  # genesis this far after the nodes are started, so no node misses slot 1
 START_MS_PER_NODE = 400  # and this much more per node: each is a Python process starting on the same cores
+START_PER_GENESIS = 1.5  # or, when more, this many times what `hub chain genesis` took (the machine is loaded)
 
 
 class Unreachable(Exception):
@@ -160,14 +161,14 @@ class _Node:
             self.proc = subprocess.Popen(self.command(peers), stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
-    def poll(self) -> dict:
+    def poll(self, timeout: float = 0.8) -> dict:
         """A row of the table; ``state`` is up, starting (alive, RPC not answering yet) or down."""
         row = {"node": f"node-{self.index}", "rpc": self.url, "pid": self.proc.pid if self.proc else None}
         code = self.proc.poll() if self.proc else None
         if code is not None:
             return {**row, "state": f"down (exit {code})", **self._numbers(self.last)}
         try:
-            self.last = fetch_status(self.url, timeout=0.8)
+            self.last = fetch_status(self.url, timeout=timeout)
         except Unreachable:
             return {**row, "state": "starting" if self.last is None else "no answer", **self._numbers(self.last)}
         return {**row, "state": "up", **self._numbers(self.last)}
@@ -204,8 +205,8 @@ def _line(r: dict) -> str:
             f"misses={r.get('misses', '-')} rpc={r['rpc']}")
 
 
-def _poll_all(nodes: list[_Node], pool) -> list[dict]:
-    return list(pool.map(lambda n: n.poll(), nodes))
+def _poll_all(nodes: list[_Node], pool, timeout: float = 0.8) -> list[dict]:
+    return list(pool.map(lambda n: n.poll(timeout), nodes))
 
 
 def _state(nodes: list[_Node], slot: float, supervisor: int | None) -> dict:
@@ -261,7 +262,8 @@ def _stop_all(nodes: list[_Node]) -> None:
 @click.option("--base-port", type=click.IntRange(1024, 65000),
               help="Node i listens on P+2i (p2p) and P+2i+1 (RPC); default: free ports from the OS.")
 @click.option("--no-live", is_flag=True, help="Print a plain status line per node every few seconds (no TTY needed).")
-@click.option("--seconds", type=click.FloatRange(0, min_open=True), help="Stop by itself after this many seconds.")
+@click.option("--seconds", type=click.FloatRange(0, min_open=True),
+              help="Stop by itself this many seconds after the first slot (after starting, when resuming).")
 @click.pass_context
 def devnet(ctx: click.Context, count: int | None, slot: float | None, root: Path | None, base_port: int | None,
            no_live: bool, seconds: float | None) -> None:
@@ -300,8 +302,9 @@ def devnet(ctx: click.Context, count: int | None, slot: float | None, root: Path
     slot = 1.0 if slot is None else slot
     root = Path(tempfile.mkdtemp(prefix="ruff-devnet-")) if root is None else root
     root.mkdir(parents=True, exist_ok=True)
+    first_slot = time.time()
     if saved is None:
-        nodes = _new_devnet(root, count, slot, base_port)
+        nodes, first_slot = _new_devnet(root, count, slot, base_port)
     else:
         nodes = [_Node(n["index"], root, n["p2p"], n["rpc"], n["public_key"]) for n in saved["nodes"]]
         click.echo(f"devnet directory: {root}; resuming its {count} node(s) on their ports")
@@ -317,7 +320,7 @@ def devnet(ctx: click.Context, count: int | None, slot: float | None, root: Path
         write_state(root, _state(nodes, slot, os.getpid()))
         click.echo(f"restart one node: hub chain devnet restart --dir {root} --node I; "
                    f"resume after stopping: hub chain devnet --dir {root}")
-        end = time.monotonic() + seconds if seconds is not None else None
+        end = time.monotonic() + max(0.0, first_slot - time.time()) + seconds if seconds is not None else None
         note = "Ctrl-C stops" if seconds is None else f"stops after {seconds:g} s"
 
         def wait(interval: float) -> bool:
@@ -338,7 +341,7 @@ def devnet(ctx: click.Context, count: int | None, slot: float | None, root: Path
                     for r in _poll_all(nodes, pool):
                         click.echo(_line(r))
                     click.echo("", nl=True)
-                rows = _poll_all(nodes, pool)
+                rows = _poll_all(nodes, pool, RPC_TIMEOUT)  # printed once: a busy node gets longer to answer
                 click.echo("final:")
                 for r in rows:
                     click.echo(_line(r))
@@ -362,28 +365,37 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def _new_devnet(root: Path, count: int, slot: float, base_port: int | None) -> list[_Node]:
-    """Write the genesis and keys of a new devnet in ``root``; its nodes, not started yet."""
+def _new_devnet(root: Path, count: int, slot: float, base_port: int | None) -> tuple[list[_Node], float]:
+    """Write the genesis and keys of a new devnet in ``root``; its nodes, not started yet, and the
+    first slot's time (unix s)."""
     import subprocess
     import time
 
-    # Genesis a little in the future, so every node is up before the first slot: a slot missed at
-    # start-up would ban its producer for 24 h (DESIGN.md) before the devnet has done anything.
-    start_lead_ms = START_LEAD_MS + START_MS_PER_NODE * count
-    genesis_time = time.time_ns() // 1_000_000 + start_lead_ms
+    from hub.chain.protocol.genesis import parse_genesis
+
+    began = time.monotonic()
     made = subprocess.run([sys.executable, "-m", "hub.cli", "chain", "genesis", "--out", str(root),
-                           "--producers", str(count), "--set", f"BLOCK_INTERVAL={round(slot * 1000)}",
-                           "--time", str(genesis_time)],
+                           "--producers", str(count), "--set", f"BLOCK_INTERVAL={round(slot * 1000)}"],
                           capture_output=True, text=True)
     if made.returncode != 0:
         _fail(f"could not write the genesis in {root}:\n{made.stderr.strip()}")
+    # Genesis a little in the future, so every node is up before the first slot: a slot missed at
+    # start-up would ban its producer for 24 h (DESIGN.md) before the devnet has done anything. The
+    # genesis command was a Python process starting the hub on these cores, as each node is about to:
+    # on a loaded machine it took longer, and so will they, so the lead grows with it.
+    took_ms = (time.monotonic() - began) * 1000
+    start_lead_ms = START_LEAD_MS + count * max(START_MS_PER_NODE, round(START_PER_GENESIS * took_ms))
+    path = root / "genesis.json"
+    data = json.loads(path.read_text())
+    data["genesis_time"] = time.time_ns() // 1_000_000 + start_lead_ms
+    path.write_text(parse_genesis(data, str(path)).to_json())
     click.echo(f"devnet directory: {root}; the first slot starts in {start_lead_ms / 1000:.1f} s")
     ports = ([base_port + i for i in range(2 * count)] if base_port is not None else free_ports(2 * count))
     nodes = []
     for i in range(count):
         key = json.loads((root / "keys" / f"producer-{i}.key").read_text())["public_key"]
         nodes.append(_Node(i, root, ports[2 * i], ports[2 * i + 1], key))
-    return nodes
+    return nodes, data["genesis_time"] / 1000
 
 
 from hub.chain.devnet_dir import restart as _restart_command  # noqa: E402 - defined apart, registered here

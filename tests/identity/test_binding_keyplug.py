@@ -1,9 +1,11 @@
 """Strong binding, sharing and the reset button with a device that holds its own key: the keyplug
 simulator in its own process, a real ``hub run`` with its driver, an embedded chain of 200 ms blocks.
-The device, not the hub, checks the setup code and every statement; the chain follows."""
+The device, not the hub, checks the setup code and every statement (still with the hub down); the
+chain follows, also after the hub restarts."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -18,7 +20,7 @@ from hub.identity import labels
 from tests.hubproc import HubProcess, run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "drivers" / "lightnode" / "tests"))
-from keyplug_proc import KeyPlug  # noqa: E402
+from keyplug_proc import Client, KeyPlug, command  # noqa: E402
 
 from tests.identity.test_binding_cli import _chain_value, _cli, _network, _reason  # noqa: E402
 
@@ -95,14 +97,33 @@ def test_strong_binding_share_revoke_and_the_reset_button(hub, plug):
     assert _reason(_call(hub, device_id, device, guest, "turn_on", 2)) == "not_granted"
     _cli(hub.data, "device", "revoke", device_id)
     assert _reason(_call(hub, device_id, device, guest, "turn_off", 3)) == "not_authorised"
+    # The hub goes down; the device alone still refuses the revoked guest (its epoch, in its flash).
+    network = _network(hub)
+    assert hub.stop() == 0
+    client = Client(plug.port)
+    try:
+        answer = client.deliver(command(device, guest, "turn_off", 4, network=network), network)
+    finally:
+        client.close()
+    assert answer["reason"] == "not_authorised", answer
 
-    # The reset button: the device forgets its controller, and the chain learns it from the hub.
+    # The reset button, with the hub back: the device forgets its controller, the hub's record and
+    # the chain follow it.
+    hub.start()
+    hub.wait_for(lambda: hub.request("GET", f"/api/devices/{device_id}")[0] == 200, what="the plug's hello again")
     plug.press_reset()
     hub.wait_for(lambda: (_chain_value(hub.data, "dev", device) or (None,))[0] == b"", timeout=15,
                  what="the device's reset published on chain")
     assert _reason(_call(hub, device_id, device, owner, "turn_off", 2)) == "unbound"
     result = run_cli(hub.data, "devices", "--json")
     assert result.returncode == 0
+    shown = next(r["identity"] for r in json.loads(result.stdout) if r.get("public_key") == device.hex())
+    assert shown["controller"] is None
+    # A strong binding never moved the device's private key: it is nowhere in the hub's files.
+    seed = json.loads(plug.flash.read_text())["seed"]
+    for path in hub.data.rglob("*"):
+        if path.is_file():
+            assert seed.encode() not in path.read_bytes() and bytes.fromhex(seed) not in path.read_bytes(), path
 
 
 @pytest.mark.parametrize("plug", [""], indirect=True)

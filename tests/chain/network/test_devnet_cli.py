@@ -63,7 +63,7 @@ def _node_pids(output: str) -> list[int]:
 
 def test_devnet_runs_three_producers_and_stops_them(tmp_path, spawn):
     root = tmp_path / "net"
-    proc = spawn("chain", "devnet", "--nodes", "3", "--slot", "0.5", "--no-live", "--seconds", "8", "--dir", str(root))
+    proc = spawn("chain", "devnet", "--nodes", "3", "--slot", "0.5", "--no-live", "--seconds", "4", "--dir", str(root))
     out, _ = proc.communicate(timeout=40)
     assert proc.returncode == 0, out
     pids = _node_pids(out)
@@ -82,7 +82,7 @@ def test_devnet_runs_three_producers_and_stops_them(tmp_path, spawn):
 
 def test_status_of_a_devnet_node(tmp_path, spawn):
     root = tmp_path / "net"
-    proc = spawn("chain", "devnet", "--nodes", "2", "--slot", "0.5", "--no-live", "--seconds", "12", "--dir", str(root))
+    proc = spawn("chain", "devnet", "--nodes", "2", "--slot", "0.5", "--no-live", "--seconds", "8", "--dir", str(root))
     lines = []
     for line in proc.stdout:  # the node lines come first, before any status
         lines.append(line)
@@ -132,7 +132,7 @@ def _read_until(proc: subprocess.Popen, lines: list[str], pattern: str, deadline
 
 def test_devnet_restarts_one_node_prints_command_lines_and_resumes(tmp_path, spawn):
     root = tmp_path / "net"
-    proc = spawn("chain", "devnet", "--nodes", "2", "--slot", "0.5", "--no-live", "--seconds", "14", "--dir", str(root))
+    proc = spawn("chain", "devnet", "--nodes", "2", "--slot", "0.5", "--no-live", "--seconds", "10", "--dir", str(root))
     lines: list[str] = []
     deadline = time.monotonic() + 30
     _read_until(proc, lines, r"^restart one node: hub chain devnet restart", deadline)
