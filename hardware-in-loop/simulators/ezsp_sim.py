@@ -19,11 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
-import termios
-import tty
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,6 +31,7 @@ import zigpy.types as zigpy_types  # noqa: E402
 from ash_ncp import AshNcp  # noqa: E402
 from ezsp_ncp import Ezsp  # noqa: E402
 from ezsp_nvram import DEFAULT_EUI64, Nvram  # noqa: E402
+from pty_port import PtyPort  # noqa: E402
 from zigbee_control import serve_control  # noqa: E402
 from zigbee_devices import KINDS, Network  # noqa: E402
 
@@ -157,87 +155,6 @@ class Radio:
         self.stack.incoming(0x0000, ZDO_PROFILE, cluster | 0x8000, 0, 0, tsn + answer)
 
 
-class SerialPort:
-    """The device end of the pty: raw, non-blocking, reopened when it comes back after a replug.
-    Bytes leave at the baud rate's pace (10 bits a byte), as on a real UART."""
-
-    def __init__(self, path: str, baudrate: int, on_data, on_power) -> None:
-        self.path = path
-        self.byte_time = 10 / baudrate if baudrate else 0.0
-        self.on_data = on_data
-        self.on_power = on_power  # the port appeared or vanished: the stick powers up or down
-        self.fd: int | None = None
-        self.out = bytearray()
-        self.wake = asyncio.Event()
-        self.loop = asyncio.get_running_loop()
-
-    async def run(self) -> None:
-        while True:
-            while not os.path.exists(self.path):
-                await asyncio.sleep(0.1)
-            try:
-                self.fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-            except OSError:
-                await asyncio.sleep(0.1)
-                continue
-            tty.setraw(self.fd, termios.TCSANOW)
-            closed = self.loop.create_future()
-            self.loop.add_reader(self.fd, self._readable, closed)
-            writer = self.loop.create_task(self._writer())
-            self.on_power()
-            LOG.info("serving %s", self.path)
-            await closed
-            self.on_power()
-            writer.cancel()
-            self.loop.remove_reader(self.fd)
-            os.close(self.fd)
-            self.fd = None
-            self.out.clear()
-            LOG.info("port %s gone; waiting for it to come back", self.path)
-            while os.path.exists(self.path):  # socat removes its links when it ends
-                await asyncio.sleep(0.1)
-
-    def _readable(self, closed: asyncio.Future) -> None:
-        try:
-            data = os.read(self.fd, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            if not closed.done():
-                closed.set_result(None)
-            return
-        self.on_data(data)
-
-    def write(self, data: bytes) -> None:
-        if self.fd is not None:
-            self.out += data
-            self.wake.set()
-
-    async def _writer(self) -> None:
-        next_free = self.loop.time()
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            while self.out and self.fd is not None:
-                # up to 2 ms of bytes may be ahead of the line (a UART's FIFO), so short frames
-                # are not held back by the event loop's millisecond timers; longer bursts wait
-                delay = next_free - self.loop.time()
-                if delay > 0.002:
-                    await asyncio.sleep(delay)
-                try:
-                    written = os.write(self.fd, self.out[:64])
-                except BlockingIOError:
-                    written = 0
-                    await asyncio.sleep(0.001)
-                except OSError:  # the pty is going away; the reader notices and reopens
-                    self.out.clear()
-                    break
-                del self.out[:written]
-                next_free = max(next_free, self.loop.time()) + written * self.byte_time
-
-
 def device_arg(text: str) -> tuple[str, str]:
     name, sep, kind = text.partition("=")
     if not sep or not name or kind not in KINDS:
@@ -298,8 +215,8 @@ async def main(args: argparse.Namespace) -> None:
     radio = Radio(network, nvram)
     stack = Ezsp(nvram, radio)
     radio.stack = stack
-    port = SerialPort(args.port, args.baudrate, lambda data: link.feed(data),
-                      lambda: link.unplugged())
+    port = PtyPort(args.port, args.baudrate, lambda data: link.feed(data),
+                   lambda first: link.unplugged(), lambda: link.unplugged())
     link = AshNcp(stack, port.write)
     stack.ash = link
 

@@ -24,9 +24,7 @@ import os
 import signal
 import struct
 import sys
-import termios
 import time
-import tty
 from pathlib import Path
 
 import zigpy.types as zigpy_types
@@ -37,6 +35,7 @@ import mt  # noqa: E402
 import znp_nvram as nv  # noqa: E402
 from mt import AF, APP_CNF, SYS, UTIL, ZDO, Frame, Reader  # noqa: E402
 from zigbee_devices import KINDS, Network, VirtualDevice  # noqa: E402
+from pty_port import PtyPort  # noqa: E402
 from zigbee_control import serve_control  # noqa: E402
 
 SUCCESS, FAILURE, INVALID_PARAMETER, NV_ITEM_UNINIT, NV_OPER_FAILED = 0x00, 0x01, 0x02, 0x09, 0x0A
@@ -441,101 +440,6 @@ class ZStack:
                       + data + struct.pack("<HB", device.nwk, 0))
 
 
-class Port:
-    """The device end of the pty. Bytes leave at the baud rate's pace (10 bits a byte), as on a
-    real UART; when the pty goes away the port closes and is reopened once it is back."""
-
-    def __init__(self, path: str, baudrate: int, zstack: ZStack) -> None:
-        self.path = path
-        self.baudrate = baudrate
-        self.zstack = zstack
-        self.fd: int | None = None
-        self.parser = mt.Parser()
-        self.out = bytearray()
-        self.wake = asyncio.Event()
-        self.opened = asyncio.Event()
-        zstack.send = self.send
-
-    def send(self, frame: Frame) -> None:
-        if self.fd is None:
-            return
-        self.out += frame.encode()
-        self.wake.set()
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        first = True
-        while True:
-            while not os.path.exists(self.path):
-                await asyncio.sleep(0.1)
-            try:
-                self.fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-            except OSError:
-                await asyncio.sleep(0.1)
-                continue
-            try:
-                tty.setraw(self.fd, termios.TCSANOW)  # not TCSAFLUSH: keep what the host sent meanwhile
-            except termios.error:
-                pass
-            closed = loop.create_future()
-            loop.add_reader(self.fd, self._readable, closed)
-            writer = loop.create_task(self._writer(closed))
-            if not first:
-                print(f"znp_sim: {self.path} is back", file=sys.stderr, flush=True)
-                self.zstack.power_up()
-            first = False
-            self.opened.set()
-            await closed
-            loop.remove_reader(self.fd)
-            writer.cancel()
-            os.close(self.fd)
-            self.fd = None
-            self.out.clear()
-            self.opened.clear()
-            self.zstack.state = NOT_STARTED
-            print(f"znp_sim: {self.path} went away; waiting for it to come back", file=sys.stderr, flush=True)
-            await asyncio.sleep(0.2)
-
-    def _readable(self, closed: asyncio.Future) -> None:
-        try:
-            data = os.read(self.fd, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            if not closed.done():
-                closed.set_result(None)
-            return
-        for frame in self.parser.feed(data):
-            self.zstack.on_frame(frame)
-
-    async def _writer(self, closed: asyncio.Future) -> None:
-        byte_time = 10 / self.baudrate if self.baudrate else 0
-        loop = asyncio.get_running_loop()
-        next_free = loop.time()
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            while self.out:
-                now = loop.time()
-                if next_free > now:
-                    await asyncio.sleep(next_free - now)
-                # pace in small chunks, so a long burst does not arrive faster than the line carries
-                chunk = bytes(self.out[:64])
-                try:
-                    written = os.write(self.fd, chunk)
-                except BlockingIOError:
-                    await asyncio.sleep(0.005)
-                    continue
-                except OSError:
-                    if not closed.done():
-                        closed.set_result(None)
-                    return
-                del self.out[:written]
-                next_free = max(next_free, loop.time() - 0.002) + written * byte_time
-
-
 class State:
     """The --state file: NV memory and joined devices, written (0600, it holds the network key)
     shortly after each change."""
@@ -612,7 +516,20 @@ async def amain(args: argparse.Namespace) -> None:
     network.waiting = [d for d in network.waiting if not d.joined]
     state.nvram, state.network = nvram, network
     zstack = ZStack(network, nvram, state.schedule)
-    port = Port(args.port, args.baudrate, zstack)
+    parser = mt.Parser()
+
+    def plugged(first: bool) -> None:
+        if not first:
+            print(f"znp_sim: {args.port} is back", file=sys.stderr, flush=True)
+            zstack.power_up()
+
+    def pulled() -> None:
+        zstack.state = NOT_STARTED
+        print(f"znp_sim: {args.port} went away; waiting for it to come back", file=sys.stderr, flush=True)
+
+    port = PtyPort(args.port, args.baudrate, lambda data: [zstack.on_frame(f) for f in parser.feed(data)],
+                   plugged, pulled)
+    zstack.send = lambda frame: port.write(frame.encode())
     network.start()
     server = await serve_control(network, *args.control) if args.control else None
     port_task = loop.create_task(port.run())
