@@ -135,6 +135,7 @@ class ChipLines:
             handle.set_unavailable()
 
     async def run(self) -> None:
+        warned = None  # a missing chip is said once, not at every retry
         while True:
             try:
                 self.open()
@@ -144,10 +145,13 @@ class ChipLines:
                 why = describe_oserror(exc, self.path)
                 self.problem(self.chip, f"chip {self.chip}: {why}; its {len(self.handles)} lines are unavailable, "
                                         f"retrying every {self.config.retry:g} s")
-                log.warning("gpio: cannot open %s: %s; retrying in %g s", self.chip, why, self.config.retry)
+                log.log(logging.DEBUG if why == warned else logging.WARNING,
+                        "gpio: cannot open %s: %s; retrying every %g s", self.chip, why, self.config.retry)
+                warned = why
                 await asyncio.sleep(self.config.retry)
                 continue
             self.problem(self.chip, None)
+            warned = None
             log.info("gpio: %s: %d inputs, %d outputs", self.chip, len(self.inputs), len(self.outputs))
             try:
                 why = await self.lost
