@@ -26,6 +26,11 @@ if REAL_CHIP:
     LINES.update({k: int(v) for k, v in (i.split("=") for i in os.environ.get("HIL_GPIO_LINES", "").split(",") if i)})
 
 DS18B20 = {"boiler": "28-0316a2794aff", "attic": "28-0416b3a01cee"}
+PWM = {"chip": 0, "channel": 0}
+if REAL_CHIP:
+    DS18B20 = {name: i for name, i in zip(("boiler", "attic"), os.environ.get("HIL_GPIO_DS18B20", "").split(",")) if i}
+    chip, _, channel = os.environ.get("HIL_GPIO_PWM", "0:0").partition(":")
+    PWM = {"chip": int(chip), "channel": int(channel or 0)}
 
 
 def w1_slave(milli: int, crc_ok: bool = True) -> str:
@@ -96,7 +101,7 @@ class GpioBoard:
                 {"name": "Pump relay", "line": LINES["relay"], "inverted": True, "initial": "off"},
                 {"name": "Fan relay", "line": LINES["fan"], "initial": "on"},
             ],
-            "pwm": [{"name": "Desk LED", "chip": 0, "channel": 0, "frequency": 1000}],
+            "pwm": [{"name": "Desk LED", **PWM, "frequency": 1000}],
             "onewire": [{"name": f"{k.title()} temperature", "id": v} for k, v in DS18B20.items()],
         }
         if not real:

@@ -174,6 +174,8 @@ def test_pwm_light_brightness_writes_the_duty_cycle(board):
 
 def test_ds18b20_values_and_a_bad_crc_or_power_on_value_is_unavailable_not_wrong(board):
     hub = board.hub
+    if "boiler" not in DS18B20:
+        pytest.skip("no DS18B20 in HIL_GPIO_DS18B20")
     boiler = wait_state(hub, BOILER, lambda s: s["available"])
     assert boiler["attributes"]["unit"] == "°C"
     if board.sim is None:
