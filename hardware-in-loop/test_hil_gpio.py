@@ -228,3 +228,36 @@ def test_hub_gpio_chips_and_lines_list_the_board(board):
 def test_no_chips_on_this_machine_is_a_clear_line(tmp_path):
     shown = run_cli(tmp_path, "gpio", "chips", "--dev", str(tmp_path))
     assert shown.returncode == 0 and "no GPIO chips found" in shown.stdout, shown
+
+
+def test_a_chip_that_goes_away_comes_back_and_a_restored_relay_keeps_its_state(tmp_path):
+    """A USB GPIO expander pulled out and plugged back in (here: the simulated chip's process ended
+    and started again); then a hub restart with ``initial: restore``."""
+    if REAL_CHIP:
+        pytest.skip("needs the simulated chip to go away")
+    b = GpioBoard(tmp_path, outputs=[{"name": "Pump relay", "line": 22, "inverted": True, "initial": "restore"}],
+                  inputs=[{"name": "Hall PIR", "line": 27, "bias": "pull_down", "device_class": "motion"}],
+                  pwm=[], onewire=[])
+    try:
+        b.start()
+        hub = b.hub
+        wait_state(hub, PUMP, lambda s: s["available"] and s["value"] == "off")
+        command(hub, PUMP, "turn_on")
+        b.sim.stop()
+        wait_state(hub, PIR, lambda s: not s["available"], what="the PIR unavailable with its chip gone")
+        assert not state(hub, PUMP)["available"]
+        plugins = {p["name"]: p for p in hub.get("/api/plugins")}
+        assert plugins["gpio"]["status"] == "running" and "gpiochip0" in plugins["gpio"]["note"]
+        b.sim.start()  # plugged back in: a fresh chip, every line at its default
+        wait_state(hub, PIR, lambda s: s["available"] and s["value"] == "off", what="the PIR back")
+        wait_state(hub, PUMP, lambda s: s["available"] and s["value"] == "on", what="the relay back, still on")
+        assert b.level("relay") == 0
+        assert hub.get("/api/plugins") and not {p["name"]: p for p in hub.get("/api/plugins")}["gpio"]["note"]
+        b.call("drive", line=27, level=1)
+        wait_state(hub, PIR, lambda s: s["value"] == "on", what="edges read again from the new request")
+        hub.stop()
+        b.hub.start(timeout=30)
+        wait_state(b.hub, PUMP, lambda s: s["available"] and s["value"] == "on", what="the relay restored on")
+        assert b.level("relay") == 0
+    finally:
+        b.stop()
