@@ -40,6 +40,7 @@ class ChipLines:
         self.by_offset: dict[int, Input] = {}
         self.detectors: dict[int, PressDetector] = {}
         self.lost: asyncio.Future | None = None
+        self.rising = None
 
     # --- opening -----------------------------------------------------------------------------------
     def _settings(self, gpiod, item: Input | Output, restore: dict[str, bool]):
@@ -65,6 +66,7 @@ class ChipLines:
                       for item in [*self.inputs, *self.outputs]}
             self.request = chip.request_lines(config, consumer=CONSUMER)
         self.by_offset = {self.offsets[i.key]: i for i in self.inputs}
+        self.rising = gpiod.EdgeEvent.Type.RISING_EDGE
         loop = asyncio.get_running_loop()
         for offset, item in self.by_offset.items():
             if item.kind == "button":
@@ -99,7 +101,7 @@ class ChipLines:
             item = self.by_offset.get(event.line_offset)
             if item is None:
                 continue
-            active = event.event_type is event.event_type.RISING_EDGE
+            active = event.event_type is self.rising  # the kernel reports edges after active_low
             if item.kind == "binary_sensor":
                 self.handles[item.key].set("on" if active else "off")
             else:
