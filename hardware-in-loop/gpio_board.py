@@ -91,7 +91,7 @@ class GpioBoard:
             "onewire_interval": 1,
             "inputs": [
                 {"name": "Doorbell", "line": LINES["button"], "kind": "button", "bias": "pull_up", "active_low": True,
-                 "debounce": 0.005, "timings": {"double": 0.3, "long": 0.6}},
+                 "debounce": 0.005, "timings": {"double": 0.5, "long": 1.0}},
                 {"name": "Hall PIR", "line": LINES["pir"], "bias": "pull_down", "device_class": "motion"},
                 {"name": "Front door", "line": LINES["door"], "bias": "pull_up", "device_class": "door",
                  "debounce": 0.03},
