@@ -14,7 +14,7 @@ import time
 import pytest
 from websockets.sync.client import connect
 
-from gpio_board import DS18B20, LINES, REAL_CHIP, GpioBoard
+from gpio_board import DS18B20, LINES, PWM, REAL_CHIP, GpioBoard
 from hil import run_cli, state, wait_state
 
 BUTTON, PIR, DOOR = "button.doorbell", "binary_sensor.hall_pir", "binary_sensor.front_door"
@@ -261,3 +261,13 @@ def test_a_chip_that_goes_away_comes_back_and_a_restored_relay_keeps_its_state(t
         assert b.level("relay") == 0
     finally:
         b.stop()
+
+
+def test_devices_are_the_chip_the_pwm_channel_and_each_sensor(board):
+    devices = {d["id"]: d for d in board.hub.get("/api/devices")}
+    chip = REAL_CHIP or "gpiochip0"
+    assert {PUMP, FAN, PIR, DOOR, BUTTON} <= set(devices[f"gpio:{chip}"]["entities"])
+    assert devices["gpio:gpiochip9"]["entities"] == [GARAGE]
+    assert LED in devices[f"gpio:pwmchip{0 if REAL_CHIP is None else PWM['chip']}:pwm{PWM['channel']}"]["entities"]
+    if "boiler" in DS18B20:
+        assert devices[f"gpio:{DS18B20['boiler']}"]["model"] == "DS18B20"

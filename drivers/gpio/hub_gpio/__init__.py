@@ -67,21 +67,21 @@ def hub_setup(hub: PluginContext) -> None:
     for chip, (inputs, outputs) in chips.items():
         specs = [_spec(i.key, i.kind, i.name, i.device_class) for i in inputs]
         specs += [_spec(o.key, "switch", o.name, o.device_class) for o in outputs]
-        handles = hub.add_device(Device(id=f"gpio:{chip}", name=f"GPIO {chip}", connection=chip), specs)
+        handles = hub.add_device(Device(id=chip, name=f"GPIO {chip}", connection=chip), specs)
         by_key = {spec.key: handles[spec.key] for spec in specs}
         lines = hub.data["chips"][chip] = ChipLines(hub, chip, inputs, outputs, by_key, problems)
         for key, handle in by_key.items():
             hub.data["routes"][handle.entity_id] = ("line", lines, key)
     for item in config.pwm:
         handles = hub.add_device(
-            Device(id=f"pwm:pwmchip{item.chip}:{item.channel}", name=item.name,
+            Device(id=f"pwmchip{item.chip}:pwm{item.channel}", name=item.name,
                    connection=f"{config.pwm_root}/pwmchip{item.chip}/pwm{item.channel}"),
             [_spec("light", "light", item.name)])
         channel = PwmChannel(config.pwm_root, item.chip, item.channel, item.frequency, item.inverted)
         hub.data["pwm"][handles["light"].entity_id] = (item, channel, handles["light"])
         hub.data["routes"][handles["light"].entity_id] = ("pwm", None, None)
     for item in config.onewire:
-        handles = hub.add_device(Device(id=f"w1:{item.id}", name=item.name, manufacturer="Maxim", model="DS18B20",
+        handles = hub.add_device(Device(id=item.id, name=item.name, manufacturer="Maxim", model="DS18B20",
                                         connection=f"{config.w1_root}/{item.id}"),
                                  [_spec("temperature", "sensor", item.name, "temperature")])
         hub.data["w1"][item.id] = (item, handles["temperature"])
