@@ -92,7 +92,8 @@ class GpioBoard:
             "inputs": [
                 {"name": "Doorbell", "line": LINES["button"], "kind": "button", "bias": "pull_up", "active_low": True,
                  "debounce": 0.005, "timings": {"double": 0.5, "long": 1.0}},
-                {"name": "Hall PIR", "line": LINES["pir"], "bias": "pull_down", "device_class": "motion"},
+                {"name": "Hall PIR", "line": f"GPIO{LINES['pir']}", "bias": "pull_down", "device_class": "motion"},
+                {"name": "Ghost", "line": "GPIO99", "device_class": "door"},  # no such line on the chip
                 {"name": "Front door", "line": LINES["door"], "bias": "pull_up", "device_class": "door",
                  "debounce": 0.03},
                 {"name": "Garage door", "line": 3, "chip": "gpiochip9", "device_class": "door"},
@@ -120,7 +121,7 @@ class GpioBoard:
             self.dev.mkdir(parents=True, exist_ok=True)
             self.make_sysfs()
             self.sim = Simulator("gpio_sim.py", ["--control", f"127.0.0.1:{self.control_port}",
-                                                 "--chip", "gpiochip0=pinctrl-rp1:54", "--dev-dir", str(self.dev)],
+                                                 "--chip", "gpiochip0=pinctrl-rp1:" + ",".join(f"GPIO{i}" for i in range(54)), "--dev-dir", str(self.dev)],
                                  self.folder).start()
         self.data.mkdir(exist_ok=True)
         (self.data / "configuration.yaml").write_text(self.configuration())

@@ -210,6 +210,14 @@ def test_a_missing_chip_is_unavailable_entities_and_a_line_in_hub_plugins(board)
     assert "gpiochip9" in shown.stdout, shown.stdout + shown.stderr
 
 
+def test_a_line_name_the_chip_does_not_have_is_unavailable_and_named(board):
+    hub = board.hub
+    wait_state(hub, PIR, lambda s: s["available"])  # found by its name, GPIO27
+    assert not state(hub, "binary_sensor.ghost")["available"]
+    note = {p["name"]: p for p in hub.get("/api/plugins")}["gpio"]["note"]
+    assert "'GPIO99' (Ghost) is not on gpiochip0" in note, note
+
+
 def test_hub_gpio_chips_and_lines_list_the_board(board):
     env = board.env()
     chips = run_cli(board.data, "gpio", "chips", "--json", env=env)

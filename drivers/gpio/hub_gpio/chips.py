@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def list_lines(chip: str, dev_dir: str = "/dev") -> list[dict]:
 def describe_oserror(exc: OSError, path: str) -> str:
     if isinstance(exc, FileNotFoundError):
         return f"{path} does not exist"
+    if exc.errno == errno.EBUSY:
+        return f"{path}: a line is in use by another program (`hub gpio lines` shows by whom)"
     if isinstance(exc, PermissionError):
         return f"{path}: permission denied (add the hub's user to the gpio group)"
     return f"{path}: {exc.strerror or exc} ({os.strerror(exc.errno) if exc.errno else type(exc).__name__})"

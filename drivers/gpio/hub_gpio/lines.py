@@ -41,6 +41,7 @@ class ChipLines:
         self.detectors: dict[int, PressDetector] = {}
         self.lost: asyncio.Future | None = None
         self.rising = None
+        self.bad: dict[str, str] = {}  # item key -> why its line could not be found
 
     # --- opening -----------------------------------------------------------------------------------
     def _settings(self, gpiod, item: Input | Output, restore: dict[str, bool]):
@@ -60,19 +61,31 @@ class ChipLines:
 
         restore = {o.key: (h.state is not None and h.state.value == "on")
                    for o in self.outputs if (h := self.handles.get(o.key)) is not None}
+        self.bad = {}
         with gpiod.Chip(self.path) as chip:
-            self.offsets = {item.key: chip.line_offset_from_id(item.line) for item in [*self.inputs, *self.outputs]}
+            self.offsets = {}
+            for item in [*self.inputs, *self.outputs]:
+                try:
+                    self.offsets[item.key] = chip.line_offset_from_id(item.line)
+                except (FileNotFoundError, ValueError):  # a name the chip does not have, an offset past its end
+                    lines = chip.get_info().num_lines
+                    self.bad[item.key] = (f"line {item.line!r} ({item.name}) is not on {self.chip} "
+                                          f"(offsets 0-{lines - 1}; `hub gpio lines {self.chip}` lists their names)")
             config = {self.offsets[item.key]: self._settings(gpiod, item, restore)
-                      for item in [*self.inputs, *self.outputs]}
-            self.request = chip.request_lines(config, consumer=CONSUMER)
-        self.by_offset = {self.offsets[i.key]: i for i in self.inputs}
-        self.rising = gpiod.EdgeEvent.Type.RISING_EDGE
+                      for item in [*self.inputs, *self.outputs] if item.key in self.offsets}
+            self.request = chip.request_lines(config, consumer=CONSUMER) if config else None
         loop = asyncio.get_running_loop()
+        self.lost = loop.create_future()
+        for key in self.bad:
+            self.handles[key].set_unavailable()
+        if self.request is None:
+            return
+        self.by_offset = {self.offsets[i.key]: i for i in self.inputs if i.key in self.offsets}
+        self.rising = gpiod.EdgeEvent.Type.RISING_EDGE
         for offset, item in self.by_offset.items():
             if item.kind == "button":
                 self.detectors[offset] = PressDetector(
                     lambda press, item=item: self._pressed(item, press), item.timings.double, item.timings.long, loop)
-        self.lost = loop.create_future()
         loop.add_reader(self.request.fd, self._readable)
         self._publish_all()
 
@@ -82,12 +95,16 @@ class ChipLines:
         offsets = list(self.offsets.values())
         values = dict(zip(offsets, self.request.get_values(offsets)))
         for item in self.inputs:
+            if item.key not in self.offsets:
+                continue
             if item.kind == "binary_sensor":
                 self.handles[item.key].set("on" if values[self.offsets[item.key]] == Value.ACTIVE else "off")
             else:  # a button's state is the time of its last press: the one recorded before, if any
                 handle = self.handles[item.key]
                 handle.set(handle.state.value if handle.state is not None else None)
         for item in self.outputs:
+            if item.key not in self.offsets:
+                continue
             self.handles[item.key].set("on" if values[self.offsets[item.key]] == Value.ACTIVE else "off")
 
     # --- events ------------------------------------------------------------------------------------
@@ -152,7 +169,7 @@ class ChipLines:
                 warned = why
                 await asyncio.sleep(self.config.retry)
                 continue
-            self.problem(self.chip, None)
+            self.problem(self.chip, "; ".join(self.bad.values()) or None)
             warned = None
             log.info("gpio: %s: %d inputs, %d outputs", self.chip, len(self.inputs), len(self.outputs))
             try:
@@ -168,8 +185,8 @@ class ChipLines:
     def command(self, key: str, command: str) -> Any:
         from gpiod.line import Value
 
-        if self.request is None:
-            raise CommandFailed(f"chip {self.chip} is not available")
+        if self.request is None or key not in self.offsets:
+            raise CommandFailed(self.bad.get(key) or f"chip {self.chip} is not available")
         output = next((o for o in self.outputs if o.key == key), None)
         if output is None:
             raise CommandRefused("a GPIO input cannot be commanded; it follows its line")

@@ -69,8 +69,10 @@ class _Conn:
             kind, _, text = error.partition(": ")
             if kind == "LookupError" and "no chip" in text:
                 raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+            if kind == "LookupError" and "no line named" in text:
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory")  # as gpiod: an unknown name
             if kind == "LookupError":
-                raise ValueError(f"invalid line offset or name: {text}")
+                raise ValueError("line offset of out range")
             if kind == "BlockingIOError":
                 raise OSError(errno.EBUSY, "Device or resource busy")
             if kind == "PermissionError":
