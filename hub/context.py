@@ -144,6 +144,13 @@ class PluginContext:
     def get_state(self, entity_id: str) -> State | None:
         return self._hub.states.get(entity_id)
 
+    def note(self, text: str | None) -> None:
+        """Say what is wrong while the plugin keeps running (a GPIO chip missing, an adapter gone),
+        or ``None`` once it is right again: ``hub plugins`` shows it beside the plugin's status."""
+        info = self._hub.plugins.info.get(self.name)
+        if info is not None:
+            info.note = text
+
     # --- the plugin's own devices ----------------------------------------------------------------
     def add_device(self, device: Device, entities: list[EntitySpec]) -> dict[str, EntityHandle]:
         """Register a device and its entities; returns a handle per entity key. Adding the same device
