@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ble_payloads  # noqa: E402
 from bluez_objects import Adapter1, Device1, Failed, GattCharacteristic1, GattService1  # noqa: E402
-from dbus_fast import BusType  # noqa: E402,F401
+from dbus_fast import Message, MessageType  # noqa: E402
 from dbus_fast.aio import MessageBus  # noqa: E402
 
 from zigbee_control import serve_control  # noqa: E402
@@ -271,11 +271,20 @@ class Sim:
                 delay = start + i / rate - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            elif i % 200 == 199:
-                await asyncio.sleep(0)  # let the bus writer drain and other clients in
             sent += self._advertise_once(dev)
+            if i % 100 == 99:
+                await self.drained()
         dev.values.pop("button", None)
         return sent
+
+    async def drained(self) -> None:
+        """Waits until dbus-daemon has read what was sent. dbus-fast writes a signal at once when its
+        queue is empty and gives the connection up if the socket is full (EAGAIN), so a burst of
+        advertisements must pause for a round trip (which the daemon answers after reading them)."""
+        reply = await self.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                                            interface="org.freedesktop.DBus.Peer", member="Ping"))
+        if reply is None or reply.message_type == MessageType.ERROR:
+            raise RuntimeError(f"dbus-daemon did not answer a ping: {reply and reply.body}")
 
     # --- control ------------------------------------------------------------------------------------
 
@@ -424,8 +433,13 @@ async def run(args: argparse.Namespace) -> None:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
             beacons = asyncio.create_task(sim.beacons(args.interval)) if args.interval > 0 else None
+            lost = asyncio.create_task(bus.wait_for_disconnect())
+            lost.add_done_callback(lambda _t: stop.set())
             print(f"ready {address}", flush=True)
             await stop.wait()
+            if lost.done():  # a fake that lost its bus is no fake: say so and end
+                print(f"fake BlueZ lost its bus: {lost.exception() or 'disconnected'}", file=sys.stderr, flush=True)
+                raise SystemExit(1)
             if beacons is not None:
                 beacons.cancel()
             server.close()
