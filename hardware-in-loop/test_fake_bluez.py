@@ -86,6 +86,31 @@ def test_scanner_hears_bthome_and_xiaomi_with_rssi_and_service_data(fake_bluez, 
     assert parsed["temperature"] == -4.5 and parsed["humidity"] == 63.0
 
 
+def test_a_bthome_button_press_is_an_event_in_a_trigger_based_advertisement(fake_bluez, bus):
+    fake = bus(fake_bluez({"hall": "bthome_button"}, interval=0))
+
+    async def scenario():
+        address, pressed = fake.address("hall"), asyncio.Event()
+        found: dict = {}
+
+        def detected(dev, adv):
+            frame = adv.service_data.get("0000fcd2-0000-1000-8000-00805f9b34fb", b"")
+            if dev.address == address and b"\x3a" in frame[1:]:
+                found.update(device=dev, adv=adv)
+                pressed.set()
+
+        async with BleakScanner(detected):
+            await asyncio.sleep(0.1)
+            await asyncio.to_thread(fake.call, "press", device="hall", event="double_press")
+            await asyncio.wait_for(pressed.wait(), 5)
+        return found
+
+    found = asyncio.run(scenario())
+    assert found["adv"].service_data["0000fcd2-0000-1000-8000-00805f9b34fb"][0] & 0x04  # trigger-based
+    update = BTHomeBluetoothDeviceData().update(service_info(found))
+    assert [e.event_type for e in update.events.values()] == ["double_press"]
+
+
 def test_encrypted_bthome_decodes_with_its_bind_key_only(fake_bluez, bus):
     fake = bus(fake_bluez({"shed": "bthome_encrypted"}))
     found = asyncio.run(heard(fake, "shed", lambda a: a.rssi == -65, values={"temperature": 7.5, "rssi": -65}))
