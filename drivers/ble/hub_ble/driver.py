@@ -245,16 +245,11 @@ class Ble:
     async def _availability(self) -> None:
         period = min(self.config.availability / 4, 30.0)
         while True:
-            await asyncio.sleep(period)
-            now = self.hub.now()
-            for device in self.devices.values():
-                if isinstance(device, PassiveDevice):
-                    device.check(now, self.config.availability)
+            await self.hub.scheduler.sleep_until(self.hub.now() + period)  # the hub's clock: tests drive it
+            self.check_availability()
 
-
-def _reason(exc: Exception) -> str:
-    """Why the scanner could not start, in a user's terms."""
-    if isinstance(exc, OSError) and not str(exc).startswith("adapter"):
-        bus = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket")
-        return f"BlueZ is not reachable: no system D-Bus at {bus} ({type(exc).__name__}: {exc.strerror or exc})"
-    return f"{type(exc).__name__}: {exc}"
+    def check_availability(self) -> None:
+        now = self.hub.now()
+        for device in self.devices.values():
+            if isinstance(device, PassiveDevice):
+                device.check(now, self.config.availability)

@@ -55,11 +55,12 @@ class PassiveDevice:
 
     def handle(self, info, now: float) -> Reading | None:
         reading = self.decoder.decode(info)
+        if self.decoder.key_ok is False and not self._warned_key:
+            # Only its signal strength is readable then; the key itself is never logged.
+            self._warned_key = True
+            log.warning("ble: %s (%s): the bind key does not decrypt its advertisements",
+                        self.config.label, self.address)
         if reading is None:
-            if self.decoder.key_ok is False and not self._warned_key:
-                self._warned_key = True
-                log.warning("ble: %s (%s): the bind key does not decrypt its advertisements",
-                            self.config.label, self.address)
             return None
         if reading.model and reading.model != self.model:
             self.model = reading.model
@@ -88,5 +89,5 @@ class PassiveDevice:
 
     def describe(self) -> dict:
         return {**self.config.public(), "name": self.config.label, "available": self.available,
-                "last_seen": self.last_seen, "model": self.model,
+                "last_seen": self.last_seen, "model": self.model, "key_ok": self.decoder.key_ok,
                 "entities": sorted(h.entity_id for h in self.handles.values())}
