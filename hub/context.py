@@ -141,6 +141,11 @@ class PluginContext:
         """What another part provides under ``name``, or None (no chain configured, say)."""
         return self._hub.services.get(name)
 
+    def set_note(self, text: str | None) -> None:
+        """What ``hub plugins`` shows beside a running plugin that cannot do its job for now (its
+        adapter is missing) while it waits for it; None when it can again."""
+        self._hub.plugins.info[self.name].note = text
+
     def get_state(self, entity_id: str) -> State | None:
         return self._hub.states.get(entity_id)
 
