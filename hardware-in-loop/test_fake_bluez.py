@@ -207,3 +207,41 @@ def test_bad_command_lines_are_refused_with_the_reason():
     bad = subprocess.run([sys.executable, str(SIMULATORS / "fake_bluez.py"), "--control", "127.0.0.1:1",
                           "--device", "kitchen=toaster"], capture_output=True, text=True, timeout=20)
     assert bad.returncode == 2 and "KIND one of" in bad.stderr
+
+
+def test_discovery_sessions_are_per_client_as_in_bluetoothd(fake_bluez):
+    """One client's StopDiscovery does not end another's scan; a client's second StartDiscovery is
+    refused (org.bluez.Error.InProgress), as bluetoothd does: a driver that runs a second scanner in
+    the same process meets that error here, not first on a Pi."""
+    from dbus_fast import Message, MessageType
+    from dbus_fast.aio import MessageBus
+
+    fake = fake_bluez({"kitchen": "bthome_thermometer"}, interval=0)
+
+    def call(bus, member):
+        return bus.call(Message(destination="org.bluez", path="/org/bluez/hci0",
+                                interface="org.bluez.Adapter1", member=member))
+
+    async def scenario():
+        one = await MessageBus(bus_address=fake.bus_address).connect()
+        two = await MessageBus(bus_address=fake.bus_address).connect()
+        try:
+            assert (await call(one, "StartDiscovery")).message_type == MessageType.METHOD_RETURN
+            again = await call(one, "StartDiscovery")
+            assert again.error_name == "org.bluez.Error.InProgress"
+            assert (await call(two, "StartDiscovery")).message_type == MessageType.METHOD_RETURN
+            assert (await call(two, "StopDiscovery")).message_type == MessageType.METHOD_RETURN
+            heard_while_one_scans = await asyncio.to_thread(fake.advertise, "kitchen")
+            refused = await call(two, "StopDiscovery")
+            assert refused.error_name == "org.bluez.Error.Failed" and refused.body == ["No discovery started"]
+        finally:
+            two.disconnect()
+            one.disconnect()  # leaving the bus ends its session
+        return heard_while_one_scans
+
+    assert asyncio.run(scenario()) == 1
+    for _ in range(50):
+        if fake.advertise("kitchen") == 0:
+            break
+        time.sleep(0.05)
+    assert fake.advertise("kitchen") == 0  # nobody scans any more

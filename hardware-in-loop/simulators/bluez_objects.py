@@ -23,17 +23,27 @@ class Adapter1(ServiceInterface):
     def __init__(self, sim, name: str, address: str) -> None:
         super().__init__("org.bluez.Adapter1")
         self.sim, self.adapter_name, self.address = sim, name, address
-        self.discovering = False
+        #: D-Bus clients (unique names) with a discovery session: bluetoothd keeps one per client,
+        #: refuses a second, and discovers while any is open.
+        self.clients: set[str] = set()
+
+    @property
+    def discovering(self) -> bool:
+        return bool(self.clients)
 
     @dbus_method()
     def StartDiscovery(self):
-        self.sim.discovery(self, True)
+        client = self.sim.caller
+        if client in self.clients:
+            raise Failed("Operation already in progress", "org.bluez.Error.InProgress")
+        self.sim.discovery(self, client, True)
 
     @dbus_method()
     def StopDiscovery(self):
-        if not self.discovering:
+        client = self.sim.caller
+        if client not in self.clients:
             raise Failed("No discovery started", "org.bluez.Error.Failed")
-        self.sim.discovery(self, False)
+        self.sim.discovery(self, client, False)
 
     @dbus_method()
     def SetDiscoveryFilter(self, filters: "a{sv}"):

@@ -115,6 +115,7 @@ class Sim:
         self.adapter_path = f"/org/bluez/{adapter}"
         self.adapter = Adapter1(self, adapter, address_of(f"adapter:{adapter}"))
         self.powered = True
+        self.caller: str | None = None  # the unique bus name of the method call being handled
         self.devices: dict[str, Device] = {}
         self.stats = {"advertisements": 0, "connections": 0, "disconnections": 0, "writes": 0,
                       "dropped_not_discovering": 0}
@@ -125,6 +126,15 @@ class Sim:
                              Characteristic(LBS_LED, ("read", "write"), b"\x00", 0x0E)]
             self._payload(dev)
             self.devices[name] = dev
+
+    def watch(self, message: Message) -> None:
+        """Sees every message before dbus-fast dispatches it: who is calling (bluetoothd keeps a
+        discovery session per client) and which clients left the bus (their sessions end)."""
+        if message.message_type == MessageType.METHOD_CALL:
+            self.caller = message.sender
+        elif message.member == "NameOwnerChanged" and message.body and not message.body[2]:
+            if message.body[0] in self.adapter.clients:
+                self.discovery(self.adapter, message.body[0], False)
 
     # --- objects on the bus -------------------------------------------------------------------------
 
@@ -168,9 +178,11 @@ class Sim:
 
     # --- what bluetoothd would do -------------------------------------------------------------------
 
-    def discovery(self, adapter: Adapter1, on: bool) -> None:
-        adapter.discovering = on
-        adapter.emit_properties_changed({"Discovering": on})
+    def discovery(self, adapter: Adapter1, client: str | None, on: bool) -> None:
+        was = adapter.discovering
+        (adapter.clients.add if on else adapter.clients.discard)(client)
+        if adapter.discovering != was:
+            adapter.emit_properties_changed({"Discovering": adapter.discovering})
         if on:  # devices in range are heard soon after a scan starts (after StartDiscovery's reply)
             asyncio.get_running_loop().call_later(0.05, self.beacon)
 
@@ -370,7 +382,7 @@ class Sim:
             for dev in self.devices.values():
                 self.disconnect(dev)
                 self._unexport_device(dev)
-            self.adapter.discovering = False
+            self.adapter.clients.clear()
             self.bus.unexport(self.adapter_path)
             self.powered = False
         else:
@@ -424,6 +436,10 @@ async def run(args: argparse.Namespace) -> None:
             bus = await MessageBus(bus_address=address).connect()
             devices = dict(spec.split("=", 1) for spec in args.device)
             sim = Sim(bus, args.adapter, bytes.fromhex(args.bind_key), devices)
+            bus.add_message_handler(sim.watch)
+            await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                                   interface="org.freedesktop.DBus", member="AddMatch", signature="s",
+                                   body=["type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged'"]))
             sim.export_all()
             await bus.request_name("org.bluez")
             host, _, port = args.control.rpartition(":")
