@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.plugins.ble")
 
 DEVICES_FILE = "devices.json"
+#: Seconds between checks that the adapter is still there.
+ADAPTER_CHECK = 1.0
 #: Service data UUIDs of the advertisements the parsers read, for BlueZ's passive monitors.
 BTHOME_UUID16 = b"\xd2\xfc"
 XIAOMI_UUID16 = b"\x95\xfe"
@@ -150,13 +152,28 @@ class Ble:
             log.info("ble: scanning on %s (%s), %d devices configured", self.config.adapter, self.scanning,
                      len(self.devices))
             try:
-                await asyncio.Event().wait()
+                reason = await self._adapter_lost()
             finally:
                 self.scanning = None
                 try:
                     await scanner.stop()
                 except Exception:  # noqa: BLE001 - the adapter may be gone already
                     pass
+            self._adapter_down(f"adapter {self.config.adapter}: {reason}", delay)
+            await asyncio.sleep(delay)
+
+    async def _adapter_lost(self) -> str:
+        """Returns once the adapter has gone (unplugged, powered down, bluetoothd restarted): bleak's
+        scanner does not say so itself, it only stops hearing anything."""
+        from bleak.backends.bluezdbus.manager import get_global_bluez_manager
+
+        path = f"/org/bluez/{self.config.adapter}"
+        while True:
+            await asyncio.sleep(ADAPTER_CHECK)
+            manager = await get_global_bluez_manager()
+            # bleak's own view of BlueZ's objects (kept from InterfacesAdded/Removed; bleak <4 pinned).
+            if path not in manager._properties:  # noqa: SLF001
+                return "removed from BlueZ (unplugged or powered off)"
 
     def _adapter_down(self, reason: str, delay: float) -> None:
         first = self.adapter_error is None
@@ -199,7 +216,8 @@ class Ble:
 
     async def find(self, address: str, timeout: float):
         """The bleak device to connect to: the scanner's if it heard it, else a short scan for it."""
-        device = self._ble_devices.get(address)
+        # Used once: if connecting to it fails the device may have gone, and a fresh scan says so.
+        device = self._ble_devices.pop(address, None)
         if device is not None:
             return device
         if self.adapter_error is not None:
@@ -253,3 +271,11 @@ class Ble:
         for device in self.devices.values():
             if isinstance(device, PassiveDevice):
                 device.check(now, self.config.availability)
+
+
+def _reason(exc: Exception) -> str:
+    """Why the scanner could not start, in a user's terms."""
+    if isinstance(exc, OSError):
+        bus = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket")
+        return f"BlueZ is not reachable: no system D-Bus at {bus} ({type(exc).__name__}: {exc.strerror or exc})"
+    return f"{type(exc).__name__}: {exc}"
