@@ -90,8 +90,11 @@ class FakeBluez:
             raise AssertionError(f"fake BlueZ refused {op} {fields}: {reply.get('error')}")
         return reply
 
-    def advertise(self, device: str, values: dict | None = None, count: int = 1, rate: float | None = None) -> int:
+    def advertise(self, device: str, values: dict | None = None, count: int = 1, rate: float | None = None,
+                  step: float = 0) -> int:
         fields = {"device": device, "values": values or {}, "count": count}
+        if step:
+            fields["step"] = step
         if rate:
             fields["rate"] = rate
         return self.call("advertise", **fields)["sent"]

@@ -116,6 +116,8 @@ class Sim:
         self.adapter = Adapter1(self, adapter, address_of(f"adapter:{adapter}"))
         self.powered = True
         self.caller: str | None = None  # the unique bus name of the method call being handled
+        self._unread = 0  # signals sent since dbus-daemon last showed it had read them all
+        self._drain_lock = asyncio.Lock()
         self.devices: dict[str, Device] = {}
         self.stats = {"advertisements": 0, "connections": 0, "disconnections": 0, "writes": 0,
                       "dropped_not_discovering": 0}
@@ -267,7 +269,10 @@ class Sim:
         self.stats["advertisements"] += 1
         return True
 
-    async def advertise(self, dev: Device, values: dict, count: int, rate: float | None) -> int:
+    async def advertise(self, dev: Device, values: dict, count: int, rate: float | None,
+                        step: float = 0.0) -> int:
+        """``step``: added to the temperature before each advertisement after the first, so each
+        one carries a new value (a state change in the hub, not a repeat)."""
         values = dict(values)
         if "rssi" in values:
             dev.rssi = int(values.pop("rssi"))
@@ -283,20 +288,28 @@ class Sim:
                 delay = start + i / rate - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+            if step and i:
+                dev.values["temperature"] = round(dev.values.get("temperature", 20.0) + step, 2)
             sent += self._advertise_once(dev)
-            if i % 100 == 99:
+            self._unread += 1
+            if self._unread >= 100:
                 await self.drained()
         dev.values.pop("button", None)
         return sent
 
     async def drained(self) -> None:
         """Waits until dbus-daemon has read what was sent. dbus-fast writes a signal at once when its
-        queue is empty and gives the connection up if the socket is full (EAGAIN), so a burst of
-        advertisements must pause for a round trip (which the daemon answers after reading them)."""
-        reply = await self.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                                            interface="org.freedesktop.DBus.Peer", member="Ping"))
-        if reply is None or reply.message_type == MessageType.ERROR:
-            raise RuntimeError(f"dbus-daemon did not answer a ping: {reply and reply.body}")
+        queue is empty and gives the connection up if the socket is full (EAGAIN), so bursts of
+        advertisements (several at once, one per control client) pause together, every 100 signals
+        sent by any of them, for a round trip (which the daemon answers after reading them)."""
+        async with self._drain_lock:
+            if self._unread < 100:
+                return  # another burst drained while this one waited
+            reply = await self.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                                                interface="org.freedesktop.DBus.Peer", member="Ping"))
+            if reply is None or reply.message_type == MessageType.ERROR:
+                raise RuntimeError(f"dbus-daemon did not answer a ping: {reply and reply.body}")
+            self._unread = 0
 
     # --- control ------------------------------------------------------------------------------------
 
@@ -307,7 +320,8 @@ class Sim:
         return self.devices[name]
 
     async def control(self, request: dict) -> dict:
-        """Operations: ``devices``; ``advertise`` device [values] [count=1] [rate per s]; ``press``
+        """Operations: ``devices``; ``advertise`` device [values] [count=1] [rate per s] [step];
+        ``press``
         device; ``get`` device [characteristic led|button|UUID]; ``vanish`` / ``return`` device;
         ``adapter`` powered=true|false; ``stats``."""
         op = request.get("op")
@@ -323,7 +337,7 @@ class Sim:
                 if count < 0 or (rate is not None and float(rate) <= 0):
                     raise ValueError("count must be >= 0 and rate > 0")
                 sent = await self.advertise(dev, request.get("values") or {}, count,
-                                            float(rate) if rate else None)
+                                            float(rate) if rate else None, float(request.get("step", 0)))
                 return {"ok": True, "sent": sent}
             if op == "press":
                 dev = self._dev(request)
