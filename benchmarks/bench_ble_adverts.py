@@ -69,7 +69,13 @@ def wait(predicate, timeout: float, what: str):
     raise RuntimeError(f"{what} not reached within {timeout} s")
 
 
-def run(fake: FakeBluez, api: Api, names: list[str], per_sensor: int, rate: float | None, mark: float) -> dict:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def run(fake: FakeBluez, api: Api, names: list[str], per_sensor: int, rate: float | None, mark: float,
+        hub_pid: int) -> dict:
     """Every sensor sends ``per_sensor`` advertisements (at ``rate`` per second in all, or as fast as
     it can), the last one carrying the temperature ``mark``; waits until the hub took them all in."""
     before = taken_in(api)
@@ -81,6 +87,7 @@ def run(fake: FakeBluez, api: Api, names: list[str], per_sensor: int, rate: floa
         sent[i] += fake.advertise(name, {"temperature": mark}, count=1)
 
     threads = [threading.Thread(target=send, args=(i, n)) for i, n in enumerate(names)]
+    cpu_before = cpu_seconds(hub_pid)
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -92,9 +99,11 @@ def run(fake: FakeBluez, api: Api, names: list[str], per_sensor: int, rate: floa
     except RuntimeError:
         pass  # reported below as fewer taken in than sent
     elapsed = time.perf_counter() - start
+    cpu = cpu_seconds(hub_pid) - cpu_before
     got = taken_in(api) - before
     return {"sent": sent_total, "taken_in": got, "seconds": round(elapsed, 3),
-            "taken_in_per_s": round(got / elapsed), "offered_per_s": rate or "as fast as sent"}
+            "taken_in_per_s": round(got / elapsed), "offered_per_s": rate or "as fast as sent",
+            "hub_cpu_percent_of_one_core": round(100 * cpu / elapsed, 1)}
 
 
 def main() -> None:
@@ -127,9 +136,9 @@ def main() -> None:
             wait_healthy(hub, port)
             api = Api(port, (data / "owner-token").read_text().strip())
             wait(lambda: api.get("/api/plugins/ble/devices")["scanning"], 30, "the hub scanning")
-            run(fake, api, names, 50, None, 1.0)  # warm-up: entities created, parsers' first calls
-            burst = run(fake, api, names, args.per_sensor, None, 2.0)
-            sustained = run(fake, api, names, args.per_sensor, args.rate, 3.0)
+            run(fake, api, names, 50, None, 1.0, hub.pid)  # warm-up: entities created, parsers' first calls
+            burst = run(fake, api, names, args.per_sensor, None, 2.0, hub.pid)
+            sustained = run(fake, api, names, args.per_sensor, args.rate, 3.0, hub.pid)
             states = {e["unique_id"].rsplit(":", 1)[0]: e["state"]["value"] for e in api.get("/api/entities")
                       if e["platform"] == "ble" and e["key"] == "temperature"}
             last_values_ok = all(states.get(address_of(n)) == 3.0 for n in names)
