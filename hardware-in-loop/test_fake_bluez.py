@@ -183,6 +183,25 @@ def test_a_removed_adapter_is_bluetooth_not_available_until_it_returns(fake_blue
     assert found["device"].address == fake.address("kitchen")
 
 
+def test_an_adapter_switched_off_drops_connections_and_refuses_scans_until_on(fake_bluez, bus):
+    fake = bus(fake_bluez({"desk": "lbs"}, interval=0.2))
+
+    async def scenario():
+        gone = asyncio.Event()
+        client = BleakClient(fake.address("desk"), disconnected_callback=lambda _c: gone.set(), timeout=10)
+        await client.connect()
+        await asyncio.to_thread(fake.call, "adapter", powered=False, keep=True)  # btmgmt power off
+        await asyncio.wait_for(gone.wait(), 5)
+        with pytest.raises(BleakError, match="NotReady|No powered"):  # as bleak learns of it first or not
+            async with BleakScanner():
+                pass
+        await asyncio.to_thread(fake.call, "adapter", powered=True, keep=True)
+        async with BleakClient(fake.address("desk"), timeout=10) as again:
+            return await again.read_gatt_char(LBS_LED)
+
+    assert asyncio.run(scenario()) == b"\x00"
+
+
 def test_control_errors_name_what_was_wrong(fake_bluez):
     fake = fake_bluez({"kitchen": "bthome_thermometer", "desk": "lbs"})
     with pytest.raises(AssertionError, match="no device 'attic'"):

@@ -26,6 +26,7 @@ class Adapter1(ServiceInterface):
         #: D-Bus clients (unique names) with a discovery session: bluetoothd keeps one per client,
         #: refuses a second, and discovers while any is open.
         self.clients: set[str] = set()
+        self.powered = True
 
     @property
     def discovering(self) -> bool:
@@ -33,6 +34,8 @@ class Adapter1(ServiceInterface):
 
     @dbus_method()
     def StartDiscovery(self):
+        if not self.powered:
+            raise Failed("Resource Not Ready", "org.bluez.Error.NotReady")
         client = self.sim.caller
         if client in self.clients:
             raise Failed("Operation already in progress", "org.bluez.Error.InProgress")
@@ -40,6 +43,8 @@ class Adapter1(ServiceInterface):
 
     @dbus_method()
     def StopDiscovery(self):
+        if not self.powered:
+            raise Failed("Resource Not Ready", "org.bluez.Error.NotReady")
         client = self.sim.caller
         if client not in self.clients:
             raise Failed("No discovery started", "org.bluez.Error.Failed")
@@ -75,7 +80,7 @@ class Adapter1(ServiceInterface):
 
     @dbus_property(access=READ)
     def Powered(self) -> "b":
-        return True
+        return self.powered
 
     @dbus_property(access=READ)
     def Discoverable(self) -> "b":

@@ -209,6 +209,8 @@ class Sim:
         raise Failed("Device does not exist", "org.bluez.Error.DoesNotExist")
 
     async def connect(self, dev: Device) -> None:
+        if not self.adapter.powered:
+            raise Failed("Resource Not Ready", "org.bluez.Error.NotReady")
         if not dev.present or not self.powered:
             raise Failed("Page Timeout", "org.bluez.Error.Failed")
         if not dev.connectable:
@@ -258,7 +260,7 @@ class Sim:
             dev.manufacturer_data = {0x0059: b"\x01\x02"}  # Nordic Semiconductor's company id
 
     def _advertise_once(self, dev: Device) -> bool:
-        if not (self.powered and dev.present and dev.obj is not None):
+        if not (self.powered and self.adapter.powered and dev.present and dev.obj is not None):
             return False
         if not self.adapter.discovering:
             self.stats["dropped_not_discovering"] += 1
@@ -323,7 +325,7 @@ class Sim:
         """Operations: ``devices``; ``advertise`` device [values] [count=1] [rate per s] [step];
         ``press``
         device; ``get`` device [characteristic led|button|UUID]; ``vanish`` / ``return`` device;
-        ``adapter`` powered=true|false; ``stats``."""
+        ``adapter`` powered=true|false [keep=true: switched off but still there]; ``stats``."""
         op = request.get("op")
         try:
             if op == "devices":
@@ -376,9 +378,12 @@ class Sim:
                 return {"ok": True}
             if op == "adapter":
                 powered = request.get("powered")
-                if not isinstance(powered, bool):
-                    raise ValueError("adapter wants powered=true|false")
-                self.set_powered(powered)
+                if not isinstance(powered, bool) or not isinstance(request.get("keep", False), bool):
+                    raise ValueError("adapter wants powered=true|false (and keep=true|false)")
+                if request.get("keep"):
+                    self.switch(powered)
+                else:
+                    self.set_powered(powered)
                 return {"ok": True}
             if op == "stats":
                 return {"ok": True, **self.stats,
@@ -388,9 +393,35 @@ class Sim:
         except (ValueError, TypeError) as error:
             return {"ok": False, "error": str(error)}
 
+    def switch(self, powered: bool) -> None:
+        """The adapter switched off and on (``btmgmt power off``, rfkill) but still there: bluetoothd
+        keeps the adapter on the bus with ``Powered`` false, drops the connections, ends every
+        client's discovery session (src/adapter.c, ``adapter_stop``) and removes the devices it
+        only knew from scanning (temporary ones; all of the fake's); StartDiscovery and Connect are
+        refused (NotReady) until it is on again, and a client must start discovering anew."""
+        if not self.powered:
+            self.set_powered(True)
+        if powered == self.adapter.powered:
+            return
+        if not powered:
+            for dev in self.devices.values():
+                self.disconnect(dev)
+                self._unexport_device(dev)
+            self.adapter.clients.clear()
+            self.adapter.powered = False
+            self.adapter.emit_properties_changed({"Powered": False, "Discovering": False})
+        else:
+            self.adapter.powered = True
+            self.adapter.emit_properties_changed({"Powered": True})
+            for dev in self.devices.values():
+                if dev.present and dev.obj is None:
+                    self._export_device(dev)
+
     def set_powered(self, powered: bool) -> None:
         """The adapter unplugged: its devices disconnect and bluetoothd removes it and them."""
         if powered == self.powered:
+            if powered and not self.adapter.powered:
+                self.switch(True)
             return
         if not powered:
             for dev in self.devices.values():
