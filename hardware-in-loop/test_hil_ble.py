@@ -223,7 +223,7 @@ def test_an_adapter_switched_off_and_on_is_scanned_again(fake_bluez, tmp_path, h
         fake.call("adapter", powered=True, keep=keep)
         wait_state(hub, led, lambda s: s["available"], timeout=30, what="the LED back with the adapter on")
         fake.advertise("kitchen", {"temperature": 21.5})
-        wait_state(hub, temperature, lambda s: s["value"] == 21.5, timeout=10,
+        wait_state(hub, temperature, lambda s: s["value"] == 21.5, timeout=6,
                    what="advertisements heard again once the adapter is on")
     finally:
         hub.stop()
