@@ -46,6 +46,7 @@ class Ble:
         self.adapter_error: str | None = None
         self.advertisements = 0
         self._passive_ok: bool | None = None
+        self._running = False
 
     # -- devices -------------------------------------------------------------------------------
     @property
@@ -103,8 +104,6 @@ class Ble:
         if isinstance(device, GattDevice) and self._running:
             self._spawn(device)
         return device
-
-    _running = False
 
     def _spawn(self, device: GattDevice) -> None:
         self._tasks[device.address] = asyncio.get_running_loop().create_task(device.run(), name=f"ble {device.address}")
