@@ -158,3 +158,30 @@ def test_a_missing_adapter_is_unavailable_entities_and_a_line_in_hub_plugins(tmp
         assert ble["note"] is None
     finally:
         hub.stop()
+
+
+def test_the_generic_gatt_configuration_drives_a_device_it_describes(tmp_path, hub_data, fake_bluez):
+    """The LBS device again, described by hand as a `gatt` device: service, characteristics, struct
+    format and command bytes from the configuration, nothing from the built-in profile."""
+    fake = fake_bluez({"relay": "lbs"}, interval=0.5)
+    entities = (
+        "      entities:\n"
+        "        - {key: relay, capability: switch, service: 00001523-1212-efde-1523-785feabcd123,\n"
+        "           characteristic: 00001525-1212-efde-1523-785feabcd123, decode: {format: '<B'},\n"
+        "           commands: {turn_on: '01', turn_off: '00'}}\n"
+        "        - {key: contact, capability: binary_sensor, device_class: door, notify: true,\n"
+        "           service: 00001523-1212-efde-1523-785feabcd123,\n"
+        "           characteristic: 00001524-1212-efde-1523-785feabcd123}\n")
+    (hub_data / "configuration.yaml").write_text(ble_yaml(device_yaml(fake.address("relay"), "Fan", "gatt") + entities))
+    hub = HubProcess(hub_data, extra_env=fake.env()).start()
+    try:
+        hub.wait_for(lambda: value(hub, "switch.fan_relay") == "off", what="the relay read on connect")
+        assert state(hub, "binary_sensor.fan_contact")["attributes"]["device_class"] == "door"
+        status, body = hub.request("POST", "/api/entities/switch.fan_relay/commands/turn_on", {})
+        assert status == 200, body
+        assert fake.get("relay", "led")["value"] == "01" and value(hub, "switch.fan_relay") == "on"
+        fake.call("press", device="relay")
+        hub.wait_for(lambda: "on" in [r["state"] for r in hub.get("/api/history/binary_sensor.fan_contact")["states"]],
+                     what="the notified value")
+    finally:
+        hub.stop()
