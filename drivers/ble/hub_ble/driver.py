@@ -147,7 +147,7 @@ class Ble:
                 continue
             delay = 1.0
             self.adapter_error = None
-            self.hub.set_note(None)
+            self.hub.note(None)
             log.info("ble: scanning on %s (%s), %d devices configured", self.config.adapter, self.scanning,
                      len(self.devices))
             try:
@@ -177,7 +177,7 @@ class Ble:
     def _adapter_down(self, reason: str, delay: float) -> None:
         first = self.adapter_error is None
         self.adapter_error = reason
-        self.hub.set_note(f"{reason} (retrying)")
+        self.hub.note(f"{reason} (retrying)")
         for device in self.devices.values():
             if isinstance(device, PassiveDevice):
                 device.set_unavailable()
