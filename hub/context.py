@@ -141,13 +141,15 @@ class PluginContext:
         """What another part provides under ``name``, or None (no chain configured, say)."""
         return self._hub.services.get(name)
 
-    def set_note(self, text: str | None) -> None:
-        """What ``hub plugins`` shows beside a running plugin that cannot do its job for now (its
-        adapter is missing) while it waits for it; None when it can again."""
-        self._hub.plugins.info[self.name].note = text
-
     def get_state(self, entity_id: str) -> State | None:
         return self._hub.states.get(entity_id)
+
+    def note(self, text: str | None) -> None:
+        """Say what is wrong while the plugin keeps running (a GPIO chip missing, an adapter gone),
+        or ``None`` once it is right again: ``hub plugins`` shows it beside the plugin's status."""
+        info = self._hub.plugins.info.get(self.name)
+        if info is not None:
+            info.note = text
 
     # --- the plugin's own devices ----------------------------------------------------------------
     def add_device(self, device: Device, entities: list[EntitySpec]) -> dict[str, EntityHandle]:

@@ -29,8 +29,24 @@ def hub_config_schema() -> type[BleConfig]:
     return BleConfig
 
 
+#: What the driver imports, heavy enough (cryptography, dbus-fast, the parsers' tables) to stall the
+#: event loop for a second on a Pi: imported in a thread at set-up, not on the first advertisement.
+LIBRARIES = ("bleak", "bleak.backends.bluezdbus.manager", "bleak.backends.bluezdbus.advertisement_monitor",
+             "bleak_retry_connector", "bthome_ble", "xiaomi_ble", "home_assistant_bluetooth")
+
+
+def _import_libraries() -> None:
+    import importlib
+
+    for name in LIBRARIES:
+        importlib.import_module(name)
+
+
 @hookimpl
-def hub_setup(hub: PluginContext) -> None:
+async def hub_setup(hub: PluginContext) -> None:
+    import asyncio
+
+    await asyncio.to_thread(_import_libraries)
     from hub_ble.driver import Ble
 
     for name in ("bleak", "bleak_retry_connector", "bthome_ble", "xiaomi_ble", "habluetooth", "dbus_fast"):

@@ -46,6 +46,7 @@ class Ble:
         self.adapter_error: str | None = None
         self.advertisements = 0
         self._passive_ok: bool | None = None
+        self._running = False
 
     # -- devices -------------------------------------------------------------------------------
     @property
@@ -104,8 +105,6 @@ class Ble:
             self._spawn(device)
         return device
 
-    _running = False
-
     def _spawn(self, device: GattDevice) -> None:
         self._tasks[device.address] = asyncio.get_running_loop().create_task(device.run(), name=f"ble {device.address}")
 
@@ -148,7 +147,7 @@ class Ble:
                 continue
             delay = 1.0
             self.adapter_error = None
-            self.hub.set_note(None)
+            self.hub.note(None)
             log.info("ble: scanning on %s (%s), %d devices configured", self.config.adapter, self.scanning,
                      len(self.devices))
             try:
@@ -178,7 +177,7 @@ class Ble:
     def _adapter_down(self, reason: str, delay: float) -> None:
         first = self.adapter_error is None
         self.adapter_error = reason
-        self.hub.set_note(f"{reason} (retrying)")
+        self.hub.note(f"{reason} (retrying)")
         for device in self.devices.values():
             if isinstance(device, PassiveDevice):
                 device.set_unavailable()

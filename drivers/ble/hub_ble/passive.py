@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from hub.core.redact import also_hide_in_logs
 from hub.devices.model import Device, EntitySpec
 
 from hub_ble.config import BleDevice
@@ -31,6 +32,9 @@ class PassiveDevice:
         self.hub = hub
         self.config = config
         key = config.bind_key.get_secret_value() if config.bind_key is not None else None
+        if key:
+            # Whatever a library logs (bthome-ble's debug lines print what it decrypts with), not the key.
+            also_hide_in_logs({key, key.upper()})
         self.decoder = Decoder(config.type, bytes.fromhex(key) if key else None)
         self.handles: dict[str, "EntityHandle"] = {}
         self.last_seen: float | None = None

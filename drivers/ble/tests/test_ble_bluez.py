@@ -26,6 +26,11 @@ def value(hub: HubProcess, entity_id: str):
     return s["value"] if s and s["available"] else None
 
 
+def noted(hub: HubProcess, text: str) -> dict | None:
+    """The ble plugin's row in ``GET /api/plugins`` if its note says ``text``."""
+    return next((p for p in hub.get("/api/plugins") if p["name"] == "ble" and text in (p["note"] or "")), None)
+
+
 def test_passive_sensors_reach_the_hub_and_a_heard_one_is_offered_then_added(tmp_path, hub_data, fake_bluez):
     fake = fake_bluez({"kitchen": "bthome_thermometer", "cellar": "bthome_encrypted", "door": "xiaomi_lywsdcgq",
                        "remote": "bthome_button"}, bind_key=BIND_KEY, interval=0.5)
@@ -130,9 +135,8 @@ def test_a_missing_adapter_is_unavailable_entities_and_a_line_in_hub_plugins(tmp
     (hub_data / "configuration.yaml").write_text(ble_yaml(devices, adapter="hci1"))
     hub = HubProcess(hub_data, extra_env=fake.env()).start()
     try:
-        hub.wait_for(lambda: "hci1" in str(hub.get("/api/plugins")), what="the note")
-        (ble,) = [p for p in hub.get("/api/plugins") if p["name"] == "ble"]
-        assert ble["status"] == "running" and "adapter hci1" in ble["note"] and "not found" in ble["note"]
+        ble = hub.wait_for(lambda: noted(hub, "adapter hci1"), what="the note")
+        assert ble["status"] == "running" and "not found" in ble["note"]
         assert state(hub, "switch.desk_led")["available"] is False
         assert state(hub, "sensor.kitchen_signal_strength")["available"] is False
         out = run_cli(hub_data, "plugins", env={"HUB_URL": hub.url})
@@ -149,12 +153,39 @@ def test_a_missing_adapter_is_unavailable_entities_and_a_line_in_hub_plugins(tmp
         fake.call("adapter", powered=False)
         hub.wait_for(lambda: state(hub, "sensor.kitchen_temperature")["available"] is False
                      and state(hub, "switch.desk_led")["available"] is False, what="unavailable without the adapter")
-        (ble,) = [p for p in hub.get("/api/plugins") if p["name"] == "ble"]
-        assert ble["status"] == "running" and "adapter hci0" in ble["note"]
+        ble = hub.wait_for(lambda: noted(hub, "adapter hci0"), what="the note")
+        assert ble["status"] == "running" and "removed" in ble["note"]
         fake.call("adapter", powered=True)
         hub.wait_for(lambda: value(hub, "sensor.kitchen_temperature") is not None and value(hub, "switch.desk_led"),
                      20, what="both devices back")
-        (ble,) = [p for p in hub.get("/api/plugins") if p["name"] == "ble"]
-        assert ble["note"] is None
+        # (A note may only be left by the hub's stall watchdog on a starved machine, never the adapter's.)
+        assert noted(hub, "adapter") is None
+    finally:
+        hub.stop()
+
+
+def test_the_generic_gatt_configuration_drives_a_device_it_describes(tmp_path, hub_data, fake_bluez):
+    """The LBS device again, described by hand as a `gatt` device: service, characteristics, struct
+    format and command bytes from the configuration, nothing from the built-in profile."""
+    fake = fake_bluez({"relay": "lbs"}, interval=0.5)
+    entities = (
+        "      entities:\n"
+        "        - {key: relay, capability: switch, service: 00001523-1212-efde-1523-785feabcd123,\n"
+        "           characteristic: 00001525-1212-efde-1523-785feabcd123, decode: {format: '<B'},\n"
+        "           commands: {turn_on: '01', turn_off: '00'}}\n"
+        "        - {key: contact, capability: binary_sensor, device_class: door, notify: true,\n"
+        "           service: 00001523-1212-efde-1523-785feabcd123,\n"
+        "           characteristic: 00001524-1212-efde-1523-785feabcd123}\n")
+    (hub_data / "configuration.yaml").write_text(ble_yaml(device_yaml(fake.address("relay"), "Fan", "gatt") + entities))
+    hub = HubProcess(hub_data, extra_env=fake.env()).start()
+    try:
+        hub.wait_for(lambda: value(hub, "switch.fan_relay") == "off", what="the relay read on connect")
+        assert state(hub, "binary_sensor.fan_contact")["attributes"]["device_class"] == "door"
+        status, body = hub.request("POST", "/api/entities/switch.fan_relay/commands/turn_on", {})
+        assert status == 200, body
+        assert fake.get("relay", "led")["value"] == "01" and value(hub, "switch.fan_relay") == "on"
+        fake.call("press", device="relay")
+        hub.wait_for(lambda: "on" in [r["state"] for r in hub.get("/api/history/binary_sensor.fan_contact")["states"]],
+                     what="the notified value")
     finally:
         hub.stop()
