@@ -200,10 +200,6 @@ def test_a_missing_adapter_is_unavailable_and_a_line_in_hub_plugins_then_it_come
         hub.stop()
 
 
-@pytest.mark.xfail(reason="h19-ble at ddd7fd8 polls for the adapter's object once a second: an adapter switched "
-                          "off and on (still present), or pulled and replugged within that second, has lost the "
-                          "scanner's discovery session in bluetoothd, and the driver does not start it again: no "
-                          "advertisement is heard until the hub restarts (NOTE19-bluez-to-ble.md)")
 @pytest.mark.parametrize("how", ["switched", "replugged"])
 def test_an_adapter_switched_off_and_on_is_scanned_again(fake_bluez, tmp_path, how):
     fake = fake_bluez({"kitchen": "bthome_thermometer", "desk": "lbs"}, interval=0.3)

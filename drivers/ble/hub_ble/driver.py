@@ -47,6 +47,7 @@ class Ble:
         self.advertisements = 0
         self._passive_ok: bool | None = None
         self._running = False
+        self._waiters: dict[str, asyncio.Future] = {}  # GATT devices waiting to be heard
 
     # -- devices -------------------------------------------------------------------------------
     @property
@@ -151,28 +152,42 @@ class Ble:
             log.info("ble: scanning on %s (%s), %d devices configured", self.config.adapter, self.scanning,
                      len(self.devices))
             try:
-                reason = await self._adapter_lost()
+                reason, down = await self._adapter_lost()
             finally:
                 self.scanning = None
                 try:
                     await scanner.stop()
                 except Exception:  # noqa: BLE001 - the adapter may be gone already
                     pass
-            self._adapter_down(f"adapter {self.config.adapter}: {reason}", delay)
-            await asyncio.sleep(delay)
+            if down:
+                self._adapter_down(f"adapter {self.config.adapter}: {reason}", delay)
+                await asyncio.sleep(delay)
+            else:
+                log.info("ble: %s: %s; starting the scan again", self.config.adapter, reason)
 
-    async def _adapter_lost(self) -> str:
-        """Returns once the adapter has gone (unplugged, powered down, bluetoothd restarted): bleak's
-        scanner does not say so itself, it only stops hearing anything."""
+    async def _adapter_lost(self) -> tuple[str, bool]:
+        """Returns once the scan has ended without us, with why and whether the adapter is down: it
+        was removed (unplugged), switched off (``btmgmt power off``, rfkill), or it is on but not
+        discovering any more (bluetoothd restarted, or the adapter was replugged between two checks:
+        bluetoothd then has no discovery session of ours). bleak's scanner says none of this, it only
+        stops hearing anything; its manager's copy of BlueZ's objects does (bleak <4 is pinned)."""
         from bleak.backends.bluezdbus.manager import get_global_bluez_manager
 
         path = f"/org/bluez/{self.config.adapter}"
+        idle = 0
         while True:
             await asyncio.sleep(ADAPTER_CHECK)
             manager = await get_global_bluez_manager()
-            # bleak's own view of BlueZ's objects (kept from InterfacesAdded/Removed; bleak <4 pinned).
-            if path not in manager._properties:  # noqa: SLF001
-                return "removed from BlueZ (unplugged or powered off)"
+            adapter = manager._properties.get(path, {}).get("org.bluez.Adapter1")  # noqa: SLF001
+            if adapter is None:
+                return "removed from BlueZ (unplugged)", True
+            if not adapter.get("Powered", True):
+                return "switched off", True
+            # Discovering turns true a moment after StartDiscovery answers: false twice is a lost scan.
+            # A passive scan (an advertisement monitor) does not set it.
+            idle = idle + 1 if self.scanning == "active" and not adapter.get("Discovering", True) else 0
+            if idle >= 2:
+                return "not discovering any more", False
 
     def _adapter_down(self, reason: str, delay: float) -> None:
         first = self.adapter_error is None
@@ -214,22 +229,42 @@ class Ble:
         return scanner
 
     async def find(self, address: str, timeout: float):
-        """The bleak device to connect to: the scanner's if it heard it, else a short scan for it."""
-        # Used once: if connecting to it fails the device may have gone, and a fresh scan says so.
+        """The bleak device to connect to, as the scanner heard it; None if it is not heard within
+        ``timeout``. The running scan is waited on, never a second one started beside it: bleak sends
+        every scanner's StartDiscovery over one D-Bus connection, and bluetoothd refuses a client's
+        second one (InProgress), so the race could fail the main scanner. Only beside a passive scan
+        (an advertisement monitor, not a discovery) is a short active scan started for it."""
+        # Used once: if connecting to it fails the device may have gone, and a fresh sighting says so.
         device = self._ble_devices.pop(address, None)
         if device is not None:
             return device
         if self.adapter_error is not None:
             raise ConnectionError(self.adapter_error)
-        from bleak import BleakScanner
+        if self.scanning == "passive":
+            from bleak import BleakScanner
 
-        return await BleakScanner.find_device_by_address(address, timeout=timeout, bluez={"adapter": self.config.adapter})
+            return await BleakScanner.find_device_by_address(address, timeout=timeout,
+                                                              bluez={"adapter": self.config.adapter})
+        waiter = self._waiters.get(address)
+        if waiter is None or waiter.done():
+            waiter = self._waiters[address] = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            return None
+        finally:
+            if self._waiters.get(address) is waiter and waiter.done():
+                del self._waiters[address]
 
     def _detected(self, device, adv) -> None:
         self.advertisements += 1
         address = device.address.upper()
         now = self.hub.now()
-        self._ble_devices[address] = device
+        waiter = self._waiters.pop(address, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(device)  # a GATT device waiting to be heard, connected from this sighting
+        else:
+            self._ble_devices[address] = device
         info = service_info(device, adv, self.config.adapter)
         seen = self.discovered.get(address)
         if seen is None:
