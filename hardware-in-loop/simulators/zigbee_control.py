@@ -8,12 +8,14 @@ are :meth:`zigbee_devices.Network.control`'s; hardware-in-loop/README.md lists t
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 
-from zigbee_devices import Network
 
+async def serve_control(network, host: str, port: int) -> asyncio.AbstractServer:
+    """``network`` is anything with ``control(request) -> answer``; an awaitable answer (the fake
+    BlueZ's, which may send for a while) is awaited before it is written."""
 
-async def serve_control(network: Network, host: str, port: int) -> asyncio.AbstractServer:
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
@@ -27,6 +29,8 @@ async def serve_control(network: Network, host: str, port: int) -> asyncio.Abstr
                     answer = {"ok": False, "error": f"bad request line ({error}): want one JSON object"}
                 else:
                     answer = network.control(request)
+                    if inspect.isawaitable(answer):
+                        answer = await answer
                 writer.write(json.dumps(answer).encode() + b"\n")
                 await writer.drain()
         except ConnectionError:
@@ -41,12 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     """``python zigbee_control.py HOST:PORT OP [FIELD=VALUE ...]``: one operation, its answer
     printed, so trying the emulator by hand needs no netcat. Values are JSON where they parse
     (``value=21.5``, ``value=true``), text otherwise (``device=plug1``)."""
+    import os
     import socket
     import sys
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2 or ":" not in args[0]:
-        print("usage: zigbee_control.py HOST:PORT OP [FIELD=VALUE ...]   e.g. 127.0.0.1:7720 join device=plug1",
+        script = os.path.basename(sys.argv[0])
+        print(f"usage: {script} HOST:PORT OP [FIELD=VALUE ...]   e.g. 127.0.0.1:7720 get device=plug1",
               file=sys.stderr)
         return 2
     host, _, port = args[0].rpartition(":")
