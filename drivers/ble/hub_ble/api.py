@@ -24,17 +24,17 @@ def router(hub: PluginContext) -> APIRouter:
                 "advertisements": b.advertisements}
 
     @api.get("/discovered")
-    def discovered() -> dict:
+    async def discovered() -> dict:
         """Every address heard since the hub started, newest first: what ``hub ble scan`` shows."""
         rows = sorted(ble().discovered.values(), key=lambda r: r.get("last_seen") or 0, reverse=True)
         return {**adapter(), "devices": [dict(r) for r in rows]}
 
     @api.get("/devices")
-    def devices() -> dict:
+    async def devices() -> dict:
         return {**adapter(), "devices": [d.describe() for d in ble().devices.values()]}
 
     @api.post("/devices", status_code=201)
-    def add(body: BleDevice) -> dict:
+    async def add(body: BleDevice) -> dict:
         """Add a device as the configuration would (same fields); kept across restarts."""
         try:
             device = ble().add(body)

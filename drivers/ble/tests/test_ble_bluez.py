@@ -189,3 +189,21 @@ def test_the_generic_gatt_configuration_drives_a_device_it_describes(tmp_path, h
                      what="the notified value")
     finally:
         hub.stop()
+
+
+def test_a_gatt_device_added_through_the_api_connects_at_once(tmp_path, hub_data, fake_bluez):
+    """``hub ble add ... --type lbs`` on a running hub: the device is connected and switchable
+    without a restart (the route once ran off the event loop and could not start the connection)."""
+    fake = fake_bluez({"led": "lbs"}, interval=0.5)
+    (hub_data / "configuration.yaml").write_text(ble_yaml(""))
+    hub = HubProcess(hub_data, extra_env=fake.env()).start()
+    try:
+        status, body = hub.request("POST", "/api/plugins/ble/devices",
+                                   {"address": fake.address("led"), "name": "Desk", "type": "lbs"})
+        assert status == 201, body
+        hub.wait_for(lambda: value(hub, "switch.desk_led") == "off", what="the added LED read on connect")
+        status, body = hub.request("POST", "/api/entities/switch.desk_led/commands/turn_on", {})
+        assert status == 200, body
+        assert fake.get("led", "led")["value"] == "01"
+    finally:
+        hub.stop()

@@ -46,7 +46,7 @@ def router(hub: PluginContext) -> APIRouter:
         return {"until": until}
 
     @api.get("/devices")
-    def devices() -> dict:
+    async def devices() -> dict:
         g = gateway()
         open_until = g.permit_until if g.permit_until > hub.now() else None
         return {"connected": g.app is not None, "permit_until": open_until, "devices": g.describe()}
