@@ -32,6 +32,11 @@ log = logging.getLogger("hub.plugins.zigbee")
 
 #: radio_type -> the module holding that radio library's ControllerApplication.
 RADIOS = {"znp": "zigpy_znp.zigbee.application", "ezsp": "bellows.zigbee.application"}
+#: A radio library waiting on a stick that was pulled out can wait forever (seen with bellows under
+#: load: no log line after "lost the radio", no reconnect). Closing is bounded so the driver goes on to
+#: reopen the stick; starting is bounded generously, as forming a network scans every channel first.
+STOP_TIMEOUT = 10.0
+START_TIMEOUT = 120.0
 DB_FILE = "zigbee.db"
 BACKUP_DIR = "backups"
 BACKUP_FILE = "zigbee-network.json"
@@ -121,7 +126,8 @@ class Radio:
                 _hide_key(known.network_info.network_key.key)
             app.add_listener(listener)
             app.backups.add_listener(_BackupWriter(self))
-            await app.startup(auto_form=True)
+            async with asyncio.timeout(START_TIMEOUT):
+                await app.startup(auto_form=True)
         except BaseException:
             await _shutdown(app)
             raise
@@ -199,6 +205,10 @@ class _BackupWriter:
 
 async def _shutdown(app: "zigpy.application.ControllerApplication") -> None:
     try:
-        await app.shutdown(db=True)
+        async with asyncio.timeout(STOP_TIMEOUT):
+            await app.shutdown(db=True)
+    except TimeoutError:
+        log.warning("zigbee: the radio library did not close within %g s; reopening the stick without it",
+                    STOP_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - a radio already gone cannot be shut down cleanly
         log.debug("zigbee: shutdown: %s", exc)
