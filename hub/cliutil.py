@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,15 @@ def call_api(ctx: Ctx, fn):
         return fn(ctx.client())
     except ClientError as exc:
         fail(str(exc))
+
+
+def ago(ts: float | None) -> str:
+    """``12s ago``, ``5m ago``, ``3h ago``, ``2d ago`` or ``never``: when a device was last heard, in the
+    drivers' listings (``hub zigbee devices``, ``hub ble scan``)."""
+    if not ts:
+        return "never"
+    seconds = max(0, int(time.time() - ts))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"

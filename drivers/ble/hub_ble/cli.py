@@ -9,19 +9,9 @@ import time
 import click
 
 from hub.client import ClientError
-from hub.cliutil import Ctx, call_api, connection_options, emit_json, fail, json_option, pass_ctx, table
+from hub.cliutil import Ctx, ago, call_api, connection_options, emit_json, fail, json_option, pass_ctx, table
 
 BASE = "/api/plugins/ble"
-
-
-def _ago(ts: float | None) -> str:
-    if not ts:
-        return "never"
-    seconds = max(0, int(time.time() - ts))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
 
 
 def _values(values: dict) -> str:
@@ -68,7 +58,7 @@ def _show_scan(answer: dict, show_all: bool) -> None:
     devices = [d for d in answer["devices"] if show_all or d.get("parser")]
     rows = [[d["address"], d.get("name") or "", d.get("rssi") if d.get("rssi") is not None else "",
              d.get("parser") or "", "yes" if d.get("configured") else "no", _values(d.get("values") or {}),
-             _ago(d.get("last_seen"))] for d in devices]
+             ago(d.get("last_seen"))] for d in devices]
     table("BLE devices heard", ["address", "name", "rssi", "type", "configured", "values", "last seen"], rows)
     hidden = len(answer["devices"]) - len(devices)
     if hidden:
@@ -97,7 +87,7 @@ def devices(ctx: Ctx, as_json: bool) -> None:
             seen = ""
         else:
             status = "available" if d.get("available") else "unavailable"
-            seen = _ago(d.get("last_seen"))
+            seen = ago(d.get("last_seen"))
         rows.append([d["address"], d["name"], d["type"] + (" (encrypted)" if d.get("encrypted") else ""),
                      status, seen, "\n".join(d["entities"])])
     table("BLE devices", ["address", "name", "type", "status", "last seen", "entities"], rows)

@@ -9,19 +9,9 @@ import urllib.parse
 import click
 
 from hub.client import ClientError
-from hub.cliutil import Ctx, call_api, connection_options, emit_json, fail, json_option, pass_ctx, table
+from hub.cliutil import Ctx, ago, call_api, connection_options, emit_json, fail, json_option, pass_ctx, table
 
 BASE = "/api/plugins/zigbee"
-
-
-def _ago(ts: float | None) -> str:
-    if not ts:
-        return "never"
-    seconds = max(0, int(time.time() - ts))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
 
 
 @click.group()
@@ -56,7 +46,7 @@ def devices(ctx: Ctx, as_json: bool) -> None:
         emit_json(answer)
         return
     rows = [[d["ieee"], d["nwk"], d["name"], d["power_source"] or "", d["lqi"] if d["lqi"] is not None else "",
-             _ago(d["last_seen"]), "yes" if d["available"] else "no", len(d["entities"])] for d in answer["devices"]]
+             ago(d["last_seen"]), "yes" if d["available"] else "no", len(d["entities"])] for d in answer["devices"]]
     table(None, ["ieee", "nwk", "name", "power", "lqi", "last seen", "available", "entities"], rows)
     if not answer["connected"]:
         click.secho("the radio is not connected", fg="yellow", err=True)
