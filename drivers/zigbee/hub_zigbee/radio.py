@@ -32,10 +32,11 @@ log = logging.getLogger("hub.plugins.zigbee")
 
 #: radio_type -> the module holding that radio library's ControllerApplication.
 RADIOS = {"znp": "zigpy_znp.zigbee.application", "ezsp": "bellows.zigbee.application"}
-#: A radio library waiting on a stick that was pulled out can wait forever (seen with bellows under
-#: load: no log line after "lost the radio", no reconnect). Closing is bounded so the driver goes on to
-#: reopen the stick; starting is bounded generously, as forming a network scans every channel first.
-STOP_TIMEOUT = 10.0
+#: A radio library's close can wait forever (seen with bellows under load, after an unplug and on a
+#: plain hub stop: zigpy's SerialProtocol.wait_until_closed has no timeout). A healthy close takes
+#: milliseconds, so it is bounded short: the driver goes on to reopen the stick, and a stopping hub is
+#: not held up. Starting is bounded generously, as forming a network scans every channel first.
+STOP_TIMEOUT = 3.0
 START_TIMEOUT = 120.0
 DB_FILE = "zigbee.db"
 BACKUP_DIR = "backups"
