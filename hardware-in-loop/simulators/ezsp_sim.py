@@ -204,13 +204,8 @@ async def main(args: argparse.Namespace) -> None:
     for name, kind in args.device:
         network.add(name, kind)
     for count, kind in args.fleet:
-        for index in range(count):
-            device = network.add(f"{kind}-{index}", kind)
-            device.fleet_period = args.fleet_period
-            network.fleet.append(device)
-            network.waiting.append(device)  # joins when permit-join opens, as a user pairing them
+        network.add_fleet(count, kind, args.fleet_period)
     network.restore(nvram.devices)
-    network.waiting = [d for d in network.waiting if not d.joined]
     nvram.air = network
     radio = Radio(network, nvram)
     stack = Ezsp(nvram, radio)

@@ -802,8 +802,19 @@ class Network:
     def state(self) -> dict:
         return {name: d.state() for name, d in self.devices.items() if d.joined}
 
+    def add_fleet(self, count: int, kind: str, period: float) -> None:
+        """``--fleet COUNT=KIND``: devices named ``KIND-0`` ... that join as soon as permit-join opens
+        (as a user pairing them), then each report every ``period`` seconds."""
+        for index in range(count):
+            device = self.add(f"{kind}-{index}", kind)
+            device.fleet_period = period
+            self.fleet.append(device)
+            self.waiting.append(device)
+
     def restore(self, saved: dict) -> None:
+        """Devices as the --state file left them; those already joined no longer wait to join."""
         for name, data in saved.items():
             device = self.devices.get(name)
             if device is not None and device.kind_name == data.get("kind"):
                 device.restore(data)
+        self.waiting = [d for d in self.waiting if not d.joined]
