@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub.core.events import CustomEvent
-from hub.core.registry import EntityEntry
+from hub.core.registry import DeviceEntry, EntityEntry
 from hub.core.state import State
 from hub.devices.capabilities import get_capability
 from hub.devices.model import Device, EntitySpec
@@ -143,6 +143,21 @@ class PluginContext:
 
     def get_state(self, entity_id: str) -> State | None:
         return self._hub.states.get(entity_id)
+
+    def all_states(self) -> list[State]:
+        return list(self._hub.states)
+
+    # The registries, read-only: a bridge (MQTT discovery, a peer hub) describes every entity of the
+    # hub, not only its own. Entries are the registry's own objects; treat them as frozen.
+    def get_entity(self, entity_id: str) -> EntityEntry | None:
+        return self._hub.entities.get(entity_id)
+
+    def all_entities(self) -> list[EntityEntry]:
+        return list(self._hub.entities)
+
+    def get_device(self, device_id: str) -> "DeviceEntry | None":
+        """A device by its hub-wide id (``EntityEntry.device_id``: ``"<platform>:<id>"``)."""
+        return self._hub.devices.get(device_id)
 
     def note(self, text: str | None) -> None:
         """Say what is wrong while the plugin keeps running (a GPIO chip missing, an adapter gone),

@@ -26,7 +26,7 @@ from hub.config import CORE_SECTION, ConfigIssue, CoreConfig, LoadedConfig, load
 from hub.context import EntityHandle, PluginContext
 from hub.core.bus import EventBus
 from hub.core.commands import CommandRegistry, EntityUnavailable
-from hub.core.events import EntityRegistered, HubStarted, HubStopping, PluginStatusChanged
+from hub.core.events import EntityRegistered, EntityRemoved, HubStarted, HubStopping, PluginStatusChanged
 from hub.core.redact import hide_secrets_in_logs, scrub
 from hub.core.registry import DeviceRegistry, EntityRegistry
 from hub.core.scheduler import Scheduler
@@ -395,6 +395,9 @@ class Hub:
         self.devices.remove(full_id)
         if self.store is not None:
             self.store.remove_device(full_id, removed)
+        now = self.now()
+        for entity_id in removed:
+            self.bus.publish(EntityRemoved(now, entity_id, full_id, platform))
         return removed
 
     # --- owner token and run file --------------------------------------------------------------------

@@ -89,6 +89,23 @@ class EntityRegistered(Event):
         return {"entity_id": self.entity_id, "device_id": self.device_id, "platform": self.platform}
 
 
+class EntityRemoved(Event):
+    """An entity left the hub (its driver removed the device): a bridge that announced it elsewhere
+    (MQTT discovery) withdraws it."""
+
+    __slots__ = ("entity_id", "device_id", "platform")
+    event_type = "entity_removed"
+
+    def __init__(self, time, entity_id, device_id, platform) -> None:
+        self.time = time
+        self.entity_id = entity_id
+        self.device_id = device_id
+        self.platform = platform
+
+    def data(self):
+        return {"entity_id": self.entity_id, "device_id": self.device_id, "platform": self.platform}
+
+
 class PluginStatusChanged(Event):
     """A plugin was set up, failed, crashed or was restarted: what ``hub plugins`` shows, live."""
 

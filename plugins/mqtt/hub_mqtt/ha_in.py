@@ -1,0 +1,15 @@
+"""(Being built: see plugins/mqtt/hub_mqtt/__init__.py for this part's job.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def setup(hub: Any, link: Any) -> None:
+    """Subscribe to what this part needs on the hub's bus and on the broker."""
+
+
+async def handle_command(hub: Any, entity: Any, command: str, args: Any) -> Any:
+    from hub.core.commands import CommandRefused
+
+    raise CommandRefused("not built yet")

@@ -1,0 +1,175 @@
+"""Helpers of the MQTT plugin's tests: a real mosquitto on a free loopback port, and a plain MQTT
+client (paho, as any other program on the broker would be) that records what it receives.
+
+(A module of its own name: several test folders have a conftest.py, and only one of them can be
+imported as ``conftest``.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+
+REPO = Path(__file__).resolve().parents[3]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mosquitto:
+    """mosquitto in its own process, on its own port, with a generated configuration.
+
+    ``extra`` lines go into the configuration file (a password file, TLS listeners). ``stop()`` and
+    ``start()`` again keep the port, so a hub configured for it finds it back: the broker restarting.
+    """
+
+    def __init__(self, workdir: Path, *, extra: str = "", anonymous: bool = True, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.conf = workdir / "mosquitto.conf"
+        self.log_path = workdir / "mosquitto.log"
+        self.extra = extra
+        self.anonymous = anonymous
+        self.proc: subprocess.Popen | None = None
+
+    def write_conf(self) -> None:
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            f"allow_anonymous {'true' if self.anonymous else 'false'}",
+            "persistence true",
+            f"persistence_location {self.workdir}/",
+            "autosave_interval 1",
+            f"log_dest file {self.log_path}",
+            "log_type error", "log_type warning", "log_type notice",
+            self.extra,
+        ]
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    def start(self, timeout: float = 10.0) -> "Mosquitto":
+        self.write_conf()
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode()} {self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on {self.port}: {self.log()}")
+
+    def stop(self) -> None:
+        """A clean stop (SIGTERM): mosquitto saves its persistence file first."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def kill(self) -> None:
+        """The broker dies (SIGKILL): only what it saved before stays."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class Client:
+    """A paho client in its own network thread that records every message it gets.
+
+    ``wait(topic, predicate)`` waits for a message on a topic (the latest one is kept per topic,
+    and all of them in ``messages``)."""
+
+    def __init__(self, port: int, *, client_id: str = "", subscribe: str | list[str] | None = "#",
+                 username: str | None = None, password: str | None = None, v5: bool = True,
+                 tls: dict | None = None) -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.latest: dict[str, bytes] = {}
+        self._cond = threading.Condition()
+        proto = paho.MQTTv5 if v5 else paho.MQTTv311
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=proto)
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if tls is not None:
+            self.client.tls_set(**tls)
+        self.client.on_message = self._on_message
+        connected = threading.Event()
+        self.client.on_connect = lambda *a: connected.set()
+        self.client.connect("127.0.0.1", port, keepalive=30)
+        self.client.loop_start()
+        if not connected.wait(10):
+            raise RuntimeError("test client did not connect")
+        topics = [subscribe] if isinstance(subscribe, str) else (subscribe or [])
+        for topic in topics:
+            self.client.subscribe(topic, qos=1)
+        time.sleep(0.1)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self._cond:
+            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+            self.latest[msg.topic] = msg.payload
+            self._cond.notify_all()
+
+    def publish(self, topic: str, payload: Any = b"", *, qos: int = 1, retain: bool = False) -> None:
+        if isinstance(payload, (dict, list)):
+            payload = json.dumps(payload)
+        self.client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(10)
+
+    def wait(self, topic: str, predicate: Callable[[bytes], bool] = lambda p: True, timeout: float = 10.0) -> bytes:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                payload = self.latest.get(topic)
+                if payload is not None and predicate(payload):
+                    return payload
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = sorted(t for t in self.latest if t.split("/")[0] == topic.split("/")[0])[:20]
+                    raise AssertionError(f"no message on {topic} matching within {timeout} s; last: {payload!r}; topics seen: {seen}")
+                self._cond.wait(left)
+
+    def wait_json(self, topic: str, predicate: Callable[[Any], bool] = lambda p: True, timeout: float = 10.0) -> Any:
+        def ok(payload: bytes) -> bool:
+            try:
+                return predicate(json.loads(payload))
+            except ValueError:
+                return False
+        return json.loads(self.wait(topic, ok, timeout))
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def hub_yaml(broker_port: int, node_id: str = "hub1", extra: str = "") -> str:
+    """A configuration of the demo home plus the bridge on the test broker."""
+    return (f"hub: {{}}\ndemo:\n  update_interval: 0.05\n  time_scale: 60\n  seed: 1\n"
+            f"mqtt:\n  port: {broker_port}\n  node_id: {node_id}\n  reconnect_max: 1\n{extra}")
