@@ -201,8 +201,12 @@ class PluginContext:
         return handle
 
     # --- acting like any other caller ------------------------------------------------------------
-    async def call(self, entity_id: str, command: str, args: dict | None = None) -> Any:
-        return await self._hub.commands.call(entity_id, command, args, source=f"plugin:{self.name}")
+    async def call(self, entity_id: str, command: str, args: dict | None = None, *, via: str | None = None) -> Any:
+        """Send a command through the command gate. The command log names the plugin as its source
+        (``plugin:<name>``); a bridge that passes on someone else's command says from where with
+        ``via`` (the MQTT bridge's ``via="peer:hub2"`` logs ``mqtt:peer:hub2``)."""
+        source = f"plugin:{self.name}" if via is None else f"{self.name}:{via}"
+        return await self._hub.commands.call(entity_id, command, args, source=source)
 
     def fire(self, event_name: str, payload: dict | None = None, entity_id: str | None = None) -> None:
         self._hub.bus.publish(CustomEvent(self._hub.now(), event_name, payload, entity_id))
