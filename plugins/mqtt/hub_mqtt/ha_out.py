@@ -143,9 +143,13 @@ class Announcer:
             self.announce(entry, force=False)
 
     def on_ha_status(self, message: Any) -> None:
-        if message.payload.strip().lower() == b"online":
+        status = message.payload.strip().lower()
+        if status == b"online":
             log.info("mqtt: Home Assistant is online: announcing the hub's entities again")
             self.announce_all()
+        elif status != b"offline":
+            log.warning("mqtt: %s: skipped a status that is neither online nor offline (%d bytes)",
+                        message.topic, len(message.payload))
 
     def on_retained_config(self, message: Any) -> None:
         """A config under this hub's node id that the hub does not announce now is a leftover of an
@@ -158,10 +162,14 @@ class Announcer:
             return
         try:
             config = json.loads(message.payload)
-        except (ValueError, RecursionError):
+        except (ValueError, RecursionError) as exc:
+            log.warning("mqtt: %s: skipped a discovery config that is not JSON (%s), left as it is",
+                        message.topic, str(exc)[:80] or type(exc).__name__)
             return
         origin = config.get("o") or config.get("origin") if isinstance(config, dict) else None
         if not isinstance(origin, dict) or origin.get("name") != ha_map.ORIGIN_NAME:
+            log.warning("mqtt: %s: a discovery config under this hub's node id that this hub did not "
+                        "write (its origin is not %s); left as it is", message.topic, ha_map.ORIGIN_NAME)
             return
         current = {topic for topic, _ in self.announced.values()}
         if message.topic in current:
