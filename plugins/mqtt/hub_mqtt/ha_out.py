@@ -14,6 +14,7 @@ What each capability looks like and how Home Assistant's commands map back: :mod
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -28,6 +29,8 @@ log = logging.getLogger("hub.plugins.mqtt")
 _STATE_DEPENDENT = {"lock", "climate"}
 
 HUB_OBJECT = "ruffhub_status"
+#: Configs announced between two yields to the event loop.
+BATCH = 200
 
 
 def translate(entry: Any, state: Any, field: str | None, payload: bytes) -> tuple[str, dict] | None:
@@ -55,6 +58,10 @@ class Announcer:
         #: and an unchanged config is not sent again for every state change of a lock.
         self.announced: dict[str, tuple[str, bytes]] = {}
         self._watches: dict[str, Any] = {}
+        self._topics: set[str] = set()  # the topics of ``announced``
+        self._announcing: asyncio.Task | None = None
+        self._pending: set[str] = set()  # registered, to be announced by _flushing
+        self._flushing: asyncio.Task | None = None
         #: ``publish.discovery: false``: announce nothing, and withdraw what an earlier run announced.
         self.enabled = self.config.publish.discovery
 
@@ -102,37 +109,77 @@ class Announcer:
         if previous is not None and (described is None or described[0] != previous[0]):
             self._send(previous[0], b"")  # now another component, or nothing: withdraw the old one
             self.announced.pop(entry.entity_id, None)
+            self._topics.discard(previous[0])
         if described is None:
             return
         if force or previous != described:
             self._send(*described)
         self.announced[entry.entity_id] = described
+        self._topics.add(described[0])
         if entry.capability in _STATE_DEPENDENT and entry.entity_id not in self._watches:
             self._watches[entry.entity_id] = self.hub.bus.subscribe(
                 self._state_changed, self.on_state_changed, entity_id=entry.entity_id)
 
-    def announce_all(self) -> None:
+    async def announce_all(self) -> None:
+        """Every wanted entity, in batches that leave the link's queue room: a hub of 100,000 entities
+        must not push its own state messages (or its first configs) out of the bounded queue."""
+        if self._announcing is not None and not self._announcing.done():
+            self._announcing.cancel()  # a reconnection or a second "online": start over
+        self._announcing = asyncio.current_task()
         self.announce_hub()
         count = 0
         for entry in self.hub.all_entities():
             if self.wanted(entry):
-                self.announce(entry)
+                await self._room()
+                current = self.hub.get_entity(entry.entity_id)  # as it is now, after the wait
+                if current is None or not self.wanted(current):
+                    continue
+                self._safely(current)
                 count += 1
+                if count % BATCH == 0:
+                    await asyncio.sleep(0)
         log.info("mqtt: announced %d entities to Home Assistant under %s/", count, self.dp)
 
+    async def _room(self) -> None:
+        room = max(self.config.queue_size // 2, 1)
+        while self.link.stats.queued() >= room:
+            await asyncio.sleep(0.01)
+
+    async def _announce_pending(self) -> None:
+        while self._pending:
+            entity_id = next(iter(self._pending))
+            self._pending.discard(entity_id)
+            await self._room()
+            entry = self.hub.get_entity(entity_id)
+            if entry is not None and self.wanted(entry):
+                self._safely(entry)
+
+    def _safely(self, entry: Any) -> None:
+        """One entity whose options confuse the mapping must not keep the others from Home Assistant."""
+        try:
+            self.announce(entry)
+        except Exception:  # noqa: BLE001
+            log.exception("mqtt: the Home Assistant config of %s could not be made; not announced", entry.entity_id)
+
     def withdraw(self, entity_id: str) -> None:
+        self._pending.discard(entity_id)
         previous = self.announced.pop(entity_id, None)
         unwatch = self._watches.pop(entity_id, None)
         if unwatch is not None:
             unwatch()
         if previous is not None:
+            self._topics.discard(previous[0])
             self._send(previous[0], b"")
 
     # --- events ------------------------------------------------------------------------------------
     def on_registered(self, event: Any) -> None:
-        entry = self.hub.get_entity(event.entity_id)
-        if entry is not None and self.wanted(entry):
-            self.announce(entry)
+        """Announced soon, not at once: a driver adding 500 devices in one go must not fill the
+        link's queue; and not at all while the hub is off the broker (it connects, it announces all)."""
+        if not self.link.connected:
+            return
+        self._pending.add(event.entity_id)
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self._announce_pending())
 
     def on_removed(self, event: Any) -> None:
         self.withdraw(event.entity_id)
@@ -142,11 +189,11 @@ class Announcer:
         if entry is not None and self.wanted(entry):
             self.announce(entry, force=False)
 
-    def on_ha_status(self, message: Any) -> None:
+    async def on_ha_status(self, message: Any) -> None:
         status = message.payload.strip().lower()
         if status == b"online":
             log.info("mqtt: Home Assistant is online: announcing the hub's entities again")
-            self.announce_all()
+            await self.announce_all()
         elif status != b"offline":
             log.warning("mqtt: %s: skipped a status that is neither online nor offline (%d bytes)",
                         message.topic, len(message.payload))
@@ -171,13 +218,21 @@ class Announcer:
             log.warning("mqtt: %s: a discovery config under this hub's node id that this hub did not "
                         "write (its origin is not %s); left as it is", message.topic, ha_map.ORIGIN_NAME)
             return
-        current = {topic for topic, _ in self.announced.values()}
-        if message.topic in current:
+        if message.topic in self._topics:
             return
-        for entry in self.hub.all_entities():
-            if ha_map.object_id(entry.entity_id) == object_id and self.wanted(entry):
+        for entity_id in _entity_ids(object_id):
+            entry = self.hub.get_entity(entity_id)
+            if entry is not None and self.wanted(entry):
                 described = self.describe(entry)
                 if described is not None and described[0] == message.topic:
-                    return  # registered but not yet announced: it will be
+                    return  # wanted, and not yet announced in this connection: it will be
         log.info("mqtt: withdrawing the stale Home Assistant config %s", message.topic)
         self._send(message.topic, b"")
+
+
+def _entity_ids(object_id: str) -> list[str]:
+    """The entity ids an object id can stand for (``binary_sensor_hall`` is ``binary_sensor.hall``,
+    not ``binary.sensor_hall``): one lookup per capability rather than a scan of every entity."""
+    from hub.devices.capabilities import CAPABILITIES
+
+    return [f"{name}.{object_id[len(name) + 1:]}" for name in CAPABILITIES if object_id.startswith(name + "_")]

@@ -121,3 +121,28 @@ async def test_a_removed_device_and_discovery_switched_off_leave_home_assistant(
         await until(lambda: ha.latest.get(PUMP) == b"" and ha.latest.get(HUB) == b"", "the earlier run's withdrawn")
     finally:
         await hub.stop()
+
+
+class Many:
+    @hookimpl
+    def hub_discover(self, hub):
+        hub.add_device(Device(id="rack", name="Rack"),
+                       [EntitySpec(key=f"s{n}", capability="sensor", device_class="temperature", name=f"Probe {n}",
+                                   object_id=f"probe_{n}") for n in range(500)])
+
+
+async def test_announcing_many_entities_never_overflows_the_links_queue(tmp_path, mosquitto, mqtt_client):
+    """A queue of 20 messages and 500 entities: the announcements wait for room instead of pushing
+    each other (and the hub's states) out of the bounded queue."""
+    ha = mqtt_client(subscribe="homeassistant/sensor/hub1/#")
+    (tmp_path / "configuration.yaml").write_text(
+        f"hub: {{}}\nmqtt:\n  port: {mosquitto.port}\n  node_id: hub1\n  queue_size: 20\n")
+    hub = Hub(tmp_path, entrypoints=False)
+    hub.plugins.register("mqtt", hub_mqtt)
+    hub.plugins.register("many", Many())
+    await hub.start()
+    try:
+        await until(lambda: sum(1 for t, p in ha.latest.items() if p) == 500, "500 configs", timeout=30)
+        assert hub.contexts["mqtt"].data["link"].stats.dropped == 0
+    finally:
+        await hub.stop()
