@@ -32,7 +32,8 @@ EXPECTED = {
     "number.water_heater_set_point": ("number", {"min": 40.0, "max": 65.0, "step": 0.5, "mode": "slider",
                                                  "unit_of_measurement": "°C", "device_class": "temperature"}),
     "select.water_heater_mode": ("select", {"options": ["eco", "comfort", "boost", "away"]}),
-    "cover.garage_door": ("cover", {"device_class": "garage", "set_position_topic": "ruffhub/hub1/set/cover.garage_door/position"}),
+    "cover.garage_door": ("cover", {"device_class": "garage",
+                                    "set_position_topic": "ruffhub/hub1/set/cover.garage_door/position"}),
     "button.garage_remove": ("button", {"payload_press": "PRESS"}),
 }
 
