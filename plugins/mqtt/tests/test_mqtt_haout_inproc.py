@@ -146,3 +146,25 @@ async def test_announcing_many_entities_never_overflows_the_links_queue(tmp_path
         assert hub.contexts["mqtt"].data["link"].stats.dropped == 0
     finally:
         await hub.stop()
+
+
+async def test_a_broker_that_lost_everything_gets_every_config_again_on_reconnection(tmp_path, mosquitto):
+    from mqtt_testing import Client
+
+    hub, kit = await started(tmp_path, mosquitto.port)
+    try:
+        ha = Client(mosquitto.port, subscribe="homeassistant/#")
+        await until(lambda: config(ha, PUMP) and config(ha, DOOR), "the configs")
+        ha.close()
+        mosquitto.kill()
+        for saved in mosquitto.workdir.glob("*.db"):
+            saved.unlink()  # a broker without persistence: its retained messages are gone
+        mosquitto.start()
+        ha = Client(mosquitto.port, subscribe="homeassistant/#")
+        try:
+            await until(lambda: config(ha, PUMP) and config(ha, DOOR) and config(ha, HUB), "the configs again",
+                        timeout=20)
+        finally:
+            ha.close()
+    finally:
+        await hub.stop()
