@@ -77,7 +77,8 @@ class Select(_Strict):
 class Publish(Select):
     include: list[str] = Field(default_factory=lambda: ["*"])
     qos: Literal[0, 1] = Field(0, description="QoS of state messages. 1 makes the broker acknowledge each one.")
-    discovery: bool = Field(True, description="Announce the published entities with Home Assistant MQTT discovery.")
+    discovery: bool = Field(True, description="Announce the published entities with Home Assistant MQTT discovery; "
+                                              "false also withdraws what an earlier run announced.")
 
 
 class Discovery(_Strict):
