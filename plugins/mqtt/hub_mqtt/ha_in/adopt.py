@@ -33,6 +33,13 @@ log = logging.getLogger("hub.plugins.mqtt")
 MAX_ENTITIES_PER_DEVICE = 256
 
 
+def skipped(source: str, reason: Any) -> None:
+    """One line per skipped config. The source is part of the message's template, so the hub's
+    log rate limit (hub.net.lograte: a few lines per template per window, fifty per logger) counts
+    each config on its own: one device repeating its bad config cannot hide another's line."""
+    log.warning("mqtt: " + source.replace("%", "%%") + " skipped: %s", str(reason).splitlines()[0])
+
+
 @dataclass
 class _Device:
     local_id: str
@@ -71,16 +78,16 @@ class Adopter:
         try:
             announced = discovery.read(self.config.discovery_prefix, topic, message.payload)
         except discovery.Skip as exc:
-            log.warning("mqtt: discovery %s skipped: %s", topic, exc)
+            skipped(f"discovery {topic}", exc)
             return
         current = [s for s in self.by_source if s == topic or s.startswith(topic + "#")]
         if announced is None:
             for source in current:
                 self.drop(source)
             return
-        entities, skipped = announced
-        for source, reason in skipped:
-            log.warning("mqtt: discovery %s skipped: %s", source, reason)
+        entities, dropped = announced
+        for source, reason in dropped:
+            skipped(f"discovery {source}", reason)
         keep = {a.source for a in entities}
         for source in current:
             if source not in keep:
@@ -102,21 +109,20 @@ class Adopter:
             entity = CLASSES[component](conf, key, source)
             entity.spec(None)  # the registry's own checks (a select's options, a number's range), now
         except (ValueError, TemplateError, ValidationError) as exc:
-            log.warning("mqtt: %s skipped: %s", source, str(exc).splitlines()[0])
+            skipped(source if source.startswith("configuration.yaml") else f"discovery {source}", exc)
             return
         device = self.devices.get(local_id)
         if device is None and len(self.devices) >= self.config.discovery.max_devices and not source.startswith("configuration.yaml"):
             if not self._full_logged:
                 self._full_logged = True
-                log.warning("mqtt: %s skipped: discovery.max_devices (%d) devices are adopted already",
-                            source, self.config.discovery.max_devices)
+                skipped(f"discovery {source}", f"discovery.max_devices ({self.config.discovery.max_devices}) "
+                        "devices are adopted already (logged once)")
             return
         if device is not None and key in device.entities and (old is None or old[1] != key or old[0] != local_id):
-            log.warning("mqtt: %s skipped: unique_id %r is already announced by %s", source, conf.unique_id,
-                        device.entities[key].source)
+            skipped(source, f"unique_id {conf.unique_id!r} is already announced by {device.entities[key].source}")
             return
         if device is not None and len(device.entities) >= MAX_ENTITIES_PER_DEVICE and key not in device.entities:
-            log.warning("mqtt: %s skipped: its device has %d entities already", source, MAX_ENTITIES_PER_DEVICE)
+            skipped(source, f"its device has {MAX_ENTITIES_PER_DEVICE} entities already")
             return
         if old is not None:
             self.drop(source, register=old[0] != local_id)

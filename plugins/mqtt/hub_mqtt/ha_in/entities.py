@@ -67,6 +67,8 @@ class Adopted:
     def spec(self, device_name: str | None) -> EntitySpec:
         conf = self.conf
         name = conf.name
+        if name is None and conf.device_class and device_name:
+            name = conf.device_class.replace("_", " ").capitalize()  # Home Assistant's "Kitchen Temperature"
         if device_name and name and not name.lower().startswith(device_name.lower()):
             name = f"{device_name} {name}"
         name = name or device_name or self.key
