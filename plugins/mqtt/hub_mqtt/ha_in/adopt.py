@@ -12,6 +12,7 @@ message of each routed topic is kept and given to an entity that starts reading 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -185,8 +186,8 @@ class Adopter:
 
     # --- topics ---------------------------------------------------------------------------------
     def _route(self, entity: Adopted) -> None:
-        for topic, handler in entity.topics().items():
-            wrapped = (lambda h, t: lambda payload: h(payload, t) if h.__name__ == "_on_availability" else h(payload))(handler, topic)
+        for topic, handler in entity.topics():
+            wrapped = functools.partial(handler)
             wrapped.entity = entity  # type: ignore[attr-defined]
             handlers = self._routes.setdefault(topic, [])
             handlers.append(wrapped)

@@ -5,6 +5,7 @@ into its component's payloads. What a component's options mean is Home Assistant
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ from hub_mqtt.ha_in.templates import UNDEFINED, TemplateError, compile_ha, parse
 log = logging.getLogger("hub.plugins.mqtt")
 
 Publish = Callable[[str, Any, int, bool], None]
+Routes = list[tuple[str, Callable[[bytes], None]]]
 _RESERVED = {"unit", "device_class", "friendly_name", "min", "max", "step", "mode", "options"}
 _NONE = {"None", "none", "", "unknown"}
 
@@ -87,13 +89,14 @@ class Adopted:
     def options(self) -> dict:
         return {}
 
-    def topics(self) -> dict[str, Callable[[bytes], None]]:
-        """Topic -> handler of its payload: the state, attributes and availability topics."""
-        routes: dict[str, Callable[[bytes], None]] = {}
-        for rule in self._avty_rules:
-            routes.setdefault(rule[0], self._on_availability)
+    def topics(self) -> Routes:
+        """(topic, handler of its payload) for the state, attributes and availability topics; one
+        topic may carry several (Tasmota's SENSOR is both a value and the attributes)."""
+        routes: Routes = []
+        for topic in dict.fromkeys(rule[0] for rule in self._avty_rules):
+            routes.append((topic, functools.partial(self._on_availability, topic=topic)))
         if self.conf.json_attributes_topic:
-            routes.setdefault(self.conf.json_attributes_topic, self._on_attributes)
+            routes.append((self.conf.json_attributes_topic, self._on_attributes))
         return routes
 
     def bind(self, handle: Any, now: Callable[[], float]) -> None:
@@ -136,9 +139,9 @@ class Adopted:
             return payload.decode(self.conf.encoding or "utf-8", errors="replace")
         return template.render_payload(payload)
 
-    def _on_availability(self, payload: bytes, topic: str = "") -> None:
+    def _on_availability(self, payload: bytes, topic: str) -> None:
         for rule_topic, on, off, template in self._avty_rules:
-            if topic and rule_topic != topic:
+            if rule_topic != topic:
                 continue
             try:
                 text = to_text(self.render(template, payload)).strip()
@@ -203,10 +206,10 @@ class OnOff(Adopted):
         super().__init__(conf, key, source)
         self._value_tpl = self._tpl(conf.value_template)
 
-    def topics(self) -> dict[str, Callable[[bytes], None]]:
+    def topics(self) -> Routes:
         routes = super().topics()
         if self.conf.state_topic:
-            routes[self.conf.state_topic] = self._on_state
+            routes.append((self.conf.state_topic, self._on_state))
         return routes
 
     def _states(self) -> tuple[str, str]:
@@ -267,8 +270,8 @@ class Sensor(Adopted):
     def unit(self) -> str | None:
         return self.conf.unit_of_measurement
 
-    def topics(self) -> dict[str, Callable[[bytes], None]]:
-        return {**super().topics(), self.conf.state_topic: self._on_state}
+    def topics(self) -> Routes:
+        return [*super().topics(), (self.conf.state_topic, self._on_state)]
 
     def _on_state(self, payload: bytes) -> None:
         text = self.state_text(self._value_tpl, payload)
@@ -310,10 +313,10 @@ class Lock(Adopted):
         self._value_tpl = self._tpl(conf.value_template)
         self._cmd_tpl = self._tpl(conf.command_template)
 
-    def topics(self) -> dict[str, Callable[[bytes], None]]:
+    def topics(self) -> Routes:
         routes = super().topics()
         if self.conf.state_topic:
-            routes[self.conf.state_topic] = self._on_state
+            routes.append((self.conf.state_topic, self._on_state))
         return routes
 
     def _on_state(self, payload: bytes) -> None:
@@ -352,12 +355,12 @@ class Cover(Adopted):
         self._pos_tpl = self._tpl(conf.position_template)
         self._set_pos_tpl = self._tpl(conf.set_position_template)
 
-    def topics(self) -> dict[str, Callable[[bytes], None]]:
+    def topics(self) -> Routes:
         routes = super().topics()
         if self.conf.state_topic:
-            routes[self.conf.state_topic] = self._on_state
+            routes.append((self.conf.state_topic, self._on_state))
         if self.conf.position_topic:
-            routes.setdefault(self.conf.position_topic, self._on_position)
+            routes.append((self.conf.position_topic, self._on_position))
         return routes
 
     def _on_state(self, payload: bytes) -> None:
@@ -428,19 +431,13 @@ class Climate(Adopted):
     def unit(self) -> str | None:
         return "°F" if self.conf.temperature_unit == "F" else "°C"
 
-    def topics(self) -> dict[str, Callable[[bytes], None]]:
-        routes = super().topics()
+    def topics(self) -> Routes:
         c = self.conf
-        handlers = [(c.mode_state_topic, self._on_mode), (c.temperature_state_topic, self._number("target_temperature", self._temp_state)),
+        handlers = [(c.mode_state_topic, self._on_mode),
+                    (c.temperature_state_topic, self._number("target_temperature", self._temp_state)),
                     (c.current_temperature_topic, self._number("current_temperature", self._current)),
                     (c.action_topic, self._on_action)]
-        for topic, handler in handlers:
-            if topic and topic not in routes:
-                routes[topic] = handler
-            elif topic:  # one topic, several fields (a JSON state): each reads its own
-                first = routes[topic]
-                routes[topic] = (lambda a, b: lambda payload: (a(payload), b(payload)))(first, handler)
-        return routes
+        return [*super().topics(), *((topic, handler) for topic, handler in handlers if topic)]
 
     def _on_mode(self, payload: bytes) -> None:
         text = self.state_text(self._mode_state, payload)
@@ -506,10 +503,10 @@ class Number(Adopted):
     def options(self) -> dict:
         return {"min": self.conf.min, "max": self.conf.max, "step": self.conf.step, "mode": self.conf.mode}
 
-    def topics(self) -> dict[str, Callable[[bytes], None]]:
+    def topics(self) -> Routes:
         routes = super().topics()
         if self.conf.state_topic:
-            routes[self.conf.state_topic] = self._on_state
+            routes.append((self.conf.state_topic, self._on_state))
         return routes
 
     def _on_state(self, payload: bytes) -> None:
@@ -542,10 +539,10 @@ class Select(Adopted):
     def options(self) -> dict:
         return {"options": list(self.conf.options)}
 
-    def topics(self) -> dict[str, Callable[[bytes], None]]:
+    def topics(self) -> Routes:
         routes = super().topics()
         if self.conf.state_topic:
-            routes[self.conf.state_topic] = self._on_state
+            routes.append((self.conf.state_topic, self._on_state))
         return routes
 
     def _on_state(self, payload: bytes) -> None:

@@ -4,11 +4,10 @@ brightness, RGB, colour temperature) and ``json`` (one JSON object both ways, as
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from hub_mqtt import ha_schema as S
-from hub_mqtt.ha_in.entities import Adopted, Publish, _NONE
+from hub_mqtt.ha_in.entities import _NONE, Adopted, Publish, Routes
 from hub_mqtt.ha_in.templates import parse_json
 
 
@@ -32,16 +31,16 @@ class Light(Adopted):
     def json(self) -> bool:
         return self.conf.schema_ == "json"
 
-    def topics(self) -> dict[str, Callable[[bytes], None]]:
+    def topics(self) -> Routes:
         routes = super().topics()
         c = self.conf
         if c.state_topic:
-            routes[c.state_topic] = self._on_json if self.json else self._on_state
+            routes.append((c.state_topic, self._on_json if self.json else self._on_state))
         if not self.json:
             for topic, handler in ((c.brightness_state_topic, self._on_brightness), (c.rgb_state_topic, self._on_rgb),
                                    (c.color_temp_state_topic, self._on_color_temp)):
                 if topic:
-                    routes.setdefault(topic, handler)
+                    routes.append((topic, handler))
         return routes
 
     # --- state ------------------------------------------------------------------------------------
