@@ -4,7 +4,6 @@ device-based discovery (``cmps``), ``discovery.ignore`` and ``discovery.max_devi
 
 from __future__ import annotations
 
-import pytest
 
 from mqtt_testing import hub_yaml
 from tests.hubproc import HubProcess

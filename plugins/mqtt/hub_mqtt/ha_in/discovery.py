@@ -8,7 +8,6 @@ Everything here only reads; what is wrong raises :class:`Skip` with the reason f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import ValidationError
 

@@ -230,9 +230,17 @@ def _tokens(text: str) -> list[tokenize.TokenInfo]:
         raise TemplateError(f"cannot read {text.strip()!r}: {exc}") from None
 
 
-def _sequence(tokens: list[tokenize.TokenInfo], i: int, closer: str | None) -> tuple[str, int]:
+#: Bounds checked before any parsing: the hub's expressions have their own (length, parts, depth),
+#: but the translation must not recurse or tokenize without limit first.
+MAX_TEMPLATE = 4000
+MAX_NESTING = 60
+
+
+def _sequence(tokens: list[tokenize.TokenInfo], i: int, closer: str | None, depth: int = 0) -> tuple[str, int]:
     """Translate tokens up to ``closer``; a filter applies to the primary right before its ``|``,
     as in Jinja (``-x | abs`` is ``-(abs(x))``)."""
+    if depth > MAX_NESTING:
+        raise TemplateError(f"nested deeper than {MAX_NESTING} brackets")
     pieces: list[str] = []
     after_atom = False
     while i < len(tokens):
@@ -243,7 +251,7 @@ def _sequence(tokens: list[tokenize.TokenInfo], i: int, closer: str | None) -> t
                 raise TemplateError(f"unbalanced {text!r}")
             return " ".join(pieces), i + 1
         if kind == tokenize.OP and text in _CLOSE:
-            inner, i = _sequence(tokens, i + 1, _CLOSE[text])
+            inner, i = _sequence(tokens, i + 1, _CLOSE[text], depth + 1)
             piece = text + inner + _CLOSE[text]
             if after_atom:
                 pieces[-1] += piece  # a call or a subscript of the primary before
@@ -266,7 +274,7 @@ def _sequence(tokens: list[tokenize.TokenInfo], i: int, closer: str | None) -> t
             i += 2
             args = ""
             if i < len(tokens) and tokens[i].string == "(":
-                inner, i = _sequence(tokens, i + 1, ")")
+                inner, i = _sequence(tokens, i + 1, ")", depth + 1)
                 args = f", {inner}" if inner.strip() else ""
             pieces.append(f"{name}({operand}{args})")
             after_atom = True
@@ -298,6 +306,8 @@ def _sequence(tokens: list[tokenize.TokenInfo], i: int, closer: str | None) -> t
 
 def translate(text: str) -> str:
     """The Jinja template ``text`` in the hub's template syntax; TemplateError outside the subset."""
+    if len(text) > MAX_TEMPLATE:
+        raise TemplateError(f"{len(text)} characters long; the limit is {MAX_TEMPLATE}")
     out: list[str] = []
     index = 0
     strip_next = False
@@ -360,9 +370,10 @@ class HaTemplate:
 
 def compile_ha(text: str) -> HaTemplate:
     """Compile a Home Assistant template; TemplateError (naming the template) outside the subset."""
+    shown = text if len(text) <= 200 else text[:200] + "..."
     try:
         return HaTemplate(text, compile_template(translate(text), FUNCTIONS))
     except TemplateError as exc:
-        raise TemplateError(f"template {text!r} is not supported: {exc}") from None
+        raise TemplateError(f"template {shown!r} is not supported: {exc}") from None
     except ExpressionError as exc:
-        raise TemplateError(f"template {text!r} is not supported: {exc.message}") from None
+        raise TemplateError(f"template {shown!r} is not supported: {exc.message}") from None
