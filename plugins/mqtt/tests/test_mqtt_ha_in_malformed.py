@@ -44,6 +44,10 @@ def test_malformed_configs_are_skipped_with_their_topic_and_reason(tmp_path, mos
     try:
         for topic, (payload, _) in MALFORMED.items():
             broker.publish(topic, payload, retain=True)
+        # Another Ruff Hub's own configs: hubs see each other through peers, never as HA devices.
+        broker.publish(f"{P}/switch/hub2/switch_relay/config",
+                       dict(GOOD, name="Other hub relay", uniq_id="hub2_relay", o={"name": "Ruff Hub", "sw": "0.1.0"}),
+                       retain=True)
         broker.publish(f"{P}/switch/ok/good/config", GOOD, retain=True)
         hub.wait_for(lambda: _exists(hub, "switch.good"), 10, "the good switch adopted")
         log = hub.wait_for(lambda: (lambda text: text if all(t in text for t in MALFORMED) else None)(hub.log()),
@@ -52,6 +56,7 @@ def test_malformed_configs_are_skipped_with_their_topic_and_reason(tmp_path, mos
             lines = [line for line in log.splitlines() if topic in line]
             assert len(lines) == 1 and reason in lines[0], (topic, lines)
         assert hub.get("/api/plugins/mqtt/status")["connected"] is True
+        assert not _exists(hub, "switch.other_hub_relay") and "hub2/switch_relay" not in log
         # The good one still works after all that.
         broker.publish("good/state", "ON", retain=True)
         hub.wait_for(lambda: hub.get("/api/states/switch.good")["state"] == "on", 10, "the good switch's state")

@@ -64,7 +64,11 @@ class Adopter:
     def start(self) -> "Adopter":
         for component in COMPONENTS:
             for index, conf in enumerate(getattr(self.config, component)):
-                self.put(f"configuration.yaml mqtt.{component}[{index}]", component, conf)
+                # Without a unique_id, an id from what the entry says rather than its place in the
+                # list, so reordering the list keeps every entity's id and history.
+                what = (conf.object_id or conf.name or getattr(conf, "command_topic", None)
+                        or getattr(conf, "state_topic", None) or str(index))
+                self.put(f"configuration.yaml mqtt.{component}[{index}]", component, conf, f"{component}.{what}")
         if self.config.discovery.enabled:
             prefix = self.config.discovery_prefix
             for pattern in (f"{prefix}/+/+/config", f"{prefix}/+/+/+/config"):
@@ -97,15 +101,16 @@ class Adopter:
             self.put(item.source, item.component, item.config)
 
     # --- the devices ----------------------------------------------------------------------------
-    def put(self, source: str, component: str, conf: Entity) -> None:
+    def put(self, source: str, component: str, conf: Entity, fallback: str | None = None) -> None:
         """Adopt (or update) the entity ``source`` announces; a config seen before is a no-op, as
         every retained config comes again at each reconnection."""
         old = self.by_source.get(source)
         if old is not None and old[2] == conf:
             return
         ident = conf.device.identifiers[0] if conf.device is not None and conf.device.identifiers else None
-        key = short_key(conf.unique_id or (f"{component}_{conf.object_id}" if conf.object_id else source))
-        local_id = "ha:" + short_key(ident or conf.unique_id or source, 120)
+        fallback = fallback or source  # a discovery config's topic is its identity when it has no unique_id
+        key = short_key(conf.unique_id or fallback)
+        local_id = "ha:" + short_key(ident or conf.unique_id or fallback, 120)
         try:
             entity = CLASSES[component](conf, key, source)
             entity.spec(None)  # the registry's own checks (a select's options, a number's range), now
