@@ -132,6 +132,7 @@ def test_the_four_projects_devices_appear_follow_their_states_and_take_commands(
         # A changed config updates the entity in place.
         changed = dict(D.ESPHOME_CONFIGS[f"{D.P}/sensor/{D.ESP_NODE}/temperature/config"], unit_of_meas="°F")
         esp.publish(f"{D.P}/sensor/{D.ESP_NODE}/temperature/config", changed, retain=True)
-        _entity(hub, "sensor.livingroom_temperature", lambda e: e["unit"] == "°F")
+        updated = _entity(hub, "sensor.livingroom_temperature", lambda e: e["unit"] == "°F")
+        assert updated["state"]["state"] == 19.75  # the same entity, keeping what it knew
     finally:
         hub.stop()

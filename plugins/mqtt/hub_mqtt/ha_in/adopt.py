@@ -130,8 +130,14 @@ class Adopter:
         if device is not None and len(device.entities) >= MAX_ENTITIES_PER_DEVICE and key not in device.entities:
             skipped(source, f"its device has {MAX_ENTITIES_PER_DEVICE} entities already")
             return
-        if old is not None:
-            self.drop(source, register=old[0] != local_id)
+        if old is not None and old[:2] == (local_id, key) and device is not None:
+            # A changed config of the same entity: replaced in place, the hub's entity kept (no
+            # removal, so nothing downstream sees it vanish and come back).
+            previous = device.entities[key]
+            self._unroute(previous)
+            entity.value, entity.attributes = previous.value, dict(previous.attributes)
+        elif old is not None:
+            self.drop(source)
             device = self.devices.get(local_id)
         if device is None:
             device = self.devices[local_id] = _Device(local_id)
@@ -142,8 +148,10 @@ class Adopter:
         self.by_source[source] = (local_id, key, conf)
         self._register(device)
 
-    def drop(self, source: str, *, register: bool = True) -> None:
-        """Forget the entity ``source`` announced; its device too when no entity is left."""
+    def drop(self, source: str) -> None:
+        """Forget the entity ``source`` announced; its device too when no entity is left. The
+        registry has no removal of one entity, so a device that keeps others is removed and added
+        back with them (same entity ids; history is kept either way)."""
         found = self.by_source.pop(source, None)
         if found is None:
             return
@@ -165,7 +173,7 @@ class Adopter:
         if not device.entities:
             del self.devices[local_id]
             log.info("mqtt: device %s removed (%s)", local_id, source)
-        elif register:
+        else:
             self._register(device)
 
     def _register(self, device: _Device) -> None:
