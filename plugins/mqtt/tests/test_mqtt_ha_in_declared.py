@@ -160,6 +160,15 @@ def test_declared_entities_follow_their_topics_and_publish_their_payloads(tmp_pa
     finally:
         hub.stop()
 
+    # An entity taken out of the configuration leaves the hub at the next start; the others stay.
+    (data / "configuration.yaml").write_text(hub_yaml(mosquitto.port, extra=DECLARED.split("  select:")[0]))
+    hub = HubProcess(data).start()
+    try:
+        assert hub.request("GET", "/api/entities/select.heat_pump_mode")[0] == 404
+        assert hub.get("/api/entities/number.fan_speed")["device_id"] == "mqtt:ha:number.Fan_speed"
+    finally:
+        hub.stop()
+
 
 def test_a_typo_in_a_declared_entity_is_reported_with_its_line(tmp_path):
     data = tmp_path / "data"

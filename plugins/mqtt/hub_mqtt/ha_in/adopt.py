@@ -32,6 +32,8 @@ from hub_mqtt.ha_schema import Entity
 
 log = logging.getLogger("hub.plugins.mqtt")
 MAX_ENTITIES_PER_DEVICE = 256
+#: The start of a declared entity's source (and of its device's ``connection``).
+DECLARED = "configuration.yaml"
 
 
 def skipped(source: str, reason: Any) -> None:
@@ -68,12 +70,25 @@ class Adopter:
                 # list, so reordering the list keeps every entity's id and history.
                 what = (conf.object_id or conf.name or getattr(conf, "command_topic", None)
                         or getattr(conf, "state_topic", None) or str(index))
-                self.put(f"configuration.yaml mqtt.{component}[{index}]", component, conf, f"{component}.{what}")
+                self.put(f"{DECLARED} mqtt.{component}[{index}]", component, conf, f"{component}.{what}")
+        self._forget_undeclared()
         if self.config.discovery.enabled:
             prefix = self.config.discovery_prefix
             for pattern in (f"{prefix}/+/+/config", f"{prefix}/+/+/+/config"):
                 self.link.subscribe(pattern, self._on_discovery)
         return self
+
+    def _forget_undeclared(self) -> None:
+        """A device declared in configuration.yaml before and no longer: the registry restored it,
+        so remove it now rather than keep it unavailable for ever. (Discovered devices are known
+        only once the broker sends their configs; they stay until their config is removed.)"""
+        restored = {e.device_id for e in self.hub.all_entities() if e.platform == "mqtt" and e.device_id.startswith("mqtt:ha:")}
+        for device_id in sorted(restored):
+            entry = self.hub.get_device(device_id)
+            local_id = device_id.split(":", 1)[1]
+            if entry is not None and (entry.connection or "").startswith(DECLARED) and local_id not in self.devices:
+                self.hub.remove_device(local_id)
+                log.info("mqtt: %s is no longer declared in configuration.yaml: removed", local_id)
 
     # --- discovery ------------------------------------------------------------------------------
     def _on_discovery(self, message: Any) -> None:
@@ -115,10 +130,10 @@ class Adopter:
             entity = CLASSES[component](conf, key, source)
             entity.spec(None)  # the registry's own checks (a select's options, a number's range), now
         except (ValueError, TemplateError, ValidationError) as exc:
-            skipped(source if source.startswith("configuration.yaml") else f"discovery {source}", exc)
+            skipped(source if source.startswith(DECLARED) else f"discovery {source}", exc)
             return
         device = self.devices.get(local_id)
-        if device is None and len(self.devices) >= self.config.discovery.max_devices and not source.startswith("configuration.yaml"):
+        if device is None and len(self.devices) >= self.config.discovery.max_devices and not source.startswith(DECLARED):
             if not self._full_logged:
                 self._full_logged = True
                 skipped(f"discovery {source}", f"discovery.max_devices ({self.config.discovery.max_devices}) "
@@ -184,7 +199,7 @@ class Adopter:
         hub_device = Device(
             id=device.local_id, name=name[:128],
             manufacturer=info.manufacturer if info else None, model=info.model if info else None,
-            sw_version=info.sw_version if info else None, connection=f"mqtt {first.source}"[:200],
+            sw_version=info.sw_version if info else None, connection=first.source[:200],
         )
         handles = self.hub.add_device(hub_device, specs)
         for entity in device.entities.values():
