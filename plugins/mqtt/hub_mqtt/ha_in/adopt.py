@@ -31,7 +31,7 @@ from hub_mqtt.ha_in.templates import TemplateError
 from hub_mqtt.ha_schema import Entity
 
 log = logging.getLogger("hub.plugins.mqtt")
-MAX_ENTITIES_PER_DEVICE = 256
+MAX_ENTITIES_PER_DEVICE = 100  # a Zigbee2MQTT device has up to ~50; the bound keeps a flood small
 #: The start of a declared entity's source (and of its device's ``connection``).
 DECLARED = "configuration.yaml"
 

@@ -357,12 +357,25 @@ class HaTemplate:
 
     def render_payload(self, payload: bytes) -> Any:
         """Render for a message: ``value`` is its text, ``value_json`` its JSON when it is JSON."""
-        text = payload.decode("utf-8", errors="replace")
-        try:
-            value_json = parse_json(text) if text[:1] in "{[" else UNDEFINED
-        except ValueError:
-            value_json = UNDEFINED
+        text, value_json = _decoded(payload)
         return self.render(text, value_json)
+
+
+#: The last message decoded: every entity of a Zigbee2MQTT device reads the same message (one bytes
+#: object handed to each), so it is parsed once, not once per entity.
+_last_decoded: list[Any] = [None, None, None]
+
+
+def _decoded(payload: bytes) -> tuple[str, Any]:
+    if _last_decoded[0] is payload:
+        return _last_decoded[1], _last_decoded[2]
+    text = payload.decode("utf-8", errors="replace")
+    try:
+        value_json = parse_json(text)
+    except (ValueError, RecursionError):
+        value_json = UNDEFINED
+    _last_decoded[:] = [payload, text, value_json]
+    return text, value_json
 
     def __repr__(self) -> str:
         return f"<HaTemplate {self.text!r}>"
