@@ -115,7 +115,8 @@ def test_declared_entities_follow_their_topics_and_publish_their_payloads(tmp_pa
         broker.publish(f"{SHELLY}/online", "false", retain=True)
         state("switch.garden_pump", "unavailable")
 
-        broker.publish("tele/cellar/SENSOR", {"Time": "2026-12-07T12:00:00", "DS18B20": {"Id": "0316A2", "Temperature": 11.46}})
+        broker.publish("tele/cellar/SENSOR", {"Time": "2026-12-07T12:00:00",
+                                               "DS18B20": {"Id": "0316A2", "Temperature": 11.46, "value": 1}})
         cellar = state("sensor.cellar_temperature", 11.5)
         assert cellar["attributes"]["Id"] == "0316A2" and cellar["attributes"]["unit"] == "°C"
         broker.publish("home/window", "open")

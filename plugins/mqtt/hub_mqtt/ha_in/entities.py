@@ -23,7 +23,8 @@ log = logging.getLogger("hub.plugins.mqtt")
 
 Publish = Callable[[str, Any, int, bool], None]
 Routes = list[tuple[str, Callable[[bytes], None]]]
-_RESERVED = {"unit", "device_class", "friendly_name", "min", "max", "step", "mode", "options"}
+# Attributes the hub sets itself, and "value" (EntityHandle.set's own argument).
+_RESERVED = {"unit", "device_class", "friendly_name", "min", "max", "step", "mode", "options", "value"}
 _NONE = {"None", "none", "", "unknown"}
 
 
@@ -131,8 +132,9 @@ class Adopted:
         """One log line per entity until it gets a good message again, whatever the broker repeats."""
         if not self._warned:
             self._warned = True
-            log.warning("mqtt: %s (%s from %s): %s", self.handle.entity_id if self.handle else self.key,
-                        self.component, self.source, message)
+            who = f"{self.handle.entity_id if self.handle else self.key} ({self.component} from {self.source})"
+            # The entity in the line's template: the log's rate limit then counts entities apart.
+            log.warning("mqtt: " + who.replace("%", "%%") + ": %s", message)
 
     def render(self, template: Any, payload: bytes) -> Any:
         if template is None:
