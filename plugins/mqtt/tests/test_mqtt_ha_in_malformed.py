@@ -60,6 +60,18 @@ def test_malformed_configs_are_skipped_with_their_topic_and_reason(tmp_path, mos
         # The good one still works after all that.
         broker.publish("good/state", "ON", retain=True)
         hub.wait_for(lambda: hub.get("/api/states/switch.good")["state"] == "on", 10, "the good switch's state")
+
+        # Bad state messages: one line for the entity, its state kept, the next good one taken.
+        broker.publish(f"{P}/sensor/ok/meter/config", {"name": "Meter", "stat_t": "meter/state", "unit_of_meas": "W",
+                                                       "val_tpl": "{{ value_json.w }}", "uniq_id": "m1"}, retain=True)
+        broker.publish("meter/state", {"w": 230}, retain=True)
+        hub.wait_for(lambda: hub.request("GET", "/api/states/sensor.meter")[1].get("state") == 230, 10, "the meter")
+        for bad in (b'{"w": "abc"}', b"[" * 15000 + b"]" * 15000, b'{"w": NaN}', b'{"x": 1}', b"\xff\xfe"):
+            broker.publish("meter/state", bad)
+        broker.publish("meter/state", {"w": 231})
+        hub.wait_for(lambda: hub.get("/api/states/sensor.meter")["state"] == 231, 10, "the next good reading")
+        lines = [line for line in hub.log().splitlines() if "sensor.meter" in line]
+        assert len(lines) == 1 and "'abc' on meter/state is not a number" in lines[0], lines
     finally:
         hub.stop()
 

@@ -173,12 +173,18 @@ class Adopted:
                 self.attributes[name] = item
         self.push()
 
-    def state_text(self, template: Any, payload: bytes) -> str | None:
+    def state_text(self, template: Any, payload: bytes, topic: str = "") -> str | None:
+        """The message as text through the template; None (with the entity's one log line) when
+        the template fails or reads a key the message does not have."""
         try:
-            return to_text(self.render(template, payload)).strip()
+            result = self.render(template, payload)
         except TemplateError as exc:
-            self.warn(f"{exc}")
+            self.warn(f"{template.text if template else 'payload'}: {exc}")
             return None
+        if result is UNDEFINED:
+            self.warn(f"{template.text}: the message has no such value ({payload[:80]!r})")
+            return None
+        return to_text(result).strip()
 
     # --- commands ---------------------------------------------------------------------------------
     def command(self, command: str, args: dict, publish: Publish) -> None:
