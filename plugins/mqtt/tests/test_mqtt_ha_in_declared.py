@@ -183,3 +183,22 @@ def test_a_typo_in_a_declared_entity_is_reported_with_its_line(tmp_path):
     assert f"configuration.yaml:{line}" in out.stdout and "mqtt.binary_sensor[0].state_topc" in out.stdout, out.stdout
     assert "mqtt.select[0].value_template" in out.stdout and "'map' is not supported" in out.stdout, out.stdout
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_entities_are_unavailable_while_the_broker_is_away(tmp_path, mosquitto, mqtt_client):
+    broker = mqtt_client(subscribe=None)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "configuration.yaml").write_text(hub_yaml(mosquitto.port, extra=DECLARED.split("  sensor:")[0]))
+    hub = HubProcess(data).start()
+    try:
+        broker.publish(f"{SHELLY}/online", "true", retain=True)
+        broker.publish(f"{SHELLY}/relay/0", "on", retain=True)
+        hub.wait_for(lambda: hub.get("/api/states/switch.garden_pump")["state"] == "on", 10, "the pump on")
+        broker.close()
+        mosquitto.stop()
+        hub.wait_for(lambda: hub.get("/api/states/switch.garden_pump")["state"] == "unavailable", 15, "unavailable")
+        mosquitto.start()  # same port; the retained state was saved by the clean stop
+        hub.wait_for(lambda: hub.get("/api/states/switch.garden_pump")["state"] == "on", 30, "back on")
+    finally:
+        hub.stop()

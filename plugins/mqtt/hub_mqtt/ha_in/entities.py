@@ -51,6 +51,8 @@ class Adopted:
         self.attributes: dict[str, Any] = {}
         self.now: Callable[[], float] = lambda: 0.0
         self._warned = False
+        #: Whether the hub is connected to the broker; a new entity is adopted from a live connection.
+        self.broker_up = True
         self._avty: dict[str, bool | None] = {}
         self._avty_latest: bool | None = None
         self._avty_rules: list[tuple[str, str, str, Any]] = []
@@ -107,6 +109,8 @@ class Adopted:
     # --- state ------------------------------------------------------------------------------------
     @property
     def available(self) -> bool:
+        if not self.broker_up:
+            return False
         if not self._avty_rules:
             return True
         mode = self.conf.availability_mode
