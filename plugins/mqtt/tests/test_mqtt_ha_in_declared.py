@@ -36,6 +36,13 @@ DECLARED = f"""\
       device_class: window
       payload_on: open
       payload_off: closed
+    - name: Hall motion
+      state_topic: home/motion
+      device_class: motion
+      off_delay: 1
+    - name: Porch presence
+      state_topic: home/porch
+      expire_after: 1
   light:
     - name: Desk lamp
       state_topic: home/desk/state
@@ -99,6 +106,7 @@ def test_declared_entities_follow_their_topics_and_publish_their_payloads(tmp_pa
         entities = {e["entity_id"]: e for e in hub.get("/api/entities") if e["platform"] == "mqtt"}
         assert {e: entities[e]["capability"] for e in entities} == {
             "switch.garden_pump": "switch", "sensor.cellar_temperature": "sensor", "binary_sensor.window": "binary_sensor",
+            "binary_sensor.hall_motion": "binary_sensor", "binary_sensor.porch_presence": "binary_sensor",
             "light.desk_lamp": "light", "button.doorbell_test": "button", "lock.front_lock": "lock", "cover.blind": "cover",
             "climate.hall_thermostat": "climate", "number.fan_speed": "number", "select.heat_pump_mode": "select"}
         assert entities["switch.garden_pump"]["device_id"] == "mqtt:ha:garden_pump"
@@ -121,6 +129,17 @@ def test_declared_entities_follow_their_topics_and_publish_their_payloads(tmp_pa
         assert cellar["attributes"]["Id"] == "0316A2" and cellar["attributes"]["unit"] == "°C"
         broker.publish("home/window", "open")
         state("binary_sensor.window", "on")
+        def seen(entity_id: str) -> list:
+            return [s["state"] for s in hub.get(f"/api/history/{entity_id}")["states"]]
+
+        broker.publish("home/motion", "ON")  # off_delay: off again by itself
+        broker.publish("home/porch", "ON")  # expire_after: unavailable without a new reading
+        state("binary_sensor.hall_motion", "off")
+        state("binary_sensor.porch_presence", "unavailable")
+        assert seen("binary_sensor.hall_motion")[-2:] == ["on", "off"]
+        assert seen("binary_sensor.porch_presence")[-2:] == ["on", "unavailable"]
+        broker.publish("home/porch", "OFF")
+        state("binary_sensor.porch_presence", "off")
 
         # No state topic for the cover and the thermostat's target: optimistic, as in Home Assistant.
         command("light.desk_lamp", "turn_on", {"brightness": 255})

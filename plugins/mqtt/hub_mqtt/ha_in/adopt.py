@@ -253,6 +253,7 @@ class Adopter:
                 unsubscribe = self._unsubscribe.pop(topic, None)
                 if unsubscribe is not None:
                     unsubscribe()
+        entity.cancel_timers()
         entity.handle = None
 
     def _on_message(self, message: Any) -> None:

@@ -5,6 +5,7 @@ into its component's payloads. What a component's options mean is Home Assistant
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -53,6 +54,7 @@ class Adopted:
         self._warned = False
         #: Whether the hub is connected to the broker; a new entity is adopted from a live connection.
         self.broker_up = True
+        self.expired = False  # expire_after passed without a reading
         self._avty: dict[str, bool | None] = {}
         self._avty_latest: bool | None = None
         self._avty_rules: list[tuple[str, str, str, Any]] = []
@@ -107,9 +109,36 @@ class Adopted:
         self.push()
 
     # --- state ------------------------------------------------------------------------------------
+    def fresh(self) -> None:
+        """A good reading arrived: with ``expire_after``, it expires that many seconds from now."""
+        self.expired = False
+        seconds = getattr(self.conf, "expire_after", None)
+        if seconds:
+            self.later("_expiry", seconds, self._expire)
+
+    def later(self, slot: str, seconds: float, callback: Callable[[], None]) -> None:
+        """One timer per slot, restarted by each call (on the hub's loop; none before it runs)."""
+        current = getattr(self, slot, None)
+        if current is not None:
+            current.cancel()
+        try:
+            setattr(self, slot, asyncio.get_running_loop().call_later(seconds, callback))
+        except RuntimeError:
+            setattr(self, slot, None)
+
+    def _expire(self) -> None:
+        self.expired = True
+        self.push()
+
+    def cancel_timers(self) -> None:
+        for slot in ("_expiry", "_off_delay"):
+            timer = getattr(self, slot, None)
+            if timer is not None:
+                timer.cancel()
+
     @property
     def available(self) -> bool:
-        if not self.broker_up:
+        if not self.broker_up or self.expired:
             return False
         if not self._avty_rules:
             return True
@@ -242,6 +271,14 @@ class OnOff(Adopted):
             self.warn(f"{text[:80]!r} on {self.conf.state_topic} is neither {on!r} nor {off!r}")
             return
         self._warned = False
+        self.fresh()
+        delay = getattr(self.conf, "off_delay", None)
+        if delay and self.value == "on":  # a motion sensor that only ever says "on"
+            self.later("_off_delay", delay, self._off)
+        self.push()
+
+    def _off(self) -> None:
+        self.value = "off"
         self.push()
 
 
@@ -301,6 +338,7 @@ class Sensor(Adopted):
                 return
             self.value = int(number) if number.is_integer() and "." not in text else number
         self._warned = False
+        self.fresh()
         self.push()
 
 
