@@ -1,6 +1,8 @@
 """Home Assistant discovery's abbreviations (``stat_t`` for ``state_topic`` ...) and its ``~`` base
 topic, from https://www.home-assistant.io/integrations/mqtt/#supported-abbreviations-in-mqtt-discovery-messages
-(the entity options; those of components this hub does not adopt are left out)."""
+(the entity options of the components this hub adopts; the options of other components, and of
+features it does not act on (tilt, presets, fans), are left out: a config using them is read without
+them, as an unknown key is)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ ABBREVIATIONS = {
     "clr_temp_stat_t": "color_temp_state_topic", "clr_temp_tpl": "color_temp_template",
     "clr_temp_val_tpl": "color_temp_value_template", "clrm": "color_mode", "cmd_off_tpl": "command_off_template",
     "cmd_on_tpl": "command_on_template", "cmd_t": "command_topic", "cmd_tpl": "command_template",
-    "cmps": "components", "cod_form": "code_format", "curr_temp_t": "current_temperature_topic",
+    "cmps": "components", "cmp": "components", "flsh_tlng": "flash_time_long", "flsh_tsht": "flash_time_short",
+    "lrst_val_tpl": "last_reset_value_template", "fx_cmd_t": "effect_command_topic",
+    "fx_stat_t": "effect_state_topic", "cod_form": "code_format", "curr_temp_t": "current_temperature_topic",
     "curr_temp_tpl": "current_temperature_template", "dev": "device", "dev_cla": "device_class",
     "def_ent_id": "default_entity_id", "en": "enabled_by_default", "ent_cat": "entity_category",
     "ent_pic": "entity_picture", "e": "encoding", "exp_aft": "expire_after", "fx_list": "effect_list",
