@@ -79,3 +79,15 @@ def test_translation_keeps_jinja_precedence():
     assert translate("{{ -value | abs }}") == "{{ - abs(value) }}"
     assert translate("{{ not value_json.x | bool }}") == "{{ not bool(value_json.x) }}"
     assert translate("{{ value_json.a | float(0) + 1 }}") == "{{ float(value_json.a, 0) + 1 }}"
+
+
+def test_abbreviations_and_the_base_topic_expand_as_in_home_assistant():
+    from hub_mqtt.ha_in.abbrev import expand
+
+    config = expand({"~": "tasmota/pump", "stat_t": "~/stat/RESULT", "cmd_t": "cmnd/~", "pl_on": "ON",
+                     "avty": [{"t": "~/LWT", "pl_avail": "Online"}], "dev": {"ids": ["A4CF12"], "mf": "Tasmota"},
+                     "o": {"name": "Tasmota", "sw": "9.1"}, "uniq_id": "A4CF12_RL_1"})
+    assert config == {"state_topic": "tasmota/pump/stat/RESULT", "command_topic": "cmnd/tasmota/pump",
+                      "payload_on": "ON", "availability": [{"topic": "tasmota/pump/LWT", "payload_available": "Online"}],
+                      "device": {"identifiers": ["A4CF12"], "manufacturer": "Tasmota"},
+                      "origin": {"name": "Tasmota", "sw_version": "9.1"}, "unique_id": "A4CF12_RL_1"}
