@@ -2,8 +2,8 @@
 that announce themselves with Home Assistant discovery (Zigbee2MQTT, Tasmota, ESPHome, Shelly).
 
 The work is in :mod:`.adopt` (devices and their entities in the hub, and the broker's topics routed
-to them), :mod:`.entities` (one class per component), :mod:`.discovery` (reading configs) and
-:mod:`.templates` (the bounded Jinja subset). Imports stay inside the functions: ``config.py`` reads
+to them), :mod:`.entities`, :mod:`.controls` and :mod:`.lights` (one class per component),
+:mod:`.discovery` and :mod:`.abbrev` (reading configs) and :mod:`.templates` (the bounded Jinja subset). Imports stay inside the functions: ``config.py`` reads
 :mod:`hub_mqtt.ha_schema`, which reads the templates module of this package.
 """
 

@@ -27,7 +27,8 @@ from hub.devices.model import Device
 
 from hub_mqtt.config import COMPONENTS, MqttConfig
 from hub_mqtt.ha_in import discovery
-from hub_mqtt.ha_in.entities import CLASSES, Adopted, short_key
+from hub_mqtt.ha_in.components import CLASSES
+from hub_mqtt.ha_in.entities import Adopted, short_key
 from hub_mqtt.ha_in.templates import TemplateError
 from hub_mqtt.ha_schema import Entity
 
