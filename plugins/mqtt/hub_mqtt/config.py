@@ -26,9 +26,22 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from hub_mqtt.ha_schema import (
+    BinarySensorConfig,
+    ButtonConfig,
+    ClimateConfig,
+    CoverConfig,
+    LightConfig,
+    LockConfig,
+    NumberConfig,
+    SelectConfig,
+    SensorConfig,
+    SwitchConfig,
+)
 
 _NODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: The Home Assistant components a user may declare under ``mqtt:`` (and that discovery adopts).
@@ -112,16 +125,30 @@ class MqttConfig(_Strict):
     commands: Select = Select()
     discovery: Discovery = Discovery()
     # --- entities declared by hand, in Home Assistant's mqtt: shape ------------------------------
-    switch: list[dict[str, Any]] = Field(default_factory=list)
-    light: list[dict[str, Any]] = Field(default_factory=list)
-    sensor: list[dict[str, Any]] = Field(default_factory=list)
-    binary_sensor: list[dict[str, Any]] = Field(default_factory=list)
-    button: list[dict[str, Any]] = Field(default_factory=list)
-    lock: list[dict[str, Any]] = Field(default_factory=list)
-    cover: list[dict[str, Any]] = Field(default_factory=list)
-    climate: list[dict[str, Any]] = Field(default_factory=list)
-    number: list[dict[str, Any]] = Field(default_factory=list)
-    select: list[dict[str, Any]] = Field(default_factory=list)
+    switch: list[SwitchConfig] = Field(default_factory=list)
+    light: list[LightConfig] = Field(default_factory=list)
+    sensor: list[SensorConfig] = Field(default_factory=list)
+    binary_sensor: list[BinarySensorConfig] = Field(default_factory=list)
+    button: list[ButtonConfig] = Field(default_factory=list)
+    lock: list[LockConfig] = Field(default_factory=list)
+    cover: list[CoverConfig] = Field(default_factory=list)
+    climate: list[ClimateConfig] = Field(default_factory=list)
+    number: list[NumberConfig] = Field(default_factory=list)
+    select: list[SelectConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "MqttConfig":
+        """Two declared entities with one unique_id would be one entity in the hub: say which."""
+        seen: dict[str, str] = {}
+        for component in COMPONENTS:
+            for index, entity in enumerate(getattr(self, component)):
+                if entity.unique_id is None:
+                    continue
+                where = f"{component}[{index}]"
+                if entity.unique_id in seen:
+                    raise ValueError(f"{where}: unique_id {entity.unique_id!r} is already used by {seen[entity.unique_id]}")
+                seen[entity.unique_id] = where
+        return self
 
     @field_validator("node_id")
     @classmethod
