@@ -45,6 +45,9 @@ MAX_ENTITIES_PER_DEVICE = 256
 MAX_PENDING = 256
 #: States kept for entities whose description has not arrived yet (retained messages come in any order).
 MAX_EARLY_STATES = 10_000
+#: Seconds after a connection by which the broker has sent every retained description: a mirror this
+#: hub kept from an earlier run that none of them describes was removed by its hub meanwhile.
+PRUNE_AFTER = 5.0
 
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
 _REFUSED = ("not_exposed", "command_refused", "invalid_arguments")
@@ -107,6 +110,8 @@ class Peers:
         self.states: dict[tuple[str, str], dict] = {}  # (node, their entity id) -> last state message
         self.pending: dict[str, tuple[asyncio.Future, str]] = {}  # command id -> (answer, node)
         self._dirty: set[str] = set()
+        self._announced: set[str] = set()  # this hub's devices described on the broker now
+        self._prune_timer: asyncio.TimerHandle | None = None
         self._flush_scheduled = False
         self._warned: set[str] = set()
 
@@ -132,8 +137,29 @@ class Peers:
     def announce_all(self) -> None:
         """After each (re)connection: every device with published entities, retained."""
         self._dirty.clear()
-        for device_id, entries in self._published_by_device().items():
+        by_device = self._published_by_device()
+        self._announced = set(by_device)
+        for device_id, entries in by_device.items():
             self.link.publish(self.device_topic(device_id), self.describe(device_id, entries), qos=1, retain=True)
+        if self._prune_timer is not None:
+            self._prune_timer.cancel()
+        self._prune_timer = asyncio.get_running_loop().call_later(PRUNE_AFTER, self._prune)
+
+    def _prune(self) -> None:
+        """Mirrors restored from the store that no retained description has confirmed since the
+        connection: their hub removed them while this one was away."""
+        self._prune_timer = None
+        if not self.link.connected:
+            return
+        kept = {f"{self.hub.name}:{m.local_id}" for m in self.mirrors.values()}
+        stale = {e.device_id for e in self.hub.all_entities()
+                 if e.platform == self.hub.name and e.device_id.startswith(f"{self.hub.name}:peer:")} - kept
+        for device_id in stale:
+            log.info("mqtt: %s: no hub describes it any more; removed", device_id)
+            try:
+                self.hub.remove_device(device_id.split(":", 1)[1])
+            except KeyError:
+                pass
 
     def _changed(self, event: Any) -> None:
         if event.device_id.startswith("mqtt:peer:"):
@@ -154,6 +180,10 @@ class Peers:
             return
         by_device = self._published_by_device()
         for device_id in dirty:
+            if device_id in by_device:
+                self._announced.add(device_id)
+            else:
+                self._announced.discard(device_id)
             self.link.publish(self.device_topic(device_id), self.describe(device_id, by_device.get(device_id, [])),
                               qos=1, retain=True)
 
@@ -223,9 +253,10 @@ class Peers:
         self._mirror(message.topic, node, description)
 
     def _own_description(self, message: Any, device_id: str) -> None:
-        """A retained description of this hub's from an earlier run, of a device it no longer has:
-        withdrawn, or the other hubs would mirror it for ever."""
-        if message.retain and message.payload and self.hub.get_device(device_id) is None:
+        """A retained description of this hub's from an earlier run, of a device it no longer has or
+        no longer publishes: withdrawn, or the other hubs would mirror it for ever. (Retained
+        messages come after the announcement at connection, which fills ``_announced``.)"""
+        if message.retain and message.payload and device_id not in self._announced:
             self.link.publish(message.topic, b"", qos=1, retain=True)
 
     def _local_id(self, node: str, device_id: str) -> str:

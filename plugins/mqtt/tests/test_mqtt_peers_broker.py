@@ -62,8 +62,10 @@ class FakeHub:
         self.client.disconnect()
 
 
-def test_bad_descriptions_skipped_and_peer_answers_mapped(tmp_path, mosquitto):
+def test_bad_descriptions_skipped_and_peer_answers_mapped(tmp_path, mosquitto, mqtt_client):
     fake = FakeHub(mosquitto.port, "fake")
+    # A description this hub (hub_b) left on the broker in an earlier life, of a device it no longer has.
+    FakeHub(mosquitto.port, "hub_b").publish("device/ghost", _description("ghost", SWITCH))
     fake.publish("status", "online")
     fake.publish("device/not_json", "{not json")
     fake.publish("device/deep", "[" * 15000 + "]" * 15000)
@@ -83,6 +85,8 @@ def test_bad_descriptions_skipped_and_peer_answers_mapped(tmp_path, mosquitto):
     hub = HubProcess(data).start()
     try:
         device_id = "mqtt:peer:fake:relay:1"
+        watcher = mqtt_client(subscribe="ruffhub/hub_b/#")
+        watcher.wait("ruffhub/hub_b/device/ghost", lambda p: p == b"")  # withdrawn
         hub.wait_for(lambda: _state(hub, "switch.fake_pump") == "on", what="the pump mirrored")
         devices = [d["id"] for d in hub.get("/api/devices")]
         assert devices == [device_id], devices  # only the good description became a device
@@ -117,6 +121,13 @@ def test_bad_descriptions_skipped_and_peer_answers_mapped(tmp_path, mosquitto):
         hub.wait_for(lambda: _state(hub, "switch.fake_pump") == "on", what="mirrored again")
         fake.publish("status", "offline")
         hub.wait_for(lambda: _state(hub, "switch.fake_pump") == "unavailable", what="offline")
+
+        # While this hub is down, the peer removes its device for good: the mirror this hub kept in
+        # its store goes once the broker has had time to send every description.
+        hub.stop()
+        fake.publish("device/relay:1", b"")
+        hub.start()
+        hub.wait_for(lambda: hub.get("/api/devices") == [], timeout=20, what="the stale mirror pruned")
     finally:
         hub.stop()
         fake.close()
@@ -125,4 +136,5 @@ def test_bad_descriptions_skipped_and_peer_answers_mapped(tmp_path, mosquitto):
     for topic in ("ruffhub/fake/device/not_json", "ruffhub/fake/device/deep", "ruffhub/fake/device/wrong",
                   "ruffhub/fake/device/other", "ruffhub/fake/device/mqtt:peer:hub:demo:x"):
         assert f"{topic} skipped" in log, (topic, log[-4000:])
+    assert "mqtt:peer:fake:relay:1: no hub describes it any more; removed" in log
     assert "Traceback" not in log, log[-4000:]
