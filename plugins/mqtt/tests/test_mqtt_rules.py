@@ -38,6 +38,15 @@ RULES = """\
   action:
     - log: "config {{ trigger.payload }} retained={{ trigger.retain }}"
 
+- id: live_config
+  trigger:
+    - trigger: mqtt
+      topic: house/config
+  condition:
+    - "{{ not trigger.retain }}"
+  action:
+    - log: "live config {{ trigger.payload }}"
+
 - id: flood
   mode: queued
   max: 3
@@ -114,6 +123,9 @@ def test_mqtt_trigger_and_publish_action(tmp_path, mosquitto, mqtt_client):
         # A retained message delivered at subscription fires, as in Home Assistant, and says so.
         trace = hub.wait_for(lambda: hub.get("/api/rules/retained_at_start/traces"), what="retained fires")[0]
         assert trace["trigger"]["payload"] == "v1" and trace["trigger"]["retain"] is True
+        watcher.publish("house/config", "v2")  # a live one; the rule that skips retained ones runs
+        hub.wait_for(lambda: [t for t in hub.get("/api/rules/live_config/traces") if t["outcome"] != "condition_failed"],
+                     what="the live message's run")
 
         # A message whose templated value does not match does nothing; one that matches turns the light on.
         assert hub.get("/api/states/light.living_room")["state"] == "off"
@@ -154,5 +166,5 @@ def test_mqtt_trigger_and_publish_action(tmp_path, mosquitto, mqtt_client):
     finally:
         hub.stop()
     log = hub.log()
-    assert "config v1 retained=True" in log
+    assert "config v1 retained=True" in log and "live config v2" in log and "live config v1" not in log
     assert "Traceback" not in log, log[-3000:]
