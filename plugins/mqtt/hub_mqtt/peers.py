@@ -48,6 +48,8 @@ MAX_EARLY_STATES = 10_000
 #: Seconds after a connection by which the broker has sent every retained description: a mirror this
 #: hub kept from an earlier run that none of them describes was removed by its hub meanwhile.
 PRUNE_AFTER = 5.0
+#: Nodes remembered as offline (a dead hub's retained status outlives it; anyone can publish one).
+MAX_OFFLINE_NODES = 10_000
 
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
 _REFUSED = ("not_exposed", "command_refused", "invalid_arguments")
@@ -112,6 +114,7 @@ class Peers:
         self._dirty: set[str] = set()
         self._announced: set[str] = set()  # this hub's devices described on the broker now
         self._prune_timer: asyncio.TimerHandle | None = None
+        self._watching = False
         self._flush_scheduled = False
         self._warned: set[str] = set()
 
@@ -141,9 +144,23 @@ class Peers:
         self._announced = set(by_device)
         for device_id, entries in by_device.items():
             self.link.publish(self.device_topic(device_id), self.describe(device_id, entries), qos=1, retain=True)
+        loop = asyncio.get_running_loop()
         if self._prune_timer is not None:
             self._prune_timer.cancel()
-        self._prune_timer = asyncio.get_running_loop().call_later(PRUNE_AFTER, self._prune)
+        self._prune_timer = loop.call_later(PRUNE_AFTER, self._prune)
+        if not self._watching:
+            self._watching = True
+            loop.call_later(1.0, self._watch_connection)
+
+    def _watch_connection(self) -> None:
+        """Without the broker this hub cannot know the other hubs' states: their mirrors go
+        unavailable (as Home Assistant's MQTT entities do) until the broker sends them again."""
+        if self.link.connected:
+            asyncio.get_running_loop().call_later(1.0, self._watch_connection)
+            return
+        self._watching = False
+        for handle in list(self.handles.values()):
+            handle.set_unavailable()
 
     def _prune(self) -> None:
         """Mirrors restored from the store that no retained description has confirmed since the
@@ -213,7 +230,8 @@ class Peers:
         if message.payload == b"online":
             self.offline.discard(node)
             return
-        self.offline.add(node)  # "offline" (its last will), or its status cleared
+        if len(self.offline) < MAX_OFFLINE_NODES or any(n == node for n, _ in self.mirrors):
+            self.offline.add(node)  # "offline" (its last will), or its status cleared
         for (other, _), handle in list(self.handles.items()):
             if other == node:
                 handle.set_unavailable()

@@ -139,7 +139,7 @@ def _schemas(functions: dict[str, Any]) -> tuple[type[BaseModel], type[BaseModel
             return self
 
     class MqttPublish(BaseModel):
-        model_config = ConfigDict(extra="forbid", populate_by_name=True)
+        model_config = ConfigDict(extra="forbid")
 
         publish: PublishBody = Field(alias="mqtt.publish")
 

@@ -41,7 +41,7 @@ def two_hubs(tmp_path, mosquitto, mqtt_client):
             hub.stop()
 
 
-def test_two_hubs_mirror_state_and_command(two_hubs, mqtt_client):
+def test_two_hubs_mirror_state_and_command(two_hubs, mosquitto, mqtt_client):
     a, b = two_hubs["a"], two_hubs["b"]
     watcher = mqtt_client(subscribe="ruffhub/#")
 
@@ -96,5 +96,12 @@ def test_two_hubs_mirror_state_and_command(two_hubs, mqtt_client):
     a.start()
     b.wait_for(lambda: _state(b, "switch.hub_a_smart_plug")["state"] == _state(a, "switch.smart_plug")["state"] != "unavailable",
                timeout=20, what="available again on B")
+
+    # The broker dies: B cannot know A's states any more, so its mirrors are unavailable until it is back.
+    mosquitto.kill()
+    b.wait_for(lambda: _state(b, "switch.hub_a_smart_plug")["state"] == "unavailable", what="no broker, no state")
+    mosquitto.start()
+    b.wait_for(lambda: _state(b, "switch.hub_a_smart_plug")["state"] == _state(a, "switch.smart_plug")["state"] != "unavailable",
+               timeout=20, what="available again after the broker's return")
     for hub in (a, b):
         assert "Traceback" not in hub.log(), hub.log()[-3000:]

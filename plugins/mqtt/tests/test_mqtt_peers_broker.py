@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+from urllib.parse import unquote
+
 import paho.mqtt.client as paho
 
+from hub_mqtt.peers import encode_device_id
 from tests.hubproc import HubProcess
 
 SWITCH = {"entity_id": "switch.pump", "unique_id": "relay:1:out", "platform": "relay", "device_id": "relay:1",
@@ -138,3 +141,11 @@ def test_bad_descriptions_skipped_and_peer_answers_mapped(tmp_path, mosquitto, m
         assert f"{topic} skipped" in log, (topic, log[-4000:])
     assert "mqtt:peer:fake:relay:1: no hub describes it any more; removed" in log
     assert "Traceback" not in log, log[-4000:]
+
+
+def test_device_ids_are_one_topic_level():
+    for device_id in ("demo:smart_plug", "modbus:10.0.0.5/3", "x+y#z", "caf\u00e9 b%r", "zigbee:00124b00"):
+        level = encode_device_id(device_id)
+        assert not set(level) & set("/+# ") and unquote(level) == device_id, level
+    assert encode_device_id("demo:smart_plug") == "demo:smart_plug"
+    assert encode_device_id("modbus:10.0.0.5/3") == "modbus:10.0.0.5%2F3"
