@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from mqtt_testing import hub_yaml
 from tests.hubproc import HubProcess
 
