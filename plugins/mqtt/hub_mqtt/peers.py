@@ -42,7 +42,7 @@ log = logging.getLogger("hub.plugins.mqtt")
 #: Bounds on what other hubs can make this one hold, whatever the broker carries.
 MAX_MIRRORED_DEVICES = 2000
 MAX_ENTITIES_PER_DEVICE = 256
-MAX_PENDING = 256
+MAX_PENDING = 100  # below the API's 256 connections, so a burst of callers meets it, not the socket limit
 #: States kept for entities whose description has not arrived yet (retained messages come in any order).
 MAX_EARLY_STATES = 10_000
 #: Seconds after a connection by which the broker has sent every retained description: a mirror this

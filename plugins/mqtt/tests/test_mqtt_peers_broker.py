@@ -4,12 +4,13 @@ skipped with a log line naming its topic, and every answer a peer can give maps 
 from __future__ import annotations
 
 import json
-
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote
 
 import paho.mqtt.client as paho
 
-from hub_mqtt.peers import encode_device_id
+from hub_mqtt.peers import MAX_PENDING, encode_device_id
 from tests.hubproc import HubProcess
 
 SWITCH = {"entity_id": "switch.pump", "unique_id": "relay:1:out", "platform": "relay", "device_id": "relay:1",
@@ -37,6 +38,8 @@ class FakeHub:
         self.node = node
         self.answers: dict[str, str | None] = {}
         self.received: list[dict] = []
+        self.release = threading.Event()  # set: answer; clear: hold every answer until it is set
+        self.release.set()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
         self.client.on_message = self._heard
         self.client.connect("127.0.0.1", port)
@@ -49,6 +52,16 @@ class FakeHub:
         answer = self.answers.get(body["command"])
         if answer is None:
             return
+        if not self.release.is_set():
+            threading.Thread(target=self._later, args=(client, msg, body, answer), daemon=True).start()
+            return
+        self._answer(client, msg, body, answer)
+
+    def _later(self, client, msg, body, answer) -> None:
+        self.release.wait(30)
+        self._answer(client, msg, body, answer)
+
+    def _answer(self, client, msg, body, answer) -> None:
         reply = {"id": body["id"], "ok": True, "result": {"done": body["command"]}} if answer == "ok" else \
             {"id": body["id"], "ok": False, "error": answer, "message": f"{answer} from {self.node}"}
         props = paho.Properties(paho.PacketTypes.PUBLISH)
@@ -149,3 +162,41 @@ def test_device_ids_are_one_topic_level():
         assert not set(level) & set("/+# ") and unquote(level) == device_id, level
     assert encode_device_id("demo:smart_plug") == "demo:smart_plug"
     assert encode_device_id("modbus:10.0.0.5/3") == "modbus:10.0.0.5%2F3"
+
+
+def test_commands_waiting_for_a_peer_are_bounded(tmp_path, mosquitto):
+    """A peer that holds its answers cannot make this hub keep an unbounded number of commands:
+    past the bound the next is refused at once, and the held ones complete when it answers."""
+    fake = FakeHub(mosquitto.port, "slow")
+    fake.publish("status", "online")
+    fake.publish("device/relay:1", _description("relay:1", SWITCH))
+    fake.publish("state/switch.pump", {"entity_id": "switch.pump", "value": "off", "available": True, "attributes": {}})
+    fake.answers = {"turn_on": "ok"}
+    fake.release.clear()
+    data = tmp_path / "b"
+    data.mkdir()
+    (data / "configuration.yaml").write_text(
+        f"hub:\n  command_timeout: 20\nmqtt:\n  port: {mosquitto.port}\n  node_id: hub_b\n")
+    hub = HubProcess(data).start()
+    refused = threading.Event()
+
+    def command(_: int) -> tuple[int, dict]:
+        status, body = hub.request("POST", "/api/entities/switch.slow_pump/commands/turn_on", {})
+        if status == 502:
+            refused.set()
+        return status, body
+
+    try:
+        hub.wait_for(lambda: _state(hub, "switch.slow_pump") == "off", what="the pump mirrored")
+        with ThreadPoolExecutor(MAX_PENDING + 20) as pool:
+            futures = [pool.submit(command, i) for i in range(MAX_PENDING + 20)]
+            assert refused.wait(30), "no command was refused"
+            fake.release.set()
+            results = [f.result() for f in futures]
+    finally:
+        hub.stop()
+        fake.close()
+    statuses = [status for status, _ in results]
+    assert statuses.count(200) == MAX_PENDING, statuses
+    assert statuses.count(502) == 20
+    assert all("already wait" in body["message"] for status, body in results if status == 502)
