@@ -191,12 +191,15 @@ def test_commands_waiting_for_a_peer_are_bounded(tmp_path, mosquitto):
         with ThreadPoolExecutor(MAX_PENDING + 20) as pool:
             futures = [pool.submit(command, i) for i in range(MAX_PENDING + 20)]
             assert refused.wait(30), "no command was refused"
+            held = len(fake.received)
             fake.release.set()
             results = [f.result() for f in futures]
     finally:
         hub.stop()
         fake.close()
+    # While the peer held its answers, no more than the bound were sent to it; the rest were refused
+    # at once. (Commands still on their way when it answered may have gone through: that is fine.)
+    assert held <= MAX_PENDING
     statuses = [status for status, _ in results]
-    assert statuses.count(200) == MAX_PENDING, statuses
-    assert statuses.count(502) == 20
+    assert set(statuses) == {200, 502} and statuses.count(200) >= MAX_PENDING, statuses
     assert all("already wait" in body["message"] for status, body in results if status == 502)
