@@ -188,6 +188,11 @@ def test_commands_waiting_for_a_peer_are_bounded(tmp_path, mosquitto):
 
     try:
         hub.wait_for(lambda: _state(hub, "switch.slow_pump") == "off", what="the pump mirrored")
+        # A device id too long for a local id of its own is mirrored under its digest.
+        long_id = "relay:" + "x" * 150
+        fake.publish(f"device/{long_id}", _description(long_id, {**SENSOR, "device_id": long_id}))
+        hub.wait_for(lambda: any(d["id"].startswith("mqtt:peer:slow:sha256-") for d in hub.get("/api/devices")),
+                     what="the long-named device mirrored")
         with ThreadPoolExecutor(MAX_PENDING + 20) as pool:
             futures = [pool.submit(command, i) for i in range(MAX_PENDING + 20)]
             assert refused.wait(30), "no command was refused"
