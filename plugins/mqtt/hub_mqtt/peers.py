@@ -115,7 +115,7 @@ class Peers:
         self._announced: set[str] = set()  # this hub's devices described on the broker now
         self._prune_timer: asyncio.TimerHandle | None = None
         self._watching = False
-        self._flush_scheduled = False
+        self._sender: asyncio.Task | None = None
         self._warned: set[str] = set()
 
     # --- describing this hub's devices -------------------------------------------------------------
@@ -139,11 +139,10 @@ class Peers:
 
     def announce_all(self) -> None:
         """After each (re)connection: every device with published entities, retained."""
-        self._dirty.clear()
         by_device = self._published_by_device()
         self._announced = set(by_device)
-        for device_id, entries in by_device.items():
-            self.link.publish(self.device_topic(device_id), self.describe(device_id, entries), qos=1, retain=True)
+        self._dirty |= set(by_device)
+        self._start_sending()
         loop = asyncio.get_running_loop()
         if self._prune_timer is not None:
             self._prune_timer.cancel()
@@ -151,6 +150,39 @@ class Peers:
         if not self._watching:
             self._watching = True
             loop.call_later(1.0, self._watch_connection)
+
+    def _start_sending(self) -> None:
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send_dirty(), name="mqtt:peers:describe")
+
+    async def _send_dirty(self) -> None:
+        """Describe the devices marked, leaving the link's bounded queue room (as Home Assistant
+        discovery does): thousands of devices must not push the hub's own states out of it. While
+        off the broker nothing is sent: the next connection describes everything."""
+        room = max(self.config.queue_size // 2, 1)
+        while self._dirty and self.link.connected:
+            by_device = self._published_by_device()  # once per round; changes meanwhile mark a device again
+            batch = sorted(self._dirty)
+            self._dirty = set()
+            for i, device_id in enumerate(batch):
+                while self.link.stats.queued() >= room:
+                    if not self.link.connected:
+                        self._dirty.update(batch[i:])
+                        return
+                    await asyncio.sleep(0.01)
+                entries = by_device.get(device_id, [])
+                if entries:
+                    self._announced.add(device_id)
+                else:
+                    self._announced.discard(device_id)
+                try:
+                    payload = self.describe(device_id, entries)
+                except Exception:  # noqa: BLE001 - one odd device must not keep the others off the broker
+                    log.exception("mqtt: describing %s failed", device_id)
+                    continue
+                self.link.publish(self.device_topic(device_id), payload, qos=1, retain=True)
+                if i % 100 == 99:
+                    await asyncio.sleep(0)
 
     def _watch_connection(self) -> None:
         """Without the broker this hub cannot know the other hubs' states: their mirrors go
@@ -181,28 +213,12 @@ class Peers:
     def _changed(self, event: Any) -> None:
         if event.device_id.startswith("mqtt:peer:"):
             return  # a mirror: never described
-        self._dirty.add(event.device_id)
-        if not self._flush_scheduled:
+        self._dirty.add(event.device_id)  # a burst of one device's entities is described once
+        if self.link.connected:
             try:
-                asyncio.get_running_loop().call_soon(self._flush)
+                self._start_sending()
             except RuntimeError:
-                return  # no loop yet: the announcement at connection covers it
-            self._flush_scheduled = True
-
-    def _flush(self) -> None:
-        """One description per device for a burst of registrations (a device's entities come together)."""
-        self._flush_scheduled = False
-        dirty, self._dirty = self._dirty, set()
-        if not dirty:
-            return
-        by_device = self._published_by_device()
-        for device_id in dirty:
-            if device_id in by_device:
-                self._announced.add(device_id)
-            else:
-                self._announced.discard(device_id)
-            self.link.publish(self.device_topic(device_id), self.describe(device_id, by_device.get(device_id, [])),
-                              qos=1, retain=True)
+                pass  # no loop yet: the announcement at connection covers it
 
     # --- reading the other hubs --------------------------------------------------------------------
     def _split(self, topic: str, kind: str) -> tuple[str, str] | None:
