@@ -232,11 +232,13 @@ class Peers:
         return parts[0], parts[2]
 
     def _skip(self, topic: str, why: str) -> None:
-        """One log line per topic and reason, however often a broken hub repeats it."""
+        """One log line per topic and reason, however often a broken hub repeats it. The topic is in
+        the line's template, so the log's rate limit (hub.net.lograte: a few lines per template per
+        window) counts topics apart and one broken hub cannot hide another's lines."""
         key = f"{topic}|{why}"
         if key not in self._warned and len(self._warned) < 10_000:
             self._warned.add(key)
-            log.warning("mqtt: %s skipped: %s", topic, why)
+            log.warning("mqtt: " + topic.replace("%", "%%") + " skipped: %s", str(why).splitlines()[0])
 
     def on_status(self, message: Any) -> None:
         head, tail = f"{self.base}/", "/status"

@@ -148,10 +148,11 @@ def test_bad_descriptions_skipped_and_peer_answers_mapped(tmp_path, mosquitto, m
         hub.stop()
         fake.close()
     log = hub.log()
-    # (The hub writes five lines of one kind per 10 s: the first five are these.)
     for topic in ("ruffhub/fake/device/not_json", "ruffhub/fake/device/deep", "ruffhub/fake/device/wrong",
-                  "ruffhub/fake/device/other", "ruffhub/fake/device/mqtt:peer:hub:demo:x"):
+                  "ruffhub/fake/device/other", "ruffhub/fake/device/mqtt:peer:hub:demo:x", "ruffhub/fake/device/huge",
+                  "ruffhub/fake/device/relay:1 sensor.odd", "ruffhub/fake/state/sensor.flow"):
         assert f"{topic} skipped" in log, (topic, log[-4000:])
+    assert "teleporter" in log
     assert "mqtt:peer:fake:relay:1: no hub describes it any more; removed" in log
     assert "Traceback" not in log, log[-4000:]
 
