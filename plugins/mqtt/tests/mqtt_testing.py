@@ -61,6 +61,9 @@ class Mosquitto:
             "autosave_interval 1",
             f"log_dest file {self.log_path}",
             "log_type error", "log_type warning", "log_type notice",
+            # Started as root (a CI container), mosquitto would drop to the "mosquitto" user, which
+            # cannot read the test's files (its password file, its keys).
+            "user root" if os.geteuid() == 0 else "",
             self.extra,
         ]
         self.conf.write_text("\n".join(lines) + "\n")
