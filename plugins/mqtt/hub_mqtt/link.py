@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import math
+import socket
 import ssl
 import time
 from collections import deque
@@ -130,9 +130,9 @@ class Link:
         self._on_connect: list[Callable[[], Any]] = []
         self._client: aiomqtt.Client | None = None
         self._tasks: set[asyncio.Task] = set()
-        #: Sent and not yet confirmed, by send order: put back in the queue if the connection drops.
+        #: Handed to paho and not yet confirmed, by message id in send order: the QoS 1 ones go back
+        #: to the queue if the connection drops.
         self._inflight: dict[int, Outgoing] = {}
-        self._sequence = 0
         self._v311 = config.protocol == "3.1.1"  # auto falls back to 3.1.1 once the broker refuses 5
         self._dropped_in_outage = 0
         self._drop_logged = 0.0
@@ -227,9 +227,11 @@ class Link:
             will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
             tls_context=self._tls_context(),
             max_inflight_messages=WINDOW,
+            # No Nagle: a state change goes out now, not when the previous one is acknowledged
+            # (with the peer's delayed ACKs, Nagle held messages for tens of ms at a few thousand/s).
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             timeout=10,
         )
-        client.pending_calls_threshold = WINDOW + 100  # our window, not a leak: no warning per message
         return client
 
     async def run(self) -> None:
@@ -292,48 +294,51 @@ class Link:
             await self._subscribe(client, topic_filter)
         for callback in list(self._on_connect):
             self._call(callback)
-        pending: set[asyncio.Task] = set()
-        sender = asyncio.get_running_loop().create_task(self._send(client, pending))
+        sender = asyncio.get_running_loop().create_task(self._send(client))
         try:
             async for message in client.messages:
                 self._dispatch(message)
         finally:
             sender.cancel()
-            for task in pending:
-                task.cancel()
             if sender.done() and not sender.cancelled() and sender.exception() is not None:
                 raise sender.exception()
 
-    async def _send(self, client: aiomqtt.Client, pending: set[asyncio.Task]) -> None:
-        window = asyncio.Semaphore(WINDOW)
-        loop = asyncio.get_running_loop()
-        while True:
-            while not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
-            await window.acquire()
-            if not self._queue:
-                window.release()
-                continue
-            out = self._queue.popleft()
-            self._sequence += 1
-            self._inflight[self._sequence] = out
-            task = loop.create_task(self._publish_one(client, self._sequence, out, window))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+    async def _send(self, client: aiomqtt.Client) -> None:
+        """Hand queued messages to paho, up to WINDOW of them unconfirmed.
 
-    async def _publish_one(self, client: aiomqtt.Client, key: int, out: Outgoing, window: asyncio.Semaphore) -> None:
-        try:
-            await client.publish(out.topic, out.payload, qos=out.qos, retain=out.retain,
-                                 properties=None if self._v311 else out.properties, timeout=math.inf)
-        except aiomqtt.MqttError as exc:
-            # Not confirmed: it stays in _inflight and goes again once the session ends and restarts.
-            log.debug("mqtt: publishing on %s failed: %s", out.topic, exc)
-            return
-        finally:
-            window.release()
-        self._inflight.pop(key, None)
-        self.stats.sent += 1
+        paho directly rather than ``aiomqtt.Client.publish``: that one awaits each confirmation in a
+        coroutine of its own and counts every pending call on each publish, which at thousands of
+        messages a second costs more than the rest of the hub. Confirmations come back through paho's
+        ``on_publish`` (after the write for QoS 0, the broker's PUBACK for QoS 1), chained in front of
+        aiomqtt's own handler."""
+        paho = client._client  # noqa: SLF001 - the paho client aiomqtt wraps
+        theirs = paho.on_publish
+
+        def confirmed(c: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+            if self._inflight.pop(mid, None) is not None:
+                self.stats.sent += 1
+                if self._queue:
+                    self._wake.set()
+            theirs(c, userdata, mid, reason, properties)
+
+        paho.on_publish = confirmed
+        inflight = self._inflight
+        queue = self._queue
+        v311 = self._v311
+        while True:
+            while queue and len(inflight) < WINDOW:
+                out = queue.popleft()
+                info = paho.publish(out.topic, out.payload, out.qos, out.retain,
+                                    None if v311 else out.properties)
+                if info.rc != 0:
+                    queue.appendleft(out)
+                    raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+                if not info.is_published():  # QoS 0 written at once is already done
+                    inflight[info.mid] = out
+                else:
+                    self.stats.sent += 1
+            self._wake.clear()
+            await self._wake.wait()
 
     def _dispatch(self, message: aiomqtt.Message) -> None:
         payload = message.payload if isinstance(message.payload, bytes) else _encode(message.payload)
