@@ -93,7 +93,11 @@ def setup(hub: Any, link: Any) -> None:
             return entity_id, command, args or {}, body.get("id"), _reply_topic(body.get("reply_to")), via
         from hub_mqtt import ha_out
 
-        translated = ha_out.translate(entry, hub.get_state(entity_id), field, message.payload)
+        try:
+            translated = ha_out.translate(entry, hub.get_state(entity_id), field, message.payload)
+        except Exception as exc:  # noqa: BLE001 - a payload the translation chokes on is a bad payload
+            log.debug("mqtt: %s: translating the payload failed: %r", message.topic, exc)
+            translated = None
         if translated is None:
             raise Refused("bad_payload", 'expected {"command": ..., "args": {...}} or a Home Assistant command payload')
         command, args = translated
