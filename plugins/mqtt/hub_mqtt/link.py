@@ -319,7 +319,8 @@ class Link:
                 self.stats.sent += 1
                 if self._queue:
                     self._wake.set()
-            theirs(c, userdata, mid, reason, properties)
+            else:  # one of aiomqtt's own publishes (the status topic): its handler wakes its caller
+                theirs(c, userdata, mid, reason, properties)
 
         paho.on_publish = confirmed
         inflight = self._inflight
