@@ -150,7 +150,8 @@ class Link:
         while len(self._queue) > self.config.queue_size:
             self._queue.popleft()
             self.stats.dropped += 1
-            self._dropped_in_outage += 1
+            if not self.connected:
+                self._dropped_in_outage += 1
         if self.connected and time.monotonic() - self._drop_logged > 60:
             # Connected and still overflowing: the hub writes faster than the broker takes.
             self._drop_logged = time.monotonic()
@@ -252,7 +253,7 @@ class Link:
                     log.warning("mqtt: broker %s:%s refused MQTT 5 (%s); using MQTT 3.1.1",
                                 self.config.host, self.config.broker_port, exc)
                     continue
-                reason = describe(exc)
+                reason = f"connection lost: {exc}" if self.connected else describe(exc)
                 self.stats.last_error = reason
                 self._note(reason)
                 log.warning("mqtt: broker %s:%s: %s; retrying in %g s", self.config.host,

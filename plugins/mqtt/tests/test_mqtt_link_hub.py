@@ -110,3 +110,26 @@ def test_a_retained_command_is_never_run(hub, mqtt_client):
     hub.wait_for(lambda: "retained command ignored" in hub.log(), what="the retained command's log line")
     assert hub.get("/api/states/switch.smart_plug")["value"] == before
     c.publish(f"{P}/set/switch.smart_plug", b"", retain=True)  # clean up the broker
+
+
+def test_a_flood_of_commands_gets_one_reply_each_and_oversized_messages_are_dropped(hub, mqtt_client):
+    c = mqtt_client(subscribe="answers/#")
+    for n in range(300):
+        c.client.publish(f"{P}/set/lock.front_door",
+                         json.dumps({"command": "lock" if n % 2 else "unlock", "args": {"code": "4711"},
+                                     "id": n, "reply_to": "answers/flood"}), qos=0)
+    c.wait("answers/flood", lambda p: json.loads(p)["id"] == 299, timeout=30)
+
+    def replies() -> list[dict]:
+        return [json.loads(p) for t, p, _ in list(c.messages) if t == "answers/flood"]
+
+    hub.wait_for(lambda: len(replies()) >= 300, timeout=30, what="a reply to every command")
+    answers = replies()
+    assert sorted(r["id"] for r in answers) == list(range(300))  # one each, none twice
+    assert all(r["ok"] or r["error"] in ("busy", "command_refused", "entity_unavailable") for r in answers)
+    # A message past the 256 kB limit is dropped with a log line, and the hub goes on.
+    c.publish(f"{P}/set/switch.smart_plug", b"x" * 300_000)
+    hub.wait_for(lambda: hub.get("/api/plugins/mqtt/status")["oversized"] == 1, what="the oversized message counted")
+    assert f"{P}/set/switch.smart_plug: a message of 300000 bytes dropped" in hub.log()
+    c.publish(f"{P}/set/switch.smart_plug", {"command": "turn_on"}, response_topic="answers/after")
+    assert c.wait_json("answers/after")["ok"] is True
