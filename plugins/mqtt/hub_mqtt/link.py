@@ -16,6 +16,7 @@ next message would cap the link at one message per round trip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import socket
@@ -245,7 +246,15 @@ class Link:
                     self.connected = True
                     self._connected_now()
                     delay = 1.0
-                    await self._session(client)
+                    try:
+                        await self._session(client)
+                    except asyncio.CancelledError:
+                        # The hub stops: say so, since a clean disconnect makes the broker drop the
+                        # last will.
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(
+                                client.publish(self.status_topic, b"offline", qos=1, retain=True), 2)
+                        raise
             except aiomqtt.MqttError as exc:
                 if (self.config.protocol == "auto" and not self._v311 and not self.connected
                         and _code(exc) in _UNSUPPORTED_PROTOCOL):
@@ -295,14 +304,23 @@ class Link:
             await self._subscribe(client, topic_filter)
         for callback in list(self._on_connect):
             self._call(callback)
-        sender = asyncio.get_running_loop().create_task(self._send(client))
+        loop = asyncio.get_running_loop()
+        reader, sender = loop.create_task(self._read(client)), loop.create_task(self._send(client))
         try:
-            async for message in client.messages:
-                self._dispatch(message)
+            # Either ending ends the session: the connection lost (reader), or paho refusing to
+            # send (sender), which a reconnection mends.
+            done, _ = await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            reader.cancel()
             sender.cancel()
-            if sender.done() and not sender.cancelled() and sender.exception() is not None:
-                raise sender.exception()
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()
+        raise aiomqtt.MqttError("the connection ended")
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self._dispatch(message)
 
     async def _send(self, client: aiomqtt.Client) -> None:
         """Hand queued messages to paho, up to WINDOW of them unconfirmed.
@@ -330,8 +348,12 @@ class Link:
         while True:
             while queue and len(inflight) < WINDOW:
                 out = queue.popleft()
-                info = paho.publish(out.topic, out.payload, out.qos, out.retain,
-                                    None if v311 else out.properties)
+                try:
+                    info = paho.publish(out.topic, out.payload, out.qos, out.retain,
+                                        None if v311 else out.properties)
+                except (ValueError, TypeError) as exc:  # a topic or payload MQTT cannot carry
+                    log.warning("mqtt: %s: message not sent: %s", out.topic[:200], exc)
+                    continue
                 if info.rc != 0:
                     queue.appendleft(out)
                     raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")

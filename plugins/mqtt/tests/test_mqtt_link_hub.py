@@ -133,3 +133,11 @@ def test_a_flood_of_commands_gets_one_reply_each_and_oversized_messages_are_drop
     assert f"{P}/set/switch.smart_plug: a message of 300000 bytes dropped" in hub.log()
     c.publish(f"{P}/set/switch.smart_plug", {"command": "turn_on"}, response_topic="answers/after")
     assert c.wait_json("answers/after")["ok"] is True
+
+
+def test_a_stopped_hub_says_offline(hub, mqtt_client):
+    watcher = mqtt_client(subscribe=f"{P}/status")
+    watcher.wait(f"{P}/status", lambda p: p == b"online")
+    assert hub.stop() == 0
+    # A clean disconnect makes the broker drop the last will: the hub says it itself.
+    assert watcher.wait(f"{P}/status", lambda p: p == b"offline") == b"offline"
