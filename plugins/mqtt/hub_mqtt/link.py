@@ -38,6 +38,7 @@ log = logging.getLogger("hub.plugins.mqtt")
 MAX_INCOMING = 256 * 1024
 #: Messages published and not yet confirmed, at most (paho's ``max_inflight_messages`` for QoS 1).
 WINDOW = 512
+MAX_QUEUED_INCOMING = 10_000
 #: Connection refusals that mean "this broker does not speak MQTT 5" (3.1.1's code 1, MQTT 5's 132).
 _UNSUPPORTED_PROTOCOL = {1, 132}
 _BAD_CREDENTIALS = {4, 134}
@@ -229,6 +230,9 @@ class Link:
             will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
             tls_context=self._tls_context(),
             max_inflight_messages=WINDOW,
+            # Received and not yet handled, at most: past it aiomqtt discards (and logs) rather than
+            # let a broker that outpaces the hub grow its memory.
+            max_queued_incoming_messages=MAX_QUEUED_INCOMING,
             # No Nagle: a state change goes out now, not when the previous one is acknowledged
             # (with the peer's delayed ACKs, Nagle held messages for tens of ms at a few thousand/s).
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
