@@ -101,7 +101,7 @@ def _code(exc: BaseException) -> int | None:
     return getattr(rc, "value", rc) if rc is not None else None
 
 
-def describe(exc: BaseException) -> str:
+def describe(exc: BaseException, *, tls: bool = False) -> str:
     """What went wrong, in the words a user acts on (the log, ``hub mqtt status``, ``hub plugins``)."""
     code = _code(exc)
     text = str(exc)
@@ -113,6 +113,9 @@ def describe(exc: BaseException) -> str:
         return f"TLS: the broker's certificate is not trusted (check tls.ca): {text}"
     if isinstance(exc, ssl.SSLError) or "SSL" in text or "TLS" in text:
         return f"TLS: {text}"
+    if tls and "timed out" in text:
+        # A broker that requires a client certificate closes the TLS session without a CONNACK.
+        return f"broker unreachable: {text} (with TLS: does the broker require a client certificate?)"
     return f"broker unreachable: {text}"
 
 
@@ -266,7 +269,7 @@ class Link:
                     log.warning("mqtt: broker %s:%s refused MQTT 5 (%s); using MQTT 3.1.1",
                                 self.config.host, self.config.broker_port, exc)
                     continue
-                reason = f"connection lost: {exc}" if self.connected else describe(exc)
+                reason = f"connection lost: {exc}" if self.connected else describe(exc, tls=self.config.tls is not None)
                 self.stats.last_error = reason
                 self._note(reason)
                 log.warning("mqtt: broker %s:%s: %s; retrying in %g s", self.config.host,

@@ -171,7 +171,7 @@ async def test_client_certificate(tmp_path, running):
         bare = running(Link(MqttConfig(port=broker.port, node_id="nocert", tls={"ca": str(files["ca"])},
                                        reconnect_max=0.3)))
         await _until(lambda: bare.stats.last_error is not None, what="refused without a certificate")
-        assert not bare.connected and bare.stats.last_error.startswith(("TLS", "broker unreachable"))
+        assert not bare.connected and ("TLS" in bare.stats.last_error or "client certificate" in bare.stats.last_error)
         missing = running(Link(MqttConfig(port=broker.port, node_id="gone", tls={"ca": str(tmp_path / "nope.pem")},
                                           reconnect_max=0.3)))
         await _until(lambda: missing.stats.last_error is not None, what="a missing CA file reported")
