@@ -47,7 +47,7 @@ def hub_setup(hub: PluginContext) -> None:
     # paho's own logger would otherwise repeat every connection error we already report.
     if logging.getLogger("paho").level == logging.NOTSET:
         logging.getLogger("paho").setLevel(logging.WARNING)
-    link = hub.data["link"] = Link(hub.config)
+    link = hub.data["link"] = Link(hub.config, note=hub.note)
     for part in PARTS:
         importlib.import_module(f"hub_mqtt.{part}").setup(hub, link)
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from hub_mqtt.expose import commandable, published
+
 
 def router(hub: Any) -> APIRouter:
     api = APIRouter()
@@ -13,7 +15,19 @@ def router(hub: Any) -> APIRouter:
     @api.get("/status")
     async def status() -> dict[str, Any]:
         link = hub.data["link"]
-        return {"connected": link.connected, "broker": f"{hub.config.host}:{hub.config.broker_port}",
-                "node_id": hub.config.node_id, **link.stats.as_dict()}
+        config = hub.config
+        entries = hub.all_entities()
+        return {
+            "connected": link.connected,
+            "broker": f"{config.host}:{config.broker_port}",
+            "tls": config.tls is not None,
+            "protocol": link.protocol,
+            "client_id": config.client_identifier,
+            "node_id": config.node_id,
+            "topics": config.prefix,
+            "published": sum(1 for e in entries if published(config, e)),
+            "commandable": sum(1 for e in entries if commandable(config, e)),
+            **link.stats.as_dict(),
+        }
 
     return api

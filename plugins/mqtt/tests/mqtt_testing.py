@@ -61,6 +61,9 @@ class Mosquitto:
             "autosave_interval 1",
             f"log_dest file {self.log_path}",
             "log_type error", "log_type warning", "log_type notice",
+            # Started as root (a CI container), mosquitto would drop to the "mosquitto" user, which
+            # cannot read the test's files (its password file, its keys).
+            "user root" if os.geteuid() == 0 else "",
             self.extra,
         ]
         self.conf.write_text("\n".join(lines) + "\n")
@@ -110,9 +113,10 @@ class Client:
 
     def __init__(self, port: int, *, client_id: str = "", subscribe: str | list[str] | None = "#",
                  username: str | None = None, password: str | None = None, v5: bool = True,
-                 tls: dict | None = None) -> None:
+                 tls: dict | None = None, clean_start: bool = True, session_expiry: int | None = None) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.latest: dict[str, bytes] = {}
+        self.correlation: dict[str, bytes] = {}  # the MQTT 5 correlation data last seen per topic
         self._cond = threading.Condition()
         proto = paho.MQTTv5 if v5 else paho.MQTTv311
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=proto)
@@ -123,7 +127,16 @@ class Client:
         self.client.on_message = self._on_message
         connected = threading.Event()
         self.client.on_connect = lambda *a: connected.set()
-        self.client.connect("127.0.0.1", port, keepalive=30)
+        self.port = port
+        self._connect_props = None
+        if v5 and session_expiry is not None:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            self._connect_props = Properties(PacketTypes.CONNECT)
+            self._connect_props.SessionExpiryInterval = session_expiry
+        self.client.connect("127.0.0.1", port, keepalive=30, clean_start=clean_start if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
+                            properties=self._connect_props)
         self.client.loop_start()
         if not connected.wait(10):
             raise RuntimeError("test client did not connect")
@@ -133,15 +146,30 @@ class Client:
         time.sleep(0.1)
 
     def _on_message(self, client, userdata, msg) -> None:
+        props = getattr(msg, "properties", None)
+        corr = getattr(props, "CorrelationData", None) if props is not None else None
         with self._cond:
+            if corr is not None:
+                self.correlation[msg.topic] = corr
             self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
             self.latest[msg.topic] = msg.payload
             self._cond.notify_all()
 
-    def publish(self, topic: str, payload: Any = b"", *, qos: int = 1, retain: bool = False) -> None:
+    def publish(self, topic: str, payload: Any = b"", *, qos: int = 1, retain: bool = False,
+                response_topic: str | None = None, correlation: bytes | None = None) -> None:
+        """``response_topic``/``correlation``: an MQTT 5 request asking for its answer there."""
         if isinstance(payload, (dict, list)):
             payload = json.dumps(payload)
-        self.client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(10)
+        props = None
+        if response_topic is not None:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = response_topic
+            if correlation is not None:
+                props.CorrelationData = correlation
+        self.client.publish(topic, payload, qos=qos, retain=retain, properties=props).wait_for_publish(10)
 
     def wait(self, topic: str, predicate: Callable[[bytes], bool] = lambda p: True, timeout: float = 10.0) -> bytes:
         deadline = time.monotonic() + timeout
@@ -173,3 +201,98 @@ def hub_yaml(broker_port: int, node_id: str = "hub1", extra: str = "") -> str:
     """A configuration of the demo home plus the bridge on the test broker."""
     return (f"hub: {{}}\ndemo:\n  update_interval: 0.05\n  time_scale: 60\n  seed: 1\n"
             f"mqtt:\n  port: {broker_port}\n  node_id: {node_id}\n  reconnect_max: 1\n{extra}")
+
+
+# --- a broker with a password file, and one with TLS --------------------------------------------
+
+def password_file(workdir: Path, users: dict[str, str]) -> Path:
+    """A mosquitto password file made by ``mosquitto_passwd``, as a user would make one."""
+    path = workdir / "passwords"
+    workdir.mkdir(parents=True, exist_ok=True)
+    tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+    for user, password in users.items():
+        flags = ["-b"] if path.exists() else ["-c", "-b"]
+        subprocess.run([tool, *flags, str(path), user, password], check=True, capture_output=True)
+    return path
+
+
+def make_ca(workdir: Path, name: str = "Test CA") -> tuple[Path, Any]:
+    """A CA certificate (PEM at the returned path) and its key, made for this test only."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    path = workdir / f"{name.replace(' ', '_')}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path, (cert, key)
+
+
+def issue_cert(workdir: Path, ca: tuple[Path, Any], name: str, *, server: bool = True) -> tuple[Path, Path]:
+    """A certificate signed by ``ca`` for 127.0.0.1 and localhost (a server's, or a client's):
+    paths of the certificate and its key (PEM)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_cert, ca_key = ca[1]
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    cert_path, key_path = workdir / f"{name}.crt", workdir / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def secure_broker(workdir: Path, *, users: dict[str, str] | None = None, tls: bool = False,
+                  client_certs: bool = False) -> tuple[Mosquitto, dict[str, Path]]:
+    """mosquitto with a password file (``users``) and/or TLS on its listener (a CA and a server
+    certificate for 127.0.0.1 generated here). Returns the broker (not started) and the files:
+    ``ca`` (what a client trusts), ``other_ca`` (a CA the broker's certificate does not chain to),
+    and with ``client_certs`` a client's ``client_cert``/``client_key``."""
+    files: dict[str, Path] = {}
+    extra = []
+    if users:
+        extra.append(f"password_file {password_file(workdir, users)}")
+    if tls:
+        ca = make_ca(workdir / "pki", "Test CA")
+        cert, key = issue_cert(workdir / "pki", ca, "broker")
+        files["ca"] = ca[0]
+        files["other_ca"] = make_ca(workdir / "pki", "Other CA")[0]
+        extra += [f"cafile {ca[0]}", f"certfile {cert}", f"keyfile {key}"]
+        if client_certs:
+            files["client_cert"], files["client_key"] = issue_cert(workdir / "pki", ca, "client", server=False)
+            extra.append("require_certificate true")
+    return Mosquitto(workdir, extra="\n".join(extra), anonymous=not users), files

@@ -1,0 +1,180 @@
+"""The link's delivery promises, a ``Link`` in the test's own loop against a real mosquitto: QoS 1
+messages survive the broker's SIGKILL (at least once), a full queue drops the oldest and says so
+once, MQTT 5 falls back to 3.1.1 on a broker that refuses it, and a client certificate is used."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from hub_mqtt.config import MqttConfig
+from hub_mqtt.link import Link
+from mqtt_testing import Client, Mosquitto, secure_broker
+
+
+async def _until(predicate, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{what} not reached within {timeout} s")
+
+
+def _keeper(port: int) -> Client:
+    """A subscriber with a persistent session (clean_start false), as a logger of events would be."""
+    keeper = Client(port, client_id="keeper", subscribe=None, clean_start=False, session_expiry=600)
+    keeper.client.reconnect_delay_set(0.05, 0.5)
+    keeper.sessions = []
+
+    def connected(client, userdata, flags, reason, properties=None):
+        keeper.sessions.append(flags.session_present)
+    keeper.client.on_connect = connected
+    keeper.client.subscribe("seq", qos=1)
+    return keeper
+
+
+def _numbers(client: Client) -> list[int]:
+    return [int(payload) for topic, payload, _ in list(client.messages) if topic == "seq"]
+
+
+@pytest.fixture
+async def running():
+    links = []
+
+    def start(link: Link) -> Link:
+        links.append((link, asyncio.get_running_loop().create_task(link.run())))
+        return link
+
+    yield start
+    for _, task in links:
+        task.cancel()
+    await asyncio.gather(*(t for _, t in links), return_exceptions=True)
+
+
+async def test_qos1_messages_survive_a_broker_kill_at_least_once(tmp_path, running):
+    # mosquitto keeps 1,000 messages at most for a subscriber that is away (max_queued_messages):
+    # the keeper is away while the broker restarts, and the hub then sends its whole queue at once.
+    mosquitto = Mosquitto(tmp_path / "broker", extra="max_queued_messages 0").start()
+    try:
+        keeper = _keeper(mosquitto.port)
+        # A clean restart saves the keeper's session to disk (the autosave may not have yet), so
+        # the SIGKILL below cannot take it.
+        await asyncio.sleep(0.2)
+        mosquitto.stop()
+        mosquitto.start()
+        await _until(lambda: keeper.sessions == [True], what="the keeper back in its session")
+        link = running(Link(MqttConfig(port=mosquitto.port, node_id="seq", reconnect_max=0.5)))
+        await _until(lambda: link.connected, what="connected")
+        total = 3000
+        for n in range(total):
+            link.publish("seq", str(n), qos=1)
+            if n % 50 == 0:
+                await asyncio.sleep(0.005)
+            if n == 1000:
+                mosquitto.kill()
+            if n == 2000:
+                mosquitto.start()
+        await _until(lambda: link.connected and not link.stats.queued() and not link._inflight, timeout=30,
+                     what="everything sent and acknowledged")
+        deadline = time.monotonic() + 15
+        while set(_numbers(keeper)) != set(range(total)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        missing = sorted(set(range(total)) - set(_numbers(keeper)))
+        assert not missing, f"{len(missing)} acknowledged messages never arrived, first {missing[:10]}; {link.stats}, keeper {len(_numbers(keeper))}, sessions {keeper.sessions}"
+        assert link.stats.connections == 2 and link.stats.dropped == 0 and keeper.sessions == [True, True]
+        keeper.close()
+    finally:
+        mosquitto.kill()
+
+
+async def test_a_full_queue_drops_the_oldest_and_says_so_once(mosquitto, running, caplog):
+    keeper = _keeper(mosquitto.port)
+    await asyncio.sleep(0.2)
+    mosquitto.stop()  # saves the keeper's session
+    link = running(Link(MqttConfig(port=mosquitto.port, node_id="q", queue_size=10, reconnect_max=0.3)))
+    caplog.set_level(logging.WARNING, logger="hub.plugins.mqtt")
+    for n in range(50):
+        link.publish("seq", str(n), qos=1)
+    assert link.stats.dropped == 40 and link.stats.queued() == 10
+    mosquitto.start()
+    await _until(lambda: link.connected and not link.stats.queued() and not link._inflight, what="sent")
+    await _until(lambda: set(_numbers(keeper)) >= set(range(40, 50)), what="the newest ten received")
+    assert not set(_numbers(keeper)) & set(range(40))
+    lines = [r.getMessage() for r in caplog.records if "dropped while the broker was away" in r.getMessage()]
+    assert len(lines) == 1 and "40 outgoing messages" in lines[0]
+    keeper.close()
+
+
+async def _v311_only(target_port: int) -> tuple[asyncio.AbstractServer, int]:
+    """A broker that does not speak MQTT 5, as older ones do: it answers an MQTT 5 CONNECT with
+    3.1.1's "unacceptable protocol version" and passes any 3.1.1 connection to mosquitto."""
+
+    async def pipe(reader, writer):
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader, writer):
+        head = await reader.readexactly(1)
+        length, shift, raw = 0, 0, b""
+        while True:
+            byte = await reader.readexactly(1)
+            raw += byte
+            length |= (byte[0] & 0x7F) << shift
+            shift += 7
+            if not byte[0] & 0x80:
+                break
+        body = await reader.readexactly(length)
+        if body[6] == 5:
+            writer.write(b"\x20\x02\x00\x01")
+            await writer.drain()
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        up_writer.write(head + raw + body)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_auto_falls_back_to_mqtt_311_once(mosquitto, mqtt_client, running, caplog):
+    caplog.set_level(logging.INFO, logger="hub.plugins.mqtt")
+    server, port = await _v311_only(mosquitto.port)
+    watcher = mqtt_client(subscribe="ruffhub/old/#")
+    link = running(Link(MqttConfig(port=port, node_id="old", reconnect_max=0.3)))
+    await _until(lambda: link.connected, what="connected over 3.1.1")
+    assert link.protocol == "3.1.1" and link.stats.last_error is None
+    link.publish("ruffhub/old/x", b"hello", qos=1)
+    await asyncio.get_running_loop().run_in_executor(None, watcher.wait, "ruffhub/old/x")
+    said = [r.getMessage() for r in caplog.records if "refused MQTT 5" in r.getMessage()]
+    assert len(said) == 1
+    server.close()
+
+
+async def test_client_certificate(tmp_path, running):
+    broker, files = secure_broker(tmp_path / "broker", tls=True, client_certs=True)
+    broker.start()
+    try:
+        tls = {"ca": str(files["ca"]), "certificate": str(files["client_cert"]), "key": str(files["client_key"])}
+        good = running(Link(MqttConfig(port=broker.port, node_id="cert", tls=tls, reconnect_max=0.3)))
+        await _until(lambda: good.connected, what="connected with the client certificate")
+        bare = running(Link(MqttConfig(port=broker.port, node_id="nocert", tls={"ca": str(files["ca"])},
+                                       reconnect_max=0.3)))
+        await _until(lambda: bare.stats.last_error is not None, what="refused without a certificate")
+        assert not bare.connected and ("TLS" in bare.stats.last_error or "client certificate" in bare.stats.last_error)
+        missing = running(Link(MqttConfig(port=broker.port, node_id="gone", tls={"ca": str(tmp_path / "nope.pem")},
+                                          reconnect_max=0.3)))
+        await _until(lambda: missing.stats.last_error is not None, what="a missing CA file reported")
+        assert "nope.pem" in missing.stats.last_error
+    finally:
+        broker.kill()
