@@ -130,7 +130,8 @@ class Announcer:
         count = 0
         for entry in self.hub.all_entities():
             if self.wanted(entry):
-                await self._room()
+                if not await self.link.room():
+                    return  # off the broker: the next connection announces everything
                 current = self.hub.get_entity(entry.entity_id)  # as it is now, after the wait
                 if current is None or not self.wanted(current):
                     continue
@@ -140,16 +141,13 @@ class Announcer:
                     await asyncio.sleep(0)
         log.info("mqtt: announced %d entities to Home Assistant under %s/", count, self.dp)
 
-    async def _room(self) -> None:
-        room = max(self.config.queue_size // 2, 1)
-        while self.link.stats.queued() >= room:
-            await asyncio.sleep(0.01)
-
     async def _announce_pending(self) -> None:
         while self._pending:
             entity_id = next(iter(self._pending))
             self._pending.discard(entity_id)
-            await self._room()
+            if not await self.link.room():
+                self._pending.clear()  # the next connection announces everything
+                return
             entry = self.hub.get_entity(entity_id)
             if entry is not None and self.wanted(entry):
                 self._safely(entry)

@@ -78,13 +78,14 @@ class LinkStats:
     dropped: int = 0  # outgoing messages dropped from a full queue while the broker was away
     oversized: int = 0  # incoming messages refused for their size
     resent: int = 0  # QoS 1 messages sent again after a reconnection, never acknowledged before it
+    replaced: int = 0  # retained messages superseded in the queue by a newer one for the same topic
     connections: int = 0
     last_error: str | None = None
     queued: Callable[[], int] = field(default=lambda: 0, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"sent": self.sent, "received": self.received, "dropped": self.dropped,
-                "oversized": self.oversized, "resent": self.resent, "connections": self.connections,
+                "oversized": self.oversized, "resent": self.resent, "replaced": self.replaced, "connections": self.connections,
                 "queued": self.queued(), "last_error": self.last_error}
 
 
@@ -129,10 +130,22 @@ class Link:
         self.stats = LinkStats()
         self._note = note or (lambda text: None)
         self._queue: deque[Outgoing] = deque()
+        #: The queued retained message of each topic. A retained topic is a last-value store (an
+        #: entity's state, a discovery config), so a newer one takes the queued one's place instead
+        #: of queueing behind it: a sensor that changes 1,000 times while the broker is away takes
+        #: one place in the queue, not 1,000, and pushes no other entity's state out of it.
+        self._retained: dict[str, Outgoing] = {}
         self.stats.queued = lambda: len(self._queue)
         self._wake = asyncio.Event()
         self._subs: dict[str, list[tuple[Callback, int, bool]]] = {}
+        #: MQTT 5 subscription identifiers: a broker sends a message once per matching subscription
+        #: (mosquitto 2 does), each copy naming its own, so overlapping filters (``ruffhub/#`` of a
+        #: rule and ``ruffhub/+/state/+`` of the peers) each get it once, not once per copy.
+        self._sub_ids: dict[str, int] = {}
+        self._by_sub_id: dict[int, str] = {}
+        self._next_sub_id = 1
         self._on_connect: list[Callable[[], Any]] = []
+        self._on_disconnect: list[Callable[[], Any]] = []
         self._client: aiomqtt.Client | None = None
         self._tasks: set[asyncio.Task] = set()
         #: Handed to paho and not yet confirmed, by message id in send order: the QoS 1 ones go back
@@ -146,14 +159,23 @@ class Link:
     def publish(self, topic: str, payload: Any = b"", *, qos: int = 0, retain: bool = False,
                 properties: Any = None) -> None:
         """Queue a message; the sender sends it as soon as the broker is there. Never blocks."""
-        self._queue.append(Outgoing(topic, _encode(payload), qos, retain, properties))
+        if retain:
+            queued = self._retained.get(topic)
+            if queued is not None:
+                queued.payload, queued.qos, queued.properties = _encode(payload), max(qos, queued.qos), properties
+                self.stats.replaced += 1
+                return
+            out = self._retained[topic] = Outgoing(topic, _encode(payload), qos, retain, properties)
+            self._queue.append(out)
+        else:
+            self._queue.append(Outgoing(topic, _encode(payload), qos, retain, properties))
         if len(self._queue) > self.config.queue_size:
             self._drop_oldest()
         self._wake.set()
 
     def _drop_oldest(self) -> None:
         while len(self._queue) > self.config.queue_size:
-            self._queue.popleft()
+            self._unqueued(self._queue.popleft())
             self.stats.dropped += 1
             if not self.connected:
                 self._dropped_in_outage += 1
@@ -172,6 +194,10 @@ class Link:
         flag when it arrives live too (a broker clears it by default), so the command intake can
         refuse a retained command the moment it is sent, not only when it is replayed."""
         entries = self._subs.setdefault(topic_filter, [])
+        if topic_filter not in self._sub_ids:
+            self._sub_ids[topic_filter] = self._next_sub_id
+            self._by_sub_id[self._next_sub_id] = topic_filter
+            self._next_sub_id += 1
         entry = (callback, qos, retain_as_published)
         entries.append(entry)
         if len(entries) == 1 and self._client is not None and self.connected:
@@ -183,6 +209,7 @@ class Link:
                 current.remove(entry)
             if not current:
                 self._subs.pop(topic_filter, None)
+                self._by_sub_id.pop(self._sub_ids.pop(topic_filter, 0), None)
                 if self._client is not None and self.connected:
                     self._spawn(self._client.unsubscribe(topic_filter))
 
@@ -196,14 +223,35 @@ class Link:
         if self._v311:
             await client.subscribe(topic_filter, qos)
         else:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
             from paho.mqtt.subscribeoptions import SubscribeOptions
 
             options = SubscribeOptions(qos=qos, retainAsPublished=any(e[2] for e in entries))
-            await client.subscribe(topic_filter, options=options)
+            properties = Properties(PacketTypes.SUBSCRIBE)
+            properties.SubscriptionIdentifier = self._sub_ids[topic_filter]
+            await client.subscribe(topic_filter, options=options, properties=properties)
 
     def on_connect(self, callback: Callable[[], Any]) -> None:
         """Called after each (re)connection, once subscriptions are back: republish retained state."""
         self._on_connect.append(callback)
+
+    def on_disconnect(self, callback: Callable[[], Any]) -> None:
+        """Called each time a connection is lost (not at a failed attempt): what follows the broker's
+        devices marks them unavailable."""
+        self._on_disconnect.append(callback)
+
+    async def room(self) -> bool:
+        """Wait until the queue is at most half full, for a part that sends many messages at once
+        (every state, every discovery config after a connection): it must not push its own or the
+        others' messages out of the bounded queue. False when the connection went meanwhile (the
+        next connection sends everything again)."""
+        room = max(self.config.queue_size // 2, 1)
+        while len(self._queue) >= room:
+            if not self.connected:
+                return False
+            await asyncio.sleep(0.01)
+        return self.connected
 
     # --- the connection --------------------------------------------------------------------------
     def _tls_context(self) -> ssl.SSLContext | None:
@@ -275,9 +323,12 @@ class Link:
                 log.warning("mqtt: broker %s:%s: %s; retrying in %g s", self.config.host,
                             self.config.broker_port, reason, delay)
             finally:
-                self.connected = False
+                was_connected, self.connected = self.connected, False
                 self._client = None
                 self._requeue()
+                if was_connected:
+                    for callback in list(self._on_disconnect):
+                        self._call(callback)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.reconnect_max)
 
@@ -295,9 +346,20 @@ class Link:
                         self._dropped_in_outage, self.config.queue_size)
             self._dropped_in_outage = 0
 
+    def _unqueued(self, out: Outgoing) -> None:
+        if out.retain and self._retained.get(out.topic) is out:
+            del self._retained[out.topic]
+
     def _requeue(self) -> None:
-        """Unconfirmed QoS 1 messages go back to the front of the queue, in their order."""
-        again = [out for out in self._inflight.values() if out.qos > 0]
+        """Unconfirmed QoS 1 messages go back to the front of the queue, in their order; a retained
+        one whose topic has a newer message queued is superseded by it."""
+        again = []
+        for out in self._inflight.values():
+            if out.qos == 0 or (out.retain and out.topic in self._retained):
+                continue
+            if out.retain:
+                self._retained[out.topic] = out
+            again.append(out)
         self._inflight.clear()
         if again:
             self.stats.resent += len(again)
@@ -355,6 +417,8 @@ class Link:
         while True:
             while queue and len(inflight) < WINDOW:
                 out = queue.popleft()
+                if out.retain:
+                    self._unqueued(out)
                 try:
                     info = paho.publish(out.topic, out.payload, out.qos, out.retain,
                                         None if v311 else out.properties)
@@ -363,6 +427,8 @@ class Link:
                     continue
                 if info.rc != 0:
                     queue.appendleft(out)
+                    if out.retain:
+                        self._retained[out.topic] = out
                     raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
                 if not info.is_published():  # QoS 0 written at once is already done
                     inflight[info.mid] = out
@@ -383,10 +449,15 @@ class Link:
         incoming = Incoming(topic, payload, bool(message.retain), message.qos,
                             getattr(props, "ResponseTopic", None) if props is not None else None,
                             getattr(props, "CorrelationData", None) if props is not None else None)
-        for topic_filter, entries in list(self._subs.items()):
-            if message.topic.matches(topic_filter):
-                for callback, *_ in list(entries):
-                    self._call(callback, incoming)
+        ids = getattr(props, "SubscriptionIdentifier", None) if props is not None else None
+        if ids:
+            # This copy is for these subscriptions only (the broker sends one per subscription).
+            filters = [self._by_sub_id[i] for i in (ids if isinstance(ids, list) else [ids]) if i in self._by_sub_id]
+        else:  # MQTT 3.1.1: no identifiers; every matching filter
+            filters = [f for f in self._subs if message.topic.matches(f)]
+        for topic_filter in filters:
+            for callback, *_ in list(self._subs.get(topic_filter, ())):
+                self._call(callback, incoming)
 
     def _call(self, callback: Callable[..., Any], *args: Any) -> None:
         topic = args[0].topic if args else "(connect)"

@@ -114,7 +114,6 @@ class Peers:
         self._dirty: set[str] = set()
         self._announced: set[str] = set()  # this hub's devices described on the broker now
         self._prune_timer: asyncio.TimerHandle | None = None
-        self._watching = False
         self._sender: asyncio.Task | None = None
         self._warned: set[str] = set()
 
@@ -147,9 +146,6 @@ class Peers:
         if self._prune_timer is not None:
             self._prune_timer.cancel()
         self._prune_timer = loop.call_later(PRUNE_AFTER, self._prune)
-        if not self._watching:
-            self._watching = True
-            loop.call_later(1.0, self._watch_connection)
 
     def _start_sending(self) -> None:
         if self._sender is None or self._sender.done():
@@ -159,17 +155,14 @@ class Peers:
         """Describe the devices marked, leaving the link's bounded queue room (as Home Assistant
         discovery does): thousands of devices must not push the hub's own states out of it. While
         off the broker nothing is sent: the next connection describes everything."""
-        room = max(self.config.queue_size // 2, 1)
         while self._dirty and self.link.connected:
             by_device = self._published_by_device()  # once per round; changes meanwhile mark a device again
             batch = sorted(self._dirty)
             self._dirty = set()
             for i, device_id in enumerate(batch):
-                while self.link.stats.queued() >= room:
-                    if not self.link.connected:
-                        self._dirty.update(batch[i:])
-                        return
-                    await asyncio.sleep(0.01)
+                if not await self.link.room():
+                    self._dirty.update(batch[i:])
+                    return
                 entries = by_device.get(device_id, [])
                 if entries:
                     self._announced.add(device_id)
@@ -184,13 +177,9 @@ class Peers:
                 if i % 100 == 99:
                     await asyncio.sleep(0)
 
-    def _watch_connection(self) -> None:
+    def broker_lost(self) -> None:
         """Without the broker this hub cannot know the other hubs' states: their mirrors go
         unavailable (as Home Assistant's MQTT entities do) until the broker sends them again."""
-        if self.link.connected:
-            asyncio.get_running_loop().call_later(1.0, self._watch_connection)
-            return
-        self._watching = False
         for handle in list(self.handles.values()):
             handle.set_unavailable()
 
@@ -465,6 +454,7 @@ def setup(hub: Any, link: Any) -> None:
     link.subscribe(f"{peers.base}/+/state/+", peers.on_state)
     link.subscribe(peers.reply_topic, peers.on_reply)
     link.on_connect(peers.announce_all)
+    link.on_disconnect(peers.broker_lost)
     hub.bus.subscribe(EntityRegistered, peers._changed)
     hub.bus.subscribe(EntityRemoved, peers._changed)
 

@@ -45,10 +45,16 @@ def setup(hub: Any, link: Any) -> None:
         if decided.pop(event.entity_id, False):
             link.publish(base + event.entity_id, b"", qos=qos, retain=True)  # the retained state goes too
 
-    def republish() -> None:
+    async def republish() -> None:
+        # Paced by the link's queue: a hub with more entities than the queue holds must not push
+        # its own first states (or the discovery configs sent beside them) out of it.
         for state in hub.all_states():
             if exposed(state.entity_id):
-                link.publish(base + state.entity_id, payload(state), qos=qos, retain=True)
+                if not await link.room():
+                    return  # off the broker again: the next connection sends them all
+                current = hub.get_state(state.entity_id)  # as it is now, after the wait
+                if current is not None:
+                    link.publish(base + state.entity_id, payload(current), qos=qos, retain=True)
 
     hub.bus.subscribe("state_changed", changed)
     hub.bus.subscribe("entity_removed", removed)

@@ -46,8 +46,7 @@ def start_hub(tmp_path: Path, port: int, extra: str, *, data_name: str = "data")
     data.mkdir(exist_ok=True)
     (data / "configuration.yaml").write_text(hub_yaml(port, "hub1", extra).replace(
         "  seed: 1\n", "  seed: 1\n  lock_code: '2468'\n", 1))
-    return HubProcess(data, plugins_dir=plugins,
-                      extra_env={"HAOUT_PORT": str(port), "HAOUT_PREFIX": "ruffhub/hub1"}).start()
+    return HubProcess(data, plugins_dir=plugins).start()
 
 
 @pytest.fixture

@@ -178,3 +178,56 @@ async def test_client_certificate(tmp_path, running):
         assert "nope.pem" in missing.stats.last_error
     finally:
         broker.kill()
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+async def test_overlapping_subscriptions_each_get_a_message_once(tmp_path, running, protocol):
+    """mosquitto 2 sends a message once per matching subscription of a client: a rule on ``t/#``
+    beside a part's ``t/+`` must each see one message, not two. MQTT 5 subscription identifiers say
+    which copy is whose; with 3.1.1 (no identifiers) the link cannot tell, and says so in the docs."""
+    broker = Mosquitto(tmp_path / "broker").start()
+    try:
+        link = running(Link(MqttConfig(port=broker.port, node_id="dup", protocol=protocol)))
+        wide, narrow = [], []
+        link.subscribe("t/#", lambda m: wide.append(m.payload))
+        link.subscribe("t/+", lambda m: narrow.append(m.payload))
+        await _until(lambda: link.connected, what="connected")
+        await asyncio.sleep(0.2)  # the subscriptions acknowledged
+        sender = Client(broker.port, subscribe=None)
+        try:
+            sender.publish("t/a", b"one")
+            sender.publish("t/a/b", b"two")
+            await _until(lambda: b"two" in wide and b"one" in narrow, what="both delivered")
+            await asyncio.sleep(0.3)  # a duplicate would have arrived by now
+        finally:
+            sender.close()
+        if protocol == "5":
+            assert wide == [b"one", b"two"] and narrow == [b"one"]
+        else:
+            assert sorted(set(wide)) == [b"one", b"two"] and set(narrow) == {b"one"}
+    finally:
+        broker.kill()
+
+
+async def test_a_retained_topic_takes_one_place_in_the_queue_while_the_broker_is_away(tmp_path, running):
+    """A sensor changing 1,000 times during an outage must not push the other entities' states out of
+    a bounded queue: a retained topic keeps only its newest message queued, and that one arrives."""
+    broker = Mosquitto(tmp_path / "broker")  # not started yet: the hub is off the broker
+    link = running(Link(MqttConfig(port=broker.port, node_id="co", queue_size=10, reconnect_max=0.2)))
+    link.publish("state/other", b"kept", retain=True)
+    for n in range(1000):
+        link.publish("state/busy", str(n), retain=True)
+    link.publish("event", b"not retained")
+    assert link.stats.dropped == 0 and link.stats.replaced == 999
+    broker.start()
+    try:
+        await _until(lambda: link.connected, what="connected")
+        await _until(lambda: link.stats.queued() == 0, what="queue sent")
+        late = Client(broker.port, subscribe="state/#")
+        try:
+            assert late.wait("state/busy") == b"999"
+            assert late.wait("state/other") == b"kept"
+        finally:
+            late.close()
+    finally:
+        broker.kill()

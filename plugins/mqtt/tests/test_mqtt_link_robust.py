@@ -12,10 +12,28 @@ from tests.hubproc import HubProcess, run_cli
 P = "ruffhub/hub1"
 
 
-def _hub(tmp_path, port: int, extra: str = "") -> HubProcess:
+#: Events, not states: a message per temperature reading, not retained, so an outage longer than
+#: the queue drops the oldest (retained states only ever take one place per topic).
+EVENTS = """
+- id: every_reading
+  mode: parallel
+  trigger:
+    - trigger: state
+      entity_id: sensor.room_temperature
+  action:
+    - mqtt.publish:
+        topic: "events/temperature"
+        payload: "{{ trigger.to_state.state }}"
+        qos: 1
+"""
+
+
+def _hub(tmp_path, port: int, extra: str = "", rules: str | None = None) -> HubProcess:
     data = tmp_path / "data"
     data.mkdir()
     (data / "configuration.yaml").write_text(hub_yaml(port, extra=extra))
+    if rules is not None:
+        (data / "automations.yaml").write_text(rules)
     return HubProcess(data).start()
 
 
@@ -25,7 +43,7 @@ def _mqtt_note(hub: HubProcess) -> str | None:
 
 def test_broker_killed_and_restarted_under_load(tmp_path, mosquitto):
     hub = _hub(tmp_path, mosquitto.port,
-               "  queue_size: 10\n  publish:\n    qos: 1\n  commands:\n    include: ['switch.*']\n")
+               "  queue_size: 10\n  publish:\n    qos: 1\n  commands:\n    include: ['switch.*']\n", rules=EVENTS)
     try:
         watcher = Client(mosquitto.port, subscribe=f"{P}/state/#")
         watcher.wait(f"{P}/state/sensor.room_temperature")

@@ -3,7 +3,6 @@ other's own gate (docs/plugins/mqtt.md, "Two hubs")."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,19 +10,14 @@ import pytest
 from mqtt_testing import hub_yaml
 from tests.hubproc import HubProcess
 
-HERE = Path(__file__).parent
 PLUG = "mqtt:peer:hub_a:demo:smart_plug"
 
 
 def _start(tmp_path: Path, name: str, yaml: str) -> HubProcess:
-    plugins = tmp_path / "plugins"
-    if not plugins.exists():
-        plugins.mkdir()
-        shutil.copy(HERE / "peer_stand_in.py", plugins / "peer_stand_in.py")
     data = tmp_path / name
     data.mkdir(exist_ok=True)
     (data / "configuration.yaml").write_text(yaml)
-    return HubProcess(data, plugins_dir=plugins).start()
+    return HubProcess(data).start()
 
 
 def _state(hub: HubProcess, entity_id: str) -> dict:

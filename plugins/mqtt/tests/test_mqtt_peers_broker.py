@@ -98,10 +98,10 @@ def test_bad_descriptions_skipped_and_peer_answers_mapped(tmp_path, mosquitto, m
     data.mkdir()
     (data / "configuration.yaml").write_text(
         f"hub:\n  command_timeout: 1\nmqtt:\n  port: {mosquitto.port}\n  node_id: hub_b\n  reconnect_max: 1\n")
+    watcher = mqtt_client(subscribe="ruffhub/hub_b/#")  # before the hub: it sees the withdrawal happen
     hub = HubProcess(data).start()
     try:
         device_id = "mqtt:peer:fake:relay:1"
-        watcher = mqtt_client(subscribe="ruffhub/hub_b/#")
         watcher.wait("ruffhub/hub_b/device/ghost", lambda p: p == b"")  # withdrawn
         hub.wait_for(lambda: _state(hub, "switch.fake_pump") == "on", what="the pump mirrored")
         devices = [d["id"] for d in hub.get("/api/devices")]

@@ -12,7 +12,6 @@ message of each routed topic is kept and given to an entity that starts reading 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import Callable
@@ -74,21 +73,15 @@ class Adopter:
                         or getattr(conf, "state_topic", None) or str(index))
                 self.put(f"{DECLARED} mqtt.{component}[{index}]", component, conf, f"{component}.{what}")
         self._forget_undeclared()
-        self.link.on_connect(self._while_connected)
+        self.link.on_connect(lambda: self._set_broker(True))
+        # With the broker gone, no state here can be trusted: the entities are unavailable (as in
+        # Home Assistant) until the connection is back, when their retained states come again.
+        self.link.on_disconnect(lambda: self._set_broker(False))
         if self.config.discovery.enabled:
             prefix = self.config.discovery_prefix
             for pattern in (f"{prefix}/+/+/config", f"{prefix}/+/+/+/config"):
                 self.link.subscribe(pattern, self._on_discovery)
         return self
-
-    async def _while_connected(self) -> None:
-        """With the broker gone, no state here can be trusted: the entities are unavailable (as in
-        Home Assistant) until the connection is back, when their retained states come again. The
-        link has no disconnection callback, so the connection is watched while it lasts."""
-        self._set_broker(True)
-        while self.link.connected:
-            await asyncio.sleep(1.0)
-        self._set_broker(False)
 
     def _set_broker(self, up: bool) -> None:
         for device in self.devices.values():
