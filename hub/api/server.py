@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -87,6 +88,13 @@ async def serve(hub: Hub, host: str | None = None, port: int | None = None) -> N
             raise SystemExit(f"could not serve on {host}:{port}")
         running = [n for n, i in hub.plugins.info.items() if i.status == "running"]
         problems = [f"{n} ({i.status})" for n, i in hub.plugins.info.items() if i.status in ("import_failed", "failed", "config_error", "restarting")]
+        # The start-up heap (libraries, plugins, the restored registry and states) lives as long as
+        # the hub: out of the cyclic collector's reach, its generation-2 passes stop scanning it.
+        # They cost 38-112 ms each with it, the whole tail of the MQTT states' and the signed
+        # commands' latencies (docs/benchmarks.md); what the hub allocates from here on is collected
+        # as before. Here, in `hub run`, not in Hub.start: a test process starting hub after hub
+        # would make every earlier test's garbage permanent.
+        gc.freeze()
         log.info("API on %s  (interactive docs: %s/docs)", url, url)
         log.info("plugins running: %s%s", ", ".join(running) or "none", f"; problems: {', '.join(problems)} (see `hub plugins`)" if problems else "")
         log.info("%d devices, %d entities; `hub states` lists them", len(hub.devices), len(hub.entities))
