@@ -451,7 +451,7 @@ def setup(hub: Any, link: Any) -> None:
     # in turn, so a dead hub's "offline" is known before its last states arrive.
     link.subscribe(f"{peers.base}/+/status", peers.on_status)
     link.subscribe(f"{peers.base}/+/device/+", peers.on_device)
-    link.subscribe(f"{peers.base}/+/state/+", peers.on_state)
+    link.subscribe(f"{peers.base}/+/state/+", peers.on_state, no_local=True)  # not its own states back
     link.subscribe(peers.reply_topic, peers.on_reply)
     link.on_connect(peers.announce_all)
     link.on_disconnect(peers.broker_lost)

@@ -231,3 +231,23 @@ async def test_a_retained_topic_takes_one_place_in_the_queue_while_the_broker_is
             late.close()
     finally:
         broker.kill()
+
+
+async def test_no_local_keeps_the_hubs_own_messages_from_coming_back(mosquitto, running):
+    """The peers follow ``<base>/+/state/+``, which matches the hub's own state topics too: with MQTT
+    5's no-local option the broker does not send the hub what it published itself (at 10,000 states/s
+    receiving them back doubled the bridge's cost), and still sends what others publish."""
+    link = running(Link(MqttConfig(port=mosquitto.port, node_id="nl")))
+    got = []
+    link.subscribe("s/+", lambda m: got.append(m.topic), no_local=True)
+    await _until(lambda: link.connected, what="connected")
+    await asyncio.sleep(0.2)
+    link.publish("s/mine", b"1")
+    other = Client(mosquitto.port, subscribe=None)
+    try:
+        other.publish("s/theirs", b"2")
+        await _until(lambda: "s/theirs" in got, what="the other client's message")
+        await asyncio.sleep(0.3)
+    finally:
+        other.close()
+    assert got == ["s/theirs"]
