@@ -197,6 +197,19 @@ class Client:
         self.client.disconnect()
 
 
+async def until(predicate: Callable[[], Any], what: str = "condition", timeout: float = 15.0) -> Any:
+    """Wait in a test's own event loop (an in-process hub or ``Link``) until ``predicate()`` is truthy;
+    returns its value."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        await asyncio.sleep(0.02)
+    return value
+
+
 def hub_yaml(broker_port: int, node_id: str = "hub1", extra: str = "") -> str:
     """A configuration of the demo home plus the bridge on the test broker."""
     return (f"hub: {{}}\ndemo:\n  update_interval: 0.05\n  time_scale: 60\n  seed: 1\n"

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import hub_mqtt
 from hub import hookimpl
 from hub.devices import Device, EntitySpec
 from hub.runtime import Hub
+from mqtt_testing import until
 
 DOOR = "homeassistant/lock/hub1/lock_door/config"
 PUMP = "homeassistant/switch/hub1/switch_pump/config"
@@ -41,15 +41,6 @@ async def started(tmp_path, port: int, extra: str = "") -> tuple[Hub, Kit]:
     hub.plugins.register("kit", kit)
     await hub.start()
     return hub, kit
-
-
-async def until(predicate, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        await asyncio.sleep(0.02)
-    return value
 
 
 def config(client, topic):

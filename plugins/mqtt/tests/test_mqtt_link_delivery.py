@@ -1,5 +1,5 @@
 """The link's delivery promises, a ``Link`` in the test's own loop against a real mosquitto: QoS 1
-messages survive the broker's SIGKILL (at least once), a full queue drops the oldest and says so
+messages unacknowledged when the broker goes are sent again (at least once), a full queue drops the oldest and says so
 once, MQTT 5 falls back to 3.1.1 on a broker that refuses it, and a client certificate is used."""
 
 from __future__ import annotations
@@ -12,16 +12,7 @@ import pytest
 
 from hub_mqtt.config import MqttConfig
 from hub_mqtt.link import Link
-from mqtt_testing import Client, Mosquitto, secure_broker
-
-
-async def _until(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{what} not reached within {timeout} s")
+from mqtt_testing import Client, Mosquitto, secure_broker, until
 
 
 def _keeper(port: int) -> Client:
@@ -55,9 +46,15 @@ async def running():
     await asyncio.gather(*(t for _, t in links), return_exceptions=True)
 
 
-async def test_qos1_messages_survive_a_broker_kill_at_least_once(tmp_path, running):
+async def test_qos1_messages_unacknowledged_when_the_broker_goes_are_sent_again(tmp_path, running):
     # mosquitto keeps 1,000 messages at most for a subscriber that is away (max_queued_messages):
     # the keeper is away while the broker restarts, and the hub then sends its whole queue at once.
+    # The broker stops in the middle of the stream with hundreds of the hub's messages unacknowledged;
+    # it is stopped, not SIGKILLed: mosquitto keeps what it acknowledged only once it has saved it
+    # (every autosave_interval; a SIGKILL under load lost the last hundred acknowledged messages,
+    # and even with autosave_on_changes one now and then). What the broker acknowledged is the
+    # broker's to keep; the hub's part, tested here, is that nothing it was not told is kept is
+    # forgotten. (test_mqtt_link_robust.py kills the broker with SIGKILL under a real hub.)
     mosquitto = Mosquitto(tmp_path / "broker", extra="max_queued_messages 0").start()
     try:
         keeper = _keeper(mosquitto.port)
@@ -66,19 +63,19 @@ async def test_qos1_messages_survive_a_broker_kill_at_least_once(tmp_path, runni
         await asyncio.sleep(0.2)
         mosquitto.stop()
         mosquitto.start()
-        await _until(lambda: keeper.sessions == [True], what="the keeper back in its session")
+        await until(lambda: keeper.sessions == [True], what="the keeper back in its session")
         link = running(Link(MqttConfig(port=mosquitto.port, node_id="seq", reconnect_max=0.5)))
-        await _until(lambda: link.connected, what="connected")
+        await until(lambda: link.connected, what="connected")
         total = 3000
         for n in range(total):
             link.publish("seq", str(n), qos=1)
             if n % 50 == 0:
                 await asyncio.sleep(0.005)
             if n == 1000:
-                mosquitto.kill()
+                mosquitto.stop()
             if n == 2000:
                 mosquitto.start()
-        await _until(lambda: link.connected and not link.stats.queued() and not link._inflight, timeout=30,
+        await until(lambda: link.connected and not link.stats.queued() and not link._inflight, timeout=30,
                      what="everything sent and acknowledged")
         deadline = time.monotonic() + 15
         while set(_numbers(keeper)) != set(range(total)) and time.monotonic() < deadline:
@@ -86,6 +83,7 @@ async def test_qos1_messages_survive_a_broker_kill_at_least_once(tmp_path, runni
         missing = sorted(set(range(total)) - set(_numbers(keeper)))
         assert not missing, f"{len(missing)} acknowledged messages never arrived, first {missing[:10]}; {link.stats}, keeper {len(_numbers(keeper))}, sessions {keeper.sessions}"
         assert link.stats.connections == 2 and link.stats.dropped == 0 and keeper.sessions == [True, True]
+        assert link.stats.resent > 0, "the broker went with nothing unacknowledged: the test tested nothing"
         keeper.close()
     finally:
         mosquitto.kill()
@@ -101,8 +99,8 @@ async def test_a_full_queue_drops_the_oldest_and_says_so_once(mosquitto, running
         link.publish("seq", str(n), qos=1)
     assert link.stats.dropped == 40 and link.stats.queued() == 10
     mosquitto.start()
-    await _until(lambda: link.connected and not link.stats.queued() and not link._inflight, what="sent")
-    await _until(lambda: set(_numbers(keeper)) >= set(range(40, 50)), what="the newest ten received")
+    await until(lambda: link.connected and not link.stats.queued() and not link._inflight, what="sent")
+    await until(lambda: set(_numbers(keeper)) >= set(range(40, 50)), what="the newest ten received")
     assert not set(_numbers(keeper)) & set(range(40))
     lines = [r.getMessage() for r in caplog.records if "dropped while the broker was away" in r.getMessage()]
     assert len(lines) == 1 and "40 outgoing messages" in lines[0]
@@ -152,7 +150,7 @@ async def test_auto_falls_back_to_mqtt_311_once(mosquitto, mqtt_client, running,
     server, port = await _v311_only(mosquitto.port)
     watcher = mqtt_client(subscribe="ruffhub/old/#")
     link = running(Link(MqttConfig(port=port, node_id="old", reconnect_max=0.3)))
-    await _until(lambda: link.connected, what="connected over 3.1.1")
+    await until(lambda: link.connected, what="connected over 3.1.1")
     assert link.protocol == "3.1.1" and link.stats.last_error is None
     link.publish("ruffhub/old/x", b"hello", qos=1)
     await asyncio.get_running_loop().run_in_executor(None, watcher.wait, "ruffhub/old/x")
@@ -167,14 +165,14 @@ async def test_client_certificate(tmp_path, running):
     try:
         tls = {"ca": str(files["ca"]), "certificate": str(files["client_cert"]), "key": str(files["client_key"])}
         good = running(Link(MqttConfig(port=broker.port, node_id="cert", tls=tls, reconnect_max=0.3)))
-        await _until(lambda: good.connected, what="connected with the client certificate")
+        await until(lambda: good.connected, what="connected with the client certificate")
         bare = running(Link(MqttConfig(port=broker.port, node_id="nocert", tls={"ca": str(files["ca"])},
                                        reconnect_max=0.3)))
-        await _until(lambda: bare.stats.last_error is not None, what="refused without a certificate")
+        await until(lambda: bare.stats.last_error is not None, what="refused without a certificate")
         assert not bare.connected and ("TLS" in bare.stats.last_error or "client certificate" in bare.stats.last_error)
         missing = running(Link(MqttConfig(port=broker.port, node_id="gone", tls={"ca": str(tmp_path / "nope.pem")},
                                           reconnect_max=0.3)))
-        await _until(lambda: missing.stats.last_error is not None, what="a missing CA file reported")
+        await until(lambda: missing.stats.last_error is not None, what="a missing CA file reported")
         assert "nope.pem" in missing.stats.last_error
     finally:
         broker.kill()
@@ -191,13 +189,13 @@ async def test_overlapping_subscriptions_each_get_a_message_once(tmp_path, runni
         wide, narrow = [], []
         link.subscribe("t/#", lambda m: wide.append(m.payload))
         link.subscribe("t/+", lambda m: narrow.append(m.payload))
-        await _until(lambda: link.connected, what="connected")
+        await until(lambda: link.connected, what="connected")
         await asyncio.sleep(0.2)  # the subscriptions acknowledged
         sender = Client(broker.port, subscribe=None)
         try:
             sender.publish("t/a", b"one")
             sender.publish("t/a/b", b"two")
-            await _until(lambda: b"two" in wide and b"one" in narrow, what="both delivered")
+            await until(lambda: b"two" in wide and b"one" in narrow, what="both delivered")
             await asyncio.sleep(0.3)  # a duplicate would have arrived by now
         finally:
             sender.close()
@@ -221,8 +219,8 @@ async def test_a_retained_topic_takes_one_place_in_the_queue_while_the_broker_is
     assert link.stats.dropped == 0 and link.stats.replaced == 999
     broker.start()
     try:
-        await _until(lambda: link.connected, what="connected")
-        await _until(lambda: link.stats.queued() == 0, what="queue sent")
+        await until(lambda: link.connected, what="connected")
+        await until(lambda: link.stats.queued() == 0, what="queue sent")
         late = Client(broker.port, subscribe="state/#")
         try:
             assert late.wait("state/busy") == b"999"
@@ -240,13 +238,13 @@ async def test_no_local_keeps_the_hubs_own_messages_from_coming_back(mosquitto, 
     link = running(Link(MqttConfig(port=mosquitto.port, node_id="nl")))
     got = []
     link.subscribe("s/+", lambda m: got.append(m.topic), no_local=True)
-    await _until(lambda: link.connected, what="connected")
+    await until(lambda: link.connected, what="connected")
     await asyncio.sleep(0.2)
     link.publish("s/mine", b"1")
     other = Client(mosquitto.port, subscribe=None)
     try:
         other.publish("s/theirs", b"2")
-        await _until(lambda: "s/theirs" in got, what="the other client's message")
+        await until(lambda: "s/theirs" in got, what="the other client's message")
         await asyncio.sleep(0.3)
     finally:
         other.close()

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import hub_mqtt
 from hub import hookimpl
 from hub.devices import Device, EntitySpec
 from hub.runtime import Hub
 from hub_mqtt.commands import MAX_IN_FLIGHT
+from mqtt_testing import until
 
 P = "ruffhub/t"
 
@@ -37,15 +37,6 @@ class SlowRelay:
         entity.set("on" if command == "turn_on" else "off")
 
 
-async def _until(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{what} not reached within {timeout} s")
-
-
 async def test_commands_in_flight_are_bounded_and_a_removed_entity_leaves_the_broker(tmp_path, mosquitto, mqtt_client):
     (tmp_path / "configuration.yaml").write_text(
         f"hub: {{}}\nmqtt:\n  port: {mosquitto.port}\n  node_id: t\n  commands:\n    include: ['switch.*']\n")
@@ -65,11 +56,11 @@ async def test_commands_in_flight_are_bounded_and_a_removed_entity_leaves_the_br
             return [json.loads(p) for t, p, _ in list(c.messages) if t == "answers/x"]
 
         # The driver holds every command: past the bound, the rest are refused at once.
-        await _until(lambda: len(replies()) == total - MAX_IN_FLIGHT, what="busy replies")
+        await until(lambda: len(replies()) == total - MAX_IN_FLIGHT, what="busy replies")
         assert relay.calls == MAX_IN_FLIGHT
         assert all(r["error"] == "busy" for r in replies())
         relay.release.set()
-        await _until(lambda: len(replies()) == total, what="the held commands' replies")
+        await until(lambda: len(replies()) == total, what="the held commands' replies")
         assert sum(r["ok"] for r in replies()) == MAX_IN_FLIGHT
         # A command is taken again once the others are done.
         c.publish(f"{P}/set/switch.slow_relay", {"command": "turn_off", "id": "later", "reply_to": "answers/y"})
@@ -77,7 +68,7 @@ async def test_commands_in_flight_are_bounded_and_a_removed_entity_leaves_the_br
         assert json.loads(c.latest["answers/y"])["ok"] is True
 
         relay.ctx.remove_device("relay")  # its retained state is withdrawn
-        await _until(lambda: c.latest.get(f"{P}/state/switch.slow_relay") == b"", what="the empty retained state")
+        await until(lambda: c.latest.get(f"{P}/state/switch.slow_relay") == b"", what="the empty retained state")
         late = mqtt_client(subscribe=f"{P}/state/#")
         await asyncio.sleep(0.3)
         assert f"{P}/state/switch.slow_relay" not in late.latest
