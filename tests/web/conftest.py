@@ -1,0 +1,60 @@
+"""Fixtures of the dashboard's browser tests: a real ``hub run`` on the demo home, and a Chromium
+page signed in to it (``signed_in``) or not (``page``). ``shot(name)`` keeps a screenshot."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.hubproc import DEMO, HubProcess
+from tests.web.browser import artefacts_dir, chromium_missing, launch
+
+
+@pytest.fixture(scope="session")
+def browser():
+    missing = chromium_missing()
+    if missing:
+        pytest.fail(missing)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def web_hub(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "configuration.yaml").write_text(DEMO)
+    proc = HubProcess(data).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def page(browser, web_hub):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(web_hub.url + "/")
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def signed_in(page, web_hub):
+    page.get_by_label("API token").fill(web_hub.token)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("navigation", name="Pages").wait_for()
+    return page
+
+
+@pytest.fixture
+def shot(request, tmp_path_factory):
+    folder = artefacts_dir(tmp_path_factory)
+
+    def take(page, name: str) -> None:
+        page.screenshot(path=str(folder / f"{request.node.name}-{name}.png"), full_page=True)
+
+    return take
