@@ -175,11 +175,13 @@ class PluginContext:
             self._handles[handle.entity_id] = handle
         return handles
 
-    def remove_device(self, device_id: str) -> list[str]:
+    def remove_device(self, device_id: str, keys: list[str] | None = None) -> list[str]:
         """Delete one of the plugin's devices (``device_id`` as given to ``add_device``) and its
         entities from the hub: they leave ``hub states`` and the API, and a later ``add_device`` of
-        the same device starts afresh. Returns the removed entity ids."""
-        removed = self._hub.remove_device(self.name, device_id)
+        the same device starts afresh. With ``keys``, only those of its entities (an MQTT device
+        whose discovery withdrew one of them); the device goes once none is left. Returns the
+        removed entity ids."""
+        removed = self._hub.remove_device(self.name, device_id, keys)
         for entity_id in removed:
             self._handles.pop(entity_id, None)
         return removed

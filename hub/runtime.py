@@ -382,19 +382,28 @@ class Hub:
                 self.bus.publish(EntityRegistered(now, entity.entity_id, entry.id, platform))
         return handles
 
-    def remove_device(self, platform: str, device_id: str) -> list[str]:
-        """Forget one of ``platform``'s devices and its entities: registry, states and store."""
+    def remove_device(self, platform: str, device_id: str, keys: list[str] | None = None) -> list[str]:
+        """Forget one of ``platform``'s devices and its entities: registry, states and store. With
+        ``keys``, only those entities of it (a device that lost one of its functions keeps the
+        others, untouched); the device goes too once it has no entity left."""
         full_id = f"{platform}:{device_id}"
         entry = self.devices.get(full_id)
         if entry is None or entry.platform != platform:
             raise KeyError(f"{full_id} is not a device of plugin {platform!r}")
-        removed = [e.entity_id for e in self.entities.for_device(full_id)]
+        entities = self.entities.for_device(full_id)
+        if keys is not None:
+            unknown = set(keys) - {e.key for e in entities}
+            if unknown:
+                raise KeyError(f"{full_id} has no entities {sorted(unknown)}")
+        removed = [e.entity_id for e in entities if keys is None or e.key in keys]
         for entity_id in removed:
             self.entities.remove(entity_id)
             self.states.remove(entity_id)
-        self.devices.remove(full_id)
+        whole = len(removed) == len(entities)
+        if whole:
+            self.devices.remove(full_id)
         if self.store is not None:
-            self.store.remove_device(full_id, removed)
+            self.store.remove_device(full_id if whole else None, removed)
         now = self.now()
         for entity_id in removed:
             self.bus.publish(EntityRemoved(now, entity_id, full_id, platform))

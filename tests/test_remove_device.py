@@ -59,3 +59,30 @@ async def test_a_plugin_cannot_remove_a_device_it_does_not_own(tmp_path):
             plug.ctx.remove_device("nosuch")
     finally:
         await hub.stop()
+
+
+async def test_removing_some_entities_keeps_the_device_and_its_other_entities(tmp_path):
+    hub, plug = await started(tmp_path)
+    events = []
+    hub.bus.subscribe("entity_removed", events.append)
+    hub.bus.subscribe("entity_registered", events.append)
+    try:
+        plug.handles["relay"].set("on")
+        plug.handles["power"].set(3.0)
+        removed = plug.ctx.remove_device("plug1", ["relay"])
+        assert removed == [plug.handles["relay"].entity_id]
+        assert hub.devices.get("plug:plug1") is not None
+        assert hub.states.get(plug.handles["power"].entity_id).value == 3.0  # untouched
+        assert [e.event_type for e in events] == ["entity_removed"]  # no remove-and-add of the rest
+        with pytest.raises(KeyError):
+            plug.ctx.remove_device("plug1", ["nope"])
+        plug.ctx.remove_device("plug1", ["power"])  # the last one: the device goes too
+        assert hub.devices.get("plug:plug1") is None
+    finally:
+        await hub.stop()
+
+    hub, plug = await started(tmp_path)
+    try:
+        assert len(hub.entities) == 4  # discovered again afresh, nothing stale left in the store
+    finally:
+        await hub.stop()

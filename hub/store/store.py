@@ -281,13 +281,14 @@ class Store:
         with self._write() as conn:
             conn.execute("DELETE FROM entities WHERE entity_id = ?", (entity_id,))
 
-    def remove_device(self, device_id: str, entity_ids: list[str]) -> None:
-        """A deleted device and its entities, in one transaction (history is kept, as it is for
-        a renamed entity: it ages out with ``history_days``)."""
+    def remove_device(self, device_id: str | None, entity_ids: list[str]) -> None:
+        """A deleted device (None: it stays) and its deleted entities, in one transaction (history is
+        kept, as it is for a renamed entity: it ages out with ``history_days``)."""
         with self._write() as conn:
             conn.executemany("DELETE FROM entities WHERE entity_id = ?", [(e,) for e in entity_ids])
             conn.executemany("DELETE FROM last_states WHERE entity_id = ?", [(e,) for e in entity_ids])
-            conn.execute("DELETE FROM devices WHERE id = ?", (device_id,))
+            if device_id is not None:
+                conn.execute("DELETE FROM devices WHERE id = ?", (device_id,))
 
     # -- states -----------------------------------------------------------------------------------
 

@@ -176,9 +176,8 @@ class Adopter:
         self._register(device)
 
     def drop(self, source: str) -> None:
-        """Forget the entity ``source`` announced; its device too when no entity is left. The
-        registry has no removal of one entity, so a device that keeps others is removed and added
-        back with them (same entity ids; history is kept either way)."""
+        """Forget the entity ``source`` announced; its device too when no entity is left (the
+        device's other entities are left as they are)."""
         found = self.by_source.pop(source, None)
         if found is None:
             return
@@ -187,12 +186,11 @@ class Adopter:
         if device is None:
             return
         entity = device.entities.pop(key, None)
-        if entity is not None:
-            self._unroute(entity)
-        for other in device.entities.values():
-            self._unroute(other)
+        if entity is None:
+            return
+        self._unroute(entity)
         try:
-            removed = self.hub.remove_device(local_id)
+            removed = self.hub.remove_device(local_id, [key])
         except KeyError:
             removed = []
         for entity_id in removed:
@@ -200,8 +198,6 @@ class Adopter:
         if not device.entities:
             del self.devices[local_id]
             log.info("mqtt: device %s removed (%s)", local_id, source)
-        else:
-            self._register(device)
 
     def _register(self, device: _Device) -> None:
         info = device.info
