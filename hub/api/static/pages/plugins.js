@@ -18,11 +18,13 @@ function view(plugins) {
     bad.length ? `${bad.length} of ${plugins.length} plugins need attention: ${bad.map((p) => p.name).join(", ")}.`
                : `No plugin reports a problem (${plugins.length} installed).`);
   summary.classList.toggle("error", bad.length > 0);
-  const rows = plugins.map((p) => ({
+  // Problems first, so they are seen without scrolling.
+  const ordered = [...bad, ...plugins.filter((p) => !problem(p))];
+  const rows = ordered.map((p) => ({
     class: problem(p) ? "problem" : undefined,
     cells: [
       el("strong", { text: p.name }),
-      el("span", { class: `status status-${p.status}`, text: p.status }),
+      el("span", { class: "status", text: problem(p) ? `⚠ ${p.status}` : p.status }),
       p.source || "",
       p.error ? el("span", { class: "error", text: p.error }) : el("span", { class: "muted", text: "none" }),
       String(p.restarts ?? 0),

@@ -1,0 +1,70 @@
+"""The plugins page and the tokens flow in a real Chromium against a real ``hub run``: the demo
+running, a plugin that raises in its set-up shown as a problem with its error; the owner signing in
+is offered a token of the browser's own, switches to it, and revokes tokens on the plugins page."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from tests.hubproc import DEMO, HubProcess
+
+
+@pytest.fixture
+def web_hub(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "bad_setup.py").write_text(textwrap.dedent("""
+        from hub import hookimpl
+        @hookimpl
+        def hub_setup(hub):
+            raise RuntimeError("no such port /dev/ttyXYZ")
+    """))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "configuration.yaml").write_text(DEMO)
+    proc = HubProcess(data, plugins_dir=plugins).start()
+    yield proc
+    proc.stop()
+
+
+def test_the_demo_runs_and_a_broken_plugin_stands_out_with_its_error(signed_in, shot):
+    page = signed_in
+    page.get_by_role("link", name="Plugins").click()
+    rows = page.locator("table tbody tr")
+    demo = rows.filter(has=page.get_by_text("demo", exact=True))
+    demo.get_by_text("running").wait_for()
+    broken = rows.filter(has=page.get_by_text("bad_setup", exact=True))
+    broken.get_by_text("/dev/ttyXYZ").wait_for()
+    assert "problem" in broken.get_attribute("class")
+    assert "problem" not in (demo.get_attribute("class") or "")
+    assert "bad_setup" in page.locator("#plugins-summary").inner_text()
+    shot(page, "plugins")
+
+
+def test_the_owner_makes_a_token_for_the_browser_switches_to_it_and_can_revoke_others(signed_in, web_hub, shot):
+    page = signed_in
+    page.get_by_label("Name of this browser's token").fill("laptop")
+    shot(page, "token-offer")
+    page.get_by_role("button", name="Create a token for this browser").click()
+    page.locator("#token-offer").wait_for(state="detached")
+    stored = page.evaluate("localStorage.getItem('ruffhub.token')")
+    assert stored and stored != web_hub.token
+    assert web_hub.request("GET", "/api/states", token=stored)[0] == 200
+    page.locator("#conn", has_text="Live").wait_for()
+    # The browser's token is not the owner's: the tokens section says who manages tokens.
+    page.get_by_role("link", name="Plugins").click()
+    page.locator("#tokens-section", has_text="Only the owner token").wait_for()
+    # Signed in again with the owner token (kept, this time), the owner revokes "laptop".
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("API token").fill(web_hub.token)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Keep the owner token").click()
+    page.get_by_role("link", name="Plugins").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke token laptop").click()
+    page.get_by_role("button", name="Revoke token laptop").wait_for(state="detached")
+    shot(page, "tokens")
+    assert web_hub.request("GET", "/api/states", token=stored)[0] == 401
+    assert page.evaluate("localStorage.getItem('ruffhub.token')") == web_hub.token
