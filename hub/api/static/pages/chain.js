@@ -41,12 +41,14 @@ export async function render(root, ctx) {
   producersCard.append(producersBody);
 
   let failing = false;
-  let lastHeight = null;
+  let lastHeight = null; // what was last drawn: height, final height, connected
   async function refresh() {
     try {
       const head = await ctx.get(`${BASE}/head`);
-      if (head.height !== lastHeight) {
-        lastHeight = head.height;
+      const key = `${head.height} ${head.final.height} ${head.connected}`;
+      if (key !== lastHeight) {
+        const moved = !lastHeight || !lastHeight.startsWith(`${head.height} `);
+        lastHeight = key;
         headBody.replaceChildren(facts([
           ["Chain", `${head.chain_id} (${head.mode === "embedded" ? "the hub's own node" : "followed over RPC"})`],
           ["Height", el("span", { id: "head-height", text: String(head.height) })],
@@ -55,8 +57,10 @@ export async function render(root, ctx) {
           ["Last irreversible block", el("span", { id: "lib-height", text: `${head.final.height}` })],
           ["Its hash", el("span", { class: "hash", text: head.final.hash || "—" })],
           ...(head.mempool !== undefined ? [["Waiting transactions", String(head.mempool)]] : []),
+          ...(head.rpc ? [["Node", head.connected ? `${head.rpc} (connected)`
+                                   : el("span", { class: "error", text: `${head.rpc}: not reachable (${head.last_error || "no answer"})` })]] : []),
         ]));
-        await Promise.all([account(), producers(head)]);
+        if (moved) await Promise.all([account(), producers(head)]);
       }
       if (failing) { ctx.clearError(); failing = false; }
     } catch (err) {

@@ -30,7 +30,8 @@ export function offerBrowserToken(anchor) {
     const input = el("input", { id: "browser-token-name", name: "name", required: true, value: defaultName() });
     const error = el("p", { class: "error", role: "alert", id: "browser-token-error" });
     const form = el("form", { class: "card token-offer", id: "token-offer", "aria-labelledby": "browser-token-title" },
-      el("h2", { id: "browser-token-title", text: "Signed in with the owner token" }),
+      // Not a heading: it stands above the page's own h1, and headings stay in order.
+      el("strong", { id: "browser-token-title", text: "Signed in with the owner token" }),
       el("p", { text: "The owner token can make and revoke tokens. Keep it out of browsers: create a token " +
                       "for this browser (revocable on its own, on the Plugins page) and use that instead." }),
       el("label", { for: "browser-token-name", text: "Name of this browser's token" }), " ", input, error,
