@@ -21,6 +21,16 @@ def web_hub(tmp_path):
         def hub_setup(hub):
             raise RuntimeError("no such port /dev/ttyXYZ")
     """))
+    # Runs until the test creates its trigger file, then crashes: a change the page must show live.
+    (plugins / "crashy.py").write_text(textwrap.dedent(f"""
+        import asyncio, pathlib
+        from hub import hookimpl
+        @hookimpl
+        async def hub_run(hub):
+            while not pathlib.Path({str(tmp_path / "crash-now")!r}).exists():
+                await asyncio.sleep(0.1)
+            raise RuntimeError("lost the bus")
+    """))
     data = tmp_path / "data"
     data.mkdir()
     (data / "configuration.yaml").write_text(DEMO)
@@ -84,3 +94,16 @@ def test_the_plugins_page_is_readable_on_a_phone(browser, web_hub, shot):
         shot(page, "plugins-phone")
     finally:
         context.close()
+
+
+def test_a_plugin_crashing_shows_on_the_open_page_without_reloading(signed_in, web_hub, shot):
+    page = signed_in
+    page.get_by_role("link", name="Plugins").click()
+    crashy = page.locator("table tbody tr").filter(has=page.get_by_text("crashy", exact=True))
+    crashy.get_by_text("running").wait_for()
+    page.evaluate("window.notReloaded = true")
+    (web_hub.data.parent / "crash-now").touch()
+    crashy.get_by_text("lost the bus").wait_for()  # from the plugin_status event, not a reload
+    assert page.evaluate("window.notReloaded") is True
+    assert "problem" in crashy.get_attribute("class")
+    shot(page, "plugin-crashed")
