@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import __version__
-from hub.api import metrics, routes, rules, web, ws
+from hub.api import metrics, routes, rules, tokens, web, ws
 from hub.api.auth import require_token
 from hub.api.jsonsafe import DeclaredSizeCheck, JsonBodyCheck
 from hub.api.limits import MAX_BODY_BYTES
@@ -72,6 +72,7 @@ def create_app(hub) -> FastAPI:
     app.include_router(rules.router)
     app.include_router(ws.router)
     app.include_router(metrics.router)
+    app.include_router(tokens.router)  # owner-only: the dashboard makes a token per browser
     web.mount(app)  # the dashboard's page and static files, at /
     app.include_router(anchor_api.router)
     app.include_router(cheques_api.router)  # its own auth: the renter's signature is the credential

@@ -7,8 +7,9 @@
 Same routes, same shapes where they mean the same thing: ``GET /head`` (with ``mode``),
 ``GET /tx/{hash}`` (the transaction with ``verified`` and ``final``), ``GET /accounts/{address}``
 (in remote mode only with a state proof checked against a verified header; a 502 otherwise), in
-embedded mode ``GET /devices/{public key}`` (a binding) and ``GET /anchors/{address}`` (command-log
-batches), as the node's RPC answers them, and in both modes the market's reads (``GET /contracts``,
+embedded mode ``GET /devices/{public key}`` (a binding), ``GET /anchors/{address}`` (command-log
+batches) and ``GET /schedule`` (the round's producers, as the node RPC's), in both ``GET /account`` (the
+hub's own: its controller key's), as the node's RPC answers them, and in both modes the market's reads (``GET /contracts``,
 ``/contracts/{id}``, ``/calls/{id}``, ``/channels/{id}``, ``/channels``, ``/reviews/{key}``;
 remote: each record proven, the lists marked unverified). Submitting
 transactions is the node's RPC (``POST /tx``) or the ``hub chain`` CLI.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -37,6 +38,17 @@ def _address(text: str) -> bytes:
         return decode_address(text)
     except AddressError as exc:
         raise HTTPException(422, f"address: {exc}") from None
+
+
+def _own_address(request: Request) -> str:
+    """The hub's own account on its chain: the address of its controller key (hub/identity), the key
+    that signs the owner's transactions and that the market pays."""
+    from hub.crypto.address import address_of, encode_address
+
+    identity = request.app.state.hub.services.get("identity")
+    if identity is None:
+        raise HTTPException(409, "the identity gate is not running, so this hub has no key on the chain")
+    return encode_address(address_of(identity.controller_key.public_key))
 
 
 def router(node: Any) -> APIRouter:
@@ -104,6 +116,19 @@ def router(node: Any) -> APIRouter:
         except views.NotFound as exc:
             raise HTTPException(404, exc.message) from None
 
+    @api.get("/account", summary="This hub's own account: its controller key's address, balance, nonce")
+    def own_account(request: Request) -> dict:
+        return account(_own_address(request))
+
+    @api.get("/schedule", summary="This round's producers in order, with produced/missed counts and bans")
+    def schedule() -> dict:
+        import time
+
+        from hub.chain.node.rpc import views
+
+        with node.lock:
+            return views.schedule(node, time.time_ns() // 1_000_000)
+
     _add_market(api, node)
     return api
 
@@ -158,6 +183,10 @@ def remote_router(remote: Any) -> APIRouter:
             return await remote.account(encode_address(raw))
         except (NodeAnswered, NodeUnreachable) as exc:
             raise _node_error(exc) from None
+
+    @api.get("/account", summary="This hub's own account, proven against a verified header")
+    async def own_account(request: Request) -> dict:
+        return await account(_own_address(request))
 
     _add_remote_market(api, remote, _node_error)
     return api

@@ -178,6 +178,11 @@ async def contracts(request: Request) -> list[Any]:
     return _jsonable(await _run(_market(request).contracts()))
 
 
+@owner.get("/calls", summary="The calls of this hub's contracts (who rented what, when, its state)")
+async def calls(request: Request) -> list[Any]:
+    return _jsonable(await _run(_market(request).calls()))
+
+
 def _since(value: str | None) -> int | None:
     """Unix seconds, ms or ISO 8601 as ms since the epoch (what the service keeps)."""
     if value is None or value == "":

@@ -134,6 +134,8 @@ def test_hub_follows_a_node_process_verifies_a_transfer_and_survives_the_node(tm
         account = hub.get(f"/api/plugins/chain/accounts/{sender}")
         assert account["verified"] is True and account["nonce"] == 1 and account["source"] == node.url
         assert account["height"] >= seen["height"] and "state proof" in account["verification"]
+        own = hub.get("/api/plugins/chain/account")  # the hub's own (its controller key, never funded): proven empty
+        assert own["address"].startswith("ruff1") and own["balance"] == 0 and own["verified"] is True
         status, missing = hub.request("GET", f"/api/plugins/chain/tx/{'ab' * 32}")
         assert status == 404 and missing["error"] == "not_found"
 

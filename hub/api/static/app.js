@@ -61,6 +61,12 @@ function signInPage(message) {
       return;
     }
     start();
+    // The owner token (it alone may list tokens) is offered a token of this browser's own.
+    const { isOwner, offerBrowserToken } = await import("./pages/tokens.js");
+    if (await isOwner().catch(() => false) && await offerBrowserToken(banner)) {
+      socket.close();
+      start(); // the same page, now with the browser's token (the WebSocket authenticates again)
+    }
   });
   main.append(form);
   form.token.focus();
@@ -68,6 +74,7 @@ function signInPage(message) {
 
 function signOut(message) {
   token.clear();
+  document.getElementById("token-offer")?.remove();
   if (socket) socket.close();
   socket = null;
   if (leave) leave();
