@@ -218,7 +218,7 @@ export class StateView {
   }
 
   offer(state) {
-    if (!state || !this.cards.has(state.entity_id)) return;
+    if (!state) return; // a card may be made for it before the next frame (the overview's first load)
     const queued = this.pending.get(state.entity_id);
     const seen = queued ? queued.last_updated : this.shown.get(state.entity_id);
     if (seen && state.last_updated < seen) return; // an older state (get_states raced an event)
@@ -231,7 +231,9 @@ export class StateView {
     const batch = this.pending;
     this.pending = new Map();
     for (const [id, state] of batch) {
-      this.cards.get(id).update(state);
+      const card = this.cards.get(id);
+      if (!card) continue; // an entity the page does not show
+      card.update(state);
       this.shown.set(id, state.last_updated);
     }
     if (this.onFlush) this.onFlush(batch);
@@ -253,12 +255,15 @@ export function connected(ws) {
 }
 
 // Subscribe first, then read every state: nothing changes unseen between the two.
-export async function liveStates(ws, view, entityIds) {
+// `first(states)`, if given, sees the first answer before it is shown (to make the cards).
+export async function liveStates(ws, view, entityIds, first) {
   const message = entityIds ? { type: "subscribe_states", entity_ids: entityIds } : { type: "subscribe_states" };
   const unsubscribe = ws.subscribe(message, (event) => view.offer(event.data && event.data.new_state));
   const load = async () => {
     await connected(ws);
-    for (const s of await ws.request({ type: "get_states" })) view.offer(s);
+    const states = await ws.request({ type: "get_states" });
+    if (first) { first(states); first = null; }
+    for (const s of states) view.offer(s);
   };
   const onStatus = (event) => { if (event.detail === "connected") load().catch(() => {}); };
   ws.addEventListener("status", onStatus); // after a reconnection, catch up on what was missed
