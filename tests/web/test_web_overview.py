@@ -114,3 +114,27 @@ def test_overview_on_a_phone(browser, web_hub, shot):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
     shot(page, "overview-phone")
     context.close()
+
+
+def test_number_and_select_of_the_water_heater(signed_in, web_hub):
+    page = signed_in
+    number = entity(page, "number.water_heater_set_point")
+    number.locator(".value", has_text="°C").wait_for()
+    number.get_by_label("Value", exact=True).fill("60")
+    number.get_by_role("button", name="Set value of Water heater set-point").click()
+    number.locator(".value", has_text="60").wait_for()
+    number.get_by_label("Value", exact=True).fill("61.2")  # off the 0.5 step: the hub says why
+    number.get_by_role("button", name="Set value of Water heater set-point").click()
+    number.get_by_role("alert").filter(has_text="refused").wait_for()
+    mode = entity(page, "select.water_heater_mode")
+    mode.get_by_label("Option", exact=True).select_option("eco")
+    mode.get_by_role("button", name="Set option of Water heater mode").click()
+    mode.locator(".value", has_text="eco").wait_for()
+    assert web_hub.get("/api/states/select.water_heater_mode")["state"] == "eco"
+
+
+def test_an_unknown_device_is_said_in_words(signed_in, web_hub):
+    page = signed_in
+    page.goto(web_hub.url + "/#/device/demo%3Anothing")
+    page.get_by_role("alert").filter(has_text="unknown device").wait_for()
+    page.get_by_text("No device demo:nothing.").wait_for()
