@@ -118,6 +118,9 @@ export function entityCard(entity, call) {
         const a = s.attributes || {};
         if (a.brightness != null && document.activeElement !== bright) bright.value = a.brightness;
         if (a.color_temp_kelvin != null && document.activeElement !== kelvin) kelvin.value = a.color_temp_kelvin;
+        if (Array.isArray(a.rgb_color) && document.activeElement !== colour) {
+          colour.value = `#${a.rgb_color.map((c) => Number(c).toString(16).padStart(2, "0")).join("")}`;
+        }
       };
       break;
     }
