@@ -2,13 +2,14 @@
 
 ``entities`` sensors spread over ten devices, each with a first value at start-up, so the overview
 has that many states to show; a switch whose device is offline (its state ``unavailable``), which the
-tests look for; and ``POST /api/plugins/bench_web_driver/run`` writing new values at a steady rate,
+tests look for; a gate (cover) and its bell (button); and ``POST /api/plugins/bench_web_driver/run`` writing new values at a steady rate,
 round-robin over the sensors, for the page to keep up with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,13 +53,27 @@ def hub_discover(hub) -> None:
                              [EntitySpec(key="plug", capability="switch", name="Offline plug", object_id="web_offline_plug")])
     offline["plug"].set("off")
     offline["plug"].set_unavailable()  # its device went away: the page must say so, controls off
+    gate = hub.add_device(Device(id="web-gate", name="Gate", manufacturer="Bench", model="G1"),
+                          [EntitySpec(key="gate", capability="cover", name="Gate", object_id="web_gate"),
+                           EntitySpec(key="bell", capability="button", name="Bell", object_id="web_bell")])
+    gate["gate"].set("closed", position=0)
+    gate["bell"].set(None)
     hub.data["ids"] = ids
     hub.data["next"] = 1.0
 
 
 @hookimpl
 async def hub_handle_command(hub, entity, command, args):
-    entity.set("on" if command == "turn_on" else "off")
+    if entity.key == "gate":
+        position = {"open": 100, "close": 0}.get(command, getattr(args, "position", None))
+        if command == "stop":
+            entity.set("stopped")
+        else:
+            entity.set("open" if position else "closed", position=position)
+    elif entity.key == "bell":
+        entity.set(time.time())
+    else:
+        entity.set("on" if command == "turn_on" else "off")
 
 
 async def _run(hub, rate: float, seconds: float) -> dict:

@@ -138,3 +138,19 @@ def test_an_unknown_device_is_said_in_words(signed_in, web_hub):
     page.goto(web_hub.url + "/#/device/demo%3Anothing")
     page.get_by_role("alert").filter(has_text="unknown device").wait_for()
     page.get_by_text("No device demo:nothing.").wait_for()
+
+
+def test_cover_position_and_button_press(signed_in, web_hub):
+    page = signed_in
+    gate = entity(page, "cover.web_gate")
+    gate.locator(".value", has_text="closed").wait_for()
+    gate.get_by_label("Position", exact=True).fill("40")
+    gate.get_by_role("button", name="Set position of Gate").click()
+    gate.locator(".detail", has_text="position 40").wait_for()
+    gate.get_by_role("button", name="Stop Gate").click()
+    gate.locator(".value", has_text="stopped").wait_for()
+    bell = entity(page, "button.web_bell")
+    bell.locator(".value", has_text="never pressed").wait_for()
+    bell.get_by_role("button", name="Press Bell").press("Enter")  # the keyboard works as well as a click
+    bell.locator(".value", has_text="pressed").filter(has_not_text="never").wait_for()
+    assert isinstance(web_hub.get("/api/states/button.web_bell")["value"], float)

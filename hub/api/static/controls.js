@@ -24,6 +24,9 @@ function labelled(text, input) {
 
 function fmtValue(state, entity) {
   if (!state || state.available === false || state.state === "unavailable") return "unavailable";
+  if (entity.capability === "button") {
+    return typeof state.value === "number" ? `pressed ${new Date(state.value * 1000).toLocaleString()}` : "never pressed";
+  }
   const unit = (state.attributes && state.attributes.unit) || entity.unit;
   const shown = typeof state.value === "number" ? String(state.value) : String(state.state);
   return unit && typeof state.value === "number" ? `${shown} ${unit}` : shown;
