@@ -29,7 +29,7 @@ def test_the_list_shows_the_example_rules_and_disable_enable_round_trips(signed_
     page.goto(web_hub.url + "/#/rules")
     row = page.locator("tr[data-rule=ac_off_when_cold]")
     row.get_by_text("Air conditioner off below 15 °C").wait_for()
-    assert "automations.yaml, line 4" in row.inner_text()
+    assert "automations.yaml, line 4" in row.inner_text()  # the file name; the whole path in its title
     assert page.locator("tr[data-rule=plug_power_alert]").count() == 1
     broken = page.locator("tr[data-rule=hallway_light_on_motion]")
     assert "has errors" in broken.inner_text() and "latitude" in broken.inner_text()

@@ -20,10 +20,17 @@ function sourceOf(rule) {
   return m ? { file: m[1], line: Number(m[2]) } : { file: rule.source || "", line: null };
 }
 
-function sourceText(rule) {
-  if (rule.managed_by === "api") return "made in the dashboard or API (automations/api.yaml)";
-  const { file, line } = sourceOf(rule);
+function sourceText(rule, short = false) {
+  if (rule.managed_by === "api") return short ? "made here (automations/api.yaml)" : "made in the dashboard or API (automations/api.yaml)";
+  let { file, line } = sourceOf(rule);
+  if (short) file = file.split(/[\\/]/).pop();
   return line ? `${file}, line ${line}` : file;
+}
+
+/** An issue of the rule's own file, without the file's path the Source column already shows. */
+function shortIssue(rule, issue) {
+  const { file } = sourceOf(rule);
+  return file && issue.startsWith(`${file}:`) ? `line ${issue.slice(file.length + 1)}` : issue;
 }
 
 export async function render(root, ctx) {
@@ -76,11 +83,11 @@ async function listPage(root, ctx) {
     const name = el("td", {}, el("a", { href: `#/rules/${encodeURIComponent(rule.id)}`, textContent: rule.alias || rule.id }));
     if (rule.alias) name.append(el("div", { className: "muted", textContent: rule.id }));
     const problems = el("td", { className: rule.issues.length ? "error" : "muted" });
-    if (rule.issues.length) problems.append(el("ul", {}, ...rule.issues.map((i) => el("li", { textContent: i }))));
+    if (rule.issues.length) problems.append(el("ul", {}, ...rule.issues.map((i) => el("li", { textContent: shortIssue(rule, i) }))));
     else problems.textContent = "none";
     tr.append(name, el("td", { className: "rule-status", textContent: STATUS[rule.status] || rule.status }),
-      el("td", { textContent: sourceText(rule) }), problems,
-      el("td", { textContent: when(rule.last_triggered) }), el("td", { className: "rule-actions" }, ...controls(ctx, rule, load)));
+      el("td", { textContent: sourceText(rule, true), title: rule.source || "" }), problems,
+      el("td", { textContent: when(rule.last_triggered) }), el("td", {}, el("div", { className: "rule-actions" }, ...controls(ctx, rule, load))));
     return tr;
   }
 
