@@ -4,6 +4,8 @@ no data said in words."""
 
 from __future__ import annotations
 
+import re
+
 
 def _recorded(web_hub, entity_id: str) -> bool:
     return len(web_hub.get(f"/api/history/{entity_id}?start=0")["states"]) >= 5
@@ -55,3 +57,23 @@ def test_a_bad_range_in_the_address_is_refused_in_words(signed_in, web_hub):
     page = signed_in
     page.goto(web_hub.url + "/#/history?entity=sensor.room_temperature&hours=soon")
     page.locator("#banner", has_text='hours: expected a number of hours').wait_for()
+
+
+def test_on_off_entities_get_a_step_chart_of_their_own_on_a_phone(browser, web_hub, shot):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(web_hub.url + "/")
+        page.get_by_label("API token").fill(web_hub.token)
+        page.get_by_role("button", name="Sign in").click()
+        web_hub.wait_for(lambda: _recorded(web_hub, "sensor.room_temperature"), timeout=20, what="five recorded temperatures")
+        page.goto(web_hub.url + "/#/history?entity=sensor.room_temperature&entity=switch.smart_plug&hours=24")
+        charts = page.locator(".history-chart")
+        charts.nth(1).locator("canvas").wait_for()
+        assert charts.count() == 2
+        assert "Smart plug" in charts.nth(1).locator("figcaption").inner_text()
+        assert re.search(r"last (on|off) at", charts.nth(1).locator(".chart-summary").inner_text())
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing wider than the phone
+        shot(page, "history-phone")
+    finally:
+        context.close()

@@ -63,10 +63,14 @@ function align(series) {
   return [times, ...columns];
 }
 
+/** Readings, without a point added only to draw a held state up to the end ([t, v, true]). */
+const readings = (s) => s.points.filter((p) => !p[2]);
+
 function summaryOf(s) {
-  const values = s.points.map((p) => p[1]).filter((v) => v !== null && Number.isFinite(v));
+  const values = readings(s).map((p) => p[1]).filter((v) => v !== null && Number.isFinite(v));
   if (!values.length) return `${s.label}: no data in this range.`;
-  const last = s.points[s.points.length - 1];
+  const last = readings(s)[readings(s).length - 1];
+  if (s.labels) return `${s.label}: ${values.length} readings, last ${s.labels[last[1]] ?? "unavailable"} at ${formatTime(last[0])}.`;
   return `${s.label}: ${values.length} readings, lowest ${formatValue(Math.min(...values), s.unit)}, ` +
     `highest ${formatValue(Math.max(...values), s.unit)}, last ${formatValue(last[1], s.unit)} at ${formatTime(last[0])}.`;
 }
@@ -89,8 +93,9 @@ function textAlternative(series, maxRows = 200) {
   for (const s of series) {
     const table = document.createElement("table");
     const caption = document.createElement("caption");
-    const shown = s.points.slice(-maxRows);
-    caption.textContent = shown.length < s.points.length ? `${s.label} (the last ${shown.length} of ${s.points.length})` : s.label;
+    const all = readings(s);
+    const shown = all.slice(-maxRows);
+    caption.textContent = shown.length < all.length ? `${s.label} (the last ${shown.length} of ${all.length})` : s.label;
     const head = document.createElement("tr");
     for (const text of ["Time", s.unit ? `Value (${s.unit})` : "Value"]) {
       const th = document.createElement("th");
@@ -104,7 +109,7 @@ function textAlternative(series, maxRows = 200) {
       const a = document.createElement("td");
       a.textContent = formatTime(t);
       const b = document.createElement("td");
-      b.textContent = v === null ? "unavailable" : formatValue(v, "");
+      b.textContent = v === null ? "unavailable" : s.labels ? s.labels[v] ?? String(v) : formatValue(v, "");
       tr.append(a, b);
       table.append(tr);
     }
@@ -116,7 +121,7 @@ function textAlternative(series, maxRows = 200) {
 
 /**
  * Draw a time-series chart in `container` (emptied first). Series points are [unix seconds, number
- * or null]; `step: true` draws a step line (on/off states), `labels` names a step series' values.
+ * or null] (a third element true: drawn but not a reading, e.g. a state held up to now); `step: true` draws a step line (on/off states), `labels` names a step series' values.
  * Returns {plot, destroy, setRange(min, max)}; `onRange(min, max)` is told whenever the shown range
  * changes (zoom in, zoom out).
  */
@@ -137,6 +142,7 @@ export async function timeChart(container, { title, series, height = 300, onRang
   container.append(figure);
 
   let plot = null;
+  const data = align(series);
   const build = () => {
     const c = colours();
     const axis = { stroke: c.muted, grid: { stroke: c.line, width: 1 }, ticks: { stroke: c.line, width: 1 } };
@@ -172,8 +178,12 @@ export async function timeChart(container, { title, series, height = 300, onRang
       },
     };
     for (const s of series) if (s.step) opts.scales[s.unit || "value"] = { range: [-0.1, 1.1] };
+    const times = data[0];
+    if (times.length && times[0] === times[times.length - 1]) {  // one instant: uPlot would span years
+      opts.scales.x.range = () => [times[0] - 60, times[0] + 60];
+    }
     if (plot) plot.destroy();
-    plot = new uPlot(opts, align(series), plotBox);
+    plot = new uPlot(opts, data, plotBox);
     handle.plot = plot;
   };
 

@@ -147,8 +147,12 @@ export async function render(root, ctx) {
     const onOff = ON_OFF.has(e.capability);
     const key = onOff ? `onoff:${e.entity_id}` : `unit:${e.unit || ""}`;
     if (!groups.has(key)) groups.set(key, []);
+    const points = pointsOf(e, states);
+    // An on/off state holds until it changes: draw it up to the end of the range (or now).
+    const until = Math.min(range.end, Date.now() / 1000);
+    if (onOff && points[points.length - 1][0] < until) points.push([until, points[points.length - 1][1], true]);
     groups.get(key).push({
-      label: e.name || e.entity_id, unit: onOff ? "" : e.unit || "", points: pointsOf(e, states),
+      label: e.name || e.entity_id, unit: onOff ? "" : e.unit || "", points,
       step: onOff, labels: onOff ? { 0: "off", 1: "on" } : undefined,
     });
   });
