@@ -77,3 +77,18 @@ def test_on_off_entities_get_a_step_chart_of_their_own_on_a_phone(browser, web_h
         shot(page, "history-phone")
     finally:
         context.close()
+
+
+def test_a_range_longer_than_one_answer_is_read_page_by_page(signed_in, web_hub):
+    """GET /api/history keeps the oldest rows up to its limit: the page reads on from the last row,
+    without repeating the rows at the boundary, so the newest readings are not silently cut off."""
+    page = signed_in
+    web_hub.wait_for(lambda: _recorded(web_hub, "sensor.room_temperature"), timeout=20, what="five recorded temperatures")
+    end = web_hub.get("/api/history/sensor.room_temperature?start=0")["states"][-1]["last_updated"]
+    whole = web_hub.get(f"/api/history/sensor.room_temperature?start=0&end={end.replace('+', '%2B')}")["states"]
+    read = page.evaluate("""async (end) => {
+        const { readHistory } = await import("/static/pages/history.js");
+        const { get } = await import("/static/api.js");
+        return (await readHistory({ get }, "sensor.room_temperature", "1970-01-01T00:00:00Z", end, 2)).states;
+    }""", end)
+    assert read == whole

@@ -49,6 +49,31 @@ function pointsOf(entity, states) {
   });
 }
 
+// GET /api/history keeps the *oldest* rows of a range up to its limit: page forward, up to a cap.
+const PAGE = 10000;
+const MAX_POINTS = 50000;
+
+/** Every recorded state of the range, or the first MAX_POINTS of them ({states, truncated}). */
+export async function readHistory(ctx, entityId, start, end, pageSize = PAGE) {
+  const states = [];
+  let from = start;
+  for (;;) {
+    const page = (await ctx.get(`/api/history/${encodeURIComponent(entityId)}?start=${encodeURIComponent(from)}` +
+      `&end=${encodeURIComponent(end)}&limit=${pageSize}`)).states;
+    // The next page starts at the last row's time, so the rows at exactly that time usually come
+    // again; not always, as that time went through ISO text (microseconds) and back to a float.
+    const last = states.length ? states[states.length - 1].last_updated : null;
+    let repeat = 0;
+    if (last !== null) for (let k = states.length - 1; k >= 0 && states[k].last_updated === last; k--) repeat++;
+    let skip = 0;
+    while (skip < repeat && skip < page.length && page[skip].last_updated === last) skip++;
+    states.push(...page.slice(skip));
+    if (page.length < pageSize) return { states, truncated: false };
+    if (states.length >= MAX_POINTS || page.length === skip) return { states, truncated: true };
+    from = page[page.length - 1].last_updated;
+  }
+}
+
 export async function render(root, ctx) {
   const charts = [];
   root.append(el("h1", { textContent: "History" }));
@@ -129,8 +154,7 @@ export async function render(root, ctx) {
   const end = new Date(range.end * 1000).toISOString().replace(/\.\d+Z$/, "Z");
   let answers;
   try {
-    answers = await Promise.all(wanted.map((e) =>
-      ctx.get(`/api/history/${encodeURIComponent(e.entity_id)}?start=${encodeURIComponent(start)}&end=${encodeURIComponent(end)}`)));
+    answers = await Promise.all(wanted.map((e) => readHistory(ctx, e.entity_id, start, end)));
   } catch (err) {
     ctx.showError(err);
     status.textContent = "The history could not be read.";
@@ -155,6 +179,11 @@ export async function render(root, ctx) {
       label: e.name || e.entity_id, unit: onOff ? "" : e.unit || "", points,
       step: onOff, labels: onOff ? { 0: "off", 1: "on" } : undefined,
     });
+  });
+  wanted.forEach((e, i) => {
+    if (answers[i].truncated) {
+      results.append(el("p", { className: "history-truncated", textContent: `${e.name || e.entity_id}: only the first ${answers[i].states.length} readings of this range are drawn; choose a shorter range to see the rest.` }));
+    }
   });
   for (const e of empty) {
     results.append(el("p", { className: "history-empty", textContent: `${e.name || e.entity_id} (${e.entity_id}): no recorded states in this range.` }));
