@@ -122,7 +122,7 @@ function textAlternative(series, maxRows = 200) {
 /**
  * Draw a time-series chart in `container` (emptied first). Series points are [unix seconds, number
  * or null] (a third element true: drawn but not a reading, e.g. a state held up to now); `step: true` draws a step line (on/off states), `labels` names a step series' values.
- * Returns {plot, destroy, setRange(min, max)}; `onRange(min, max)` is told whenever the shown range
+ * Returns {plot, destroy, setRange(min, max), append(seriesIndex, point)}; `onRange(min, max)` is told whenever the shown range
  * changes (zoom in, zoom out).
  */
 export async function timeChart(container, { title, series, height = 300, onRange } = {}) {
@@ -138,11 +138,13 @@ export async function timeChart(container, { title, series, height = 300, onRang
   const hint = document.createElement("p");
   hint.className = "muted chart-hint";
   hint.textContent = "Drag across the chart to zoom in; double-click to zoom out.";
-  figure.append(caption, plotBox, hint, textAlternative(series));
+  let text = textAlternative(series);
+  figure.append(caption, plotBox, hint, text);
   container.append(figure);
 
   let plot = null;
-  const data = align(series);
+  let data = align(series);
+  let zoomed = false;
   const build = () => {
     const c = colours();
     const axis = { stroke: c.muted, grid: { stroke: c.line, width: 1 }, ticks: { stroke: c.line, width: 1 } };
@@ -173,7 +175,10 @@ export async function timeChart(container, { title, series, height = 300, onRang
       ],
       hooks: {
         setScale: [(u, key) => {
-          if (key === "x" && onRange) onRange(u.scales.x.min, u.scales.x.max);
+          if (key !== "x") return;
+          const times = u.data[0];
+          zoomed = times.length > 1 && (u.scales.x.min > times[0] || u.scales.x.max < times[times.length - 1]);
+          if (onRange) onRange(u.scales.x.min, u.scales.x.max);
         }],
       },
     };
@@ -187,10 +192,30 @@ export async function timeChart(container, { title, series, height = 300, onRang
     handle.plot = plot;
   };
 
+  // New readings (live states) are drawn at most once a second; a zoomed-in view stays where it is.
+  let redraw = null;
   const handle = {
     plot: null,
     setRange(min, max) { plot.setScale("x", { min, max }); },
+    append(index, point) {
+      series[index].points.push(point);
+      if (redraw) return;
+      redraw = setTimeout(() => {
+        redraw = null;
+        data = align(series);
+        if (!plot) return;
+        const keep = zoomed && { min: plot.scales.x.min, max: plot.scales.x.max };
+        plot.setData(data, !keep);
+        if (keep) plot.setScale("x", keep);
+        const open = text.querySelector("details").open;
+        const fresh = textAlternative(series);
+        fresh.querySelector("details").open = open;
+        text.replaceWith(fresh);
+        text = fresh;
+      }, 1000);
+    },
     destroy() {
+      clearTimeout(redraw);
       resize.disconnect();
       scheme.removeEventListener("change", build);
       if (plot) plot.destroy();

@@ -176,7 +176,7 @@ export async function render(root, ctx) {
     const until = Math.min(range.end, Date.now() / 1000);
     if (onOff && points[points.length - 1][0] < until) points.push([until, points[points.length - 1][1], true]);
     groups.get(key).push({
-      label: e.name || e.entity_id, unit: onOff ? "" : e.unit || "", points,
+      entity: e, label: e.name || e.entity_id, unit: onOff ? "" : e.unit || "", points,
       step: onOff, labels: onOff ? { 0: "off", 1: "on" } : undefined,
     });
   });
@@ -188,6 +188,7 @@ export async function render(root, ctx) {
   for (const e of empty) {
     results.append(el("p", { className: "history-empty", textContent: `${e.name || e.entity_id} (${e.entity_id}): no recorded states in this range.` }));
   }
+  const live = new Map(); // entity id -> (point) => void, for a range that ends now
   for (const series of groups.values()) {
     const box = el("div", { className: "card history-chart" });
     const shown = el("p", { className: "muted chart-range" });
@@ -200,6 +201,19 @@ export async function render(root, ctx) {
     box.querySelector("figure").after(shown);
     shown.textContent ||= `Shown: ${formatTime(chart.plot.scales.x.min)} – ${formatTime(chart.plot.scales.x.max)}`;
     charts.push(chart);
+    series.forEach((s, index) => live.set(s.entity.entity_id, (point) => chart.append(index, point)));
   }
-  return () => charts.forEach((c) => c.destroy());
+  // "Last N hours" goes on growing with the states the WebSocket brings (never polled).
+  let unsubscribe = null;
+  if (range.hours !== "custom" && live.size && ctx.ws) {
+    unsubscribe = ctx.ws.subscribe({ type: "subscribe_states", entity_ids: [...live.keys()] }, (event) => {
+      const state = event.data && event.data.new_state;
+      const add = state && live.get(state.entity_id);
+      if (add) add(pointsOf(byId.get(state.entity_id), [state])[0]);
+    });
+  }
+  return () => {
+    if (unsubscribe) unsubscribe();
+    charts.forEach((c) => c.destroy());
+  };
 }
