@@ -100,3 +100,12 @@ def test_broken_json_is_shown_at_its_line(signed_in, web_hub):
     page.get_by_role("button", name="Check").click()
     page.locator("#rule-problems", has_text="not valid JSON").wait_for()
     assert page.locator(".editor-line.bad").inner_text() == "4"
+
+
+def test_a_rule_that_could_not_be_loaded_says_where_to_fix_it(signed_in, web_hub):
+    page = signed_in
+    page.goto(web_hub.url + "/#/rules/hallway_light_on_motion")
+    page.locator(".rule-definition", has_text="could not be loaded").wait_for()
+    assert "at line 21" in page.locator(".rule-definition").inner_text()
+    assert "latitude" in page.locator(".rule-info").inner_text()
+    assert page.get_by_role("button", name="Run hallway_light_on_motion now").is_disabled()

@@ -184,7 +184,11 @@ async function rulePage(root, ctx, id) {
     return;
   }
   await loadRuns();
-  if (rule.managed_by === "api") {
+  if (!rule.definition) {
+    const { file, line } = sourceOf(rule);
+    definition.append(el("h2", { textContent: "Definition" }),
+      el("p", { textContent: `This rule could not be loaded (its problems are above): fix it in ${file}${line ? ` at line ${line}` : ""}, then reload the rules (hub rules reload).` }));
+  } else if (rule.managed_by === "api") {
     await editorPage(definition, ctx, rule, async () => { await loadInfo(); });
   } else {
     const { file, line } = sourceOf(rule);
