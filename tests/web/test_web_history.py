@@ -62,8 +62,8 @@ def test_a_bad_range_in_the_address_is_refused_in_words(signed_in, web_hub):
     page.locator("#banner", has_text='hours: expected a number of hours').wait_for()
 
 
-def test_on_off_entities_get_a_step_chart_of_their_own_on_a_phone(browser, web_hub, shot):
-    context = browser.new_context(viewport={"width": 390, "height": 844})
+def test_on_off_entities_get_a_step_chart_of_their_own_on_a_dark_phone(browser, web_hub, shot):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
     page = context.new_page()
     try:
         page.goto(web_hub.url + "/")

@@ -70,8 +70,9 @@ function summaryOf(s) {
   const values = readings(s).map((p) => p[1]).filter((v) => v !== null && Number.isFinite(v));
   if (!values.length) return `${s.label}: no data in this range.`;
   const last = readings(s)[readings(s).length - 1];
-  if (s.labels) return `${s.label}: ${values.length} readings, last ${s.labels[last[1]] ?? "unavailable"} at ${formatTime(last[0])}.`;
-  return `${s.label}: ${values.length} readings, lowest ${formatValue(Math.min(...values), s.unit)}, ` +
+  const n = `${values.length} reading${values.length === 1 ? "" : "s"}`;
+  if (s.labels) return `${s.label}: ${n}, last ${s.labels[last[1]] ?? "unavailable"} at ${formatTime(last[0])}.`;
+  return `${s.label}: ${n}, lowest ${formatValue(Math.min(...values), s.unit)}, ` +
     `highest ${formatValue(Math.max(...values), s.unit)}, last ${formatValue(last[1], s.unit)} at ${formatTime(last[0])}.`;
 }
 
