@@ -34,6 +34,8 @@ def test_a_chart_of_the_temperature_draws_with_data_and_zooms(signed_in, web_hub
     over = chart.locator(".u-over")
     area = over.bounding_box()
     y = area["y"] + area["height"] / 2
+    page.mouse.move(area["x"] + area["width"] - 2, y)  # hovering shows the value with its unit
+    chart.locator(".u-legend", has_text="°C").wait_for()
     page.mouse.move(area["x"] + area["width"] * 0.3, y)
     page.mouse.down()
     page.mouse.move(area["x"] + area["width"] * 0.6, y, steps=5)
