@@ -9,7 +9,10 @@ from tests.hubproc import DEMO, HubProcess
 from tests.web.browser import artefacts_dir, chromium_missing, launch
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop running in the main
+# thread while it is open, and every pytest-asyncio test collected after a web test (test_readme,
+# drivers/, plugins/) then failed with "Runner.run() cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser():
     missing = chromium_missing()
     if missing:
