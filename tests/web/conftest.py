@@ -46,10 +46,22 @@ def page(browser, web_hub):
 
 
 @pytest.fixture
-def signed_in(page, web_hub):
+def signed_in_as_owner(page, web_hub):
+    """Signed in with the owner token, its offer of a browser token still on screen."""
     page.get_by_label("API token").fill(web_hub.token)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("navigation", name="Pages").wait_for()
+    page.locator("#token-offer").wait_for()
+    return page
+
+
+@pytest.fixture
+def signed_in(signed_in_as_owner):
+    """Signed in with the owner token, having declined the offer of a browser token (as a user who
+    keeps it would), so the page is as every other test expects it."""
+    page = signed_in_as_owner
+    page.get_by_role("button", name="Keep the owner token").click()
+    page.locator("#token-offer").wait_for(state="detached")
     return page
 
 

@@ -53,8 +53,8 @@ def test_the_demo_runs_and_a_broken_plugin_stands_out_with_its_error(signed_in, 
     shot(page, "plugins")
 
 
-def test_the_owner_makes_a_token_for_the_browser_switches_to_it_and_can_revoke_others(signed_in, web_hub, shot):
-    page = signed_in
+def test_the_owner_makes_a_token_for_the_browser_switches_to_it_and_can_revoke_others(signed_in_as_owner, web_hub, shot):
+    page = signed_in_as_owner
     page.get_by_label("Name of this browser's token").fill("laptop")
     shot(page, "token-offer")
     page.get_by_role("button", name="Create a token for this browser").click()

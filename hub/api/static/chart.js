@@ -43,7 +43,9 @@ function colours() {
 
 export function formatValue(value, unit) {
   if (value === null || value === undefined || Number.isNaN(value)) return "no value";
-  const text = Math.abs(value) >= 100 || Number.isInteger(value) ? String(Math.round(value * 100) / 100) : value.toFixed(2);
+  // Two decimals, except below 1, where three significant digits (0.0001 RUFF is not "0.00").
+  const text = Math.abs(value) >= 100 || Number.isInteger(value) ? String(Math.round(value * 100) / 100)
+    : Math.abs(value) >= 1 ? value.toFixed(2) : String(Number(value.toPrecision(3)));
   return unit ? `${text} ${unit}` : text;
 }
 
@@ -159,7 +161,7 @@ export async function timeChart(container, { title, series, height = 300, onRang
         ...axis, scale: s.unit || "value", side: i === 0 ? 3 : 1,
         label: s.unit || undefined, labelSize: s.unit ? 20 : 0,
         grid: i === 0 ? axis.grid : { show: false },
-        values: s.labels ? (u, ticks) => ticks.map((t) => s.labels[t] ?? "") : undefined,
+        values: s.labels ? (u, ticks) => ticks.map((t) => s.labels[t] ?? "") : (u, ticks) => ticks.map((t) => formatValue(t)),
       }))],
       series: [
         { label: "Time", value: (u, v) => (v == null ? "–" : formatTime(v)) },
@@ -183,7 +185,8 @@ export async function timeChart(container, { title, series, height = 300, onRang
         }],
       },
     };
-    for (const s of series) if (s.step) opts.scales[s.unit || "value"] = { range: [-0.1, 1.1] };
+    // On/off series (labelled steps) get a fixed 0-1 scale; other steps (a running total) their own.
+    for (const s of series) if (s.step && s.labels) opts.scales[s.unit || "value"] = { range: [-0.1, 1.1] };
     const times = data[0];
     if (times.length && times[0] === times[times.length - 1]) {  // one instant: uPlot would span years
       opts.scales.x.range = () => [times[0] - 60, times[0] + 60];

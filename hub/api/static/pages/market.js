@@ -36,6 +36,27 @@ function notRunning(root, plugin) {
                     "Market section walks through the whole flow." })));
 }
 
+// rows: [{time (s or ms), device, amount (base units)}]: RUFF earned so far per device, as step
+// series for chart.js, from nothing a minute before the first payment to now (one payment is a
+// step, not a dot). Floats for drawing only; the table above shows the exact amounts.
+function earningsSeries(rows) {
+  const seconds = (t) => Math.floor(t > 1e11 ? t / 1000 : t);
+  const sorted = [...rows].sort((a, b) => seconds(a.time) - seconds(b.time));
+  const start = seconds(sorted[0].time) - 60;
+  const now = Math.max(Math.floor(Date.now() / 1000), seconds(sorted[sorted.length - 1].time));
+  return [...new Set(sorted.map((r) => r.device))].sort().map((device) => {
+    let total = 0;
+    const points = [[start, 0]];
+    for (const r of sorted) {
+      if (r.device !== device) continue;
+      total += Number(r.amount) / 1e6;
+      points.push([seconds(r.time), total]);
+    }
+    points.push([now, total, true]); // held to now: drawn, not a reading
+    return { label: device, unit: "RUFF", points, step: true };
+  });
+}
+
 export async function render(root, ctx) {
   root.append(el("h1", { text: "Market" }));
   const plugins = await ctx.get("/api/plugins").catch((err) => { ctx.showError(err); return []; });
@@ -98,8 +119,9 @@ export async function render(root, ctx) {
         : el("p", { class: "muted", text: "Nothing earned yet: a payment shows once its block is final." }));
       if (paid.length) {
         body.append(chartBox);
-        const { earningsChart } = await import("./market_chart.js");
-        dropChart = await earningsChart(chartBox, paid);
+        const { timeChart } = await import("../chart.js");
+        const chart = await timeChart(chartBox, { title: "Earned so far (RUFF)", series: earningsSeries(paid), height: 240 });
+        dropChart = () => chart.destroy();
       }
     } catch (err) {
       failing = true;
