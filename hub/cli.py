@@ -7,11 +7,13 @@ directly, so they also work while the hub is stopped.
 
 from __future__ import annotations
 
+import faulthandler
 import fnmatch
 import json
 import logging
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -70,6 +72,9 @@ def run(ctx: Ctx, config_path, host, port, plugins_dir, log_level) -> None:
         level=(log_level or "info").upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
     )
     log = logging.getLogger("hub")
+    # `kill -USR1 <pid>` writes every thread's stack to the log: for a hub that will not stop (a
+    # plugin's thread that never returns keeps the process from exiting), without a debugger.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     # Everything the hub, its plugins and the embedded chain create is for the hub's user alone.
     os.umask(UMASK)
     hub = Hub(ctx.data, config_path=config_path, plugins_dir=plugins_dir)

@@ -117,6 +117,9 @@ class HubProcess:
         try:
             return self.proc.wait(15)
         except subprocess.TimeoutExpired:
+            # Where it hangs: `hub run` writes every thread's stack to its log on SIGUSR1.
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
             self.proc.kill()
             self.proc.wait(5)
-            raise
+            raise AssertionError(f"hub run did not exit within 15 s of SIGTERM; its threads:\n{self.log()[-6000:]}") from None
