@@ -41,22 +41,39 @@ class HubProcess:
     def __init__(self, data: Path, *, plugins_dir: Path | None = None, extra_env: dict | None = None) -> None:
         self.data = data
         self.plugins_dir = plugins_dir
-        self.port = free_port()
+        self.port = self._picked = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen | None = None
         self.log_path = data.parent / f"{data.name}-hub.log"
 
     def start(self, timeout: float = 20.0) -> "HubProcess":
+        # free_port() closes the port it found before the hub binds it; on a busy machine (mosquitto,
+        # Chromium and other hubs starting in parallel workers) another process can take it
+        # meanwhile. A port this object picked itself is picked again; one a test chose is not.
+        picked = self.port == self._picked
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except RuntimeError as exc:
+                if not (picked and "Address already in use" in str(exc) and attempt < 2):
+                    raise
+                self._log.close()
+                self.port = self._picked = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> "HubProcess":
         args = hub_command("run", "--data", str(self.data), "--port", str(self.port))
         if self.plugins_dir:
             args += ["--plugins-dir", str(self.plugins_dir)]
+        start_of_log = len(self.log())  # this attempt's lines only (a retry appends to the same file)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **self.extra_env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log()}")
+                raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log()[start_of_log:]}")
             try:
                 if self.request("GET", "/api/health", auth=False)[0] == 200:
                     return self
