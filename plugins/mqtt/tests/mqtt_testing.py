@@ -46,6 +46,7 @@ class Mosquitto:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
+        self._may_move = port is None  # until the first start succeeds
         self.conf = workdir / "mosquitto.conf"
         self.log_path = workdir / "mosquitto.log"
         self.extra = extra
@@ -69,6 +70,19 @@ class Mosquitto:
         self.conf.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout: float = 10.0) -> "Mosquitto":
+        # free_port() closes the port before mosquitto binds it, and on a busy machine another
+        # process can take it meanwhile: a first start on a port picked here picks another. (A
+        # restart keeps its port: the hub is configured for it.)
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except RuntimeError as exc:
+                if not (self._may_move and "in use" in str(exc) and attempt < 2):
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> "Mosquitto":
         self.write_conf()
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
@@ -78,6 +92,7 @@ class Mosquitto:
                 raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode()} {self.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    self._may_move = False
                     return self
             except OSError:
                 time.sleep(0.05)
