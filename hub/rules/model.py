@@ -239,7 +239,15 @@ class ExpressionCondition(Strict):
     expression: str = Field(max_length=MAX_TEXT, validation_alias=AliasChoices("expression", "value_template"))
 
 
+class TriggerIdCondition(Strict):
+    """Home Assistant's ``condition: trigger``: which of the rule's triggers started this run."""
+
+    condition: Literal["trigger"]
+    id: str | int | list[str | int]
+
+
 BUILTIN_CONDITIONS: dict[str, type[Strict]] = {
+    "trigger": TriggerIdCondition,
     "state": StateCondition,
     "numeric_state": NumericStateCondition,
     "time": TimeCondition,
@@ -336,6 +344,33 @@ class LogAction(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class ServiceAction(Strict):
+    """Home Assistant's service step: ``action: light.turn_on`` (2024.10) or ``service:`` (classic),
+    with ``target``, ``data`` and the ``entity_id`` shorthand. Translated by
+    :mod:`hub.rules.ha_services`; ``metadata`` is what HA's editor writes and means nothing here."""
+
+    action: str | None = None
+    service: str | None = None
+    target: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict, validation_alias=AliasChoices("data", "data_template"))
+    entity_id: EntityIds | None = None
+    continue_on_error: bool = False
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_name(self) -> "ServiceAction":
+        if (self.action is None) == (self.service is None):
+            raise ValueError("give the service as 'action:' or 'service:', not both")
+        name = self.action or self.service or ""
+        if name.count(".") != 1 or not all(name.split(".")):
+            raise ValueError(f"a service is domain.name, e.g. 'light.turn_on', got {name!r}")
+        return self
+
+
+#: Keys Home Assistant allows on any trigger, condition or step: ``alias`` names it in traces and
+#: the editor, ``enabled: false`` keeps it in the file but out of the rule.
+COMMON_KEYS = ("alias", "enabled")
+
 #: An action is recognised by the first of these keys it has.
 BUILTIN_ACTIONS: dict[str, type[Strict]] = {
     "call": CallAction,
@@ -365,3 +400,4 @@ class RuleHead(Strict):
     condition: Any = Field(default=None, validation_alias=AliasChoices("condition", "conditions"))
     action: Any = Field(validation_alias=AliasChoices("action", "actions"))
     enabled: bool = True
+    initial_state: bool | None = None  # Home Assistant's name for 'enabled' at start-up
