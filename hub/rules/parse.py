@@ -472,6 +472,11 @@ class RuleParser:
         targets = self._targets(path, name, service, cfg, data)
         if self.failed or not targets:
             return None
+        for k in data:
+            if k not in service.keys:
+                self.fail(path + ("data", k), f"{name} has no data {k!r}; it takes {', '.join(service.keys) or 'no data'}")
+        if self.failed:
+            return None
         if not any(is_template(v) or isinstance(v, (dict, list)) and is_template(json.dumps(v)) for v in data.values()):
             checked = set()
             for entity_id, command in targets:
@@ -490,10 +495,6 @@ class RuleParser:
                         for err in exc.errors or [{"field": None, "message": exc.message}]:
                             self.fail(path + ("data",) + ((err["field"],) if err["field"] else ()),
                                       f"{err['message']} ({name} on {entity_id})")
-        else:
-            for k in data:
-                if k not in service.keys:
-                    self.fail(path + ("data", k), f"{name} has no data {k!r}; it takes {', '.join(service.keys) or 'no data'}")
         if self.failed:
             return None
         render = self.value(path + ("data",), data)
