@@ -113,6 +113,26 @@ class ServiceCall(Step):
         return {"service": self.service, "commands": sent, **({"errors": errors} if errors else {})}
 
 
+class SetVariables(Step):
+    """HA's ``variables`` step (and a rule's ``variables:``): each rendered in order, so a later one
+    can use an earlier one; they stay for the rest of the run."""
+
+    kind = "variables"
+
+    def __init__(self, pos: Pos, variables: list[tuple[str, Callable[[dict], Any]]]) -> None:
+        super().__init__(pos)
+        self.variables = variables
+
+    def apply(self, env: dict) -> dict:
+        values = {}
+        for name, render in self.variables:
+            env[name] = values[name] = render(env)
+        return values
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        return self.apply(run.env)
+
+
 class Notify(Step):
     """``notify.*``: the hub has no notification service of its own yet, so the message goes out as a
     ``notify`` event on the bus (what a plugin, an MQTT bridge or ``wait_for`` listens to) and to the

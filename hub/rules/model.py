@@ -367,6 +367,10 @@ class ServiceAction(Strict):
         return self
 
 
+class VariablesAction(Strict):
+    variables: dict[str, Any]
+
+
 #: Keys Home Assistant allows on any trigger, condition or step: ``alias`` names it in traces and
 #: the editor, ``enabled: false`` keeps it in the file but out of the rule.
 COMMON_KEYS = ("alias", "enabled")
@@ -381,6 +385,7 @@ BUILTIN_ACTIONS: dict[str, type[Strict]] = {
     "stop": StopAction,
     "event": EventAction,
     "log": LogAction,
+    "variables": VariablesAction,
 }
 
 # --- the rule --------------------------------------------------------------------------------------
@@ -401,3 +406,4 @@ class RuleHead(Strict):
     action: Any = Field(validation_alias=AliasChoices("action", "actions"))
     enabled: bool = True
     initial_state: bool | None = None  # Home Assistant's name for 'enabled' at start-up
+    variables: dict[str, Any] = Field(default_factory=dict)

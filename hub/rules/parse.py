@@ -96,6 +96,7 @@ class Rule:
     file: str | None = None
     digest: str = ""
     this: dict = field(default_factory=dict)
+    variables: "A.SetVariables | None" = None  # rendered before the conditions, as in HA
 
 
 class Invalid(Exception):
@@ -187,6 +188,7 @@ class RuleParser:
         triggers = [t for t in (self.trigger(p, v) for p, v in trigger_items) if t]
         if not trigger_items and not self.failed:
             self.fail((trigger_key,), "a rule needs at least one trigger")
+        variables = self._variables_step(("variables",), ("variables",), head.variables) if head.variables else None
         conditions = self.conditions((condition_key,), head.condition)
         steps = self.sequence((action_key,), (), head.action)
         if not self.items((action_key,), head.action, "action") and not self.failed:
@@ -198,6 +200,7 @@ class RuleParser:
             id=head.id, alias=head.alias, description=head.description, mode=head.mode, max=head.max,
             enabled=head.enabled if head.initial_state is None else head.initial_state, triggers=triggers, conditions=conditions, actions=steps, raw=raw,
             source=source, file=file, digest=digest, this={"id": head.id, "alias": head.alias},
+            variables=variables,
         )
 
     def bounded(self, raw: Any) -> bool:
@@ -455,6 +458,22 @@ class RuleParser:
 
     def _event(self, path: Path, pos: tuple, cfg: EventAction, raw: dict) -> A.Step:
         return A.FireEvent(pos, cfg.event, self.value(path + ("event_data",), cfg.event_data))
+
+    def _variables(self, path: Path, pos: tuple, cfg: Any, raw: dict) -> A.Step:
+        return self._variables_step(path + ("variables",), pos, cfg.variables)
+
+    def _variables_step(self, path: Path, pos: tuple, variables: dict) -> A.SetVariables:
+        rendered = []
+        for name, value in variables.items():
+            if not isinstance(name, str) or not name.isidentifier() or name in ("trigger", "this", "wait", "repeat"):
+                self.fail(path + (name,), f"{name!r} cannot be a variable name: use letters, digits and _, "
+                                          f"not trigger, this, wait or repeat")
+                continue
+            try:
+                rendered.append((name, self.value(path + (name,), value)))
+            except Invalid:
+                continue
+        return A.SetVariables(pos, rendered)
 
     def _log(self, path: Path, pos: tuple, cfg: LogAction, raw: dict) -> A.Step:
         return A.Log(pos, self.value(path + ("log",), cfg.log), cfg.level)
