@@ -44,6 +44,7 @@ from hub.rules.model import (
     TimeCondition,
     TimePatternTrigger,
     TimeTrigger,
+    WaitFor,
     WaitForAction,
     entity_list,
     is_template,
@@ -376,6 +377,10 @@ class RuleParser:
             return step
         if "action" in raw or "service" in raw:
             return self._service(path, pos, self.model(path, ServiceAction, raw), raw)
+        if "if" in raw:
+            return self._if(path, pos, raw)
+        if "wait_for_trigger" in raw:
+            return self._wait_for_trigger(path, pos, raw)
         if "condition" in raw:
             cond = self.condition(path, raw)
             return A.CheckCondition(pos, cond) if cond is not None else None
@@ -585,3 +590,31 @@ class RuleParser:
         if self.failed:
             return None
         return A.Notify(pos, name, self.value(path + ("data",), cfg.data))
+
+    def _only(self, path: Path, raw: dict, keys: tuple[str, ...]) -> None:
+        for k in raw:
+            if k not in keys:
+                self.fail(path + (k,), f"unexpected key {k!r}; this step takes {', '.join(keys)}")
+        if self.failed:
+            raise Invalid
+
+    def _if(self, path: Path, pos: tuple, raw: dict) -> A.Step:
+        """HA's ``if``/``then``/``else``: a ``choose`` with one option, so a run paused inside it
+        resumes the same way."""
+        self._only(path, raw, ("if", "then", "else"))
+        if "then" not in raw:
+            self.fail(path, "an 'if' step needs 'then'")
+            raise Invalid
+        conds = self.conditions(path + ("if",), raw["if"])
+        then = self.sequence(path + ("then",), pos + ("choose", 0), raw["then"])
+        otherwise = self.sequence(path + ("else",), pos + ("choose", -1), raw.get("else"))
+        return A.Choose(pos, [(conds, then)], otherwise)
+
+    def _wait_for_trigger(self, path: Path, pos: tuple, raw: dict) -> A.Step:
+        """HA's ``wait_for_trigger`` with ``timeout`` and ``continue_on_timeout`` beside it: the
+        hub's ``wait_for``."""
+        self._only(path, raw, ("wait_for_trigger", "timeout", "continue_on_timeout"))
+        items = self.items(path + ("wait_for_trigger",), raw["wait_for_trigger"], "trigger")
+        triggers = [t for t in (self.trigger(p, v) for p, v in items) if t]
+        cfg = self.model(path, WaitFor, {"trigger": [], **{k: raw[k] for k in ("timeout", "continue_on_timeout") if k in raw}})
+        return A.WaitFor(pos, triggers, cfg.timeout, cfg.continue_on_timeout)

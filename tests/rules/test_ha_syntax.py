@@ -292,3 +292,51 @@ async def test_variables_of_the_rule_and_of_a_step(rh):
     go(rh, level=50)
     await rh.clock.settle()
     assert rh.calls("turn_on", "light.lamp") == [("light.lamp", "turn_on", {"brightness": 101})]
+
+
+async def test_if_then_else_and_wait_for_trigger(rh):
+    rh.write("""\
+- id: branches
+  mode: parallel
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - if:
+        - condition: state
+          entity_id: switch.ac
+          state: "on"
+      then:
+        - action: switch.turn_on
+          target: {entity_id: switch.fan}
+      else:
+        - action: switch.turn_off
+          target: {entity_id: switch.fan}
+    - wait_for_trigger:
+        - trigger: state
+          entity_id: binary_sensor.motion
+          to: "on"
+      timeout: "00:01:00"
+      continue_on_timeout: false
+    - action: light.turn_on
+      target: {entity_id: light.lamp}
+- id: bad_if
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - if: ["True"]
+      than: []
+""")
+    await rh.start()
+    [issue] = rh.engine.issues
+    assert "bad_if.actions[0].than: unexpected key 'than'" in str(issue)
+    go(rh)
+    await rh.clock.settle()
+    assert rh.calls("turn_on", "switch.fan")
+    await rh.clock.advance(61)
+    assert rh.traces("branches")[-1]["outcome"] == "stopped"  # timed out, not continuing
+    assert not rh.calls("turn_on", "light.lamp")
+    rh.home.set("ac", "off")
+    go(rh)
+    await rh.clock.settle()
+    assert rh.calls("turn_off", "switch.fan")
+    rh.home.set("motion", "on")
+    await rh.clock.settle()
+    assert rh.calls("turn_on", "light.lamp")
