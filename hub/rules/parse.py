@@ -488,6 +488,8 @@ class RuleParser:
         name = cfg.action or cfg.service or ""
         if name.startswith("notify."):
             return self._notify(path, pos, name, cfg)
+        if name in self.ctx.hub.rule_actions:
+            return self._plugin_service(path, pos, name, cfg)
         service = ha_services.lookup(name)
         if isinstance(service, str):
             self.fail(path + (key,), service)
@@ -618,3 +620,23 @@ class RuleParser:
         triggers = [t for t in (self.trigger(p, v) for p, v in items) if t]
         cfg = self.model(path, WaitFor, {"trigger": [], **{k: raw[k] for k in ("timeout", "continue_on_timeout") if k in raw}})
         return A.WaitFor(pos, triggers, cfg.timeout, cfg.continue_on_timeout)
+
+    def _plugin_service(self, path: Path, pos: tuple, name: str, cfg: ServiceAction) -> A.Step | None:
+        """A plugin action named like a service (``action: mqtt.publish`` with ``data``, as HA writes
+        it): the same as the plugin's own ``mqtt.publish: {...}`` step."""
+        plugin, schema, runner = self.ctx.hub.rule_actions[name]
+        if cfg.target or cfg.entity_id is not None:
+            self.fail(path + ("target",), f"{name} takes no target: give everything in data")
+            return None
+        config: Any = {name: cfg.data}
+        if schema is not None:
+            try:
+                config = schema.model_validate(config)
+            except ValidationError as err:
+                for error in err.errors(include_url=False):
+                    loc = tuple(error["loc"])
+                    self.fail(path + ("data",) + (loc[1:] if loc[:1] == (name,) else loc), error["msg"])
+                return None
+        step = A.PluginAction(pos, name, plugin, config, runner)
+        step.continue_on_error = cfg.continue_on_error
+        return step

@@ -3,8 +3,11 @@ conversions, trigger ids, alias, enabled: false, continue_on_error; and the erro
 file, line and key."""
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field
 
+from hub import hookimpl
 from hub.core.events import CustomEvent
+from hub.runtime import Hub
 from hub.rules.ha_services import SERVICES, ServiceDataError, light_on, lookup
 
 
@@ -340,3 +343,53 @@ async def test_if_then_else_and_wait_for_trigger(rh):
     rh.home.set("motion", "on")
     await rh.clock.settle()
     assert rh.calls("turn_on", "light.lamp")
+
+
+class Chime:
+    """A plugin action named like a service, as ``mqtt.publish`` is."""
+
+    class Ring(BaseModel):
+        model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+        class Body(BaseModel):
+            model_config = ConfigDict(extra="forbid")
+            times: int = Field(ge=1)
+
+        ring: Body = Field(alias="chime.ring")
+
+    def __init__(self) -> None:
+        self.rings: list[int] = []
+
+    @hookimpl
+    def hub_rule_actions(self, register):
+        def ring(config, variables):
+            self.rings.append(config.ring.times)
+
+        register("chime.ring", self.Ring, ring)
+
+
+async def test_a_plugin_action_is_called_like_a_service(rh):
+    chime = Chime()
+    rh.write("""\
+- id: ring
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - action: chime.ring
+      data: {times: 2}
+    - chime.ring: {times: 3}
+- id: bad_ring
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - action: chime.ring
+      data: {times: 0}
+""")
+    rh.hub = Hub(rh.path, scheduler=rh.clock, entrypoints=False)
+    rh.hub.plugins.register("home", rh.home)
+    rh.hub.plugins.register("chime", chime)
+    await rh.hub.start()
+    await rh.clock.settle()
+    [issue] = rh.engine.issues
+    assert "bad_ring.actions[0].data.times: Input should be greater than or equal to 1" in str(issue)
+    go(rh)
+    await rh.clock.settle()
+    assert chime.rings == [2, 3]
