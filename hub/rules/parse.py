@@ -199,7 +199,8 @@ class RuleParser:
         digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return Rule(
             id=head.id, alias=head.alias, description=head.description, mode=head.mode, max=head.max,
-            enabled=head.enabled if head.initial_state is None else head.initial_state, triggers=triggers, conditions=conditions, actions=steps, raw=raw,
+            enabled=head.enabled if head.initial_state is None else head.initial_state,
+            triggers=triggers, conditions=conditions, actions=steps, raw=raw,
             source=source, file=file, digest=digest, this={"id": head.id, "alias": head.alias},
             variables=variables,
         )
@@ -594,10 +595,10 @@ class RuleParser:
         return A.Notify(pos, name, self.value(path + ("data",), cfg.data))
 
     def _only(self, path: Path, raw: dict, keys: tuple[str, ...]) -> None:
-        for k in raw:
-            if k not in keys:
-                self.fail(path + (k,), f"unexpected key {k!r}; this step takes {', '.join(keys)}")
-        if self.failed:
+        unexpected = [k for k in raw if k not in keys]
+        for k in unexpected:
+            self.fail(path + (k,), f"unexpected key {k!r}; this step takes {', '.join(keys)}")
+        if unexpected:
             raise Invalid
 
     def _if(self, path: Path, pos: tuple, raw: dict) -> A.Step:
