@@ -122,10 +122,14 @@ async def test_number_and_select_by_device_target(demo):
 
 @pytest.mark.xfail(strict=True, reason="needs Jinja filters (issue #22, hajinja): the lead re-enables it, "
                                        "and empties JINJA above, when that part is merged")
-async def test_jinja_filters_round_the_temperature(demo):
+async def test_jinja_filters_and_methods(demo):
     hub, d, clock = demo
+    hub.rules.set_enabled("motion_on_off_by_trigger_id", False)
+    hub.rules.set_enabled("motion_light_classic", False)
     notes = []
     hub.bus.subscribe("notify", notes.append)
     d.entity("sensor.room_temperature").set(26.34)
     await clock.settle()
-    assert [n.payload["message"] for n in notes] == ["Hot: 26.3 °C"]
+    d.entity("binary_sensor.hallway_motion").set("on")
+    await clock.settle()
+    assert [n.payload["message"] for n in notes] == ["Hot: 26.3 °C", "Motion in the hallway at 21:00"]
