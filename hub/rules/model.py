@@ -96,6 +96,12 @@ class TriggerBase(Strict):
             data["trigger"] = data.pop("platform")
         return data
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> Any:
+        """HA takes ``id: 1`` as the text "1", and so does ``condition: trigger``."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
 
 class StateTrigger(TriggerBase):
     trigger: Literal["state"]
@@ -298,6 +304,7 @@ class WaitForAction(Strict):
 
 
 class ChooseOption(Strict):
+    alias: str | None = None  # HA's editor names options
     conditions: list[Any] = Field(validation_alias=AliasChoices("conditions", "condition"))
     sequence: list[Any]
 

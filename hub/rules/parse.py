@@ -546,7 +546,8 @@ class RuleParser:
             if not isinstance(value, (str, list)) or not all(isinstance(v, str) for v in entity_list(value)):
                 self.fail(path + where, "entity_id is an entity id or a list of them")
                 continue
-            for entity_id in entity_list(value):
+            # HA also takes "light.a, light.b" as a list
+            for entity_id in [e for v in entity_list(value) for e in (v.split(",") if not is_template(v) else [v])]:
                 if is_template(entity_id):
                     self.fail(path + where, "a templated entity_id is not supported yet: name the entities")
                 else:

@@ -162,10 +162,16 @@ async def test_trigger_condition_is_false_for_another_trigger(rh):
   triggers:
     - {trigger: event, event_type: go, id: a}
     - {trigger: event, event_type: other}
+    - {trigger: event, event_type: third, id: 7}
   conditions:
-    - {condition: trigger, id: [a, x]}
+    - {condition: trigger, id: [a, 7]}
   actions:
-    - {action: switch.turn_on, target: {entity_id: switch.fan}}
+    - choose:
+        - alias: an option with a name, as HA's editor writes it
+          conditions: [{condition: trigger, id: "7"}]
+          sequence: [{action: switch.turn_on, target: {entity_id: "switch.fan, switch.ac"}}]
+      default:
+        - {action: switch.turn_on, target: {entity_id: switch.fan}}
 """)
     await rh.start()
     rh.hub.bus.publish(CustomEvent(rh.hub.now(), "other", {}))
@@ -174,6 +180,10 @@ async def test_trigger_condition_is_false_for_another_trigger(rh):
     go(rh)
     await rh.clock.settle()
     assert rh.traces("ids")[-1]["outcome"] == "finished"
+    assert rh.calls("turn_on") == [("switch.fan", "turn_on", {})]
+    rh.hub.bus.publish(CustomEvent(rh.hub.now(), "third", {}))
+    await rh.clock.settle()
+    assert [c[0] for c in rh.calls("turn_on")] == ["switch.fan", "switch.fan", "switch.ac"]  # an int id is text
 
 
 async def test_continue_on_error_on_any_step_keeps_the_run_going(rh):
