@@ -28,19 +28,22 @@ _HMS = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from ``300``, ``"00:05:00"``, ``"05:00"`` or ``{minutes: 5}``, as Home Assistant
-    accepts them."""
+    """Seconds from ``300``, ``"300"``, ``"00:05:00"``, ``"00:05"`` or ``{minutes: 5}``, as Home
+    Assistant reads them: two parts are hours and minutes (``"05:00"`` is five hours), so an
+    automation brought from HA waits as long on the hub."""
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds, 'HH:MM:SS', or {hours:, minutes:, seconds:}")
     if isinstance(value, (int, float)):
         seconds = float(value)
+    elif isinstance(value, str) and re.fullmatch(r"\d+(?:\.\d+)?", value.strip()):
+        seconds = float(value)
     elif isinstance(value, str):
         match = _HMS.match(value.strip())
-        if not match:
-            raise ValueError(f"duration {value!r} is not 'HH:MM:SS' or 'MM:SS'")
+        if not match or (match.group(1) is None and "." in match.group(3)):
+            raise ValueError(f"duration {value!r} is not 'HH:MM:SS' or 'HH:MM'")
         hours, minutes, secs = match.groups()
-        if hours is None:  # "05:00" is minutes and seconds
-            hours, minutes, secs = "0", minutes, secs
+        if hours is None:  # "05:00" is hours and minutes, as in Home Assistant
+            hours, minutes, secs = minutes, secs, "0"
         seconds = int(hours) * 3600 + int(minutes) * 60 + float(secs)
     elif isinstance(value, dict):
         units = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1, "milliseconds": 0.001}

@@ -403,3 +403,27 @@ async def test_a_plugin_action_is_called_like_a_service(rh):
     go(rh)
     await rh.clock.settle()
     assert chime.rings == [2, 3]
+
+
+async def test_durations_read_as_home_assistant_reads_them(rh):
+    """HA reads "00:05" as five minutes; the hub read it as five seconds, so a motion light brought
+    from HA switched off after 5 s instead of 5 min."""
+    rh.write("""\
+- id: off_after
+  triggers:
+    - trigger: state
+      entity_id: binary_sensor.motion
+      to: "off"
+      for: "00:05"
+  actions:
+    - action: light.turn_off
+      target: {entity_id: light.lamp}
+""")
+    await rh.start()
+    rh.home.set("motion", "on")
+    await rh.clock.settle()
+    rh.home.set("motion", "off")
+    await rh.clock.advance(60)
+    assert not rh.calls("turn_off", "light.lamp")
+    await rh.clock.advance(241)
+    assert rh.calls("turn_off", "light.lamp")
