@@ -301,6 +301,9 @@ class RuleParser:
             if text.startswith("{{") and text.endswith("}}"):
                 text = text[2:-2]
             return self._expression(path, text_path, text)
+        logic = [k for k in ("and", "or", "not") if isinstance(raw, dict) and k in raw and "condition" not in raw]
+        if len(logic) == 1 and set(raw) <= {logic[0], *COMMON_KEYS}:  # HA's shorthand: "- or: [...]"
+            raw = {**{k: v for k, v in raw.items() if k != logic[0]}, "condition": logic[0], "conditions": raw[logic[0]]}
         if not isinstance(raw, dict) or "condition" not in raw:
             self.fail(path, "a condition is a mapping like {condition: state, ...} or an expression string")
             return None
@@ -382,6 +385,12 @@ class RuleParser:
             return self._if(path, pos, raw)
         if "wait_for_trigger" in raw:
             return self._wait_for_trigger(path, pos, raw)
+        if "sequence" in raw:  # HA's group of steps: a choose whose one option always holds
+            self._only(path, raw, ("sequence",))
+            return A.Choose(pos, [([], self.sequence(path + ("sequence",), pos + ("choose", 0), raw["sequence"]))], [])
+        if any(k in raw for k in ("and", "or", "not")) and "condition" not in raw:
+            cond = self.condition(path, raw)
+            return A.CheckCondition(pos, cond) if cond is not None else None
         if "condition" in raw:
             cond = self.condition(path, raw)
             return A.CheckCondition(pos, cond) if cond is not None else None

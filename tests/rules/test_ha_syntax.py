@@ -427,3 +427,34 @@ async def test_durations_read_as_home_assistant_reads_them(rh):
     assert not rh.calls("turn_off", "light.lamp")
     await rh.clock.advance(241)
     assert rh.calls("turn_off", "light.lamp")
+
+
+async def test_logic_shorthand_and_a_sequence_step(rh):
+    rh.write("""\
+- id: shorthand
+  triggers: [{trigger: event, event_type: go}]
+  conditions:
+    - or:
+        - condition: state
+          entity_id: switch.ac
+          state: "off"
+        - not:
+            - condition: state
+              entity_id: light.lamp
+              state: "on"
+  actions:
+    - sequence:
+        - action: switch.turn_on
+          target: {entity_id: switch.fan}
+        - and: ["True"]
+        - action: light.turn_on
+          target: {entity_id: light.lamp}
+""")
+    await rh.start()
+    assert rh.engine.issues == []
+    go(rh)
+    await rh.clock.settle()
+    assert [c[0] for c in rh.calls("turn_on")] == ["switch.fan", "light.lamp"]
+    go(rh)  # the lamp is on now and the ac on: the 'or' is false
+    await rh.clock.settle()
+    assert rh.traces("shorthand")[-1]["outcome"] == "condition_failed"
