@@ -74,7 +74,85 @@ class Step:
 async def run_sequence(steps: list[Step], run: "Run", resume: Resume) -> None:
     start = resume[0] if resume else 0
     for i in range(start, len(steps)):
-        await steps[i].execute(run, resume[1:] if resume and i == start else None)
+        try:
+            await steps[i].execute(run, resume[1:] if resume and i == start else None)
+        except ActionFailed:
+            # Home Assistant's continue_on_error: the error stays in the trace, the run goes on
+            if not getattr(steps[i], "continue_on_error", False):
+                raise
+
+
+class ServiceCall(Step):
+    """A Home Assistant service (``action: light.turn_on``): its data is translated per target
+    entity to the hub's commands (:mod:`hub.rules.ha_services`) when the run renders it."""
+
+    kind = "service"
+
+    def __init__(self, pos: Pos, service: str, targets: list[tuple[str, str]],
+                 translate: Callable[[str, dict], list[tuple[str, dict]]], data: Callable[[dict], Any],
+                 continue_on_error: bool) -> None:
+        super().__init__(pos)
+        self.service = service
+        self.targets = targets  # (entity_id, hub command)
+        self.translate = translate
+        self.data = data
+        self.continue_on_error = continue_on_error
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        data = self.data(run.env) or {}
+        sent, errors = [], []
+        for entity_id, command in self.targets:
+            try:
+                for cmd, args in self.translate(command, data):
+                    await run.call(entity_id, cmd, args)
+                    sent.append({"entity_id": entity_id, "command": cmd, "args": args})
+            except CommandError as exc:
+                if not self.continue_on_error:
+                    raise
+                errors.append(f"{entity_id}: {exc.message}")
+        return {"service": self.service, "commands": sent, **({"errors": errors} if errors else {})}
+
+
+class SetVariables(Step):
+    """HA's ``variables`` step (and a rule's ``variables:``): each rendered in order, so a later one
+    can use an earlier one; they stay for the rest of the run."""
+
+    kind = "variables"
+
+    def __init__(self, pos: Pos, variables: list[tuple[str, Callable[[dict], Any]]]) -> None:
+        super().__init__(pos)
+        self.variables = variables
+
+    def apply(self, env: dict) -> dict:
+        values = {}
+        for name, render in self.variables:
+            env[name] = values[name] = render(env)
+        return values
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        return self.apply(run.env)
+
+
+class Notify(Step):
+    """``notify.*``: the hub has no notification service of its own yet, so the message goes out as a
+    ``notify`` event on the bus (what a plugin, an MQTT bridge or ``wait_for`` listens to) and to the
+    log at warning level, where ``hub logs`` shows it."""
+
+    kind = "notify"
+
+    def __init__(self, pos: Pos, service: str, data: Callable[[dict], Any]) -> None:
+        super().__init__(pos)
+        self.service = service
+        self.data = data
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        data = dict(self.data(run.env) or {})
+        payload = {"service": self.service, "message": str(data.get("message", "")), **{
+            k: data[k] for k in ("title", "data", "target") if k in data}}
+        run.engine.hub.bus.publish(CustomEvent(run.now(), "notify", payload))
+        title = f"{payload['title']}: " if payload.get("title") else ""
+        logging.getLogger(f"hub.rules.{run.rule.id}").warning("%s%s", title, payload["message"])
+        return payload
 
 
 class Call(Step):

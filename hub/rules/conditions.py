@@ -19,6 +19,7 @@ from hub.rules.model import (
     StateCondition,
     SunCondition,
     TimeCondition,
+    TriggerIdCondition,
     entity_list,
 )
 from hub.rules import sun
@@ -206,7 +207,23 @@ class ExpressionCheck(Condition):
 
 Compiler = Callable[[str, Any, RuleContext], Condition]
 
+class TriggerIdCheck(Condition):
+    """True when the run was started by a trigger with one of these ids (``trigger.id``: the
+    trigger's ``id:``, else its index, compared as text as Home Assistant does)."""
+
+    kind = "trigger"
+
+    def __init__(self, path: str, cfg: TriggerIdCondition, ctx: RuleContext) -> None:
+        super().__init__(path)
+        self.ids = {str(i) for i in (cfg.id if isinstance(cfg.id, list) else [cfg.id])}
+
+    def test(self, env: dict) -> bool:
+        trigger = env.get("trigger") or {}
+        return str(trigger.get("id")) in self.ids
+
+
 SIMPLE: dict[type, Callable[[str, Any, RuleContext], Condition]] = {
+    TriggerIdCondition: TriggerIdCheck,
     StateCondition: StateCheck,
     NumericStateCondition: NumericCheck,
     TimeCondition: TimeCheck,

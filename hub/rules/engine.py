@@ -19,6 +19,7 @@ from hub.core.events import StateChanged
 from hub.rules.context import RuleContext
 from hub.rules.parse import Rule
 from hub.rules.run import Run
+from hub.rules.expressions import ExpressionError
 from hub.rules.trace import Trace, TraceLog, plain
 from hub.rules.triggers import BUILTIN_WATCHES, PluginWatch, StartWatch, Watch
 
@@ -202,6 +203,13 @@ class RuleEngine:
         lr.last_triggered = now
         env = {"trigger": variables, "this": rule.this}
         trace = Trace(rule.id, variables, now)
+        if rule.variables is not None:  # Home Assistant's variables: rendered before the conditions
+            try:
+                rule.variables.apply(env)
+            except (ExpressionError, TypeError, ValueError) as exc:
+                trace.finish("error", now, f"variables: {exc}")
+                self.traces.add(trace)
+                return
         for condition in rule.conditions:
             if not condition.check(env, trace.conditions):
                 trace.finish("condition_failed", now)

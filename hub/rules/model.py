@@ -28,19 +28,22 @@ _HMS = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from ``300``, ``"00:05:00"``, ``"05:00"`` or ``{minutes: 5}``, as Home Assistant
-    accepts them."""
+    """Seconds from ``300``, ``"300"``, ``"00:05:00"``, ``"00:05"`` or ``{minutes: 5}``, as Home
+    Assistant reads them: two parts are hours and minutes (``"05:00"`` is five hours), so an
+    automation brought from HA waits as long on the hub."""
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds, 'HH:MM:SS', or {hours:, minutes:, seconds:}")
     if isinstance(value, (int, float)):
         seconds = float(value)
+    elif isinstance(value, str) and re.fullmatch(r"\d+(?:\.\d+)?", value.strip()):
+        seconds = float(value)
     elif isinstance(value, str):
         match = _HMS.match(value.strip())
-        if not match:
-            raise ValueError(f"duration {value!r} is not 'HH:MM:SS' or 'MM:SS'")
+        if not match or (match.group(1) is None and "." in match.group(3)):
+            raise ValueError(f"duration {value!r} is not 'HH:MM:SS' or 'HH:MM'")
         hours, minutes, secs = match.groups()
-        if hours is None:  # "05:00" is minutes and seconds
-            hours, minutes, secs = "0", minutes, secs
+        if hours is None:  # "05:00" is hours and minutes, as in Home Assistant
+            hours, minutes, secs = minutes, secs, "0"
         seconds = int(hours) * 3600 + int(minutes) * 60 + float(secs)
     elif isinstance(value, dict):
         units = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1, "milliseconds": 0.001}
@@ -95,6 +98,12 @@ class TriggerBase(Strict):
             data = dict(data)
             data["trigger"] = data.pop("platform")
         return data
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> Any:
+        """HA takes ``id: 1`` as the text "1", and so does ``condition: trigger``."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class StateTrigger(TriggerBase):
@@ -239,7 +248,15 @@ class ExpressionCondition(Strict):
     expression: str = Field(max_length=MAX_TEXT, validation_alias=AliasChoices("expression", "value_template"))
 
 
+class TriggerIdCondition(Strict):
+    """Home Assistant's ``condition: trigger``: which of the rule's triggers started this run."""
+
+    condition: Literal["trigger"]
+    id: str | int | list[str | int]
+
+
 BUILTIN_CONDITIONS: dict[str, type[Strict]] = {
+    "trigger": TriggerIdCondition,
     "state": StateCondition,
     "numeric_state": NumericStateCondition,
     "time": TimeCondition,
@@ -290,6 +307,7 @@ class WaitForAction(Strict):
 
 
 class ChooseOption(Strict):
+    alias: str | None = None  # HA's editor names options
     conditions: list[Any] = Field(validation_alias=AliasChoices("conditions", "condition"))
     sequence: list[Any]
 
@@ -336,6 +354,37 @@ class LogAction(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class ServiceAction(Strict):
+    """Home Assistant's service step: ``action: light.turn_on`` (2024.10) or ``service:`` (classic),
+    with ``target``, ``data`` and the ``entity_id`` shorthand. Translated by
+    :mod:`hub.rules.ha_services`; ``metadata`` is what HA's editor writes and means nothing here."""
+
+    action: str | None = None
+    service: str | None = None
+    target: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict, validation_alias=AliasChoices("data", "data_template"))
+    entity_id: EntityIds | None = None
+    continue_on_error: bool = False
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_name(self) -> "ServiceAction":
+        if (self.action is None) == (self.service is None):
+            raise ValueError("give the service as 'action:' or 'service:', not both")
+        name = self.action or self.service or ""
+        if name.count(".") != 1 or not all(name.split(".")):
+            raise ValueError(f"a service is domain.name, e.g. 'light.turn_on', got {name!r}")
+        return self
+
+
+class VariablesAction(Strict):
+    variables: dict[str, Any]
+
+
+#: Keys Home Assistant allows on any trigger, condition or step: ``alias`` names it in traces and
+#: the editor, ``enabled: false`` keeps it in the file but out of the rule.
+COMMON_KEYS = ("alias", "enabled")
+
 #: An action is recognised by the first of these keys it has.
 BUILTIN_ACTIONS: dict[str, type[Strict]] = {
     "call": CallAction,
@@ -346,6 +395,7 @@ BUILTIN_ACTIONS: dict[str, type[Strict]] = {
     "stop": StopAction,
     "event": EventAction,
     "log": LogAction,
+    "variables": VariablesAction,
 }
 
 # --- the rule --------------------------------------------------------------------------------------
@@ -365,3 +415,5 @@ class RuleHead(Strict):
     condition: Any = Field(default=None, validation_alias=AliasChoices("condition", "conditions"))
     action: Any = Field(validation_alias=AliasChoices("action", "actions"))
     enabled: bool = True
+    initial_state: bool | None = None  # Home Assistant's name for 'enabled' at start-up
+    variables: dict[str, Any] = Field(default_factory=dict)

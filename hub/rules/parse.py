@@ -23,11 +23,14 @@ from hub.rules.conditions import SIMPLE, Condition, ExpressionCheck, Logic, pars
 from hub.rules.context import RuleContext
 from hub.rules.expressions import ExpressionError
 from hub.rules.templates import compile_template, compile_value
+from hub.rules import ha_services
 from hub.rules.model import (
     BUILTIN_ACTIONS,
     BUILTIN_CONDITIONS,
     BUILTIN_TRIGGERS,
+    COMMON_KEYS,
     MAX_TEXT,
+    ServiceAction,
     AvailabilityTrigger,
     CallAction,
     ChooseAction,
@@ -41,6 +44,7 @@ from hub.rules.model import (
     TimeCondition,
     TimePatternTrigger,
     TimeTrigger,
+    WaitFor,
     WaitForAction,
     entity_list,
     is_template,
@@ -93,6 +97,7 @@ class Rule:
     file: str | None = None
     digest: str = ""
     this: dict = field(default_factory=dict)
+    variables: "A.SetVariables | None" = None  # rendered before the conditions, as in HA
 
 
 class Invalid(Exception):
@@ -128,6 +133,19 @@ class RuleParser:
             self.fail(path, f"{what} must be a list")
             return []
         return [(path + (i,), item) for i, item in enumerate(value)]
+
+    def common(self, path: Path, raw: dict) -> dict | None:
+        """The item without ``alias`` and ``enabled``; None when it says ``enabled: false`` (kept in
+        the file, left out of the rule, as in Home Assistant)."""
+        enabled = raw.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.fail(path + ("enabled",), "enabled must be true or false")
+            raise Invalid
+        alias = raw.get("alias")
+        if alias is not None and (not isinstance(alias, str) or len(alias) > MAX_TEXT):
+            self.fail(path + ("alias",), "alias must be a line of text")
+            raise Invalid
+        return {k: v for k, v in raw.items() if k not in COMMON_KEYS} if enabled else None
 
     def entities(self, path: Path, ids: list[str]) -> None:
         for entity_id in ids:
@@ -167,20 +185,24 @@ class RuleParser:
         trigger_key = "triggers" if "triggers" in raw else "trigger"
         condition_key = "conditions" if "conditions" in raw else "condition"
         action_key = "actions" if "actions" in raw else "action"
-        triggers = [t for t in (self.trigger(p, v) for p, v in self.items((trigger_key,), head.trigger, "trigger")) if t]
-        if not triggers and not self.failed:
+        trigger_items = self.items((trigger_key,), head.trigger, "trigger")
+        triggers = [t for t in (self.trigger(p, v) for p, v in trigger_items) if t]
+        if not trigger_items and not self.failed:
             self.fail((trigger_key,), "a rule needs at least one trigger")
+        variables = self._variables_step(("variables",), ("variables",), head.variables) if head.variables else None
         conditions = self.conditions((condition_key,), head.condition)
         steps = self.sequence((action_key,), (), head.action)
-        if not steps and not self.failed:
+        if not self.items((action_key,), head.action, "action") and not self.failed:
             self.fail((action_key,), "a rule needs at least one action")
         if self.failed:
             return None
         digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return Rule(
             id=head.id, alias=head.alias, description=head.description, mode=head.mode, max=head.max,
-            enabled=head.enabled, triggers=triggers, conditions=conditions, actions=steps, raw=raw,
+            enabled=head.enabled if head.initial_state is None else head.initial_state,
+            triggers=triggers, conditions=conditions, actions=steps, raw=raw,
             source=source, file=file, digest=digest, this={"id": head.id, "alias": head.alias},
+            variables=variables,
         )
 
     def bounded(self, raw: Any) -> bool:
@@ -219,6 +241,12 @@ class RuleParser:
     def trigger(self, path: Path, raw: Any) -> tuple[str, Any] | None:
         if not isinstance(raw, dict):
             self.fail(path, "a trigger is a mapping like {trigger: state, entity_id: ...}")
+            return None
+        try:
+            raw = self.common(path, raw)
+        except Invalid:
+            return None
+        if raw is None:
             return None
         kind = raw.get("trigger", raw.get("platform"))
         plugin = self.ctx.hub.rule_triggers.get(kind) if isinstance(kind, str) else None
@@ -273,8 +301,17 @@ class RuleParser:
             if text.startswith("{{") and text.endswith("}}"):
                 text = text[2:-2]
             return self._expression(path, text_path, text)
+        logic = [k for k in ("and", "or", "not") if isinstance(raw, dict) and k in raw and "condition" not in raw]
+        if len(logic) == 1 and set(raw) <= {logic[0], *COMMON_KEYS}:  # HA's shorthand: "- or: [...]"
+            raw = {**{k: v for k, v in raw.items() if k != logic[0]}, "condition": logic[0], "conditions": raw[logic[0]]}
         if not isinstance(raw, dict) or "condition" not in raw:
             self.fail(path, "a condition is a mapping like {condition: state, ...} or an expression string")
+            return None
+        try:
+            raw = self.common(path, raw)
+        except Invalid:
+            return None
+        if raw is None:
             return None
         kind = raw["condition"]
         if kind not in BUILTIN_CONDITIONS:
@@ -327,8 +364,33 @@ class RuleParser:
 
     def action(self, path: Path, pos: tuple, raw: Any) -> A.Step | None:
         if not isinstance(raw, dict):
-            self.fail(path, "an action is a mapping like {call: light.turn_on, entity_id: ...}")
+            self.fail(path, "an action is a mapping like {action: light.turn_on, target: ...}")
             return None
+        raw = self.common(path, raw)
+        if raw is None:
+            return None
+        continue_on_error = raw.get("continue_on_error", False)
+        if "call" not in raw and "action" not in raw and "service" not in raw and "continue_on_error" in raw:
+            if not isinstance(continue_on_error, bool):
+                self.fail(path + ("continue_on_error",), "continue_on_error must be true or false")
+                return None
+            raw = {k: v for k, v in raw.items() if k != "continue_on_error"}
+            step = self.action(path, pos, raw)
+            if step is not None:
+                step.continue_on_error = continue_on_error
+            return step
+        if "action" in raw or "service" in raw:
+            return self._service(path, pos, self.model(path, ServiceAction, raw), raw)
+        if "if" in raw:
+            return self._if(path, pos, raw)
+        if "wait_for_trigger" in raw:
+            return self._wait_for_trigger(path, pos, raw)
+        if "sequence" in raw:  # HA's group of steps: a choose whose one option always holds
+            self._only(path, raw, ("sequence",))
+            return A.Choose(pos, [([], self.sequence(path + ("sequence",), pos + ("choose", 0), raw["sequence"]))], [])
+        if any(k in raw for k in ("and", "or", "not")) and "condition" not in raw:
+            cond = self.condition(path, raw)
+            return A.CheckCondition(pos, cond) if cond is not None else None
         if "condition" in raw:
             cond = self.condition(path, raw)
             return A.CheckCondition(pos, cond) if cond is not None else None
@@ -412,5 +474,180 @@ class RuleParser:
     def _event(self, path: Path, pos: tuple, cfg: EventAction, raw: dict) -> A.Step:
         return A.FireEvent(pos, cfg.event, self.value(path + ("event_data",), cfg.event_data))
 
+    def _variables(self, path: Path, pos: tuple, cfg: Any, raw: dict) -> A.Step:
+        return self._variables_step(path + ("variables",), pos, cfg.variables)
+
+    def _variables_step(self, path: Path, pos: tuple, variables: dict) -> A.SetVariables:
+        rendered = []
+        for name, value in variables.items():
+            if not isinstance(name, str) or not name.isidentifier() or name in ("trigger", "this", "wait", "repeat"):
+                self.fail(path + (name,), f"{name!r} cannot be a variable name: use letters, digits and _, "
+                                          f"not trigger, this, wait or repeat")
+                continue
+            try:
+                rendered.append((name, self.value(path + (name,), value)))
+            except Invalid:
+                continue
+        return A.SetVariables(pos, rendered)
+
     def _log(self, path: Path, pos: tuple, cfg: LogAction, raw: dict) -> A.Step:
         return A.Log(pos, self.value(path + ("log",), cfg.log), cfg.level)
+
+    def _service(self, path: Path, pos: tuple, cfg: ServiceAction, raw: dict) -> A.Step | None:
+        key = "action" if cfg.action is not None else "service"
+        name = cfg.action or cfg.service or ""
+        if name.startswith("notify."):
+            return self._notify(path, pos, name, cfg)
+        if name in self.ctx.hub.rule_actions:
+            return self._plugin_service(path, pos, name, cfg)
+        service = ha_services.lookup(name)
+        if isinstance(service, str):
+            self.fail(path + (key,), service)
+            return None
+        data = dict(cfg.data)
+        targets = self._targets(path, name, service, cfg, data)
+        if self.failed or not targets:
+            return None
+        for k in data:
+            if k not in service.keys:
+                self.fail(path + ("data", k), f"{name} has no data {k!r}; it takes {', '.join(service.keys) or 'no data'}")
+        if self.failed:
+            return None
+        if not any(is_template(v) or isinstance(v, (dict, list)) and is_template(json.dumps(v)) for v in data.values()):
+            checked = set()
+            for entity_id, command in targets:
+                try:
+                    commands = service.translate(command, data)
+                except ha_services.ServiceDataError as exc:
+                    self.fail(path + ("data",) + ((exc.field,) if exc.field else ()), exc.message)
+                    return None
+                for cmd, args in commands:
+                    if (entity_id, cmd) in checked:
+                        continue
+                    checked.add((entity_id, cmd))
+                    try:
+                        self.ctx.hub.commands.validate(entity_id, cmd, args)
+                    except CommandError as exc:
+                        for err in exc.errors or [{"field": None, "message": exc.message}]:
+                            self.fail(path + ("data",) + ((err["field"],) if err["field"] else ()),
+                                      f"{err['message']} ({name} on {entity_id})")
+        if self.failed:
+            return None
+        render = self.value(path + ("data",), data)
+        return A.ServiceCall(pos, name, targets, service.translate, render, cfg.continue_on_error)
+
+    def _targets(self, path: Path, name: str, service: ha_services.Service, cfg: ServiceAction,
+                 data: dict) -> list[tuple[str, str]]:
+        """(entity id, hub command) for each entity the step names: ``target.entity_id``, the
+        ``entity_id`` shorthand (on the step or, in old automations, in ``data``), and each entity of
+        a ``target.device_id`` that the service applies to (as HA picks a device's entities)."""
+        for refused in ("area_id", "floor_id", "label_id"):
+            if refused in cfg.target:
+                self.fail(path + ("target", refused), f"the hub has no {refused[:-3]}s yet: name entity_id or device_id")
+        unknown = set(cfg.target) - {"entity_id", "device_id", "area_id", "floor_id", "label_id"}
+        for k in sorted(unknown):
+            self.fail(path + ("target", k), f"a target takes entity_id, device_id; not {k!r}")
+        named: list[tuple[Path, str]] = []
+        for where, value in ((("target", "entity_id"), cfg.target.get("entity_id")), (("entity_id",), cfg.entity_id),
+                             (("data", "entity_id"), data.pop("entity_id", None))):
+            if value is None:
+                continue
+            if not isinstance(value, (str, list)) or not all(isinstance(v, str) for v in entity_list(value)):
+                self.fail(path + where, "entity_id is an entity id or a list of them")
+                continue
+            # HA also takes "light.a, light.b" as a list
+            for entity_id in [e for v in entity_list(value) for e in (v.split(",") if not is_template(v) else [v])]:
+                if is_template(entity_id):
+                    self.fail(path + where, "a templated entity_id is not supported yet: name the entities")
+                else:
+                    named.append((path + where, entity_id.strip()))
+        targets: list[tuple[str, str]] = []
+
+        def add(where: Path, entity_id: str, from_device: bool) -> None:
+            entry = self.ctx.hub.entities.get(entity_id)
+            if entry is None:
+                self.fail(where, f"unknown entity {entity_id!r}")
+                return
+            capability = CAPABILITIES.get(entry.capability)
+            command = service.command_for(entry.capability, capability.commands if capability else {})
+            if command is None:
+                if not from_device:
+                    self.fail(where, f"{entity_id} is a {entry.capability}: {name} does not apply to it")
+                return
+            if (entity_id, command) not in targets:
+                targets.append((entity_id, command))
+
+        for where, entity_id in named:
+            add(where, entity_id, False)
+        devices = cfg.target.get("device_id")
+        for device_id in entity_list(devices) if devices is not None else []:
+            where = path + ("target", "device_id")
+            if not isinstance(device_id, str) or self.ctx.hub.devices.get(device_id) is None:
+                self.fail(where, f"unknown device {device_id!r}")
+                continue
+            before = len(targets)
+            for entry in self.ctx.hub.entities.for_device(device_id):
+                add(where, entry.entity_id, True)
+            if len(targets) == before:
+                self.fail(where, f"device {device_id!r} has no entity that {name} applies to")
+        if not targets and not self.failed:
+            self.fail(path, f"{name} needs a target: target.entity_id, target.device_id or entity_id")
+        return targets
+
+    def _notify(self, path: Path, pos: tuple, name: str, cfg: ServiceAction) -> A.Step | None:
+        for k in cfg.data:
+            if k not in ha_services.NOTIFY_KEYS:
+                self.fail(path + ("data", k), f"{name} has no data {k!r}; it takes {', '.join(ha_services.NOTIFY_KEYS)}")
+        if "message" not in cfg.data:
+            self.fail(path + ("data",), f"{name} needs data.message")
+        if self.failed:
+            return None
+        return A.Notify(pos, name, self.value(path + ("data",), cfg.data))
+
+    def _only(self, path: Path, raw: dict, keys: tuple[str, ...]) -> None:
+        unexpected = [k for k in raw if k not in keys]
+        for k in unexpected:
+            self.fail(path + (k,), f"unexpected key {k!r}; this step takes {', '.join(keys)}")
+        if unexpected:
+            raise Invalid
+
+    def _if(self, path: Path, pos: tuple, raw: dict) -> A.Step:
+        """HA's ``if``/``then``/``else``: a ``choose`` with one option, so a run paused inside it
+        resumes the same way."""
+        self._only(path, raw, ("if", "then", "else"))
+        if "then" not in raw:
+            self.fail(path, "an 'if' step needs 'then'")
+            raise Invalid
+        conds = self.conditions(path + ("if",), raw["if"])
+        then = self.sequence(path + ("then",), pos + ("choose", 0), raw["then"])
+        otherwise = self.sequence(path + ("else",), pos + ("choose", -1), raw.get("else"))
+        return A.Choose(pos, [(conds, then)], otherwise)
+
+    def _wait_for_trigger(self, path: Path, pos: tuple, raw: dict) -> A.Step:
+        """HA's ``wait_for_trigger`` with ``timeout`` and ``continue_on_timeout`` beside it: the
+        hub's ``wait_for``."""
+        self._only(path, raw, ("wait_for_trigger", "timeout", "continue_on_timeout"))
+        items = self.items(path + ("wait_for_trigger",), raw["wait_for_trigger"], "trigger")
+        triggers = [t for t in (self.trigger(p, v) for p, v in items) if t]
+        cfg = self.model(path, WaitFor, {"trigger": [], **{k: raw[k] for k in ("timeout", "continue_on_timeout") if k in raw}})
+        return A.WaitFor(pos, triggers, cfg.timeout, cfg.continue_on_timeout)
+
+    def _plugin_service(self, path: Path, pos: tuple, name: str, cfg: ServiceAction) -> A.Step | None:
+        """A plugin action named like a service (``action: mqtt.publish`` with ``data``, as HA writes
+        it): the same as the plugin's own ``mqtt.publish: {...}`` step."""
+        plugin, schema, runner = self.ctx.hub.rule_actions[name]
+        if cfg.target or cfg.entity_id is not None:
+            self.fail(path + ("target",), f"{name} takes no target: give everything in data")
+            return None
+        config: Any = {name: cfg.data}
+        if schema is not None:
+            try:
+                config = schema.model_validate(config)
+            except ValidationError as err:
+                for error in err.errors(include_url=False):
+                    loc = tuple(error["loc"])
+                    self.fail(path + ("data",) + (loc[1:] if loc[:1] == (name,) else loc), error["msg"])
+                return None
+        step = A.PluginAction(pos, name, plugin, config, runner)
+        step.continue_on_error = cfg.continue_on_error
+        return step
