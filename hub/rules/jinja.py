@@ -128,7 +128,8 @@ class HubSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(_BINOPS)
 
     def __init__(self) -> None:
-        super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        # optimized=False: Jinja's constant folding costs more at load than it saves per render here.
+        super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, optimized=False)
         self.hub_concat = _concat
         for name in ("lipsum", "cycler", "joiner", "dict"):
             self.globals.pop(name, None)

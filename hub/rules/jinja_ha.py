@@ -272,7 +272,9 @@ class DomainStates:
     """``states.light``: its attributes are that domain's entities."""
 
     __slots__ = ("_domain", "_get")
-    unsafe_callable = alters_data = False  # what the sandbox asks of a callable; not entity names
+    # What Jinja asks of a callable: class attributes, so they are never taken for entity names.
+    unsafe_callable = alters_data = False
+    jinja_pass_arg = None
 
     def __init__(self, domain: str, get: Callable[[str], State | None]) -> None:
         self._domain = domain
@@ -291,6 +293,7 @@ class AllStates:
 
     __slots__ = ("_value", "_get")
     unsafe_callable = alters_data = False
+    jinja_pass_arg = None
 
     def __init__(self, value: Callable[[str], Any], get: Callable[[str], State | None]) -> None:
         self._value = value

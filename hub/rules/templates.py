@@ -154,14 +154,32 @@ def _compile_own(text: str, table: Mapping[str, Callable]) -> Template:
 
 def compile_jinja(text: str, functions: Mapping[str, Callable]) -> Template:
     """Compile ``text`` with Jinja in the hub's sandbox; errors carry the offending line's offset."""
-    from jinja2 import TemplateError, UndefinedError, nodes
-    from jinja2.runtime import Undefined
-
     if len(text) > jinja.MAX_SOURCE:
         message = f"template is too long ({len(text)} characters; the limit is {jinja.MAX_SOURCE})"
         raise ExpressionError(message, text, jinja.MAX_SOURCE)
     env = jinja.environment()
     known = jinja.globals_for(functions)
+    key = (text, id(known))
+    cached = _JINJA_CACHE.get(key)
+    if cached is not None and cached[0] is known:  # a reload recompiles nothing it has seen
+        return cached[1]
+    template = _compile_jinja(text, known, env)
+    if len(_JINJA_CACHE) >= _JINJA_CACHE_SIZE:
+        _JINJA_CACHE.pop(next(iter(_JINJA_CACHE)))
+    _JINJA_CACHE[key] = (known, template)
+    return template
+
+
+#: Compiled Jinja templates by (text, globals): compiling one costs milliseconds (Jinja generates
+#: Python source and compiles it), rendering microseconds, and a reload sees the same texts again.
+_JINJA_CACHE: dict[tuple[str, int], tuple[dict, Template]] = {}
+_JINJA_CACHE_SIZE = 5000
+
+
+def _compile_jinja(text: str, known: dict, env: Any) -> Template:
+    from jinja2 import TemplateError, UndefinedError, nodes
+    from jinja2.runtime import Undefined
+
     try:
         tree = env.parse(text)
     except TemplateError as exc:
@@ -189,13 +207,22 @@ def compile_jinja(text: str, functions: Mapping[str, Callable]) -> Template:
         return ExpressionError(f"{message} (line {lineno or 1})", text, jinja.line_offset(text, lineno))
 
     root = template.root_render_func
-    new_context = template.new_context
+    # Jinja's new_context merges a ChainMap of globals per render; merge once, copy a plain dict.
+    merged = dict(template.globals)
+    context_class, environment, name, blocks, template_globals = (
+        env.context_class, env, template.name, template.blocks, template.globals
+    )
+
+    def new_context(variables: Env) -> Any:
+        parent = {**merged, **variables} if variables else dict(merged)
+        return context_class(environment, parent, name, blocks, globals=template_globals)
+
     limit = jinja.MAX_OUTPUT
 
-    def render(env: Env) -> Any:
+    def render(variables: Env) -> Any:
         token = jinja.start_budget()
         try:
-            context = new_context(env)
+            context = new_context(variables)
             if expression is not None:
                 for _ in root(context):
                     pass
@@ -218,6 +245,55 @@ def compile_jinja(text: str, functions: Mapping[str, Callable]) -> Template:
             jinja.end_budget(token)
 
     return Template(text, render, False, frozenset(analysis.names), frozenset(analysis.entity_ids))
+
+
+class JinjaCondition:
+    """A condition written for Jinja, with :class:`~hub.rules.expressions.Expression`'s interface."""
+
+    __slots__ = ("text", "names", "entity_ids", "_template")
+
+    def __init__(self, text: str, template: Template) -> None:
+        self.text = text
+        self.names = template.names
+        self.entity_ids = template.entity_ids
+        self._template = template
+
+    def evaluate(self, env: Env) -> bool:
+        return result_as_boolean(self._template.render(env))
+
+
+def result_as_boolean(value: Any) -> bool:
+    """HA's reading of a rendered condition: ``true``/``yes``/``on``/``enable`` or a non-zero number."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "yes", "on", "enable"):
+            return True
+        try:
+            return float(text) != 0
+        except ValueError:
+            return False
+    return bool(value)
+
+
+def compile_condition(text: str, functions: Mapping[str, Callable] | None = None) -> Any:
+    """A condition's expression (``{{ }}`` already stripped): the own evaluator's, else Jinja's.
+
+    Returns an object with ``evaluate(env)``, ``entity_ids`` and ``names``.
+    """
+    from hub.rules.expressions import compile_expression
+
+    stripped = text.strip()
+    if stripped.startswith("{{") and stripped.endswith("}}") and "{{" not in stripped[2:-2] and "}}" not in stripped[2:-2]:
+        text = stripped[2:-2]  # ``value_template: "{{ ... }}"``: one expression
+    if not _STATEMENT.search(text) and "{{" not in text:
+        try:
+            return compile_expression(text, functions)
+        except ExpressionError as own:
+            try:
+                return JinjaCondition(text, compile_jinja("{{" + text + "}}", _functions(functions)))
+            except ExpressionError as other:
+                raise (other if _JINJA_SYNTAX.search(text) else own) from None
+    return JinjaCondition(text, compile_jinja(text, _functions(functions)))
 
 
 def compile_value(value: Any, functions: Mapping[str, Callable] | None = None) -> Callable[[Env], Any]:
