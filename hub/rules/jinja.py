@@ -148,7 +148,7 @@ class HubSandbox(ImmutableSandboxedEnvironment):
         kind = type(obj)
         if kind in _EXPOSED:
             return True
-        if kind.__name__ == "Namespace" and kind.__module__ == "jinja2.utils":
+        if (kind.__module__, kind.__name__) in (("jinja2.utils", "Namespace"), ("jinja2.runtime", "LoopContext")):
             return True
         if attr in safe_ops._ATTRIBUTES.get(kind, ()) or attr in safe_ops._METHODS.get(kind, ()):
             return True

@@ -85,15 +85,44 @@ _STATEMENT = re.compile(r"\{[%#]")
 _JINJA_SYNTAX = re.compile(r"\{[%#]|\||~")
 
 
+#: HA's versions of these replace Python's in templates and template conditions, whichever engine
+#: compiles them, so a template means the same in both: ``float(x, 0)`` and ``int(x, 0)`` take a
+#: default (Python's ``int('ff', 16)`` is HA's ``int('ff', 0, 16)``), ``bool('off')`` is False.
+HA_FUNCTIONS = frozenset({
+    "float", "int", "round", "bool", "iif", "min", "max", "as_timestamp", "as_datetime", "as_local",
+    "today_at", "utcnow", "relative_time", "timedelta", "from_json", "to_json", "regex_match",
+    "regex_search", "regex_replace",
+})
+_TABLES: dict[int, tuple[Any, Mapping]] = {}
+_JINJA_LITERALS = frozenset({"true", "false", "none"})
+
+
+def _functions_ha(functions: Mapping[str, Callable] | None) -> Mapping[str, Callable]:
+    """The own evaluator's function table for templates: the engine's, with HA's where they differ."""
+    cached = _TABLES.get(id(functions))
+    if cached is not None and cached[0] is functions:
+        return cached[1]
+    base = _functions(functions)
+    known = jinja.globals_for(functions if functions is not None else base)
+    table = {**base, **{name: known[name] for name in HA_FUNCTIONS if name in known}}
+    if len(_TABLES) > 64:
+        _TABLES.clear()
+    _TABLES[id(functions)] = (functions, table)
+    return table
+
+
 def compile_template(text: str, functions: Mapping[str, Callable] | None = None) -> Template:
     """Compile a template; error positions are offsets into the whole ``text``."""
     if not isinstance(text, str):
         raise ExpressionError(f"template must be a string, not {type(text).__name__}", repr(text), 0)
-    table = _functions(functions)
+    table = _functions_ha(functions)
     if _STATEMENT.search(text):
         return compile_jinja(text, table)
     try:
-        return _compile_own(text, table)
+        template = _compile_own(text, table)
+        if not template.names & _JINJA_LITERALS:
+            return template
+        raise ExpressionError("Jinja's literals", text, 0)  # ``true``/``none``: Jinja's reading
     except ExpressionError as own:
         try:
             return compile_jinja(text, table)
@@ -285,15 +314,16 @@ def compile_condition(text: str, functions: Mapping[str, Callable] | None = None
     stripped = text.strip()
     if stripped.startswith("{{") and stripped.endswith("}}") and "{{" not in stripped[2:-2] and "}}" not in stripped[2:-2]:
         text = stripped[2:-2]  # ``value_template: "{{ ... }}"``: one expression
+    table = _functions_ha(functions)
     if not _STATEMENT.search(text) and "{{" not in text:
         try:
-            return compile_expression(text, functions)
+            return compile_expression(text, table)
         except ExpressionError as own:
             try:
-                return JinjaCondition(text, compile_jinja("{{" + text + "}}", _functions(functions)))
+                return JinjaCondition(text, compile_jinja("{{" + text + "}}", table))
             except ExpressionError as other:
                 raise (other if _JINJA_SYNTAX.search(text) else own) from None
-    return JinjaCondition(text, compile_jinja(text, _functions(functions)))
+    return JinjaCondition(text, compile_jinja(text, table))
 
 
 def compile_value(value: Any, functions: Mapping[str, Callable] | None = None) -> Callable[[Env], Any]:
