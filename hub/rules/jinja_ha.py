@@ -20,7 +20,7 @@ from jinja2 import pass_context
 
 from hub.core.state import State
 from hub.rules.jinja import expose
-from hub.rules.safe_ops import MAX_SEQUENCE, _check_size, _round
+from hub.rules.safe_ops import DEFAULT_FUNCTIONS, MAX_SEQUENCE, _check_size, _round
 
 _MISSING = object()
 
@@ -367,8 +367,7 @@ def ha_globals(functions: Mapping[str, Callable]) -> dict[str, Any]:
         state = get(entity_id)
         return state is not None and state.state not in (None, "unknown", "unavailable")
 
-    table.update({
-        "states": AllStates(functions["states"], get) if "states" in functions else None,
+    ha = {
         "has_value": has_value,
         "now": clock,
         "utcnow": utcnow,
@@ -391,9 +390,12 @@ def ha_globals(functions: Mapping[str, Callable]) -> dict[str, Any]:
         "regex_match": regex_match,
         "regex_search": regex_search,
         "regex_replace": regex_replace,
-    })
-    if table["states"] is None:
-        del table["states"]
+    }
+    for name, fn in ha.items():  # a caller's own version (a plugin's table) wins over HA's
+        if name not in functions or functions[name] is DEFAULT_FUNCTIONS.get(name):
+            table[name] = fn
+    if "states" in functions:
+        table["states"] = AllStates(functions["states"], get)
     return table
 
 

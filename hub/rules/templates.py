@@ -104,17 +104,26 @@ def _functions_ha(functions: Mapping[str, Callable] | None) -> Mapping[str, Call
         return cached[1]
     base = _functions(functions)
     known = jinja.globals_for(functions if functions is not None else base)
-    table = {**base, **{name: known[name] for name in HA_FUNCTIONS if name in known}}
+    table = {**base, **{name: known[name] for name in HA_FUNCTIONS if name in known and known[name] is not base.get(name)}}
     if len(_TABLES) > 64:
         _TABLES.clear()
     _TABLES[id(functions)] = (functions, table)
     return table
 
 
-def compile_template(text: str, functions: Mapping[str, Callable] | None = None) -> Template:
-    """Compile a template; error positions are offsets into the whole ``text``."""
+def compile_template(text: str, functions: Mapping[str, Callable] | None = None, *, jinja: bool = True) -> Template:
+    """Compile a template; error positions are offsets into the whole ``text``.
+
+    ``jinja=False``: the own evaluator only, with the caller's functions as they are (the MQTT
+    plugin translates discovery templates into its syntax and wants that subset's errors).
+    """
     if not isinstance(text, str):
         raise ExpressionError(f"template must be a string, not {type(text).__name__}", repr(text), 0)
+    if not jinja:
+        statement = _STATEMENT.search(text)
+        if statement:
+            raise ExpressionError("'{%' and '{#' blocks are not supported", text, statement.start())
+        return _compile_own(text, _functions(functions))
     table = _functions_ha(functions)
     if _STATEMENT.search(text):
         return compile_jinja(text, table)
