@@ -23,8 +23,7 @@ from typing import Any
 
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 from jinja2.runtime import StrictUndefined
 
 from hub.rules import safe_ops
@@ -71,14 +70,53 @@ def _current() -> _Budget:
     return budget
 
 
+_TOO_MUCH = f"the template did too much work (over {MAX_ITERATIONS} loop iterations and items filtered)"
+
+
+def charge(steps: int) -> None:
+    """Count ``steps`` against the render's budget: loops, ranges made and items filtered share it,
+    so ``range(10**5) | list`` inside a loop of 10**5 is refused, not ten billion steps."""
+    budget = _current()
+    budget.iterations += steps
+    if budget.iterations > MAX_ITERATIONS:
+        raise TemplateBomb(_TOO_MUCH)
+
+
 def loop_guard(iterable: Iterable[Any]) -> Iterable[Any]:
     """What every ``{% for %}`` iterates: counts each item against the render's budget."""
     budget = _current()
     for item in iterable:
         budget.iterations += 1  # noqa: SIM113 - the budget is shared across loops
         if budget.iterations > MAX_ITERATIONS:
-            raise TemplateBomb(f"the template looped too often (over {MAX_ITERATIONS} iterations)")
+            raise TemplateBomb(_TOO_MUCH)
         yield item
+
+
+def bounded_range(*args: int) -> range:
+    """Jinja's sandboxed ``range`` (at most 100,000 items), charged by its length."""
+    items = safe_range(*args)
+    charge(len(items) + 1)
+    return items
+
+
+def charged_filter(fn: Any) -> Any:
+    """Wrap a filter so each call is charged the size of what it works on."""
+    pass_arg = getattr(fn, "jinja_pass_arg", None)
+    skip = 0 if pass_arg is None else 1
+
+    def filtered(*args: Any, **kwargs: Any) -> Any:
+        value = args[skip] if len(args) > skip else None
+        try:
+            size = len(value) if isinstance(value, (str, list, tuple, dict, range)) else 1
+        except TypeError:
+            size = 1
+        charge(size + 1)
+        return fn(*args, **kwargs)
+
+    if pass_arg is not None:
+        filtered.jinja_pass_arg = pass_arg  # type: ignore[attr-defined]
+    filtered.__name__ = getattr(fn, "__name__", "filter")
+    return filtered
 
 
 #: The filter every ``{% for %}`` iterable is wrapped in when the template loads (see guard_loops).
@@ -134,6 +172,7 @@ class HubSandbox(ImmutableSandboxedEnvironment):
         for name in ("lipsum", "cycler", "joiner", "dict"):
             self.globals.pop(name, None)
         self.filters = {name: fn for name, fn in self.filters.items() if name in _SAFE_FILTERS}
+        self.globals["range"] = bounded_range
         self.filters[LOOP_FILTER] = loop_guard
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
@@ -210,6 +249,9 @@ def environment() -> HubSandbox:
 
         env = HubSandbox()
         env.filters.update(jinja_ha.FILTERS)
+        env.filters = {
+            name: fn if name == LOOP_FILTER else charged_filter(fn) for name, fn in env.filters.items()
+        }
         env.tests.update(jinja_ha.TESTS)
         _ENVIRONMENT = env
     return _ENVIRONMENT
