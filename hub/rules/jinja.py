@@ -249,6 +249,7 @@ def environment() -> HubSandbox:
 
         env = HubSandbox()
         env.filters.update(jinja_ha.FILTERS)
+        env.filters.update(_guarded_filters(env.filters))
         env.filters = {
             name: fn if name == LOOP_FILTER else charged_filter(fn) for name, fn in env.filters.items()
         }
@@ -367,3 +368,34 @@ def template_lineno(template: Any, exc: BaseException) -> int | None:
                 pass
         tb = tb.tb_next
     return lineno
+
+
+def _guarded_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
+    """``join``, ``replace`` and ``sum``: Jinja's, after checking what they would build."""
+    join, replace, total = filters["join"], filters["replace"], filters["sum"]
+
+    def guarded_join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
+        items = list(value)
+        charge(len(items))
+        if attribute is None:
+            size = sum(len(item) if type(item) is str else 20 for item in items)
+            _check_size(size + len(str(d)) * max(len(items) - 1, 0))
+        result = join(eval_ctx, items, d, attribute)
+        _check_size(len(result))
+        return result
+
+    def guarded_replace(eval_ctx: Any, s: Any, old: Any, new: Any, count: Any = None) -> Any:
+        if type(s) is str and type(old) is str and type(new) is str:
+            safe_ops._string_method_guard(s, "replace", (old, new))
+            if old == "":
+                _check_size(len(s) + (len(s) + 1) * len(new))
+        return replace(eval_ctx, s, old, new, count)
+
+    def guarded_sum(environment: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
+        if type(start) not in (int, float, bool):
+            raise TypeError("sum's start must be a number")  # summing lists is quadratic
+        return total(environment, iterable, attribute, start)
+
+    for guarded, original in ((guarded_join, join), (guarded_replace, replace), (guarded_sum, total)):
+        guarded.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+    return {"join": guarded_join, "replace": guarded_replace, "sum": guarded_sum}

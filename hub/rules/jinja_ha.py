@@ -239,7 +239,11 @@ def regex_search(value: Any, find: str = "", ignorecase: bool = False) -> bool:
 
 def regex_replace(value: Any = "", find: str = "", replace: str = "", ignorecase: bool = False) -> str:
     text = _subject(value)
-    result = _pattern(find, ignorecase).sub(replace, text, count=MAX_SEQUENCE)
+    pattern = _pattern(find, ignorecase)
+    if len(replace) > 1:  # check what the replacements would add before making them
+        matches = sum(1 for _ in pattern.finditer(text))
+        _check_size(len(text) + matches * len(replace))
+    result = pattern.sub(replace, text, count=MAX_SEQUENCE)
     _check_size(len(result))
     return result
 
