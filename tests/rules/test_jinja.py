@@ -261,3 +261,17 @@ def test_datetime_helpers_do_not_need_a_hub():
 
     assert jinja_ha.as_datetime("2026-01-01 10:00:00+00:00") == datetime(2026, 1, 1, 10, tzinfo=timezone.utc)
     assert jinja_ha.as_timestamp(datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=5)) == 5.0
+
+
+async def test_a_template_of_blocks_alone_renders_in_a_rule(rh):
+    rh.write("""
+        - id: blocks
+          trigger: [{trigger: event, event_type: go}]
+          action:
+            - log: "{% if is_state('switch.ac', 'on') %}cooling{% else %}idle{% endif %}"
+    """)
+    await rh.start()
+    go(rh)
+    await rh.clock.settle()
+    [trace] = rh.traces("blocks")
+    assert trace["outcome"] == "finished" and trace["steps"][0]["result"]["message"] == "cooling"
