@@ -11,7 +11,8 @@ from datetime import datetime, time as dtime, timedelta
 from typing import Any
 
 from hub.rules.context import RuleContext
-from hub.rules.expressions import ExpressionError, compile_expression
+from hub.rules.expressions import ExpressionError
+from hub.rules.templates import compile_condition
 from hub.rules.model import (
     ExpressionCondition,
     LogicCondition,
@@ -199,7 +200,7 @@ class ExpressionCheck(Condition):
 
     def __init__(self, path: str, text: str, ctx: RuleContext) -> None:
         super().__init__(path)
-        self.expression = compile_expression(text, ctx.functions)
+        self.expression = compile_condition(text, ctx.functions)  # own evaluator, else Jinja
 
     def test(self, env: dict) -> bool:
         return self.expression.evaluate(env)

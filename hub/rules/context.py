@@ -63,4 +63,5 @@ class RuleContext:
             "is_state_attr": is_state_attr,
             "has_value": has_value,
             "now": self.local_now,
+            "_state": states.get,  # whole states for Jinja's ``states.light.x`` (no '_' name is callable)
         }

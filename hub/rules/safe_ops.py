@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import operator
+import re
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -109,10 +110,20 @@ def _pow(a: Any, b: Any) -> Any:
     return a**b
 
 
+_FORMAT_WIDTH = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(?:\*|\d{4,})|%(?:\([^)]*\))?[-+ #0]*\d*\.(?:\*|\d{4,})")
+
+
 def _mod(a: Any, b: Any) -> Any:
-    """``%`` for numbers only: ``'%*d' % (10**9, 1)`` would build a gigabyte of spaces."""
+    """``%``, with string formatting (``'%.1f' % x``, common in HA templates) bounded: a width or
+    precision over 999 (``'%*d' % (10**9, 1)`` is a gigabyte of spaces) is refused."""
     if issubclass(type(a), str):
-        raise TypeError("string formatting with % is not supported")
+        if _FORMAT_WIDTH.search(a):
+            raise ValueError("string formatting with a width or precision over 999 is refused")
+        result = a % b
+        _check_size(len(result))
+        return result
+    if type(a) in (list, tuple, dict):
+        raise TypeError(f"unsupported operand type for %: {type(a).__name__}")
     return a % b
 
 

@@ -385,7 +385,7 @@ def compile_ha(text: str) -> HaTemplate:
     """Compile a Home Assistant template; TemplateError (naming the template) outside the subset."""
     shown = text if len(text) <= 200 else text[:200] + "..."
     try:
-        return HaTemplate(text, compile_template(translate(text), FUNCTIONS))
+        return HaTemplate(text, compile_template(translate(text), FUNCTIONS, jinja=False))
     except TemplateError as exc:
         raise TemplateError(f"template {shown!r} is not supported: {exc}") from None
     except ExpressionError as exc:
