@@ -64,7 +64,8 @@ def parse_duration(value: Any) -> float:
 
 
 def is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
+    # "{%" too: a template of blocks alone ({% if %}...{% endif %}) is still checked at load.
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 class Strict(BaseModel):

@@ -14,8 +14,8 @@ from hub.testing import FakeScheduler
 
 CORPUS = Path(__file__).parent / "ha_corpus"
 EVENING = 1_767_225_600.0 + 21 * 3600  # 2026-01-01 21:00 UTC
-#: Files that need Jinja filters (issue #22, the hajinja part): they do not load until it is merged.
-JINJA = {"jinja_filters.yaml"}
+#: Files that need Jinja filters: none since Jinja templates landed (issue #22).
+JINJA: set[str] = set()
 
 
 @pytest.fixture
@@ -120,8 +120,6 @@ async def test_number_and_select_by_device_target(demo):
 
 
 
-@pytest.mark.xfail(strict=True, reason="needs Jinja filters (issue #22, hajinja): the lead re-enables it, "
-                                       "and empties JINJA above, when that part is merged")
 async def test_jinja_filters_and_methods(demo):
     hub, d, clock = demo
     hub.rules.set_enabled("motion_on_off_by_trigger_id", False)

@@ -213,3 +213,16 @@ async def _shutdown(app: "zigpy.application.ControllerApplication") -> None:
                     STOP_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - a radio already gone cannot be shut down cleanly
         log.debug("zigbee: shutdown: %s", exc)
+    finally:
+        _release_db_thread(app)
+
+
+def _release_db_thread(app: "zigpy.application.ControllerApplication") -> None:
+    """zigpy's database runs on aiosqlite's thread, which is not a daemon: left running by a shutdown
+    that timed out or was cut off (the hub stopping during a start attempt on a missing stick), it
+    kept the process from exiting after `hub run` had logged "stopped" (a thread dump of a CI run
+    showed it). Its queue gets aiosqlite's own stop sentinel, so the thread ends after what is queued;
+    the database stays consistent (SQLite's journal), only its last checkpoint is skipped."""
+    db = getattr(getattr(app, "_dblistener", None), "_db", None)
+    if db is not None and getattr(db, "_running", False):
+        db._stop_running()  # noqa: SLF001 - aiosqlite has no public way to end its thread without the loop

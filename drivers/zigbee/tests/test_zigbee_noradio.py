@@ -46,3 +46,30 @@ def test_a_missing_stick_leaves_the_hub_up_and_refuses_what_needs_the_radio(tmp_
         assert out.returncode == 2 and "255" in out.stderr
     finally:
         hub.stop()
+
+
+async def test_a_shutdown_cut_short_still_ends_the_database_thread(tmp_path, monkeypatch):
+    """zigpy's database thread (aiosqlite's, not a daemon) outlived a radio shutdown that timed out,
+    and kept `hub run`'s process from exiting after it had stopped. Whatever the radio library does,
+    the thread ends once the driver has given up on it."""
+    import asyncio
+    import importlib
+
+    from hub_zigbee import radio as R
+    from hub_zigbee.config import ZigbeeConfig
+
+    config = ZigbeeConfig(radio_type="znp", port=str(tmp_path / "no-such-stick"))
+    cls = importlib.import_module(R.RADIOS["znp"]).ControllerApplication
+    app = cls(R.zigpy_config(config, tmp_path))
+    await app._load_db()
+    thread = app._dblistener._db
+    assert thread.is_alive()
+
+    async def hangs(*args, **kwargs):
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(app, "disconnect", hangs)  # a radio library whose close never returns
+    monkeypatch.setattr(R, "STOP_TIMEOUT", 0.2)
+    await R._shutdown(app)
+    await asyncio.to_thread(thread.join, 5)
+    assert not thread.is_alive()
