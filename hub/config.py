@@ -30,6 +30,7 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _SECRET_TAG = "!secret"
+_INPUT_TAG = "!input"
 # Tags a scalar may carry. Collection tags such as !!set on a scalar would construct lazily into
 # something half-built (and unhashable as a key), so they are refused up front.
 _SCALAR_TAGS = {
@@ -240,6 +241,15 @@ def _dotted(path: YamlPath) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class BlueprintInput:
+    """``!input name`` as read: kept apart from strings so a blueprint's placeholder is never taken
+    for a value (a rule outside a blueprint that holds one is refused by the rule parser)."""
+
+    name: str
+    line: int | None = None
+
+
 class _Secrets:
     """``secrets.yaml`` next to the configuration, read only when a ``!secret`` asks for it, so a
     configuration without secrets never depends on that file."""
@@ -269,8 +279,10 @@ class _Document:
     the composed node tree is walked here instead.
     """
 
-    def __init__(self, file: str | None, secrets: _Secrets | None, *, top_mapping: bool = True) -> None:
+    def __init__(self, file: str | None, secrets: _Secrets | None, *, top_mapping: bool = True,
+                 inputs: bool = False) -> None:
         self.file = file
+        self.inputs = inputs  # '!input' is read (rules and blueprints only)
         self.top_mapping = top_mapping
         self.issues: list[ConfigIssue] = []
         self.positions: dict[YamlPath, tuple[int, int]] = {}
@@ -366,6 +378,11 @@ class _Document:
     def _build_node(self, node: yaml.Node, path: YamlPath) -> Any:
         if node.tag == _SECRET_TAG:
             return self._secret(node, path)
+        if node.tag == _INPUT_TAG and self.inputs:  # a blueprint's placeholder: hub.rules.blueprints
+            if isinstance(node, yaml.ScalarNode) and node.value:
+                return BlueprintInput(node.value, _position(node)[0])
+            self._fail(node, path, "!input needs the name of an input, like '!input motion_entity'")
+            return None
         if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
@@ -495,10 +512,12 @@ class _Document:
 YamlDocument = _Document
 
 
-def read_yaml(path: Path, *, top_mapping: bool = False) -> tuple[Any, YamlDocument]:
+def read_yaml(path: Path, *, top_mapping: bool = False, inputs: bool = False) -> tuple[Any, YamlDocument]:
     """Read a YAML file with line numbers for every key and item, ``!secret`` resolved from the
-    ``secrets.yaml`` beside it. Problems are in the document's ``issues``; data is None if unusable."""
-    document = _Document(str(path), secrets=_Secrets(Path(path).parent / SECRETS_FILE), top_mapping=top_mapping)
+    ``secrets.yaml`` beside it (``inputs``: ``!input`` read as a ``BlueprintInput``, for rules and
+    blueprints). Problems are in the document's ``issues``; data is None if unusable."""
+    document = _Document(str(path), secrets=_Secrets(Path(path).parent / SECRETS_FILE), top_mapping=top_mapping,
+                         inputs=inputs)
     return document.load(Path(path)), document
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hub.config import ConfigIssue, read_yaml
+from hub.rules.blueprints import expand as expand_blueprint
+from hub.rules.blueprints import refuse_stray_inputs
 from hub.rules.parse import PlainReporter, RuleParser
 
 if TYPE_CHECKING:
@@ -59,7 +61,7 @@ def load_rules(ctx: "RuleContext", config_dir: Path, *, embedded: bool) -> tuple
                                       f"the file is {size} bytes; a rules file may have at most {MAX_FILE_BYTES} "
                                       f"(split it into files in {RULES_DIR}/): none of its rules is loaded"))
             continue
-        data, doc = read_yaml(path)
+        data, doc = read_yaml(path, inputs=True)
         sources.append((str(path), data, doc))
     loaded: list[LoadedRule] = []
     seen: dict[str, str] = {}
@@ -73,7 +75,11 @@ def load_rules(ctx: "RuleContext", config_dir: Path, *, embedded: bool) -> tuple
                     doc.issue((index, "id"), f"duplicate rule id {rule_id!r} (first at {seen[rule_id]})")
                     continue
                 start = len(doc.issues)
-                rule = RuleParser(ctx, doc, (index,)).rule(raw, source=source, file=file)
+                if isinstance(raw, dict) and "use_blueprint" in raw:
+                    raw = expand_blueprint(config_dir, raw, doc, (index,))
+                elif refuse_stray_inputs(raw, doc, (index,)):
+                    raw = None
+                rule = RuleParser(ctx, doc, (index,)).rule(raw, source=source, file=file) if raw is not None else None
                 if rule_id is not None:  # "bad_args.action[0]" reads better than "[3].action[0]"
                     doc.issues[start:] = [_named(issue, index, rule_id) for issue in doc.issues[start:]]
                 key = rule_id or source

@@ -412,6 +412,9 @@ class RuleHead(Strict):
     description: str | None = Field(default=None, max_length=MAX_TEXT)
     mode: Mode = "single"
     max: int = Field(default=10, ge=1, le=1000)
+    # HA's log level for a run refused by 'mode'/'max' (its motion_light blueprint sets 'silent'):
+    # accepted so HA's rules load; the hub's trace records a refused run whatever it says.
+    max_exceeded: Literal["silent", "critical", "fatal", "error", "warning", "warn", "info", "debug", "notset"] | None = None
     trigger: Any = Field(validation_alias=AliasChoices("trigger", "triggers"))
     condition: Any = Field(default=None, validation_alias=AliasChoices("condition", "conditions"))
     action: Any = Field(validation_alias=AliasChoices("action", "actions"))
