@@ -174,6 +174,22 @@ class HubStartTrigger(TriggerBase):
     trigger: Literal["hub_start"]
 
 
+class HomeAssistantTrigger(TriggerBase):
+    """HA's ``homeassistant`` trigger: ``event: start`` is the hub's start. The hub runs no rules
+    while it stops (the engine is torn down first), so ``shutdown`` is refused in words rather than
+    armed and never fired."""
+
+    trigger: Literal["homeassistant"]
+    event: Literal["start", "shutdown"]
+
+    @model_validator(mode="after")
+    def _start_only(self) -> "HomeAssistantTrigger":
+        if self.event == "shutdown":
+            raise ValueError("event 'shutdown' is not supported: the hub runs no rules while it stops; "
+                             "only 'start' (the same as trigger: hub_start)")
+        return self
+
+
 BUILTIN_TRIGGERS: dict[str, type[TriggerBase]] = {
     "state": StateTrigger,
     "numeric_state": NumericStateTrigger,
@@ -183,6 +199,7 @@ BUILTIN_TRIGGERS: dict[str, type[TriggerBase]] = {
     "device_available": AvailabilityTrigger,
     "device_unavailable": AvailabilityTrigger,
     "hub_start": HubStartTrigger,
+    "homeassistant": HomeAssistantTrigger,
 }
 
 # --- conditions ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from hub.rules.conditions import in_range, numeric, parse_clock
 from hub.rules.model import (
     AvailabilityTrigger,
     EventTrigger,
+    HomeAssistantTrigger,
     NumericStateTrigger,
     StateTrigger,
     TimePatternTrigger,
@@ -420,6 +421,18 @@ class StartWatch(Watch):
         self.fire(self.variables(description="hub start"))
 
 
+class HomeAssistantStartWatch(StartWatch):
+    """``trigger: homeassistant`` with ``event: start``, with HA's ``trigger.event``."""
+
+    kind = "homeassistant"
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: HomeAssistantTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+
+    def _started(self) -> None:
+        self.fire(self.variables(event="start", description="Home Assistant starting"))
+
+
 class PluginWatch(Watch):
     def __init__(self, engine, key, trigger_id, fire, kind: str, config: Any, attach: Callable) -> None:
         super().__init__(engine, key, trigger_id, fire)
@@ -464,6 +477,7 @@ BUILTIN_WATCHES: dict[type, type[Watch]] = {
     TimeTrigger: TimeWatch,
     TimePatternTrigger: PatternWatch,
     EventTrigger: EventWatch,
+    HomeAssistantTrigger: HomeAssistantStartWatch,
 }
 
 __all__ = ["BUILTIN_WATCHES", "PluginWatch", "StartWatch", "Watch"]
