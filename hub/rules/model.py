@@ -174,6 +174,23 @@ class HubStartTrigger(TriggerBase):
     trigger: Literal["hub_start"]
 
 
+def _signed_duration(value: Any) -> float:
+    """HA's sun offsets may be negative: ``"-00:45:00"`` is 45 minutes before."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -parse_duration(value.strip()[1:])
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        return -parse_duration(-value)
+    return parse_duration(value)
+
+
+class SunTrigger(TriggerBase):
+    trigger: Literal["sun"]
+    event: Literal["sunrise", "sunset"]
+    offset: float = 0.0
+
+    _dur = field_validator("offset", mode="before")(classmethod(lambda cls, v: _signed_duration(v)))
+
+
 class HomeAssistantTrigger(TriggerBase):
     """HA's ``homeassistant`` trigger: ``event: start`` is the hub's start. The hub runs no rules
     while it stops (the engine is torn down first), so ``shutdown`` is refused in words rather than
@@ -200,6 +217,7 @@ BUILTIN_TRIGGERS: dict[str, type[TriggerBase]] = {
     "device_unavailable": AvailabilityTrigger,
     "hub_start": HubStartTrigger,
     "homeassistant": HomeAssistantTrigger,
+    "sun": SunTrigger,
 }
 
 # --- conditions ------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from hub.rules.model import (
     RepeatAction,
     RuleHead,
     StopAction,
+    SunTrigger,
     TimeCondition,
     TimePatternTrigger,
     TimeTrigger,
@@ -281,6 +282,8 @@ class RuleParser:
                     _pattern(getattr(cfg, unit), limit, True)
                 except ValueError as exc:
                     self.fail(path + (unit,), str(exc))
+        if isinstance(cfg, SunTrigger) and (self.ctx.hub.core.latitude is None or self.ctx.hub.core.longitude is None):
+            self.fail(path, "sun triggers need hub.latitude and hub.longitude in configuration.yaml")
         if isinstance(cfg, EventTrigger) and not cfg.event_type:
             self.fail(path + ("event_type",), "event_type must not be empty")
         return kind, cfg

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.core.events import CustomEvent, StateChanged
 from hub.core.state import State
+from hub.rules import sun
 from hub.rules.conditions import in_range, numeric, parse_clock
 from hub.rules.model import (
     AvailabilityTrigger,
@@ -21,6 +22,7 @@ from hub.rules.model import (
     HomeAssistantTrigger,
     NumericStateTrigger,
     StateTrigger,
+    SunTrigger,
     TimePatternTrigger,
     TimeTrigger,
     entity_list,
@@ -324,6 +326,49 @@ class TimeWatch(Watch):
             self._schedule_entity(event.entity_id)
 
 
+class SunWatch(Watch):
+    """``trigger: sun``: the next sunrise or sunset (plus ``offset``) at the hub's latitude and
+    longitude, scheduled one at a time so a changed clock or day length is followed."""
+
+    kind = "sun"
+    _SEARCH_DAYS = 400  # past a polar night or day, the sun crosses the horizon again within a year
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: SunTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        self.cfg = cfg
+        self.timer: Any = None
+
+    def attach(self) -> None:
+        self._schedule()
+
+    def detach(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _next(self) -> float | None:
+        core = self.engine.hub.core
+        event = sun.sunrise if self.cfg.event == "sunrise" else sun.sunset
+        now = self.engine.hub.now()
+        day = self.engine.rules_ctx.local_now().date() - timedelta(days=1)
+        for _ in range(self._SEARCH_DAYS):
+            at = event(day, core.latitude, core.longitude)
+            if at is not None and at.timestamp() + self.cfg.offset > now:
+                return at.timestamp() + self.cfg.offset
+            day += timedelta(days=1)
+        return None
+
+    def _schedule(self) -> None:
+        at = self._next()
+        self.timer = None if at is None else self.engine.scheduler.call_at(at, self._ring)
+
+    def _ring(self) -> None:
+        self.timer = None
+        self.fire(self.variables(event=self.cfg.event, offset=self.cfg.offset,
+                                 description=f"{self.cfg.event} with offset {self.cfg.offset:g} s"))
+        self._schedule()
+
+
 def _pattern(value: int | str | None, limit: int, default_all: bool) -> list[int]:
     if value is None:
         return list(range(limit)) if default_all else [0]
@@ -478,6 +523,7 @@ BUILTIN_WATCHES: dict[type, type[Watch]] = {
     TimePatternTrigger: PatternWatch,
     EventTrigger: EventWatch,
     HomeAssistantTrigger: HomeAssistantStartWatch,
+    SunTrigger: SunWatch,
 }
 
 __all__ = ["BUILTIN_WATCHES", "PluginWatch", "StartWatch", "Watch"]

@@ -1,6 +1,10 @@
-"""HA's ``homeassistant`` trigger: an automation written for HA's start runs at the hub's start."""
+"""HA's ``homeassistant`` and ``sun`` triggers, on a simulated clock: automations written for HA run
+at the hub's start and at sunset, and what the hub cannot do is refused in words at load."""
 
-from tests.rules.conftest import RuleHub
+from datetime import date, timedelta
+
+from hub.rules import sun
+from tests.rules.conftest import Home, RuleHub
 
 START_RULES = """
 - alias: on start
@@ -50,3 +54,47 @@ async def test_homeassistant_shutdown_is_refused_in_words(rh: RuleHub):
     issue = next(str(i) for i in rh.engine.issues if "shutdown" in str(i))
     assert issue.startswith(f"{path}:")
     assert "the hub runs no rules while it stops" in issue
+
+
+SUN_RULE = """
+- id: dusk
+  trigger:
+    - platform: sun
+      event: sunset
+      offset: "-00:30:00"
+  action:
+    - action: light.turn_on
+      target: {entity_id: light.lamp}
+"""
+
+
+async def test_sun_trigger_fires_at_sunset_with_offset_each_day(rh: RuleHub):
+    rh.write(SUN_RULE)
+    await rh.start()
+    assert rh.engine.rules["dusk"].rule is not None
+    lat, lon = 48.8566, 2.3522  # the fixture's configuration.yaml
+    first = sun.sunset(date(2026, 1, 1), lat, lon).timestamp() - 1800
+    second = sun.sunset(date(2026, 1, 2), lat, lon).timestamp() - 1800
+    await rh.clock.advance(first - 1 - rh.clock.now())
+    assert not rh.calls("turn_on", "light.lamp")
+    await rh.clock.advance(2)
+    assert len(rh.calls("turn_on", "light.lamp")) == 1
+    trace = rh.traces("dusk")[0]
+    assert trace["trigger"]["platform"] == "sun" and trace["trigger"]["event"] == "sunset"
+    assert trace["trigger"]["offset"] == -1800
+    await rh.clock.advance(second + 1 - rh.clock.now())
+    assert len(rh.calls("turn_on", "light.lamp")) == 2  # and again the next day, at that day's sunset
+    assert second - first != timedelta(days=1).total_seconds()  # the days lengthen: not a fixed period
+
+
+async def test_sun_trigger_without_a_location_is_refused_naming_the_keys(tmp_path, clock):
+    (tmp_path / "configuration.yaml").write_text("hub: {time_zone: UTC, commit_interval: 0.01}\n")
+    rh = RuleHub(tmp_path, clock, Home())
+    path = rh.write(SUN_RULE)
+    try:
+        await rh.start()
+        assert rh.engine.rules["dusk"].rule is None
+        issue = next(str(i) for i in rh.engine.issues if "sun triggers" in str(i))
+        assert issue.startswith(f"{path}:") and "hub.latitude" in issue
+    finally:
+        await rh.stop()
