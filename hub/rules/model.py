@@ -191,6 +191,14 @@ class SunTrigger(TriggerBase):
     _dur = field_validator("offset", mode="before")(classmethod(lambda cls, v: _signed_duration(v)))
 
 
+class TemplateTrigger(TriggerBase):
+    trigger: Literal["template"]
+    value_template: str = Field(max_length=MAX_TEXT)
+    for_: float | None = Field(default=None, alias="for")
+
+    _dur = field_validator("for_", mode="before")(classmethod(lambda cls, v: _duration_or_none(v)))
+
+
 class HomeAssistantTrigger(TriggerBase):
     """HA's ``homeassistant`` trigger: ``event: start`` is the hub's start. The hub runs no rules
     while it stops (the engine is torn down first), so ``shutdown`` is refused in words rather than
@@ -218,6 +226,7 @@ BUILTIN_TRIGGERS: dict[str, type[TriggerBase]] = {
     "hub_start": HubStartTrigger,
     "homeassistant": HomeAssistantTrigger,
     "sun": SunTrigger,
+    "template": TemplateTrigger,
 }
 
 # --- conditions ------------------------------------------------------------------------------------

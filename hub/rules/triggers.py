@@ -16,6 +16,7 @@ from hub.core.events import CustomEvent, StateChanged
 from hub.core.state import State
 from hub.rules import sun
 from hub.rules.conditions import in_range, numeric, parse_clock
+from hub.rules.templates import compile_condition
 from hub.rules.model import (
     AvailabilityTrigger,
     EventTrigger,
@@ -23,6 +24,7 @@ from hub.rules.model import (
     NumericStateTrigger,
     StateTrigger,
     SunTrigger,
+    TemplateTrigger,
     TimePatternTrigger,
     TimeTrigger,
     entity_list,
@@ -326,6 +328,54 @@ class TimeWatch(Watch):
             self._schedule_entity(event.entity_id)
 
 
+class TemplateWatch(_ForTimers):
+    """``trigger: template``: fires when the template turns true (not while it stays true), checked
+    on every state change as in Home Assistant; an error counts as false. With ``for:``, it must stay
+    true that long (the timer is saved like a state trigger's)."""
+
+    kind = "template"
+    _KEY = "template"
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: TemplateTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        self.expression = compile_condition(cfg.value_template, engine.rules_ctx.functions)
+        self.for_ = cfg.for_
+        self.entities = []
+        self.last = False
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def _true(self) -> bool:
+        try:
+            return bool(self.expression.evaluate({}))
+        except Exception:  # noqa: BLE001 - a template that fails (a missing entity) is not true
+            return False
+
+    def attach(self) -> None:
+        self.last = self._true()  # already true when armed: HA waits for it to turn false, then true
+        self._unsubscribe = self.engine.hub.bus.subscribe(StateChanged, self._changed)
+
+    def detach(self) -> None:
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
+        super().detach()
+
+    def _changed(self, event: StateChanged) -> None:
+        was, self.last = self.last, self._true()
+        if self.last and not was:
+            variables = self.variables(entity_id=event.entity_id, from_state=event.old_state,
+                                       to_state=event.new_state, description="template turned true")
+            if self.for_:
+                self.arm(self._KEY, True, variables)
+            else:
+                self.fire(variables)
+        elif not self.last and self._KEY in self.timers:
+            self.disarm(self._KEY)
+
+    def still_holds(self, entity_id: str, held: Any) -> bool:
+        return self._true()
+
+
 class SunWatch(Watch):
     """``trigger: sun``: the next sunrise or sunset (plus ``offset``) at the hub's latitude and
     longitude, scheduled one at a time so a changed clock or day length is followed."""
@@ -524,6 +574,7 @@ BUILTIN_WATCHES: dict[type, type[Watch]] = {
     EventTrigger: EventWatch,
     HomeAssistantTrigger: HomeAssistantStartWatch,
     SunTrigger: SunWatch,
+    TemplateTrigger: TemplateWatch,
 }
 
 __all__ = ["BUILTIN_WATCHES", "PluginWatch", "StartWatch", "Watch"]

@@ -1,10 +1,11 @@
-"""HA's ``homeassistant`` and ``sun`` triggers, on a simulated clock: automations written for HA run
-at the hub's start and at sunset, and what the hub cannot do is refused in words at load."""
+"""HA's ``homeassistant``, ``sun`` and ``template`` triggers, on a simulated clock: automations written for HA run
+at the hub's start, at sunset and when a template turns true, and what the hub cannot do is refused in words at load."""
 
 from datetime import date, timedelta
 
 from hub.rules import sun
-from tests.rules.conftest import Home, RuleHub
+from hub.testing import FakeScheduler
+from tests.rules.conftest import START, Home, RuleHub
 
 START_RULES = """
 - alias: on start
@@ -98,3 +99,77 @@ async def test_sun_trigger_without_a_location_is_refused_naming_the_keys(tmp_pat
         assert issue.startswith(f"{path}:") and "hub.latitude" in issue
     finally:
         await rh.stop()
+
+
+TEMPLATE_RULES = """
+- id: hot
+  trigger:
+    - platform: template
+      value_template: "{{ states('sensor.temp') | float(0) > 25 }}"
+  action:
+    - action: switch.turn_on
+      target: {entity_id: switch.fan}
+- id: hot_for_5min
+  trigger:
+    - platform: template
+      value_template: "{{ states('sensor.temp') | float(0) > 25 }}"
+      for: "00:05:00"
+  action:
+    - action: light.turn_on
+      target: {entity_id: light.lamp}
+"""
+
+
+async def test_template_trigger_fires_when_it_turns_true_and_honours_for(rh: RuleHub):
+    rh.write(TEMPLATE_RULES)
+    await rh.start()
+    rh.home.set("temp", 26.0)
+    await rh.clock.settle()
+    assert len(rh.calls("turn_on", "switch.fan")) == 1
+    rh.home.set("temp", 27.0)  # still true: not again
+    await rh.clock.settle()
+    assert len(rh.calls("turn_on", "switch.fan")) == 1
+    await rh.clock.advance(120)
+    rh.home.set("temp", 20.0)  # false before the 5 minutes: the wait ends
+    await rh.clock.settle()
+    await rh.clock.advance(600)
+    assert not rh.calls("turn_on", "light.lamp")
+    rh.home.set("temp", 30.0)  # true again: fires again, and this time it holds
+    await rh.clock.settle()
+    assert len(rh.calls("turn_on", "switch.fan")) == 2
+    await rh.clock.advance(299)
+    assert not rh.calls("turn_on", "light.lamp")
+    await rh.clock.advance(2)
+    assert len(rh.calls("turn_on", "light.lamp")) == 1
+    assert rh.traces("hot")[0]["trigger"]["platform"] == "template"
+
+
+async def test_template_trigger_with_a_broken_template_is_refused_at_load(rh: RuleHub):
+    path = rh.write("""
+- id: broken
+  trigger:
+    - platform: template
+      value_template: "{{ states('sensor.temp') > }}"
+  action:
+    - log: x
+""")
+    await rh.start()
+    assert rh.engine.rules["broken"].rule is None
+    assert any(str(i).startswith(f"{path}:") and "value_template" in str(i) for i in rh.engine.issues)
+
+
+async def test_template_for_timer_survives_a_restart(rh: RuleHub):
+    rh.write(TEMPLATE_RULES)
+    await rh.start()
+    rh.home.set("temp", 26.0)
+    await rh.clock.advance(240)
+    await rh.stop()
+    again = RuleHub(rh.path, FakeScheduler(START + 250), Home())
+    await again.start()
+    try:
+        await again.clock.advance(40)
+        assert not again.calls("turn_on", "light.lamp")
+        await again.clock.advance(20)  # 5 minutes after it turned true
+        assert len(again.calls("turn_on", "light.lamp")) == 1
+    finally:
+        await again.stop()
