@@ -199,6 +199,11 @@ class TemplateTrigger(TriggerBase):
     _dur = field_validator("for_", mode="before")(classmethod(lambda cls, v: _duration_or_none(v)))
 
 
+class WebhookTrigger(TriggerBase):
+    trigger: Literal["webhook"]
+    webhook_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.~-]+$")
+
+
 class HomeAssistantTrigger(TriggerBase):
     """HA's ``homeassistant`` trigger: ``event: start`` is the hub's start. The hub runs no rules
     while it stops (the engine is torn down first), so ``shutdown`` is refused in words rather than
@@ -227,6 +232,7 @@ BUILTIN_TRIGGERS: dict[str, type[TriggerBase]] = {
     "homeassistant": HomeAssistantTrigger,
     "sun": SunTrigger,
     "template": TemplateTrigger,
+    "webhook": WebhookTrigger,
 }
 
 # --- conditions ------------------------------------------------------------------------------------

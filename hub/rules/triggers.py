@@ -27,6 +27,7 @@ from hub.rules.model import (
     TemplateTrigger,
     TimePatternTrigger,
     TimeTrigger,
+    WebhookTrigger,
     entity_list,
 )
 
@@ -376,6 +377,31 @@ class TemplateWatch(_ForTimers):
         return self._true()
 
 
+class WebhookWatch(Watch):
+    """``trigger: webhook``: ``POST /api/webhook/<webhook_id>`` (hub/api/webhook.py) fires it. As in
+    Home Assistant the id is the secret, so the route asks for no token."""
+
+    kind = "webhook"
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: WebhookTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        self.webhook_id = cfg.webhook_id
+
+    def attach(self) -> None:
+        self.engine.webhooks.setdefault(self.webhook_id, []).append(self)
+
+    def detach(self) -> None:
+        watches = [w for w in self.engine.webhooks.get(self.webhook_id, ()) if w is not self]
+        if watches:
+            self.engine.webhooks[self.webhook_id] = watches
+        else:
+            self.engine.webhooks.pop(self.webhook_id, None)
+
+    def received(self, json: Any, data: dict, query: dict) -> None:
+        self.fire(self.variables(webhook_id=self.webhook_id, json=json, data=data, query=query,
+                                 description=f"webhook {self.webhook_id}"))
+
+
 class SunWatch(Watch):
     """``trigger: sun``: the next sunrise or sunset (plus ``offset``) at the hub's latitude and
     longitude, scheduled one at a time so a changed clock or day length is followed."""
@@ -575,6 +601,7 @@ BUILTIN_WATCHES: dict[type, type[Watch]] = {
     HomeAssistantTrigger: HomeAssistantStartWatch,
     SunTrigger: SunWatch,
     TemplateTrigger: TemplateWatch,
+    WebhookTrigger: WebhookWatch,
 }
 
 __all__ = ["BUILTIN_WATCHES", "PluginWatch", "StartWatch", "Watch"]

@@ -1,8 +1,12 @@
-"""HA's ``homeassistant``, ``sun`` and ``template`` triggers, on a simulated clock: automations written for HA run
+"""HA's ``homeassistant``, ``sun``, ``template`` and ``webhook`` triggers, on a simulated clock: automations written for HA run
 at the hub's start, at sunset and when a template turns true, and what the hub cannot do is refused in words at load."""
 
 from datetime import date, timedelta
 
+import httpx
+
+from hub.api.app import create_app
+from hub.api.webhook import MAX_WEBHOOK_BYTES
 from hub.rules import sun
 from hub.testing import FakeScheduler
 from tests.rules.conftest import START, Home, RuleHub
@@ -173,3 +177,40 @@ async def test_template_for_timer_survives_a_restart(rh: RuleHub):
         assert len(again.calls("turn_on", "light.lamp")) == 1
     finally:
         await again.stop()
+
+
+WEBHOOK_RULE = """
+- id: hook
+  trigger:
+    - platform: webhook
+      webhook_id: doorbell-5f2c
+  action:
+    - action: light.turn_on
+      target: {entity_id: light.lamp}
+      data:
+        brightness: "{{ trigger.json.level if trigger.json else trigger.data.level | int }}"
+"""
+
+
+async def test_webhook_fires_with_json_or_form_and_unknown_ids_are_a_bare_404(rh: RuleHub):
+    rh.write(WEBHOOK_RULE)
+    hub = await rh.start()
+    transport = httpx.ASGITransport(app=create_app(hub))
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+        assert (await client.post("/api/webhook/doorbell-5f2c", json={"level": 40})).status_code == 200
+        await rh.clock.settle()
+        assert rh.calls("turn_on", "light.lamp")[-1][2].get("brightness") == 40
+        answer = await client.post("/api/webhook/doorbell-5f2c", data={"level": "70"})
+        assert answer.status_code == 200
+        await rh.clock.settle()
+        assert rh.calls("turn_on", "light.lamp")[-1][2].get("brightness") == 70
+        unknown = await client.post("/api/webhook/doorbell-0000", json={"level": 1})
+        assert unknown.status_code == 404 and "doorbell" not in unknown.text
+        big = await client.post("/api/webhook/doorbell-5f2c", content=b"x" * (MAX_WEBHOOK_BYTES + 1),
+                                headers={"content-type": "text/plain"})
+        assert big.status_code == 413
+        broken = await client.post("/api/webhook/doorbell-5f2c", content=b"{nope",
+                                   headers={"content-type": "application/json"})
+        assert broken.status_code == 422  # the app's own check of a JSON body, before the route
+    await rh.clock.settle()
+    assert len(rh.calls("turn_on", "light.lamp")) == 2
