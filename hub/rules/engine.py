@@ -58,6 +58,7 @@ class RuleEngine:
         self.rules: dict[str, LoadedRule] = {}
         self.issues: list[ConfigIssue] = []
         self.on_start: list = []
+        self.webhooks: dict[str, list] = {}  # webhook_id -> its armed webhook triggers
         self._index: dict[str, list[Watch]] = {}
         self._unsubscribe = hub.bus.subscribe(StateChanged, self._on_state)
         self._dirty: dict[str, tuple[str, str, dict] | None] = {}

@@ -174,6 +174,52 @@ class HubStartTrigger(TriggerBase):
     trigger: Literal["hub_start"]
 
 
+def _signed_duration(value: Any) -> float:
+    """HA's sun offsets may be negative: ``"-00:45:00"`` is 45 minutes before."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -parse_duration(value.strip()[1:])
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        return -parse_duration(-value)
+    return parse_duration(value)
+
+
+class SunTrigger(TriggerBase):
+    trigger: Literal["sun"]
+    event: Literal["sunrise", "sunset"]
+    offset: float = 0.0
+
+    _dur = field_validator("offset", mode="before")(classmethod(lambda cls, v: _signed_duration(v)))
+
+
+class TemplateTrigger(TriggerBase):
+    trigger: Literal["template"]
+    value_template: str = Field(max_length=MAX_TEXT)
+    for_: float | None = Field(default=None, alias="for")
+
+    _dur = field_validator("for_", mode="before")(classmethod(lambda cls, v: _duration_or_none(v)))
+
+
+class WebhookTrigger(TriggerBase):
+    trigger: Literal["webhook"]
+    webhook_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.~-]+$")
+
+
+class HomeAssistantTrigger(TriggerBase):
+    """HA's ``homeassistant`` trigger: ``event: start`` is the hub's start. The hub runs no rules
+    while it stops (the engine is torn down first), so ``shutdown`` is refused in words rather than
+    armed and never fired."""
+
+    trigger: Literal["homeassistant"]
+    event: Literal["start", "shutdown"]
+
+    @model_validator(mode="after")
+    def _start_only(self) -> "HomeAssistantTrigger":
+        if self.event == "shutdown":
+            raise ValueError("event 'shutdown' is not supported: the hub runs no rules while it stops; "
+                             "only 'start' (the same as trigger: hub_start)")
+        return self
+
+
 BUILTIN_TRIGGERS: dict[str, type[TriggerBase]] = {
     "state": StateTrigger,
     "numeric_state": NumericStateTrigger,
@@ -183,6 +229,10 @@ BUILTIN_TRIGGERS: dict[str, type[TriggerBase]] = {
     "device_available": AvailabilityTrigger,
     "device_unavailable": AvailabilityTrigger,
     "hub_start": HubStartTrigger,
+    "homeassistant": HomeAssistantTrigger,
+    "sun": SunTrigger,
+    "template": TemplateTrigger,
+    "webhook": WebhookTrigger,
 }
 
 # --- conditions ------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from hub.rules import actions as A
 from hub.rules.conditions import SIMPLE, Condition, ExpressionCheck, Logic, parse_clock
 from hub.rules.context import RuleContext
 from hub.rules.expressions import ExpressionError
-from hub.rules.templates import compile_template, compile_value
+from hub.rules.templates import compile_condition, compile_template, compile_value
 from hub.rules import ha_services
 from hub.rules.model import (
     BUILTIN_ACTIONS,
@@ -41,6 +41,8 @@ from hub.rules.model import (
     RepeatAction,
     RuleHead,
     StopAction,
+    SunTrigger,
+    TemplateTrigger,
     TimeCondition,
     TimePatternTrigger,
     TimeTrigger,
@@ -281,6 +283,13 @@ class RuleParser:
                     _pattern(getattr(cfg, unit), limit, True)
                 except ValueError as exc:
                     self.fail(path + (unit,), str(exc))
+        if isinstance(cfg, SunTrigger) and (self.ctx.hub.core.latitude is None or self.ctx.hub.core.longitude is None):
+            self.fail(path, "sun triggers need hub.latitude and hub.longitude in configuration.yaml")
+        if isinstance(cfg, TemplateTrigger):
+            try:
+                compile_condition(cfg.value_template, self.ctx.functions)
+            except ExpressionError as exc:
+                self.fail(path + ("value_template",), str(exc))
         if isinstance(cfg, EventTrigger) and not cfg.event_type:
             self.fail(path + ("event_type",), "event_type must not be empty")
         return kind, cfg

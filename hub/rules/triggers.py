@@ -14,14 +14,20 @@ from typing import TYPE_CHECKING, Any
 
 from hub.core.events import CustomEvent, StateChanged
 from hub.core.state import State
+from hub.rules import sun
 from hub.rules.conditions import in_range, numeric, parse_clock
+from hub.rules.templates import compile_condition
 from hub.rules.model import (
     AvailabilityTrigger,
     EventTrigger,
+    HomeAssistantTrigger,
     NumericStateTrigger,
     StateTrigger,
+    SunTrigger,
+    TemplateTrigger,
     TimePatternTrigger,
     TimeTrigger,
+    WebhookTrigger,
     entity_list,
 )
 
@@ -323,6 +329,122 @@ class TimeWatch(Watch):
             self._schedule_entity(event.entity_id)
 
 
+class TemplateWatch(_ForTimers):
+    """``trigger: template``: fires when the template turns true (not while it stays true), checked
+    on every state change as in Home Assistant; an error counts as false. With ``for:``, it must stay
+    true that long (the timer is saved like a state trigger's)."""
+
+    kind = "template"
+    _KEY = "template"
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: TemplateTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        self.expression = compile_condition(cfg.value_template, engine.rules_ctx.functions)
+        self.for_ = cfg.for_
+        self.entities = []
+        self.last = False
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def _true(self) -> bool:
+        try:
+            return bool(self.expression.evaluate({}))
+        except Exception:  # noqa: BLE001 - a template that fails (a missing entity) is not true
+            return False
+
+    def attach(self) -> None:
+        self.last = self._true()  # already true when armed: HA waits for it to turn false, then true
+        self._unsubscribe = self.engine.hub.bus.subscribe(StateChanged, self._changed)
+
+    def detach(self) -> None:
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
+        super().detach()
+
+    def _changed(self, event: StateChanged) -> None:
+        was, self.last = self.last, self._true()
+        if self.last and not was:
+            variables = self.variables(entity_id=event.entity_id, from_state=event.old_state,
+                                       to_state=event.new_state, description="template turned true")
+            if self.for_:
+                self.arm(self._KEY, True, variables)
+            else:
+                self.fire(variables)
+        elif not self.last and self._KEY in self.timers:
+            self.disarm(self._KEY)
+
+    def still_holds(self, entity_id: str, held: Any) -> bool:
+        return self._true()
+
+
+class WebhookWatch(Watch):
+    """``trigger: webhook``: ``POST /api/webhook/<webhook_id>`` (hub/api/webhook.py) fires it. As in
+    Home Assistant the id is the secret, so the route asks for no token."""
+
+    kind = "webhook"
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: WebhookTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        self.webhook_id = cfg.webhook_id
+
+    def attach(self) -> None:
+        self.engine.webhooks.setdefault(self.webhook_id, []).append(self)
+
+    def detach(self) -> None:
+        watches = [w for w in self.engine.webhooks.get(self.webhook_id, ()) if w is not self]
+        if watches:
+            self.engine.webhooks[self.webhook_id] = watches
+        else:
+            self.engine.webhooks.pop(self.webhook_id, None)
+
+    def received(self, json: Any, data: dict, query: dict) -> None:
+        self.fire(self.variables(webhook_id=self.webhook_id, json=json, data=data, query=query,
+                                 description=f"webhook {self.webhook_id}"))
+
+
+class SunWatch(Watch):
+    """``trigger: sun``: the next sunrise or sunset (plus ``offset``) at the hub's latitude and
+    longitude, scheduled one at a time so a changed clock or day length is followed."""
+
+    kind = "sun"
+    _SEARCH_DAYS = 400  # past a polar night or day, the sun crosses the horizon again within a year
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: SunTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+        self.cfg = cfg
+        self.timer: Any = None
+
+    def attach(self) -> None:
+        self._schedule()
+
+    def detach(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _next(self) -> float | None:
+        core = self.engine.hub.core
+        event = sun.sunrise if self.cfg.event == "sunrise" else sun.sunset
+        now = self.engine.hub.now()
+        day = self.engine.rules_ctx.local_now().date() - timedelta(days=1)
+        for _ in range(self._SEARCH_DAYS):
+            at = event(day, core.latitude, core.longitude)
+            if at is not None and at.timestamp() + self.cfg.offset > now:
+                return at.timestamp() + self.cfg.offset
+            day += timedelta(days=1)
+        return None
+
+    def _schedule(self) -> None:
+        at = self._next()
+        self.timer = None if at is None else self.engine.scheduler.call_at(at, self._ring)
+
+    def _ring(self) -> None:
+        self.timer = None
+        self.fire(self.variables(event=self.cfg.event, offset=self.cfg.offset,
+                                 description=f"{self.cfg.event} with offset {self.cfg.offset:g} s"))
+        self._schedule()
+
+
 def _pattern(value: int | str | None, limit: int, default_all: bool) -> list[int]:
     if value is None:
         return list(range(limit)) if default_all else [0]
@@ -420,6 +542,18 @@ class StartWatch(Watch):
         self.fire(self.variables(description="hub start"))
 
 
+class HomeAssistantStartWatch(StartWatch):
+    """``trigger: homeassistant`` with ``event: start``, with HA's ``trigger.event``."""
+
+    kind = "homeassistant"
+
+    def __init__(self, engine, key, trigger_id, fire, cfg: HomeAssistantTrigger) -> None:
+        super().__init__(engine, key, trigger_id, fire)
+
+    def _started(self) -> None:
+        self.fire(self.variables(event="start", description="Home Assistant starting"))
+
+
 class PluginWatch(Watch):
     def __init__(self, engine, key, trigger_id, fire, kind: str, config: Any, attach: Callable) -> None:
         super().__init__(engine, key, trigger_id, fire)
@@ -464,6 +598,10 @@ BUILTIN_WATCHES: dict[type, type[Watch]] = {
     TimeTrigger: TimeWatch,
     TimePatternTrigger: PatternWatch,
     EventTrigger: EventWatch,
+    HomeAssistantTrigger: HomeAssistantStartWatch,
+    SunTrigger: SunWatch,
+    TemplateTrigger: TemplateWatch,
+    WebhookTrigger: WebhookWatch,
 }
 
 __all__ = ["BUILTIN_WATCHES", "PluginWatch", "StartWatch", "Watch"]
