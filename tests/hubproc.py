@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from hub.net.ports import free_port as _free_port
+
 REPO = Path(__file__).resolve().parents[1]
 #: The demo home, stepping fast and reproducibly: what most API tests run against.
 DEMO = "demo:\n  update_interval: 0.05\n  time_scale: 60\n  seed: 1\n"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """Below the ephemeral range: see hub.net.ports."""
+    return _free_port()
 
 
 def hub_command(*args: str) -> list[str]:

@@ -115,17 +115,11 @@ def status(rpc_url: str, as_json: bool) -> None:
 
 
 def free_ports(n: int) -> list[int]:
-    """Ports the OS just handed out: all bound at once so no two are the same."""
-    import socket
+    """Ports for the nodes: below the kernel's ephemeral range, so no outgoing connection takes one
+    before its node binds it (hub.net.ports)."""
+    from hub.net.ports import free_ports as pick
 
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    return pick(n)
 
 
 class _Node:

@@ -22,6 +22,8 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+from hub.net.ports import free_port as _free_port
+
 REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -30,9 +32,8 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """Below the ephemeral range: see hub.net.ports."""
+    return _free_port()
 
 
 class Mosquitto:
