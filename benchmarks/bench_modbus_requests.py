@@ -9,17 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 
 from _modbus_bench import devices, poll_cycle, simulator
 from hub_modbus.bus import ModbusBus
 from hub_modbus.config import TcpConnection
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from hub.net.ports import free_port  # below the ephemeral range: no close-then-bind race
 
 
 async def measure(port: int) -> dict:

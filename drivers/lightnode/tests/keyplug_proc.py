@@ -18,16 +18,11 @@ from hub.crypto.signing import Network
 from hub.crypto.statements import Command, Signed, sign
 
 from hub_lightnode import protocol
+from hub.net.ports import free_port  # below the ephemeral range: no close-then-bind race
 
 REPO = Path(__file__).resolve().parents[3]
 KEYPLUG = REPO / "hardware-in-loop" / "simulators" / "keyplug.py"
 NETWORK = Network("ruff-test", bytes(range(32)))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class KeyPlug:

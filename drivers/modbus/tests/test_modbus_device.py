@@ -2,7 +2,6 @@
 reading back, busy devices retried, refused values reported as the caller's mistake."""
 
 import asyncio
-import socket
 
 import pytest
 from pymodbus.constants import ExcCodes
@@ -12,14 +11,9 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 import hub_modbus
 from hub.core.commands import CommandFailed, CommandRefused
 from hub.runtime import Hub
+from hub.net.ports import free_port  # below the ephemeral range: no close-then-bind race
 
 STUBBORN, BUSY, PICKY = 10, 20, 30
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 scaled both ways, options mapped to register values, writes confirmed, refusals reported."""
 
 import asyncio
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +12,9 @@ from pymodbus.client import AsyncModbusTcpClient
 import hub_modbus
 from hub.core.commands import CommandRefused, InvalidArguments
 from hub.runtime import Hub
+from hub.net.ports import free_port  # below the ephemeral range: no close-then-bind race
 
 SIM = Path(__file__).with_name("modbus_sim.py")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def wait_for(condition, timeout=10.0):
