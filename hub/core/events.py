@@ -75,9 +75,8 @@ class CommandCalled(Event):
         }
 
 
-class EntityRegistered(Event):
+class _EntityLifecycle(Event):
     __slots__ = ("entity_id", "device_id", "platform")
-    event_type = "entity_registered"
 
     def __init__(self, time, entity_id, device_id, platform) -> None:
         self.time = time
@@ -89,21 +88,17 @@ class EntityRegistered(Event):
         return {"entity_id": self.entity_id, "device_id": self.device_id, "platform": self.platform}
 
 
-class EntityRemoved(Event):
+class EntityRegistered(_EntityLifecycle):
+    __slots__ = ()
+    event_type = "entity_registered"
+
+
+class EntityRemoved(_EntityLifecycle):
     """An entity left the hub (its driver removed the device): a bridge that announced it elsewhere
     (MQTT discovery) withdraws it."""
 
-    __slots__ = ("entity_id", "device_id", "platform")
+    __slots__ = ()
     event_type = "entity_removed"
-
-    def __init__(self, time, entity_id, device_id, platform) -> None:
-        self.time = time
-        self.entity_id = entity_id
-        self.device_id = device_id
-        self.platform = platform
-
-    def data(self):
-        return {"entity_id": self.entity_id, "device_id": self.device_id, "platform": self.platform}
 
 
 class PluginStatusChanged(Event):
@@ -153,5 +148,6 @@ class CustomEvent(Event):
 
 BUILTIN_EVENTS: dict[str, type[Event]] = {
     cls.event_type: cls
-    for cls in (StateChanged, CommandCalled, EntityRegistered, PluginStatusChanged, HubStarted, HubStopping)
+    for cls in (StateChanged, CommandCalled, EntityRegistered, EntityRemoved, PluginStatusChanged, HubStarted,
+                HubStopping)
 }
