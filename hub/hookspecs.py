@@ -192,6 +192,21 @@ def hub_rule_actions(hub: "PluginContext", register: "Callable[..., None]") -> N
 
 
 @hookspec
+def hub_notify(hub: "PluginContext", notification: dict) -> Any:
+    """Deliver a notification a rule sent (``action: notify.<name>`` or
+    ``persistent_notification.create``, as in Home Assistant) to wherever the plugin sends them:
+    a broker, a phone gateway, a mail relay.
+
+    ``notification`` has ``service`` (``notify.phone``), ``message``, and where given ``title``,
+    ``target`` and ``data``, plus ``source`` (``rule:<id>``). Every plugin implementing the hook is
+    called, one after the other, each bounded by ``hub.command_timeout``; a plugin that does not
+    serve ``service`` returns ``None``, one that delivered returns anything else (recorded in the
+    rule's trace). An exception fails the rule's step with the plugin's name and message (the
+    other plugins are still called), unless the step has ``continue_on_error``.
+    """
+
+
+@hookspec
 def hub_register_commands(cli: "click.Group") -> None:
     """Add subcommands to the ``hub`` command line (datasette's ``register_commands``): a Modbus
     driver adds ``hub modbus scan``. ``cli`` is the top-level click group; add a group named after

@@ -278,6 +278,32 @@ class Hub:
 
         return handle
 
+    async def notify(self, notification: dict) -> dict[str, Any]:
+        """Hand a rule's notification to every running plugin that implements ``hub_notify``.
+
+        Each plugin is called in turn with its own bound, and its failure is contained and named: a
+        broken mail relay must not keep the MQTT bridge from getting the message, nor stop the hub.
+        Returns ``{"delivered": {plugin: what it returned}, "errors": {plugin: message}}``.
+        """
+        delivered: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for name, ctx in self.contexts.items():
+            if self.plugins.impl(name, "hub_notify") is None or self.plugins.info[name].status != "running":
+                continue
+            try:
+                result = await self.plugins.call_one(name, "hub_notify", timeout=self.core.command_timeout,
+                                                     hub=ctx, notification=dict(notification))
+            except BaseException as exc:  # noqa: BLE001 - plugin code: sys.exit() included
+                if is_hub_cancellation(exc):
+                    raise
+                errors[name] = "did not answer within %g s" % self.core.command_timeout if isinstance(
+                    exc, TimeoutError) else describe_exception(exc)
+                log.warning("plugin %s: a notification was not delivered: %s", name, errors[name])
+                continue
+            if result is not None:
+                delivered[name] = result
+        return {"delivered": delivered, "errors": errors}
+
     async def _run_plugin(self, name: str, ctx: PluginContext) -> None:
         info = self.plugins.info[name]
 

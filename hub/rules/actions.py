@@ -134,25 +134,35 @@ class SetVariables(Step):
 
 
 class Notify(Step):
-    """``notify.*``: the hub has no notification service of its own yet, so the message goes out as a
-    ``notify`` event on the bus (what a plugin, an MQTT bridge or ``wait_for`` listens to) and to the
-    log at warning level, where ``hub logs`` shows it."""
+    """``notify.*`` and ``persistent_notification.create``: the message goes to every plugin that
+    implements ``hub_notify`` (the MQTT bridge publishes it on ``<prefix>/notify``), out as a
+    ``notify`` event on the bus (what a rule's ``wait_for`` or a plugin listens to), and to the log at
+    warning level, where ``hub logs`` shows it even when no plugin delivers notifications."""
 
     kind = "notify"
 
-    def __init__(self, pos: Pos, service: str, data: Callable[[dict], Any]) -> None:
+    def __init__(self, pos: Pos, service: str, data: Callable[[dict], Any], continue_on_error: bool = False) -> None:
         super().__init__(pos)
         self.service = service
         self.data = data
+        self.continue_on_error = continue_on_error
 
     async def run(self, run: "Run", resume: Resume) -> Any:
         data = dict(self.data(run.env) or {})
         payload = {"service": self.service, "message": str(data.get("message", "")), **{
-            k: data[k] for k in ("title", "data", "target") if k in data}}
-        run.engine.hub.bus.publish(CustomEvent(run.now(), "notify", payload))
+            k: data[k] for k in ("title", "data", "target", "notification_id") if k in data}}
+        hub = run.engine.hub
+        hub.bus.publish(CustomEvent(run.now(), "notify", payload))
         title = f"{payload['title']}: " if payload.get("title") else ""
         logging.getLogger(f"hub.rules.{run.rule.id}").warning("%s%s", title, payload["message"])
-        return payload
+        outcome = await hub.notify({**payload, "source": f"rule:{run.rule.id}"})
+        result = {**payload, "delivered_to": sorted(outcome["delivered"])}
+        if outcome["errors"]:
+            failed = "; ".join(f"plugin {name}: {msg}" for name, msg in sorted(outcome["errors"].items()))
+            if not self.continue_on_error:
+                raise ActionFailed(f"{self.service}: not delivered by {failed}")
+            result["errors"] = outcome["errors"]
+        return result
 
 
 class Call(Step):

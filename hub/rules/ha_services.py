@@ -202,6 +202,8 @@ REFUSED: dict[str, str] = {
 }
 
 NOTIFY_KEYS = ("message", "title", "data", "target")
+#: ``persistent_notification.create``: HA's notification in its own UI; on the hub, a notification.
+PERSISTENT_KEYS = ("message", "title", "notification_id")
 
 
 def lookup(name: str) -> Service | str:
@@ -215,4 +217,4 @@ def lookup(name: str) -> Service | str:
     if services:
         return f"unknown service {name!r}; {domain} has {', '.join(services)}"
     return (f"unknown service {name!r}; the hub knows {', '.join(sorted({s.split('.')[0] for s in SERVICES}))} "
-            f"and notify.*")
+            f"and notify.*, persistent_notification.create")

@@ -505,7 +505,7 @@ class RuleParser:
     def _service(self, path: Path, pos: tuple, cfg: ServiceAction, raw: dict) -> A.Step | None:
         key = "action" if cfg.action is not None else "service"
         name = cfg.action or cfg.service or ""
-        if name.startswith("notify."):
+        if name.startswith("notify.") or name == "persistent_notification.create":
             return self._notify(path, pos, name, cfg)
         if name in self.ctx.hub.rule_actions:
             return self._plugin_service(path, pos, name, cfg)
@@ -604,14 +604,15 @@ class RuleParser:
         return targets
 
     def _notify(self, path: Path, pos: tuple, name: str, cfg: ServiceAction) -> A.Step | None:
+        keys = ha_services.PERSISTENT_KEYS if name.startswith("persistent_notification.") else ha_services.NOTIFY_KEYS
         for k in cfg.data:
-            if k not in ha_services.NOTIFY_KEYS:
-                self.fail(path + ("data", k), f"{name} has no data {k!r}; it takes {', '.join(ha_services.NOTIFY_KEYS)}")
+            if k not in keys:
+                self.fail(path + ("data", k), f"{name} has no data {k!r}; it takes {', '.join(keys)}")
         if "message" not in cfg.data:
             self.fail(path + ("data",), f"{name} needs data.message")
         if self.failed:
             return None
-        return A.Notify(pos, name, self.value(path + ("data",), cfg.data))
+        return A.Notify(pos, name, self.value(path + ("data",), cfg.data), cfg.continue_on_error)
 
     def _only(self, path: Path, raw: dict, keys: tuple[str, ...]) -> None:
         unexpected = [k for k in raw if k not in keys]

@@ -61,6 +61,7 @@ class RuleHub:
         self.clock = clock
         self.home = home
         self.hub: Hub | None = None
+        self.plugins: dict[str, object] = {}  # more plugins to register beside the home, by name
 
     def write(self, rules: str, name: str = "automations.yaml") -> Path:
         path = self.path / name
@@ -71,6 +72,8 @@ class RuleHub:
     async def start(self) -> Hub:
         self.hub = Hub(self.path, scheduler=self.clock, entrypoints=False)
         self.hub.plugins.register("home", self.home)
+        for name, plugin in self.plugins.items():
+            self.hub.plugins.register(name, plugin)
         await self.hub.start()
         await self.clock.settle()
         return self.hub

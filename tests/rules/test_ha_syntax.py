@@ -249,6 +249,77 @@ async def test_notify_publishes_a_notify_event(rh):
     assert [n.payload for n in notes] == [{"service": "notify.mobile_app_phone", "message": "temp 20.0", "title": "Hello"}]
 
 
+class Notifier:
+    """A plugin delivering notifications, the way a phone gateway or mail relay plugin would."""
+
+    def __init__(self, serves: str, fail: BaseException | None = None) -> None:
+        self.serves, self.fail, self.got = serves, fail, []
+
+    @hookimpl
+    def hub_notify(self, notification):
+        if notification["service"] != self.serves:
+            return None
+        self.got.append(notification)
+        if self.fail is not None:
+            raise self.fail
+        return "sent"
+
+
+async def test_notify_reaches_the_plugins_notification_hook(rh):
+    phone, mail = Notifier("notify.phone"), Notifier("notify.mail")
+    rh.plugins.update(phone=phone, mail=mail)
+    rh.write("""\
+- id: note
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - action: notify.phone
+      data: {title: Hot, message: "temp {{ states('sensor.temp') }}", data: {priority: high}}
+    - action: persistent_notification.create
+      data: {message: "seen", notification_id: hot}
+""")
+    await rh.start()
+    go(rh)
+    await rh.clock.settle()
+    assert phone.got == [{"service": "notify.phone", "message": "temp 20.0", "title": "Hot",
+                          "data": {"priority": "high"}, "source": "rule:note"}]
+    assert mail.got == []  # each plugin picks the services it serves
+    trace = rh.traces("note")[0]
+    assert trace["outcome"] == "finished"
+    assert [s["result"]["delivered_to"] for s in trace["steps"]] == [["phone"], []]
+
+
+@pytest.mark.parametrize("failure", [OSError("relay refused"), SystemExit(3)])
+async def test_a_notifier_that_fails_fails_the_step_and_not_the_hub(rh, failure):
+    broken, phone = Notifier("notify.phone", fail=failure), Notifier("notify.phone")
+    rh.plugins.update(broken=broken, phone=phone)
+    rh.write("""\
+- id: strict
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - action: notify.phone
+      data: {message: one}
+    - action: switch.turn_on
+      target: {entity_id: switch.fan}
+- id: lenient
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - action: notify.phone
+      continue_on_error: true
+      data: {message: two}
+    - action: switch.turn_on
+      target: {entity_id: switch.ac}
+""")
+    await rh.start()
+    go(rh)
+    await rh.clock.settle()
+    strict, lenient = rh.traces("strict")[0], rh.traces("lenient")[0]
+    assert strict["outcome"] == "error" and "plugin broken" in strict["error"], strict
+    assert [m["message"] for m in phone.got] == ["one", "two"]  # the other plugin still got both
+    assert lenient["outcome"] == "finished"
+    assert list(lenient["steps"][0]["result"]["errors"]) == ["broken"]
+    assert [c[0] for c in rh.calls("turn_on")] == ["switch.ac"]  # the strict rule stopped at its failure
+
+
 @pytest.mark.parametrize(("data", "args"), [
     ({"brightness_pct": 100}, {"brightness": 255}),
     ({"brightness_pct": 50, "transition": 3}, {"brightness": 128, "transition": 3}),

@@ -17,6 +17,7 @@ a command for one goes to the part that added it.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -69,6 +70,15 @@ async def hub_handle_command(hub: PluginContext, entity: EntityHandle, command: 
 
     part = importlib.import_module(f"hub_mqtt.{_owner(entity.entry.device_id)}")
     return await part.handle_command(hub, entity, command, args)
+
+
+@hookimpl
+def hub_notify(hub: PluginContext, notification: dict) -> str:
+    """A rule's notification, on ``<prefix>/notify`` (QoS 1, not retained: a notification read
+    at the next connection would be old news), for a phone gateway or Node-RED to pick up."""
+    topic = f"{hub.config.prefix}/notify"
+    hub.data["link"].publish(topic, json.dumps(notification, default=str, ensure_ascii=False), qos=1)
+    return topic
 
 
 @hookimpl

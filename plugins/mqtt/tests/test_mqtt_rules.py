@@ -28,6 +28,8 @@ RULES = """\
         payload: {state: "{{ trigger.to_state.state }}", brightness: "{{ states('light.living_room') }}"}
         qos: 1
         retain: true
+    - action: notify.phone
+      data: {title: Light, message: "living room {{ trigger.to_state.state }}"}
 
 - id: retained_at_start
   trigger:
@@ -97,7 +99,7 @@ def _rss_kb(pid: int) -> int:
 
 
 def test_mqtt_trigger_and_publish_action(tmp_path, mosquitto, mqtt_client):
-    watcher = mqtt_client(subscribe=["house/#", "ruffhub/hub1/status"])
+    watcher = mqtt_client(subscribe=["house/#", "ruffhub/hub1/status", "ruffhub/hub1/notify"])
     watcher.publish("house/config", "v1", retain=True)
     data = tmp_path / "data"
     data.mkdir()
@@ -142,6 +144,13 @@ def test_mqtt_trigger_and_publish_action(tmp_path, mosquitto, mqtt_client):
         sent = watcher.wait_json("house/light.living_room/was")
         assert sent == {"state": "on", "brightness": "on"}
         assert any(t == "house/light.living_room/was" and retained is False for t, _, retained in watcher.messages)
+
+        # A rule's notification reaches the broker through the hub_notify hook, and the trace says so.
+        note = watcher.wait_json("ruffhub/hub1/notify")
+        assert note == {"service": "notify.phone", "message": "living room on", "title": "Light",
+                        "source": "rule:tell_the_broker"}
+        step = hub.get("/api/rules/tell_the_broker/traces")[0]["steps"][-1]
+        assert step["action"] == "notify" and step["result"]["delivered_to"] == ["mqtt"], step
 
         # A flood: the rule's mode decides what is kept (3 queued, the rest skipped), and a second
         # flood costs no more memory than the first left behind.
