@@ -95,7 +95,7 @@ async def serve(hub: Hub, host: str | None = None, port: int | None = None) -> N
         # as before. Here, in `hub run`, not in Hub.start: a test process starting hub after hub
         # would make every earlier test's garbage permanent.
         gc.freeze()
-        log.info("API on %s  (interactive docs: %s/docs)", url, url)
+        log.info("dashboard on %s/  API on %s/api  (interactive docs: %s/docs)", url, url, url)
         log.info("plugins running: %s%s", ", ".join(running) or "none", f"; problems: {', '.join(problems)} (see `hub plugins`)" if problems else "")
         log.info("%d devices, %d entities; `hub states` lists them", len(hub.devices), len(hub.entities))
         if token_file is not None:
