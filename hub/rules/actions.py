@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hub.core.commands import CommandError
-from hub.core.events import CustomEvent
+from hub.core.events import CustomEvent, StateChanged
 from hub.core.supervisor import is_hub_cancellation
 from hub.rules.conditions import Condition
 from hub.rules.expressions import ExpressionError
@@ -97,11 +97,34 @@ class ServiceCall(Step):
         self.translate = translate
         self.data = data
         self.continue_on_error = continue_on_error
+        self.templated: list = []  # (renderer of entity ids, the service): resolved per run
+
+    def _rendered_targets(self, run: "Run") -> list[tuple[str, str]]:
+        """The entities a templated ``entity_id`` names this run, checked as the load checks a
+        literal one: it exists, and the service applies to it."""
+        from hub.devices.capabilities import CAPABILITIES
+
+        found: list[tuple[str, str]] = []
+        for render, service in self.templated:
+            value = render(run.env)
+            ids = value if isinstance(value, (list, tuple)) else str(value).split(",")
+            for entity_id in (str(i).strip() for i in ids):
+                entry = run.engine.hub.entities.get(entity_id)
+                if entry is None:
+                    raise ActionFailed(f"unknown entity {entity_id!r} (from a templated entity_id)")
+                capability = CAPABILITIES.get(entry.capability)
+                command = service.command_for(entry.capability, capability.commands if capability else {})
+                if command is None:
+                    raise ActionFailed(f"{entity_id} is a {entry.capability}: {self.service} does not apply to it")
+                if (entity_id, command) not in found:
+                    found.append((entity_id, command))
+        return found
 
     async def run(self, run: "Run", resume: Resume) -> Any:
         data = self.data(run.env) or {}
         sent, errors = [], []
-        for entity_id, command in self.targets:
+        targets = self.targets + [t for t in self._rendered_targets(run) if t not in self.targets] if self.templated else self.targets
+        for entity_id, command in targets:
             try:
                 for cmd, args in self.translate(command, data):
                     await run.call(entity_id, cmd, args)
@@ -243,6 +266,80 @@ class WaitFor(Step):
         return {"timed_out": variables is None}
 
 
+class WaitTemplate(Step):
+    kind = "wait_template"
+
+    def __init__(self, pos: Pos, condition: Condition, timeout: float | None, continue_on_timeout: bool) -> None:
+        super().__init__(pos)
+        self.condition = condition
+        self.timeout = timeout
+        self.continue_on_timeout = continue_on_timeout
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        started = run.now()
+        checks: list = []  # the condition's own trace entries: only the outcome goes in the run's
+        if self.condition.check(run.env, checks):
+            run.env["wait"] = {"completed": True, "remaining": self.timeout}
+            return {"completed": True}
+        done = asyncio.get_running_loop().create_future()
+
+        def recheck(event: StateChanged) -> None:
+            if done.done():
+                return
+            checks.clear()
+            try:
+                if self.condition.check(run.env, checks):
+                    done.set_result(True)
+            except Exception as exc:  # noqa: BLE001 - ends the wait with the error, not the bus
+                done.set_exception(ActionFailed(f"wait_template: {exc}"))
+
+        unsubscribe = run.engine.hub.bus.subscribe(StateChanged, recheck)
+        timer = None
+        if self.timeout is not None:
+            timer = run.scheduler.call_later(self.timeout, lambda: done.done() or done.set_result(False))
+        try:
+            completed = await done
+        finally:
+            unsubscribe()
+            if timer is not None:
+                timer.cancel()
+        remaining = None if self.timeout is None else max(0.0, self.timeout - (run.now() - started))
+        run.env["wait"] = {"completed": completed, "remaining": remaining}
+        if not completed and not self.continue_on_timeout:
+            raise StopRun("wait_template timed out")
+        return {"completed": completed}
+
+
+class Parallel(Step):
+    """HA's ``parallel``: the branches run at once and the step ends when all have. A failing branch
+    does not stop the others; the step then fails with every branch's error. A run paused in a
+    branch is not saved for a restart (one run has one saved place, and a parallel run has several)."""
+
+    kind = "parallel"
+
+    def __init__(self, pos: Pos, branches: list[Step]) -> None:
+        super().__init__(pos)
+        self.branches = branches
+
+    async def run(self, run: "Run", resume: Resume) -> Any:
+        run.unsaved += 1
+        try:
+            outcomes = await asyncio.gather(*(b.execute(run, None) for b in self.branches), return_exceptions=True)
+        finally:
+            run.unsaved -= 1
+        for outcome in outcomes:
+            if isinstance(outcome, (StopRun, asyncio.CancelledError)):
+                raise outcome
+        errors = [(b, o) for b, o in zip(self.branches, outcomes) if isinstance(o, BaseException)]
+        failed = [(b, o) for b, o in errors if not getattr(b, "continue_on_error", False)]
+        for _, outcome in errors:
+            if not isinstance(outcome, ActionFailed):
+                raise outcome  # a bug, reported by the run as such
+        if failed:
+            raise ActionFailed("; ".join(str(o) for _, o in failed))
+        return {"branches": len(self.branches), **({"errors": [str(o) for _, o in errors]} if errors else {})}
+
+
 class Choose(Step):
     kind = "choose"
 
@@ -272,9 +369,11 @@ class Repeat(Step):
     kind = "repeat"
 
     def __init__(self, pos: Pos, count: Callable[[dict], Any] | None, while_: list[Condition] | None,
-                 until: list[Condition] | None, steps: list[Step], max_iterations: int) -> None:
+                 until: list[Condition] | None, steps: list[Step], max_iterations: int,
+                 for_each: Callable[[dict], Any] | None = None) -> None:
         super().__init__(pos)
         self.count = count
+        self.for_each = for_each
         self.while_ = while_
         self.until = until
         self.steps = steps
@@ -293,15 +392,29 @@ class Repeat(Step):
                                f"iterations; raise it with max_iterations")
         return total
 
+    def _items(self, run: "Run") -> list | None:
+        if self.for_each is None:
+            return None
+        items = self.for_each(run.env)
+        if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)):
+            raise ActionFailed(f"for_each must be a list, got {items!r}"[:300])
+        if len(items) > self.max_iterations:
+            raise ActionFailed(f"for_each has {len(items)} items, above this repeat's limit of "
+                               f"{self.max_iterations} iterations; raise it with max_iterations")
+        return list(items)
+
     async def run(self, run: "Run", resume: Resume) -> Any:
         index, rest = (resume[1], resume[2:]) if resume else (1, None)
-        total = self._total(run)
+        items = self._items(run)
+        total = len(items) if items is not None else self._total(run)
         outer = run.env.get("repeat")
         try:
             while True:
                 if total is not None and index > total:
                     break
                 run.env["repeat"] = {"index": index, "first": index == 1, "last": total is not None and index == total}
+                if items is not None:
+                    run.env["repeat"]["item"] = items[index - 1]
                 if self.while_ is not None and rest is None and not all(c.check(run.env, run.trace.conditions) for c in self.while_):
                     break
                 if index > self.max_iterations:  # a loop that ends by itself right at the limit is fine

@@ -370,6 +370,7 @@ class ChooseAction(Strict):
 
 class Repeat(Strict):
     count: int | str | None = None
+    for_each: list[Any] | str | None = None  # HA's: a list, or a template that renders one
     while_: list[Any] | None = Field(default=None, alias="while")
     until: list[Any] | None = None
     sequence: list[Any]
@@ -377,9 +378,12 @@ class Repeat(Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Repeat":
-        kinds = [k for k in ("count", "while_", "until") if getattr(self, k) is not None]
+        kinds = [k for k in ("count", "for_each", "while_", "until") if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("repeat needs exactly one of 'count', 'while' and 'until'")
+            raise ValueError("repeat needs exactly one of 'count', 'for_each', 'while' and 'until'")
+        if isinstance(self.for_each, list) and len(self.for_each) > self.max_iterations:
+            raise ValueError(f"for_each has {len(self.for_each)} items, above the limit of {self.max_iterations} "
+                             f"iterations; add max_iterations: {len(self.for_each)} to this repeat if you mean it")
         if isinstance(self.count, int) and self.count > self.max_iterations:
             raise ValueError(f"count {self.count} is above the limit of {self.max_iterations} iterations; "
                              f"add max_iterations: {self.count} to this repeat if you mean it")

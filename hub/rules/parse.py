@@ -394,6 +394,10 @@ class RuleParser:
             return self._if(path, pos, raw)
         if "wait_for_trigger" in raw:
             return self._wait_for_trigger(path, pos, raw)
+        if "wait_template" in raw:
+            return self._wait_template(path, pos, raw)
+        if "parallel" in raw:
+            return self._parallel(path, pos, raw)
         if "sequence" in raw:  # HA's group of steps: a choose whose one option always holds
             self._only(path, raw, ("sequence",))
             return A.Choose(pos, [([], self.sequence(path + ("sequence",), pos + ("choose", 0), raw["sequence"]))], [])
@@ -469,13 +473,15 @@ class RuleParser:
 
     def _repeat(self, path: Path, pos: tuple, cfg: RepeatAction, raw: dict) -> A.Step:
         r = cfg.repeat
-        count = None
+        count = for_each = None
         if r.count is not None:
             count = self.value(path + ("repeat", "count"), r.count)
+        if r.for_each is not None:
+            for_each = self.value(path + ("repeat", "for_each"), r.for_each)
         while_ = self.conditions(path + ("repeat", "while"), r.while_) if r.while_ is not None else None
         until = self.conditions(path + ("repeat", "until"), r.until) if r.until is not None else None
         steps = self.sequence(path + ("repeat", "sequence"), pos + ("repeat",), r.sequence)
-        return A.Repeat(pos, count, while_, until, steps, r.max_iterations)
+        return A.Repeat(pos, count, while_, until, steps, r.max_iterations, for_each)
 
     def _stop(self, path: Path, pos: tuple, cfg: StopAction, raw: dict) -> A.Step:
         return A.Stop(pos, cfg.stop, cfg.error)
@@ -514,8 +520,8 @@ class RuleParser:
             self.fail(path + (key,), service)
             return None
         data = dict(cfg.data)
-        targets = self._targets(path, name, service, cfg, data)
-        if self.failed or not targets:
+        targets, templated = self._targets(path, name, service, cfg, data)
+        if self.failed or not (targets or templated):
             return None
         for k in data:
             if k not in service.keys:
@@ -543,13 +549,17 @@ class RuleParser:
         if self.failed:
             return None
         render = self.value(path + ("data",), data)
-        return A.ServiceCall(pos, name, targets, service.translate, render, cfg.continue_on_error)
+        step = A.ServiceCall(pos, name, targets, service.translate, render, cfg.continue_on_error)
+        step.templated = [(t, service) for t in templated]
+        return step
 
     def _targets(self, path: Path, name: str, service: ha_services.Service, cfg: ServiceAction,
-                 data: dict) -> list[tuple[str, str]]:
+                 data: dict) -> tuple[list[tuple[str, str]], list]:
         """(entity id, hub command) for each entity the step names: ``target.entity_id``, the
         ``entity_id`` shorthand (on the step or, in old automations, in ``data``), and each entity of
-        a ``target.device_id`` that the service applies to (as HA picks a device's entities)."""
+        a ``target.device_id`` that the service applies to (as HA picks a device's entities).
+        Templated entity ids (``light.{{ repeat.item }}``) come second, as renderers: the run
+        checks what they name."""
         for refused in ("area_id", "floor_id", "label_id"):
             if refused in cfg.target:
                 self.fail(path + ("target", refused), f"the hub has no {refused[:-3]}s yet: name entity_id or device_id")
@@ -557,6 +567,7 @@ class RuleParser:
         for k in sorted(unknown):
             self.fail(path + ("target", k), f"a target takes entity_id, device_id; not {k!r}")
         named: list[tuple[Path, str]] = []
+        templated: list = []
         for where, value in ((("target", "entity_id"), cfg.target.get("entity_id")), (("entity_id",), cfg.entity_id),
                              (("data", "entity_id"), data.pop("entity_id", None))):
             if value is None:
@@ -567,7 +578,7 @@ class RuleParser:
             # HA also takes "light.a, light.b" as a list
             for entity_id in [e for v in entity_list(value) for e in (v.split(",") if not is_template(v) else [v])]:
                 if is_template(entity_id):
-                    self.fail(path + where, "a templated entity_id is not supported yet: name the entities")
+                    templated.append(self.value(path + where, entity_id.strip()))
                 else:
                     named.append((path + where, entity_id.strip()))
         targets: list[tuple[str, str]] = []
@@ -599,9 +610,9 @@ class RuleParser:
                 add(where, entry.entity_id, True)
             if len(targets) == before:
                 self.fail(where, f"device {device_id!r} has no entity that {name} applies to")
-        if not targets and not self.failed:
+        if not targets and not templated and not self.failed:
             self.fail(path, f"{name} needs a target: target.entity_id, target.device_id or entity_id")
-        return targets
+        return targets, templated
 
     def _notify(self, path: Path, pos: tuple, name: str, cfg: ServiceAction) -> A.Step | None:
         keys = ha_services.PERSISTENT_KEYS if name.startswith("persistent_notification.") else ha_services.NOTIFY_KEYS
@@ -641,6 +652,33 @@ class RuleParser:
         triggers = [t for t in (self.trigger(p, v) for p, v in items) if t]
         cfg = self.model(path, WaitFor, {"trigger": [], **{k: raw[k] for k in ("timeout", "continue_on_timeout") if k in raw}})
         return A.WaitFor(pos, triggers, cfg.timeout, cfg.continue_on_timeout)
+
+    def _wait_template(self, path: Path, pos: tuple, raw: dict) -> A.Step:
+        """HA's ``wait_template``: goes on at once when the template is already true, else when a
+        state change makes it true (with the run's variables, as in HA), or at ``timeout``."""
+        self._only(path, raw, ("wait_template", "timeout", "continue_on_timeout"))
+        template = raw["wait_template"]
+        if not isinstance(template, str) or not is_template(template):
+            self.fail(path + ("wait_template",), "wait_template is a template, e.g. \"{{ is_state('lock.door', 'locked') }}\"")
+            raise Invalid
+        cond = self.condition(path + ("wait_template",), {"condition": "template", "value_template": template})
+        if cond is None:
+            raise Invalid
+        cfg = self.model(path, WaitFor, {"trigger": [], **{k: raw[k] for k in ("timeout", "continue_on_timeout") if k in raw}})
+        return A.WaitTemplate(pos, cond, cfg.timeout, cfg.continue_on_timeout)
+
+    def _parallel(self, path: Path, pos: tuple, raw: dict) -> A.Step:
+        """HA's ``parallel``: each item (a step, or a ``sequence:`` of steps) runs at the same time."""
+        self._only(path, raw, ("parallel",))
+        branches = []
+        for i, (item_path, item) in enumerate(self.items(path + ("parallel",), raw["parallel"], "action")):
+            try:
+                step = self.action(item_path, pos + ("parallel", i), item)
+            except Invalid:
+                continue
+            if step is not None:
+                branches.append(step)
+        return A.Parallel(pos, branches)
 
     def _plugin_service(self, path: Path, pos: tuple, name: str, cfg: ServiceAction) -> A.Step | None:
         """A plugin action named like a service (``action: mqtt.publish`` with ``data``, as HA writes

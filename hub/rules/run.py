@@ -24,6 +24,7 @@ class Run:
         self.resume_path = resume_path
         self.resume_due = resume_due
         self.iteration: dict[Pos, int] = {}
+        self.unsaved = 0  # > 0 inside a ``parallel``: its pauses are not saved for a restart
         self.task: asyncio.Task | None = None
         self.key = f"run|{self.rule.id}|{trace.run_id}"
 
@@ -44,6 +45,9 @@ class Run:
         return path
 
     def pause(self, pos: Pos, due: float) -> None:
+        if self.unsaved:
+            self.engine.drop_paused(self)  # a place saved before the parallel step is no longer true
+            return
         self.engine.save_paused(self, self._concrete(pos), due)
 
     def unpause(self) -> None:

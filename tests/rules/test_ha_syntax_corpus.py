@@ -131,3 +131,74 @@ async def test_jinja_filters_and_methods(demo):
     d.entity("binary_sensor.hallway_motion").set("on")
     await clock.settle()
     assert [n.payload["message"] for n in notes] == ["Hot: 26.3 °C", "Motion in the hallway at 21:00"]
+
+
+# --- tests/rules/ha_corpus/script_syntax.yaml: HA's script syntax page -----------------------------
+
+def fire(hub, event_type: str) -> None:
+    from hub.core.events import CustomEvent
+
+    hub.bus.publish(CustomEvent(hub.now(), event_type, {}))
+
+
+def quiet_motion_rules(hub) -> None:
+    """The other corpus files' rules also answer the hallway's motion: only the script page's run."""
+    for rule_id in list(hub.rules.rules):
+        if not rule_id.startswith("doc_"):
+            hub.rules.set_enabled(rule_id, False)
+
+
+async def test_wait_template_goes_on_when_true_and_gives_up_at_its_timeout(demo):
+    hub, d, clock = demo
+    quiet_motion_rules(hub)
+    notes = []
+    hub.bus.subscribe("notify", notes.append)
+    fire(hub, "doc_wait_template")
+    await clock.advance(20)
+    assert notes == []  # still waiting
+    d.entity("binary_sensor.hallway_motion").set("on")
+    await clock.settle()
+    assert [n.payload["message"] for n in notes] == ["completed=True remaining=40.0"]
+    fire(hub, "doc_wait_template")  # already true: goes on at once
+    await clock.settle()
+    assert notes[-1].payload["message"] == "completed=True remaining=60.0"
+    d.entity("binary_sensor.hallway_motion").set("off")
+    await clock.settle()
+    fire(hub, "doc_wait_template")
+    await clock.advance(61)  # continue_on_timeout: true, so the run goes on, saying so
+    assert notes[-1].payload["message"] == "completed=False remaining=0.0"
+
+
+async def test_for_each_over_names_renders_a_templated_target(demo):
+    hub, _, clock = demo
+    await hub.commands.call("light.living_room", "turn_on")
+    fire(hub, "doc_for_each_names")
+    await clock.settle()
+    assert state(hub, "light.living_room").value == "off"
+    trace = [t.as_dict() for t in hub.rules.traces.for_rule("doc_for_each_names")][0]
+    assert trace["outcome"] == "finished", trace
+
+
+async def test_for_each_over_mappings(demo):
+    hub, _, clock = demo
+    notes = []
+    hub.bus.subscribe("notify", notes.append)
+    fire(hub, "doc_for_each_mappings")
+    await clock.settle()
+    assert [(n.payload["title"], n.payload["message"]) for n in notes] == [
+        ("Message in English", "Hello World!"), ("Message in Dutch", "Hallo Wereld!")]
+
+
+async def test_parallel_branch_sent_at_once_while_the_other_waits(demo):
+    hub, d, clock = demo
+    quiet_motion_rules(hub)
+    notes = []
+    hub.bus.subscribe("notify", notes.append)
+    fire(hub, "doc_parallel")
+    await clock.advance(5)
+    assert [n.payload["service"] for n in notes] == ["notify.person2"]
+    d.entity("binary_sensor.hallway_motion").set("on")
+    await clock.settle()
+    assert [n.payload["service"] for n in notes] == ["notify.person2", "notify.person1"]
+    trace = [t.as_dict() for t in hub.rules.traces.for_rule("doc_parallel")][0]
+    assert trace["outcome"] == "finished", trace

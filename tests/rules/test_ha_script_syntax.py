@@ -1,0 +1,170 @@
+"""HA's script syntax beyond the documentation's happy path (the corpus file script_syntax.yaml has
+that): how ``parallel``, ``repeat: for_each``, ``wait_template`` and templated targets fail, are
+bounded, and behave across a restart."""
+
+from hub.core.events import CustomEvent
+from hub.testing import FakeScheduler
+
+from tests.rules.conftest import START, Home, RuleHub
+
+
+def go(rh, **data):
+    rh.hub.bus.publish(CustomEvent(rh.hub.now(), "go", data))
+
+
+def issues(rh) -> str:
+    return "\n".join(str(i) for i in rh.engine.issues)
+
+
+async def test_a_failing_parallel_branch_lets_the_others_finish_then_fails_the_run(rh):
+    rh.home.fail_on.add("switch.fan")
+    rh.write("""\
+- id: both
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - parallel:
+        - action: switch.turn_on
+          target: {entity_id: switch.fan}
+        - sequence:
+            - delay: 5
+            - action: switch.turn_off
+              target: {entity_id: switch.ac}
+    - action: light.turn_on
+      target: {entity_id: light.lamp}
+""")
+    await rh.start()
+    go(rh)
+    await rh.clock.advance(6)
+    assert [c[0] for c in rh.calls()] == ["switch.fan", "switch.ac"]  # the other branch still ran
+    trace = rh.traces("both")[0]
+    assert trace["outcome"] == "error" and "switch.fan" in trace["error"] and "relay did not answer" in trace["error"]
+    assert rh.calls("turn_on", "light.lamp") == []  # the step after the parallel one did not run
+
+
+async def test_for_each_bounds_and_a_templated_target_naming_a_missing_entity(rh):
+    rh.write("""\
+- id: too_many
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - repeat:
+        for_each: [a, b, c]
+        max_iterations: 2
+        sequence: [{log: "{{ repeat.item }}"}]
+- id: from_template
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - repeat:
+        for_each: "{{ trigger.event.data.names }}"
+        max_iterations: 2
+        sequence:
+          - action: switch.turn_on
+            target: {entity_id: "switch.{{ repeat.item }}"}
+- id: not_a_list
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - repeat:
+        for_each: "{{ 'fan' }}"
+        sequence: [{log: x}]
+""")
+    await rh.start()
+    assert "too_many.actions[0].repeat" in issues(rh) and "for_each has 3 items" in issues(rh)
+    go(rh, names=["fan", "nope"])
+    await rh.clock.settle()
+    trace = rh.traces("from_template")[0]
+    assert trace["outcome"] == "error" and "unknown entity 'switch.nope'" in trace["error"], trace
+    assert [c[0] for c in rh.calls("turn_on")] == ["switch.fan"]  # the first item ran
+    assert "for_each must be a list" in rh.traces("not_a_list")[0]["error"]
+    go(rh, names=["fan", "ac", "fan"])
+    await rh.clock.settle()
+    assert "above this repeat's limit of 2" in rh.traces("from_template")[-1]["error"]
+
+
+async def test_a_templated_target_the_service_does_not_apply_to(rh):
+    rh.write("""\
+- id: wrong_kind
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - action: light.turn_on
+      target: {entity_id: "{{ 'switch.fan' }}"}
+""")
+    await rh.start()
+    go(rh)
+    await rh.clock.settle()
+    assert "switch.fan is a switch: light.turn_on does not apply to it" in rh.traces("wrong_kind")[0]["error"]
+    assert rh.calls() == []
+
+
+async def test_wait_template_is_checked_at_load(rh):
+    rh.write("""\
+- id: plain_text
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - wait_template: "is_state('switch.fan', 'on')"
+- id: bad_syntax
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - wait_template: "{{ is_state('switch.fan', 'on') }"
+      timeout: 10
+- id: stray_key
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - wait_template: "{{ true }}"
+      time_out: 10
+""")
+    await rh.start()
+    text = issues(rh)
+    assert "plain_text.actions[0].wait_template" in text and "wait_template is a template" in text
+    assert "bad_syntax.actions[0].wait_template" in text
+    assert "stray_key.actions[0].time_out" in text
+    assert {r.id for r in rh.engine.rules.values() if r.rule is not None} == set()
+
+
+async def test_wait_template_sees_the_runs_variables_and_stops_at_timeout(rh):
+    rh.write("""\
+- id: waits
+  triggers: [{trigger: event, event_type: go}]
+  variables: {target: switch.fan}
+  actions:
+    - wait_template: "{{ is_state(target, 'on') }}"
+      timeout: 30
+      continue_on_timeout: false
+    - action: light.turn_on
+      target: {entity_id: light.lamp}
+""")
+    await rh.start()
+    go(rh)
+    await rh.clock.advance(31)
+    trace = rh.traces("waits")[0]
+    assert trace["outcome"] == "stopped" and trace["error"] == "wait_template timed out"
+    go(rh)
+    await rh.clock.advance(10)
+    await rh.hub.commands.call("switch.fan", "turn_on")
+    await rh.clock.settle()
+    assert rh.calls("turn_on", "light.lamp") == [("light.lamp", "turn_on", {})]
+
+
+async def test_a_run_paused_in_a_parallel_branch_is_not_resumed_after_a_restart(rh):
+    rh.write("""\
+- id: paused
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - delay: 10
+    - parallel:
+        - delay: 600
+        - delay: 300
+    - action: light.turn_on
+      target: {entity_id: light.lamp}
+""")
+    await rh.start()
+    go(rh)
+    await rh.clock.advance(60)  # in the parallel step: the place saved for the first delay is dropped
+    await rh.engine.flush()
+    await rh.stop()
+    again = RuleHub(rh.path, FakeScheduler(START + 120), Home())
+    await again.start()
+    try:
+        await again.clock.advance(3600)
+        assert again.calls() == []
+        assert again.traces("paused") == []
+    finally:
+        await again.stop()
