@@ -12,7 +12,7 @@ from typing import Any
 
 from hub.rules.context import RuleContext
 from hub.rules.expressions import ExpressionError
-from hub.rules.templates import compile_condition
+from hub.rules.templates import compile_condition, compile_template
 from hub.rules.model import (
     ExpressionCondition,
     LogicCondition,
@@ -53,6 +53,47 @@ def in_range(value: float | None, above: float | None, below: float | None) -> b
     if value is None:
         return False
     return (above is None or value > above) and (below is None or value < below)
+
+
+class NumericReader:
+    """What ``numeric_state`` compares, shared by the trigger and the condition: the state, an
+    attribute, or HA's ``value_template`` (with ``state`` as HA's state object), against bounds
+    that are numbers or other entities' states."""
+
+    def __init__(self, ctx: RuleContext, attribute: str | None, value_template: str | None,
+                 above: float | str | None, below: float | str | None) -> None:
+        self.states = ctx.hub.states
+        self.attribute = attribute
+        self.template = compile_template(value_template, ctx.functions) if value_template else None
+        self.above, self.below = above, below
+        self.fixed = not isinstance(above, str) and not isinstance(below, str)
+
+    def value(self, state: Any) -> float | None:
+        if state is None or not state.available:
+            return None
+        if self.template is not None:
+            view = {"entity_id": state.entity_id, "state": state.state, "attributes": dict(state.attributes)}
+            try:
+                return numeric(self.template.render({"state": view}))
+            except ExpressionError:
+                return None  # as in HA: a template that fails is not a number
+        return numeric(state.attributes.get(self.attribute) if self.attribute else state.value)
+
+    def _bound(self, bound: float | str | None) -> float | None | bool:
+        if not isinstance(bound, str):
+            return bound
+        state = self.states.get(bound)
+        value = numeric(state.value) if state is not None and state.available else None
+        return False if value is None else value  # False: the bound entity has no number now
+
+    def in_range(self, state: Any) -> bool:
+        value = self.value(state)
+        if self.fixed:
+            return in_range(value, self.above, self.below)  # type: ignore[arg-type]
+        above, below = self._bound(self.above), self._bound(self.below)
+        if above is False or below is False:
+            return False
+        return in_range(value, above, below)  # type: ignore[arg-type]
 
 
 class Condition:
@@ -111,14 +152,11 @@ class NumericCheck(Condition):
         self.entities = entity_list(cfg.entity_id)
         self.cfg = cfg
         self.ctx = ctx
+        self.reader = NumericReader(ctx, cfg.attribute, cfg.value_template, cfg.above, cfg.below)
 
     def test(self, env: dict) -> bool:
         for entity_id in self.entities:
-            state = self.ctx.hub.states.get(entity_id)
-            if state is None or not state.available:
-                return False
-            raw = state.attributes.get(self.cfg.attribute) if self.cfg.attribute else state.value
-            if not in_range(numeric(raw), self.cfg.above, self.cfg.below):
+            if not self.reader.in_range(self.ctx.hub.states.get(entity_id)):
                 return False
         return True
 

@@ -120,15 +120,30 @@ class StateTrigger(TriggerBase):
     _dur = field_validator("for_", mode="before")(classmethod(lambda cls, v: _duration_or_none(v)))
 
 
+def _bound_or_entity(value: Any) -> Any:
+    """HA's ``above``/``below``: a number, or an entity whose state is the number (an
+    ``input_number``, another sensor). A string that reads as a number is that number."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            if not re.fullmatch(r"[a-z0-9_]+\.[A-Za-z0-9_:.-]+", value.strip()):
+                raise ValueError(f"{value!r} is neither a number nor an entity id") from None
+            return value.strip()
+    return value
+
+
 class NumericStateTrigger(TriggerBase):
     trigger: Literal["numeric_state"]
     entity_id: EntityIds
     attribute: str | None = None
-    above: float | None = None
-    below: float | None = None
+    value_template: str | None = Field(default=None, max_length=MAX_TEXT)
+    above: float | str | None = None
+    below: float | str | None = None
     for_: float | None = Field(default=None, alias="for")
 
     _dur = field_validator("for_", mode="before")(classmethod(lambda cls, v: _duration_or_none(v)))
+    _bounds = field_validator("above", "below", mode="before")(classmethod(lambda cls, v: _bound_or_entity(v)))
 
     @model_validator(mode="after")
     def _bound(self) -> "NumericStateTrigger":
@@ -254,8 +269,11 @@ class NumericStateCondition(Strict):
     condition: Literal["numeric_state"]
     entity_id: EntityIds
     attribute: str | None = None
-    above: float | None = None
-    below: float | None = None
+    value_template: str | None = Field(default=None, max_length=MAX_TEXT)
+    above: float | str | None = None
+    below: float | str | None = None
+
+    _bounds = field_validator("above", "below", mode="before")(classmethod(lambda cls, v: _bound_or_entity(v)))
 
     @model_validator(mode="after")
     def _bound(self) -> "NumericStateCondition":

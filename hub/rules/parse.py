@@ -30,6 +30,8 @@ from hub.rules.model import (
     BUILTIN_TRIGGERS,
     COMMON_KEYS,
     MAX_TEXT,
+    NumericStateCondition,
+    NumericStateTrigger,
     ServiceAction,
     AvailabilityTrigger,
     CallAction,
@@ -285,6 +287,8 @@ class RuleParser:
                     self.fail(path + (unit,), str(exc))
         if isinstance(cfg, SunTrigger) and (self.ctx.hub.core.latitude is None or self.ctx.hub.core.longitude is None):
             self.fail(path, "sun triggers need hub.latitude and hub.longitude in configuration.yaml")
+        if isinstance(cfg, NumericStateTrigger):
+            self._numeric(path, cfg)
         if isinstance(cfg, TemplateTrigger):
             try:
                 compile_condition(cfg.value_template, self.ctx.functions)
@@ -336,6 +340,10 @@ class RuleParser:
             return self._expression(path + ("expression",), text_path, cfg.expression)
         if hasattr(cfg, "entity_id"):
             self.entities(path + ("entity_id",), entity_list(cfg.entity_id))
+        if isinstance(cfg, NumericStateCondition):
+            self._numeric(path, cfg)
+            if self.failed:
+                return None
         if isinstance(cfg, TimeCondition):
             for key in ("after", "before"):
                 if getattr(cfg, key):
@@ -349,6 +357,19 @@ class RuleParser:
         except ValueError as exc:
             self.fail(path, str(exc))
             return None
+
+    def _numeric(self, path: Path, cfg: Any) -> None:
+        """``numeric_state``: its bounds, and the entities that are bounds, and its value_template."""
+        for key in ("above", "below"):
+            if isinstance(getattr(cfg, key), str):
+                self.entities(path + (key,), [getattr(cfg, key)])
+        if cfg.value_template is not None:
+            if cfg.attribute is not None:
+                self.fail(path + ("value_template",), "give 'attribute' or 'value_template', not both")
+            try:
+                compile_template(cfg.value_template, self.ctx.functions)
+            except ExpressionError as exc:
+                self.fail(path + ("value_template",), str(exc))
 
     def _expression(self, path: Path, text_path: str, text: str) -> Condition | None:
         try:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from hub.core.events import CustomEvent, StateChanged
 from hub.core.state import State
 from hub.rules import sun
-from hub.rules.conditions import in_range, numeric, parse_clock
+from hub.rules.conditions import NumericReader, parse_clock
 from hub.rules.templates import compile_condition
 from hub.rules.model import (
     AvailabilityTrigger,
@@ -174,22 +174,17 @@ class NumericWatch(_ForTimers):
     def __init__(self, engine, key, trigger_id, fire, cfg: NumericStateTrigger) -> None:
         super().__init__(engine, key, trigger_id, fire)
         self.entities = entity_list(cfg.entity_id)
-        self.attribute = cfg.attribute
+        self.reader = NumericReader(engine.rules_ctx, cfg.attribute, cfg.value_template, cfg.above, cfg.below)
         self.above, self.below = cfg.above, cfg.below
         self.for_ = cfg.for_
 
-    def _value(self, state: State | None) -> float | None:
-        if state is None or not state.available:
-            return None
-        return numeric(state.attributes.get(self.attribute) if self.attribute else state.value)
-
     def on_state(self, event: StateChanged) -> None:
-        now_in = in_range(self._value(event.new_state), self.above, self.below)
+        now_in = self.reader.in_range(event.new_state)
         if not now_in:
             if self.for_ and event.entity_id in self.timers:
                 self.disarm(event.entity_id)
             return
-        if in_range(self._value(event.old_state), self.above, self.below):
+        if event.old_state is not None and self.reader.in_range(event.old_state):
             return  # it was already in range: crossing into it is what fires
         variables = self.variables(entity_id=event.entity_id, from_state=event.old_state, to_state=event.new_state,
                                    above=self.above, below=self.below,
@@ -201,12 +196,10 @@ class NumericWatch(_ForTimers):
             self.fire(variables)
 
     def still_holds(self, entity_id: str, held: Any) -> bool:
-        return in_range(self._value(self.engine.hub.states.get(entity_id)), self.above, self.below)
+        return self.reader.in_range(self.engine.hub.states.get(entity_id))
 
     def restore(self, entity_id: str, due: float, held: Any, variables: dict) -> None:
-        state = self.engine.hub.states.get(entity_id)
-        value = None if state is None else numeric(state.attributes.get(self.attribute) if self.attribute else state.value)
-        if in_range(value, self.above, self.below):
+        if self.reader.in_range(self.engine.hub.states.get(entity_id)):
             self.arm(entity_id, held, variables, due)
 
 

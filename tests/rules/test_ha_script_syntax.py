@@ -168,3 +168,84 @@ async def test_a_run_paused_in_a_parallel_branch_is_not_resumed_after_a_restart(
         assert again.traces("paused") == []
     finally:
         await again.stop()
+
+
+# --- numeric_state with value_template and entity bounds ---------------------------------------
+# From https://www.home-assistant.io/docs/automation/trigger/#numeric-state-trigger ("value_template"
+# with the state object, and "above"/"below" naming an input_number or another sensor) and
+# https://www.home-assistant.io/docs/scripts/conditions/#numeric-state-condition.
+
+async def test_numeric_state_trigger_with_value_template_and_an_entity_as_bound(rh):
+    rh.write("""\
+- id: attribute_by_template
+  triggers:
+    - trigger: numeric_state
+      entity_id: sensor.temp
+      value_template: "{{ state.attributes.battery }}"
+      below: 25
+  actions:
+    - action: switch.turn_on
+      target: {entity_id: switch.fan}
+- id: power_above_temp
+  triggers:
+    - trigger: numeric_state
+      entity_id: sensor.power
+      above: sensor.temp
+  conditions:
+    - condition: numeric_state
+      entity_id: sensor.temp
+      value_template: "{{ state.state | float(0) * 10 }}"
+      below: sensor.power
+  actions:
+    - action: switch.turn_on
+      target: {entity_id: switch.ac}
+""")
+    await rh.start()
+    assert rh.engine.issues == []
+    rh.home.set("temp", 20.0, battery=40)
+    rh.home.set("temp", 20.0, battery=30)
+    await rh.clock.settle()
+    assert rh.calls("turn_on", "switch.fan") == []
+    rh.home.set("temp", 20.0, battery=20)  # crosses below 25
+    await rh.clock.settle()
+    assert len(rh.calls("turn_on", "switch.fan")) == 1
+    rh.home.set("power", 10.0)
+    await rh.clock.settle()
+    rh.home.set("power", 150.0)  # above sensor.temp (20), and temp*10=200 is not below 150: the condition stops it
+    await rh.clock.settle()
+    assert rh.calls("turn_on", "switch.ac") == []
+    rh.home.set("power", 10.0)
+    await rh.clock.settle()
+    rh.home.set("power", 250.0)  # crosses above 20 again, and now 200 < 250
+    await rh.clock.settle()
+    assert len(rh.calls("turn_on", "switch.ac")) == 1
+
+
+async def test_numeric_state_bounds_and_templates_are_checked_at_load(rh):
+    rh.write("""\
+- id: unknown_bound
+  triggers:
+    - trigger: numeric_state
+      entity_id: sensor.temp
+      above: sensor.nope
+  actions: [{log: x}]
+- id: not_a_bound
+  triggers:
+    - trigger: numeric_state
+      entity_id: sensor.temp
+      above: "warm"
+  actions: [{log: x}]
+- id: bad_template
+  triggers: [{trigger: event, event_type: go}]
+  conditions:
+    - condition: numeric_state
+      entity_id: sensor.temp
+      value_template: "{{ state.attributes.battery | }}"
+      below: 10
+  actions: [{log: x}]
+""")
+    await rh.start()
+    text = issues(rh)
+    assert "unknown_bound.triggers[0].above" in text and "sensor.nope" in text
+    assert "'warm' is neither a number nor an entity id" in text
+    assert "bad_template.conditions[0].value_template" in text
