@@ -170,16 +170,22 @@ class _Reader:
         return sorted(p for p in folder.rglob("*.yaml")
                       if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
-    def resolve(self, value: Any, depth: int = 0) -> Any:
-        """``value`` with nested ``!include*`` replaced by what they name."""
+    def resolve(self, value: Any, depth: int = 0, memo: dict | None = None) -> Any:
+        """``value`` with nested ``!include*`` replaced by what they name. A mapping or list shared
+        through YAML aliases is resolved once and stays shared (a "billion laughs" file stays small)."""
+        memo = {} if memo is None else memo
         if isinstance(value, Include):
             if depth >= MAX_INCLUDE_DEPTH:
                 raise UnusableInput(f"{value.base}: line {value.line}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
             return self.resolve(self._include(value), depth + 1)
-        if isinstance(value, dict):
-            return {k: self.resolve(v, depth) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.resolve(v, depth) for v in value]
+        if isinstance(value, (dict, list)):
+            if id(value) not in memo:
+                memo[id(value)] = out = {} if isinstance(value, dict) else []
+                if isinstance(value, dict):
+                    out.update({k: self.resolve(v, depth, memo) for k, v in value.items()})
+                else:
+                    out.extend(self.resolve(v, depth, memo) for v in value)
+            return memo[id(value)]
         return value
 
     def _include(self, inc: Include) -> Any:
@@ -379,10 +385,6 @@ class Settler:
 
 def _is_template(text: str) -> bool:
     return "{{" in text or "{%" in text
-
-
-def _ids_in(text: str) -> list[str]:
-    return [piece.strip() for piece in text.split(",") if _ENTITY_RE.match(piece.strip())]
 
 
 def entity_refs(raw: Any) -> set[str]:

@@ -336,3 +336,18 @@ def test_import_into_a_running_hub_reloads_it(ha, tmp_path):
         assert status["door_locked_at_night"] == "on" and status["1700000000005"] == "error"
     finally:
         hub.stop()
+
+
+def test_nested_yaml_aliases_are_refused_not_expanded(tmp_path, data):
+    """A "billion laughs" automation (9^11 uses of one list through nested aliases): the import and
+    the hub's own loader refuse it as too large instead of walking every use."""
+    lines = ["- id: laughs", "  trigger: {platform: event, event_type: x}", "  action: [{event: y}]",
+             '  variables:', '    a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"    a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 12)]
+    folder = tmp_path / "ha"
+    folder.mkdir()
+    (folder / "automations.yaml").write_text("\n".join(lines) + "\n")
+    result = hub_cli(data, str(folder), "--no-input")
+    assert result.exit_code == 1 and "the rule is too large" in result.output, result.output
+    check = CliRunner().invoke(main, ["--data", str(data), "rules", "check", "--url", "http://127.0.0.1:9"])
+    assert check.exit_code == 1 and "laughs" in check.output and "too large" in check.output, check.output
