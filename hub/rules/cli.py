@@ -219,9 +219,12 @@ def import_ha(ctx, path, map_file, write_map, ask, use_secrets, dry_run, only_va
 
     from hub.client import ClientError
     from hub.rules import ha_import as ha
-    from hub.rules.loader import load_rules
+    from hub.rules.context import RuleContext
+    from hub.rules.loader import examples_in_use, load_rules
 
     cli = _cli()
+    if not path.exists():  # before the hub's plugins are loaded: that takes a while
+        cli.fail(f"{path}: no such folder", 2)
     client, running = ctx.client(), True
     try:
         entities, devices = client.request("GET", "/api/entities"), client.request("GET", "/api/devices")
@@ -230,11 +233,14 @@ def import_ha(ctx, path, map_file, write_map, ask, use_secrets, dry_run, only_va
             cli.fail(str(exc))
         entities = devices = None
         running = False
-    rules_ctx, hub = rules_context(ctx.data, config_path, devices, entities)
+    _, hub = rules_context(ctx.data, config_path, devices, entities)
     hub_ids = sorted(e.entity_id for e in hub.entities)
     asking = sys.stdin.isatty() if ask is None else ask
     options = ha.Options(use_secrets=use_secrets, dry_run=dry_run or write_map is not None, only_valid=only_valid,
-                         force=force, ask=_ask_entity(hub_ids) if asking and map_file is None else None)
+                         force=force, ask=_ask_entity(hub_ids) if asking and not map_file and not write_map else None)
+    if not hub_ids:
+        click.secho(f"the hub has no entities yet (none running, none recorded in {ctx.data}): every entity id "
+                    "will be unknown; start the hub once with its devices first", fg="yellow")
     try:
         options.mapping = ha.read_map(map_file) if map_file else None
         prepared = ha.prepare(path, hub_ids, options)
@@ -244,17 +250,21 @@ def import_ha(ctx, path, map_file, write_map, ask, use_secrets, dry_run, only_va
     embedded = not hub.config_path.exists()
 
     def load(folder: Path):
-        rctx = type(rules_ctx).for_hub(hub)
+        rctx = RuleContext.for_hub(hub)  # a fresh one each time: loading stores scripts and scenes on it
         loaded, issues = load_rules(rctx, folder, embedded=embedded)
         return rctx, loaded, issues
 
     header = (f"# Imported from Home Assistant ({Path(path).resolve()}) by `hub rules import` on "
               f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.\n# Importing again replaces this file: "
               "move what you change by hand to another file.\n")
+    examples = examples_in_use(config_dir, embedded=embedded)
     result = ha.run(*prepared, config_dir, load, options, header)
     if write_map is not None:
-        write_map.write_text(ha.map_template(result.unknown, hub_ids, result.mapping), encoding="utf-8")
-    _import_report(result, hub_ids, checked="by the running hub's entities" if running else f"against {ctx.data}")
+        try:
+            write_map.write_text(ha.map_template(result.unknown, hub_ids, result.mapping), encoding="utf-8")
+        except OSError as exc:
+            cli.fail(f"{write_map}: cannot write the map: {exc}", 2)
+    _import_report(result, checked="by the running hub's entities" if running else f"against {ctx.data}")
     if write_map is not None:
         click.echo(f"map to fill in: {write_map} ({len(result.unknown)} entity ids); nothing else written")
     elif dry_run:
@@ -262,6 +272,9 @@ def import_ha(ctx, path, map_file, write_map, ask, use_secrets, dry_run, only_va
     else:
         for file in result.written:
             click.echo(f"wrote {file}")
+        if examples and any(f.parent.name == "automations" for f in result.written):
+            click.echo("note: the packaged example rules no longer run now that a rule file exists "
+                       "(docs/rules.md, 'Where rules live')")
         if running and result.written:
             try:
                 answer = client.request("POST", "/api/rules/reload")
@@ -295,7 +308,7 @@ def _ask_entity(hub_ids: list[str]):
     return ask
 
 
-def _import_report(result, hub_ids: list[str], checked: str) -> None:
+def _import_report(result, checked: str) -> None:
     cli, scrub = _cli(), result.scrub
     rows = [[item.name, item.kind, item.where, item.status, "yes" if item.written else "no",
              scrub("\n".join(item.notes + item.reasons))] for item in result.items]

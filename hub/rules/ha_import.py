@@ -150,7 +150,7 @@ class Item:
 
     @property
     def where(self) -> str:
-        return f"{self.file.name}:{self.line}" if self.line else self.file.name
+        return f"{self.file}:{self.line}" if self.line else str(self.file)
 
 
 class _Reader:
@@ -275,6 +275,7 @@ def read_folder(path: Path) -> HaFolder:
         for file, value, line_of in entries:
             for key, raw, where, line in reader.located(value, file, line_of, named=kind == "script"):
                 raw = reader.resolve(raw)
+                where = where.relative_to(folder) if where.is_relative_to(folder) else where
                 if kind == "script":
                     found.scripts.append(Item("script", str(key), raw, where, line))
                 elif kind == "scene":
@@ -702,6 +703,8 @@ def run(ha: HaFolder, settler: Settler, unknown: dict, mapping: dict, config_dir
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp_file = dest.with_suffix(".yaml.tmp")
             tmp_file.write_text(text, encoding="utf-8")
+            if settler.values:  # it holds secrets (--secrets): as private as HA's secrets.yaml
+                tmp_file.chmod(0o600)
             tmp_file.replace(dest)
             written.append(dest)
         for source, rel, action in blueprints:
