@@ -69,8 +69,12 @@ class EnvVar:
 class Include:
     tag: str
     path: str
-    base: Path  # the folder of the file that holds the tag
+    file: Path  # the file that holds the tag: a path is relative to its folder
     line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ class _HaLoader(yaml.SafeLoader):
     """HA's tags read as markers (``Include`` is resolved later, only where an import needs it: a
     ``sensor: !include`` elsewhere in configuration.yaml is never opened)."""
 
-    base: Path = Path(".")
+    file: Path = Path("configuration.yaml")
 
 
 def _scalar(loader, node) -> str:
@@ -91,7 +95,7 @@ def _scalar(loader, node) -> str:
 
 def _construct_include(loader, tag_suffix, node):
     tag = "!" + tag_suffix
-    return Include(tag, _scalar(loader, node), loader.base, node.start_mark.line + 1)
+    return Include(tag, _scalar(loader, node), loader.file, node.start_mark.line + 1)
 
 
 _HaLoader.add_constructor("!secret", lambda l, n: Secret(_scalar(l, n)))
@@ -112,7 +116,7 @@ def read_ha_yaml(path: Path) -> tuple[Any, Callable[[Any], int | None]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise UnusableInput(f"{path}: cannot read it: {exc}") from None
     loader = _HaLoader(text)
-    loader.base = path.parent
+    loader.file = path
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
@@ -158,11 +162,11 @@ class _Reader:
         self.folder = folder.resolve()
 
     def _target(self, inc: Include) -> Path:
-        target = (inc.base / inc.path).resolve()
+        target = (inc.file.parent / inc.path).resolve()
         if not target.is_relative_to(self.folder):
-            raise UnusableInput(f"{inc.base}: line {inc.line}: {inc.tag} {inc.path} leaves {self.folder}")
+            raise UnusableInput(f"{inc.where}: {inc.tag} {inc.path} leaves {self.folder}")
         if not target.exists():
-            raise UnusableInput(f"{inc.base}: line {inc.line}: {inc.tag} {inc.path}: no such file or folder")
+            raise UnusableInput(f"{inc.where}: {inc.tag} {inc.path}: no such file or folder")
         return target
 
     def _dir_files(self, folder: Path) -> list[Path]:
@@ -176,7 +180,7 @@ class _Reader:
         memo = {} if memo is None else memo
         if isinstance(value, Include):
             if depth >= MAX_INCLUDE_DEPTH:
-                raise UnusableInput(f"{value.base}: line {value.line}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
+                raise UnusableInput(f"{value.where}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
             return self.resolve(self._include(value), depth + 1)
         if isinstance(value, (dict, list)):
             if id(value) not in memo:
@@ -207,20 +211,22 @@ class _Reader:
         return merged
 
     def located(self, value: Any, file: Path, line_of: Callable[[Any], int | None], *, named: bool,
-                own_line: int | None = None) -> list[tuple[Any, Any, Path, int | None]]:
+                own_line: int | None = None, depth: int = 0) -> list[tuple[Any, Any, Path, int | None]]:
         """(key or index, item, file, line) of a list (``named``: a mapping) that may be, or hold, an
         include: each item keeps the file and line it was written at."""
         if isinstance(value, Include):
+            if depth >= MAX_INCLUDE_DEPTH:  # a file that includes itself
+                raise UnusableInput(f"{value.where}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
             target = self._target(value)
             if value.tag == "!include":
-                return self.located(*_pair(read_ha_yaml(target), target), named=named)
+                return self.located(*_pair(read_ha_yaml(target), target), named=named, depth=depth + 1)
             found = []
             for p in self._dir_files(target):
                 data, lines = read_ha_yaml(p)
                 if value.tag in ("!include_dir_list", "!include_dir_named"):
                     found.append((p.stem, data, p, 1))
                 else:
-                    found += self.located(data, p, lines, named=named)
+                    found += self.located(data, p, lines, named=named, depth=depth + 1)
             return found
         if named and isinstance(value, dict):
             return [(k, v, file, line_of(k) or own_line) for k, v in value.items()]

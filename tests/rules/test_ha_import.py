@@ -300,6 +300,13 @@ def test_unusable_input_exits_2_naming_file_and_line(ha, data, tmp_path):
     (ha / "automations" / "night.yaml").write_text("- id: x\n  trigger: [\n")
     result = hub_cli(data, str(ha))
     assert result.exit_code == 2 and f"{ha / 'automations' / 'night.yaml'}:3: invalid YAML" in result.output
+    (ha / "configuration.yaml").write_text("automation: !include ../elsewhere/automations.yaml\n")
+    result = hub_cli(data, str(ha))
+    assert result.exit_code == 2 and f"{ha / 'configuration.yaml'}:1: !include ../elsewhere" in result.output
+    (ha / "configuration.yaml").write_text("automation: !include loop.yaml\n")
+    (ha / "loop.yaml").write_text("!include loop.yaml\n")  # includes itself
+    result = hub_cli(data, str(ha))
+    assert result.exit_code == 2 and "includes nested deeper than" in result.output
 
 
 def test_a_single_automations_file_and_templates_whole_ids_only(tmp_path, data):
