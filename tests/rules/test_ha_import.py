@@ -8,7 +8,6 @@ real ``hub run`` that then lists the rules."""
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
@@ -358,3 +357,29 @@ def test_nested_yaml_aliases_are_refused_not_expanded(tmp_path, data):
     assert result.exit_code == 1 and "the rule is too large" in result.output, result.output
     check = CliRunner().invoke(main, ["--data", str(data), "rules", "check", "--url", "http://127.0.0.1:9"])
     assert check.exit_code == 1 and "laughs" in check.output and "too large" in check.output, check.output
+
+
+def test_env_var_and_unknown_tags_are_reported_per_automation(tmp_path, data):
+    folder = tmp_path / "ha"
+    folder.mkdir()
+    (folder / "automations.yaml").write_text(textwrap.dedent("""\
+        - id: env
+          triggers: [{trigger: webhook, webhook_id: !env_var HOOK_ID}]
+          actions: [{action: switch.toggle, target: {entity_id: switch.smart_plug}}]
+        - id: odd
+          triggers: [{trigger: event, event_type: !custom x}]
+          actions: []
+        - id: fine
+          triggers: [{trigger: event, event_type: x}]
+          actions: [{action: switch.toggle, target: {entity_id: switch.smart_plug}}]
+        """))
+    out = hub_cli(data, str(folder), "--no-input", "--dry-run").output
+    table = rows(out)
+    assert "uses !env_var HOOK_ID: pass --secrets" in table["env"] and "not imported" in table["env"]
+    assert "uses the YAML tag !custom" in table["odd"]
+    assert "not loaded" not in table["fine"] and "loaded" in table["fine"]
+    result = CliRunner().invoke(main, ["--data", str(data), "rules", "import", str(folder), "--no-input", "--secrets",
+                                       "--url", "http://127.0.0.1:9"], env={"COLUMNS": "250", "HOOK_ID": "hook-0123456789"})
+    assert "hook-0123456789" not in result.output and "not loaded" not in rows(result.output)["env"]
+    written = (data / "automations" / "ha_import.yaml")
+    assert "hook-0123456789" in written.read_text() and written.stat().st_mode & 0o077 == 0
