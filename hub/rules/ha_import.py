@@ -552,26 +552,22 @@ def blueprint_actions(plan: Plan, config_dir: Path, force: bool) -> list[tuple[P
     return actions
 
 
-def stage(config_dir: Path, staging: Path, plan: Plan, force: bool) -> dict[Path, Path]:
-    """The hub's configuration folder as it will be after the import, in ``staging``: returns each
-    import file's staged path -> its real destination."""
+def stage(config_dir: Path, staging: Path, plan: Plan, force: bool) -> None:
+    """The hub's configuration folder as it will be after the import, in ``staging``."""
     for part in CONFIG_PARTS:
         src = config_dir / part
         if src.is_dir():
             shutil.copytree(src, staging / part, symlinks=False, dirs_exist_ok=True)
         elif src.is_file():
             shutil.copy2(src, staging / part)
-    written: dict[Path, Path] = {}
     for rel, text in plan.files().items():
         (staging / rel).parent.mkdir(parents=True, exist_ok=True)
         (staging / rel).write_text(text, encoding="utf-8")
-        written[staging / rel] = config_dir / rel
     for source, rel, action in blueprint_actions(plan, config_dir, force):
         if action in ("copied", "replaced"):
             target = staging / BLUEPRINT_DIR / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    return written
 
 
 def _owns(key: str | None, name: str) -> bool:
