@@ -317,6 +317,8 @@ def test_a_single_automations_file_and_templates_whole_ids_only(tmp_path, data):
     assert rewrite(raw, {"light.kitchen": "light.living_room"}) == {
         "value_template": "{{ is_state('light.living_room', 'on') and states.light.kitchen_2.state == 'on' }}",
         "entity_id": "light.living_room, light.kitchen_2"}
+    assert rewrite({"target": {"device_id": ["8f3e21aa", "other"]}}, {"8f3e21aa": "demo:plug"}) == \
+        {"target": {"device_id": ["demo:plug", "other"]}}  # a map may name HA's device ids too
     single = tmp_path / "automations.yaml"
     single.write_text(MANUAL)
     result = hub_cli(data, str(single), "--no-input")
