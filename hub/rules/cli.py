@@ -310,7 +310,7 @@ def _ask_entity(hub_ids: list[str]):
 
 def _import_report(result, checked: str) -> None:
     cli, scrub = _cli(), result.scrub
-    rows = [[item.name, item.kind, item.where, item.status, "yes" if item.written else "no",
+    rows = [[item.label, item.kind, item.where, item.status, "yes" if item.written else "no",
              scrub("\n".join(item.notes + item.reasons))] for item in result.items]
     rows += [[str(rel), "blueprint", f"blueprints/automation/{rel}", action,
               "yes" if action in ("copied", "replaced") and result.written else "no", ""]

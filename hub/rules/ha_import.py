@@ -156,6 +156,12 @@ class Item:
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line else str(self.file)
 
+    @property
+    def label(self) -> str:
+        """What the report calls it: a scene made in HA's editor has a number for id, and a name."""
+        name = self.raw.get("name") if self.kind == "scene" and isinstance(self.raw, dict) else None
+        return f"{name} ({self.name})" if name and str(name) != self.name else self.name
+
 
 class _Reader:
     def __init__(self, folder: Path) -> None:
