@@ -28,16 +28,23 @@ def _declared(inputs: Any) -> dict[str, Any]:
     return found
 
 
-def _fill(value: Any, values: dict[str, Any], unknown: list[BlueprintInput]) -> Any:
+def _fill(value: Any, values: dict[str, Any], unknown: list[BlueprintInput], memo: dict | None = None) -> Any:
+    # memo: what YAML aliases share is filled once and stays shared, so nested aliases cost their
+    # size in the file, not every use (the rule parser's size limit counts the uses).
+    memo = {} if memo is None else memo
     if isinstance(value, BlueprintInput):
         if value.name not in values:
             unknown.append(value)
             return None
         return values[value.name]
-    if isinstance(value, dict):
-        return {k: _fill(v, values, unknown) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fill(v, values, unknown) for v in value]
+    if isinstance(value, (dict, list)):
+        if id(value) not in memo:
+            memo[id(value)] = out = {} if isinstance(value, dict) else []
+            if isinstance(value, dict):
+                out.update({k: _fill(v, values, unknown, memo) for k, v in value.items()})
+            else:
+                out.extend(_fill(v, values, unknown, memo) for v in value)
+        return memo[id(value)]
     return value
 
 
@@ -98,16 +105,19 @@ def expand(config_dir: Path, raw: dict, doc: Any, at: tuple) -> dict | None:
     return body
 
 
-def stray_inputs(value: Any, path: tuple) -> list[tuple[tuple, str]]:
+def stray_inputs(value: Any, path: tuple, seen: set[int] | None = None) -> list[tuple[tuple, str]]:
     """Where an ``!input`` sits in a rule that uses no blueprint: (path, name) for each, so the
-    rule is refused with what was wrong rather than a type error on the placeholder."""
+    rule is refused with what was wrong rather than a type error on the placeholder. A mapping or
+    list shared through YAML aliases is looked at once: walking each use of nested aliases ("billion
+    laughs") hung the loader before the rule-size check could refuse the rule."""
+    seen = set() if seen is None else seen
     if isinstance(value, BlueprintInput):
         return [(path, value.name)]
-    if isinstance(value, dict):
-        return [hit for k, v in value.items() for hit in stray_inputs(v, path + (k,))]
-    if isinstance(value, list):
-        return [hit for i, v in enumerate(value) for hit in stray_inputs(v, path + (i,))]
-    return []
+    if not isinstance(value, (dict, list)) or id(value) in seen:
+        return []
+    seen.add(id(value))
+    pairs = value.items() if isinstance(value, dict) else enumerate(value)
+    return [hit for k, v in pairs for hit in stray_inputs(v, path + (k,), seen)]
 
 
 def refuse_stray_inputs(raw: Any, doc: Any, at: tuple) -> bool:

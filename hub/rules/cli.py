@@ -194,21 +194,167 @@ def trace(ctx, rule_id: str, last: int, as_json: bool) -> None:
             click.echo(f"  {s['path']} {s['action']} {s['duration_ms']} ms: {detail}")
 
 
+@rules.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--map", "map_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML 'ha_entity_id: hub_entity_id' lines: rewrites them everywhere, templates included.")
+@click.option("--write-map", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a map to fill in (unknown ids, best guesses as comments); writes nothing else.")
+@click.option("--input/--no-input", "ask", default=None,
+              help="Ask what each unknown entity id becomes (default: when standard input is a terminal "
+                   "and no --map is given).")
+@click.option("--secrets", "use_secrets", is_flag=True,
+              help="Resolve !secret from Home Assistant's secrets.yaml (and !env_var); the values are written "
+                   "into the imported files.")
+@click.option("--dry-run", is_flag=True, help="Check and report only.")
+@click.option("--only-valid", is_flag=True, help="Write only what loads (the rest is still listed).")
+@click.option("--force", is_flag=True, help="Replace a different blueprint of the same name.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
+@_common
+def import_ha(ctx, path, map_file, write_map, ask, use_secrets, dry_run, only_valid, force, config_path) -> None:
+    """Import a Home Assistant configuration folder (or its automations.yaml): automations, scripts,
+    scenes and automation blueprints, checked as the hub will load them. Exit 1 if any does not load,
+    2 if the input cannot be read."""
+    from datetime import datetime, timezone
+
+    from hub.client import ClientError
+    from hub.rules import ha_import as ha
+    from hub.rules.context import RuleContext
+    from hub.rules.loader import examples_in_use, load_rules
+
+    cli = _cli()
+    if not path.exists():  # before the hub's plugins are loaded: that takes a while
+        cli.fail(f"{path}: no such folder", 2)
+    client, running = ctx.client(), True
+    try:
+        entities, devices = client.request("GET", "/api/entities"), client.request("GET", "/api/devices")
+    except ClientError as exc:
+        if exc.status is not None:
+            cli.fail(str(exc))
+        entities = devices = None
+        running = False
+    _, hub = rules_context(ctx.data, config_path, devices, entities)
+    hub_ids = sorted(e.entity_id for e in hub.entities)
+    asking = sys.stdin.isatty() if ask is None else ask
+    options = ha.Options(use_secrets=use_secrets, dry_run=dry_run or write_map is not None, only_valid=only_valid,
+                         force=force, ask=_ask_entity(hub_ids) if asking and not map_file and not write_map else None)
+    if not hub_ids:
+        click.secho(f"the hub has no entities yet (none running, none recorded in {ctx.data}): every entity id "
+                    "will be unknown; start the hub once with its devices first", fg="yellow")
+    try:
+        options.mapping = ha.read_map(map_file) if map_file else None
+        prepared = ha.prepare(path, hub_ids, options)
+    except ha.UnusableInput as exc:
+        cli.fail(str(exc), 2)
+    config_dir = hub.config_path.parent
+    embedded = not hub.config_path.exists()
+
+    def load(folder: Path):
+        rctx = RuleContext.for_hub(hub)  # a fresh one each time: loading stores scripts and scenes on it
+        loaded, issues = load_rules(rctx, folder, embedded=embedded)
+        return rctx, loaded, issues
+
+    header = (f"# Imported from Home Assistant ({Path(path).resolve()}) by `hub rules import` on "
+              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.\n# Importing again replaces this file: "
+              "move what you change by hand to another file.\n")
+    examples = examples_in_use(config_dir, embedded=embedded)
+    result = ha.run(*prepared, config_dir, load, options, header)
+    if write_map is not None:
+        try:
+            write_map.write_text(ha.map_template(result.unknown, hub_ids, result.mapping), encoding="utf-8")
+        except OSError as exc:
+            cli.fail(f"{write_map}: cannot write the map: {exc}", 2)
+    _import_report(result, checked="by the running hub's entities" if running else f"against {ctx.data}")
+    if write_map is not None:
+        click.echo(f"map to fill in: {write_map} ({len(result.unknown)} entity ids); nothing else written")
+    elif dry_run:
+        click.echo("dry run: nothing written")
+    else:
+        for file in result.written:
+            click.echo(f"wrote {file}")
+        if examples and any(f.parent.name == "automations" for f in result.written):
+            click.echo("note: the packaged example rules no longer run now that a rule file exists "
+                       "(docs/rules.md, 'Where rules live')")
+        if running and result.written:
+            try:
+                answer = client.request("POST", "/api/rules/reload")
+                click.echo("hub reloaded: " + "; ".join(f"{k} {', '.join(answer[k])}" for k in
+                                                        ("added", "changed", "removed") if answer.get(k))
+                           + f" ({len(answer.get('issues', []))} problem(s))")
+            except ClientError as exc:
+                click.secho(f"the hub did not reload: {exc}", fg="red")
+    sys.exit(0 if result.ok else 1)
+
+
+def _ask_entity(hub_ids: list[str]):
+    def ask(ha_id: str, used_by: list[str], guesses: list[str]) -> str | None:
+        click.echo(f"\n{ha_id} (used by {', '.join(used_by)}) is not on this hub:")
+        for n, guess in enumerate(guesses, 1):
+            click.echo(f"  {n}) {guess}")
+        click.echo("  0) leave as is\n  or type one of the hub's entity ids")
+
+        def choice(text: str) -> str | None:
+            text = text.strip()
+            if text in ("", "0"):
+                return None
+            if text.isdigit() and 1 <= int(text) <= len(guesses):
+                return guesses[int(text) - 1]
+            if text in hub_ids:
+                return text
+            raise click.BadParameter(f"{text!r} is neither a number above nor one of the hub's entity ids")
+
+        return click.prompt("choice", default="0", value_proc=choice, show_default=True)
+
+    return ask
+
+
+def _import_report(result, checked: str) -> None:
+    cli, scrub = _cli(), result.scrub
+    rows = [[item.label, item.kind, item.where, item.status, "yes" if item.written else "no",
+             scrub("\n".join(item.notes + item.reasons))] for item in result.items]
+    rows += [[str(rel), "blueprint", f"blueprints/automation/{rel}", action,
+              "yes" if action in ("copied", "replaced") and result.written else "no", ""]
+             for _, rel, action in result.blueprints]
+    cli.table(f"Home Assistant import (checked {checked})", ["name", "kind", "from", "result", "written", "why"], rows)
+    left = sorted(set(result.unknown) - set(result.mapping))
+    if left:
+        click.secho(f"{len(left)} Home Assistant entity id(s) not on this hub, left as they are: {', '.join(left)}"
+                    " (map them with --map FILE; --write-map FILE writes one to fill in)", fg="yellow")
+    if result.mapping:
+        click.echo("mapped: " + ", ".join(f"{k} -> {v}" for k, v in sorted(result.mapping.items())))
+    loaded = sum(1 for i in result.items if i.status == "loaded")
+    click.echo(f"{loaded} of {len(result.items)} loaded")
+
+
 def offline_check(data_dir: Path, config_path: Path | None):
     """Check rules as the hub would, without running it: its configuration, the plugins' rule
     types, and the devices and entities it recorded last time it ran."""
+    from hub.rules.loader import load_rules
+
+    ctx, hub = rules_context(data_dir, config_path)
+    _, issues = load_rules(ctx, hub.config_path.parent, embedded=not hub.config_path.exists())
+    return issues
+
+
+def rules_context(data_dir: Path, config_path: Path | None, devices: list[dict] | None = None,
+                  entities: list[dict] | None = None):
+    """(RuleContext, Hub) that checks rules as the hub would without running one: its configuration,
+    the plugins' rule types, and the devices and entities given (a running hub's) or else those it
+    recorded in the data directory last time it ran."""
     import logging
 
     from hub.context import PluginContext
     from hub.rules.context import RuleContext
-    from hub.rules.loader import load_rules
     from hub.runtime import Hub
     from hub.store import Store
 
     logging.disable(logging.CRITICAL)
     hub = Hub(data_dir, config_path=config_path)
     hub.load_configuration()
-    if (hub.data_dir / "hub.db").exists():
+    if entities is not None:
+        hub.devices.load(devices or [])
+        hub.entities.load(entities)
+    elif (hub.data_dir / "hub.db").exists():
         store = Store(hub.data_dir)
         try:
             hub.devices.load(store.load_devices())
@@ -217,5 +363,4 @@ def offline_check(data_dir: Path, config_path: Path | None):
             store.close()
     for name in hub.plugins.loaded():
         hub.register_rule_types(name, PluginContext(hub, name, hub.config.plugin_configs.get(name)))
-    _, issues = load_rules(RuleContext.for_hub(hub), hub.config_path.parent, embedded=not hub.config_path.exists())
-    return issues
+    return RuleContext.for_hub(hub), hub
