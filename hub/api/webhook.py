@@ -4,7 +4,9 @@ probed. The body is read up to a small bound: a webhook carries a few fields, no
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Request
@@ -13,6 +15,7 @@ from fastapi.responses import Response
 MAX_WEBHOOK_BYTES = 64 * 1024
 
 router = APIRouter(prefix="/api")
+log = logging.getLogger("hub.rules")
 
 
 async def _body(request: Request) -> bytes:
@@ -25,12 +28,34 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/webhook/{webhook_id}", summary="Fire a rule's webhook trigger")
+def is_local(host: str | None) -> bool:
+    """HA's ``local_only``: loopback, private and link-local addresses (a hub behind a reverse
+    proxy sees the proxy's address, so such a proxy must do its own filtering)."""
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+@router.api_route("/webhook/{webhook_id}", methods=["POST", "PUT", "GET", "HEAD"], summary="Fire a rule's webhook trigger")
 async def webhook(webhook_id: str, request: Request) -> Response:
     engine = getattr(request.app.state.hub, "rules", None)  # None: the hub runs without rules
     watches = list(getattr(engine, "webhooks", {}).get(webhook_id, ())) if engine is not None else []
     if not watches:
         raise HTTPException(404, "Not Found")
+    method = request.method.upper()
+    watches = [w for w in watches if method in w.allowed_methods]
+    if not watches:
+        raise HTTPException(405, f"this webhook does not take {method} (its trigger's allowed_methods)")
+    local = is_local(request.client.host if request.client else None)
+    remote_refused = [w for w in watches if w.local_only and not local]
+    if remote_refused:
+        # as in HA: logged and answered 200, so a remote caller learns nothing about local webhooks
+        log.warning("webhook: a request from %s for a local_only webhook was ignored", request.client.host if request.client else "?")
+        watches = [w for w in watches if w not in remote_refused]
     body = await _body(request)
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     payload, data = None, {}

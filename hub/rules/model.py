@@ -217,6 +217,9 @@ class TemplateTrigger(TriggerBase):
 class WebhookTrigger(TriggerBase):
     trigger: Literal["webhook"]
     webhook_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.~-]+$")
+    # HA's defaults: POST and PUT, and only from the local network (loopback, private, link-local)
+    allowed_methods: list[Literal["POST", "PUT", "GET", "HEAD"]] = Field(default_factory=lambda: ["POST", "PUT"], min_length=1)
+    local_only: bool = True
 
 
 class HomeAssistantTrigger(TriggerBase):
@@ -493,3 +496,5 @@ class RuleHead(Strict):
     enabled: bool = True
     initial_state: bool | None = None  # Home Assistant's name for 'enabled' at start-up
     variables: dict[str, Any] = Field(default_factory=dict)
+    # HA's editor writes ``trace: {stored_traces: 5}``: accepted; the hub's trace log has its own bound
+    trace: dict[str, Any] | None = None

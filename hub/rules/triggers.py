@@ -379,6 +379,8 @@ class WebhookWatch(Watch):
     def __init__(self, engine, key, trigger_id, fire, cfg: WebhookTrigger) -> None:
         super().__init__(engine, key, trigger_id, fire)
         self.webhook_id = cfg.webhook_id
+        self.allowed_methods = frozenset(cfg.allowed_methods)
+        self.local_only = cfg.local_only
 
     def attach(self) -> None:
         self.engine.webhooks.setdefault(self.webhook_id, []).append(self)

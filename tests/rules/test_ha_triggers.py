@@ -214,3 +214,48 @@ async def test_webhook_fires_with_json_or_form_and_unknown_ids_are_a_bare_404(rh
         assert broken.status_code == 422  # the app's own check of a JSON body, before the route
     await rh.clock.settle()
     assert len(rh.calls("turn_on", "light.lamp")) == 2
+
+
+# From https://www.home-assistant.io/docs/automation/trigger/#webhook-trigger: allowed_methods and
+# local_only, with HA's defaults (POST and PUT, local network only).
+METHODS_RULE = """
+- id: local_hook
+  triggers:
+    - trigger: webhook
+      webhook_id: "some_hook_id"
+      allowed_methods: [POST, PUT]
+      local_only: true
+  actions:
+    - action: switch.turn_on
+      target: {entity_id: switch.fan}
+- id: open_hook
+  triggers:
+    - trigger: webhook
+      webhook_id: "open_hook_id"
+      allowed_methods: [GET]
+      local_only: false
+  actions:
+    - action: switch.turn_on
+      target: {entity_id: switch.ac}
+"""
+
+
+async def test_webhook_allowed_methods_and_local_only(rh: RuleHub):
+    rh.write(METHODS_RULE)
+    hub = await rh.start()
+    assert hub.rules.issues == []
+    app = create_app(hub)
+    local = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("192.168.1.20", 5000)), base_url="http://hub")
+    remote = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("93.184.216.34", 5000)), base_url="http://hub")
+    async with local, remote:
+        assert (await local.get("/api/webhook/some_hook_id")).status_code == 405
+        assert (await remote.put("/api/webhook/some_hook_id")).status_code == 200  # answered, not fired
+        await rh.clock.settle()
+        assert rh.calls("turn_on", "switch.fan") == []
+        assert (await local.put("/api/webhook/some_hook_id")).status_code == 200
+        await rh.clock.settle()
+        assert len(rh.calls("turn_on", "switch.fan")) == 1
+        assert (await remote.get("/api/webhook/open_hook_id?who=me")).status_code == 200
+        await rh.clock.settle()
+        assert len(rh.calls("turn_on", "switch.ac")) == 1
+        assert rh.traces("open_hook")[0]["trigger"]["query"] == {"who": "me"}
