@@ -45,9 +45,11 @@ def load_rules(ctx: "RuleContext", config_dir: Path, *, embedded: bool) -> tuple
     files the packaged example rules (for the demo devices) are used."""
     from hub.rules.engine import LoadedRule
 
+    from hub.rules import scenes
+
     files = rule_files(config_dir)
     sources: list[tuple[str, Any, Any]] = []  # (file name, data, document)
-    issues: list[ConfigIssue] = []
+    issues: list[ConfigIssue] = scenes.load(ctx, config_dir)  # first: rules naming scene.x are checked
     if not files and embedded:
         text = resources.files("hub.rules").joinpath(EXAMPLES).read_text()
         from hub.config import YamlDocument
