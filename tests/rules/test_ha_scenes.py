@@ -493,3 +493,52 @@ async def test_a_shutdown_run_still_going_after_the_grace_is_cancelled_and_logge
     trace = [t.as_dict() for t in engine.traces.for_rule("slow_goodbye")][0]
     assert trace["outcome"] == "cancelled"
     assert "slow_goodbye: their shutdown runs did not finish" in caplog.text
+
+
+async def test_a_templated_scene_apply_is_checked_when_it_runs(tmp_path, clock):
+    rh = scene_hub(tmp_path, clock)
+    rh.write("""
+- id: dimmer
+  mode: queued
+  trigger: [{trigger: event, event_type: dim}]
+  action:
+    - action: scene.apply
+      data:
+        transition: "{{ trigger.event.data.fade }}"
+        entities:
+          light.lamp: {state: "on", brightness: "{{ trigger.event.data.level }}"}
+""")
+    try:
+        hub = await rh.start()
+        assert rh.engine.rules["dimmer"].rule is not None
+        hub.bus.publish(CustomEvent(hub.now(), "dim", {"level": 40, "fade": 3}))
+        await clock.settle()
+        hub.bus.publish(CustomEvent(hub.now(), "dim", {"level": 300, "fade": 0}))
+        await clock.settle()
+        assert rh.calls("turn_on", "light.lamp") == [("light.lamp", "turn_on", {"brightness": 40, "transition": 3.0})]
+        runs = rh.traces("dimmer")
+        assert sorted(t["outcome"] for t in runs) == ["error", "finished"]
+        error = next(t["error"] for t in runs if t["outcome"] == "error")
+        assert "light.lamp cannot be set to brightness 300" in error
+    finally:
+        await rh.stop()
+
+
+async def test_an_attribute_nothing_can_set_is_ignored_and_named(tmp_path, clock):
+    rh = scene_hub(tmp_path, clock)
+    rh.write("""
+- name: Zigbee lamp
+  entities:
+    light.lamp: {state: "on", brightness: 50, linkquality: 87, effect: "off", preset_mode: null}
+""", "scenes.yaml")
+    try:
+        hub = await rh.start()
+        assert rh.engine.issues == []
+        scene = rh.engine.rules_ctx.scenes["zigbee_lamp"]
+        assert scene.plan == {"light.lamp": [("turn_on", {"brightness": 50})]}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub") as client:
+            auth = {"Authorization": f"Bearer {hub.store.create_token('t')}"}
+            listed = (await client.get("/api/scenes", headers=auth)).json()
+        assert listed["scenes"][0]["ignored_attributes"] == {"light.lamp": ["linkquality", "preset_mode"]}
+    finally:
+        await rh.stop()
