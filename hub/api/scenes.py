@@ -35,7 +35,7 @@ def _engine(request: Request):
 @router.get("", summary="The scenes of scenes.yaml, and the problems of those that did not load")
 async def list_scenes(request: Request) -> dict[str, Any]:
     engine = _engine(request)
-    loaded = engine.rules_ctx.scenes
+    loaded = engine.scenes
     return {
         "scenes": [scene.summary() for scene in loaded.values()],
         "issues": [str(i) for i in engine.issues if scenes.is_scene_file(i.file)],
@@ -45,7 +45,7 @@ async def list_scenes(request: Request) -> dict[str, Any]:
 @router.post("/{scene_id}", summary="Apply a scene: every entity commanded at once; the answer says how each went")
 async def apply_scene(scene_id: str, request: Request, token_name: str = Depends(require_token)) -> JSONResponse:
     engine = _engine(request)
-    scene = scenes.find(engine.rules_ctx.scenes, scene_id)
+    scene = scenes.find(engine.scenes, scene_id)
     if scene is None:
         raise HTTPException(404, f"unknown scene {scene_id!r}")
     raw = await request.body()

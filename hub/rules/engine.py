@@ -60,6 +60,9 @@ class RuleEngine:
         self.issues: list[ConfigIssue] = []
         self.on_start: list = []
         self.on_shutdown: list = []  # the armed ``homeassistant: shutdown`` triggers
+        #: The scenes in force: those loaded with the rules last applied. Not ``rules_ctx.scenes``,
+        #: which a check of the files (``hub rules check``) replaces without applying anything.
+        self.scenes: dict[str, Any] = {}
         self._shutdown_fired = False
         self.webhooks: dict[str, list] = {}  # webhook_id -> its armed webhook triggers
         self._index: dict[str, list[Watch]] = {}
@@ -118,6 +121,7 @@ class RuleEngine:
                 summary["removed"].append(rule_id)
         self.rules = new
         self.issues = issues
+        self.scenes = self.rules_ctx.scenes
         for lr in new.values():
             if lr.rule is not None and lr.enabled and not lr.watches:
                 self._arm(lr)

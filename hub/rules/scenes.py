@@ -502,7 +502,7 @@ class ApplyScenes(A.Step):
             plan, capabilities = self.inline(run.env) if callable(self.inline) else self.inline
             batches.append(("apply", plan, capabilities))
         for scene_id in self.scene_ids:
-            scene = run.engine.rules_ctx.scenes.get(scene_id)
+            scene = run.engine.scenes.get(scene_id)
             if scene is None:
                 raise A.ActionFailed(f"scene {scene_id!r} is no longer loaded")
             batches.append((scene.id, scene.plan, scene.capabilities))

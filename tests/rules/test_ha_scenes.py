@@ -150,7 +150,7 @@ async def test_a_scene_is_named_by_its_id_or_by_scene_and_the_slug_of_its_name(t
     try:
         await rh.start()
         assert rh.engine.issues == []
-        scene = rh.engine.rules_ctx.scenes["1677849712617"]
+        scene = rh.engine.scenes["1677849712617"]
         assert scene.entity_id == "scene.abendstimmung_kuche" == f"scene.{slugify('Abendstimmung Küche')}"
         for event in ("a", "b"):
             rh.engine.hub.bus.publish(CustomEvent(rh.engine.hub.now(), event, {}))
@@ -223,7 +223,7 @@ async def test_a_scene_saved_by_has_editor_reaches_each_capability_and_ignores_r
     try:
         hub = await rh.start()
         assert rh.engine.issues == []
-        scene = rh.engine.rules_ctx.scenes["1700000000001"]
+        scene = rh.engine.scenes["1700000000001"]
         assert scene.plan == {
             "light.ceiling": [("turn_on", {"brightness": 120, "color_temp_kelvin": 2700})],
             "climate.thermostat": [("set_hvac_mode", {"hvac_mode": "heat"}), ("set_temperature", {"temperature": 21})],
@@ -299,7 +299,7 @@ async def test_unreachable_states_are_load_errors_naming_scene_entity_and_value_
 """)
     try:
         await rh.start()
-        assert list(rh.engine.rules_ctx.scenes) == ["fine"]
+        assert list(rh.engine.scenes) == ["fine"]
         issues = {i.key: i for i in rh.engine.issues}
         text = {k: str(i) for k, i in issues.items()}
         assert "a switch is 'on' or 'off', not 'dim'" in text["Dim the switch.entities.switch.fan"]
@@ -426,15 +426,25 @@ async def test_scenes_api_lists_applies_and_refuses_what_it_should(tmp_path, clo
         await rh.stop()
 
 
-async def test_rules_reload_reloads_scenes(tmp_path, clock):
+async def test_rules_reload_reloads_scenes_and_a_check_of_the_files_does_not(tmp_path, clock):
     rh = scene_hub(tmp_path, clock)
     rh.write("- name: Cool\n  entities:\n    switch.ac: 'on'\n", "scenes.yaml")
     try:
         hub = await rh.start()
-        assert list(rh.engine.rules_ctx.scenes) == ["cool"]
+        assert list(rh.engine.scenes) == ["cool"]
+        rh.write("- name: Cool\n  entities:\n    switch.fan: 'on'\n", "scenes.yaml")
         rh.write("- name: Warm\n  entities:\n    switch.ac: 'off'\n", "scenes/more.yaml")
-        await hub.reload_rules()
-        assert sorted(rh.engine.rules_ctx.scenes) == ["cool", "warm"]
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub") as client:
+            auth = {"Authorization": f"Bearer {hub.store.create_token('t')}"}
+            # checking the files applies nothing: the scenes in force stay those last loaded
+            assert (await client.post("/api/rules/check", headers=auth)).json()["issues"] == []
+            assert (await client.post("/api/scenes/warm", headers=auth)).status_code == 404
+            await client.post("/api/scenes/cool", headers=auth)
+            assert rh.calls("turn_on") == [("switch.ac", "turn_on", {})]
+            assert (await client.post("/api/rules/reload", headers=auth)).status_code == 200
+            assert sorted(s["id"] for s in (await client.get("/api/scenes", headers=auth)).json()["scenes"]) == ["cool", "warm"]
+            await client.post("/api/scenes/cool", headers=auth)
+            assert rh.calls("turn_on")[-1] == ("switch.fan", "turn_on", {})
     finally:
         await rh.stop()
 
@@ -534,7 +544,7 @@ async def test_an_attribute_nothing_can_set_is_ignored_and_named(tmp_path, clock
     try:
         hub = await rh.start()
         assert rh.engine.issues == []
-        scene = rh.engine.rules_ctx.scenes["zigbee_lamp"]
+        scene = rh.engine.scenes["zigbee_lamp"]
         assert scene.plan == {"light.lamp": [("turn_on", {"brightness": 50})]}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub") as client:
             auth = {"Authorization": f"Bearer {hub.store.create_token('t')}"}
