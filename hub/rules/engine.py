@@ -370,7 +370,10 @@ class RuleEngine:
                 await asyncio.wait([*tasks, elapsed], timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED)
         finally:
             timer.cancel()
-        cut = sorted({run.rule.id for lr in self.rules.values() for run in [*lr.runs, *lr.queue] if _at_shutdown(run)})
+        cut_runs = [run for lr in self.rules.values() for run in [*lr.runs, *lr.queue] if _at_shutdown(run)]
+        for run in cut_runs:  # a run of the stop is not resumed at the next start, as a paused one would be
+            self._dirty[run.key] = None
+        cut = sorted({run.rule.id for run in cut_runs})
         if cut:
             self.log.warning("rules %s: their shutdown runs did not finish within %g s and are cancelled",
                              ", ".join(cut), SHUTDOWN_GRACE)

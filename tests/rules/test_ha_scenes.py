@@ -503,6 +503,12 @@ async def test_a_shutdown_run_still_going_after_the_grace_is_cancelled_and_logge
     trace = [t.as_dict() for t in engine.traces.for_rule("slow_goodbye")][0]
     assert trace["outcome"] == "cancelled"
     assert "slow_goodbye: their shutdown runs did not finish" in caplog.text
+    # a run cut off at the stop belongs to it: it is not resumed at the next start
+    await rh.start()
+    await rh.clock.advance(3600)
+    assert not rh.calls("turn_off", "switch.ac")
+    assert [t["trigger_description"] for t in rh.traces("slow_goodbye")] == []
+    rh.engine.set_enabled("slow_goodbye", False)  # or the fixture's stop would wait for it again
 
 
 async def test_a_templated_scene_apply_is_checked_when_it_runs(tmp_path, clock):
