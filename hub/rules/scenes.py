@@ -368,7 +368,12 @@ def load(ctx: "RuleContext", config_dir: Path) -> list[ConfigIssue]:
                 if not isinstance(raw, dict):
                     doc.issue((index,), "a scene is a mapping with name and entities")
                 elif scene is not None and scene.id in scenes:
-                    doc.issue((index, "id"), f"duplicate scene id {scene.id!r} (first at {scenes[scene.id].source})")
+                    first = scenes[scene.id].source
+                    if "id" in raw:
+                        doc.issue((index, "id"), f"duplicate scene id {scene.id!r} (first at {first})")
+                    else:  # both named alike and without an id: HA would tell them apart by its own ids
+                        doc.issue((index, "name"), f"another scene is named {raw.get('name')!r} (at {first}): "
+                                                   f"give this one an id")
                     scene = None
                 if scene is not None:
                     # HA gives a second scene of the same name the entity id scene.<slug>_2

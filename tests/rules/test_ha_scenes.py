@@ -558,3 +558,22 @@ async def test_an_attribute_nothing_can_set_is_ignored_and_named(tmp_path, clock
         assert listed["scenes"][0]["ignored_attributes"] == {"light.lamp": ["linkquality", "preset_mode"]}
     finally:
         await rh.stop()
+
+
+async def test_scenes_named_alike_keep_apart_by_id_and_without_one_the_second_is_refused(tmp_path, clock):
+    rh = scene_hub(tmp_path, clock)
+    path = rh.write("""
+- {id: "1", name: Night, entities: {switch.fan: "off"}}
+- {id: "2", name: Night, entities: {switch.ac: "off"}}
+- {name: Day, entities: {switch.fan: "on"}}
+- {name: Day, entities: {switch.ac: "on"}}
+""", "scenes.yaml")
+    try:
+        await rh.start()
+        assert {s.id: s.entity_id for s in rh.engine.scenes.values()} == {
+            "1": "scene.night", "2": "scene.night_2", "day": "scene.day"}
+        issue = str(rh.engine.issues[0])
+        assert len(rh.engine.issues) == 1 and issue.startswith(f"{path}:5:")
+        assert "another scene is named 'Day'" in issue and "give this one an id" in issue
+    finally:
+        await rh.stop()
