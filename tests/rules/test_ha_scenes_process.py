@@ -71,3 +71,8 @@ def test_scenes_through_the_api_and_cli_and_a_shutdown_rule_on_sigterm(tmp_path)
     assert logged(data, "rule:goodbye") == [("switch.smart_plug", "turn_on", 1)]
     assert len(logged(data, "api:%/scene:evening")) == 4  # the API's and the CLI's, two entities each
     assert "their shutdown runs did not finish" not in hub.log()
+    # with the hub stopped, `hub rules check` checks the scenes against the devices it recorded
+    (data / "scenes.yaml").write_text(SCENES.replace("brightness: 128", "brightness: 300"))
+    check = run_cli(data, "rules", "check")
+    assert check.returncode == 1
+    assert "evening.entities.light.living_room.brightness" in check.stdout and "brightness 300" in check.stdout
