@@ -534,9 +534,10 @@ def service_step(parser: "RuleParser", path: tuple, pos: A.Pos, name: str, cfg: 
         return None
     data = dict(cfg.data)
     allowed = ("transition", "entity_id") if name == "scene.turn_on" else ("entities", "transition")
+    takes = ", ".join(a for a in allowed if a != "entity_id")
     for k in data:
         if k not in allowed:
-            parser.fail(path + ("data", k), f"{name} has no data {k!r}; it takes {', '.join(a for a in allowed if a != 'entity_id')}")
+            parser.fail(path + ("data", k), f"{name} has no data {k!r}; it takes {takes}")
     for k in cfg.target:
         if k != "entity_id":
             parser.fail(path + ("target", k), f"{name} takes target.entity_id (scene.<id>), not {k!r}")

@@ -577,3 +577,32 @@ async def test_scenes_named_alike_keep_apart_by_id_and_without_one_the_second_is
         assert "another scene is named 'Day'" in issue and "give this one an id" in issue
     finally:
         await rh.stop()
+
+
+async def test_scene_steps_refused_at_load_say_why(tmp_path, clock):
+    rh = scene_hub(tmp_path, clock)
+    rh.write("- name: Cool\n  entities:\n    switch.ac: 'on'\n", "scenes.yaml")
+    path = rh.write("""
+- id: create
+  trigger: [{trigger: event, event_type: x}]
+  action: [{action: scene.create, data: {scene_id: snap, snapshot_entities: [switch.ac]}}]
+- id: stray_data
+  trigger: [{trigger: event, event_type: x}]
+  action: [{action: scene.turn_on, target: {entity_id: scene.cool}, data: {brightness: 3}}]
+- id: slow
+  trigger: [{trigger: event, event_type: x}]
+  action: [{action: scene.turn_on, target: {entity_id: scene.cool}, data: {transition: 301}}]
+- id: no_target
+  trigger: [{trigger: event, event_type: x}]
+  action: [{action: scene.turn_on}]
+""")
+    try:
+        await rh.start()
+        text = {i.key.split(".")[0]: str(i) for i in rh.engine.issues}
+        assert all(rh.engine.rules[r].rule is None for r in ("create", "stray_data", "slow", "no_target"))
+        assert "write the scene in scenes.yaml" in text["create"] and text["create"].startswith(f"{path}:")
+        assert "scene.turn_on has no data 'brightness'; it takes transition" in text["stray_data"]
+        assert "transition 301" in text["slow"]
+        assert "needs target.entity_id: scene.<id>" in text["no_target"]
+    finally:
+        await rh.stop()
