@@ -131,6 +131,10 @@ COLOR_ATTRS = ("hs_color", "color_temp_kelvin", "color_temp", "kelvin", "rgb_col
 COLOR_MODE_ATTR = {"hs": "hs_color", "rgb": "rgb_color", "rgbw": "rgbw_color", "rgbww": "rgbww_color",
                    "xy": "xy_color"}
 NO_EFFECT = (None, "none", "None", "off", "")
+#: The attributes each capability's translation reads (a light's other colours included: its
+#: color_mode picks one of those HA's editor saves).
+USED = {"light": ("brightness", "brightness_pct", *COLOR_ATTRS), "climate": ("temperature",),
+        "cover": ("current_position",)}
 
 
 def _state_text(state: Any) -> str | None:
@@ -290,8 +294,7 @@ def translate(hub: "Hub", entity_id: str, target: Any) -> tuple[Commands, list[s
             detail = "; ".join(e["message"] for e in exc.errors) or exc.message
             raise SceneError(f"{entity_id} cannot be set to {what}: {detail}",
                              field_name if field_name in attrs else None) from None
-    used = {"state", "brightness", "brightness_pct", "temperature", "current_position", *COLOR_ATTRS,
-            *UNSUPPORTED.get(capability, ())}
+    used = {"state", *USED.get(capability, ()), *UNSUPPORTED.get(capability, ())}
     known = READ_ONLY | READ_ONLY_BY_CAPABILITY.get(capability, frozenset())
     ignored = sorted(a for a in attrs if a not in used and a not in known)
     return commands, ignored

@@ -546,16 +546,18 @@ async def test_an_attribute_nothing_can_set_is_ignored_and_named(tmp_path, clock
 - name: Zigbee lamp
   entities:
     light.lamp: {state: "on", brightness: 50, linkquality: 87, effect: "off", preset_mode: null}
+    switch.fan: {state: "on", brightness: 50, friendly_name: Fan}
 """, "scenes.yaml")
     try:
         hub = await rh.start()
         assert rh.engine.issues == []
         scene = rh.engine.scenes["zigbee_lamp"]
-        assert scene.plan == {"light.lamp": [("turn_on", {"brightness": 50})]}
+        assert scene.plan == {"light.lamp": [("turn_on", {"brightness": 50})], "switch.fan": [("turn_on", {})]}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub") as client:
             auth = {"Authorization": f"Bearer {hub.store.create_token('t')}"}
             listed = (await client.get("/api/scenes", headers=auth)).json()
-        assert listed["scenes"][0]["ignored_attributes"] == {"light.lamp": ["linkquality", "preset_mode"]}
+        assert listed["scenes"][0]["ignored_attributes"] == {"light.lamp": ["linkquality", "preset_mode"],
+                                                             "switch.fan": ["brightness"]}
     finally:
         await rh.stop()
 
