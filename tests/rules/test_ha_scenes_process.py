@@ -20,6 +20,11 @@ SCENES = """
       rgb_color: [255, 178, 102]
       friendly_name: Living room light
     switch.smart_plug: "off"
+- id: warm
+  name: Warm white
+  entities:
+    light.living_room: {state: "on", color_temp_kelvin: 2700}
+    switch.smart_plug: "on"
 """
 
 RULES = """
@@ -50,7 +55,7 @@ def test_scenes_through_the_api_and_cli_and_a_shutdown_rule_on_sigterm(tmp_path)
     hub = HubProcess(data).start()
     try:
         listed = hub.get("/api/scenes")
-        assert listed["issues"] == [] and [s["id"] for s in listed["scenes"]] == ["evening"]
+        assert listed["issues"] == [] and [s["id"] for s in listed["scenes"]] == ["evening", "warm"]
         assert hub.get("/api/rules/goodbye")["status"] == "on"
         answer = hub.post("/api/scenes/evening")
         assert answer["ok"] is True and set(answer["entities"]) == {"light.living_room", "switch.smart_plug"}
@@ -62,6 +67,11 @@ def test_scenes_through_the_api_and_cli_and_a_shutdown_rule_on_sigterm(tmp_path)
         assert "light.living_room: ok" in cli.stdout and "evening: applied" in cli.stdout
         cli = run_cli(data, "scenes", "list")
         assert cli.returncode == 0 and "scene.evening_in_the_living_room" in cli.stdout
+        # the demo's light has no colour temperature: it fails, the plug is switched all the same
+        cli = run_cli(data, "scenes", "apply", "warm")
+        assert cli.returncode == 1
+        assert "light.living_room: this light has no colour temperature setting" in cli.stdout
+        assert "switch.smart_plug: ok" in cli.stdout and "warm: applied, with failures" in cli.stdout
         hub.post("/api/entities/switch.smart_plug/commands/turn_off")
     finally:
         assert hub.stop() == 0
@@ -70,6 +80,8 @@ def test_scenes_through_the_api_and_cli_and_a_shutdown_rule_on_sigterm(tmp_path)
                                                           ("switch.smart_plug", "turn_off", 1)]
     assert logged(data, "rule:goodbye") == [("switch.smart_plug", "turn_on", 1)]
     assert len(logged(data, "api:%/scene:evening")) == 4  # the API's and the CLI's, two entities each
+    assert sorted(logged(data, "api:%/scene:warm")) == [("light.living_room", "turn_on", 0),
+                                                         ("switch.smart_plug", "turn_on", 1)]
     assert "their shutdown runs did not finish" not in hub.log()
     # with the hub stopped, `hub rules check` checks the scenes against the devices it recorded
     (data / "scenes.yaml").write_text(SCENES.replace("brightness: 128", "brightness: 300"))
