@@ -608,3 +608,26 @@ async def test_scene_steps_refused_at_load_say_why(tmp_path, clock):
         assert "needs target.entity_id: scene.<id>" in text["no_target"]
     finally:
         await rh.stop()
+
+
+async def test_an_oversized_or_broken_scenes_file_is_refused_naming_it_and_the_rules_still_load(tmp_path, clock):
+    from hub.rules.loader import MAX_FILE_BYTES
+
+    rh = scene_hub(tmp_path, clock)
+    big = rh.write("# " + "x" * MAX_FILE_BYTES + "\n", "scenes/big.yaml")
+    broken = rh.write("- name: Broken\n  entities: {switch.fan: 'on'\n", "scenes.yaml")
+    rh.write(ROMANTIC_RULE.replace("scene.romantic", "scene.nothing_here"))
+    rh.write("""
+- id: fine
+  trigger: [{trigger: event, event_type: x}]
+  action: [{action: switch.turn_on, target: {entity_id: switch.fan}}]
+""", "automations/more.yaml")
+    try:
+        await rh.start()
+        text = [str(i) for i in rh.engine.issues]
+        assert any(t.startswith(f"{big}: the file is") and "at most 4194304" in t for t in text)
+        assert any(t.startswith(f"{broken}:") for t in text)
+        assert rh.engine.scenes == {}
+        assert rh.engine.rules["fine"].rule is not None and rh.engine.rules["sweetheart_home"].rule is None
+    finally:
+        await rh.stop()
