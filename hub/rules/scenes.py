@@ -318,9 +318,11 @@ def service_step(parser: "RuleParser", path: tuple, pos: A.Pos, name: str, cfg: 
         if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
             parser.fail(path + where, "entity_id is a scene's entity id (scene.<id>) or a list of them")
             continue
-        for ref in (r.strip() for v in refs for r in v.split(",")):
+        for ref in (r.strip() for v in refs for r in ([v] if is_template(v) else v.split(","))):
             scene = find(parser.ctx.scenes, ref) if ref.startswith("scene.") else None
-            if scene is None:
+            if is_template(ref):
+                parser.fail(path + where, "a templated scene is not supported yet: name the scenes")
+            elif scene is None:
                 known = ", ".join(sorted(s.entity_id for s in parser.ctx.scenes.values())) or "none"
                 parser.fail(path + where, f"unknown scene {ref!r}; loaded scenes: {known}")
             elif scene.id not in scene_ids:

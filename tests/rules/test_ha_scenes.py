@@ -597,6 +597,9 @@ async def test_scene_steps_refused_at_load_say_why(tmp_path, clock):
 - id: no_target
   trigger: [{trigger: event, event_type: x}]
   action: [{action: scene.turn_on}]
+- id: templated
+  trigger: [{trigger: event, event_type: x}]
+  action: [{action: scene.turn_on, target: {entity_id: "scene.{{ trigger.event.data.name }}"}}]
 """)
     try:
         await rh.start()
@@ -606,6 +609,7 @@ async def test_scene_steps_refused_at_load_say_why(tmp_path, clock):
         assert "scene.turn_on has no data 'brightness'; it takes transition" in text["stray_data"]
         assert "transition 301" in text["slow"]
         assert "needs target.entity_id: scene.<id>" in text["no_target"]
+        assert "a templated scene is not supported yet" in text["templated"]
     finally:
         await rh.stop()
 
