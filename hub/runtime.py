@@ -363,6 +363,10 @@ class Hub:
             self.states.set_available(entry.entity_id, False)
 
     async def stop(self) -> None:
+        if self.rules is not None:
+            # First, while every plugin and driver still runs and before anyone hears HubStopping:
+            # rules triggered by the hub's shutdown send commands that must reach the devices.
+            await self.rules.run_shutdown_rules()
         self.bus.publish(HubStopping(self.now()))
         if self.rules is not None:
             await self.rules.stop()

@@ -19,6 +19,8 @@ class RuleContext:
     hub: "Hub"
     tz: tzinfo | None = None
     functions: dict[str, Any] = field(default_factory=dict)
+    #: The scenes of scenes.yaml by id (hub.rules.scenes), loaded before the rules that name them.
+    scenes: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_hub(cls, hub: "Hub") -> "RuleContext":

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hub.config import ConfigIssue
 from hub.core.events import StateChanged
 from hub.rules.context import RuleContext
+from hub.rules.model import SHUTDOWN_GRACE
 from hub.rules.parse import Rule
 from hub.rules.run import Run
 from hub.rules.expressions import ExpressionError
@@ -58,6 +59,11 @@ class RuleEngine:
         self.rules: dict[str, LoadedRule] = {}
         self.issues: list[ConfigIssue] = []
         self.on_start: list = []
+        self.on_shutdown: list = []  # the armed ``homeassistant: shutdown`` triggers
+        #: The scenes in force: those loaded with the rules last applied. Not ``rules_ctx.scenes``,
+        #: which a check of the files (``hub rules check``) replaces without applying anything.
+        self.scenes: dict[str, Any] = {}
+        self._shutdown_fired = False
         self.webhooks: dict[str, list] = {}  # webhook_id -> its armed webhook triggers
         self._index: dict[str, list[Watch]] = {}
         self._unsubscribe = hub.bus.subscribe(StateChanged, self._on_state)
@@ -115,6 +121,7 @@ class RuleEngine:
                 summary["removed"].append(rule_id)
         self.rules = new
         self.issues = issues
+        self.scenes = self.rules_ctx.scenes
         for lr in new.values():
             if lr.rule is not None and lr.enabled and not lr.watches:
                 self._arm(lr)
@@ -339,7 +346,48 @@ class RuleEngine:
         for callback in list(self.on_start):
             callback()
 
+    async def run_shutdown_rules(self) -> None:
+        """Fire the ``homeassistant: shutdown`` triggers and let their runs finish for at most
+        ``SHUTDOWN_GRACE`` seconds (of the hub's clock, and of real time as a backstop), while the
+        plugins and drivers still run, so an "all lights off at shutdown" reaches the lights. Runs
+        still going then are cancelled by ``stop``, named in the log. Once per engine."""
+        if self._shutdown_fired or self._stopping:
+            return
+        self._shutdown_fired = True
+        for callback in list(self.on_shutdown):
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - one broken rule must not keep the others from running
+                self.log.exception("a shutdown trigger failed")
+        if not self._shutdown_pending():
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_GRACE
+        elapsed = loop.create_future()
+        timer = self.scheduler.call_later(SHUTDOWN_GRACE, lambda: elapsed.done() or elapsed.set_result(None))
+        try:
+            while (tasks := self._shutdown_pending()) and not elapsed.done() and loop.time() < deadline:
+                await asyncio.wait([*tasks, elapsed], timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        cut_runs = [run for lr in self.rules.values() for run in [*lr.runs, *lr.queue] if _at_shutdown(run)]
+        for run in cut_runs:  # a run of the stop is not resumed at the next start, as a paused one would be
+            self._dirty[run.key] = None
+        cut = sorted({run.rule.id for run in cut_runs})
+        if cut:
+            self.log.warning("rules %s: their shutdown runs did not finish within %g s and are cancelled",
+                             ", ".join(cut), SHUTDOWN_GRACE)
+
+    def _shutdown_pending(self) -> list[asyncio.Task]:
+        """The tasks a shutdown run waits for: its own, and those ahead of it in a queued rule."""
+        tasks: list[asyncio.Task] = []
+        for lr in self.rules.values():
+            queued = any(_at_shutdown(run) for run in lr.queue)
+            tasks += [run.task for run in lr.runs if run.task is not None and (queued or _at_shutdown(run))]
+        return tasks
+
     async def stop(self) -> None:
+        await self.run_shutdown_rules()
         self._stopping = True
         self._unsubscribe()
         runs = [run for lr in self.rules.values() for run in lr.runs]
@@ -353,3 +401,8 @@ class RuleEngine:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         await self.flush()
+
+
+def _at_shutdown(run: Run) -> bool:
+    trigger = run.env.get("trigger") or {}
+    return trigger.get("platform") == "homeassistant" and trigger.get("event") == "shutdown"

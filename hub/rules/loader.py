@@ -43,11 +43,12 @@ def rule_files(config_dir: Path) -> list[Path]:
 def load_rules(ctx: "RuleContext", config_dir: Path, *, embedded: bool) -> tuple[list["LoadedRule"], list[ConfigIssue]]:
     """All rules, loaded or refused. ``embedded``: the hub runs its embedded default, so with no rule
     files the packaged example rules (for the demo devices) are used."""
+    from hub.rules import scenes
     from hub.rules.engine import LoadedRule
 
     files = rule_files(config_dir)
     sources: list[tuple[str, Any, Any]] = []  # (file name, data, document)
-    issues: list[ConfigIssue] = []
+    issues: list[ConfigIssue] = scenes.load(ctx, config_dir)  # first: rules naming scene.x are checked
     if not files and embedded:
         text = resources.files("hub.rules").joinpath(EXAMPLES).read_text()
         from hub.config import YamlDocument

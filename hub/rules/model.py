@@ -23,6 +23,12 @@ MAX_TEXT = 4096  # descriptions, log messages, expressions, stop reasons, any va
 DEFAULT_MAX_ITERATIONS = 10_000
 #: The longest ``delay``, ``for:`` or ``timeout``: a year (and never infinity or NaN).
 MAX_DURATION = 366 * 86400
+#: Seconds the runs of ``homeassistant: shutdown`` rules get to finish while the hub stops, before
+#: they are cancelled. Home Assistant gives such runs up to a minute; the hub is stopped by systemd
+#: (90 s by default before it is killed) and must still stop its plugins and save its states after
+#: them. Ten seconds is one command timeout (hub.command_timeout's default): enough for the few
+#: commands a shutdown rule sends ("all lights off"), too short for a rule that waits.
+SHUTDOWN_GRACE = 10.0
 
 _HMS = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
 
@@ -223,19 +229,11 @@ class WebhookTrigger(TriggerBase):
 
 
 class HomeAssistantTrigger(TriggerBase):
-    """HA's ``homeassistant`` trigger: ``event: start`` is the hub's start. The hub runs no rules
-    while it stops (the engine is torn down first), so ``shutdown`` is refused in words rather than
-    armed and never fired."""
+    """HA's ``homeassistant`` trigger: ``event: start`` is the hub's start, ``event: shutdown`` its
+    stop (the engine runs those rules before the plugins and drivers stop, for a bounded time)."""
 
     trigger: Literal["homeassistant"]
     event: Literal["start", "shutdown"]
-
-    @model_validator(mode="after")
-    def _start_only(self) -> "HomeAssistantTrigger":
-        if self.event == "shutdown":
-            raise ValueError("event 'shutdown' is not supported: the hub runs no rules while it stops; "
-                             "only 'start' (the same as trigger: hub_start)")
-        return self
 
 
 BUILTIN_TRIGGERS: dict[str, type[TriggerBase]] = {

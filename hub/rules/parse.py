@@ -534,6 +534,10 @@ class RuleParser:
         name = cfg.action or cfg.service or ""
         if name.startswith("notify.") or name == "persistent_notification.create":
             return self._notify(path, pos, name, cfg)
+        if name.startswith("scene."):
+            from hub.rules import scenes
+
+            return scenes.service_step(self, path, pos, name, cfg)
         if name in self.ctx.hub.rule_actions:
             return self._plugin_service(path, pos, name, cfg)
         service = ha_services.lookup(name)

@@ -537,16 +537,29 @@ class StartWatch(Watch):
         self.fire(self.variables(description="hub start"))
 
 
-class HomeAssistantStartWatch(StartWatch):
-    """``trigger: homeassistant`` with ``event: start``, with HA's ``trigger.event``."""
+class HomeAssistantWatch(StartWatch):
+    """``trigger: homeassistant``: ``event: start`` with the hub's start, ``event: shutdown`` when it
+    stops (the engine fires those before it stops anything), with HA's ``trigger.event``."""
 
     kind = "homeassistant"
 
     def __init__(self, engine, key, trigger_id, fire, cfg: HomeAssistantTrigger) -> None:
         super().__init__(engine, key, trigger_id, fire)
+        self.event = cfg.event
+
+    def _hooks(self) -> list:
+        return self.engine.on_start if self.event == "start" else self.engine.on_shutdown
+
+    def attach(self) -> None:
+        self._hooks().append(self._started)
+
+    def detach(self) -> None:
+        if self._started in self._hooks():
+            self._hooks().remove(self._started)
 
     def _started(self) -> None:
-        self.fire(self.variables(event="start", description="Home Assistant starting"))
+        description = "Home Assistant starting" if self.event == "start" else "Home Assistant stopping"
+        self.fire(self.variables(event=self.event, description=description))
 
 
 class PluginWatch(Watch):
@@ -593,7 +606,7 @@ BUILTIN_WATCHES: dict[type, type[Watch]] = {
     TimeTrigger: TimeWatch,
     TimePatternTrigger: PatternWatch,
     EventTrigger: EventWatch,
-    HomeAssistantTrigger: HomeAssistantStartWatch,
+    HomeAssistantTrigger: HomeAssistantWatch,
     SunTrigger: SunWatch,
     TemplateTrigger: TemplateWatch,
     WebhookTrigger: WebhookWatch,

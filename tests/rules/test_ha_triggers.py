@@ -24,21 +24,6 @@ START_RULES = """
       target: {entity_id: light.lamp}
 """
 
-SHUTDOWN_RULE = """
-- id: ha_shutdown
-  trigger:
-    - trigger: homeassistant
-      event: shutdown
-  action:
-    - log: bye
-- id: fine
-  trigger:
-    - trigger: homeassistant
-      event: start
-  action:
-    - log: hi
-"""
-
 
 async def test_homeassistant_start_runs_once_the_hub_has_started(rh: RuleHub):
     rh.write(START_RULES)
@@ -49,16 +34,6 @@ async def test_homeassistant_start_runs_once_the_hub_has_started(rh: RuleHub):
     assert len(traces) == 1
     assert traces[0]["trigger"]["platform"] == "homeassistant"
     assert traces[0]["trigger"]["event"] == "start"
-
-
-async def test_homeassistant_shutdown_is_refused_in_words(rh: RuleHub):
-    path = rh.write(SHUTDOWN_RULE)
-    await rh.start()
-    assert rh.engine.rules["ha_shutdown"].rule is None
-    assert rh.engine.rules["fine"].rule is not None
-    issue = next(str(i) for i in rh.engine.issues if "shutdown" in str(i))
-    assert issue.startswith(f"{path}:")
-    assert "the hub runs no rules while it stops" in issue
 
 
 SUN_RULE = """
