@@ -19,6 +19,9 @@ class RuleContext:
     hub: "Hub"
     tz: tzinfo | None = None
     functions: dict[str, Any] = field(default_factory=dict)
+    #: Every script of scripts.yaml by id, loaded or refused (hub.rules.scripts), so a rule's
+    #: ``action: script.x`` is checked at load.
+    scripts: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_hub(cls, hub: "Hub") -> "RuleContext":

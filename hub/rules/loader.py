@@ -48,6 +48,9 @@ def load_rules(ctx: "RuleContext", config_dir: Path, *, embedded: bool) -> tuple
     files = rule_files(config_dir)
     sources: list[tuple[str, Any, Any]] = []  # (file name, data, document)
     issues: list[ConfigIssue] = []
+    from hub.rules.scripts import load as load_scripts
+
+    issues += load_scripts(ctx, config_dir)  # first: a rule's 'action: script.x' is checked against them
     if not files and embedded:
         text = resources.files("hub.rules").joinpath(EXAMPLES).read_text()
         from hub.config import YamlDocument

@@ -507,6 +507,10 @@ class RuleParser:
         name = cfg.action or cfg.service or ""
         if name.startswith("notify."):
             return self._notify(path, pos, name, cfg)
+        if name.startswith("script."):
+            from hub.rules import scripts
+
+            return scripts.parse_step(self, path, pos, name, cfg, key)
         if name in self.ctx.hub.rule_actions:
             return self._plugin_service(path, pos, name, cfg)
         service = ha_services.lookup(name)
