@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import __version__
-from hub.api import metrics, routes, rules, tokens, web, webhook, ws
+from hub.api import metrics, routes, rules, scripts, tokens, web, webhook, ws
 from hub.api.auth import require_token
 from hub.api.jsonsafe import DeclaredSizeCheck, JsonBodyCheck
 from hub.api.limits import MAX_BODY_BYTES
@@ -70,6 +70,7 @@ def create_app(hub) -> FastAPI:
     app.include_router(identity_api.router)  # its own auth: a signed command's signature is the credential
     app.include_router(routes.router)
     app.include_router(rules.router)
+    app.include_router(scripts.router)
     app.include_router(webhook.router)  # no token: the webhook id is the secret, as in Home Assistant
     app.include_router(ws.router)
     app.include_router(metrics.router)

@@ -342,7 +342,9 @@ class DelayAction(Strict):
     @field_validator("delay")
     @classmethod
     def _check(cls, value: Any) -> Any:
-        return value if is_template(value) else parse_duration(value)
+        # HA's {minutes: "{{ minutes }}"} (its script page's wakeup example): rendered when the run gets there
+        templated = is_template(value) or isinstance(value, dict) and any(is_template(v) for v in value.values())
+        return value if templated else parse_duration(value)
 
 
 class WaitFor(Strict):

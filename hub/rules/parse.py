@@ -448,7 +448,7 @@ class RuleParser:
         return A.Call(pos, ids, command, render, cfg.continue_on_error)
 
     def _delay(self, path: Path, pos: tuple, cfg: DelayAction, raw: dict) -> A.Step:
-        if is_template(cfg.delay):
+        if isinstance(cfg.delay, (str, dict)):  # templated (the model turned the rest into seconds)
             return A.Delay(pos, None, self.value(path + ("delay",), cfg.delay))
         return A.Delay(pos, cfg.delay, None)
 
