@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub.config import ConfigIssue, read_yaml
 from hub.rules import actions as A
@@ -106,6 +106,12 @@ class ScriptHead(BaseModel):
     max: int = Field(default=10, ge=1, le=1000)
     max_exceeded: Literal["silent", "critical", "fatal", "error", "warning", "warn", "info", "debug", "notset"] | None = None
     trace: dict[str, Any] | None = None  # HA's stored_traces: accepted; the hub keeps the last 20
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _bare_fields(cls, value: Any) -> Any:
+        """``fields: {title:}``: a field with nothing said about it."""
+        return {k: ({} if v is None else v) for k, v in value.items()} if isinstance(value, dict) else value
 
 
 @dataclass

@@ -363,14 +363,18 @@ async def test_a_delay_of_a_script_started_by_turn_on_survives_a_restart(rh):
     rh.write("""\
 later:
   fields:
-    what: {}
+    what:   # a field with nothing said about it, as HA allows
   sequence:
     - delay: "00:10:00"
     - event: done
       event_data: {what: "{{ what }}"}
 """, "scripts.yaml")
+    rh.write(on_event("kettle", """\
+    - action: script.turn_on
+      target: {entity_id: script.later}
+      data: {variables: {what: kettle}}"""))
     await rh.start()
-    rh.hub.rules.scripts.start("later", {"what": "kettle"})
+    event(rh, "kettle")
     await rh.clock.advance(240)
     await rh.stop()
     again = RuleHub(rh.path, FakeScheduler(START + 300), Home())
