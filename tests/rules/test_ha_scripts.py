@@ -414,3 +414,107 @@ b:
     await rh.hub.reload_rules()
     await rh.clock.advance(100)
     assert [e.name for e in seen] == ["a_done"]
+
+
+async def test_example_script_of_the_script_syntax_page(rh):
+    """https://www.home-assistant.io/docs/scripts/: the page's first example, "Turned on the ceiling
+    light!" (light.ceiling is light.lamp)."""
+    rh.write("""\
+example_script:
+  sequence:
+    # This is written using the Script Syntax
+    - action: light.turn_on
+      target:
+        entity_id: light.lamp
+    - action: notify.notify
+      data:
+        message: "Turned on the ceiling light!"
+""", "scripts.yaml")
+    await rh.start()
+    assert not rh.hub.rules.issues
+    notes = []
+    rh.hub.bus.subscribe("notify", notes.append)
+    run = rh.hub.rules.scripts.start("example_script", {})
+    await rh.clock.advance(1)
+    assert run.trace.outcome == "finished" and rh.calls("turn_on", "light.lamp")
+    assert [n.payload["message"] for n in notes] == ["Turned on the ceiling light!"]
+
+
+FAILING = """\
+broken:
+  sequence:
+    - action: switch.turn_on
+      target: {entity_id: switch.fan}
+    - stop: "no coffee"
+      error: true
+slow:
+  mode: queued
+  sequence:
+    - delay: 100
+    - event: slow_done
+"""
+
+
+async def test_a_failing_script_fails_its_caller_unless_continue_on_error(rh):
+    rh.write(FAILING, "scripts.yaml")
+    rh.write(on_event("strict", """\
+    - action: script.broken
+    - action: light.turn_on
+      target: {entity_id: light.lamp}""") + on_event("lenient", """\
+    - action: script.broken
+      continue_on_error: true
+    - action: light.turn_on
+      target: {entity_id: light.lamp}"""))
+    await rh.start()
+    assert not rh.hub.rules.issues
+    event(rh, "strict")
+    await rh.clock.advance(1)
+    [run] = rh.traces("strict")
+    assert run["outcome"] == "error" and "script.broken failed: no coffee" in run["error"]
+    assert not rh.calls("turn_on", "light.lamp")
+    event(rh, "lenient")
+    await rh.clock.advance(1)
+    assert rh.traces("lenient")[0]["outcome"] == "finished" and rh.calls("turn_on", "light.lamp")
+
+
+async def test_queued_callers_each_wait_for_their_own_run_and_a_stopped_caller_stops_it(rh):
+    rh.write(FAILING, "scripts.yaml")
+    rh.write(on_event("call", """\
+    - action: script.slow
+    - event: caller_done""").replace("- id: call", "- id: call\n  mode: parallel"))
+    await rh.start()
+    assert not rh.hub.rules.issues
+    seen = []
+    rh.hub.bus.subscribe("slow_done", seen.append)
+    rh.hub.bus.subscribe("caller_done", seen.append)
+    event(rh, "call")
+    await rh.clock.advance(1)
+    event(rh, "call")
+    await rh.clock.advance(1)
+    await rh.clock.advance(100)
+    assert [e.name for e in seen] == ["slow_done", "caller_done"]  # the second caller waits for its queued run
+    await rh.clock.advance(100)
+    assert [e.name for e in seen] == ["slow_done", "caller_done", "slow_done", "caller_done"]
+
+    event(rh, "call")
+    await rh.clock.advance(10)
+    rh.hub.rules.set_enabled("call", False)
+    await rh.clock.advance(200)
+    assert len(seen) == 4  # the caller was stopped, and with it the run it waited for, as in HA
+    assert rh.traces("script:slow")[-1]["outcome"] == "cancelled"
+
+
+async def test_toggle_starts_a_stopped_script_and_stops_a_running_one(rh):
+    rh.write(FAILING, "scripts.yaml")
+    rh.write(on_event("toggle", """\
+    - action: script.toggle
+      target: {entity_id: script.slow}"""))
+    await rh.start()
+    runner = rh.hub.rules.scripts
+    event(rh, "toggle")
+    await rh.clock.advance(1)
+    assert runner.running("slow")
+    event(rh, "toggle")
+    await rh.clock.advance(1)
+    assert not runner.running("slow")
+    assert [t["outcome"] for t in rh.traces("script:slow")] == ["cancelled"]
