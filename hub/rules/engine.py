@@ -65,7 +65,7 @@ class RuleEngine:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._stopping = False
         self._restored: dict[str, dict] = {}
-        from hub.rules.scripts import ScriptRunner  # scripts.py builds on this module
+        from hub.rules.script_runs import ScriptRunner  # it builds on this module
 
         self.scripts = ScriptRunner(self)
 

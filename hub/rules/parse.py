@@ -508,9 +508,9 @@ class RuleParser:
         if name.startswith("notify."):
             return self._notify(path, pos, name, cfg)
         if name.startswith("script."):
-            from hub.rules import scripts
+            from hub.rules import script_calls
 
-            return scripts.parse_step(self, path, pos, name, cfg, key)
+            return script_calls.parse_step(self, path, pos, name, cfg, key)
         if name in self.ctx.hub.rule_actions:
             return self._plugin_service(path, pos, name, cfg)
         service = ha_services.lookup(name)
