@@ -20,6 +20,13 @@ dim:
     - action: light.turn_on
       target: {entity_id: light.living_room}
       data: {brightness_pct: "{{ level }}"}
+fails:
+  sequence:
+    - stop: the kettle is empty
+      error: true
+slow:
+  sequence:
+    - delay: 600
 """
 
 
@@ -43,7 +50,13 @@ def test_a_script_runs_through_the_api_and_the_cli(tmp_path):
         status, body = hub.request("POST", "/api/scripts/dim", raw=json.dumps({"level": "x" * 70_000}).encode())
         assert status == 413, body
 
-        [listed] = hub.get("/api/scripts")["scripts"]
+        status, body = hub.request("POST", "/api/scripts/fails?wait=true", {})
+        assert status == 200 and body["outcome"] == "error" and body["error"] == "the kettle is empty", body
+        assert hub.request("POST", "/api/scripts/slow", {})[0] == 200
+        status, body = hub.request("POST", "/api/scripts/slow", {})
+        assert status == 409 and "already running (mode: single)" in body["message"], body
+
+        listed = {s["id"]: s for s in hub.get("/api/scripts")["scripts"]}["dim"]
         assert listed["id"] == "dim" and listed["status"] == "off" and listed["last_outcome"] == "finished"
         assert listed["fields"]["level"]["required"] is True
         assert all(r["id"] != "dim" for r in hub.get("/api/rules")["rules"])
@@ -57,5 +70,7 @@ def test_a_script_runs_through_the_api_and_the_cli(tmp_path):
         assert out.returncode == 0 and out.stdout.count(": finished") == 2, out.stdout
         out = run_cli(data, "scripts", "list")
         assert out.returncode == 0 and "dim" in out.stdout and "level*" in out.stdout, out.stdout
+        out = run_cli(data, "scripts", "run", "fails", "--wait")
+        assert out.returncode == 1 and "error (the kettle is empty)" in out.stdout, out.stdout
     finally:
         hub.stop()
