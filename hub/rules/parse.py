@@ -478,7 +478,7 @@ class RuleParser:
         return A.Repeat(pos, count, while_, until, steps, r.max_iterations)
 
     def _stop(self, path: Path, pos: tuple, cfg: StopAction, raw: dict) -> A.Step:
-        return A.Stop(pos, cfg.stop, cfg.error)
+        return A.Stop(pos, cfg.stop, cfg.error, cfg.response_variable)
 
     def _event(self, path: Path, pos: tuple, cfg: EventAction, raw: dict) -> A.Step:
         return A.FireEvent(pos, cfg.event, self.value(path + ("event_data",), cfg.event_data))
@@ -511,6 +511,9 @@ class RuleParser:
             from hub.rules import script_calls
 
             return script_calls.parse_step(self, path, pos, name, cfg, key)
+        if cfg.response_variable is not None:
+            self.fail(path + ("response_variable",), f"{name} gives no response: only a script call (script.x) does")
+            return None
         if name in self.ctx.hub.rule_actions:
             return self._plugin_service(path, pos, name, cfg)
         service = ha_services.lookup(name)

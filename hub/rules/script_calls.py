@@ -44,7 +44,8 @@ def parse_step(parser: RuleParser, path: tuple, pos: tuple, name: str, cfg: "Ser
     _check_fields(parser, path + ("data",), script, cfg.data)
     if parser.failed:
         return None
-    return ScriptCall(pos, service, parser.value(path + ("data",), cfg.data), cfg.continue_on_error)
+    return ScriptCall(pos, service, parser.value(path + ("data",), cfg.data), cfg.continue_on_error,
+                      cfg.response_variable)
 
 
 def _known(parser: RuleParser) -> str:
@@ -58,6 +59,9 @@ def _check_fields(parser: RuleParser, path: tuple, script: Script, data: dict) -
 
 def _control(parser: RuleParser, path: tuple, pos: tuple, service: str, cfg: "ServiceAction") -> A.Step | None:
     ids = _targets(parser, path, service, cfg)
+    if cfg.response_variable is not None:
+        parser.fail(path + ("response_variable",), f"script.{service} gives no response: call the script "
+                                                   f"(action: script.<id>) to wait for its response")
     variables = None
     if service == "turn_on":
         for k in cfg.data:
@@ -106,19 +110,24 @@ def _targets(parser: RuleParser, path: tuple, service: str, cfg: "ServiceAction"
 
 class ScriptCall(A.Step):
     """``action: script.x``: runs the script and waits for it, as HA's direct call does. A script that
-    fails fails the caller; one already running in single mode is logged and the caller goes on."""
+    fails fails the caller; one already running in single mode is logged and the caller goes on.
+    ``response_variable`` receives what the script's ``stop`` returned (None if nothing)."""
 
     kind = "script"
 
-    def __init__(self, pos: tuple, script_id: str, data: Callable[[dict], Any], continue_on_error: bool) -> None:
+    def __init__(self, pos: tuple, script_id: str, data: Callable[[dict], Any], continue_on_error: bool,
+                 response_variable: str | None = None) -> None:
         super().__init__(pos)
         self.script_id = script_id
         self.data = data
         self.continue_on_error = continue_on_error
+        self.response_variable = response_variable
 
     async def run(self, run: "Run", resume: A.Resume) -> Any:
         runner: ScriptRunner = run.engine.scripts
         child = runner.start(self.script_id, self.data(run.env) or {}, caller=run, blocking=True)
+        if self.response_variable is not None:
+            run.env[self.response_variable] = None
         if child.trace.outcome == "skipped":
             return {"script": self.script_id, "run_id": child.trace.run_id, "skipped": child.trace.error}
         try:
@@ -129,6 +138,9 @@ class ScriptCall(A.Step):
         trace = child.trace
         if trace.outcome == "error":
             raise A.ActionFailed(f"script.{self.script_id} failed: {trace.error}")
+        if self.response_variable is not None:
+            run.env[self.response_variable] = child.response
+            return {"script": self.script_id, "run_id": trace.run_id, "outcome": trace.outcome, "response": child.response}
         return {"script": self.script_id, "run_id": trace.run_id, "outcome": trace.outcome}
 
 

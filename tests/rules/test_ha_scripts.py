@@ -518,3 +518,41 @@ async def test_toggle_starts_a_stopped_script_and_stops_a_running_one(rh):
     await rh.clock.advance(1)
     assert not runner.running("slow")
     assert [t["outcome"] for t in rh.traces("script:slow")] == ["cancelled"]
+
+
+async def test_a_scripts_response_reaches_the_callers_response_variable(rh):
+    """HA's script responses (https://www.home-assistant.io/docs/scripts/#stopping-a-script-sequence):
+    the script's ``stop`` with ``response_variable``, the caller's ``response_variable``."""
+    rh.write("""\
+reading:
+  fields:
+    sensor: {required: true}
+  sequence:
+    - variables:
+        result:
+          value: "{{ states(sensor) }}"
+          warm: "{{ states(sensor) | float(0) > 18 }}"
+    - stop: "done"
+      response_variable: result
+""", "scripts.yaml")
+    rh.write(on_event("ask", """\
+    - action: script.reading
+      data: {sensor: sensor.temp}
+      response_variable: answer
+    - event: answered
+      event_data: {value: "{{ answer.value }}", warm: "{{ answer.warm }}"}""") + """
+- id: bad_response
+  triggers: [{trigger: event, event_type: x}]
+  actions:
+    - action: switch.turn_on
+      target: {entity_id: switch.fan}
+      response_variable: nothing
+""")
+    await rh.start()
+    assert [str(i).split(": ", 1)[1] for i in rh.hub.rules.issues] == [
+        "bad_response.actions[0].response_variable: switch.turn_on gives no response: only a script call (script.x) does"]
+    answered = []
+    rh.hub.bus.subscribe("answered", answered.append)
+    event(rh, "ask")
+    await rh.clock.advance(1)
+    assert [e.payload for e in answered] == [{"value": 20.0, "warm": True}]
