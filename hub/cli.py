@@ -373,9 +373,11 @@ def _core_commands() -> None:
     from hub.market.cli import market
     from hub.rules.cli import rules
     from hub.rules.scenes_cli import scenes
+    from hub.rules.scripts_cli import scripts
 
     main.add_command(rules)
     main.add_command(scenes)
+    main.add_command(scripts)
     main.add_command(chain)
     main.add_command(device)
     main.add_command(devices)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import __version__
-from hub.api import metrics, routes, rules, scenes, tokens, web, webhook, ws
+from hub.api import metrics, routes, rules, scenes, scripts, tokens, web, webhook, ws
 from hub.api.auth import require_token
 from hub.api.jsonsafe import DeclaredSizeCheck, JsonBodyCheck
 from hub.api.limits import MAX_BODY_BYTES
@@ -71,6 +71,7 @@ def create_app(hub) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(rules.router)
     app.include_router(scenes.router)
+    app.include_router(scripts.router)
     app.include_router(webhook.router)  # no token: the webhook id is the secret, as in Home Assistant
     app.include_router(ws.router)
     app.include_router(metrics.router)

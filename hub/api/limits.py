@@ -5,5 +5,7 @@ from hub.net.httpguard import MAX_CONNECTIONS, MAX_HEAD_BYTES, uvicorn_limits
 
 #: A request body; FastAPI answers 413 from the Content-Length header, before reading the body.
 MAX_BODY_BYTES = 1024 * 1024
+#: A script's field values (``POST /api/scripts/<id>``): a few values, kept in the run's trace.
+MAX_SCRIPT_BODY_BYTES = 64 * 1024
 
-__all__ = ["MAX_BODY_BYTES", "MAX_CONNECTIONS", "MAX_HEAD_BYTES", "uvicorn_limits"]
+__all__ = ["MAX_BODY_BYTES", "MAX_SCRIPT_BODY_BYTES", "MAX_CONNECTIONS", "MAX_HEAD_BYTES", "uvicorn_limits"]

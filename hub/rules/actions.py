@@ -30,10 +30,11 @@ Resume = list | None
 
 
 class StopRun(Exception):
-    def __init__(self, reason: str, error: bool = False) -> None:
+    def __init__(self, reason: str, error: bool = False, response: dict | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.error = error
+        self.response = response  # a script's response (HA's stop with response_variable)
 
 
 class ActionFailed(Exception):
@@ -439,13 +440,22 @@ class Repeat(Step):
 class Stop(Step):
     kind = "stop"
 
-    def __init__(self, pos: Pos, reason: str, error: bool) -> None:
+    def __init__(self, pos: Pos, reason: str, error: bool, response_variable: str | None = None) -> None:
         super().__init__(pos)
         self.reason = reason
         self.error = error
+        self.response_variable = response_variable
 
     async def run(self, run: "Run", resume: Resume) -> Any:
-        raise StopRun(self.reason, self.error)
+        response = None
+        if self.response_variable is not None:
+            if self.response_variable not in run.env:
+                raise ActionFailed(f"response_variable {self.response_variable!r} is not set")
+            response = run.env[self.response_variable]
+            if not isinstance(response, dict):  # as in HA: a response is a mapping
+                raise ActionFailed(f"response_variable {self.response_variable!r} must hold a mapping, "
+                                   f"got {type(response).__name__}")
+        raise StopRun(self.reason, self.error, response)
 
 
 class FireEvent(Step):

@@ -178,6 +178,11 @@ def trace(ctx, rule_id: str, last: int, as_json: bool) -> None:
         return
     if not runs:
         click.echo(f"{rule_id} has not run since the hub started")
+    print_runs(runs)
+
+
+def print_runs(runs: list[dict]) -> None:
+    """Traces, oldest first (``hub rules trace``, ``hub scripts trace``)."""
     for run in reversed(runs):
         colour = {"finished": "green", "error": "red", "condition_failed": "yellow"}.get(run["outcome"])
         click.secho(f"run {run['run_id']} at {run['started'][:19].replace('T', ' ')}: {run['outcome']}"

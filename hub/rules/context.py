@@ -21,6 +21,9 @@ class RuleContext:
     functions: dict[str, Any] = field(default_factory=dict)
     #: The scenes of scenes.yaml by id (hub.rules.scenes), loaded before the rules that name them.
     scenes: dict[str, Any] = field(default_factory=dict)
+    #: Every script of scripts.yaml by id, loaded or refused (hub.rules.scripts), so a rule's
+    #: ``action: script.x`` is checked at load.
+    scripts: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_hub(cls, hub: "Hub") -> "RuleContext":

@@ -71,6 +71,9 @@ class RuleEngine:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._stopping = False
         self._restored: dict[str, dict] = {}
+        from hub.rules.script_runs import ScriptRunner  # it builds on this module
+
+        self.scripts = ScriptRunner(self)
 
     # --- the index of state-based triggers -----------------------------------------------------------
     def watch_entity(self, entity_id: str, watch: Watch) -> None:
@@ -98,6 +101,7 @@ class RuleEngine:
         """Swap in a new set of rules. Rules whose definition did not change keep their armed
         triggers and their running runs; changed and removed ones are stopped first."""
         settings = self.hub.store.rule_settings() if self.hub.store else {}
+        self.scripts.apply(self.rules_ctx.scripts)  # loaded with the rules (hub.rules.scripts.load)
         old = self.rules
         new: dict[str, LoadedRule] = {}
         summary: dict[str, list[str]] = {"added": [], "changed": [], "removed": [], "unchanged": [], "errors": []}
@@ -224,7 +228,12 @@ class RuleEngine:
                 self.traces.add(trace)
                 return
         self.traces.add(trace)
-        run = Run(self, lr, env, trace)
+        self.dispatch(lr, Run(self, lr, env, trace))
+
+    def dispatch(self, lr: LoadedRule, run: Run) -> None:
+        """Start a run in its rule's (or script's) mode: at once, queued, or skipped."""
+        rule, trace, now = lr.rule, run.trace, self.hub.now()
+        assert rule is not None
         mode = rule.mode
         if mode == "single" and lr.runs:
             trace.finish("skipped", now, "already running (mode: single)")
@@ -324,14 +333,15 @@ class RuleEngine:
                 continue
             self._restored.pop(key)
             self._dirty[key] = None  # the resumed run saves itself again under its new key
-            lr = self.rules.get(record["rule_id"])
+            lr = self.rules.get(record["rule_id"]) or self.scripts.by_key(record["rule_id"])
             if lr is None or lr.rule is None or not lr.enabled or lr.rule.digest != record["digest"]:
                 self.log.info("rule %s changed or is gone: a run paused before the restart is dropped", record["rule_id"])
                 continue
             env = data["env"]
             trace = Trace(lr.id, {**env.get("trigger", {}), "description": "resumed after a restart"}, self.hub.now())
             self.traces.add(trace)
-            self._start(Run(self, lr, env, trace, resume_path=data["path"], resume_due=data["due"]))
+            run_class = getattr(lr, "run_class", Run)  # a script's run, or a rule's
+            self._start(run_class(self, lr, env, trace, resume_path=data["path"], resume_due=data["due"]))
         self._schedule_flush()
 
     # --- start and stop ----------------------------------------------------------------------------
@@ -397,6 +407,7 @@ class RuleEngine:
             for run in lr.runs:
                 if run.task is not None:
                     run.task.cancel()
+        runs += self.scripts.cancel_all()
         await asyncio.gather(*(r.task for r in runs if r.task is not None), return_exceptions=True)
         if self._flush_handle is not None:
             self._flush_handle.cancel()

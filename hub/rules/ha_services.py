@@ -196,7 +196,6 @@ REFUSED: dict[str, str] = {
                      "an event",
     "input_number": "the hub has no helpers (input_boolean, input_number ...) yet",
     "input_select": "the hub has no helpers (input_boolean, input_number ...) yet",
-    "script": "the hub has no scripts yet; put the steps in the rule (a 'choose' or 'repeat' can hold them)",
     "automation": "turning rules on and off from a rule is not supported yet; use 'hub rules enable/disable'",
 }
 

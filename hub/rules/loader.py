@@ -48,7 +48,10 @@ def load_rules(ctx: "RuleContext", config_dir: Path, *, embedded: bool) -> tuple
 
     files = rule_files(config_dir)
     sources: list[tuple[str, Any, Any]] = []  # (file name, data, document)
-    issues: list[ConfigIssue] = scenes.load(ctx, config_dir)  # first: rules naming scene.x are checked
+    issues: list[ConfigIssue] = scenes.load(ctx, config_dir)  # first: rules and scripts naming scene.x are checked
+    from hub.rules.scripts import load as load_scripts
+
+    issues += load_scripts(ctx, config_dir)  # then scripts: a rule's 'action: script.x' is checked against them
     if not files and embedded:
         text = resources.files("hub.rules").joinpath(EXAMPLES).read_text()
         from hub.config import YamlDocument

@@ -361,7 +361,9 @@ class DelayAction(Strict):
     @field_validator("delay")
     @classmethod
     def _check(cls, value: Any) -> Any:
-        return value if is_template(value) else parse_duration(value)
+        # HA's {minutes: "{{ minutes }}"} (its script page's wakeup example): rendered when the run gets there
+        templated = is_template(value) or isinstance(value, dict) and any(is_template(v) for v in value.values())
+        return value if templated else parse_duration(value)
 
 
 class WaitFor(Strict):
@@ -413,9 +415,14 @@ class RepeatAction(Strict):
     repeat: Repeat
 
 
+#: A variable a step sets (HA's ``response_variable``).
+VARIABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
 class StopAction(Strict):
     stop: str = Field(max_length=MAX_TEXT)
     error: bool = False
+    response_variable: str | None = Field(default=None, pattern=VARIABLE_NAME)  # a script's response to the call that waits for it
 
 
 class EventAction(Strict):
@@ -440,6 +447,7 @@ class ServiceAction(Strict):
     entity_id: EntityIds | None = None
     continue_on_error: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
+    response_variable: str | None = Field(default=None, pattern=VARIABLE_NAME)  # what a called script's 'stop' returned
 
     @model_validator(mode="after")
     def _one_name(self) -> "ServiceAction":

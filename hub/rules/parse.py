@@ -473,7 +473,7 @@ class RuleParser:
         return A.Call(pos, ids, command, render, cfg.continue_on_error)
 
     def _delay(self, path: Path, pos: tuple, cfg: DelayAction, raw: dict) -> A.Step:
-        if is_template(cfg.delay):
+        if isinstance(cfg.delay, (str, dict)):  # templated (the model turned the rest into seconds)
             return A.Delay(pos, None, self.value(path + ("delay",), cfg.delay))
         return A.Delay(pos, cfg.delay, None)
 
@@ -505,7 +505,7 @@ class RuleParser:
         return A.Repeat(pos, count, while_, until, steps, r.max_iterations, for_each)
 
     def _stop(self, path: Path, pos: tuple, cfg: StopAction, raw: dict) -> A.Step:
-        return A.Stop(pos, cfg.stop, cfg.error)
+        return A.Stop(pos, cfg.stop, cfg.error, cfg.response_variable)
 
     def _event(self, path: Path, pos: tuple, cfg: EventAction, raw: dict) -> A.Step:
         return A.FireEvent(pos, cfg.event, self.value(path + ("event_data",), cfg.event_data))
@@ -538,6 +538,13 @@ class RuleParser:
             from hub.rules import scenes
 
             return scenes.service_step(self, path, pos, name, cfg)
+        if name.startswith("script."):
+            from hub.rules import script_calls
+
+            return script_calls.parse_step(self, path, pos, name, cfg, key)
+        if cfg.response_variable is not None:
+            self.fail(path + ("response_variable",), f"{name} gives no response: only a script call (script.x) does")
+            return None
         if name in self.ctx.hub.rule_actions:
             return self._plugin_service(path, pos, name, cfg)
         service = ha_services.lookup(name)

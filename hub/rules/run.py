@@ -27,6 +27,7 @@ class Run:
         self.unsaved = 0  # > 0 inside a ``parallel``: its pauses are not saved for a restart
         self.task: asyncio.Task | None = None
         self.key = f"run|{self.rule.id}|{trace.run_id}"
+        self.response: dict | None = None  # what a 'stop' with response_variable returned
 
     def now(self) -> float:
         return self.engine.hub.now()
@@ -60,6 +61,7 @@ class Run:
             await run_sequence(self.rule.actions, self, self.resume_path)
             trace.finish("finished", self.now())
         except StopRun as stop:
+            self.response = stop.response
             trace.finish("error" if stop.error else "stopped", self.now(), stop.reason)
         except ActionFailed as exc:
             trace.finish("error", self.now(), str(exc))

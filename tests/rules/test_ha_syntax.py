@@ -88,7 +88,7 @@ async def test_bad_service_steps_are_refused_with_file_line_and_key(rh):
     assert "unknown_data.actions[0].data.speed: switch.turn_on has no data 'speed'; it takes no data" in issue("unknown_data")
     assert "by_area.actions[0].target.area_id: the hub has no areas yet" in issue("by_area")
     assert "input_boolean.turn_on: the hub has no helpers" in issue("helper")
-    assert "script.turn_on: the hub has no scripts yet" in issue("script")
+    assert "unknown script 'bedtime'; there are no scripts (scripts.yaml)" in issue("script")
     assert "switch.fan is a switch: light.turn_on does not apply to it" in issue("wrong_domain")
     assert "switch.toggle needs a target" in issue("no_target")
     assert "templated_unknown_key.actions[0].data.brightnes: light.turn_on has no data 'brightnes'" in issue("templated_unknown_key")
