@@ -7,6 +7,7 @@ file can be checked before the hub is (re)started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -238,7 +239,8 @@ def import_ha(ctx, path, map_file, write_map, ask, use_secrets, dry_run, only_va
             cli.fail(str(exc))
         entities = devices = None
         running = False
-    _, hub = rules_context(ctx.data, config_path, devices, entities)
+    with quiet_logs():
+        _, hub = rules_context(ctx.data, config_path, devices, entities)
     hub_ids = sorted(e.entity_id for e in hub.entities)
     asking = sys.stdin.isatty() if ask is None else ask
     options = ha.Options(use_secrets=use_secrets, dry_run=dry_run or write_map is not None, only_valid=only_valid,
@@ -256,7 +258,8 @@ def import_ha(ctx, path, map_file, write_map, ask, use_secrets, dry_run, only_va
 
     def load(folder: Path):
         rctx = RuleContext.for_hub(hub)  # a fresh one each time: loading stores scripts and scenes on it
-        loaded, issues = load_rules(rctx, folder, embedded=embedded)
+        with quiet_logs():
+            loaded, issues = load_rules(rctx, folder, embedded=embedded)
         return rctx, loaded, issues
 
     header = (f"# Imported from Home Assistant ({Path(path).resolve()}) by `hub rules import` on "
@@ -336,9 +339,25 @@ def offline_check(data_dir: Path, config_path: Path | None):
     types, and the devices and entities it recorded last time it ran."""
     from hub.rules.loader import load_rules
 
-    ctx, hub = rules_context(data_dir, config_path)
-    _, issues = load_rules(ctx, hub.config_path.parent, embedded=not hub.config_path.exists())
+    with quiet_logs():
+        ctx, hub = rules_context(data_dir, config_path)
+        _, issues = load_rules(ctx, hub.config_path.parent, embedded=not hub.config_path.exists())
     return issues
+
+
+@contextlib.contextmanager
+def quiet_logs():
+    """The hub's start-up and loading log lines, silenced while a command checks rules without a
+    hub (the command reports the problems itself), and turned back on afterwards: a global
+    ``logging.disable`` left in place silenced everything the process logged after it."""
+    import logging
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def rules_context(data_dir: Path, config_path: Path | None, devices: list[dict] | None = None,
@@ -346,14 +365,11 @@ def rules_context(data_dir: Path, config_path: Path | None, devices: list[dict] 
     """(RuleContext, Hub) that checks rules as the hub would without running one: its configuration,
     the plugins' rule types, and the devices and entities given (a running hub's) or else those it
     recorded in the data directory last time it ran."""
-    import logging
-
     from hub.context import PluginContext
     from hub.rules.context import RuleContext
     from hub.runtime import Hub
     from hub.store import Store
 
-    logging.disable(logging.CRITICAL)
     hub = Hub(data_dir, config_path=config_path)
     hub.load_configuration()
     if entities is not None:
