@@ -134,7 +134,7 @@ class RuleEngine:
     def _arm(self, lr: LoadedRule) -> None:
         rule = lr.rule
         assert rule is not None
-        lr.watches = [self._watch(f"{rule.id}|{i}", kind, cfg, lambda v, lr=lr: self._fire(lr, v))
+        lr.watches = [self._watch(f"{rule.id}|{i}", kind, cfg, lambda v, lr=lr, i=i: self._fire(lr, v, i))
                       for i, (kind, cfg) in enumerate(rule.triggers)]
         for watch in lr.watches:
             try:
@@ -207,7 +207,7 @@ class RuleEngine:
         return lr
 
     # --- running -----------------------------------------------------------------------------------
-    def _fire(self, lr: LoadedRule, variables: dict) -> None:
+    def _fire(self, lr: LoadedRule, variables: dict, index: int | None = None) -> None:
         rule = lr.rule
         if rule is None or not lr.enabled or self._stopping:
             return
@@ -215,9 +215,13 @@ class RuleEngine:
         lr.last_triggered = now
         env = {"trigger": variables, "this": rule.this}
         trace = Trace(rule.id, variables, now)
-        if rule.variables is not None:  # Home Assistant's variables: rendered before the conditions
+        own = rule.trigger_variables[index] if index is not None and index < len(rule.trigger_variables) else None
+        # Home Assistant's order: the trigger's variables, then the rule's, all before the conditions
+        for step in (own, rule.variables):
+            if step is None:
+                continue
             try:
-                rule.variables.apply(env)
+                step.apply(env)
             except (ExpressionError, TypeError, ValueError) as exc:
                 trace.finish("error", now, f"variables: {exc}")
                 self.traces.add(trace)

@@ -502,5 +502,6 @@ class RuleHead(Strict):
     enabled: bool = True
     initial_state: bool | None = None  # Home Assistant's name for 'enabled' at start-up
     variables: dict[str, Any] = Field(default_factory=dict)
+    trigger_variables: dict[str, Any] = Field(default_factory=dict)
     # HA's editor writes ``trace: {stored_traces: 5}``: accepted; the hub's trace log has its own bound
     trace: dict[str, Any] | None = None

@@ -102,6 +102,9 @@ class Rule:
     digest: str = ""
     this: dict = field(default_factory=dict)
     variables: "A.SetVariables | None" = None  # rendered before the conditions, as in HA
+    #: Per trigger (same order as ``triggers``): the rule's ``trigger_variables`` and the trigger's
+    #: own ``variables``, rendered when that trigger fires, before ``variables``.
+    trigger_variables: list = field(default_factory=list)
 
 
 class Invalid(Exception):
@@ -190,10 +193,22 @@ class RuleParser:
         condition_key = "conditions" if "conditions" in raw else "condition"
         action_key = "actions" if "actions" in raw else "action"
         trigger_items = self.items((trigger_key,), head.trigger, "trigger")
-        triggers = [t for t in (self.trigger(p, v) for p, v in trigger_items) if t]
+        trigger_variables: list = []  # one per trigger kept: its own variables or None
+        triggers = []
+        for p, v in trigger_items:
+            before = len(trigger_variables)
+            found = self.trigger(p, v, trigger_variables)
+            if found is not None:
+                triggers.append(found)
+                if len(trigger_variables) == before:
+                    trigger_variables.append(None)
         if not trigger_items and not self.failed:
             self.fail((trigger_key,), "a rule needs at least one trigger")
         variables = self._variables_step(("variables",), ("variables",), head.variables) if head.variables else None
+        if head.trigger_variables:  # HA renders these before the trigger's own and the rule's
+            trigger_variables = [self._merge_variables(
+                self._variables_step(("trigger_variables",), ("trigger_variables",), head.trigger_variables), own)
+                for own in trigger_variables]
         conditions = self.conditions((condition_key,), head.condition)
         steps = self.sequence((action_key,), (), head.action)
         if not self.items((action_key,), head.action, "action") and not self.failed:
@@ -206,7 +221,7 @@ class RuleParser:
             enabled=head.enabled if head.initial_state is None else head.initial_state,
             triggers=triggers, conditions=conditions, actions=steps, raw=raw,
             source=source, file=file, digest=digest, this={"id": head.id, "alias": head.alias},
-            variables=variables,
+            variables=variables, trigger_variables=trigger_variables,
         )
 
     def bounded(self, raw: Any) -> bool:
@@ -242,7 +257,9 @@ class RuleParser:
         return ok
 
     # --- triggers --------------------------------------------------------------------------------
-    def trigger(self, path: Path, raw: Any) -> tuple[str, Any] | None:
+    def trigger(self, path: Path, raw: Any, variables: list | None = None) -> tuple[str, Any] | None:
+        """One trigger. ``variables``: a rule's triggers may carry HA's ``variables:`` (rendered when
+        that trigger fires); the compiled step (or None) is appended to it, one per trigger kept."""
         if not isinstance(raw, dict):
             self.fail(path, "a trigger is a mapping like {trigger: state, entity_id: ...}")
             return None
@@ -252,6 +269,20 @@ class RuleParser:
             return None
         if raw is None:
             return None
+        if "variables" in raw:
+            if variables is None:
+                self.fail(path + ("variables",), "variables on a trigger work on a rule's own triggers, "
+                                                 "not on those a step waits for")
+                return None
+            if not isinstance(raw["variables"], dict):
+                self.fail(path + ("variables",), "variables is a mapping of names to values or templates")
+                return None
+            step = self._variables_step(path + ("variables",), ("trigger_variables",), raw["variables"])
+            raw = {k: v for k, v in raw.items() if k != "variables"}
+            found = self.trigger(path, raw, [])
+            if found is not None:
+                variables.append(step)
+            return found
         kind = raw.get("trigger", raw.get("platform"))
         plugin = self.ctx.hub.rule_triggers.get(kind) if isinstance(kind, str) else None
         if kind not in BUILTIN_TRIGGERS and plugin is None:
@@ -525,6 +556,10 @@ class RuleParser:
             except Invalid:
                 continue
         return A.SetVariables(pos, rendered)
+
+    @staticmethod
+    def _merge_variables(first: A.SetVariables, then: A.SetVariables | None) -> A.SetVariables:
+        return first if then is None else A.SetVariables(first.pos, [*first.variables, *then.variables])
 
     def _log(self, path: Path, pos: tuple, cfg: LogAction, raw: dict) -> A.Step:
         return A.Log(pos, self.value(path + ("log",), cfg.log), cfg.level)

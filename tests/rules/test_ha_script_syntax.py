@@ -249,3 +249,58 @@ async def test_numeric_state_bounds_and_templates_are_checked_at_load(rh):
     assert "unknown_bound.triggers[0].above" in text and "sensor.nope" in text
     assert "'warm' is neither a number nor an entity id" in text
     assert "bad_template.conditions[0].value_template" in text
+
+
+# --- variables on a trigger and trigger_variables ------------------------------------------------
+# From https://www.home-assistant.io/docs/automation/trigger/#trigger-variables ("variables" on each
+# trigger, rendered when it fires) and /docs/automation/trigger/#trigger-variables (trigger_variables).
+
+async def test_each_trigger_brings_its_own_variables(rh):
+    rh.write("""\
+- id: per_trigger
+  trigger_variables:
+    room: hall
+  triggers:
+    - trigger: state
+      entity_id: switch.fan
+      to: "on"
+      variables:
+        target: switch.ac
+        why: "fan went {{ trigger.to_state.state }}"
+    - trigger: event
+      event_type: go
+      variables:
+        target: light.lamp
+        why: "asked"
+  variables:
+    message: "{{ room }}: {{ why }}"
+  actions:
+    - action: homeassistant.turn_on
+      target: {entity_id: "{{ target }}"}
+    - event: said
+      event_data: {message: "{{ message }}"}
+""")
+    await rh.start()
+    assert rh.engine.issues == []
+    said = []
+    rh.hub.bus.subscribe("said", lambda e: said.append(e.payload["message"]))
+    await rh.hub.commands.call("switch.fan", "turn_on")
+    await rh.clock.settle()
+    go(rh)
+    await rh.clock.settle()
+    assert [c[0] for c in rh.calls("turn_on")] == ["switch.fan", "switch.ac", "light.lamp"]
+    assert said == ["hall: fan went on", "hall: asked"]
+
+
+async def test_variables_on_a_waited_trigger_are_refused(rh):
+    rh.write("""\
+- id: waits
+  triggers: [{trigger: event, event_type: go}]
+  actions:
+    - wait_for_trigger:
+        - trigger: event
+          event_type: done
+          variables: {x: 1}
+""")
+    await rh.start()
+    assert "waits.actions[0].wait_for_trigger[0].variables" in issues(rh)
