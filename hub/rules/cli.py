@@ -317,13 +317,22 @@ def _ask_entity(hub_ids: list[str]):
 
 
 def _import_report(result, checked: str) -> None:
+    """A table of what was imported, then the reasons under it, one per line, as pytest lists its
+    failures: in a table column, long reasons came out one word per line on an 80-column terminal."""
     cli, scrub = _cli(), result.scrub
-    rows = [[item.label, item.kind, item.where, item.status, "yes" if item.written else "no",
-             scrub("\n".join(item.notes + item.reasons))] for item in result.items]
+    rows = [[item.label, item.kind, item.where, item.status, "yes" if item.written else "no"] for item in result.items]
     rows += [[str(rel), "blueprint", f"blueprints/automation/{rel}", action,
-              "yes" if action in ("copied", "replaced") and result.written else "no", ""]
+              "yes" if action in ("copied", "replaced") and result.written else "no"]
              for _, rel, action in result.blueprints]
-    cli.table(f"Home Assistant import (checked {checked})", ["name", "kind", "from", "result", "written", "why"], rows)
+    cli.table(f"Home Assistant import (checked {checked})", ["name", "kind", "from", "result", "written"], rows)
+    explained = [item for item in result.items if item.notes or item.reasons]
+    if explained:
+        click.echo()
+    for item in explained:
+        click.secho(f"{item.label} ({item.kind}, {item.where}): {item.status}", bold=True,
+                    fg="red" if item.status in ("not loaded", "not imported") else None)
+        for line in item.notes + item.reasons:
+            click.echo(f"  {scrub(line)}")
     left = sorted(set(result.unknown) - set(result.mapping))
     if left:
         click.secho(f"{len(left)} Home Assistant entity id(s) not on this hub, left as they are: {', '.join(left)}"

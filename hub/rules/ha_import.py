@@ -594,7 +594,7 @@ def judge(plan: Plan, staging: Path, ctx: Any, loaded: list, issues: list[Config
                     and (i.key is None or _owns(i.key, f"[{index}]") or (rule is not None and _owns(i.key, rule.id)))]
             ok = rule is not None and rule.rule is not None
             item.status = "loaded" if ok else "not loaded"
-            item.reasons = [] if ok else _texts(rule.issues if rule is not None and rule.issues else mine)
+            item.reasons = [] if ok else _texts(rule.issues if rule is not None and rule.issues else mine, staging)
     for kind, items, attr in (("script", plan.scripts, "scripts"), ("scene", plan.scenes, "scenes")):
         staged = str(staging / (SCRIPTS_DIR if kind == "script" else SCENES_DIR) / OUT_NAME)
         known = getattr(ctx, attr, None)
@@ -605,22 +605,26 @@ def judge(plan: Plan, staging: Path, ctx: Any, loaded: list, issues: list[Config
             if kind == "scene" and isinstance(item.raw, dict) and item.raw.get("name"):
                 names |= {str(item.raw["name"]), f"scene.{slugify(str(item.raw['name']))}"}
             mine = [i for i in issues if i.file == staged and (i.key is None or any(_owns(i.key, n) for n in names))]
+            found = [v for k, v in (known or {}).items() if k in names or getattr(v, "id", None) in names
+                     or getattr(v, "name", None) in names]
             if known is None:
                 item.status = "not checked"
                 item.reasons = [f"this hub does not load {attr} yet: imported as they are, checked once it does"]
-            elif names & set(known) or any(getattr(v, "id", None) in names or getattr(v, "name", None) in names
-                                            for v in known.values()):
+            elif found and all(getattr(v, "rule", True) is not None for v in found):  # a refused script has no rule
                 item.status = "loaded"
             else:
-                item.status, item.reasons = "not loaded", _texts(mine) or ["not loaded (see `hub rules check`)"]
+                own = [i for v in found for i in getattr(v, "issues", [])]
+                item.status, item.reasons = "not loaded", _texts(own or mine, staging) or ["not loaded (see `hub rules check`)"]
 
 
-def _texts(issues: list[ConfigIssue]) -> list[str]:
-    """``ha_import.yaml:9: id.key: reason``: the place in the file as written (or in the blueprint)."""
+def _texts(issues: list[ConfigIssue], staging: Path | None = None) -> list[str]:
+    """``ha_import.yaml:9: id.key: reason``: the place in the file as written (or in the blueprint).
+    The staging folder, which is gone once the import ends, is left out of the messages."""
     out = []
     for issue in issues:
         where = Path(issue.file).name + (f":{issue.line}" if issue.line else "") if issue.file else ""
-        out.append(": ".join(part for part in (where, issue.key, issue.message) if part))
+        message = issue.message.replace(f"{staging}/", "") if staging is not None else issue.message
+        out.append(": ".join(part for part in (where, issue.key, message) if part))
     return out or ["refused"]
 
 

@@ -50,7 +50,8 @@ def _value(text: str):
 @scripts.command("run")
 @click.argument("script_id")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="A field value (repeatable); JSON or text.")
-@click.option("--data", "data_json", metavar="JSON", help="All field values as one JSON object.")
+# not --data: every command's --data is the hub's data directory
+@click.option("--fields", "data_json", metavar="JSON", help="All field values as one JSON object.")
 @click.option("--wait", is_flag=True, help="Wait for the run to end and print its outcome.")
 @_common
 def run(ctx, script_id: str, variables: tuple[str, ...], data_json: str | None, wait: bool) -> None:
@@ -61,9 +62,9 @@ def run(ctx, script_id: str, variables: tuple[str, ...], data_json: str | None, 
         try:
             data = json.loads(data_json)
         except ValueError as exc:
-            cli.fail(f"--data: not JSON: {exc}")
+            cli.fail(f"--fields: not JSON: {exc}")
         if not isinstance(data, dict):
-            cli.fail("--data: a JSON object of field values, e.g. '{\"minutes\": 5}'")
+            cli.fail("--fields: a JSON object of field values, e.g. '{\"minutes\": 5}'")
     for item in variables:
         name, sep, value = item.partition("=")
         if not sep or not name:

@@ -191,12 +191,22 @@ def hub_cli(data: Path, *args: str, input: str | None = None):
 
 
 def rows(out: str) -> dict[str, str]:
-    """Table rows by name (the first cell)."""
+    """Each item's table row (by name, its first cell) with the reasons listed for it below the table."""
     found = {}
     for line in out.splitlines():
         cells = [c.strip() for c in line.strip("│┃ ").split("│")]
         if len(cells) >= 5 and cells[0]:
             found.setdefault(cells[0], line)
+    current = None
+    for line in out.splitlines():
+        head = next((name for name in found if line.startswith(f"{name} (")), None)
+        if head is not None:
+            current = head
+            found[head] += "\n" + line
+        elif current is not None and line.startswith("  "):
+            found[current] += "\n" + line
+        else:
+            current = None
     return found
 
 
