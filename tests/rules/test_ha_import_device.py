@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from hub import hookimpl
+from hub.core.events import CustomEvent
 from hub.devices import Device, EntitySpec
 from hub.rules.ha_device import Registries, Translator, read_registries
 from tests.rules.test_ha_import import hub_cli, rows
@@ -209,6 +210,13 @@ AUTOMATIONS = f"""\
         brightness_pct: 20
       target:
         device_id: dev_kitchen
+- id: "1736674200009"
+  alias: Dim on request
+  triggers:
+    - trigger: event
+      event_type: dim
+  actions:
+    - action: script.dim_kitchen
 - id: "1736674200006"
   alias: Dimmer button (ZHA) and an old lamp
   triggers:
@@ -238,6 +246,17 @@ AUTOMATIONS = f"""\
       preset_mode: eco
 """
 
+#: A script with a device action, called by an automation.
+SCRIPTS = f"""\
+dim_kitchen:
+  alias: Dim the kitchen
+  sequence:
+    - device_id: dev_kitchen
+      domain: light
+      entity_id: {KITCHEN}
+      type: brightness_decrease
+"""
+
 MAP = """\
 binary_sensor.hall_motion: binary_sensor.motion
 binary_sensor.front_door_contact: binary_sensor.door
@@ -254,6 +273,7 @@ def write_ha(folder: Path) -> Path:
     (folder / ".storage" / "core.entity_registry").write_text(json.dumps(entity_registry(), indent=2))
     (folder / ".storage" / "core.device_registry").write_text(json.dumps(device_registry(), indent=2))
     (folder / "automations.yaml").write_text(AUTOMATIONS)
+    (folder / "scripts.yaml").write_text(SCRIPTS)
     return folder
 
 
@@ -342,11 +362,13 @@ async def test_the_report_counts_translations_and_says_why_per_automation(import
     out = result.output
     assert result.exit_code == 1, out  # the ZHA remote and the preset stay as they are
     table = rows(out)
-    for rule in ("1736674200001", "1736674200002", "1736674200003", "1736674200004", "1736674200005", "1736674200008"):
+    for rule in ("1736674200001", "1736674200002", "1736674200003", "1736674200004", "1736674200005", "1736674200008",
+                 "1736674200009", "dim_kitchen"):
         assert "loaded" in table[rule] and "not loaded" not in table[rule], (rule, out)
     assert "translated from Home Assistant's device ids to entity ids: 1 trigger, 1 condition, 1 action" in out
     assert "entity ids: 2 triggers, 2 actions" in out  # the one inside a choose, and its default
     assert "entity ids: 1 trigger, 1 device target" in out
+    assert "entity ids: 1 action" in why(out, "dim_kitchen")
     assert "not loaded" in table["1736674200006"] and "not loaded" in table["1736674200007"]
     remote = why(out, "1736674200006")
     assert ("1736674200006.triggers[0]: device trigger (zha remote_button_short_press turn_on) of "
@@ -373,7 +395,7 @@ async def test_translated_automations_run_as_in_home_assistant(imported, rh, clo
     _, devices = imported
     hub = await rh.start()
     issues = " ".join(str(i) for i in rh.engine.issues)
-    assert not any(f"173667420000{n}" in issues for n in (1, 2, 3, 4, 5, 8)), issues
+    assert not any(f"173667420000{n}" in issues for n in (1, 2, 3, 4, 5, 8, 9)) and "dim_kitchen" not in issues, issues
     home = rh.home
     # Motion while locked: the kitchen light at 60 %.
     home.set("motion", "on")
@@ -417,6 +439,15 @@ async def test_translated_automations_run_as_in_home_assistant(imported, rh, clo
     devices.h["garage"].set("open", position=95)
     await clock.settle()
     assert ("switch.fan", "turn_on", {}) in home.calls
+    # The script's brightness_decrease: 26 down from 200, and off when no more than 26 is left.
+    devices.h["desk"].set("on", brightness=200)
+    hub.bus.publish(CustomEvent(hub.now(), "dim", {}))
+    await clock.settle()
+    assert devices.calls[-1] == ("light.desk", "turn_on", {"brightness": 174})
+    devices.h["desk"].set("on", brightness=20)
+    hub.bus.publish(CustomEvent(hub.now(), "dim", {}))
+    await clock.settle()
+    assert devices.calls[-1] == ("light.desk", "turn_off", {})
 
 
 def test_each_domain_translates_as_its_device_automation_module():
@@ -462,6 +493,18 @@ def test_each_domain_translates_as_its_device_automation_module():
     ):
         new, outcome = one(item)
         assert new == item and outcome.count == 0 and why in outcome.left[0], (item, outcome.left)
+    # A device target: the device's entities of the service's domain (any for homeassistant.*), not
+    # its diagnostic ones; the hub's own device ids are left alone and not counted.
+    regs.device_of.update({"light.lamp": "hue1", "sensor.lamp_signal": "hue1", "switch.lamp_power": "hue1"})
+    regs.secondary.add("sensor.lamp_signal")
+    step = {"action": "light.turn_on", "target": {"device_id": "hue1", "entity_id": "light.other"}}
+    assert one(step)[0] == {"action": "light.turn_on", "target": {"entity_id": ["light.other", "light.lamp"]}}
+    step = {"action": "homeassistant.turn_off", "target": {"device_id": ["hue1", "demo:plug"]}}
+    assert one(step)[0]["target"] == {"entity_id": ["light.lamp", "switch.lamp_power"], "device_id": "demo:plug"}
+    new, outcome = one({"action": "switch.toggle", "target": {"device_id": "demo:plug"}})
+    assert new == {"action": "switch.toggle", "target": {"device_id": "demo:plug"}} and outcome.count == 0
+    new, outcome = one({"action": "cover.open_cover", "target": {"device_id": "hue1"}})
+    assert outcome.count == 0 and "has no cover entity" in outcome.left[0]
     # Without HA's registry, a registry id cannot be resolved: said so.
     _, outcome = Translator(Registries(Path("/ha"))).translate(
         [{"device_id": "d", "domain": "lock", "entity_id": "r4", "type": "lock"}], "a")
