@@ -472,6 +472,12 @@ def test_each_domain_translates_as_its_device_automation_module():
     assert one({"condition": "device", "domain": "cover", "device_id": "d", "entity_id": "r2", "type": "is_position",
                 "above": 10})[0] == {"condition": "numeric_state", "entity_id": "cover.blind", "attribute": "position",
                                      "above": 10}
+    # climate: from any other mode to this one (not from unavailable), as climate/device_trigger.py.
+    regs.entities["r5"] = "climate.hall"
+    assert one({"platform": "device", "domain": "climate", "device_id": "d", "entity_id": "r5",
+                "type": "hvac_mode_changed", "to": "cool", "for": 60, "enabled": False})[0] == {
+        "platform": "state", "entity_id": "climate.hall", "from": ["off", "heat", "heat_cool", "auto", "dry", "fan_only"],
+        "to": "cool", "for": 60, "enabled": False}
     # brightness_decrease: a light stepped below 26 turns off, as HA's brightness_step does.
     step = one({"device_id": "d", "domain": "light", "entity_id": "r3", "type": "brightness_decrease", "alias": "dim"})[0]
     assert step["alias"] == "dim" and step["then"] == [{"action": "light.turn_off", "target": {"entity_id": "light.lamp"}}]
