@@ -2,7 +2,7 @@
 translated by ``hub rules import`` into the plain steps they stand for.
 
 HA's editor saves ``- trigger: device`` with ``device_id``, ``domain``, ``type`` and an ``entity_id``
-that (since 2022.x) is a hash from HA's entity registry, not an entity id. The hub will never learn
+that (in automations saved since 2023) is a hash from HA's entity registry, not an entity id. The hub will never learn
 HA's registries, so the import reads them once (``.storage/core.entity_registry`` and
 ``core.device_registry`` in HA's configuration folder) and rewrites each device item into what HA
 itself runs for it: every per-domain ``device_trigger.py`` / ``device_condition.py`` /
@@ -65,6 +65,11 @@ COVER_POSITION = "position"
 HVAC_MODES = ("off", "heat", "cool", "heat_cool", "auto", "dry", "fan_only")
 CLIMATE_CURRENT = {"current_temperature_changed": "current_temperature",
                    "current_humidity_changed": "current_humidity"}
+
+#: What ``homeassistant.turn_on/off/toggle`` reaches of a device: the domains with those services
+#: (homeassistant/components/homeassistant/__init__.py calls each domain's own; others are skipped).
+HA_SWITCHABLE = frozenset({"light", "switch", "fan", "cover", "climate", "humidifier", "remote", "siren",
+                           "media_player", "input_boolean", "water_heater", "vacuum", "valve"})
 
 DOMAINS = TOGGLE_DOMAINS | {"binary_sensor", "sensor", "lock", "cover", "climate", "button"}
 
@@ -266,11 +271,11 @@ class Translator:
             raise Untranslatable(f"it has {', '.join(repr(k) for k in unknown)}, which this type does not take")
 
     @staticmethod
-    def _bounds(item: dict, out: dict, *, required: bool = True) -> None:
+    def _bounds(item: dict, out: dict) -> None:
         for key in ("above", "below"):
             if item.get(key) is not None:
                 out[key] = item[key]
-        if required and "above" not in out and "below" not in out:
+        if "above" not in out and "below" not in out:
             raise Untranslatable("it needs above, below or both")
 
     @staticmethod
@@ -452,7 +457,7 @@ class Translator:
     # -- a service step's target.device_id -----------------------------------------------------------
     def target(self, step: dict) -> dict:
         """HA's device ids in ``target.device_id`` become the entities of each device that the service
-        applies to (its domain's; any for ``homeassistant.*``), as HA's service call picks them. Ids
+        applies to (its domain's; those that switch for ``homeassistant.*``), as HA's call picks them. Ids
         that are not in HA's device registry stay (the hub's own ``plugin:device`` ids, or a map's)."""
         service = str(step.get("action", step.get("service")))
         domain = service.split(".", 1)[0]
@@ -464,7 +469,7 @@ class Translator:
                 kept.append(device_id)
                 continue
             mine = [e for e in self.regs.device_entities(device_id)
-                    if domain == "homeassistant" or e.split(".", 1)[0] == domain]
+                    if e.split(".", 1)[0] in (HA_SWITCHABLE if domain == "homeassistant" else (domain,))]
             if not mine:
                 raise Untranslatable(f"device {self.regs.device_name(device_id)} has no {domain} entity in "
                                      f"{STORAGE}/{ENTITY_REGISTRY} for {service}")

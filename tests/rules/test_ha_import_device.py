@@ -500,8 +500,9 @@ def test_each_domain_translates_as_its_device_automation_module():
         new, outcome = one(item)
         assert new == item and outcome.count == 0 and why in outcome.left[0], (item, outcome.left)
     # A device target: the device's entities of the service's domain (any for homeassistant.*), not
-    # its diagnostic ones; the hub's own device ids are left alone and not counted.
-    regs.device_of.update({"light.lamp": "hue1", "sensor.lamp_signal": "hue1", "switch.lamp_power": "hue1"})
+    # its diagnostic ones, nor a sensor for homeassistant.*; the hub's own device ids stay, uncounted.
+    regs.device_of.update({"light.lamp": "hue1", "sensor.lamp_signal": "hue1", "switch.lamp_power": "hue1",
+                           "sensor.lamp_energy": "hue1"})
     regs.secondary.add("sensor.lamp_signal")
     step = {"action": "light.turn_on", "target": {"device_id": "hue1", "entity_id": "light.other"}}
     assert one(step)[0] == {"action": "light.turn_on", "target": {"entity_id": ["light.other", "light.lamp"]}}
