@@ -309,9 +309,10 @@ class Translator:
             if typ == "position":
                 # HA: above defaults to -1 and below to 101, on the current_position attribute.
                 kind, extra = "numeric_state", ("for", "above", "below")
-                body = {"attribute": COVER_POSITION, "above": item.get("above", -1), "below": item.get("below", 101)}
                 if item.get("above") is None and item.get("below") is None:
                     raise Untranslatable("it needs above, below or both")
+                body = {"attribute": COVER_POSITION, "above": -1 if item.get("above") is None else item["above"],
+                        "below": 101 if item.get("below") is None else item["below"]}
             elif typ in COVER_TRIGGERS:
                 kind, body = "state", {"to": COVER_TRIGGERS[typ]}
             elif typ == "tilt_position":
@@ -491,6 +492,7 @@ def _brightness_step(entity_id: str, up: bool) -> dict:
     """HA's brightness_increase/decrease: ``brightness_step_pct: ±10`` (a step of 26 of 255, from 0
     when the light is off), and a light stepped down to 0 turns off (light/__init__.py)."""
     now = f"(state_attr('{entity_id}', 'brightness') | int(0) if is_state('{entity_id}', 'on') else 0)"
+
     def target() -> dict:  # one mapping per step: a shared one would be written as a YAML alias
         return {"entity_id": entity_id}
 
