@@ -537,3 +537,53 @@ def test_write_map_lists_the_resolved_entity_ids(ha, tmp_path):
     keys = set(yaml.safe_load(template.read_text()))
     assert {"light.kitchen", "binary_sensor.hall_motion", "cover.garage", "button.doorbell"} <= keys
     assert all("." in k for k in keys)  # no registry hash left to map
+
+
+def test_import_into_a_running_demo_hub_and_a_device_trigger_fires(tmp_path):
+    """Through real processes: ``hub rules import`` asks the running hub for its entities, writes the
+    translated automation, reloads the hub, and turning the light on through the API fires it."""
+    from tests.hubproc import HubProcess, run_cli
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "configuration.yaml").write_text("demo:\n  seed: 1\n  motion_per_hour: 0\n")
+    folder = tmp_path / "ha"
+    (folder / ".storage").mkdir(parents=True)
+    registry = entity_registry()
+    registry["data"]["entities"] = [
+        {**registry["data"]["entities"][0], "id": reg_id, "entity_id": entity_id, "device_id": device}
+        for reg_id, entity_id, device in (("aa" * 16, "light.living_room", "dev_light"),
+                                          ("bb" * 16, "switch.smart_plug", "dev_plug"),
+                                          ("cc" * 16, "lock.front_door", "dev_lock"))]
+    (folder / ".storage" / "core.entity_registry").write_text(json.dumps(registry))
+    (folder / "automations.yaml").write_text(f"""\
+- id: "1736674200100"
+  alias: Light on, plug on and door locked
+  triggers:
+    - trigger: device
+      device_id: dev_light
+      domain: light
+      entity_id: {"aa" * 16}
+      type: turned_on
+  actions:
+    - action: switch.turn_on
+      target:
+        device_id: dev_plug
+    - device_id: dev_lock
+      domain: lock
+      entity_id: {"cc" * 16}
+      type: lock
+""")
+    hub = HubProcess(data).start()
+    try:
+        for entity_id, command in (("light.living_room", "turn_off"), ("switch.smart_plug", "turn_off"),
+                                   ("lock.front_door", "unlock")):
+            hub.post(f"/api/entities/{entity_id}/commands/{command}")
+        out = run_cli(data, "rules", "import", str(folder), "--no-input")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "1 trigger, 1 action, 1 device target" in out.stdout and "hub reloaded: added 1736674200100" in out.stdout
+        hub.post("/api/entities/light.living_room/commands/turn_on")
+        hub.wait_for(lambda: hub.get("/api/states/switch.smart_plug")["state"] == "on"
+                     and hub.get("/api/states/lock.front_door")["state"] == "locked", what="the device trigger fired")
+    finally:
+        hub.stop()
