@@ -25,6 +25,7 @@ import yaml
 
 from hub.config import BlueprintInput, ConfigIssue, read_yaml
 from hub.devices.model import slugify
+from hub.rules import ha_device
 from hub.rules.blueprints import BLUEPRINT_DIR
 from hub.rules.loader import MAX_FILE_BYTES, RULES_DIR, RULES_FILE
 
@@ -663,6 +664,19 @@ def known_ids(hub_ids: list[str], ha: HaFolder) -> set[str]:
     return known
 
 
+def translate_devices(ha: HaFolder) -> None:
+    """HA's device triggers, conditions and actions into plain steps (``hub.rules.ha_device``),
+    before the entity mapping so that it maps the ids they resolve to; each item's notes say how
+    many were translated and why any was left as it is."""
+    try:
+        translator = ha_device.Translator(ha_device.read_registries(ha.folder))
+    except ha_device.RegistryError as exc:
+        raise UnusableInput(str(exc)) from None
+    for item in ha.automations + ha.scripts:
+        item.raw, outcome = translator.translate(item.raw, item.name)
+        item.notes += [text for text in (outcome.summary(),) if text] + outcome.left
+
+
 def prepare(path: Path, hub_ids: list[str], options: Options) -> tuple[HaFolder, Settler, dict[str, list[str]], dict[str, str]]:
     """Read, settle secrets, find the unknown entity ids and decide their mapping (asking if allowed)."""
     ha = read_folder(path)
@@ -670,6 +684,7 @@ def prepare(path: Path, hub_ids: list[str], options: Options) -> tuple[HaFolder,
     items = ha.automations + ha.scripts + ha.scenes
     for item in items:
         settler.settle(item)
+    translate_devices(ha)
     known = known_ids(hub_ids, ha)
     unknown: dict[str, list[str]] = {}
     for item in items:
