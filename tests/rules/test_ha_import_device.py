@@ -337,20 +337,16 @@ async def imported(rh, ha):
 
 
 def why(out: str, name: str) -> str:
-    """The report's "why" cell of one row, its wrapped lines joined."""
-    text, inside = [], False
+    """What the report lists under the table for one item (its notes and reasons), joined."""
+    lines, inside = [], False
     for line in out.splitlines():
-        cells = [c.strip() for c in line.split("│")[1:-1]]
-        if len(cells) != 6:
-            continue
-        if cells[0]:
-            inside = cells[0] == name
-        if inside:
-            text.append(cells[-1])
-    joined = ""
-    for part in text:  # a wrapped line continues the previous one; a new note starts with its key
-        joined += (" " if joined and not joined.endswith(" ") else "") + part
-    return joined
+        if line.startswith(f"{name} ("):
+            inside = True
+        elif inside and line.startswith("  "):
+            lines.append(line.strip())
+        else:
+            inside = False
+    return " ".join(lines)
 
 
 def written(data: Path) -> dict[str, dict]:
