@@ -192,10 +192,17 @@ def test_operator_routes(node):
 
     refused = node.http.post("/tx", content=b"\x00", headers={"content-type": "application/cbor"})
     assert refused.status_code == 422
-    text = node.http.get("/metrics")
-    assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
-    samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.text.splitlines()
-               if line and not line.startswith("#")}
+    # The node may not have produced its first block yet when this test runs first on a busy
+    # machine (slots are short, not instant): the counter is read once it has.
+    deadline = time.monotonic() + 15
+    while True:
+        text = node.http.get("/metrics")
+        assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
+        samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.text.splitlines()
+                   if line and not line.startswith("#")}
+        if samples["ruff_node_blocks_produced"] >= 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert samples["ruff_chain_head_height"] >= head["height"] and "ruff_chain_lib_height" in samples
     assert samples['ruff_node_peers{direction="inbound"}'] == 0 and samples["ruff_mempool_transactions"] == 0
     assert samples["ruff_node_blocks_produced"] >= 1 and samples["ruff_rpc_streams_max"] == MAX_STREAMS

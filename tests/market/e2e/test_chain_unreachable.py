@@ -21,7 +21,7 @@ def test_cheques_flow_while_the_chain_is_down_and_settlement_lands_after(devnet,
     called = call(chain, contract, 5 * RUFF)
     record = truth.value("call", called)
     channel = record[3]
-    wait_until("the renter's grant", lambda: renter.command("turn_on")[0] == 200, 20, owner.hub.log)
+    wait_until("the renter's grant", lambda: renter.command("turn_on")[0] == 200, 40, owner.hub.log, chain.log)
     first, answer = pay(owner, called, contract, channel, TERMS)
     assert answer[1]["ok"], answer
 
@@ -61,7 +61,7 @@ def test_the_hub_restarts_while_the_chain_is_away_and_keeps_the_rental(devnet, t
     called = call(chain, contract, 5 * RUFF)
     record = truth.value("call", called)
     channel = record[3]
-    wait_until("the renter's grant", lambda: renter.command("turn_on")[0] == 200, 20, owner.hub.log)
+    wait_until("the renter's grant", lambda: renter.command("turn_on")[0] == 200, 40, owner.hub.log, chain.log)
     first, answer = pay(owner, called, contract, channel, TERMS)
     assert answer[1]["ok"], answer
 
