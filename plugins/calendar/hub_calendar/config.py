@@ -1,0 +1,27 @@
+"""The ``calendar:`` section of ``configuration.yaml``.
+
+Every option has a default, so ``calendar:`` alone reads every ``*.ics`` in ``calendars/`` beside
+``configuration.yaml``. Unknown keys are errors, with their file and line.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CalendarConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[str] | None = Field(
+        None, max_length=100,
+        description="The .ics files to read, relative to calendars/ (or absolute); default: every calendars/*.ics.",
+    )
+    check_interval: float = Field(
+        60.0, ge=1, le=86_400,
+        description="Seconds between looks at a file's modification time; a changed file is read again.",
+    )
+    # A calendar a person keeps is kilobytes; HA's local calendars of years of events stay below 1 MB.
+    max_file_bytes: int = Field(2_000_000, ge=1_024, le=50_000_000, description="A larger file is refused.")
+    # Bounds one lookup (the current event, the next boundary, a trigger's next occurrence): a
+    # recurring event that is on all the time cannot make a lookup walk without end.
+    max_events: int = Field(1_000, ge=10, le=100_000, description="Occurrences looked at per lookup, at most.")
