@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.rules.model import _signed_duration
 
@@ -34,12 +34,13 @@ def _schema(calendars: Calendars) -> type[BaseModel]:
 
         _offset = field_validator("offset", mode="before")(classmethod(lambda cls, v: _signed_duration(v)))
 
-        @model_validator(mode="after")
-        def _known(self) -> "CalendarTrigger":
-            if self.entity_id not in calendars.by_entity:
+        @field_validator("entity_id")
+        @classmethod
+        def _known(cls, value: str) -> str:
+            if value not in calendars.by_entity:
                 known = ", ".join(sorted(calendars.by_entity)) or "none (no .ics file in calendars/)"
-                raise ValueError(f"entity_id: {self.entity_id!r} is not a calendar; known: {known}")
-            return self
+                raise ValueError(f"{value!r} is not a calendar; known: {known}")
+            return value
 
     return CalendarTrigger
 
