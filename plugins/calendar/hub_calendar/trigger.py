@@ -21,10 +21,25 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.rules.model import _signed_duration
 
-from hub_calendar.entities import Calendars
+from hub.devices.model import slugify
+
+from hub_calendar.config import CalendarConfig
+from hub_calendar.entities import Calendars, calendar_paths
 
 
-def _schema(calendars: Calendars) -> type[BaseModel]:
+def calendar_ids(hub: Any) -> set[str]:
+    """The calendars a rule may name. In a running hub, the plugin's own; when rules are checked
+    without one (``hub rules check``, ``hub rules import``), the calendar entities the hub recorded
+    and the files its next start will find."""
+    calendars: Calendars | None = hub.data.get("calendars")
+    if calendars is not None:
+        return set(calendars.by_entity)
+    found = {e.entity_id for e in hub.all_entities() if e.capability == "calendar"}
+    config = hub.config if isinstance(hub.config, CalendarConfig) else CalendarConfig()
+    return found | {f"calendar.{slugify(path.stem)}" for path, _ in calendar_paths(hub.config_dir, config)}
+
+
+def _schema(hub: Any) -> type[BaseModel]:
     class CalendarTrigger(BaseModel):
         model_config = ConfigDict(extra="forbid")
 
@@ -37,8 +52,9 @@ def _schema(calendars: Calendars) -> type[BaseModel]:
         @field_validator("entity_id")
         @classmethod
         def _known(cls, value: str) -> str:
-            if value not in calendars.by_entity:
-                known = ", ".join(sorted(calendars.by_entity)) or "none (no .ics file in calendars/)"
+            ids = calendar_ids(hub)
+            if value not in ids:
+                known = ", ".join(sorted(ids)) or "none (no .ics file in calendars/)"
                 raise ValueError(f"{value!r} is not a calendar; known: {known}")
             return value
 
@@ -88,13 +104,12 @@ class CalendarWatch:
 
 
 def register_triggers(hub: Any, register: Any) -> None:
-    calendars: Calendars | None = hub.data.get("calendars")
-    if calendars is None:
-        return
-
     def attach(config: Any, fire: Any) -> Any:
+        calendars: Calendars | None = hub.data.get("calendars")
+        if calendars is None or config.entity_id not in calendars.by_entity:
+            raise RuntimeError(f"calendar {config.entity_id} is not there (the calendar plugin did not start)")
         watch = CalendarWatch(calendars, config, fire)
         watch.arm()
         return watch.disarm
 
-    register("calendar", _schema(calendars), attach)
+    register("calendar", _schema(hub), attach)
