@@ -67,6 +67,10 @@ class CalendarError(Exception):
     """A file that cannot be used; the message names the file and, where found, the line."""
 
 
+class TooManyOccurrences(CalendarError):
+    """A lookup walked ``max_events`` occurrences without reaching an answer."""
+
+
 def _line_of(text: str, exc: Exception) -> int | None:
     """The line the parser's complaint is about. ``ical`` names the offending content line or value
     but not its line number, so it is looked up in the text."""
@@ -116,7 +120,6 @@ class CalendarFile:
         self.max_events = max_events
         self.calendar: Calendar | None = None
         self.error: str | None = None
-        self.capped = False  # a lookup stopped at max_events
         self._seen: tuple[int, int] | None = None  # (mtime_ns, size) of what was read
 
     def refresh(self) -> bool:
@@ -162,15 +165,21 @@ class CalendarFile:
                           all_day=not isinstance(event.start, dt.datetime), start_ts=start_ts, end_ts=end_ts)
 
     def after(self, instant: float) -> Iterator[Occurrence]:
-        """Occurrences still going on or starting after ``instant``, by start, at most ``max_events``."""
+        """Occurrences still going on or starting after ``instant``, by start. ``ical``'s own
+        ``active_after`` walks every past occurrence of a recurring event first, without bound (5,000
+        weekly events since 2020: 19 s per lookup); this walks the same ordered items (those
+        ``ical.timeline.materialize_timeline`` reads) and stops after ``max_events`` of them, past
+        ones included, with ``TooManyOccurrences``."""
         if self.calendar is None:
             return
-        timeline = self.calendar.timeline_tz(self.tz)
-        for count, event in enumerate(timeline.active_after(dt.datetime.fromtimestamp(instant, self.tz))):
-            if count >= self.max_events:
-                self.capped = True
-                return
-            yield self._occurrence(event)
+        at = dt.datetime.fromtimestamp(instant, self.tz)
+        for walked, item in enumerate(self.calendar.timeline_tz(self.tz)._iterable):
+            if walked >= self.max_events:
+                raise TooManyOccurrences(
+                    f"{self.name}: more than max_events ({self.max_events}) occurrences to walk through "
+                    f"(past ones included) in one lookup; raise max_events or remove old recurring events")
+            if item.key.start > at or item.key.end > at:
+                yield self._occurrence(item.item)
 
     def now(self, instant: float) -> tuple[Occurrence | None, Occurrence | None, float | None]:
         """(the event going on, the event to show, the next time either changes). The event shown

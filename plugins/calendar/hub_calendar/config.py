@@ -23,6 +23,8 @@ class CalendarConfig(BaseModel):
     # A calendar a person keeps is kilobytes; 1 MB (some 5,000 events) parses in about 0.4 s, on the
     # event loop, which the watchdog reports past a second.
     max_file_bytes: int = Field(1_000_000, ge=1_024, le=10_000_000, description="A larger file is refused.")
-    # Bounds one lookup (the current event, the next boundary, a trigger's next occurrence): a
-    # recurring event that is on all the time cannot make a lookup walk without end.
-    max_events: int = Field(1_000, ge=10, le=100_000, description="Occurrences looked at per lookup, at most.")
+    # Bounds one lookup (the current event, the next boundary, a trigger's next occurrence), which
+    # walks every occurrence from the first, past ones included, on the event loop: a daily event
+    # since 1990 (13,000) takes 0.05 s; 20,000 occurrences of 5,000 weekly events, about a second.
+    max_events: int = Field(20_000, ge=10, le=200_000,
+                            description="Occurrences walked per lookup (past ones included), at most.")

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from hub.devices import Device, EntitySpec
 from hub.devices.model import slugify
 
-from hub_calendar.calendars import CalendarFile
+from hub_calendar.calendars import CalendarFile, TooManyOccurrences
 from hub_calendar.config import CalendarConfig
 
 log = logging.getLogger("hub.plugins.calendar")
@@ -51,7 +51,6 @@ class CalendarEntity:
         self.timer: Any = None  # at the next boundary
         self.check_timer: Any = None  # at the next look at the file
         self._shown: Any = None
-        self._capped_told = False
 
     @property
     def entity_id(self) -> str:
@@ -94,18 +93,29 @@ class CalendarEntity:
             if self._shown != shown:
                 self.handle.set_unavailable()
         else:
-            current, event, boundary = self.file.now(self.hub.now())
+            try:
+                current, event, boundary = self.file.now(self.hub.now())
+            except TooManyOccurrences as exc:
+                self._too_many(str(exc))
+                return
             attributes = event.attributes(self.file.tz) if event is not None else {}
             shown = ("on" if current else "off", attributes)
             if self._shown != shown:
                 self.handle.set(shown[0], **attributes)
-            if self.file.capped and not self._capped_told:
-                self._capped_told = True
-                log.warning("calendar %s: more than max_events occurrences at once; later ones are not seen",
-                            self.entity_id)
         self._shown = shown
         if boundary is not None:
             self.timer = self.hub.scheduler.call_at(boundary, self.update)
+
+    def _too_many(self, message: str) -> None:
+        """Too heavy to look up: unavailable, said once, until the file changes (a bigger
+        ``max_events`` needs a restart)."""
+        if self._shown != ("too many",):
+            self._shown = ("too many",)
+            self.file.error = message
+            log.error("calendar %s: %s", self.entity_id, message)
+            self.handle.set_unavailable()
+            for listener in list(self.listeners):
+                listener()
 
     def stop(self) -> None:
         for timer in (self.timer, self.check_timer):
@@ -143,10 +153,7 @@ class Calendars:
     def report(self) -> None:
         """The broken files, in ``hub plugins``' note for this plugin (None once all are fine)."""
         errors = [e.file.error for e in self.by_entity.values() if e.file.error]
-        capped = [e.file.name for e in self.by_entity.values() if e.file.capped]
-        notes = errors + ([f"more than max_events ({self.config.max_events}) occurrences at once in "
-                           f"{', '.join(capped)}; later ones are not seen"] if capped else [])
-        self.hub.note("; ".join(notes) if notes else None)
+        self.hub.note("; ".join(errors) if errors else None)
 
     def stop(self) -> None:
         for entity in self.by_entity.values():

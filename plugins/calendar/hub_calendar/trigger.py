@@ -23,6 +23,7 @@ from hub.rules.model import _signed_duration
 
 from hub.devices.model import slugify
 
+from hub_calendar.calendars import TooManyOccurrences
 from hub_calendar.config import CalendarConfig
 from hub_calendar.entities import Calendars, calendar_paths
 
@@ -79,7 +80,10 @@ class CalendarWatch:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        when, found = self.entity.file.next_edge(self.last, self.config.event, self.config.offset)
+        try:
+            when, found = self.entity.file.next_edge(self.last, self.config.event, self.config.offset)
+        except TooManyOccurrences:
+            return  # the entity says so (unavailable, the plugin's note); aimed again when the file changes
         if when is not None:
             self.timer = self.hub.scheduler.call_at(when, self.ring, when, found)
 

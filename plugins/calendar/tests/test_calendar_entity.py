@@ -117,6 +117,14 @@ async def test_a_bad_file_is_named_with_its_line_and_the_others_still_work(ch: C
     assert "calendars/garbage.ics line 3:" in note
     await ch.at(ONE_OFF[0])
     assert ch.state("calendar.personal").state == "on"
+    # Fixed, they are read at the next look at the files and the note goes.
+    for name in ("broken", "garbage"):
+        path = ch.path / "calendars" / f"{name}.ics"
+        path.write_text(ICS)
+        os.utime(path, ns=(1, 1))
+    await ch.clock.advance(61)
+    assert ch.state("calendar.broken").state == "on"
+    assert ch.hub.plugins.info["calendar"].note is None
 
 
 async def test_a_too_large_file_and_a_secondly_rule_are_refused(tmp_path, clock):
@@ -140,5 +148,24 @@ async def test_files_can_be_listed_in_the_configuration(tmp_path, clock):
         await ch.start()
         assert ch.state("calendar.work") is not None
         assert ch.state("calendar.ignored") is None
+    finally:
+        await ch.stop()
+
+
+async def test_a_lookup_walks_at_most_max_events_occurrences(tmp_path):
+    # 20 weeks on, the weekly event has 20 past occurrences to walk before the next: more than 10.
+    ch = CalendarHub(tmp_path, FakeScheduler(START + 20 * WEEK), "calendar: {max_events: 10}\n")
+    ch.calendar("personal")
+    ch.write("""
+- id: weekly
+  trigger: {trigger: calendar, entity_id: calendar.personal}
+  action: [{log: never}]
+""")
+    try:
+        await ch.start()
+        assert not ch.state("calendar.personal").available
+        assert "calendars/personal.ics: more than max_events (10)" in ch.hub.plugins.info["calendar"].note
+        await ch.clock.advance(3 * 3600)  # past the 21st occurrence
+        assert ch.traces("weekly") == []
     finally:
         await ch.stop()
