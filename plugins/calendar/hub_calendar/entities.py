@@ -1,8 +1,9 @@
 """The calendar entities: one per file, ``on`` while one of its events is happening.
 
-Each entity has one timer, at its next event boundary or at the next look at the file's
-modification time (``check_interval``), whichever comes first; nothing polls the calendar itself.
-Triggers on a calendar listen here, so a file read again re-aims them at once.
+Each entity has two timers: one at its next event boundary (a start or an end), where the state
+changes, and one at the next look at the file's modification time (``check_interval``, a ``stat``
+and nothing more unless the file changed). Nothing polls the calendar itself. Triggers on a calendar
+listen here, so a file read again re-aims them at once.
 """
 
 from __future__ import annotations

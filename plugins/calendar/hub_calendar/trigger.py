@@ -19,9 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hub.rules.model import _signed_duration
-
 from hub.devices.model import slugify
+from hub.rules.model import _signed_duration
 
 from hub_calendar.calendars import TooManyOccurrences
 from hub_calendar.config import CalendarConfig
