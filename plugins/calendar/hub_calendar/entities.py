@@ -148,6 +148,9 @@ class Calendars:
             self.by_entity[entity.entity_id] = entity
 
     def start(self) -> None:
+        if not self.by_entity:
+            self.hub.note(f"no calendar: no .ics file in {self.hub.config_dir / CALENDAR_DIR}"
+                          if self.config.files is None else "no calendar: files is empty")
         for entity in self.by_entity.values():
             entity.update()
 

@@ -169,3 +169,8 @@ async def test_a_lookup_walks_at_most_max_events_occurrences(tmp_path):
         assert ch.traces("weekly") == []
     finally:
         await ch.stop()
+
+
+async def test_no_calendar_file_is_said_in_the_plugins_note(ch: CalendarHub):
+    await ch.start()
+    assert ch.hub.plugins.info["calendar"].note == f"no calendar: no .ics file in {ch.path / 'calendars'}"

@@ -62,7 +62,7 @@ def test_an_event_starting_after_start_up_switches_the_demo_light(tmp_path):
         [plugin] = [p for p in hub.get("/api/plugins") if p["name"] == "calendar"]
         assert "calendars/broken.ics line 3:" in plugin["note"]
         # An event added while the hub runs: read within check_interval, it starts a few seconds on.
-        start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=4)
+        start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=5)
         house.write_text(ics((start, start + timedelta(seconds=3), "Evening lights"),
                              (tomorrow, tomorrow + timedelta(hours=1), "Cleaning")))
         hub.wait_for(lambda: hub.get("/api/states/calendar.house")["attributes"]["message"] == "Evening lights",
