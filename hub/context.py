@@ -117,6 +117,17 @@ class PluginContext:
         return self._hub.data_dir
 
     @property
+    def config_dir(self) -> Path:
+        """The folder of ``configuration.yaml``, where a user keeps files the hub reads (rules,
+        the calendar plugin's ``calendars/``)."""
+        return self._hub.config_path.parent
+
+    @property
+    def time_zone(self) -> str | None:
+        """The hub's ``time_zone`` (an IANA name), or None for the machine's."""
+        return self._hub.core.time_zone
+
+    @property
     def store(self) -> "Store":
         """The hub's database, for the hub's built-in parts that extend it (the command log's anchors);
         other plugins keep their own files in ``data_dir``."""

@@ -453,6 +453,12 @@ CAPABILITIES: dict[str, Capability] = {
             options_model=NumberOptions,
         ),
         Capability(
+            "calendar",
+            "A calendar: on while one of its events is happening; read-only.",
+            states=("on", "off"),
+            attributes=("message", "description", "location", "start_time", "end_time", "all_day"),
+        ),
+        Capability(
             "select",
             "One of several named options: a mode, a preset, a fan speed.",
             attributes=("options",),

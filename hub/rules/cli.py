@@ -324,6 +324,9 @@ def _import_report(result, checked: str) -> None:
     rows += [[str(rel), "blueprint", f"blueprints/automation/{rel}", action,
               "yes" if action in ("copied", "replaced") and result.written else "no"]
              for _, rel, action in result.blueprints]
+    rows += [[f"calendar.{dest.stem}", "calendar", f"calendars/{dest.name}", action,
+              "yes" if action in ("copied", "replaced") and result.written else "no"]
+             for _, dest, action in result.calendars]
     cli.table(f"Home Assistant import (checked {checked})", ["name", "kind", "from", "result", "written"], rows)
     explained = [item for item in result.items if item.notes or item.reasons]
     if explained:

@@ -256,6 +256,9 @@ class HaFolder:
     scripts: list[Item]
     scenes: list[Item]
     blueprints: list[Path]  # relative to blueprints/automation/
+    #: HA's local calendars (``.storage/local_calendar.<name>.ics``) by name: the calendar plugin
+    #: reads ``calendars/<name>.ics`` as ``calendar.<name>``, the entity id HA gave it.
+    calendars: dict[str, Path] = field(default_factory=dict)
 
 
 def read_folder(path: Path) -> HaFolder:
@@ -302,6 +305,9 @@ def read_folder(path: Path) -> HaFolder:
         for p in reader._dir_files(bp_root):
             read_ha_yaml(p)  # a YAML error is reported now, with its line, not when a rule uses it
             found.blueprints.append(p.relative_to(bp_root))
+    if not single:
+        for p in sorted((folder / ".storage").glob("local_calendar.*.ics")):
+            found.calendars[p.name[len("local_calendar."):-len(".ics")]] = p
     if not single and not (found.automations or found.scripts or found.scenes or found.blueprints) \
             and not any(f.is_file() for f in defaults.values()):
         raise UnusableInput(f"{path}: no automations.yaml, scripts.yaml, scenes.yaml or blueprints/automation/: "
@@ -559,6 +565,20 @@ def blueprint_actions(plan: Plan, config_dir: Path, force: bool) -> list[tuple[P
     return actions
 
 
+def calendar_actions(ha: HaFolder, config_dir: Path, force: bool) -> list[tuple[Path, Path, str]]:
+    """(HA file, the hub's calendars/<name>.ics, what happens), as for blueprints."""
+    actions = []
+    for name, source in sorted(ha.calendars.items()):
+        dest = config_dir / "calendars" / f"{name}.ics"
+        if not dest.exists():
+            actions.append((source, dest, "copied"))
+        elif filecmp.cmp(source, dest, shallow=False):
+            actions.append((source, dest, "already there"))
+        else:
+            actions.append((source, dest, "replaced" if force else "kept the hub's copy (it differs; --force replaces it)"))
+    return actions
+
+
 def stage(config_dir: Path, staging: Path, plan: Plan, force: bool) -> None:
     """The hub's configuration folder as it will be after the import, in ``staging``."""
     for part in CONFIG_PARTS:
@@ -648,6 +668,7 @@ class Result:
     mapping: dict[str, str]
     written: list[Path]
     scrub: Callable[[str], str]
+    calendars: list[tuple[Path, Path, str]] = field(default_factory=list)  # (HA file, hub file, what happened)
 
     @property
     def ok(self) -> bool:
@@ -656,7 +677,7 @@ class Result:
 
 def known_ids(hub_ids: list[str], ha: HaFolder) -> set[str]:
     """What an imported item may name: the hub's entities and the scripts and scenes imported along."""
-    known = set(hub_ids) | {f"script.{i.name}" for i in ha.scripts}
+    known = set(hub_ids) | {f"script.{i.name}" for i in ha.scripts} | {f"calendar.{n}" for n in ha.calendars}
     for scene in ha.scenes:
         known.add(f"scene.{slugify(scene.name)}")
         if isinstance(scene.raw, dict) and scene.raw.get("name"):
@@ -711,6 +732,12 @@ def run(ha: HaFolder, settler: Settler, unknown: dict, mapping: dict, config_dir
     for item in items:
         if item.problems:
             item.status, item.reasons = "not imported", list(item.problems)
+    calendars = calendar_actions(ha, config_dir, options.force)
+    if not options.dry_run:  # data, not rules: copied first, so the check sees them as the next start will
+        for source, dest, action in calendars:
+            if action in ("copied", "replaced"):
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, dest)
     for _ in range(len(items) + 1):  # --only-valid: leaving one out can refuse another (a script it calls)
         with tempfile.TemporaryDirectory(prefix="hub-import-") as tmp:
             staging = Path(tmp)
@@ -723,7 +750,8 @@ def run(ha: HaFolder, settler: Settler, unknown: dict, mapping: dict, config_dir
         for item in dropped:  # its verdict stays: it says why it was left out
             item.problems.append("left out (--only-valid)")
     blueprints = blueprint_actions(plan, config_dir, options.force)
-    written: list[Path] = []
+    written: list[Path] = [dest for _, dest, action in calendars if action in ("copied", "replaced")
+                           and not options.dry_run]
     if not options.dry_run:
         for rel, text in plan.files().items():
             dest = config_dir / rel
@@ -742,4 +770,4 @@ def run(ha: HaFolder, settler: Settler, unknown: dict, mapping: dict, config_dir
                 written.append(dest)
         for item in items:
             item.written = not item.problems
-    return Result(items, blueprints, unknown, mapping, written, settler.scrub)
+    return Result(items, blueprints, unknown, mapping, written, settler.scrub, calendars)
