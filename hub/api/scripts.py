@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from hub.api.auth import require_token
-from hub.api.limits import MAX_SCRIPT_BODY_BYTES
+from hub.api.limits import MAX_SCRIPT_BODY_BYTES, MAX_SCRIPT_WAIT
 from hub.core.state import iso
 from hub.rules.scripts import ScriptError
 
@@ -111,5 +111,9 @@ async def run_script(script_id: str, request: Request, wait: bool = False,
     if trace.outcome == "skipped":
         raise HTTPException(409, f"script {script_id!r} not run: {trace.error}")
     if wait:
-        await asyncio.shield(run.done)  # a client that goes away does not stop the run
+        try:  # shielded: a client that goes away, or a wait that ends, does not stop the run
+            await asyncio.wait_for(asyncio.shield(run.done), MAX_SCRIPT_WAIT)
+        except TimeoutError:
+            return {"script": script_id, "run_id": trace.run_id, "outcome": trace.outcome, "error": None,
+                    "note": f"still running after {MAX_SCRIPT_WAIT:g} s: `hub scripts trace {script_id}` shows how it ends"}
     return {"script": script_id, "run_id": trace.run_id, "outcome": trace.outcome, "error": trace.error}

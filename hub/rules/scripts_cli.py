@@ -76,6 +76,8 @@ def run(ctx, script_id: str, variables: tuple[str, ...], data_json: str | None, 
     if answer.get("error"):
         line += f" ({answer['error']})"
     click.echo(line)
+    if answer.get("note"):
+        click.echo(f"note: {answer['note']}")
     if wait and answer["outcome"] == "error":
         raise SystemExit(1)
 

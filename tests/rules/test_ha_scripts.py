@@ -556,3 +556,32 @@ reading:
     event(rh, "ask")
     await rh.clock.advance(1)
     assert [e.payload for e in answered] == [{"value": 20.0, "warm": True}]
+
+
+async def test_an_api_wait_on_a_long_script_answers_that_it_still_runs(rh, monkeypatch):
+    """``?wait=true`` is bounded: a script paused in a long delay is answered as running (the CLI's
+    client would otherwise time out), and the run goes on."""
+    import httpx
+
+    from hub.api import scripts as scripts_api
+    from hub.api.app import create_app
+
+    monkeypatch.setattr(scripts_api, "MAX_SCRIPT_WAIT", 0.2)
+    rh.write("""\
+long_one:
+  sequence:
+    - delay: 600
+    - action: switch.turn_on
+      target: {entity_id: switch.fan}
+""", "scripts.yaml")
+    hub = await rh.start()
+    transport = httpx.ASGITransport(app=create_app(hub))
+    token = hub.ensure_owner_token().read_text().strip()
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub",
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        answer = await client.post("/api/scripts/long_one?wait=true", json={})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["outcome"] == "running" and "still running after 0.2 s" in body["note"]
+    await rh.clock.advance(601)
+    assert rh.calls("turn_on", "switch.fan") == [("switch.fan", "turn_on", {})]
