@@ -1,5 +1,5 @@
 """The owner's hub starts before the node it follows answers: a renter's call made meanwhile is
-served once the node is up. The market's first look at the chain came only then, and it used to
+served once the node is up, and a close with an old cheque is answered with the latest. The market's first look at the chain came only then, and it used to
 start at the chain's final block of that moment, past the call: the renter paid and was never served
 (CI met it under load, where the first look lagged the hub's start by a second or more)."""
 
@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 from tests.hubproc import hub_command
-from tests.market.e2e.kit import METERED_TIME, RUFF, Devnet, Owner, Renter, call, create_contract, wait_until
+from tests.market.e2e.kit import (METERED_TIME, RENTER, RUFF, Devnet, Owner, Renter, call, create_contract, fate_of,
+                                  pay, wait_until)
 
 TERMS = {**METERED_TIME, "max_duration": 8000}
 
@@ -61,6 +63,20 @@ def test_a_call_made_before_the_hub_reaches_its_node_is_served(tmp_path):
         chain.start_late()
         wait_until("the renter's grant", lambda: renter.command("turn_on")[0] == 200, 30, owner.hub.log, chain.log)
         assert owner.outlet() == "on"
+
+        # The cheque follower (hub.market.closewatch) took its first cursor the same way: it knows
+        # the call's channel and answers the renter's close with the latest cheque.
+        channel = chain.truth.value("call", called)[3]
+        first, answer = pay(owner, called, contract, channel, TERMS)
+        assert answer[0] == 200 and answer[1]["ok"], answer
+        time.sleep(0.5)  # more usage to pay for
+        latest, answer = pay(owner, called, contract, channel, TERMS)
+        assert answer[0] == 200 and answer[1]["ok"], answer
+        assert latest.statement.amount > first.statement.amount
+        assert fate_of(chain, RENTER, "settle", {"channel": channel, "cheque": first.to_body(), "close": True}) \
+            == "included"
+        wait_until("the hub's answer to the close",
+                   lambda: chain.truth.value("chan", channel)[4] == latest.statement.amount, 15, owner.hub.log)
     finally:
         if owner is not None:
             owner.hub.stop()
