@@ -56,7 +56,8 @@ class CloseWatch:
         self.ours = ours
         book.execute("CREATE TABLE IF NOT EXISTS cheque_cursor (genesis BLOB PRIMARY KEY, height INTEGER NOT NULL)")
         # when this follower first wanted each chain (ms), for its first cursor (hub.market.follow.start_height)
-        book.execute("CREATE TABLE IF NOT EXISTS cheque_follow_start (genesis BLOB PRIMARY KEY, since INTEGER NOT NULL)")
+        book.execute("CREATE TABLE IF NOT EXISTS cheque_follow_start (genesis BLOB PRIMARY KEY, "
+                     "since INTEGER NOT NULL)")
         # channels closed by their renter, to be answered (done = 1: answered, paid out, or nothing to beat)
         book.execute("CREATE TABLE IF NOT EXISTS cheque_answers (channel BLOB PRIMARY KEY, tx BLOB, "
                      "done INTEGER NOT NULL)")

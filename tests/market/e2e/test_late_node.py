@@ -1,7 +1,8 @@
 """The owner's hub starts before the node it follows answers: a renter's call made meanwhile is
-served once the node is up, and a close with an old cheque is answered with the latest. The market's first look at the chain came only then, and it used to
-start at the chain's final block of that moment, past the call: the renter paid and was never served
-(CI met it under load, where the first look lagged the hub's start by a second or more)."""
+served once the node is up, and a close with an old cheque is answered with the latest. The
+market's (and the cheque follower's) first look at the chain came only then, and started at the
+chain's final block of that moment, past the call: the renter paid and was never served (CI met it
+under load, where the first look lagged the hub's start by a poll or more)."""
 
 from __future__ import annotations
 
