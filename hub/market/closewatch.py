@@ -280,4 +280,3 @@ def post_watch(url: str, cheque: dict, timeout: float = 10.0) -> dict[str, Any]:
 def _now_ms() -> int:
     """Wall clock: block timestamps are wall-clock slot starts."""
     return time.time_ns() // 1_000_000
-
