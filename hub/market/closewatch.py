@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.market.cheques import Call, Channel, ChequeBook
+from hub.market.follow import start_height
 
 log = logging.getLogger("hub.market.closewatch")
 
@@ -54,6 +55,9 @@ class CloseWatch:
         self.watchers = list(watchers)
         self.ours = ours
         book.execute("CREATE TABLE IF NOT EXISTS cheque_cursor (genesis BLOB PRIMARY KEY, height INTEGER NOT NULL)")
+        # when this follower first wanted each chain (ms), for its first cursor (hub.market.follow.start_height)
+        book.execute("CREATE TABLE IF NOT EXISTS cheque_follow_start (genesis BLOB PRIMARY KEY, "
+                     "since INTEGER NOT NULL)")
         # channels closed by their renter, to be answered (done = 1: answered, paid out, or nothing to beat)
         book.execute("CREATE TABLE IF NOT EXISTS cheque_answers (channel BLOB PRIMARY KEY, tx BLOB, "
                      "done INTEGER NOT NULL)")
@@ -117,10 +121,14 @@ class CloseWatch:
     async def follow(self) -> bool:
         cursor = self._cursor()
         if cursor is None:
+            # From the market's start, not the chain's: calls made before are in no block ahead. Not
+            # from the first look either, which may come much later (the node unreachable at start).
+            genesis = self.chain.network.genesis_hash
+            self.book.execute("INSERT OR IGNORE INTO cheque_follow_start VALUES (?, ?)", (genesis, _now_ms()))
             if not self.chain.available():
                 return False
-            # From the market's start, not the chain's: calls made before are in no block ahead.
-            cursor = self.chain.head()[1]
+            since = self.book.execute("SELECT since FROM cheque_follow_start WHERE genesis = ?", (genesis,))[0][0]
+            cursor = start_height(self.chain.head()[1], since, _now_ms(), self.chain.constants.BLOCK_INTERVAL)
             self._set_cursor(cursor)
         final = self.chain.head()[1]
         if final <= cursor:
@@ -267,3 +275,8 @@ def post_watch(url: str, cheque: dict, timeout: float = 10.0) -> dict[str, Any]:
             return {"ok": False, "error": f"http_{exc.code}", "message": str(exc)}
     except (OSError, ValueError) as exc:
         return {"ok": False, "error": "unreachable", "message": str(exc)}
+
+
+def _now_ms() -> int:
+    """Wall clock: block timestamps are wall-clock slot starts."""
+    return time.time_ns() // 1_000_000

@@ -126,6 +126,17 @@ MIGRATIONS.append((
 ))
 
 
+MIGRATIONS.append((
+    # 3: when the market first wanted to follow each chain (hub clock, ms). Its first look at the
+    # chain may come much later (the node unreachable, the light client still syncing); the cursor
+    # then starts at a block no later than this moment, so nothing sent after it is skipped.
+    """CREATE TABLE follow_start (
+        genesis BLOB PRIMARY KEY,
+        since INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+))
+
+
 class MarketSchemaError(RuntimeError):
     """market.db was written by a newer hub."""
 
@@ -252,6 +263,11 @@ class MarketStore:
     def set_cursor(self, genesis: bytes, height: int, block_hash: bytes | None) -> None:
         self._exec("INSERT INTO cursor (genesis, height, hash) VALUES (?, ?, ?) ON CONFLICT (genesis) "
                    "DO UPDATE SET height = excluded.height, hash = excluded.hash", (genesis, height, block_hash))
+
+    def follow_start(self, genesis: bytes, now_ms: int) -> int:
+        """When the market first wanted to follow this chain (ms): ``now_ms`` the first time asked."""
+        self._exec("INSERT OR IGNORE INTO follow_start (genesis, since) VALUES (?, ?)", (genesis, int(now_ms)))
+        return self._exec("SELECT since FROM follow_start WHERE genesis = ?", (genesis,))[0][0]
 
     # --- contracts -----------------------------------------------------------------------------------
     def add_contract(self, contract_id: bytes, device_id: str, device: bytes, controller: bytes,

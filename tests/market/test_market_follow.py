@@ -144,3 +144,46 @@ def test_a_call_seen_in_time_is_charged_from_its_grant_and_booked_once(tmp_path)
         assert [p["amount"] for p in w.store.payments()] == [2 * PRICE]
     finally:
         w.close()
+
+
+class _Unreachable:
+    """The hub's chain access while its node cannot be reached yet (the rest is the real node's)."""
+
+    def __init__(self, access: EmbeddedAccess) -> None:
+        self.access, self.up = access, False
+
+    def available(self) -> bool:
+        return self.up
+
+    def __getattr__(self, name: str):
+        return getattr(self.access, name)
+
+
+def test_an_offer_and_a_call_final_before_the_first_look_are_served(tmp_path):
+    w = World(tmp_path)
+    gate = _Unreachable(w.access)
+    w.market = Market(w.store, w.identity, lambda: gate, now=lambda: w.clock["ms"] / 1000,
+                      read_entity=lambda device, key: None, config=MarketConfig(poll=0.1))
+    try:
+        for _ in range(30):  # a chain long under way before the hub starts
+            w.block()
+        w.step()  # the market wants the chain; its node does not answer
+        w.send(OWNER, "bind_device", {"statement": sign(Bind(DEVICE.public_key, OWNER.public_key, START), DEVICE,
+                                                         w.net).to_body()})
+        w.block()
+        offer = w.send(OWNER, "create_contract", {"device": DEVICE.public_key, "commands": ["outlet.turn_on"],
+                                                   "terms": {"kind": "prepaid", "price": PRICE, "window": WINDOW,
+                                                             "max_duration": 2 * WINDOW}, "endpoint": ""})
+        w.block()
+        call = w.send(RENTER, "call", {"contract": offer, "deposit": 2 * PRICE})
+        w.block()
+        w.block()
+        w.block()  # all of it final
+        gate.up = True
+        w.step()
+        assert w.store.contract(offer).status == "live"
+        row = w.store.call(call)
+        assert row is not None and row.state == "open"
+        assert _renter_may(w, w.clock["ms"] + 1)
+    finally:
+        w.close()
