@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub import hookimpl
+from hub.chain.first_cursor import start_height
 
 log = logging.getLogger("hub.identity.chainctl")
 
@@ -117,11 +118,19 @@ class ChainControl:
         genesis = self.chain.network.genesis_hash
         cursor = self.store.cursor(genesis)
         if cursor is None:
+            now_ms = int(self.now() * 1000)
+            since = self.store.follow_start(genesis, now_ms)  # recorded before the chain answers
             if not self.chain.available():
                 return False
-            cursor = self.chain.head()[1]
+            final = self.chain.head()[1]
+            # Not the final block of this first look: a command final between the hub's start and
+            # now (the node was unreachable, the light client syncing) would be skipped for good.
+            cursor = start_height(final, since, now_ms, self.chain.constants.BLOCK_INTERVAL)
             self.store.set_cursor(genesis, cursor, None)
-            log.info("chain control: following chain %s from its final block %d", self.chain.network.chain_id, cursor)
+            log.info("chain control: following chain %s from block %d (final %d)", self.chain.network.chain_id,
+                     cursor, final)
+        elif not self.chain.available():
+            return False
         final = self.chain.head()[1]
         if final <= cursor:
             return False

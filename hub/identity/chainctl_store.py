@@ -59,6 +59,11 @@ class ChainctlStore:
         self._exec("INSERT INTO chain_cursor (genesis, height, hash) VALUES (?, ?, ?) ON CONFLICT (genesis) "
                    "DO UPDATE SET height = excluded.height, hash = excluded.hash", (genesis, height, block_hash))
 
+    def follow_start(self, genesis: bytes, now_ms: int) -> int:
+        """When chain control first wanted to follow this chain (ms): ``now_ms`` the first time asked."""
+        self._exec("INSERT OR IGNORE INTO chain_follow_start (genesis, since) VALUES (?, ?)", (genesis, int(now_ms)))
+        return self._exec("SELECT since FROM chain_follow_start WHERE genesis = ?", (genesis,))[0][0]
+
     # --- commands ------------------------------------------------------------------------------------
     def take(self, tx_hash: bytes, device_id: str, height: int, now: float) -> bool:
         """Record the command as taken; False if it was taken before (it never runs twice)."""

@@ -89,6 +89,15 @@ MIGRATIONS: list[tuple[str, ...]] = [
         ) WITHOUT ROWID""",
         "CREATE INDEX chain_commands_open ON chain_commands (reported) WHERE reported IS NULL",
     ),
+    # 3: when chain control first wanted to follow each chain (hub clock, ms): its first look may come
+    # much later (the node unreachable, the light client syncing), and its cursor then starts no
+    # later than this moment, so a command sent meanwhile is not skipped (hub/chain/first_cursor.py)
+    (
+        """CREATE TABLE chain_follow_start (
+            genesis BLOB PRIMARY KEY,
+            since INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+    ),
 ]
 
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.market.cheques import Call, Channel, ChequeBook
-from hub.market.follow import start_height
+from hub.chain.first_cursor import start_height
 
 log = logging.getLogger("hub.market.closewatch")
 
@@ -55,7 +55,7 @@ class CloseWatch:
         self.watchers = list(watchers)
         self.ours = ours
         book.execute("CREATE TABLE IF NOT EXISTS cheque_cursor (genesis BLOB PRIMARY KEY, height INTEGER NOT NULL)")
-        # when this follower first wanted each chain (ms), for its first cursor (hub.market.follow.start_height)
+        # when this follower first wanted each chain (ms), for its first cursor (hub.chain.first_cursor.start_height)
         book.execute("CREATE TABLE IF NOT EXISTS cheque_follow_start (genesis BLOB PRIMARY KEY, "
                      "since INTEGER NOT NULL)")
         # channels closed by their renter, to be answered (done = 1: answered, paid out, or nothing to beat)

@@ -139,6 +139,26 @@ async def test_a_command_through_the_chain_runs_once_and_its_outcome_lands_on_ch
     assert [t.tx_hash for t in w.store.recent()] == [tx]
 
 
+async def test_a_command_final_before_the_first_look_at_the_chain_is_run(world, monkeypatch):
+    """The hub wanted the chain at start but could not see it yet (its node unreachable, the light
+    client syncing); a command sent meanwhile is final by the first look and must still run. The
+    first cursor used to be the final block of that first look, which skipped it for good."""
+    w = world
+    bind = sign(Bind(PLUG.public_key, OWNER.public_key, w.clock.ms), PLUG, w.genesis.network)
+    w.gate.node.bind(bind)
+    await w.chain.submit(OWNER, "bind_device", {"statement": bind.to_body()})
+    w.final()
+    monkeypatch.setattr(w.chain, "available", lambda: False)
+    assert await w.control.step() is False  # wanted, not reachable: the moment is recorded
+    tx = await w.chain.submit(OWNER, "control_command", w.command(OWNER, counter=1))
+    w.final()
+    for _ in range(5):  # the chain goes on while the hub still cannot see it
+        w.final()
+    monkeypatch.undo()
+    await w.control.step()
+    assert w.gate.calls == [("relay.turn_on", f"chain:{tx.hex()[:16]}", OWNER.public_key.hex()[:8])]
+
+
 async def test_an_interrupted_command_is_reported_failed_and_never_run(world):
     w = world
     await _bound(w)
