@@ -146,6 +146,53 @@ class SetHvacModeArgs(Args):
     hvac_mode: HvacMode
 
 
+# --- light colours ---------------------------------------------------------------------------------
+
+#: The colour modes a light can have, by Home Assistant's names (a colour asked as hs or xy reaches a
+#: hub light as ``rgb_color``; rgb, hs and xy imply brightness, as in HA).
+LightColorMode = Literal["onoff", "brightness", "color_temp", "rgb", "hs", "xy"]
+COLOUR_MODES = frozenset({"rgb", "hs", "xy"})
+
+
+class LightOptions(BaseModel):
+    """What a light can do, when its driver knows (Home Assistant's names, shown as the state
+    attributes of those names): its ``supported_color_modes`` and its colour temperature range.
+    Without them the hub sends what it is asked and the driver refuses what the lamp cannot do."""
+
+    model_config = ConfigDict(extra="forbid")
+    supported_color_modes: list[LightColorMode] | None = Field(default=None, min_length=1, max_length=6)
+    min_color_temp_kelvin: int | None = Field(default=None, ge=1000, le=12000)
+    max_color_temp_kelvin: int | None = Field(default=None, ge=1000, le=12000)
+
+
+def kelvin_to_rgb(kelvin: float) -> tuple[int, int, int]:
+    """A colour temperature as the RGB of a lamp that has no white channel: Home Assistant's
+    ``color_temperature_to_rgb`` (Tanner Helland's fit of the black-body curve)."""
+    import math
+
+    t = min(max(kelvin, 1000), 40000) / 100
+
+    def clamp(value: float) -> int:
+        return round(min(max(value, 0), 255))
+
+    red = 255 if t <= 66 else clamp(329.698727446 * math.pow(t - 60, -0.1332047592))
+    green = clamp(99.4708025861 * math.log(t) - 161.1195681661 if t <= 66
+                  else 288.1221695283 * math.pow(t - 60, -0.0755148492))
+    blue = 255 if t >= 66 else 0 if t <= 19 else clamp(138.5177312231 * math.log(t - 10) - 305.0447927307)
+    return red, green, blue
+
+
+def _derive_light_on(options: dict, state: Any, args: "LightOnArgs") -> "LightOnArgs":
+    """A colour temperature for a lamp that has colour but no white channel is sent as its RGB, as
+    Home Assistant's light service does, so a scene or rule written for a tunable-white lamp works on
+    an RGB one. Anything else the lamp cannot do still reaches its driver, which says why it refuses."""
+    modes = options.get("supported_color_modes") or ()
+    if (args.color_temp_kelvin is not None and args.rgb_color is None and "color_temp" not in modes
+            and COLOUR_MODES.intersection(modes)):
+        return args.model_copy(update={"color_temp_kelvin": None, "rgb_color": kelvin_to_rgb(args.color_temp_kelvin)})
+    return args
+
+
 # --- number and select -----------------------------------------------------------------------------
 
 
@@ -368,12 +415,13 @@ CAPABILITIES: dict[str, Capability] = {
             "light",
             "A light, optionally dimmable and coloured.",
             states=("on", "off"),
-            attributes=("brightness", "rgb_color", "color_temp_kelvin"),
-            commands=_commands(
-                ("turn_on", LightOnArgs, "Switch on, optionally with brightness or colour."),
-                ("turn_off", NoArgs, "Switch off."),
-                ("toggle", NoArgs, "Switch to the other state."),
-            ),
+            attributes=("brightness", "rgb_color", "color_temp_kelvin", "supported_color_modes"),
+            commands={
+                "turn_on": CommandSpec("turn_on", LightOnArgs, "Switch on, optionally with brightness or colour.",
+                                       via="turn_on", derive=_derive_light_on),
+                **_commands(("turn_off", NoArgs, "Switch off."), ("toggle", NoArgs, "Switch to the other state.")),
+            },
+            options_model=LightOptions,
         ),
         Capability(
             "sensor",

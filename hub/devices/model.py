@@ -93,5 +93,5 @@ class EntitySpec(BaseModel):
                     for e in exc.errors(include_url=False)
                 )
                 raise ValueError(f"{self.capability} {self.key!r}: {detail}") from None
-            self.options = checked.model_dump()
+            self.options = checked.model_dump(exclude_none=True)  # a light that does not say: no attribute
         return self

@@ -635,3 +635,39 @@ async def test_an_oversized_or_broken_scenes_file_is_refused_naming_it_and_the_r
         assert rh.engine.rules["fine"].rule is not None and rh.engine.rules["sweetheart_home"].rule is None
     finally:
         await rh.stop()
+
+
+async def test_a_scenes_colour_temperature_reaches_an_rgb_only_light_as_rgb(tmp_path):
+    """A scene saved in Home Assistant for a white-tunable lamp, applied to the demo's RGB-only
+    light: the command gate turns the colour temperature into its RGB, as HA's light service does,
+    instead of the light refusing it (the first hand run of `hub scenes apply` after an import)."""
+    import hub_demo
+
+    from hub.devices.capabilities import kelvin_to_rgb
+    from hub.runtime import Hub
+    from hub.testing import FakeScheduler
+
+    (tmp_path / "configuration.yaml").write_text("hub: {time_zone: UTC}\ndemo: {}\n")
+    (tmp_path / "scenes.yaml").write_text("""\
+- id: evening
+  name: Evening
+  entities:
+    light.living_room: {state: "on", brightness: 120, color_mode: color_temp, color_temp_kelvin: 2700}
+""")
+    hub = Hub(tmp_path, scheduler=FakeScheduler(1_767_261_600.0), entrypoints=False)
+    hub.plugins.register("demo", hub_demo)
+    await hub.start()
+    try:
+        assert hub.rules.issues == []
+        light = hub.states.get("light.living_room")
+        assert light.attributes["supported_color_modes"] == ["rgb"]
+        from hub.rules import scenes
+
+        scene = scenes.find(hub.rules.scenes, "scene.evening")
+        answers = await scenes.apply(hub, scene.plan, scene.capabilities, source="test")
+        assert all(a.get("ok", True) for a in answers.values()), answers
+        light = hub.states.get("light.living_room")
+        assert light.value == "on" and light.attributes["brightness"] == 120
+        assert light.attributes["rgb_color"] == list(kelvin_to_rgb(2700)) == [255, 167, 87]
+    finally:
+        await hub.stop()

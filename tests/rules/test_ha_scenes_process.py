@@ -24,6 +24,7 @@ SCENES = """
   name: Warm white
   entities:
     light.living_room: {state: "on", color_temp_kelvin: 2700}
+    climate.thermostat: dry
     switch.smart_plug: "on"
 """
 
@@ -67,10 +68,12 @@ def test_scenes_through_the_api_and_cli_and_a_shutdown_rule_on_sigterm(tmp_path)
         assert "light.living_room: ok" in cli.stdout and "evening: applied" in cli.stdout
         cli = run_cli(data, "scenes", "list")
         assert cli.returncode == 0 and "scene.evening_in_the_living_room" in cli.stdout
-        # the demo's light has no colour temperature: it fails, the plug is switched all the same
+        # the demo's thermostat has no 'dry' mode: it fails, the others are set all the same; the
+        # demo's light has no colour temperature and gets it as RGB (its supported_color_modes)
         cli = run_cli(data, "scenes", "apply", "warm")
         assert cli.returncode == 1
-        assert "light.living_room: this light has no colour temperature setting" in cli.stdout
+        assert "climate.thermostat: mode 'dry' is not supported" in cli.stdout
+        assert "light.living_room: ok" in cli.stdout
         assert "switch.smart_plug: ok" in cli.stdout and "warm: applied, with failures" in cli.stdout
         hub.post("/api/entities/switch.smart_plug/commands/turn_off")
     finally:
@@ -80,7 +83,8 @@ def test_scenes_through_the_api_and_cli_and_a_shutdown_rule_on_sigterm(tmp_path)
                                                           ("switch.smart_plug", "turn_off", 1)]
     assert logged(data, "rule:goodbye") == [("switch.smart_plug", "turn_on", 1)]
     assert len(logged(data, "api:%/scene:evening")) == 4  # the API's and the CLI's, two entities each
-    assert sorted(logged(data, "api:%/scene:warm")) == [("light.living_room", "turn_on", 0),
+    assert sorted(logged(data, "api:%/scene:warm")) == [("climate.thermostat", "set_hvac_mode", 0),
+                                                         ("light.living_room", "turn_on", 1),
                                                          ("switch.smart_plug", "turn_on", 1)]
     assert "their shutdown runs did not finish" not in hub.log()
     # with the hub stopped, `hub rules check` checks the scenes against the devices it recorded

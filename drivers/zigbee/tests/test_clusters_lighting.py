@@ -57,7 +57,7 @@ async def test_brightness_and_transition_go_as_move_to_level_with_on_off(tmp_pat
     async with paired_hub(tmp_path) as z:
         entities = await z.pair(light := zf.light())
         spec = entities["1_light"].spec
-        assert spec.options == {"color_modes": ["xy", "color_temp"], "min_color_temp_kelvin": 2203,
+        assert spec.options == {"supported_color_modes": ["xy", "color_temp"], "min_color_temp_kelvin": 2203,
                                 "max_color_temp_kelvin": 6536}
         assert z.state("light", "1_light").value == "off"
 

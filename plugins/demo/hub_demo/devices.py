@@ -240,7 +240,8 @@ class FrontDoor(SimulatedDevice):
 
 class LivingRoomLight(SimulatedDevice):
     device = Device(id="living_room_light", name="Living room light", manufacturer=MANUFACTURER, model="Bulb B4")
-    entities = [EntitySpec(key="light", capability="light", name="Living room light", object_id="living_room")]
+    entities = [EntitySpec(key="light", capability="light", name="Living room light", object_id="living_room",
+                           options={"supported_color_modes": ["rgb"]})]
 
     def __init__(self, handles: Handles, config: DemoConfig, rng: random.Random, clock: float) -> None:
         super().__init__(handles, config, rng, clock)

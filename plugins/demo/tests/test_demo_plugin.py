@@ -124,11 +124,17 @@ async def test_invalid_arguments_are_refused_by_the_hub_before_the_plugin(hub: H
 
 
 async def test_light_refuses_what_it_cannot_do(hub: Hub):
-    with pytest.raises(CommandRefused, match="colour temperature"):
-        await hub.commands.call("light.living_room", "turn_on", {"color_temp_kelvin": 2700})
     with pytest.raises(InvalidArguments, match="rgb_color.0"):  # the hub's model checks the range
         await hub.commands.call("light.living_room", "turn_on", {"rgb_color": [300, 0, 0]})
     assert value(hub, "light.living_room") == "off"
+
+
+async def test_a_colour_temperature_reaches_the_rgb_only_light_as_rgb(hub: Hub):
+    """The light says it supports rgb only (supported_color_modes), so the gate sends a colour
+    temperature as its RGB, as Home Assistant does; the light never sees what it cannot do."""
+    assert hub.states.get("light.living_room").attributes["supported_color_modes"] == ["rgb"]
+    await hub.commands.call("light.living_room", "turn_on", {"color_temp_kelvin": 6600})
+    assert hub.states.get("light.living_room").attributes["rgb_color"] == [255, 255, 255]
 
 
 async def test_lock_moves_through_unlocking_to_unlocked_and_back(hub: Hub):

@@ -116,7 +116,7 @@ class Light(ClusterEntity):
                                max_color_temp_kelvin=mireds_to_kelvin(self.mireds[0]))
         if not self.modes:
             self.modes.append("brightness" if self.level is not None else "onoff")
-        options["color_modes"] = list(self.modes)
+        options["supported_color_modes"] = list(self.modes)  # Home Assistant's name for them
         super().__init__(endpoint, options=options)
         self.watch(self.on_off, report("on_off", IMMEDIATE))
         if self.level is not None:
