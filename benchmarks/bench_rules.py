@@ -61,22 +61,18 @@ class Bench:
 
 
 def rules_yaml(n: int, jinja: bool = False) -> str:
-    if jinja:
-        return "".join(f"""
-- id: r{i}
-  mode: parallel
-  trigger:
-    - trigger: numeric_state
-      entity_id: sensor.s{i}
-      above: 50
-  condition:
-    - condition: template
-      value_template: "{{{{ states('sensor.s{(i + 1) % SENSORS}') | float(0) < 1000 }}}}"
-  action:
-    - mark: {{}}
-    - call: switch.turn_on
-      entity_id: switch.out
-""" for i in range(n))
+    """``n`` rules that differ only in how their condition is written: the own evaluator's
+    ``numeric_state`` or, with ``jinja``, HA's template with a filter."""
+
+    def condition(i: int) -> str:
+        other = (i + 1) % SENSORS
+        if jinja:
+            return ("    - condition: template\n"
+                    f"      value_template: \"{{{{ states('sensor.s{other}') | float(0) < 1000 }}}}\"")
+        return f"""    - condition: numeric_state
+      entity_id: sensor.s{other}
+      below: 1000"""
+
     return "".join(f"""
 - id: r{i}
   mode: parallel
@@ -85,9 +81,7 @@ def rules_yaml(n: int, jinja: bool = False) -> str:
       entity_id: sensor.s{i}
       above: 50
   condition:
-    - condition: numeric_state
-      entity_id: sensor.s{(i + 1) % SENSORS}
-      below: 1000
+{condition(i)}
   action:
     - mark: {{}}
     - call: switch.turn_on
