@@ -103,8 +103,6 @@ class ServiceCall(Step):
     def _rendered_targets(self, run: "Run") -> list[tuple[str, str]]:
         """The entities a templated ``entity_id`` names this run, checked as the load checks a
         literal one: it exists, and the service applies to it."""
-        from hub.devices.capabilities import CAPABILITIES
-
         found: list[tuple[str, str]] = []
         for render, service in self.templated:
             value = render(run.env)
@@ -113,8 +111,7 @@ class ServiceCall(Step):
                 entry = run.engine.hub.entities.get(entity_id)
                 if entry is None:
                     raise ActionFailed(f"unknown entity {entity_id!r} (from a templated entity_id)")
-                capability = CAPABILITIES.get(entry.capability)
-                command = service.command_for(entry.capability, capability.commands if capability else {})
+                command = service.command_for(entry.capability)
                 if command is None:
                     raise ActionFailed(f"{entity_id} is a {entry.capability}: {self.service} does not apply to it")
                 if (entity_id, command) not in found:

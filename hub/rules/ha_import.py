@@ -149,7 +149,7 @@ class Item:
     line: int | None
     problems: list[str] = field(default_factory=list)  # why it cannot even be written
     notes: list[str] = field(default_factory=list)
-    status: str = ""  # loaded | not loaded | not checked
+    status: str = ""  # loaded | not loaded | not imported
     reasons: list[str] = field(default_factory=list)
     written: bool = False
 
@@ -618,7 +618,7 @@ def judge(plan: Plan, staging: Path, ctx: Any, loaded: list, issues: list[Config
             item.reasons = [] if ok else _texts(rule.issues if rule is not None and rule.issues else mine, staging)
     for kind, items, attr in (("script", plan.scripts, "scripts"), ("scene", plan.scenes, "scenes")):
         staged = str(staging / (SCRIPTS_DIR if kind == "script" else SCENES_DIR) / OUT_NAME)
-        known = getattr(ctx, attr, None)
+        known = getattr(ctx, attr)  # every script or scene load_rules read, refused ones too
         for item in items:
             if item.problems:
                 continue
@@ -626,12 +626,9 @@ def judge(plan: Plan, staging: Path, ctx: Any, loaded: list, issues: list[Config
             if kind == "scene" and isinstance(item.raw, dict) and item.raw.get("name"):
                 names |= {str(item.raw["name"]), f"scene.{slugify(str(item.raw['name']))}"}
             mine = [i for i in issues if i.file == staged and (i.key is None or any(_owns(i.key, n) for n in names))]
-            found = [v for k, v in (known or {}).items() if k in names or getattr(v, "id", None) in names
+            found = [v for k, v in known.items() if k in names or getattr(v, "id", None) in names
                      or getattr(v, "name", None) in names]
-            if known is None:
-                item.status = "not checked"
-                item.reasons = [f"this hub does not load {attr} yet: imported as they are, checked once it does"]
-            elif found and all(getattr(v, "rule", True) is not None for v in found):  # a refused script has no rule
+            if found and all(getattr(v, "rule", True) is not None for v in found):  # a refused script has no rule
                 item.status = "loaded"
             else:
                 own = [i for v in found for i in getattr(v, "issues", [])]
@@ -672,7 +669,7 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return all(i.status in ("loaded", "not checked") for i in self.items)
+        return all(i.status == "loaded" for i in self.items)
 
 
 def known_ids(hub_ids: list[str], ha: HaFolder) -> set[str]:

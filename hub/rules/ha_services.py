@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hub.devices.capabilities import CAPABILITIES
+
 Commands = list[tuple[str, dict]]
 #: (command, HA data) -> the hub commands to send, in order.
 Translate = Callable[[str, dict], Commands]
@@ -155,12 +157,14 @@ class Service:
     translate: Translate = NONE
     any_command: str | None = None
 
-    def command_for(self, capability: str, capability_commands: dict) -> str | None:
+    def command_for(self, capability: str) -> str | None:
+        """The hub command this service sends to an entity of ``capability``; None: it does not apply."""
         if self.commands is not None:
             return self.commands.get(capability)
         if capability == "cover":  # as in HA: homeassistant.turn_on opens a cover
             return {"turn_on": "open", "turn_off": "close"}.get(self.any_command or "")
-        return self.any_command if self.any_command in capability_commands else None
+        cap = CAPABILITIES.get(capability)
+        return self.any_command if cap is not None and self.any_command in cap.commands else None
 
     @property
     def keys(self) -> tuple[str, ...]:

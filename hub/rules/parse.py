@@ -655,8 +655,7 @@ class RuleParser:
             if entry is None:
                 self.fail(where, f"unknown entity {entity_id!r}")
                 return
-            capability = CAPABILITIES.get(entry.capability)
-            command = service.command_for(entry.capability, capability.commands if capability else {})
+            command = service.command_for(entry.capability)
             if command is None:
                 if not from_device:
                     self.fail(where, f"{entity_id} is a {entry.capability}: {name} does not apply to it")
